@@ -1,0 +1,135 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Cloakroom",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "CloakroomCore", targets: ["CloakroomCore"]),
+        .library(name: "CloakroomSessions", targets: ["CloakroomSessions"]),
+        .library(name: "CloakroomIdentity", targets: ["CloakroomIdentity"]),
+        .library(name: "CloakroomSQLite", targets: ["CloakroomSQLite"]),
+        .library(name: "CloakroomHummingbird", targets: ["CloakroomHummingbird"]),
+        .library(name: "CloakroomTesting", targets: ["CloakroomTesting"]),
+        .executable(name: "cloakroom", targets: ["CloakroomServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+    ],
+    targets: [
+        .target(
+            name: "CloakroomCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloakroomSessions",
+            dependencies: [
+                "CloakroomCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloakroomIdentity",
+            dependencies: [
+                "CloakroomCore",
+                "CloakroomSessions",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloakroomSQLite",
+            dependencies: [
+                "CloakroomCore",
+                "CloakroomSessions",
+                "CloakroomIdentity",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloakroomHummingbird",
+            dependencies: [
+                "CloakroomCore",
+                "CloakroomSessions",
+                "CloakroomIdentity",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CloakroomServer",
+            dependencies: [
+                "CloakroomCore",
+                "CloakroomSessions",
+                "CloakroomIdentity",
+                "CloakroomSQLite",
+                "CloakroomHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Templates")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloakroomTesting",
+            dependencies: [
+                "CloakroomCore",
+                "CloakroomSessions",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloakroomCoreTests",
+            dependencies: ["CloakroomCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloakroomSessionsTests",
+            dependencies: ["CloakroomSessions", "CloakroomTesting", "CloakroomSQLite"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloakroomIdentityTests",
+            dependencies: ["CloakroomIdentity", "CloakroomTesting", "CloakroomSQLite"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloakroomServerTests",
+            dependencies: [
+                "CloakroomServer",
+                "CloakroomHummingbird",
+                "CloakroomTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,41 @@
+import CloakroomSessions
+import Hummingbird
+import NIOCore
+
+/// A request context that carries a Cloakroom session, set by `SessionMiddleware`.
+public protocol SessionRequestContext: RequestContext {
+    /// The request's session; nil only when `SessionMiddleware` did not run.
+    var session: Session? { get set }
+    /// The client's address as the server sees it (used for throttling and "my sessions").
+    var clientAddress: String? { get }
+}
+
+extension SessionRequestContext {
+    /// The session, or a 500 naming the missing middleware.
+    public func requireSession() throws -> Session {
+        guard let session else {
+            throw APIError(.internalServerError, code: "session_middleware_missing", message: "SessionMiddleware is not installed on this route")
+        }
+        return session
+    }
+}
+
+/// The request context Cloakroom's own server uses; other apps may use it or conform their own.
+public struct CloakroomRequestContext: SessionRequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var session: Session?
+    /// The peer address of the TCP connection.
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+        self.session = nil
+    }
+
+    /// The peer's IP address (no port).
+    public var clientAddress: String? { remoteAddress?.ipAddress }
+
+    /// Request bodies are collected by the routes with their own, smaller limits.
+    public var maxUploadSize: Int { 1024 * 1024 }
+}

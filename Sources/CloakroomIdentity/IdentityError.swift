@@ -1,0 +1,51 @@
+/// Why a sign-in or registration was refused. Messages are safe to show the client.
+public struct IdentityError: Error, Sendable, CustomStringConvertible {
+    /// The kind of refusal, stable for API error codes.
+    public enum Code: String, Sendable {
+        case invalidCredentials = "invalid_credentials"
+        case usernameTaken = "username_taken"
+        case invalidUsername = "invalid_username"
+        case weakPassword = "weak_password"
+        case throttled = "too_many_attempts"
+        case accountDisabled = "account_disabled"
+        case busy = "server_busy"
+        case malformedHash = "malformed_hash"
+    }
+
+    /// The kind.
+    public let code: Code
+    /// A client-safe explanation.
+    public let message: String
+    /// For `throttled`: seconds until the next attempt is allowed.
+    public let retryAfter: Int?
+
+    init(_ code: Code, _ message: String, retryAfter: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    /// Unknown user and wrong password alike (no account enumeration).
+    public static func invalidCredentials() -> IdentityError { .init(.invalidCredentials, "the username or password is incorrect") }
+    /// Registration with a name already in use.
+    public static func usernameTaken() -> IdentityError { .init(.usernameTaken, "that username is already registered") }
+    /// A username outside the allowed form.
+    public static func invalidUsername(_ why: String) -> IdentityError { .init(.invalidUsername, why) }
+    /// A password below the policy.
+    public static func weakPassword(_ why: String) -> IdentityError { .init(.weakPassword, why) }
+    /// Too many failures; try again after `retryAfter` seconds.
+    public static func throttled(retryAfter: Int, locked: Bool) -> IdentityError {
+        let text = locked
+            ? "too many failed sign-ins: sign-in is locked for \(retryAfter) seconds"
+            : "too many failed sign-ins: wait \(retryAfter) seconds before trying again"
+        return .init(.throttled, text, retryAfter: retryAfter)
+    }
+    /// The account exists but is disabled. Only reported after a correct password.
+    public static func accountDisabled() -> IdentityError { .init(.accountDisabled, "this account is disabled") }
+    /// The password hashing queue is full.
+    public static func busy() -> IdentityError { .init(.busy, "the server is busy; try again shortly") }
+    /// A stored hash in an unknown format.
+    public static func malformedHash() -> IdentityError { .init(.malformedHash, "stored password hash is malformed") }
+
+    public var description: String { "IdentityError(\(code.rawValue)): \(message)" }
+}

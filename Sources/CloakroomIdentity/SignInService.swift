@@ -1,0 +1,108 @@
+import CloakroomCore
+import CloakroomSessions
+import Foundation
+import Logging
+
+/// Registration and password sign-in, the rules in one place for the web pages, the API and the CLI.
+public struct SignInService: Sendable {
+    /// Rules for new accounts.
+    public struct Policy: Sendable {
+        /// Shortest password (NIST SP 800-63B: at least 8; 12 is our default).
+        public var minPasswordLength: Int
+        /// Longest password in bytes (bounded so hashing cost is bounded).
+        public var maxPasswordBytes: Int
+        /// Longest username.
+        public var maxUsernameLength: Int
+
+        /// Creates a policy.
+        public init(minPasswordLength: Int = 12, maxPasswordBytes: Int = 1024, maxUsernameLength: Int = 64) {
+            self.minPasswordLength = minPasswordLength
+            self.maxPasswordBytes = maxPasswordBytes
+            self.maxUsernameLength = maxUsernameLength
+        }
+    }
+
+    /// The account records.
+    public let accounts: any AccountStore
+    /// The password hasher.
+    public let hasher: PasswordHasher
+    /// The failure throttle.
+    public let throttle: LoginThrottle
+    /// Registration rules.
+    public let policy: Policy
+    let clock: any CloakroomClock
+    let logger: Logger
+
+    /// Creates the service.
+    public init(accounts: any AccountStore, hasher: PasswordHasher, throttle: LoginThrottle, policy: Policy = .init(), clock: any CloakroomClock = SystemClock(), logger: Logger = Logger(label: "cloakroom.identity")) {
+        self.accounts = accounts
+        self.hasher = hasher
+        self.throttle = throttle
+        self.policy = policy
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Checks a username: 1–`maxUsernameLength` characters of letters, digits and `. _ - @ +`.
+    public func validate(username: String) throws {
+        let name = username.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !name.isEmpty else { throw IdentityError.invalidUsername("username is required") }
+        guard name.count <= policy.maxUsernameLength else {
+            throw IdentityError.invalidUsername("username is longer than \(policy.maxUsernameLength) characters")
+        }
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "._-@+"))
+        guard name.unicodeScalars.allSatisfy({ allowed.contains($0) }) else {
+            throw IdentityError.invalidUsername("username may hold only letters, digits and . _ - @ +")
+        }
+    }
+
+    /// Checks a password against the policy.
+    public func validate(password: String) throws {
+        guard password.count >= policy.minPasswordLength else {
+            throw IdentityError.weakPassword("password must be at least \(policy.minPasswordLength) characters")
+        }
+        guard password.utf8.count <= policy.maxPasswordBytes else {
+            throw IdentityError.weakPassword("password must be at most \(policy.maxPasswordBytes) bytes")
+        }
+    }
+
+    /// Creates an account.
+    public func register(username: String, password: String) async throws -> Account {
+        try validate(username: username)
+        try validate(password: password)
+        let name = username.trimmingCharacters(in: .whitespacesAndNewlines)
+        if try await accounts.account(username: name) != nil { throw IdentityError.usernameTaken() }
+        let hash = try await hasher.hash(password)
+        let account = Account(username: name, passwordHash: hash, createdAt: clock.now())
+        try await accounts.create(account)
+        logger.info("account registered", metadata: ["user": "\(account.id)"])
+        return account
+    }
+
+    /// Verifies credentials; returns the account. Throws `invalidCredentials` for an unknown user
+    /// and a wrong password alike (same response, same hashing work), `throttled` when too many
+    /// failures came first, `accountDisabled` only after a correct password.
+    public func authenticate(username: String, password: String, address: String?) async throws -> Account {
+        let now = clock.now()
+        try await throttle.check(username: username, address: address, now: now)
+        guard password.utf8.count <= policy.maxPasswordBytes,
+              let account = try await accounts.account(username: username)
+        else {
+            try await hasher.verifyDummy(String(password.utf8.prefix(policy.maxPasswordBytes)) ?? "")
+            try await throttle.recordFailure(username: username, address: address, now: now)
+            throw IdentityError.invalidCredentials()
+        }
+        guard try await hasher.verify(password, against: account.passwordHash) else {
+            try await throttle.recordFailure(username: username, address: address, now: now)
+            throw IdentityError.invalidCredentials()
+        }
+        guard !account.disabled else { throw IdentityError.accountDisabled() }
+        try await throttle.recordSuccess(username: username)
+        if hasher.needsRehash(account.passwordHash) {
+            let upgraded = try await hasher.hash(password)
+            try await accounts.updatePasswordHash(id: account.id, hash: upgraded)
+            logger.info("password hash upgraded", metadata: ["user": "\(account.id)"])
+        }
+        return account
+    }
+}

@@ -1,0 +1,277 @@
+import CloakroomCore
+import Foundation
+import Logging
+import Synchronization
+
+/// Loads, commits, rotates and ends sessions over a `SessionStore`.
+///
+/// - IDs: 256-bit `SecureToken`s; the store keys on their SHA-256 (`SecureToken.hashed`).
+/// - Expiry: idle (sliding) and absolute, both checked here on every load with the current
+///   configuration, and by the store through `expiresAt`.
+/// - Writes: none for an anonymous visitor who stores nothing; data writes only when edited,
+///   merged key by key under compare-and-swap; `lastSeen` at most once per `touchInterval`.
+/// - Sign-in regenerates the ID (OWASP: renew the session ID after any privilege level change).
+public struct SessionManager: Sendable {
+    /// What the middleware must do with the cookie after a commit.
+    public enum CookieAction: Sendable, Equatable {
+        /// Nothing: the browser's cookie is still right.
+        case none
+        /// Send the ID; `maxAge` nil means a browser-session cookie.
+        case set(id: String, maxAge: Int?)
+        /// Expire the cookie in the browser.
+        case clear
+    }
+
+    /// The store sessions live in.
+    public let store: any SessionStore
+    /// The behaviour settings.
+    public let configuration: SessionConfiguration
+    /// Where time comes from.
+    public let clock: any CloakroomClock
+    let logger: Logger
+
+    /// Creates a manager.
+    public init(store: any SessionStore, configuration: SessionConfiguration = .init(), clock: any CloakroomClock = SystemClock(), logger: Logger = Logger(label: "cloakroom.sessions")) {
+        self.store = store
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// The session for a request: the stored one if `cookieValue` names a live session, else a fresh,
+    /// not yet stored one. Never throws for a bad cookie; throws only when the store fails.
+    public func load(cookieValue: String?, userAgent: String? = nil, ipAddress: String? = nil) async throws -> Session {
+        var state = Session.State(userAgent: userAgent, ipAddress: ipAddress)
+        state.cookiePresented = cookieValue != nil
+        if let cookieValue, let token = SecureToken(validating: cookieValue) {
+            if let record = try await store.load(key: token.hashed, now: clock.now()), isLive(record, at: clock.now()) {
+                state.id = token.text
+                state.record = record
+            }
+        }
+        return Session(state: state)
+    }
+
+    /// Whether `record` is within both its idle timeout and its absolute lifetime under the
+    /// current configuration (so lowering a timeout takes effect for existing sessions).
+    public func isLive(_ record: SessionRecord, at now: Date) -> Bool {
+        !record.isExpired(at: now)
+            && record.lastSeen.addingTimeInterval(configuration.idleTimeout) > now
+            && record.createdAt.addingTimeInterval(configuration.absoluteLifetime) > now
+    }
+
+    /// When the session will end if unused from now on: the earlier of its idle and absolute expiry.
+    public func expiry(of record: SessionRecord) -> Date {
+        min(record.expiresAt,
+            record.lastSeen.addingTimeInterval(configuration.idleTimeout),
+            record.createdAt.addingTimeInterval(configuration.absoluteLifetime))
+    }
+
+    /// Signs `userID` in on `session`: a new ID, the old one deleted at once, the data carried over.
+    ///
+    /// Enforces `maxSessionsPerUser`. Throws `SessionError.tooManySessions` under the `refuse` policy.
+    public func signIn(_ session: Session, userID: String) async throws {
+        let now = clock.now()
+        if let limit = configuration.maxSessionsPerUser {
+            let currentKey = session.record?.key
+            let others = try await store.records(forUser: userID, now: now).filter { $0.key != currentKey }
+            if others.count >= limit {
+                switch configuration.overflowPolicy {
+                case .refuse:
+                    throw SessionError.tooManySessions(limit: limit)
+                case .evictOldest:
+                    let sorted = others.sorted { $0.lastSeen < $1.lastSeen }
+                    for victim in sorted.prefix(others.count - limit + 1) {
+                        try await store.delete(key: victim.key)
+                    }
+                }
+            }
+        }
+        try await rotate(session, now: now) { record in
+            record.userID = userID
+            record.authenticatedAt = now
+        }
+    }
+
+    /// Gives the session a new ID now (old ID dead at once), keeping its data.
+    public func regenerate(_ session: Session) async throws {
+        try await rotate(session, now: clock.now()) { _ in }
+    }
+
+    private func rotate(_ session: Session, now: Date, edit: (inout SessionRecord) -> Void) async throws {
+        let snapshot = session.state.withLock { $0 }
+        let token = SecureToken()
+        var record = snapshot.record ?? newRecord(key: token.hashed, now: now, state: snapshot)
+        record.key = token.hashed
+        for key in snapshot.removed { record.data[key] = nil }
+        record.data.merge(snapshot.changed) { $1 }
+        try checkLimits(record.data)
+        record.lastSeen = now
+        record.idleExpiresAt = now.addingTimeInterval(configuration.idleTimeout)
+        record.userAgent = snapshot.userAgent ?? record.userAgent
+        record.ipAddress = snapshot.ipAddress ?? record.ipAddress
+        record.version = 1
+        edit(&record)
+        try await store.insert(record)
+        if let old = snapshot.record {
+            try await store.delete(key: old.key)
+        }
+        session.state.withLock { state in
+            state.id = token.text
+            state.record = record
+            state.changed = [:]
+            state.removed = []
+            state.cookieDirty = true
+            state.clearCookie = false
+        }
+    }
+
+    /// Ends the session now: the record is deleted and the cookie will be expired.
+    public func destroy(_ session: Session) async throws {
+        let key = session.state.withLock { $0.record?.key }
+        if let key { try await store.delete(key: key) }
+        session.state.withLock { state in
+            state.id = nil
+            state.record = nil
+            state.changed = [:]
+            state.removed = []
+            state.cookieDirty = false
+            state.clearCookie = true
+        }
+    }
+
+    /// Writes what the request changed and says what to do with the cookie.
+    public func commit(_ session: Session) async throws -> CookieAction {
+        let now = clock.now()
+        let snapshot = session.state.withLock { $0 }
+        if snapshot.clearCookie { return snapshot.cookiePresented ? .clear : .none }
+
+        guard var record = snapshot.record else {
+            // Lazy creation: no record is written for a visitor who stored nothing.
+            guard !snapshot.changed.isEmpty else {
+                return snapshot.cookiePresented ? .clear : .none
+            }
+            let token = SecureToken()
+            var fresh = newRecord(key: token.hashed, now: now, state: snapshot)
+            fresh.data = snapshot.changed
+            try checkLimits(fresh.data)
+            try await store.insert(fresh)
+            session.state.withLock { state in
+                state.id = token.text
+                state.record = fresh
+                state.changed = [:]
+                state.cookieDirty = false
+            }
+            return .set(id: token.text, maxAge: cookieMaxAge(fresh, now: now))
+        }
+        guard let id = snapshot.id else { return .none }
+
+        if !snapshot.changed.isEmpty || !snapshot.removed.isEmpty {
+            var attempt = 0
+            while true {
+                var next = record
+                for key in snapshot.removed { next.data[key] = nil }
+                next.data.merge(snapshot.changed) { $1 }
+                try checkLimits(next.data)
+                next.version = record.version + 1
+                next.lastSeen = now
+                next.idleExpiresAt = min(now.addingTimeInterval(configuration.idleTimeout), next.absoluteExpiresAt)
+                if try await store.update(next, expectedVersion: record.version) {
+                    record = next
+                    break
+                }
+                attempt += 1
+                guard attempt <= configuration.maxCommitRetries,
+                      let fresh = try await store.load(key: record.key, now: now)
+                else {
+                    if attempt > configuration.maxCommitRetries { throw SessionError.commitConflict() }
+                    // The session ended (revoked or expired) while this request ran.
+                    session.state.withLock { $0.record = nil; $0.id = nil }
+                    return .clear
+                }
+                record = fresh
+            }
+            let committed = record
+            session.state.withLock { state in
+                state.record = committed
+                state.changed = [:]
+                state.removed = []
+            }
+            return .set(id: id, maxAge: cookieMaxAge(record, now: now))
+        }
+
+        if now.timeIntervalSince(record.lastSeen) >= configuration.touchInterval {
+            let idle = min(now.addingTimeInterval(configuration.idleTimeout), record.absoluteExpiresAt)
+            try await store.touch(key: record.key, lastSeen: now, idleExpiresAt: idle)
+            record.lastSeen = now
+            record.idleExpiresAt = idle
+            let touched = record
+            session.state.withLock { $0.record = touched }
+            return .set(id: id, maxAge: cookieMaxAge(record, now: now))
+        }
+        return snapshot.cookieDirty ? .set(id: id, maxAge: cookieMaxAge(record, now: now)) : .none
+    }
+
+    // MARK: - Per-user operations
+
+    /// The live sessions of `userID`, most recently used first.
+    public func sessions(ofUser userID: String) async throws -> [SessionRecord] {
+        let now = clock.now()
+        return try await store.records(forUser: userID, now: now)
+            .filter { isLive($0, at: now) }
+            .sorted { $0.lastSeen > $1.lastSeen }
+    }
+
+    /// Ends the session of `userID` named by `handle`; throws `SessionError.notFound` if there is none.
+    public func revoke(handle: String, ofUser userID: String) async throws {
+        guard let record = try await store.records(forUser: userID, now: clock.now()).first(where: { ConstantTime.equals($0.handle, handle) }) else {
+            throw SessionError.notFound()
+        }
+        try await store.delete(key: record.key)
+    }
+
+    /// Ends every session of `userID` except `keeping` (for "sign out everywhere else"); returns the count.
+    @discardableResult
+    public func revokeAll(ofUser userID: String, keeping: Session? = nil) async throws -> Int {
+        try await store.deleteAll(forUser: userID, exceptKey: keeping?.record?.key)
+    }
+
+    /// Finds any live session by its public handle (operator tools); scans the store.
+    public func record(handle: String) async throws -> SessionRecord? {
+        var after: String? = nil
+        let now = clock.now()
+        while true {
+            let page = try await store.list(now: now, afterKey: after, limit: 500)
+            if let match = page.first(where: { $0.handle == handle }) { return match }
+            guard let last = page.last, page.count == 500 else { return nil }
+            after = last.key
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func newRecord(key: String, now: Date, state: Session.State) -> SessionRecord {
+        let absolute = now.addingTimeInterval(configuration.absoluteLifetime)
+        return SessionRecord(
+            key: key,
+            handle: SecureToken(byteCount: 12).text,
+            createdAt: now,
+            lastSeen: now,
+            idleExpiresAt: min(now.addingTimeInterval(configuration.idleTimeout), absolute),
+            absoluteExpiresAt: absolute,
+            userAgent: state.userAgent.map { String($0.prefix(512)) },
+            ipAddress: state.ipAddress
+        )
+    }
+
+    private func cookieMaxAge(_ record: SessionRecord, now: Date) -> Int? {
+        guard configuration.persistentCookie else { return nil }
+        return max(0, Int(expiry(of: record).timeIntervalSince(now).rounded(.down)))
+    }
+
+    private func checkLimits(_ data: [String: String]) throws {
+        if data.count > configuration.maxDataKeys { throw SessionError.tooManyKeys(limit: configuration.maxDataKeys) }
+        let bytes = data.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        if bytes > configuration.maxDataBytes { throw SessionError.dataTooLarge(limit: configuration.maxDataBytes) }
+    }
+}

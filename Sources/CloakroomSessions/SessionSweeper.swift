@@ -1,0 +1,56 @@
+import CloakroomCore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Removes expired sessions from any store in the background.
+///
+/// Works in batches of `batchSize`, yielding between batches, so a sweep of a million expired
+/// records never holds the store (or the request path) for long. Stops on graceful shutdown.
+public struct SessionSweeper: Service {
+    let store: any SessionStore
+    let interval: Duration
+    let batchSize: Int
+    let clock: any CloakroomClock
+    let logger: Logger
+
+    /// Creates a sweeper that runs every `interval`.
+    public init(store: any SessionStore, interval: Duration = .seconds(60), batchSize: Int = 1_000, clock: any CloakroomClock = SystemClock(), logger: Logger = Logger(label: "cloakroom.sweeper")) {
+        self.store = store
+        self.interval = interval
+        self.batchSize = batchSize
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Sweeps every `interval` until cancelled or shut down gracefully.
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            do {
+                let removed = try await sweepOnce()
+                if removed > 0 { logger.debug("swept expired sessions", metadata: ["count": "\(removed)"]) }
+            } catch {
+                logger.warning("session sweep failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Removes every session expired now, batch by batch; returns how many.
+    @discardableResult
+    public func sweepOnce() async throws -> Int {
+        let now = clock.now()
+        var total = 0
+        while !Task.isCancelled {
+            let removed = try await store.deleteExpired(now: now, limit: batchSize)
+            total += removed
+            if removed < batchSize { break }
+            await Task.yield()
+        }
+        return total
+    }
+}
