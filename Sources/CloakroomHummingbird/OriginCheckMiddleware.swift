@@ -27,7 +27,7 @@ public struct OriginCheckMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError.forbidden(code: "cross_origin_request", "cross-site requests may not change state")
         }
         if let origin = request.headers[.origin]?.lowercased() {
-            guard isAllowed(origin: origin, host: request.head.authority ?? request.headers[.host]) else {
+            guard isAllowed(origin: origin, host: request.head.authority) else {
                 throw APIError.forbidden(code: "cross_origin_request", "requests from origin \(origin.prefix(100)) may not change state here")
             }
         }

@@ -1,0 +1,193 @@
+import CloakroomCore
+import CloakroomHummingbird
+import CloakroomIdentity
+import CloakroomSessions
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The JSON API: `/api/register`, `/api/login`, `/api/logout`, `/api/me`, `/api/sessions`, `/healthz`.
+struct APIRoutes {
+    let services: AppServices
+
+    struct Credentials: Decodable {
+        let username: String
+        let password: String
+    }
+
+    struct UserView: Encodable {
+        let id: String
+        let username: String
+    }
+
+    struct SessionView: Encodable {
+        let id: String
+        let current: Bool
+        let createdAt: Date
+        let lastSeenAt: Date
+        let authenticatedAt: Date?
+        let expiresAt: Date
+        let idleExpiresAt: Date
+        let absoluteExpiresAt: Date
+        let userAgent: String?
+        let ipAddress: String?
+    }
+
+    struct MeView: Encodable {
+        let user: UserView
+        let session: SessionView
+    }
+
+    func addRoutes(to router: Router<CloakroomRequestContext>) {
+        router.get("/healthz", use: health)
+        let api = router.group("api").add(middleware: APICSRFMiddleware(cookieName: services.configuration.cookie.cookieName))
+        api.post("register", use: register)
+        api.post("login", use: login)
+        api.post("logout", use: logout)
+        api.get("me", use: me)
+        api.get("sessions", use: listSessions)
+        api.delete("sessions", use: revokeOthers)
+        api.delete("sessions/:id", use: revokeOne)
+    }
+
+    // MARK: - Handlers
+
+    @Sendable func health(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        struct Health: Encodable { let status: String; let store: String; let error: String? }
+        do {
+            try await services.backends.sessions.ping()
+            return try json(Health(status: "ok", store: "up", error: nil))
+        } catch {
+            return try json(Health(status: "unavailable", store: "down", error: "session_store_unavailable"), status: .serviceUnavailable)
+        }
+    }
+
+    @Sendable func register(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        guard services.configuration.registrationOpen else {
+            throw APIError(.forbidden, code: "registration_closed", message: "registration is closed on this server")
+        }
+        let credentials = try await Bodies.json(Credentials.self, from: request)
+        let account = try await services.signIn.register(username: credentials.username, password: credentials.password)
+        let session = try context.requireSession()
+        try await services.sessions.signIn(session, userID: account.id)
+        return try json(meView(account, session), status: .created)
+    }
+
+    @Sendable func login(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let credentials = try await Bodies.json(Credentials.self, from: request)
+        let account = try await services.signIn.authenticate(
+            username: credentials.username, password: credentials.password, address: context.clientAddress)
+        let session = try context.requireSession()
+        try await services.sessions.signIn(session, userID: account.id)
+        return try json(meView(account, session))
+    }
+
+    @Sendable func logout(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        try await services.sessions.destroy(session)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func me(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let (account, session) = try await requireUser(context)
+        return try json(meView(account, session))
+    }
+
+    @Sendable func listSessions(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        struct List: Encodable { let sessions: [SessionView] }
+        let (account, session) = try await requireUser(context)
+        let records = try await services.sessions.sessions(ofUser: account.id)
+        return try json(List(sessions: records.map { view($0, current: $0.handle == session.handle) }))
+    }
+
+    @Sendable func revokeOne(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let (account, session) = try await requireUser(context)
+        let handle = try context.parameters.require("id")
+        if handle == session.handle {
+            try await services.sessions.destroy(session)
+        } else {
+            try await services.sessions.revoke(handle: handle, ofUser: account.id)
+        }
+        return Response(status: .noContent)
+    }
+
+    @Sendable func revokeOthers(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        struct Revoked: Encodable { let revoked: Int }
+        let (account, session) = try await requireUser(context)
+        let count = try await services.sessions.revokeAll(ofUser: account.id, keeping: session)
+        return try json(Revoked(revoked: count))
+    }
+
+    // MARK: - Helpers
+
+    func requireUser(_ context: CloakroomRequestContext) async throws -> (Account, Session) {
+        let session = try context.requireSession()
+        guard let account = try await services.currentAccount(session) else { throw APIError.unauthenticated() }
+        return (account, session)
+    }
+
+    func meView(_ account: Account, _ session: Session) -> MeView {
+        let record = session.record
+        return MeView(
+            user: UserView(id: account.id, username: account.username),
+            session: record.map { view($0, current: true) } ?? view(placeholder: account))
+    }
+
+    func view(_ record: SessionRecord, current: Bool) -> SessionView {
+        SessionView(
+            id: record.handle, current: current, createdAt: record.createdAt, lastSeenAt: record.lastSeen,
+            authenticatedAt: record.authenticatedAt, expiresAt: services.sessions.expiry(of: record),
+            idleExpiresAt: min(record.idleExpiresAt, record.lastSeen.addingTimeInterval(services.configuration.sessions.idleTimeout)),
+            absoluteExpiresAt: min(record.absoluteExpiresAt, record.createdAt.addingTimeInterval(services.configuration.sessions.absoluteLifetime)),
+            userAgent: record.userAgent, ipAddress: record.ipAddress)
+    }
+
+    func view(placeholder account: Account) -> SessionView {
+        let now = services.clock.now()
+        return SessionView(id: "", current: true, createdAt: now, lastSeenAt: now, authenticatedAt: now, expiresAt: now,
+                           idleExpiresAt: now, absoluteExpiresAt: now, userAgent: nil, ipAddress: nil)
+    }
+
+    func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// CSRF defence for the JSON API (OWASP: custom request headers). A state-changing API request
+/// that carries the session cookie must also carry `Content-Type: application/json`, or an
+/// `X-CSRF-Token` / `X-Requested-With` header: none of these can be sent cross-origin without a
+/// CORS preflight, which this server never grants.
+struct APICSRFMiddleware<Context: SessionRequestContext>: RouterMiddleware {
+    let cookieName: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        switch request.method {
+        case .get, .head, .options:
+            return try await next(request, context)
+        default:
+            break
+        }
+        let hasCookie = request.headers[values: .cookie].contains { CookieHeader.first(named: cookieName, in: $0) != nil }
+        if hasCookie {
+            let json = Bodies.mediaType(request) == "application/json"
+            let custom = request.headers[HTTPField.Name("X-Requested-With")!] != nil
+                || request.headers[HTTPField.Name("X-CSRF-Token")!] != nil
+            guard json || custom else {
+                throw APIError.forbidden(code: "csrf_header_missing",
+                    "a cookie-authenticated API request that changes state needs Content-Type: application/json or an X-CSRF-Token header")
+            }
+            if let token = request.headers[HTTPField.Name("X-CSRF-Token")!], let session = context.session, session.exists {
+                guard session.verifyCSRF(token) else {
+                    throw APIError.forbidden(code: "csrf_token_invalid", "the X-CSRF-Token header does not match this session")
+                }
+            }
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,34 @@
+import CloakroomCore
+import CloakroomHummingbird
+import CloakroomSessions
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Builds the whole server: stores, routes, middleware, background services.
+enum CloakroomApplication {
+    /// The router with every page and API route behind the middleware stack.
+    static func router(services: AppServices) throws -> Router<CloakroomRequestContext> {
+        let router = Router(context: CloakroomRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware(hsts: services.configuration.cookie.secure))
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: OriginCheckMiddleware(allowedOrigins: services.configuration.allowedOrigins))
+        router.add(middleware: SessionMiddleware(manager: services.sessions, cookie: services.configuration.cookie))
+        APIRoutes(services: services).addRoutes(to: router)
+        PageRoutes(services: services, library: try Templates.library()).addRoutes(to: router)
+        return router
+    }
+
+    /// A runnable application over already opened backends.
+    static func make(configuration: ServerConfiguration, backends: Backends, clock: any CloakroomClock = SystemClock(), logger: Logger) throws -> some ApplicationProtocol {
+        let services = AppServices(configuration: configuration, backends: backends, clock: clock, logger: logger)
+        let sweeper = SessionSweeper(store: backends.sessions, interval: configuration.sweepInterval, clock: clock, logger: logger)
+        let throttlePurge = PeriodicTask(interval: .seconds(3600)) { try await _ = backends.purgeThrottle(clock.now()) }
+        return Application(
+            router: try router(services: services),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Cloakroom"),
+            services: [sweeper, throttlePurge],
+            logger: logger)
+    }
+}

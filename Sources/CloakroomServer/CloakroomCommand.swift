@@ -1,0 +1,354 @@
+import ArgumentParser
+import CloakroomCore
+import CloakroomHummingbird
+import CloakroomIdentity
+import CloakroomSessions
+import Foundation
+import Hummingbird
+import Logging
+
+/// `cloakroom`: the server and its operator tools.
+@main
+struct CloakroomCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cloakroom",
+        abstract: "Sign-in, sessions and tokens for Swift servers.",
+        subcommands: [Serve.self, Users.self, Sessions.self]
+    )
+}
+
+/// Options every command shares: where the data lives and how much to log.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "Store URL: sqlite:PATH or memory. Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite")
+    var store: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical. Env CLOAKROOM_LOG_LEVEL. Default info")
+    var logLevel: String?
+
+    func location(environment: [String: String]) throws -> StoreLocation {
+        try StoreLocation(parsing: store ?? environment["CLOAKROOM_STORE"] ?? "sqlite:./cloakroom.sqlite")
+    }
+
+    func level(environment: [String: String]) throws -> Logger.Level {
+        let text = logLevel ?? environment["CLOAKROOM_LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw ConfigurationError("log level \(text) is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        return level
+    }
+
+    func logger(environment: [String: String]) throws -> Logger {
+        var logger = Logger(label: "cloakroom")
+        logger.logLevel = try level(environment: environment)
+        return logger
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server (pages, JSON API, health check).")
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Option(help: "Address to listen on. Env CLOAKROOM_HOST. Default 127.0.0.1")
+    var host: String?
+    @Option(help: "Port to listen on. Env CLOAKROOM_PORT. Default 8080")
+    var port: Int?
+    @Option(help: "Sign out after this long without activity (90s, 30m, 12h). Env CLOAKROOM_IDLE_TIMEOUT. Default 30m")
+    var idleTimeout: String?
+    @Option(help: "Sign out this long after sign-in, however active. Env CLOAKROOM_ABSOLUTE_LIFETIME. Default 12h")
+    var absoluteLifetime: String?
+    @Option(help: "Write last-seen at most this often per session. Env CLOAKROOM_TOUCH_INTERVAL. Default 60s")
+    var touchInterval: String?
+    @Option(help: "Session cookie base name (gets the __Host- prefix with --secure). Env CLOAKROOM_COOKIE_NAME. Default cloakroom")
+    var cookieName: String?
+    @Flag(help: "HTTPS deployment: Secure cookie with the __Host- prefix, HSTS. Env CLOAKROOM_SECURE=1")
+    var secure = false
+    @Flag(help: "Browser-session cookie (no Max-Age): the cookie ends when the browser closes. Env CLOAKROOM_BROWSER_SESSION_COOKIE=1")
+    var browserSessionCookie = false
+    @Option(help: "At most this many sessions per user. Env CLOAKROOM_MAX_SESSIONS. Default unlimited")
+    var maxSessionsPerUser: Int?
+    @Option(help: "Past the limit: evict-oldest or refuse. Env CLOAKROOM_SESSION_OVERFLOW. Default evict-oldest")
+    var sessionOverflow: String?
+    @Option(help: "Origin allowed to send state-changing requests (repeatable). Env CLOAKROOM_ALLOWED_ORIGINS (comma-separated). Default: the request's own host")
+    var allowedOrigin: [String] = []
+    @Option(help: "scrypt cost for new password hashes, as ln=15,r=8,p=3. Env CLOAKROOM_PASSWORD_HASH. Default ln=15,r=8,p=3")
+    var passwordHash: String?
+    @Flag(help: "Refuse new registrations. Env CLOAKROOM_REGISTRATION=closed")
+    var closeRegistration = false
+
+    func configuration(environment: [String: String]) throws -> ServerConfiguration {
+        var config = ServerConfiguration()
+        config.host = host ?? environment["CLOAKROOM_HOST"] ?? config.host
+        if let text = port.map(String.init) ?? environment["CLOAKROOM_PORT"] {
+            guard let value = Int(text), (0...65535).contains(value) else { throw ConfigurationError("port \(text) is not a number from 0 to 65535") }
+            config.port = value
+        }
+        config.store = try storeOptions.location(environment: environment)
+        config.logLevel = try storeOptions.level(environment: environment)
+        func duration(_ flag: String?, _ env: String, _ name: String) throws -> TimeInterval? {
+            guard let text = flag ?? environment[env] else { return nil }
+            guard let seconds = DurationText.seconds(text), seconds > 0 else {
+                throw ConfigurationError("\(name) \(text) is not a duration: use seconds or a suffix, e.g. 90s, 30m, 12h")
+            }
+            return TimeInterval(seconds)
+        }
+        if let value = try duration(idleTimeout, "CLOAKROOM_IDLE_TIMEOUT", "idle timeout") { config.sessions.idleTimeout = value }
+        if let value = try duration(absoluteLifetime, "CLOAKROOM_ABSOLUTE_LIFETIME", "absolute lifetime") { config.sessions.absoluteLifetime = value }
+        if let value = try duration(touchInterval, "CLOAKROOM_TOUCH_INTERVAL", "touch interval") { config.sessions.touchInterval = value }
+        let name = cookieName ?? environment["CLOAKROOM_COOKIE_NAME"] ?? "cloakroom"
+        guard (try? Cookie(name: name, value: "x").validate()) != nil, !name.isEmpty else {
+            throw ConfigurationError("cookie name \(name) is not a valid cookie name")
+        }
+        let secureMode = secure || Self.truthy(environment["CLOAKROOM_SECURE"])
+        config.cookie = SessionCookieSettings(baseName: name, secure: secureMode)
+        config.sessions.persistentCookie = !(browserSessionCookie || Self.truthy(environment["CLOAKROOM_BROWSER_SESSION_COOKIE"]))
+        if let text = maxSessionsPerUser.map(String.init) ?? environment["CLOAKROOM_MAX_SESSIONS"] {
+            guard let value = Int(text), value > 0 else { throw ConfigurationError("max sessions per user \(text) must be a positive number") }
+            config.sessions.maxSessionsPerUser = value
+        }
+        if let text = sessionOverflow ?? environment["CLOAKROOM_SESSION_OVERFLOW"] {
+            guard let policy = SessionConfiguration.OverflowPolicy(rawValue: text) else {
+                throw ConfigurationError("session overflow \(text) is not evict-oldest or refuse")
+            }
+            config.sessions.overflowPolicy = policy
+        }
+        config.allowedOrigins = allowedOrigin.isEmpty
+            ? (environment["CLOAKROOM_ALLOWED_ORIGINS"]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? [])
+            : allowedOrigin
+        if let text = passwordHash ?? environment["CLOAKROOM_PASSWORD_HASH"] {
+            config.passwordHash = try Self.scrypt(text)
+        }
+        config.registrationOpen = !(closeRegistration || environment["CLOAKROOM_REGISTRATION"] == "closed")
+        if config.sessions.absoluteLifetime < config.sessions.idleTimeout {
+            config.sessions.idleTimeout = config.sessions.absoluteLifetime
+        }
+        return config
+    }
+
+    static func truthy(_ value: String?) -> Bool {
+        guard let value = value?.lowercased() else { return false }
+        return ["1", "true", "yes", "on"].contains(value)
+    }
+
+    static func scrypt(_ text: String) throws -> ScryptParameters {
+        var values: [String: Int] = [:]
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=")
+            guard pair.count == 2, let number = Int(pair[1]) else { throw ConfigurationError("password hash \(text) is not like ln=15,r=8,p=3") }
+            values[String(pair[0])] = number
+        }
+        guard let ln = values["ln"], let r = values["r"], let p = values["p"], (1...24).contains(ln), (1...32).contains(r), (1...16).contains(p) else {
+            throw ConfigurationError("password hash \(text) needs ln (1-24), r (1-32) and p (1-16)")
+        }
+        return ScryptParameters(logN: ln, r: r, p: p)
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let config: ServerConfiguration
+        do {
+            config = try configuration(environment: environment)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        var logger = Logger(label: "cloakroom")
+        logger.logLevel = config.logLevel
+        let backends = try await Backends.open(config.store, logger: logger)
+        logger.info("cloakroom starting", metadata: [
+            "address": "http://\(config.host):\(config.port)", "store": "\(config.store)",
+            "cookie": "\(config.cookie.cookieName)", "idle_timeout_s": "\(Int(config.sessions.idleTimeout))",
+            "absolute_lifetime_s": "\(Int(config.sessions.absoluteLifetime))",
+        ])
+        let app = try CloakroomApplication.make(configuration: config, backends: backends, logger: logger)
+        try await app.runService()
+        try? await backends.close()
+    }
+}
+
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage accounts.",
+        subcommands: [Add.self, List.self, Disable.self, Enable.self, Delete.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an account; the password is read from stdin (or a prompt).")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The username") var name: String
+        @Option(help: "scrypt cost, as ln=15,r=8,p=3") var passwordHash: String?
+
+        func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            let password = try PasswordPrompt.read(prompt: "Password for \(name): ")
+            try await withServices(storeOptions, passwordHash: passwordHash) { services in
+                let account = try await services.signIn.register(username: name, password: password)
+                print("created \(account.username) (id \(account.id))")
+            }
+            _ = environment
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List accounts.")
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() async throws {
+            try await withServices(storeOptions) { services in
+                let accounts = try await services.backends.accounts.all()
+                print(pad("USERNAME", 24) + pad("ID", 38) + pad("CREATED", 22) + "STATUS")
+                for account in accounts {
+                    print(pad(account.username, 24) + pad(account.id, 38) + pad(iso(account.createdAt), 22) + (account.disabled ? "disabled" : "active"))
+                }
+            }
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable an account and end all its sessions.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument var name: String
+
+        func run() async throws {
+            try await withServices(storeOptions) { services in
+                let account = try await requireAccount(name, services)
+                let ended = try await services.setDisabled(account, true)
+                print("disabled \(account.username); ended \(ended) session(s)")
+            }
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Re-enable a disabled account.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument var name: String
+
+        func run() async throws {
+            try await withServices(storeOptions) { services in
+                let account = try await requireAccount(name, services)
+                _ = try await services.setDisabled(account, false)
+                print("enabled \(account.username)")
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete an account and end all its sessions.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument var name: String
+
+        func run() async throws {
+            try await withServices(storeOptions) { services in
+                let account = try await requireAccount(name, services)
+                let ended = try await services.delete(account)
+                print("deleted \(account.username); ended \(ended) session(s)")
+            }
+        }
+    }
+}
+
+struct Sessions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Inspect and end sessions.", subcommands: [List.self, Revoke.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List live sessions (all, or one user's).")
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(help: "Only this user's sessions") var user: String?
+
+        func run() async throws {
+            try await withServices(storeOptions) { services in
+                var records: [SessionRecord] = []
+                var names: [String: String] = [:]
+                if let user {
+                    let account = try await requireAccount(user, services)
+                    records = try await services.sessions.sessions(ofUser: account.id)
+                } else {
+                    var after: String? = nil
+                    while true {
+                        let page = try await services.backends.sessions.list(now: services.clock.now(), afterKey: after, limit: 500)
+                        records += page.filter { services.sessions.isLive($0, at: services.clock.now()) }
+                        guard let last = page.last, page.count == 500 else { break }
+                        after = last.key
+                    }
+                }
+                for account in try await services.backends.accounts.all() { names[account.id] = account.username }
+                print(pad("ID", 18) + pad("USER", 20) + pad("CREATED", 22) + pad("LAST SEEN", 22) + pad("EXPIRES", 22) + pad("IP", 16) + "USER AGENT")
+                for record in records {
+                    let who = record.userID.map { names[$0] ?? $0 } ?? "(anonymous)"
+                    print(pad(record.handle, 18) + pad(who, 20) + pad(iso(record.createdAt), 22) + pad(iso(record.lastSeen), 22)
+                          + pad(iso(services.sessions.expiry(of: record)), 22) + pad(record.ipAddress ?? "-", 16) + (record.userAgent ?? "-"))
+                }
+                print("\(records.count) session(s)")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End one session by its ID (as listed), or every session of a user.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "Session ID as shown by `sessions list`") var id: String?
+        @Option(help: "End every session of this user") var user: String?
+
+        func validate() throws {
+            if (id == nil) == (user == nil) { throw ValidationError("give either a session ID or --user NAME") }
+        }
+
+        func run() async throws {
+            try await withServices(storeOptions) { services in
+                if let user {
+                    let account = try await requireAccount(user, services)
+                    let count = try await services.sessions.revokeAll(ofUser: account.id)
+                    print("ended \(count) session(s) of \(account.username)")
+                } else if let id {
+                    guard let record = try await services.sessions.record(handle: id) else {
+                        throw ValidationError("no live session with ID \(id)")
+                    }
+                    try await services.backends.sessions.delete(key: record.key)
+                    print("ended session \(id)")
+                }
+            }
+        }
+    }
+}
+
+// MARK: - CLI helpers
+
+func withServices(_ options: StoreOptions, passwordHash: String? = nil, _ body: (AppServices) async throws -> Void) async throws {
+    let environment = ProcessInfo.processInfo.environment
+    var config = ServerConfiguration()
+    do {
+        config.store = try options.location(environment: environment)
+        var logger = try options.logger(environment: environment)
+        if options.logLevel == nil && environment["CLOAKROOM_LOG_LEVEL"] == nil { logger.logLevel = .warning }
+        if let text = passwordHash ?? environment["CLOAKROOM_PASSWORD_HASH"] { config.passwordHash = try Serve.scrypt(text) }
+        let backends = try await Backends.open(config.store, logger: logger)
+        let services = AppServices(configuration: config, backends: backends, logger: logger)
+        do {
+            try await body(services)
+        } catch let error as IdentityError {
+            try? await backends.close()
+            throw ValidationError(error.message)
+        } catch {
+            try? await backends.close()
+            throw error
+        }
+        try? await backends.close()
+    } catch let error as ConfigurationError {
+        throw ValidationError(error.description)
+    }
+}
+
+func requireAccount(_ name: String, _ services: AppServices) async throws -> Account {
+    guard let account = try await services.backends.accounts.account(username: name) else {
+        throw ValidationError("no account named \(name)")
+    }
+    return account
+}
+
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? String(text.prefix(width - 1)) + " " : text + String(repeating: " ", count: width - text.count)
+}
+
+func iso(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime]
+    return formatter.string(from: date)
+}

@@ -1,0 +1,66 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import CloakroomHummingbird
+
+/// Request-body helpers shared by pages and the API: bounded collection, content types, decoding.
+enum Bodies {
+    /// Largest form or JSON body the routes accept.
+    static let maxBytes = 64 * 1024
+
+    static func collect(_ request: Request) async throws -> ByteBuffer {
+        var request = request
+        do {
+            return try await request.collectBody(upTo: maxBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError.tooLarge("request body exceeds \(maxBytes) bytes")
+        }
+    }
+
+    static func mediaType(_ request: Request) -> String? {
+        request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+    }
+
+    /// Decodes a JSON body into `T`, with 415/413/400 errors that name the problem.
+    static func json<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        guard mediaType(request) == "application/json" else { throw APIError.unsupportedMediaType("application/json") }
+        let buffer = try await collect(request)
+        let bytes = Data(buffer.readableBytesView)
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw APIError.invalidJSON("body is not valid UTF-8") }
+        do {
+            return try JSONDecoder().decode(T.self, from: bytes)
+        } catch DecodingError.keyNotFound(let key, _) {
+            throw APIError.invalidField(key.stringValue, "is required")
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw APIError.invalidField(path.isEmpty ? "body" : path, "has the wrong type")
+        } catch {
+            throw APIError.invalidJSON("body is not valid JSON")
+        }
+    }
+
+    /// Decodes an `application/x-www-form-urlencoded` body (first value wins per name).
+    static func form(from request: Request) async throws -> [String: String] {
+        guard mediaType(request) == "application/x-www-form-urlencoded" else {
+            throw APIError.unsupportedMediaType("application/x-www-form-urlencoded")
+        }
+        let buffer = try await collect(request)
+        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
+            throw APIError(.badRequest, code: "invalid_form", message: "form body is not valid UTF-8")
+        }
+        var fields: [String: String] = [:]
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = decode(parts[0]), let value = decode(parts.count > 1 ? parts[1] : "") else {
+                throw APIError(.badRequest, code: "invalid_form", message: "form body has a malformed percent-encoding")
+            }
+            if fields[name] == nil { fields[name] = value }
+        }
+        return fields
+    }
+
+    private static func decode(_ part: Substring) -> String? {
+        String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+}

@@ -1,0 +1,211 @@
+import CloakroomHummingbird
+import CloakroomIdentity
+import CloakroomSessions
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Mustache
+import NIOCore
+
+/// The server-rendered pages: home, register, sign in, account (sessions), sign out.
+///
+/// Every form carries the session's CSRF token (synchronizer token pattern); a POST whose token
+/// does not match is refused with 403 and a page saying so.
+struct PageRoutes {
+    let services: AppServices
+    let library: MustacheLibrary
+
+    func addRoutes(to router: Router<CloakroomRequestContext>) {
+        router.get("/", use: home)
+        router.get("/login", use: loginForm)
+        router.post("/login", use: login)
+        router.get("/register", use: registerForm)
+        router.post("/register", use: register)
+        router.get("/account", use: account)
+        router.post("/account/sessions/revoke", use: revoke)
+        router.post("/account/sessions/revoke-others", use: revokeOthers)
+        router.post("/logout", use: logout)
+    }
+
+    // MARK: - Handlers
+
+    @Sendable func home(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let account = try await services.currentAccount(session)
+        var values = base(title: "Home", account: account, session: session)
+        values["idleMinutes"] = Int(services.configuration.sessions.idleTimeout / 60)
+        values["absoluteHours"] = formatHours(services.configuration.sessions.absoluteLifetime)
+        return page("home", values)
+    }
+
+    @Sendable func loginForm(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        if try await services.currentAccount(session) != nil { return redirect("/account") }
+        return page("login", base(title: "Sign in", account: nil, session: session, forms: true))
+    }
+
+    @Sendable func login(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = try await Bodies.form(from: request)
+        try checkCSRF(form, session)
+        let username = form["username"] ?? ""
+        do {
+            let account = try await services.signIn.authenticate(username: username, password: form["password"] ?? "", address: context.clientAddress)
+            try await services.sessions.signIn(session, userID: account.id)
+            return redirect("/account")
+        } catch let error as IdentityError {
+            var values = base(title: "Sign in", account: nil, session: session, forms: true)
+            values["error"] = error.message
+            values["username"] = username
+            let mapped = APIError(mapping: error)
+            return page("login", values, status: mapped?.status ?? .badRequest, headers: mapped?.headers ?? [:])
+        } catch let error as SessionError where error.isTooManySessions {
+            var values = base(title: "Sign in", account: nil, session: session, forms: true)
+            values["error"] = error.message
+            values["username"] = username
+            return page("login", values, status: .conflict)
+        }
+    }
+
+    @Sendable func registerForm(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        if try await services.currentAccount(session) != nil { return redirect("/account") }
+        var values = base(title: "Register", account: nil, session: session, forms: true)
+        values["minPassword"] = services.signIn.policy.minPasswordLength
+        return page("register", values)
+    }
+
+    @Sendable func register(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = try await Bodies.form(from: request)
+        try checkCSRF(form, session)
+        let username = form["username"] ?? ""
+        do {
+            guard services.configuration.registrationOpen else {
+                throw APIError(.forbidden, code: "registration_closed", message: "registration is closed on this server")
+            }
+            let account = try await services.signIn.register(username: username, password: form["password"] ?? "")
+            try await services.sessions.signIn(session, userID: account.id)
+            return redirect("/account")
+        } catch let error as IdentityError {
+            var values = base(title: "Register", account: nil, session: session, forms: true)
+            values["error"] = error.message
+            values["username"] = username
+            values["minPassword"] = services.signIn.policy.minPasswordLength
+            let mapped = APIError(mapping: error)
+            return page("register", values, status: mapped?.status ?? .badRequest, headers: mapped?.headers ?? [:])
+        }
+    }
+
+    @Sendable func account(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        guard let account = try await services.currentAccount(session) else { return redirect("/login") }
+        let records = try await services.sessions.sessions(ofUser: account.id)
+        var values = base(title: "Account", account: account, session: session, forms: true)
+        values["username"] = account.username
+        values["idleMinutes"] = Int(services.configuration.sessions.idleTimeout / 60)
+        values["absoluteHours"] = formatHours(services.configuration.sessions.absoluteLifetime)
+        if let record = session.record { values["currentExpiry"] = format(services.sessions.expiry(of: record)) }
+        values["sessionCount"] = records.count
+        values["sessions"] = records.map { record -> [String: Any] in
+            [
+                "handle": record.handle,
+                "current": record.handle == session.handle,
+                "userAgent": record.userAgent ?? "unknown device",
+                "ipAddress": record.ipAddress ?? "unknown",
+                "created": format(record.authenticatedAt ?? record.createdAt),
+                "lastSeen": format(record.lastSeen),
+                "expires": format(services.sessions.expiry(of: record)),
+            ]
+        }
+        if let notice = request.uri.queryParameters["notice"] {
+            switch notice {
+            case "revoked": values["notice"] = "That session has been signed out."
+            case "others": values["notice"] = "All your other sessions have been signed out."
+            default: break
+            }
+        }
+        return page("account", values)
+    }
+
+    @Sendable func revoke(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = try await Bodies.form(from: request)
+        try checkCSRF(form, session)
+        guard let account = try await services.currentAccount(session) else { return redirect("/login") }
+        guard let handle = form["handle"], !handle.isEmpty else {
+            return errorPage(status: .badRequest, heading: "Nothing to revoke", message: "No session was named.", session: session, account: account)
+        }
+        do {
+            try await services.sessions.revoke(handle: handle, ofUser: account.id)
+        } catch let error as SessionError where error.isNotFound {
+            return errorPage(status: .notFound, heading: "No such session", message: "That session does not exist or has already ended.", session: session, account: account)
+        }
+        return redirect("/account?notice=revoked")
+    }
+
+    @Sendable func revokeOthers(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = try await Bodies.form(from: request)
+        try checkCSRF(form, session)
+        guard let account = try await services.currentAccount(session) else { return redirect("/login") }
+        try await services.sessions.revokeAll(ofUser: account.id, keeping: session)
+        return redirect("/account?notice=others")
+    }
+
+    @Sendable func logout(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = try await Bodies.form(from: request)
+        try checkCSRF(form, session)
+        try await services.sessions.destroy(session)
+        return redirect("/")
+    }
+
+    // MARK: - Helpers
+
+    func checkCSRF(_ form: [String: String], _ session: Session) throws {
+        guard session.verifyCSRF(form["csrf_token"]) else {
+            throw APIError.forbidden(code: "csrf_token_invalid", "the form's CSRF token is missing or does not match your session; reload the page and try again")
+        }
+    }
+
+    func base(title: String, account: Account?, session: Session, forms: Bool = false) -> [String: Any] {
+        var values: [String: Any] = ["title": title]
+        if let account { values["user"] = ["username": account.username] as [String: Any] }
+        // Only pages with forms (or a signed-in header with its sign-out form) create a CSRF token,
+        // so an anonymous visit to the home page stores nothing.
+        if forms || account != nil { values["csrf"] = session.csrfToken() }
+        return values
+    }
+
+    func page(_ name: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
+        let html = library.render(values, withTemplate: name) ?? "template \(name) missing"
+        var headers: HTTPFields = [.contentType: "text/html; charset=utf-8"]
+        headers.append(contentsOf: extra)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    func errorPage(status: HTTPResponse.Status, heading: String, message: String, session: Session, account: Account?) -> Response {
+        var values = base(title: heading, account: account, session: session)
+        values["heading"] = heading
+        values["message"] = message
+        return page("error", values, status: status)
+    }
+
+    func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+
+    func format(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
+        return formatter.string(from: date)
+    }
+
+    func formatHours(_ seconds: TimeInterval) -> String {
+        let hours = seconds / 3600
+        return hours == hours.rounded() ? "\(Int(hours))" : String(format: "%.1f", hours)
+    }
+}

@@ -1,0 +1,55 @@
+import CloakroomHummingbird
+import CloakroomIdentity
+import CloakroomSessions
+import Foundation
+import Logging
+
+/// Everything `cloakroom serve` can be told, as one value. Built from flags, then environment
+/// variables, then defaults (in that order of precedence) by `ServeOptions.configuration()`.
+struct ServerConfiguration: Sendable {
+    var host = "127.0.0.1"
+    var port = 8080
+    var store = StoreLocation.sqlite(path: "./cloakroom.sqlite")
+    var sessions = SessionConfiguration()
+    var cookie = SessionCookieSettings()
+    var logLevel = Logger.Level.info
+    var allowedOrigins: [String] = []
+    var passwordHash = ScryptParameters.owasp
+    var sweepInterval: Duration = .seconds(60)
+    var registrationOpen = true
+}
+
+/// Where sessions and accounts live, from a store URL.
+enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
+    case memory
+    case sqlite(path: String)
+
+    /// Parses `memory` or `sqlite:PATH` (also `sqlite://PATH`).
+    init(parsing text: String) throws {
+        if text == "memory" || text == "memory:" {
+            self = .memory
+            return
+        }
+        if text.hasPrefix("sqlite:") {
+            var path = String(text.dropFirst("sqlite:".count))
+            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
+            guard !path.isEmpty else { throw ConfigurationError("store URL \(text): sqlite needs a path, e.g. sqlite:./cloakroom.sqlite") }
+            self = .sqlite(path: path)
+            return
+        }
+        throw ConfigurationError("store URL \(text) is not supported: use memory or sqlite:PATH")
+    }
+
+    var description: String {
+        switch self {
+        case .memory: "memory"
+        case .sqlite(let path): "sqlite:\(path)"
+        }
+    }
+}
+
+/// A configuration value that cannot be used; printed to the operator as is.
+struct ConfigurationError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
