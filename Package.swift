@@ -128,6 +128,13 @@ let package = Package(
                 "CloakroomHummingbird",
                 "CloakroomTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                "CloakroomCore",
+                "CloakroomSessions",
+                "CloakroomIdentity",
+                "CloakroomSQLite",
             ],
             swiftSettings: swiftSettings
         ),

@@ -17,7 +17,11 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
-            return try await next(request, context)
+            let response = try await next(request, context)
+            if response.status == .notFound && response.headers[.contentType] == nil {
+                return APIError.jsonResponse(status: .notFound, code: "not_found", message: "no route for \(request.method) \(request.uri.path.prefix(200))")
+            }
+            return response
         } catch {
             return Self.response(for: error, request: request, context: context)
         }

@@ -1,5 +1,5 @@
 /// Why a sign-in or registration was refused. Messages are safe to show the client.
-public struct IdentityError: Error, Sendable, CustomStringConvertible {
+public struct IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The kind of refusal, stable for API error codes.
     public enum Code: String, Sendable {
         case invalidCredentials = "invalid_credentials"

@@ -159,8 +159,13 @@ struct Serve: AsyncParsableCommand {
             "cookie": "\(config.cookie.cookieName)", "idle_timeout_s": "\(Int(config.sessions.idleTimeout))",
             "absolute_lifetime_s": "\(Int(config.sessions.absoluteLifetime))",
         ])
-        let app = try CloakroomApplication.make(configuration: config, backends: backends, logger: logger)
-        try await app.runService()
+        do {
+            let app = try CloakroomApplication.make(configuration: config, backends: backends, logger: logger)
+            try await app.runService()
+        } catch {
+            try? await backends.close()
+            throw error
+        }
         try? await backends.close()
     }
 }

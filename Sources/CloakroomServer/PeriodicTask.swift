@@ -6,13 +6,11 @@ struct PeriodicTask: Service {
     let work: @Sendable () async throws -> Void
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
                 try await Task.sleep(for: interval)
-            } catch {
-                return
+                try? await work()
             }
-            try? await work()
         }
     }
 }

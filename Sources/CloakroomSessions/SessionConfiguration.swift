@@ -40,7 +40,7 @@ public struct SessionConfiguration: Sendable {
         overflowPolicy: OverflowPolicy = .evictOldest,
         maxDataKeys: Int = 64,
         maxDataBytes: Int = 16 * 1024,
-        maxCommitRetries: Int = 20
+        maxCommitRetries: Int = 50
     ) {
         self.idleTimeout = idleTimeout
         self.absoluteLifetime = absoluteLifetime

@@ -181,6 +181,11 @@ public struct SessionManager: Sendable {
                     break
                 }
                 attempt += 1
+                if attempt <= configuration.maxCommitRetries {
+                    // Jittered backoff spreads out writers that keep colliding on one session.
+                    let ceiling = UInt64(min(attempt, 10)) * 2_000_000
+                    try? await Task.sleep(nanoseconds: UInt64.random(in: 0...ceiling))
+                }
                 guard attempt <= configuration.maxCommitRetries,
                       let fresh = try await store.load(key: record.key, now: now)
                 else {

@@ -25,12 +25,13 @@ public struct SessionSweeper: Service {
 
     /// Sweeps every `interval` until cancelled or shut down gracefully.
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await Task.sleep(for: interval)
-            } catch {
-                return
-            }
+        // Sleeping is cancelled on graceful shutdown, so stopping never waits out an interval.
+        try? await cancelWhenGracefulShutdown { try await loop() }
+    }
+
+    private func loop() async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: interval)
             do {
                 let removed = try await sweepOnce()
                 if removed > 0 { logger.debug("swept expired sessions", metadata: ["count": "\(removed)"]) }

@@ -175,7 +175,7 @@ public enum SessionStoreConformance {
             try expect(seen == seen.sorted() && Set(seen).count == 12 && seen.count == 12, "listing returned \(seen.count) keys, sorted: \(seen == seen.sorted())")
         }),
         ("100 concurrent commits of distinct keys to one session all survive", { store in
-            let manager = SessionManager(store: store, clock: FixedClock(date: t0))
+            let manager = SessionManager(store: store, configuration: SessionConfiguration(maxDataKeys: 200), clock: FixedClock(date: t0))
             let first = try await manager.load(cookieValue: nil)
             first.setValue("0", forKey: "seed")
             guard case .set(let id, _) = try await manager.commit(first) else {

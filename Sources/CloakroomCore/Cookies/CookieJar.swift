@@ -9,8 +9,9 @@ import Foundation
 /// are deterministic.
 ///
 /// What it implements:
-/// - nameless cookies, host-only vs. domain cookies, domain matching (no suffix match
-///   for IP addresses), the default-path and path matching (section 5.1);
+/// - host-only vs. domain cookies, domain matching (no suffix match for IP addresses),
+///   the default-path and path matching (section 5.1), the latter on a request path whose
+///   percent-encoded unreserved characters are decoded (RFC 3986 section 6.2.2.2);
 /// - expiry from `Max-Age` (which wins over `Expires`), both capped at 400 days
 ///   (`maximumCookieAge`); `Max-Age` ≤ 0 or a past `Expires` deletes a stored cookie;
 /// - replacement of the cookie with the same name, domain, host-only flag and path,
@@ -19,9 +20,11 @@ import Foundation
 ///   disabled — `localhost`), and no insecure overlay of an existing secure cookie
 ///   (section 5.7 step 16);
 /// - `SameSite=None` and `Partitioned` require `Secure`; `__Secure-` and `__Host-`
-///   name prefixes (case-insensitive) are enforced, including for nameless cookies
-///   whose value carries a prefix;
+///   name prefixes (case-insensitive) are enforced;
 /// - ordering: longer paths first, then earlier creation.
+///
+/// Nameless cookies (no `=` in the name-value-pair, or an empty name) are ignored, as in
+/// RFC 6265 section 5.2; see `SetCookieParser` for this and its other RFC 6265 choices.
 ///
 /// What it does not: there is no public suffix list — a `Domain` attribute without a
 /// dot (such as `org`) is treated as a public suffix, which makes the cookie host-only
@@ -117,9 +120,13 @@ public struct CookieJar: Sendable {
     /// The cookies to send with a request to `url`, in `Cookie` header order.
     ///
     /// RFC 6265bis section 5.8.3: unexpired cookies whose domain matches the host
-    /// (exactly, for host-only cookies), whose path path-matches the URL's path
-    /// (compared as sent, percent-encoding included) and, when `Secure`, only for a
-    /// secure origin; sorted by longer path first, then earlier creation.
+    /// (exactly, for host-only cookies), whose path path-matches the URL's path and,
+    /// when `Secure`, only for a secure origin; sorted by longer path first, then
+    /// earlier creation.
+    ///
+    /// The URL's path is first normalised by decoding percent-encoded unreserved
+    /// characters (RFC 3986 section 6.2.2.2), so `/f%6Fo/bar` path-matches a cookie path
+    /// `/foo/bar`; other escapes, and the cookie's own path, are compared as they are.
     public func cookies(for url: URL, now: Date) -> [StoredCookie] {
         guard let request = CookieRequest(url: url, treatsLocalhostAsSecure: treatsLocalhostAsSecure) else {
             return []
@@ -153,14 +160,13 @@ public struct CookieJar: Sendable {
 
     /// The `Cookie` header value for a request to `url`, such as `"a=b; c=d"`, or `nil` if no cookie applies.
     ///
-    /// RFC 6265bis section 5.8.3 step 4: `name=value` pairs joined by `"; "`; a nameless
-    /// cookie contributes only its value.
+    /// RFC 6265bis section 5.8.3 step 4: `name=value` pairs joined by `"; "`.
     public func cookieHeader(for url: URL, now: Date) -> String? {
         let cookies = cookies(for: url, now: now)
         guard !cookies.isEmpty else {
             return nil
         }
-        return cookies.map { $0.name.isEmpty ? $0.value : "\($0.name)=\($0.value)" }.joined(separator: "; ")
+        return cookies.map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
     }
 
     /// Removes every cookie whose expiry time is at or before `now`.
@@ -181,9 +187,10 @@ public struct CookieJar: Sendable {
     /// Section 5.7 steps 2–21: builds the cookie to store, or `nil` if it must be ignored.
     private func makeCookie(from parsed: ParsedSetCookie, request: CookieRequest, now: Date) -> StoredCookie? {
         // Steps 2-4 (empty, CTLs, size) also hold for cookies that did not come through the parser.
+        // A nameless cookie is ignored (RFC 6265 section 5.2 step 5), as SetCookieParser does.
         let name = parsed.name
         let value = parsed.value
-        if name.isEmpty && value.isEmpty {
+        if name.isEmpty {
             return nil
         }
         if name.utf8.contains(where: CookieSyntax.isForbiddenControl)
@@ -266,15 +273,12 @@ public struct CookieJar: Sendable {
             return nil
         }
 
-        // Steps 20-21: cookie prefixes, also guarding nameless cookies that would look prefixed.
-        let prefixed = name.isEmpty ? value : name
-        if CookieSyntax.hasPrefixIgnoringASCIICase(prefixed, CookieSyntax.securePrefix) {
-            if name.isEmpty || !parsed.secure {
-                return nil
-            }
+        // Steps 20-21: cookie prefixes.
+        if CookieSyntax.hasPrefixIgnoringASCIICase(name, CookieSyntax.securePrefix) && !parsed.secure {
+            return nil
         }
-        if CookieSyntax.hasPrefixIgnoringASCIICase(prefixed, CookieSyntax.hostPrefix) {
-            if name.isEmpty || !parsed.secure || !hostOnly || parsed.path == nil || path != "/" {
+        if CookieSyntax.hasPrefixIgnoringASCIICase(name, CookieSyntax.hostPrefix) {
+            if !parsed.secure || !hostOnly || parsed.path == nil || path != "/" {
                 return nil
             }
         }

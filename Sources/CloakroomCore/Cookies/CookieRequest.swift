@@ -1,11 +1,15 @@
 import Foundation
 
 /// What the cookie algorithms need to know about a request URI: canonical host,
-/// path as sent, and whether the origin is secure.
+/// normalised path, and whether the origin is secure.
 struct CookieRequest: Sendable {
     /// Lower-case host name, or IP address without brackets.
     let host: String
-    /// The percent-encoded path as it appears in the URI; `/` when the URI has none.
+    /// The percent-encoded path of the URI with its percent-encoded unreserved characters
+    /// decoded (`normalisedPath(_:)`); `/` when the URI has none.
+    ///
+    /// Both path-matching and the default-path use this form, so a cookie set without a
+    /// `Path` from `/f%6Fo/bar` gets the default-path `/foo`.
     let path: String
     /// Whether `Secure` cookies may be set by and sent to this URI.
     let isSecure: Bool
@@ -22,7 +26,7 @@ struct CookieRequest: Sendable {
         }
         host = CookieSyntax.asciiLowercased(host)
         self.host = host
-        let path = components.percentEncodedPath
+        let path = Self.normalisedPath(components.percentEncodedPath)
         self.path = path.isEmpty ? "/" : path
         let scheme = CookieSyntax.asciiLowercased(components.scheme ?? "")
         self.isSecure =
@@ -94,7 +98,59 @@ struct CookieRequest: Sendable {
         return CookieSyntax.string(bytes[..<lastSlash])
     }
 
-    /// Section 5.1.4 path-match, compared octet by octet.
+    /// RFC 3986 section 6.2.2.2 percent-encoding normalisation, limited to decoding:
+    /// every `%XX` (either hex case) that encodes an unreserved character — ALPHA / DIGIT /
+    /// `-` / `.` / `_` / `~` — is replaced by that character. Every other escape (such as
+    /// `%2F` or `%25`) and any malformed `%` sequence is left exactly as it is.
+    static func normalisedPath(_ path: String) -> String {
+        let bytes = Array(path.utf8)
+        guard bytes.contains(UInt8(ascii: "%")) else {
+            return path
+        }
+        var result: [UInt8] = []
+        result.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
+                let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]),
+                isUnreserved(high << 4 | low)
+            {
+                result.append(high << 4 | low)
+                index += 3
+            } else {
+                result.append(bytes[index])
+                index += 1
+            }
+        }
+        return CookieSyntax.string(result)
+    }
+
+    /// unreserved (RFC 3986 section 2.3): ALPHA / DIGIT / "-" / "." / "_" / "~".
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A,
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// The value of one HEXDIG, either case; `nil` for any other octet.
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39:
+            return byte - 0x30
+        case 0x41...0x46:
+            return byte - 0x41 + 10
+        case 0x61...0x66:
+            return byte - 0x61 + 10
+        default:
+            return nil
+        }
+    }
+
+    /// Section 5.1.4 path-match, compared octet by octet (the request path already normalised).
     static func pathMatches(_ requestPath: String, cookiePath: String) -> Bool {
         let request = Array(requestPath.utf8)
         let cookie = Array(cookiePath.utf8)

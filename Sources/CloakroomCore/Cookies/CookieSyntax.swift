@@ -23,8 +23,15 @@ enum CookieSyntax {
         byte < 0x20 || byte == 0x7F
     }
 
+    /// The control characters at which `SetCookieParser` truncates a set-cookie-string
+    /// before parsing it: NUL, LF and CR (%x00 / %x0A / %x0D).
+    static func isTruncatingControl(_ byte: UInt8) -> Bool {
+        byte == 0x00 || byte == 0x0A || byte == 0x0D
+    }
+
     /// The control characters that make a user agent drop a whole set-cookie-string
     /// (RFC 6265bis section 5.6 step 1): %x00-08 / %x0A-1F / %x7F, i.e. CTLs except HTAB.
+    /// `SetCookieParser` truncates at NUL, LF and CR first, so only the others drop a header.
     static func isForbiddenControl(_ byte: UInt8) -> Bool {
         isControl(byte) && byte != htab
     }

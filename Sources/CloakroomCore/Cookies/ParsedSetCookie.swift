@@ -8,8 +8,8 @@ import Foundation
 /// against a request URI and the current time — default-path, domain matching,
 /// the 400-day age cap, prefix and `Secure` rules — is `CookieJar`'s job.
 public struct ParsedSetCookie: Sendable, Hashable {
-    /// The cookie-name with surrounding whitespace removed; empty for a nameless cookie
-    /// (a name-value-pair without `=`, section 5.6 step 3).
+    /// The cookie-name with surrounding whitespace removed; never empty when produced by
+    /// `SetCookieParser`, which ignores nameless cookies (RFC 6265 section 5.2 steps 2 and 5).
     public var name: String
     /// The cookie-value with surrounding whitespace removed, kept as sent (quotes included).
     public var value: String
@@ -20,8 +20,9 @@ public struct ParsedSetCookie: Sendable, Hashable {
     public var maxAge: Int?
     /// The last `Domain` attribute with one leading `.` removed and ASCII-lower-cased (section 5.6.3).
     ///
-    /// `nil` when there was no `Domain` attribute. An empty string (from `Domain=` or
-    /// `Domain=.`) is kept: RFC 6265bis treats it like no attribute, making the cookie host-only.
+    /// `nil` when there was no `Domain` attribute. A `Domain` attribute with an empty value
+    /// (`Domain=`) is ignored entirely (RFC 6265 section 5.2.3), so an earlier one stays in
+    /// force. `Domain=.` yields an empty string, which makes the cookie host-only.
     public var domain: String?
     /// The last `Path` attribute value as sent (trimmed), or `nil` when there was none.
     ///

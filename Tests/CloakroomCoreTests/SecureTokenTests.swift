@@ -1,0 +1,71 @@
+import CloakroomCore
+import Foundation
+import Testing
+
+@Suite("Secure tokens, base64url, constant-time comparison, durations")
+struct SecureTokenTests {
+    @Test func tokensAre256BitsOfBase64URL() throws {
+        let token = SecureToken()
+        #expect(token.text.utf8.count == 43)
+        #expect(Base64URL.decode(token.text)?.count == 32)
+        #expect(token.text.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+    }
+
+    @Test func tokensDoNotRepeat() {
+        let tokens = Set((0..<10_000).map { _ in SecureToken().text })
+        #expect(tokens.count == 10_000)
+    }
+
+    @Test func hashedFormIsSHA256Hex() {
+        // SHA-256("abc"), FIPS 180-2 appendix B.1.
+        #expect(SecureToken.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let token = SecureToken()
+        #expect(token.hashed.count == 64)
+        #expect(token.hashed != token.text)
+    }
+
+    @Test(arguments: ["", "short", String(repeating: "A", count: 42), String(repeating: "A", count: 44), "=" + String(repeating: "A", count: 42), String(repeating: "+", count: 43), String(repeating: "é", count: 43)])
+    func malformedTokensAreRefused(_ text: String) {
+        #expect(SecureToken(validating: text) == nil)
+    }
+
+    @Test func aWellFormedTokenValidates() {
+        let token = SecureToken()
+        #expect(SecureToken(validating: token.text) == token)
+    }
+
+    @Test func descriptionNeverShowsTheSecret() {
+        let token = SecureToken()
+        #expect(!"\(token)".contains(token.text))
+    }
+
+    @Test func base64URLRoundTripsRFC4648Vectors() {
+        // RFC 4648 section 10 vectors, in the URL alphabet without padding.
+        let vectors = ["": "", "f": "Zg", "fo": "Zm8", "foo": "Zm9v", "foob": "Zm9vYg", "fooba": "Zm9vYmE", "foobar": "Zm9vYmFy"]
+        for (plain, encoded) in vectors {
+            #expect(Base64URL.encode(Array(plain.utf8)) == encoded)
+            #expect(Base64URL.decode(encoded) == Array(plain.utf8))
+        }
+        #expect(Base64URL.encode([0xFB, 0xFF]) == "-_8")
+        #expect(Base64URL.decode("-_8") == [0xFB, 0xFF])
+        #expect(Base64URL.decode("a b") == nil)
+    }
+
+    @Test func constantTimeEquality() {
+        #expect(ConstantTime.equals("abc", "abc"))
+        #expect(!ConstantTime.equals("abc", "abd"))
+        #expect(!ConstantTime.equals("abc", "abcd"))
+        #expect(!ConstantTime.equals("", "a"))
+        #expect(ConstantTime.equals("", ""))
+    }
+
+    @Test(arguments: [("90", 90), ("90s", 90), ("30m", 1800), ("12h", 43200), ("7d", 604800), (" 5M ", 300)])
+    func durationsParse(_ text: String, _ seconds: Int) {
+        #expect(DurationText.seconds(text) == seconds)
+    }
+
+    @Test(arguments: ["", "s", "-5", "5x", "1.5h", "h5", "99999999999999999999d", "5 m"])
+    func badDurationsAreRefused(_ text: String) {
+        #expect(DurationText.seconds(text) == nil)
+    }
+}
