@@ -86,7 +86,7 @@ struct APIRoutes {
     @Sendable func logout(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         try await services.sessions.destroy(session)
-        return Response(status: .noContent)
+        return Response(status: .noContent, headers: [HTTPField.Name("Clear-Site-Data")!: "\"cache\""])
     }
 
     @Sendable func me(_ request: Request, context: CloakroomRequestContext) async throws -> Response {

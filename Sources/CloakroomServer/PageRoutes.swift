@@ -17,6 +17,10 @@ struct PageRoutes {
 
     func addRoutes(to router: Router<CloakroomRequestContext>) {
         router.get("/", use: home)
+        router.get("/assets/cloakroom.js") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=3600"],
+                     body: .init(byteBuffer: ByteBuffer(string: Templates.script)))
+        }
         router.get("/login", use: loginForm)
         router.post("/login", use: login)
         router.get("/register", use: registerForm)
@@ -100,7 +104,9 @@ struct PageRoutes {
     @Sendable func account(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         guard let account = try await services.currentAccount(session) else { return redirect("/login") }
+        // This device first, then the others, most recently used first.
         let records = try await services.sessions.sessions(ofUser: account.id)
+            .sorted { ($0.handle == session.handle ? 1 : 0, $0.lastSeen) > ($1.handle == session.handle ? 1 : 0, $1.lastSeen) }
         var values = base(title: "Account", account: account, session: session, forms: true)
         values["username"] = account.username
         values["idleMinutes"] = Int(services.configuration.sessions.idleTimeout / 60)
@@ -158,7 +164,10 @@ struct PageRoutes {
         let form = try await Bodies.form(from: request)
         try checkCSRF(form, session)
         try await services.sessions.destroy(session)
-        return redirect("/")
+        var response = redirect("/")
+        // Evicts this origin's cached pages (including the back-forward cache) in secure contexts.
+        response.headers[HTTPField.Name("Clear-Site-Data")!] = "\"cache\""
+        return response
     }
 
     // MARK: - Helpers

@@ -21,6 +21,7 @@ enum Templates {
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>{{title}} · Cloakroom</title>
+    <script src="/assets/cloakroom.js" defer></script>
     <style>
     :root { --ink:#1d2433; --muted:#5b6577; --line:#d9dee7; --accent:#2f5bd3; --bad:#b42318; --good:#067647; }
     * { box-sizing: border-box; }
@@ -153,6 +154,15 @@ enum Templates {
       </div>
     </div>
     {{> foot}}
+    """
+
+    /// Served at /assets/cloakroom.js. A page restored from the back-forward cache is reloaded, so
+    /// after sign-out the back button asks the server again (and gets the sign-in page) instead of
+    /// showing a private page from memory; `Cache-Control: no-store` alone does not stop every browser.
+    static let script = """
+    window.addEventListener('pageshow', function (event) {
+      if (event.persisted) { window.location.reload(); }
+    });
     """
 
     static let error = """

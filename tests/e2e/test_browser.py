@@ -1,0 +1,151 @@
+"""A person in a real browser (headless Chromium via Selenium): register, sign in, sessions, sign out."""
+import os
+import shutil
+import uuid
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+SCREENSHOTS = os.environ.get("CLOAKROOM_SCREENSHOTS")
+
+
+def chromium_binary():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise RuntimeError("chromium is not installed (scripts/test installs it)")
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium_binary()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1200,900"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def shot(driver, name):
+    if SCREENSHOTS:
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        driver.save_screenshot(os.path.join(SCREENSHOTS, name + ".png"))
+
+
+def fill(driver, username, password):
+    driver.find_element(By.ID, "username").clear()
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+
+def test_register_sign_in_sessions_sign_out(server, browser):
+    user = "pat-" + uuid.uuid4().hex[:8]
+    password = "a long enough password"
+
+    browser.get(server.url + "/")
+    assert "You are not signed in" in browser.page_source
+    shot(browser, "1-home")
+
+    browser.get(server.url + "/register")
+    shot(browser, "2-register")
+    fill(browser, user, password)
+    assert browser.current_url.endswith("/account")
+    assert f"Signed in as <strong>{user}</strong>" in browser.page_source
+    shot(browser, "3-account")
+
+    # The session cookie exists but scripts cannot read it (HttpOnly), and it is SameSite=Lax.
+    cookies = {c["name"]: c for c in browser.get_cookies()}
+    assert "cloakroom" in cookies
+    assert cookies["cloakroom"]["httpOnly"] is True
+    assert cookies["cloakroom"]["sameSite"] == "Lax"
+    assert "cloakroom=" not in browser.execute_script("return document.cookie")
+
+    # One session listed, marked as this device.
+    rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == 1
+    assert "this device" in rows[0].text
+
+    # Sign out from the account page.
+    browser.find_element(By.XPATH, "//main//form[@action='/logout']//button").click()
+    assert browser.current_url.rstrip("/") == server.url
+    assert "You are not signed in" in browser.page_source
+    assert "cloakroom" not in {c["name"] for c in browser.get_cookies()}
+
+    # Back shows no private page: the account page is no-store and now redirects to sign-in.
+    browser.back()
+    WebDriverWait(browser, 10).until(lambda d: "/login" in d.current_url)
+    assert user not in browser.page_source
+    assert "Signed in as" not in browser.page_source
+    shot(browser, "4-after-back")
+
+    # Wrong password: a clear message, still signed out.
+    browser.get(server.url + "/login")
+    fill(browser, user, "not the password at all")
+    assert "the username or password is incorrect" in browser.page_source
+    shot(browser, "5-wrong-password")
+
+    # Right password: signed in again.
+    browser.get(server.url + "/login")
+    fill(browser, user, password)
+    assert browser.current_url.endswith("/account")
+    assert f"Signed in as <strong>{user}</strong>" in browser.page_source
+
+
+def test_revoke_another_session_and_sign_out_everywhere_else(server, browser):
+    import requests
+
+    user = "sam-" + uuid.uuid4().hex[:8]
+    password = "a long enough password"
+    browser.get(server.url + "/register")
+    fill(browser, user, password)
+
+    # Two other devices sign in through the API.
+    phones = []
+    for agent in ("Phone/1.0", "Tablet/2.0"):
+        s = requests.Session()
+        r = s.post(server.url + "/api/login", json={"username": user, "password": password}, headers={"User-Agent": agent})
+        assert r.status_code == 200, r.text
+        phones.append(s)
+
+    browser.get(server.url + "/account")
+    rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == 3
+    shot(browser, "6-three-sessions")
+
+    # Revoke the phone from the browser.
+    phone_row = [r for r in rows if "Phone/1.0" in r.text][0]
+    phone_row.find_element(By.CSS_SELECTOR, "button").click()
+    assert "That session has been signed out." in browser.page_source
+    assert phones[0].get(server.url + "/api/me").status_code == 401
+    assert phones[1].get(server.url + "/api/me").status_code == 200
+
+    browser.find_element(By.XPATH, "//form[@action='/account/sessions/revoke-others']//button").click()
+    assert "All your other sessions have been signed out." in browser.page_source
+    assert phones[1].get(server.url + "/api/me").status_code == 401
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tbody tr")) == 1
+
+
+def test_forged_form_post_is_refused(server, browser):
+    import requests
+
+    user = "kim-" + uuid.uuid4().hex[:8]
+    browser.get(server.url + "/register")
+    fill(browser, user, "a long enough password")
+    session_cookie = {c["name"]: c["value"] for c in browser.get_cookies()}["cloakroom"]
+    # A cross-site form post carrying the cookie but no token (as a browser would send it without SameSite).
+    r = requests.post(server.url + "/logout", data={"csrf_token": "guess"}, cookies={"cloakroom": session_cookie})
+    assert r.status_code == 403
+    assert r.json()["error"] == "csrf_token_invalid"
+    r = requests.post(server.url + "/logout", data={}, cookies={"cloakroom": session_cookie},
+                      headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    assert r.json()["error"] == "cross_origin_request"
+    browser.get(server.url + "/account")
+    assert f"Signed in as <strong>{user}</strong>" in browser.page_source
