@@ -49,6 +49,7 @@ struct APIRoutes {
         api.get("sessions", use: listSessions)
         api.delete("sessions", use: revokeOthers)
         api.delete("sessions/:id", use: revokeOne)
+        SessionDataRoutes(services: services).addRoutes(to: api)
     }
 
     // MARK: - Handlers

@@ -28,7 +28,7 @@ enum CloakroomApplication {
         return Application(
             router: try router(services: services),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Cloakroom"),
-            services: [sweeper, throttlePurge],
+            services: backends.services + [sweeper, throttlePurge],
             logger: logger)
     }
 }

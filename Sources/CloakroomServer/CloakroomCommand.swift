@@ -19,14 +19,21 @@ struct CloakroomCommand: AsyncParsableCommand {
 
 /// Options every command shares: where the data lives and how much to log.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: "Store URL: sqlite:PATH or memory. Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite")
+    @Option(name: .long, help: "Where sessions and sign-in counters live: sqlite:PATH, file:DIR or memory. Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite")
     var store: String?
+
+    @Option(name: .long, help: "Where accounts live: sqlite:PATH or memory. Env CLOAKROOM_ACCOUNTS. Default: the store itself if it can hold accounts, else sqlite:./cloakroom.sqlite")
+    var accounts: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical. Env CLOAKROOM_LOG_LEVEL. Default info")
     var logLevel: String?
 
     func location(environment: [String: String]) throws -> StoreLocation {
         try StoreLocation(parsing: store ?? environment["CLOAKROOM_STORE"] ?? "sqlite:./cloakroom.sqlite")
+    }
+
+    func accountsLocation(environment: [String: String]) throws -> StoreLocation? {
+        try (accounts ?? environment["CLOAKROOM_ACCOUNTS"]).map { try StoreLocation(parsing: $0) }
     }
 
     func level(environment: [String: String]) throws -> Logger.Level {
@@ -84,6 +91,7 @@ struct Serve: AsyncParsableCommand {
             config.port = value
         }
         config.store = try storeOptions.location(environment: environment)
+        config.accounts = try storeOptions.accountsLocation(environment: environment)
         config.logLevel = try storeOptions.level(environment: environment)
         func duration(_ flag: String?, _ env: String, _ name: String) throws -> TimeInterval? {
             guard let text = flag ?? environment[env] else { return nil }
@@ -153,7 +161,12 @@ struct Serve: AsyncParsableCommand {
         }
         var logger = Logger(label: "cloakroom")
         logger.logLevel = config.logLevel
-        let backends = try await Backends.open(config.store, logger: logger)
+        let backends: Backends
+        do {
+            backends = try await Backends.open(config.store, accounts: config.accounts, logger: logger)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
         logger.info("cloakroom starting", metadata: [
             "address": "http://\(config.host):\(config.port)", "store": "\(config.store)",
             "cookie": "\(config.cookie.cookieName)", "idle_timeout_s": "\(Int(config.sessions.idleTimeout))",
@@ -321,10 +334,11 @@ func withServices(_ options: StoreOptions, passwordHash: String? = nil, _ body: 
     var config = ServerConfiguration()
     do {
         config.store = try options.location(environment: environment)
+        config.accounts = try options.accountsLocation(environment: environment)
         var logger = try options.logger(environment: environment)
         if options.logLevel == nil && environment["CLOAKROOM_LOG_LEVEL"] == nil { logger.logLevel = .warning }
         if let text = passwordHash ?? environment["CLOAKROOM_PASSWORD_HASH"] { config.passwordHash = try Serve.scrypt(text) }
-        let backends = try await Backends.open(config.store, logger: logger)
+        let backends = try await Backends.open(config.store, accounts: config.accounts, logger: logger)
         let services = AppServices(configuration: config, backends: backends, logger: logger)
         do {
             try await body(services)

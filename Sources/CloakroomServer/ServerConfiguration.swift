@@ -10,6 +10,7 @@ struct ServerConfiguration: Sendable {
     var host = "127.0.0.1"
     var port = 8080
     var store = StoreLocation.sqlite(path: "./cloakroom.sqlite")
+    var accounts: StoreLocation? = nil
     var sessions = SessionConfiguration()
     var cookie = SessionCookieSettings()
     var logLevel = Logger.Level.info
@@ -23,6 +24,7 @@ struct ServerConfiguration: Sendable {
 enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     case memory
     case sqlite(path: String)
+    case file(directory: String)
 
     /// Parses `memory` or `sqlite:PATH` (also `sqlite://PATH`).
     init(parsing text: String) throws {
@@ -37,13 +39,21 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             self = .sqlite(path: path)
             return
         }
-        throw ConfigurationError("store URL \(text) is not supported: use memory or sqlite:PATH")
+        if text.hasPrefix("file:") {
+            var path = String(text.dropFirst("file:".count))
+            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
+            guard !path.isEmpty else { throw ConfigurationError("store URL \(text): file needs a folder, e.g. file:./sessions") }
+            self = .file(directory: path)
+            return
+        }
+        throw ConfigurationError("store URL \(text) is not supported: use memory, sqlite:PATH or file:DIR")
     }
 
     var description: String {
         switch self {
         case .memory: "memory"
         case .sqlite(let path): "sqlite:\(path)"
+        case .file(let directory): "file:\(directory)"
         }
     }
 }

@@ -192,7 +192,8 @@ public enum SessionStoreConformance {
                 try await group.waitForAll()
             }
             let final = try await manager.load(cookieValue: id)
-            let missing = (0..<100).filter { final.value(forKey: "k\($0)") != "\($0)" }
+            var missing: [Int] = []
+            for index in 0..<100 where final.value(forKey: "k" + String(index)) != String(index) { missing.append(index) }
             try expect(missing.isEmpty, "lost writes for keys \(missing)")
         }),
         ("ping answers", { store in

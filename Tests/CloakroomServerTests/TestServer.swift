@@ -22,15 +22,17 @@ struct TestServer {
 
     static func make(
         store: StoreLocation = .memory,
+        accounts: StoreLocation? = nil,
         clock: ManualClock = ManualClock(start: Date()),
         edit: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> TestServer {
         var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.store = store
+        configuration.accounts = accounts
         configuration.passwordHash = ScryptParameters(logN: 10, r: 8, p: 1)
         edit(&configuration)
-        let backends = try await Backends.open(configuration.store, logger: Logger(label: "test"))
+        let backends = try await Backends.open(configuration.store, accounts: configuration.accounts, logger: Logger(label: "test"))
         return TestServer(configuration: configuration, backends: backends, clock: clock)
     }
 

@@ -1,0 +1,451 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// One PostgreSQL database shared by the session, account and throttle stores, migrated on open.
+///
+/// Lifecycle: `open(url:)` connects once on a dedicated connection, creates and migrates the schema
+/// (see `migrations`), and returns a database whose pooled `PostgresClient` is not running yet.
+/// The database is a ServiceLifecycle `Service`: add it to the server's `ServiceGroup` (or call
+/// `run()` in a task you own, or use `withDatabase(url:…)`), which runs the pool until graceful
+/// shutdown, cancellation or `close()`. Store calls made before `run()` starts wait for it, up to
+/// the timeout.
+///
+/// Every store call is bounded by `Configuration.timeout` (default 2 s), waiting for a connection
+/// included: a stopped server yields an error after about that long, never a hang. When calls keep
+/// failing while the server answers a fresh connection again, `run()` replaces the pool rather than
+/// waiting out its reconnect back-off (which grows to a minute after a long outage), so service
+/// resumes within about a second of the server coming back.
+public final class CloakroomPostgresDatabase: Sendable, Service {
+    /// How to reach the server and how long to wait for it.
+    public struct Configuration: Sendable, CustomStringConvertible {
+        /// Whether to use TLS (libpq's `sslmode`).
+        public enum TLSMode: String, Sendable {
+            /// Plain TCP.
+            case disable
+            /// TLS when the server offers it, plain otherwise (libpq's default).
+            case prefer
+            /// TLS or no connection; the server certificate is verified against the system roots.
+            case require
+        }
+
+        /// Host name or IP address.
+        public var host: String
+        /// TCP port.
+        public var port: Int
+        /// Role to connect as.
+        public var username: String
+        /// Password, if the server asks for one. Never printed.
+        public var password: String?
+        /// Database name.
+        public var database: String
+        /// TLS use.
+        public var tls: TLSMode
+        /// Connect timeout and the bound on every store call, waiting for a pooled connection included.
+        public var timeout: Duration
+        /// Bound on opening and migrating the schema (migrations wait for another node's lock).
+        public var migrationTimeout: Duration
+        /// Most connections the pool opens.
+        public var maximumConnections: Int
+
+        /// Creates a configuration.
+        public init(
+            host: String, port: Int = 5432, username: String, password: String? = nil, database: String,
+            tls: TLSMode = .prefer, timeout: Duration = .seconds(2), migrationTimeout: Duration = .seconds(30),
+            maximumConnections: Int = 20
+        ) {
+            self.host = host
+            self.port = port
+            self.username = username
+            self.password = password
+            self.database = database
+            self.tls = tls
+            self.timeout = timeout
+            self.migrationTimeout = migrationTimeout
+            self.maximumConnections = maximumConnections
+        }
+
+        /// Parses `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]`
+        /// (`postgresql://` too); user, password and database may be percent-encoded.
+        public init(url: String, timeout: Duration = .seconds(2)) throws {
+            guard let components = URLComponents(string: url),
+                  let scheme = components.scheme?.lowercased(), scheme == "postgres" || scheme == "postgresql"
+            else { throw PostgresStoreError("a PostgreSQL URL looks like postgres://user:password@host:5432/database") }
+            guard var host = components.host, !host.isEmpty else { throw PostgresStoreError("the PostgreSQL URL has no host") }
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard let username = components.user, !username.isEmpty else {
+                throw PostgresStoreError("the PostgreSQL URL has no user name")
+            }
+            let database = String(components.path.drop(while: { $0 == "/" }))
+            guard !database.isEmpty, !database.contains("/") else {
+                throw PostgresStoreError("the PostgreSQL URL names no database (postgres://user@host/database)")
+            }
+            var tls = TLSMode.prefer
+            for item in components.queryItems ?? [] {
+                switch item.name {
+                case "sslmode":
+                    switch item.value ?? "" {
+                    case "disable", "allow": tls = .disable
+                    case "prefer": tls = .prefer
+                    case "require", "verify-ca", "verify-full": tls = .require
+                    default: throw PostgresStoreError("unknown sslmode in the PostgreSQL URL (disable, prefer or require)")
+                    }
+                default:
+                    throw PostgresStoreError("unsupported PostgreSQL URL parameter \(item.name) (only sslmode)")
+                }
+            }
+            if let port = components.port, !(1...65535).contains(port) {
+                throw PostgresStoreError("the PostgreSQL URL's port is out of range")
+            }
+            self.init(host: host, port: components.port ?? 5432, username: username, password: components.password,
+                      database: database, tls: tls, timeout: timeout)
+        }
+
+        /// The URL without the password.
+        public var description: String {
+            let shownHost = host.contains(":") ? "[\(host)]" : host
+            return "postgres://\(username)@\(shownHost):\(port)/\(database)?sslmode=\(tls.rawValue)"
+        }
+    }
+
+    /// Where the database is and how long calls may take.
+    public let configuration: Configuration
+    let logger: Logger
+    private let state: Mutex<State>
+
+    private enum Phase { case idle, running, stopped }
+
+    private struct State {
+        var phase: Phase = .idle
+        var client: PostgresClient
+        var failingSince: ContinuousClock.Instant?
+        var stop: AsyncStream<Void>.Continuation?
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private init(configuration: Configuration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.state = Mutex(State(client: try Self.makeClient(configuration, logger: logger)))
+    }
+
+    /// Connects, creates or migrates the schema, and returns the database; `run()` it next.
+    ///
+    /// Throws `PostgresStoreError` if the server cannot be reached within the timeout or a
+    /// migration fails. Two nodes opening at once serialise on an advisory lock.
+    public static func open(
+        configuration: Configuration, logger: Logger = Logger(label: "cloakroom.postgres")
+    ) async throws -> CloakroomPostgresDatabase {
+        let database = try CloakroomPostgresDatabase(configuration: configuration, logger: logger)
+        try await database.migrate()
+        return database
+    }
+
+    /// Parses `url` (see `Configuration.init(url:)`) and opens the database.
+    public static func open(
+        url: String, timeout: Duration = .seconds(2), logger: Logger = Logger(label: "cloakroom.postgres")
+    ) async throws -> CloakroomPostgresDatabase {
+        try await open(configuration: Configuration(url: url, timeout: timeout), logger: logger)
+    }
+
+    /// Opens the database, runs it for the duration of `body`, then closes it (for commands and
+    /// tests that have no `ServiceGroup`).
+    public static func withDatabase<T: Sendable>(
+        configuration: Configuration, logger: Logger = Logger(label: "cloakroom.postgres"),
+        _ body: @Sendable (CloakroomPostgresDatabase) async throws -> T
+    ) async throws -> T {
+        let database = try await open(configuration: configuration, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
+            group.addTask { try await database.run() }
+            do {
+                let value = try await body(database)
+                await database.close()
+                try await group.waitForAll()
+                return value
+            } catch {
+                await database.close()
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+
+    /// Runs the connection pool until graceful shutdown, cancellation or `close()`.
+    ///
+    /// Also watches for a pool stuck after an outage and replaces it (see the type's summary).
+    /// Throws if the database is already running or closed.
+    public func run() async throws {
+        let (stopSignal, stopContinuation) = AsyncStream<Void>.makeStream()
+        let started = state.withLock { state -> Bool in
+            guard state.phase == .idle else { return false }
+            state.phase = .running
+            state.stop = stopContinuation
+            return true
+        }
+        guard started else { throw PostgresStoreError("the PostgreSQL database is already running or closed") }
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { for await _ in stopSignal {} }
+                group.addTask { await self.superviseClients() }
+                _ = await group.next()
+                group.cancelAll()
+            }
+        }
+        let waiters = state.withLock { state in
+            state.phase = .stopped
+            state.stop = nil
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Stops the pool (ending `run()`) and waits for it; later store calls fail at once.
+    public func close() async {
+        let mustWait = state.withLock { state -> Bool in
+            switch state.phase {
+            case .idle:
+                state.phase = .stopped
+                return false
+            case .running:
+                state.stop?.finish()
+                return true
+            case .stopped:
+                return false
+            }
+        }
+        guard mustWait else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let finished = state.withLock { state -> Bool in
+                if state.phase == .stopped { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if finished { continuation.resume() }
+        }
+    }
+
+    /// The schema version the database is at.
+    public func schemaVersion() async throws -> Int {
+        let rows = try await query("SELECT COALESCE(MAX(version), 0)::bigint FROM cloakroom_schema_migrations", "schema version")
+        guard let row = rows.first else { return 0 }
+        return try row.decode(Int.self)
+    }
+
+    // MARK: - Queries
+
+    /// Runs one statement on a pooled connection and collects its rows, within the timeout.
+    @discardableResult
+    func query(_ query: PostgresQuery, _ what: String) async throws -> [PostgresRow] {
+        try await withConnection(what) { connection in
+            try await connection.query(query, logger: self.logger).collect()
+        }
+    }
+
+    /// Runs `body` on a pooled connection within `Configuration.timeout` (the wait for a connection
+    /// included). On timeout the connection is closed, so the server abandons the statement too.
+    /// Failures are `PostgresStoreError`s.
+    func withConnection<T: Sendable>(
+        _ what: String, timeout: Duration? = nil, recordingHealth: Bool = true,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let limit = timeout ?? configuration.timeout
+        let client = try state.withLock { state -> PostgresClient in
+            guard state.phase != .stopped else { throw PostgresStoreError.closed }
+            return state.client
+        }
+        let leased = LeasedConnection()
+        do {
+            let value = try await Self.withDeadline(limit, what, onTimeout: { leased.close() }) {
+                try await client.withConnection { connection in
+                    leased.set(connection)
+                    defer { leased.set(nil) }
+                    return try await body(connection)
+                }
+            }
+            if recordingHealth { recordSuccess() }
+            return value
+        } catch {
+            let failure = PostgresStoreError(wrapping: error, during: what)
+            if recordingHealth, failure.isConnectivity { recordFailure() }
+            throw failure
+        }
+    }
+
+    /// Runs `body`, throwing a timeout error (after calling `onTimeout`) if it takes longer than `limit`.
+    static func withDeadline<T: Sendable>(
+        _ limit: Duration, _ what: String, onTimeout: @escaping @Sendable () -> Void,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self, returning: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                onTimeout()
+                throw PostgresStoreError.timedOut(what, after: limit)
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw PostgresStoreError.timedOut(what, after: limit) }
+            return first
+        }
+    }
+
+    // MARK: - Pool supervision
+
+    /// How often `run()` checks whether the pool is stuck after an outage.
+    private static let recoveryCheckInterval: Duration = .milliseconds(500)
+    /// How long a replaced pool keeps serving the calls already on it.
+    private static let retiredPoolGrace: Duration = .seconds(5)
+
+    private func recordSuccess() {
+        state.withLock { state in
+            if state.failingSince != nil { state.failingSince = nil }
+        }
+    }
+
+    private func recordFailure() {
+        state.withLock { state in
+            if state.failingSince == nil { state.failingSince = .now }
+        }
+    }
+
+    /// Runs the current pool; replaces it when calls have failed for a while, the pool still cannot
+    /// serve `SELECT 1`, yet a fresh connection can.
+    private func superviseClients() async {
+        await withDiscardingTaskGroup { pools in
+            var retire = Self.start(state.withLock { $0.client }, in: &pools)
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: Self.recoveryCheckInterval) } catch { break }
+                let failingSince = state.withLock { $0.failingSince }
+                guard let failingSince, failingSince.duration(to: .now) >= configuration.timeout else { continue }
+                guard await serverAnswers() else { continue }
+                if await poolAnswers() {
+                    recordSuccess()
+                    continue
+                }
+                let fresh: PostgresClient
+                do { fresh = try Self.makeClient(configuration, logger: logger) } catch { continue }
+                let retireFresh = Self.start(fresh, in: &pools)
+                state.withLock { state in
+                    state.client = fresh
+                    state.failingSince = nil
+                }
+                retire.finish()
+                retire = retireFresh
+                logger.notice("PostgreSQL is back; replaced the connection pool", metadata: ["database": "\(configuration)"])
+            }
+            retire.finish()
+            pools.cancelAll()
+        }
+    }
+
+    /// Runs `client` as a child of `pools` until the returned continuation is finished (then after a
+    /// grace period) or `pools` is cancelled.
+    private static func start(_ client: PostgresClient, in pools: inout DiscardingTaskGroup) -> AsyncStream<Void>.Continuation {
+        let (retired, retire) = AsyncStream<Void>.makeStream()
+        pools.addTask {
+            await withTaskGroup(of: Void.self) { pool in
+                pool.addTask { await client.run() }
+                for await _ in retired {}
+                if !Task.isCancelled { try? await Task.sleep(for: retiredPoolGrace) }
+                pool.cancelAll()
+            }
+        }
+        return retire
+    }
+
+    /// Whether a fresh, unpooled connection can run `SELECT 1` within the timeout.
+    private func serverAnswers() async -> Bool {
+        let leased = LeasedConnection()
+        let configuration = configuration
+        let logger = logger
+        do {
+            try await Self.withDeadline(configuration.timeout, "probe", onTimeout: { leased.close() }) {
+                let connection = try await PostgresConnection.connect(
+                    configuration: try Self.connectionConfiguration(configuration), id: 0, logger: logger)
+                leased.set(connection)
+                do {
+                    try await connection.query("SELECT 1", logger: logger)
+                } catch {
+                    leased.close()
+                    throw error
+                }
+                try? await connection.close()
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Whether the current pool serves `SELECT 1` promptly.
+    private func poolAnswers() async -> Bool {
+        do {
+            try await withConnection("probe", timeout: .milliseconds(500), recordingHealth: false) { connection in
+                try await connection.query("SELECT 1", logger: self.logger)
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    // MARK: - Configuration mapping
+
+    private static func makeClient(_ configuration: Configuration, logger: Logger) throws -> PostgresClient {
+        let tls: PostgresClient.Configuration.TLS
+        switch configuration.tls {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(.makeClientConfiguration())
+        case .require: tls = .require(.makeClientConfiguration())
+        }
+        var client = PostgresClient.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.username,
+            password: configuration.password, database: configuration.database, tls: tls)
+        client.options.connectTimeout = configuration.timeout
+        client.options.maximumConnections = max(1, configuration.maximumConnections)
+        client.options.additionalStartupParameters = Self.startupParameters(configuration)
+        return PostgresClient(configuration: client, backgroundLogger: logger)
+    }
+
+    static func connectionConfiguration(_ configuration: Configuration) throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            switch configuration.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        } catch {
+            throw PostgresStoreError("cannot set up TLS for PostgreSQL: \(String(describing: type(of: error)))")
+        }
+        var connection = PostgresConnection.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.username,
+            password: configuration.password, database: configuration.database, tls: tls)
+        connection.options.connectTimeout = configuration.timeout.timeAmount
+        return connection
+    }
+
+    /// The server abandons a statement the client has stopped waiting for.
+    private static func startupParameters(_ configuration: Configuration) -> [(String, String)] {
+        let (seconds, attoseconds) = configuration.timeout.components
+        let milliseconds = max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        return [("statement_timeout", "\(milliseconds)"), ("application_name", "cloakroom")]
+    }
+}
+
+/// The connection a call is using, so a timeout can close it under a statement that hangs.
+final class LeasedConnection: Sendable {
+    private let connection = Mutex<PostgresConnection?>(nil)
+
+    func set(_ value: PostgresConnection?) {
+        connection.withLock { $0 = value }
+    }
+
+    func close() {
+        connection.withLock { $0 }?.close()
+    }
+}

@@ -1,0 +1,166 @@
+import CloakroomSessions
+import Foundation
+import PostgresNIO
+
+/// Sessions in PostgreSQL: one central store for many server nodes.
+///
+/// Schema (`cloakroom_sessions`, see `CloakroomPostgresDatabase.migrations`): primary key on the
+/// hashed ID, an index on `expires_at` (sweeps) and a partial index on `user_id` (per-user listing).
+/// Every operation is one statement: compare-and-swap is `UPDATE … WHERE key = $1 AND version = $2
+/// RETURNING key`, `insert` relies on the primary key to refuse a duplicate, and `deleteExpired`
+/// deletes one small batch of rows it could lock without waiting (`FOR UPDATE SKIP LOCKED`), so a
+/// sweep never holds long locks or blocks a request. Failures, timeouts included, are
+/// `SessionStoreError.unavailable` with no key or value in the message.
+public struct PostgresSessionStore: SessionStore {
+    let database: CloakroomPostgresDatabase
+
+    /// Creates the store over an open database.
+    public init(database: CloakroomPostgresDatabase) {
+        self.database = database
+    }
+
+    private static let columns = "key, handle, user_id, data, created_at, last_seen, authenticated_at, idle_expires_at, absolute_expires_at, user_agent, ip_address, version"
+
+    public func load(key: String, now: Date) async throws -> SessionRecord? {
+        let rows = try await run("session load",
+            "SELECT \(unescaped: Self.columns) FROM cloakroom_sessions WHERE key = \(key) AND expires_at > \(now)")
+        return try rows.first.map(Self.record(from:))
+    }
+
+    public func insert(_ record: SessionRecord) async throws {
+        let data = try Self.encodeData(record.data)
+        do {
+            try await database.query(
+                """
+                INSERT INTO cloakroom_sessions (\(unescaped: Self.columns), expires_at) VALUES (
+                    \(record.key), \(record.handle), \(record.userID), \(data), \(record.createdAt), \(record.lastSeen),
+                    \(record.authenticatedAt), \(record.idleExpiresAt), \(record.absoluteExpiresAt), \(record.userAgent),
+                    \(record.ipAddress), \(record.version), \(record.expiresAt))
+                """, "session insert")
+        } catch let error as PostgresStoreError where error.isUniqueViolation {
+            throw SessionStoreError.duplicateKey()
+        } catch let error as PostgresStoreError {
+            throw SessionStoreError.unavailable(error.message)
+        }
+    }
+
+    public func update(_ record: SessionRecord, expectedVersion: Int) async throws -> Bool {
+        let data = try Self.encodeData(record.data)
+        let rows = try await run("session update",
+            """
+            UPDATE cloakroom_sessions SET user_id = \(record.userID), data = \(data), last_seen = \(record.lastSeen),
+                authenticated_at = \(record.authenticatedAt), idle_expires_at = \(record.idleExpiresAt),
+                absolute_expires_at = \(record.absoluteExpiresAt), expires_at = \(record.expiresAt),
+                user_agent = \(record.userAgent), ip_address = \(record.ipAddress), version = \(record.version),
+                handle = \(record.handle)
+            WHERE key = \(record.key) AND version = \(expectedVersion) RETURNING key
+            """)
+        return !rows.isEmpty
+    }
+
+    public func touch(key: String, lastSeen: Date, idleExpiresAt: Date) async throws {
+        try await run("session touch",
+            """
+            UPDATE cloakroom_sessions SET last_seen = \(lastSeen), idle_expires_at = \(idleExpiresAt),
+                expires_at = LEAST(\(idleExpiresAt), absolute_expires_at)
+            WHERE key = \(key)
+            """)
+    }
+
+    public func delete(key: String) async throws {
+        try await run("session delete", "DELETE FROM cloakroom_sessions WHERE key = \(key)")
+    }
+
+    public func records(forUser userID: String, now: Date) async throws -> [SessionRecord] {
+        let rows = try await run("per-user session listing",
+            """
+            SELECT \(unescaped: Self.columns) FROM cloakroom_sessions
+            WHERE user_id = \(userID) AND expires_at > \(now) ORDER BY created_at, key
+            """)
+        return try rows.map(Self.record(from:))
+    }
+
+    public func deleteAll(forUser userID: String, exceptKey: String?) async throws -> Int {
+        let rows = try await run("per-user session delete",
+            """
+            WITH deleted AS (
+                DELETE FROM cloakroom_sessions WHERE user_id = \(userID) AND key IS DISTINCT FROM \(exceptKey) RETURNING 1
+            ) SELECT count(*) FROM deleted
+            """)
+        return try Self.count(rows)
+    }
+
+    public func deleteExpired(now: Date, limit: Int) async throws -> Int {
+        guard limit > 0 else { return 0 }
+        let rows = try await run("expired session sweep",
+            """
+            WITH deleted AS (
+                DELETE FROM cloakroom_sessions WHERE key IN (
+                    SELECT key FROM cloakroom_sessions WHERE expires_at <= \(now)
+                    ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                RETURNING 1
+            ) SELECT count(*) FROM deleted
+            """)
+        return try Self.count(rows)
+    }
+
+    public func list(now: Date, afterKey: String?, limit: Int) async throws -> [SessionRecord] {
+        guard limit > 0 else { return [] }
+        let rows = try await run("session listing",
+            """
+            SELECT \(unescaped: Self.columns) FROM cloakroom_sessions
+            WHERE key > \(afterKey ?? "") AND expires_at > \(now) ORDER BY key LIMIT \(limit)
+            """)
+        return try rows.map(Self.record(from:))
+    }
+
+    public func ping() async throws {
+        try await run("ping", "SELECT 1")
+    }
+
+    // MARK: - Mapping
+
+    @discardableResult
+    private func run(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
+        do {
+            return try await database.query(query, what)
+        } catch let error as PostgresStoreError {
+            throw SessionStoreError.unavailable(error.message)
+        }
+    }
+
+    private static func count(_ rows: [PostgresRow]) throws -> Int {
+        guard let row = rows.first else { return 0 }
+        do {
+            return try row.decode(Int.self)
+        } catch {
+            throw SessionStoreError.unavailable("malformed count row from PostgreSQL")
+        }
+    }
+
+    private static func encodeData(_ data: [String: String]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        do {
+            return String(decoding: try encoder.encode(data), as: UTF8.self)
+        } catch {
+            throw SessionStoreError.unavailable("cannot encode session data")
+        }
+    }
+
+    private static func record(from row: PostgresRow) throws -> SessionRecord {
+        let columns: (String, String, String?, String, Date, Date, Date?, Date, Date, String?, String?, Int)
+        do {
+            columns = try row.decode((String, String, String?, String, Date, Date, Date?, Date, Date, String?, String?, Int).self)
+        } catch {
+            throw SessionStoreError.unavailable("malformed session row")
+        }
+        let (key, handle, userID, dataText, created, lastSeen, authenticated, idle, absolute, userAgent, ipAddress, version) = columns
+        let data = (try? JSONDecoder().decode([String: String].self, from: Data(dataText.utf8))) ?? [:]
+        return SessionRecord(
+            key: key, handle: handle, userID: userID, data: data,
+            createdAt: created, lastSeen: lastSeen, authenticatedAt: authenticated,
+            idleExpiresAt: idle, absoluteExpiresAt: absolute,
+            userAgent: userAgent, ipAddress: ipAddress, version: version)
+    }
+}

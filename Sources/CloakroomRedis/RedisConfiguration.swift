@@ -1,0 +1,115 @@
+import Foundation
+
+/// Where and how to reach Redis, and how the Redis stores lay out their keys.
+///
+/// Only standalone Redis (or a primary behind a fixed address) over plain TCP is supported: the
+/// stores' Lua scripts touch keys they compute, which Redis Cluster forbids, and there is no TLS.
+/// `description` never shows the password.
+public struct RedisConfiguration: Sendable, CustomStringConvertible {
+    /// Host name or address.
+    public var host: String
+    /// TCP port.
+    public var port: Int
+    /// ACL user name for `AUTH user password`; nil sends `AUTH password` (the `default` user).
+    public var username: String?
+    /// Password for `AUTH`; nil sends no `AUTH`.
+    public var password: String?
+    /// Database number for `SELECT` (0 sends none).
+    public var database: Int
+    /// Prepended to every key the stores write, so several apps or environments can share a server.
+    public var keyPrefix: String
+    /// Most connections open at once. Each connection pipelines, so a few serve many requests.
+    public var poolSize: Int
+    /// Longest wait for one reply; on timeout the connection is closed and the call fails
+    /// with `SessionStoreError.unavailable`.
+    public var commandTimeout: Duration
+    /// Longest wait for a TCP connection.
+    public var connectTimeout: Duration
+    /// Longest pause between reconnection attempts after failures (backoff doubles up to it).
+    public var maxReconnectDelay: Duration
+    /// Minimum server-side lifetime given to a session key when it is written or touched.
+    ///
+    /// Expiry is decided by the `now` callers pass; the server-side TTL (`PEXPIREAT expiresAt`) only
+    /// reclaims memory. A record written with an `expiresAt` already past on the Redis clock (clock
+    /// skew, or tests with a fixed clock) still lives this long, so the TTL never removes a record
+    /// before callers consider it expired. Loads filter on `expiresAt > now` either way.
+    public var expiryGrace: Duration
+
+    /// Creates a configuration; the defaults reach `redis://127.0.0.1:6379/0`.
+    public init(
+        host: String = "127.0.0.1", port: Int = 6379, username: String? = nil, password: String? = nil,
+        database: Int = 0, keyPrefix: String = "cloakroom:", poolSize: Int = 8,
+        commandTimeout: Duration = .seconds(2), connectTimeout: Duration = .seconds(2),
+        maxReconnectDelay: Duration = .seconds(1), expiryGrace: Duration = .seconds(60)
+    ) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+        self.keyPrefix = keyPrefix
+        self.poolSize = poolSize
+        self.commandTimeout = commandTimeout
+        self.connectTimeout = connectTimeout
+        self.maxReconnectDelay = maxReconnectDelay
+        self.expiryGrace = expiryGrace
+    }
+
+    /// Parses `redis://[[user]:password@]host[:port][/db]`, e.g. `redis://:secret@cache:6379/2`.
+    ///
+    /// User and password may be percent-encoded. The port defaults to 6379, the database to 0.
+    /// Other settings keep their defaults. `rediss://` (TLS) is refused: it is not supported.
+    public init(url: String) throws {
+        self.init()
+        guard let components = URLComponents(string: url) else { throw ParseError("not a URL") }
+        switch components.scheme?.lowercased() {
+        case "redis": break
+        case "rediss": throw ParseError("TLS (rediss://) is not supported")
+        default: throw ParseError("the scheme must be redis://")
+        }
+        guard let host = components.host, !host.isEmpty else { throw ParseError("no host") }
+        self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if let port = components.port {
+            guard (1...65535).contains(port) else { throw ParseError("port out of range") }
+            self.port = port
+        }
+        if let user = components.percentEncodedUser, !user.isEmpty {
+            guard let decoded = user.removingPercentEncoding else { throw ParseError("bad user encoding") }
+            self.username = decoded
+        }
+        if let password = components.percentEncodedPassword {
+            guard let decoded = password.removingPercentEncoding else { throw ParseError("bad password encoding") }
+            self.password = decoded
+        }
+        if username != nil && password == nil { throw ParseError("a user needs a password") }
+        let path = components.path
+        if !path.isEmpty && path != "/" {
+            guard path.hasPrefix("/"), let database = Int(path.dropFirst()), database >= 0 else {
+                throw ParseError("the path must be a database number")
+            }
+            self.database = database
+        }
+        if components.query != nil || components.fragment != nil { throw ParseError("query and fragment are not supported") }
+    }
+
+    /// The URL with the password replaced by `***`.
+    public var description: String {
+        let credentials = switch (username, password) {
+        case (let user?, _?): "\(user):***@"
+        case (nil, _?): ":***@"
+        default: ""
+        }
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        return "redis://\(credentials)\(hostPart):\(port)/\(database)"
+    }
+
+    /// A Redis URL that could not be used. The message never contains the URL (it may hold a password).
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        /// What is wrong.
+        public let message: String
+
+        init(_ message: String) { self.message = message }
+
+        public var description: String { "invalid Redis URL: \(message)" }
+    }
+}

@@ -1,0 +1,92 @@
+import CloakroomSessions
+import NIOCore
+import NIOPosix
+
+/// One TCP connection to Redis, authenticated and on the configured database, that pipelines:
+/// any number of callers may `send` at once and each gets its own replies.
+final class RedisConnection: Sendable {
+    let channel: any Channel
+    let timeout: TimeAmount
+
+    private init(channel: any Channel, timeout: TimeAmount) {
+        self.channel = channel
+        self.timeout = timeout
+    }
+
+    /// Whether the socket is still open.
+    var isActive: Bool { channel.isActive }
+
+    /// Connects, then sends `AUTH` and `SELECT` as configured.
+    ///
+    /// Throws `SessionStoreError.unavailable` with no secret in its message.
+    static func connect(configuration: RedisConfiguration, group: any EventLoopGroup) async throws -> RedisConnection {
+        let timeout = TimeAmount(configuration.commandTimeout)
+        let parser = RESPParser()
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(TimeAmount(configuration.connectTimeout))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers(
+                            ByteToMessageHandler(RESPDecoder(parser: parser), maximumBufferSize: parser.maxBulkLength + 1024),
+                            RedisCommandHandler())
+                    }
+                }
+                .connect(host: configuration.host, port: configuration.port)
+                .get()
+        } catch {
+            throw SessionStoreError.unavailable("cannot connect to redis")
+        }
+        let connection = RedisConnection(channel: channel, timeout: timeout)
+        var setup: [RedisCommand] = []
+        if let password = configuration.password {
+            if let username = configuration.username {
+                setup.append(RedisCommand("AUTH", username, password))
+            } else {
+                setup.append(RedisCommand("AUTH", password))
+            }
+        }
+        if configuration.database != 0 {
+            setup.append(RedisCommand("SELECT", String(configuration.database)))
+        }
+        guard !setup.isEmpty else { return connection }
+        do {
+            let replies = try await connection.send(setup)
+            for (command, reply) in zip(setup, replies) {
+                if reply.errorCode != nil {
+                    throw SessionStoreError.unavailable(command.name == "AUTH" ? "redis authentication failed" : "redis SELECT failed")
+                }
+            }
+            return connection
+        } catch {
+            connection.close()
+            throw error
+        }
+    }
+
+    /// Sends the commands back to back and returns their replies in order. Error replies are
+    /// values (`.error`); transport failures throw `RedisConnectionError`.
+    func send(_ commands: [RedisCommand]) async throws -> [RESPValue] {
+        let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        // A write that never reaches the handler (channel already torn down) must still finish.
+        written.futureResult.whenFailure { _ in promise.fail(RedisConnectionError(kind: .notSent)) }
+        channel.writeAndFlush(RedisRequest(commands: commands, promise: promise, timeout: timeout), promise: written)
+        return try await promise.futureResult.get()
+    }
+
+    /// Closes the socket; requests in flight fail.
+    func close() {
+        channel.close(promise: nil)
+    }
+}
+
+extension TimeAmount {
+    /// The amount nearest to `duration`, at nanosecond precision.
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,266 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A throwaway PostgreSQL server for tests: its own data directory, port and socket directory.
+///
+/// `start()` finds the binaries (`$CLOAKROOM_PG_BINDIR`, `pg_config --bindir`, or
+/// `/usr/lib/postgresql/*/bin`), runs `initdb` with trust authentication on 127.0.0.1 and starts
+/// `postgres` on a free port with `fsync=off`. PostgreSQL refuses to run as root, so when the test
+/// process is root every server command runs as the `postgres` user through `runuser`. Missing
+/// binaries are an error with a clear message, never a skip.
+///
+/// `stop()` and `restart()` keep the data and the port, for failure tests; `cleanup()` stops the
+/// server and deletes everything. A small watchdog process does the same if the test process dies
+/// without calling `cleanup()`.
+public final class PostgresTestServer: Sendable {
+    /// Why the server could not be set up.
+    public struct SetupError: Error, CustomStringConvertible {
+        /// What went wrong and how to fix it.
+        public let description: String
+    }
+
+    /// The TCP port on 127.0.0.1.
+    public let port: Int
+    /// The database `start` created (`cloakroom`).
+    public let databaseName = "cloakroom"
+    /// Where the server keeps its data, socket and log.
+    public let root: URL
+    private let binDirectory: URL
+    private let runAs: [String]
+    private let watchdog: Process
+
+    /// `postgres://postgres@127.0.0.1:PORT/cloakroom?sslmode=disable`.
+    public var url: String { url(database: databaseName) }
+
+    /// The URL of another database on this server.
+    public func url(database: String) -> String {
+        "postgres://postgres@127.0.0.1:\(port)/\(database)?sslmode=disable"
+    }
+
+    private var dataDirectory: URL { root.appendingPathComponent("data") }
+    private var socketDirectory: URL { root.appendingPathComponent("socket") }
+    private var logFile: URL { root.appendingPathComponent("server.log") }
+
+    private init(port: Int, root: URL, binDirectory: URL, runAs: [String], watchdog: Process) {
+        self.port = port
+        self.root = root
+        self.binDirectory = binDirectory
+        self.runAs = runAs
+        self.watchdog = watchdog
+    }
+
+    /// Creates a data directory, starts the server and creates the `cloakroom` database.
+    public static func start() async throws -> PostgresTestServer {
+        let binDirectory = try await findBinaries()
+        let runAs = try runAsPrefix()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-pg-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("socket"), withIntermediateDirectories: true)
+        if !runAs.isEmpty {
+            try await run(URL(fileURLWithPath: "/bin/chown"), ["-R", "postgres:postgres", root.path], what: "chown of the test data directory")
+        }
+        let port = try freePort()
+        let watchdog = try startWatchdog(root: root, binDirectory: binDirectory, runAs: runAs)
+        let server = PostgresTestServer(port: port, root: root, binDirectory: binDirectory, runAs: runAs, watchdog: watchdog)
+        do {
+            try await server.command("initdb", [
+                "-D", server.dataDirectory.path, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync",
+            ], what: "initdb")
+            try await server.restart()
+            try await server.createDatabase(server.databaseName)
+        } catch {
+            await server.cleanup()
+            throw error
+        }
+        return server
+    }
+
+    /// Starts the server again on the same port with the same data (after `stop()`).
+    public func restart() async throws {
+        let options = [
+            "-p \(port)", "-k \(socketDirectory.path)", "-c listen_addresses=127.0.0.1", "-c fsync=off",
+            "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=300",
+        ].joined(separator: " ")
+        try await command("pg_ctl", [
+            "-D", dataDirectory.path, "-l", logFile.path, "-w", "-t", "60", "-o", options, "start",
+        ], what: "starting PostgreSQL")
+    }
+
+    /// Stops the server (fast shutdown: open connections are cut), keeping its data and port.
+    public func stop() async throws {
+        try await command("pg_ctl", ["-D", dataDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"], what: "stopping PostgreSQL")
+    }
+
+    /// Creates a new, empty database named `name` and returns its URL.
+    @discardableResult
+    public func createDatabase(_ name: String) async throws -> String {
+        try await Self.run(binDirectory.appendingPathComponent("createdb"), [
+            "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", name,
+        ], what: "createdb \(name)")
+        return url(database: name)
+    }
+
+    /// A new database with a unique name, for a test that wants empty tables.
+    public func freshDatabase() async throws -> String {
+        try await createDatabase("t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
+    }
+
+    /// Stops the server at once and deletes its directory. Safe to call twice.
+    public func cleanup() async {
+        if FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("postmaster.pid").path) {
+            _ = try? await command("pg_ctl", ["-D", dataDirectory.path, "-m", "immediate", "-w", "stop"], what: "stopping PostgreSQL")
+        }
+        if watchdog.isRunning { watchdog.terminate() }
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    /// The server log, for failure messages.
+    public func log() -> String {
+        (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+    }
+
+    // MARK: - Processes
+
+    private func command(_ name: String, _ arguments: [String], what: String) async throws {
+        let binary = binDirectory.appendingPathComponent(name)
+        if runAs.isEmpty {
+            try await Self.run(binary, arguments, what: what)
+        } else {
+            try await Self.run(URL(fileURLWithPath: runAs[0]), Array(runAs.dropFirst()) + [binary.path] + arguments, what: what)
+        }
+    }
+
+    /// Runs a program to completion without blocking a thread; throws with its output if it fails.
+    @discardableResult
+    static func run(_ executable: URL, _ arguments: [String], what: String) async throws -> String {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-pg-out-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let handle = try FileHandle(forWritingTo: output)
+        defer { try? handle.close() }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = handle
+        process.standardError = handle
+        process.currentDirectoryURL = URL(fileURLWithPath: "/")
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: SetupError(description: "\(what): cannot run \(executable.path): \(error)"))
+            }
+        }
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        guard status == 0 else {
+            throw SetupError(description: "\(what) failed (exit \(status)): \(executable.lastPathComponent) \(arguments.joined(separator: " "))\n\(text)")
+        }
+        return text
+    }
+
+    private static func findBinaries() async throws -> URL {
+        var candidates: [String] = []
+        if let configured = ProcessInfo.processInfo.environment["CLOAKROOM_PG_BINDIR"], !configured.isEmpty {
+            candidates.append(configured)
+        }
+        for pgConfig in ["/usr/bin/pg_config", "/usr/local/bin/pg_config", "/opt/homebrew/bin/pg_config"]
+        where FileManager.default.isExecutableFile(atPath: pgConfig) {
+            if let dir = try? await run(URL(fileURLWithPath: pgConfig), ["--bindir"], what: "pg_config") {
+                candidates.append(dir.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+        }
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
+            candidates.append("/usr/lib/postgresql/\(version)/bin")
+        }
+        for candidate in candidates {
+            let dir = URL(fileURLWithPath: candidate)
+            if ["initdb", "pg_ctl", "postgres", "createdb"].allSatisfy({
+                FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent($0).path)
+            }) {
+                return dir
+            }
+        }
+        throw SetupError(description: """
+            PostgreSQL server binaries (initdb, pg_ctl, postgres, createdb) were not found; looked in \
+            \(candidates.isEmpty ? "nothing" : candidates.joined(separator: ", ")). Install PostgreSQL \
+            (e.g. apt-get install postgresql) or set CLOAKROOM_PG_BINDIR to its bin directory.
+            """)
+    }
+
+    /// `runuser -u postgres --` when the process is root (PostgreSQL refuses root), nothing otherwise.
+    private static func runAsPrefix() throws -> [String] {
+        guard geteuid() == 0 else { return [] }
+        guard let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"].first(where: {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }) else {
+            throw SetupError(description: "running as root, PostgreSQL must run as the postgres user, but runuser was not found")
+        }
+        guard getpwnam("postgres") != nil else {
+            throw SetupError(description: "running as root, PostgreSQL must run as a non-root user, but the user postgres does not exist")
+        }
+        return [runuser, "-u", "postgres", "--"]
+    }
+
+    /// Stops the server and removes its directory once this process is gone, in case it dies
+    /// without calling `cleanup()`.
+    private static func startWatchdog(root: URL, binDirectory: URL, runAs: [String]) throws -> Process {
+        let pgctl = (runAs + [binDirectory.appendingPathComponent("pg_ctl").path]).map(shellQuoted).joined(separator: " ")
+        let data = shellQuoted(root.appendingPathComponent("data").path)
+        let script = """
+            while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
+            if [ -f \(data)/postmaster.pid ]; then \(pgctl) -D \(data) -m immediate stop; fi
+            rm -rf \(shellQuoted(root.path))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw SetupError(description: "cannot start the PostgreSQL test watchdog: \(error)")
+        }
+        return process
+    }
+
+    private static func shellQuoted(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// A TCP port on 127.0.0.1 that nothing listens on right now.
+    private static func freePort() throws -> Int {
+        #if canImport(Darwin)
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #else
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #endif
+        guard fd >= 0 else { throw SetupError(description: "cannot create a socket to find a free port") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0 else { throw SetupError(description: "cannot bind a socket to find a free port") }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw SetupError(description: "cannot read the free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Synchronization
+
+/// A real `redis-server` on a free loopback port, for tests of the Redis stores.
+///
+/// Runs with no persistence (`--save '' --appendonly no`) in a temporary directory. It can be
+/// stopped and started again on the same port, or frozen (`SIGSTOP`) to make commands time out.
+/// Use `RedisTestServer.with { … }` so it is always shut down. A missing `redis-server` is an
+/// error, never a skip: the Redis tests must not pass without Redis.
+public final class RedisTestServer: Sendable {
+    /// The TCP port on 127.0.0.1.
+    public let port: Int
+    /// The `--requirepass` password, if any.
+    public let password: String?
+    private let executable: String
+    private let directory: URL
+    private let process = Mutex<Process?>(nil)
+
+    /// Why the server could not run.
+    public struct Failure: Error, CustomStringConvertible {
+        /// What went wrong.
+        public let description: String
+    }
+
+    private init(executable: String, directory: URL, port: Int, password: String?) {
+        self.executable = executable
+        self.directory = directory
+        self.port = port
+        self.password = password
+    }
+
+    /// `redis://[:password@]127.0.0.1:port/0`.
+    public var url: String {
+        "redis://\(password.map { ":\($0)@" } ?? "")127.0.0.1:\(port)/0"
+    }
+
+    /// Starts a server on a free port and waits until it accepts connections.
+    public static func start(password: String? = nil) async throws -> RedisTestServer {
+        let executable = try findExecutable()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-redis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for _ in 0..<20 {
+            let server = RedisTestServer(executable: executable, directory: directory, port: Int.random(in: 20_000...60_999), password: password)
+            // False when the port was taken: try another.
+            if try await server.launch() { return server }
+        }
+        try? FileManager.default.removeItem(at: directory)
+        throw Failure(description: "redis-server did not start on any of 20 random ports (see \(directory.path))")
+    }
+
+    /// Runs `body` with a fresh server and always shuts it down afterwards.
+    public static func with<T>(password: String? = nil, _ body: (RedisTestServer) async throws -> T) async throws -> T {
+        let server = try await start(password: password)
+        do {
+            let value = try await body(server)
+            await server.shutdown()
+            return value
+        } catch {
+            await server.shutdown()
+            throw error
+        }
+    }
+
+    /// Starts the server again on the same port (after `stop()`).
+    public func start() async throws {
+        guard try await launch() else {
+            throw Failure(description: "redis-server could not restart on port \(port)")
+        }
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 5 s) and waits for it to exit.
+    public func stop() async {
+        guard let running = process.withLock({ current -> Process? in
+            let running = current
+            current = nil
+            return running
+        }) else { return }
+        if running.isRunning { running.terminate() }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while running.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        if running.isRunning {
+            kill(running.processIdentifier, SIGKILL)
+            while running.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+    }
+
+    /// Freezes the server process (SIGSTOP): connections stay open but nothing is answered.
+    public func pause() {
+        process.withLock { _ = $0?.suspend() }
+    }
+
+    /// Resumes a paused server (SIGCONT).
+    public func resume() {
+        process.withLock { _ = $0?.resume() }
+    }
+
+    /// Stops the server and removes its directory.
+    public func shutdown() async {
+        resume()
+        await stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Launches redis-server and waits for "Ready to accept connections"; false if it exited first.
+    private func launch() async throws -> Bool {
+        let log = directory.appendingPathComponent("redis-\(port).log")
+        try? FileManager.default.removeItem(at: log)
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: executable)
+        var arguments = [
+            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", directory.path, "--logfile", log.path, "--daemonize", "no",
+        ]
+        if let password { arguments += ["--requirepass", password] }
+        child.arguments = arguments
+        child.standardInput = FileHandle.nullDevice
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = FileHandle.nullDevice
+        do {
+            try child.run()
+        } catch {
+            throw Failure(description: "cannot run \(executable): \(error)")
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let text = try? String(contentsOf: log, encoding: .utf8), text.contains("Ready to accept connections") {
+                process.withLock { $0 = child }
+                return true
+            }
+            if !child.isRunning { return false }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        child.terminate()
+        throw Failure(description: "redis-server on port \(port) was not ready within 10 s")
+    }
+
+    private static func findExecutable() throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let candidates = ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server"]
+            + path.split(separator: ":").map { "\($0)/redis-server" }
+        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
+        throw Failure(description: "redis-server not found (looked in /usr/bin, /usr/local/bin and PATH). The Redis tests need a real Redis 6.2+: install it (e.g. apt-get install redis-server).")
+    }
+}

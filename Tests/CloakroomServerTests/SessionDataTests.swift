@@ -1,0 +1,114 @@
+import CloakroomCore
+import CloakroomHummingbird
+import CloakroomSessions
+import CloakroomTesting
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@testable import CloakroomServer
+
+/// The stores a server can be started on in tests; each is a real backend.
+enum TestStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case memory, sqlite, file
+
+    var testDescription: String { rawValue }
+
+    func location() -> StoreLocation {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-\(rawValue)-\(UUID().uuidString)")
+        switch self {
+        case .memory: return .memory
+        case .sqlite: return .sqlite(path: base.path + ".sqlite")
+        case .file: return .file(directory: base.path)
+        }
+    }
+}
+
+@Suite("Session data API")
+struct SessionDataTests {
+    @Test("100 parallel PUTs of distinct keys to one session all survive", arguments: TestStore.allCases)
+    func parallelPutsLoseNothing(_ store: TestStore) async throws {
+        let location = store.location()
+        let server = try await TestServer.make(store: location, accounts: .memory) { $0.sessions.maxDataKeys = 200 }
+        try await server.run { client in
+            let v = Visitor(client)
+            let first = try await v.request(.put, "/api/session/data/seed", json: #"{"n":-1}"#)
+            #expect(first.status == .ok)
+            let cookie = try #require(v.cookie)
+            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for i in 0..<100 {
+                    group.addTask {
+                        let response = try await client.executeRequest(
+                            uri: "/api/session/data/k\(i)", method: .put,
+                            headers: [.cookie: "cloakroom=\(cookie)", .contentType: "application/json"],
+                            body: ByteBuffer(string: #"{"n":\#(i)}"#))
+                        return response.status
+                    }
+                }
+                for try await status in group { #expect(status == .ok) }
+            }
+            let all = try await v.request(.get, "/api/session/data")
+            struct Entry: Decodable { let n: Int }
+            struct All: Decodable { let data: [String: Entry] }
+            let data = try JSONDecoder().decode(All.self, from: Data(all.text.utf8)).data
+            var missing: [Int] = []
+            for index in 0..<100 where data["k" + String(index)]?.n != index { missing.append(index) }
+            #expect(missing.isEmpty, "lost keys: \(missing.prefix(3)); k0=\(String(describing: data["k0"]?.n)) keys=\(data.keys.sorted().prefix(3))")
+            #expect(data.count == 101)
+        }
+        try await server.backends.close()
+    }
+
+    @Test func putGetDeleteAndValidation() async throws {
+        let server = try await TestServer.make()
+        try await server.run { client in
+            let v = Visitor(client)
+            #expect(try await v.request(.get, "/api/session/data/cart").status == .notFound)
+            #expect(v.cookie == nil, "reading creates no session")
+            let put = try await v.request(.put, "/api/session/data/cart", json: #" {"items":[1,2,3]} "#)
+            #expect(put.status == .ok)
+            #expect(v.cookie != nil, "a first PUT creates the session lazily")
+            let get = try await v.request(.get, "/api/session/data/cart")
+            #expect(get.status == .ok)
+            #expect(((try get.json())["value"] as? [String: Any])?["items"] as? [Int] == [1, 2, 3])
+            #expect(try await v.request(.put, "/api/session/data/theme", json: #""dark""#).status == .ok)
+            #expect(try await v.request(.delete, "/api/session/data/cart", headers: [HTTPField.Name("X-Requested-With")!: "x"]).status == .noContent)
+            #expect(try await v.request(.get, "/api/session/data/cart").status == .notFound)
+            let everything = try await v.request(.get, "/api/session/data")
+        #expect((try everything.json()["data"] as? [String: Any])?["theme"] as? String == "dark")
+
+            for bad in ["_csrf", "a%20b", String(repeating: "k", count: 65), "semi;colon"] {
+                let r = try await v.request(.put, "/api/session/data/\(bad)", json: "1")
+                #expect(r.status == .badRequest, "\(bad)")
+                #expect(r.errorCode == "invalid_request")
+            }
+            let notJSON = try await v.request(.put, "/api/session/data/x", json: "{nope")
+            #expect(notJSON.status == .badRequest)
+            #expect(notJSON.errorCode == "invalid_json")
+            let wrongType = try await v.request(.put, "/api/session/data/x", headers: [.contentType: "text/plain", HTTPField.Name("X-Requested-With")!: "x"])
+            #expect(wrongType.status == .unsupportedMediaType)
+        }
+    }
+
+    @Test func limitsAnswer413AndKeepTheSession() async throws {
+        let server = try await TestServer.make { $0.sessions.maxDataKeys = 5; $0.sessions.maxDataBytes = 2000 }
+        try await server.run { client in
+            let v = Visitor(client)
+            for i in 0..<4 { #expect(try await v.request(.put, "/api/session/data/k\(i)", json: "\(i)").status == .ok) }
+            // The session holds a CSRF-free anonymous session: 4 keys; a 5th fits, a 6th does not.
+            #expect(try await v.request(.put, "/api/session/data/k4", json: "4").status == .ok)
+            let tooMany = try await v.request(.put, "/api/session/data/k5", json: "5")
+            #expect(tooMany.status == .contentTooLarge)
+            #expect(tooMany.errorCode == "payload_too_large")
+            let tooBig = try await v.request(.put, "/api/session/data/k0", json: "\"" + String(repeating: "x", count: 2500) + "\"")
+            #expect(tooBig.status == .contentTooLarge)
+            let huge = try await v.request(.put, "/api/session/data/k0", json: "\"" + String(repeating: "x", count: 9000) + "\"")
+            #expect(huge.status == .contentTooLarge)
+            let data = try #require(((try await v.request(.get, "/api/session/data")).json())["data"] as? [String: Any])
+            #expect(data.count == 5, "nothing lost by the refused writes")
+            #expect(data["k0"] as? Int == 0)
+        }
+    }
+}
