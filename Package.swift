@@ -81,9 +81,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CCloakroomShims"),
         .executableTarget(
             name: "CloakroomServer",
             dependencies: [
+                "CCloakroomShims",
                 "CloakroomCore",
                 "CloakroomSessions",
                 "CloakroomIdentity",

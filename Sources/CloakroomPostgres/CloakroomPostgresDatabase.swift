@@ -384,8 +384,8 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
     /// Whether the current pool serves `SELECT 1` promptly.
     private func poolAnswers() async -> Bool {
         do {
-            try await withConnection("probe", timeout: .milliseconds(500), recordingHealth: false) { connection in
-                try await connection.query("SELECT 1", logger: self.logger)
+            _ = try await withConnection("probe", timeout: .milliseconds(500), recordingHealth: false) { connection in
+                try await connection.query("SELECT 1", logger: self.logger).collect()
             }
             return true
         } catch {
@@ -446,6 +446,8 @@ final class LeasedConnection: Sendable {
     }
 
     func close() {
-        connection.withLock { $0 }?.close()
+        guard let connection = connection.withLock({ $0 }) else { return }
+        let closed: EventLoopFuture<Void> = connection.close()
+        closed.whenComplete { _ in }
     }
 }

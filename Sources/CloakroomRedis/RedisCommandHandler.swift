@@ -72,8 +72,9 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         }
         var buffer = context.channel.allocator.buffer(capacity: 256)
         for command in request.commands { command.encode(into: &buffer) }
-        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: request.timeout) { [weak self] in
-            self?.fail(context: context, with: RedisConnectionError(kind: .timeout))
+        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: request.timeout) { [weak self] () -> Void in
+            guard let self else { return }
+            self.fail(context: context, with: RedisConnectionError(kind: .timeout))
         }
         pending.append(Pending(promise: request.promise, expected: request.commands.count, replies: [], timer: timer))
         let written = context.eventLoop.makePromise(of: Void.self)
@@ -99,7 +100,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let kind: RedisConnectionError.Kind = error is RESPDecodingError ? .protocolViolation : .closed
+        let malformed = error is RESPDecodingError || error is ByteToMessageDecoderError
+        let kind: RedisConnectionError.Kind = malformed ? .protocolViolation : .closed
         fail(context: context, with: RedisConnectionError(kind: kind))
     }
 

@@ -81,6 +81,11 @@ final class RedisConnection: Sendable {
     func close() {
         channel.close(promise: nil)
     }
+
+    /// Closes the socket and waits until it is closed.
+    func closeAndWait() async {
+        try? await channel.close().get()
+    }
 }
 
 extension TimeAmount {

@@ -61,10 +61,11 @@ actor RedisConnectionPool {
     }
 
     /// Closes every connection; later requests fail with `unavailable`.
-    func shutdown() {
+    func shutdown() async {
         isShutdown = true
-        for slot in slots.values { slot.connection?.close() }
+        let connections = slots.values.compactMap(\.connection)
         slots.removeAll()
+        for connection in connections { await connection.closeAndWait() }
     }
 
     /// How many connections are open or opening (for tests).

@@ -119,14 +119,15 @@ extension RedisSessionStore {
 
     /// KEYS: candidate records (from `SCAN`). ARGV: prefix, now, limit. Removes up to `limit` of
     /// them whose `exp` is at or before `now`, with their index entries; returns how many.
+    /// A key of another type under the prefix is skipped, not an error.
     static let deleteExpiredScript = RedisScript(name: "deleteExpired", source: """
         local n = 0
         local now = tonumber(ARGV[2])
         local limit = tonumber(ARGV[3])
         for _, k in ipairs(KEYS) do
           if n >= limit then break end
-          local v = redis.call('HMGET', k, 'exp', 'user')
-          if v[1] and tonumber(v[1]) <= now then
+          local v = redis.pcall('HMGET', k, 'exp', 'user')
+          if not v.err and v[1] and tonumber(v[1]) and tonumber(v[1]) <= now then
             n = n + redis.call('DEL', k)
             if v[2] then redis.call('ZREM', ARGV[1] .. 'u:' .. v[2], string.sub(k, #ARGV[1] + 3)) end
           end

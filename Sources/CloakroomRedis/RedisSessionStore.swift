@@ -138,7 +138,8 @@ public struct RedisSessionStore: SessionStore {
         while start < ordered.endIndex && out.count < limit {
             let end = min(start + max(limit - out.count, 16), ordered.endIndex)
             let chunk = ordered[start..<end]
-            let replies = try await client.pipeline(chunk.map { RedisCommand("HMGET", recordKey($0), "json", "lastSeen", "idle") })
+            // Raw replies: a key of another type under the prefix (an error reply) is skipped.
+            let replies = try await client.pool.send(chunk.map { RedisCommand("HMGET", recordKey($0), "json", "lastSeen", "idle") })
             for reply in replies where out.count < limit {
                 guard let fields = reply.array, fields.count == 3, let json = fields[0].bytes else { continue }
                 let record = try Self.decode(json: json, lastSeen: fields[1].string, idle: fields[2].string)

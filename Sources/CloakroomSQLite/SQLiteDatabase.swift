@@ -158,3 +158,17 @@ extension SQLiteData {
 extension Optional where Wrapped == String {
     var sqlite: SQLiteData { map { .text($0) } ?? .null }
 }
+
+extension CloakroomSQLiteDatabase {
+    /// Bytes the database file uses (`page_count × page_size`), for benchmarks and operators.
+    public func sizeInBytes() async throws -> Int {
+        let pages = try await query("PRAGMA page_count").first?.column("page_count")?.integer ?? 0
+        let size = try await query("PRAGMA page_size").first?.column("page_size")?.integer ?? 0
+        return Int(pages * size)
+    }
+
+    /// One `SELECT 1` round trip: the ceiling any store on this connection can reach.
+    public func selectOne() async throws {
+        try await query("SELECT 1")
+    }
+}

@@ -13,9 +13,10 @@ import Foundation
 ///   `rename`d over the old one, so a reader sees the old or the new record, never half of one.
 /// - Safe for several server processes on the same folder: every read-modify-write
 ///   (insert, compare-and-swap update, touch, delete) holds an exclusive `flock` on `store.lock`
-///   for its duration; within one process an actor serialises callers first.
+///   for its duration. Each call opens its own descriptor, so calls within one process exclude
+///   each other the same way. Reads take no lock (a rename is atomic), so a sweep never blocks them.
 /// - Expired files linger until `deleteExpired` removes them; `load` never returns them.
-public actor FileSessionStore: SessionStore {
+public struct FileSessionStore: SessionStore {
     /// The folder.
     public let directory: URL
     private let sessions: URL

@@ -140,7 +140,9 @@ public final class PostgresTestServer: Sendable {
     @discardableResult
     static func run(_ executable: URL, _ arguments: [String], what: String) async throws -> String {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-pg-out-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
+            throw SetupError(description: "\(what): cannot create \(output.path)")
+        }
         defer { try? FileManager.default.removeItem(at: output) }
         let handle = try FileHandle(forWritingTo: output)
         defer { try? handle.close() }

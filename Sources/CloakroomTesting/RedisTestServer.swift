@@ -4,7 +4,7 @@ import Synchronization
 /// A real `redis-server` on a free loopback port, for tests of the Redis stores.
 ///
 /// Runs with no persistence (`--save '' --appendonly no`) in a temporary directory. It can be
-/// stopped and started again on the same port, or frozen (`SIGSTOP`) to make commands time out.
+/// killed and started again on the same port, or frozen (`SIGSTOP`) to make commands time out.
 /// Use `RedisTestServer.with { … }` so it is always shut down. A missing `redis-server` is an
 /// error, never a skip: the Redis tests must not pass without Redis.
 public final class RedisTestServer: Sendable {
@@ -68,21 +68,21 @@ public final class RedisTestServer: Sendable {
         }
     }
 
-    /// Stops the server (SIGTERM, then SIGKILL after 5 s) and waits for it to exit.
+    /// Kills the server (SIGKILL, like a crash) and waits for it to exit.
+    ///
+    /// Not SIGTERM: children of the test process inherit its blocked signal mask, so a polite
+    /// signal would never arrive. Nothing is lost that matters: the server persists nothing.
     public func stop() async {
         guard let running = process.withLock({ current -> Process? in
             let running = current
             current = nil
             return running
         }) else { return }
-        if running.isRunning { running.terminate() }
-        let deadline = ContinuousClock.now + .seconds(5)
+        // SIGKILL also ends a paused (SIGSTOPped) process.
+        if running.isRunning { kill(running.processIdentifier, SIGKILL) }
+        let deadline = ContinuousClock.now + .seconds(10)
         while running.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        if running.isRunning {
-            kill(running.processIdentifier, SIGKILL)
-            while running.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+            try? await Task.sleep(for: .milliseconds(5))
         }
     }
 
@@ -98,7 +98,6 @@ public final class RedisTestServer: Sendable {
 
     /// Stops the server and removes its directory.
     public func shutdown() async {
-        resume()
         await stop()
         try? FileManager.default.removeItem(at: directory)
     }
@@ -132,7 +131,7 @@ public final class RedisTestServer: Sendable {
             if !child.isRunning { return false }
             try await Task.sleep(for: .milliseconds(10))
         }
-        child.terminate()
+        kill(child.processIdentifier, SIGKILL)
         throw Failure(description: "redis-server on port \(port) was not ready within 10 s")
     }
 

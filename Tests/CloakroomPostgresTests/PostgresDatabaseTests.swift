@@ -42,7 +42,7 @@ extension PostgresTests {
                 try await PostgresSessionStore(database: database).insert(record)
             }
             for _ in 0..<2 {
-                try await CloakroomPostgresDatabase.withDatabase(configuration: configuration) { database in
+                try await CloakroomPostgresDatabase.withDatabase(configuration: configuration) { database async throws in
                     #expect(try await database.schemaVersion() == CloakroomPostgresDatabase.latestSchemaVersion)
                     #expect(try await PostgresSessionStore(database: database).load(key: record.key, now: Date()) != nil)
                 }

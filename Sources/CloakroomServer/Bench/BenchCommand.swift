@@ -1,0 +1,110 @@
+import ArgumentParser
+import CCloakroomShims
+import CloakroomSQLite
+import CloakroomSessions
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmarks (figures, not tests).", subcommands: [Stores.self])
+
+    struct Stores: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create, read, touch and expire N sessions in each store; print ops/s, bytes per session and the backend's raw ceiling.")
+
+        @Option(help: "Sessions per store") var count = 1_000_000
+        @Option(help: "Sessions for the file store (one file each)") var fileCount = 20_000
+        @Option(help: "Stores to measure, comma-separated: memory,sqlite,file") var stores = "memory,sqlite,file"
+        @Option(help: "Concurrent workers per step") var concurrency = 16
+
+        func run() async throws {
+            let names = stores.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            var results: [StoreBenchmark.Result] = []
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-bench-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            print("cloakroom bench stores: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(concurrency) workers per step")
+            for name in names {
+                switch name {
+                case "memory":
+                    let bench = StoreBenchmark(
+                        name: "memory", store: MemorySessionStore(), count: count, concurrency: concurrency,
+                        measureBytes: { (Double(heapBytesInUse()), "heap in use") },
+                        ceilingOperation: nil, ceilingNote: "")
+                    results.append(try await bench.run())
+                case "sqlite":
+                    let database = try await CloakroomSQLiteDatabase.open(path: scratch.appendingPathComponent("bench.sqlite").path)
+                    do {
+                        let bench = StoreBenchmark(
+                            name: "sqlite", store: SQLiteSessionStore(database: database), count: count, concurrency: concurrency,
+                            measureBytes: { (Double(try await database.sizeInBytes()), "database pages") },
+                            ceilingOperation: { try await database.selectOne() }, ceilingNote: "SELECT 1")
+                        results.append(try await bench.run())
+                    } catch {
+                        try? await database.close()
+                        throw error
+                    }
+                    try await database.close()
+                case "file":
+                    let folder = scratch.appendingPathComponent("files")
+                    let bench = StoreBenchmark(
+                        name: "file", store: try FileSessionStore(directory: folder), count: fileCount, concurrency: concurrency,
+                        measureBytes: { (Double(allocatedBytes(folder)), "allocated file blocks") },
+                        ceilingOperation: nil, ceilingNote: "")
+                    results.append(try await bench.run())
+                default:
+                    throw ValidationError("unknown store \(name): use memory, sqlite, file")
+                }
+            }
+            print(Self.table(results))
+        }
+
+        static func table(_ results: [StoreBenchmark.Result]) -> String {
+            func rate(_ value: Double) -> String { value >= 1000 ? String(format: "%.0fk", value / 1000) : String(format: "%.0f", value) }
+            var lines = [
+                "| store | sessions | create/s | read/s | touch/s | expire/s | bytes/session | overhead/session | ceiling/s | read ÷ ceiling |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            ]
+            for r in results {
+                let bytes = r.bytesPerSession.map { String(format: "%.0f (%@)", $0, r.bytesNote) } ?? "–"
+                let ceiling = r.ceiling.map { "\(rate($0)) (\(r.ceilingNote))" } ?? "–"
+                let ratio = r.ceiling.map { String(format: "%.2f", r.read / $0) } ?? "–"
+                let overhead = r.bytesPerSession.map { String(format: "%.0f", $0 - r.payloadBytes) } ?? "–"
+                lines.append("| \(r.store) | \(r.count) | \(rate(r.create)) | \(rate(r.read)) | \(rate(r.touch)) | \(rate(r.expire)) | \(bytes) | \(overhead) | \(ceiling) | \(ratio) |")
+            }
+            lines.append("")
+            lines.append(String(format: "overhead = bytes/session − %.0f bytes of session content (the record's compact binary form).", results.first?.payloadBytes ?? 0))
+            lines.append("Read latency of a live session, idle vs while the expired ones are swept:")
+            for r in results {
+                lines.append("- \(r.store): idle \(r.latencyIdle?.text ?? "–"); sweeping \(r.latencySweeping?.text ?? "–")")
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+}
+
+/// Bytes of heap this process has allocated and not freed (glibc `mallinfo2`): unlike resident
+/// memory it does not count freed blocks malloc keeps for reuse.
+func heapBytesInUse() -> Int {
+    Int(cloakroom_heap_in_use())
+}
+
+/// Resident set size of this process, from /proc/self/statm.
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// Bytes allocated to the files under `folder`.
+func allocatedBytes(_ folder: URL) -> Int {
+    guard let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.totalFileAllocatedSizeKey]) else { return 0 }
+    var total = 0
+    for case let url as URL in enumerator {
+        total += (try? url.resourceValues(forKeys: [.totalFileAllocatedSizeKey]).totalFileAllocatedSize ?? 0) ?? 0
+    }
+    return total
+}
