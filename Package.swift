@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "CloakroomSessions", targets: ["CloakroomSessions"]),
         .library(name: "CloakroomIdentity", targets: ["CloakroomIdentity"]),
         .library(name: "CloakroomSQLite", targets: ["CloakroomSQLite"]),
+        .library(name: "CloakroomPostgres", targets: ["CloakroomPostgres"]),
         .library(name: "CloakroomHummingbird", targets: ["CloakroomHummingbird"]),
         .library(name: "CloakroomTesting", targets: ["CloakroomTesting"]),
         .executable(name: "cloakroom", targets: ["CloakroomServer"]),
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -70,6 +72,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CloakroomPostgres",
+            dependencies: [
+                "CloakroomCore",
+                "CloakroomSessions",
+                "CloakroomIdentity",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CloakroomHummingbird",
             dependencies: [
                 "CloakroomCore",
@@ -90,6 +105,7 @@ let package = Package(
                 "CloakroomSessions",
                 "CloakroomIdentity",
                 "CloakroomSQLite",
+                "CloakroomPostgres",
                 "CloakroomHummingbird",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -124,6 +140,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CloakroomPostgresTests",
+            dependencies: ["CloakroomPostgres", "CloakroomSessions", "CloakroomIdentity", "CloakroomCore", "CloakroomTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CloakroomServerTests",
             dependencies: [
                 "CloakroomServer",
@@ -137,6 +158,7 @@ let package = Package(
                 "CloakroomSessions",
                 "CloakroomIdentity",
                 "CloakroomSQLite",
+                "CloakroomPostgres",
             ],
             swiftSettings: swiftSettings
         ),

@@ -85,12 +85,10 @@ extension APIError {
             }
         case is SessionStoreError:
             self = .storeUnavailable()
+        case is any BackendUnavailableError:
+            self.init(.serviceUnavailable, code: "store_unavailable", message: "the account store is unavailable; try again shortly", headers: [.retryAfter: "2"])
         default:
-            if String(describing: type(of: error)).contains("SQLiteStoreError") {
-                self.init(.serviceUnavailable, code: "store_unavailable", message: "the account store is unavailable; try again shortly", headers: [.retryAfter: "2"])
-            } else {
-                return nil
-            }
+            return nil
         }
     }
 }

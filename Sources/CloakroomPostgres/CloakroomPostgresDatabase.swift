@@ -10,7 +10,7 @@ import Synchronization
 /// Lifecycle: `open(url:)` connects once on a dedicated connection, creates and migrates the schema
 /// (see `migrations`), and returns a database whose pooled `PostgresClient` is not running yet.
 /// The database is a ServiceLifecycle `Service`: add it to the server's `ServiceGroup` (or call
-/// `run()` in a task you own, or use `withDatabase(url:…)`), which runs the pool until graceful
+/// `run()` in a task you own, or use `withDatabase(configuration:_:)`), which runs the pool until graceful
 /// shutdown, cancellation or `close()`. Store calls made before `run()` starts wait for it, up to
 /// the timeout.
 ///
@@ -22,14 +22,20 @@ import Synchronization
 public final class CloakroomPostgresDatabase: Sendable, Service {
     /// How to reach the server and how long to wait for it.
     public struct Configuration: Sendable, CustomStringConvertible {
-        /// Whether to use TLS (libpq's `sslmode`).
+        /// Whether to use TLS and how to check the server, as libpq's `sslmode` (same names).
         public enum TLSMode: String, Sendable {
             /// Plain TCP.
             case disable
-            /// TLS when the server offers it, plain otherwise (libpq's default).
+            /// TLS when the server offers it, plain otherwise; the certificate is not checked
+            /// (libpq's default: protects against passive eavesdropping only).
             case prefer
-            /// TLS or no connection; the server certificate is verified against the system roots.
+            /// TLS or no connection; the certificate is not checked (as libpq's `require`).
             case require
+            /// TLS with a certificate chain trusted by the system roots, any host name.
+            case verifyCA = "verify-ca"
+            /// TLS with a trusted certificate for this host name: the only mode that stops an
+            /// active attacker.
+            case verifyFull = "verify-full"
         }
 
         /// Host name or IP address.
@@ -87,11 +93,13 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
             for item in components.queryItems ?? [] {
                 switch item.name {
                 case "sslmode":
-                    switch item.value ?? "" {
-                    case "disable", "allow": tls = .disable
-                    case "prefer": tls = .prefer
-                    case "require", "verify-ca", "verify-full": tls = .require
-                    default: throw PostgresStoreError("unknown sslmode in the PostgreSQL URL (disable, prefer or require)")
+                    let value = item.value ?? ""
+                    if value == "allow" {
+                        tls = .disable
+                    } else if let mode = TLSMode(rawValue: value) {
+                        tls = mode
+                    } else {
+                        throw PostgresStoreError("unknown sslmode in the PostgreSQL URL (disable, prefer, require, verify-ca or verify-full)")
                     }
                 default:
                     throw PostgresStoreError("unsupported PostgreSQL URL parameter \(item.name) (only sslmode)")
@@ -176,16 +184,22 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
     /// Runs the connection pool until graceful shutdown, cancellation or `close()`.
     ///
     /// Also watches for a pool stuck after an outage and replaces it (see the type's summary).
-    /// Throws if the database is already running or closed.
+    /// Returns at once if the database was closed first; throws if it is already running.
     public func run() async throws {
         let (stopSignal, stopContinuation) = AsyncStream<Void>.makeStream()
-        let started = state.withLock { state -> Bool in
-            guard state.phase == .idle else { return false }
-            state.phase = .running
-            state.stop = stopContinuation
-            return true
+        let previous = state.withLock { state -> Phase in
+            let previous = state.phase
+            if previous == .idle {
+                state.phase = .running
+                state.stop = stopContinuation
+            }
+            return previous
         }
-        guard started else { throw PostgresStoreError("the PostgreSQL database is already running or closed") }
+        switch previous {
+        case .idle: break
+        case .running: throw PostgresStoreError("the PostgreSQL database is already running")
+        case .stopped: return
+        }
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { for await _ in stopSignal {} }
@@ -253,9 +267,9 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let limit = timeout ?? configuration.timeout
-        let client = try state.withLock { state -> PostgresClient in
+        let (client, phase) = try state.withLock { state -> (PostgresClient, Phase) in
             guard state.phase != .stopped else { throw PostgresStoreError.closed }
-            return state.client
+            return (state.client, state.phase)
         }
         let leased = LeasedConnection()
         do {
@@ -269,27 +283,49 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
             if recordingHealth { recordSuccess() }
             return value
         } catch {
-            let failure = PostgresStoreError(wrapping: error, during: what)
-            if recordingHealth, failure.isConnectivity { recordFailure() }
+            // The caller gave up (a client went away): says nothing about the server.
+            if Task.isCancelled { throw PostgresStoreError("PostgreSQL \(what) was cancelled") }
+            var failure = PostgresStoreError(wrapping: error, during: what)
+            if phase == .idle, state.withLock({ $0.phase == .idle }) {
+                failure = PostgresStoreError(failure.message + " (the database is not running: add it to a ServiceGroup or call run())",
+                                             sqlState: failure.sqlState, isConnectivity: true)
+            }
+            if recordingHealth, failure.isConnectivity { recordFailure(failure) }
             throw failure
         }
     }
 
     /// Runs `body`, throwing a timeout error (after calling `onTimeout`) if it takes longer than `limit`.
+    ///
+    /// The caller gets its answer at the deadline even if `body` does not react to cancellation at
+    /// once (a statement on a dead socket): `body` is cancelled and left to finish on its own, instead
+    /// of a task group waiting for it, which would stretch a 2 s timeout to however long the socket takes.
     static func withDeadline<T: Sendable>(
         _ limit: Duration, _ what: String, onTimeout: @escaping @Sendable () -> Void,
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self, returning: T.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                onTimeout()
-                throw PostgresStoreError.timedOut(what, after: limit)
+        let outcome = DeadlineOutcome<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                outcome.install(continuation)
+                let work = Task {
+                    do {
+                        outcome.finish(.success(try await body()))
+                    } catch {
+                        outcome.finish(.failure(error))
+                    }
+                }
+                outcome.setWork(work)
+                Task {
+                    try? await Task.sleep(for: limit)
+                    if outcome.finish(.failure(PostgresStoreError.timedOut(what, after: limit))) {
+                        onTimeout()
+                        work.cancel()
+                    }
+                }
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw PostgresStoreError.timedOut(what, after: limit) }
-            return first
+        } onCancel: {
+            outcome.cancel()
         }
     }
 
@@ -300,15 +336,25 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
     /// How long a replaced pool keeps serving the calls already on it.
     private static let retiredPoolGrace: Duration = .seconds(5)
 
+    /// Notes a call that worked; logs once when calls start working again.
     private func recordSuccess() {
-        state.withLock { state in
-            if state.failingSince != nil { state.failingSince = nil }
+        let recovered = state.withLock { state -> Bool in
+            guard state.failingSince != nil else { return false }
+            state.failingSince = nil
+            return true
         }
+        if recovered { logger.notice("PostgreSQL answers again", metadata: ["database": "\(configuration)"]) }
     }
 
-    private func recordFailure() {
-        state.withLock { state in
-            if state.failingSince == nil { state.failingSince = .now }
+    /// Notes a call that could not reach the server; logs once per outage.
+    private func recordFailure(_ failure: PostgresStoreError) {
+        let first = state.withLock { state -> Bool in
+            guard state.failingSince == nil else { return false }
+            state.failingSince = .now
+            return true
+        }
+        if first {
+            logger.warning("PostgreSQL unreachable", metadata: ["database": "\(configuration)", "error": "\(failure.message)"])
         }
     }
 
@@ -329,13 +375,11 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
                 let fresh: PostgresClient
                 do { fresh = try Self.makeClient(configuration, logger: logger) } catch { continue }
                 let retireFresh = Self.start(fresh, in: &pools)
-                state.withLock { state in
-                    state.client = fresh
-                    state.failingSince = nil
-                }
+                state.withLock { $0.client = fresh }
                 retire.finish()
                 retire = retireFresh
                 logger.notice("PostgreSQL is back; replaced the connection pool", metadata: ["database": "\(configuration)"])
+                recordSuccess()
             }
             retire.finish()
             pools.cancelAll()
@@ -399,8 +443,8 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
         let tls: PostgresClient.Configuration.TLS
         switch configuration.tls {
         case .disable: tls = .disable
-        case .prefer: tls = .prefer(.makeClientConfiguration())
-        case .require: tls = .require(.makeClientConfiguration())
+        case .prefer: tls = .prefer(tlsConfiguration(configuration.tls))
+        case .require, .verifyCA, .verifyFull: tls = .require(tlsConfiguration(configuration.tls))
         }
         var client = PostgresClient.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.username,
@@ -408,7 +452,12 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
         client.options.connectTimeout = configuration.timeout
         client.options.maximumConnections = max(1, configuration.maximumConnections)
         client.options.additionalStartupParameters = Self.startupParameters(configuration)
-        return PostgresClient(configuration: client, backgroundLogger: logger)
+        // PostgresNIO logs every failed connection attempt at info and warns about leases that
+        // race `run()`; this type reports outages itself (once each), so keep the pool quiet
+        // unless debugging.
+        var background = logger
+        if background.logLevel > .debug, background.logLevel < .error { background.logLevel = .error }
+        return PostgresClient(configuration: client, backgroundLogger: background)
     }
 
     static func connectionConfiguration(_ configuration: Configuration) throws -> PostgresConnection.Configuration {
@@ -416,8 +465,9 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
         do {
             switch configuration.tls {
             case .disable: tls = .disable
-            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: tlsConfiguration(configuration.tls)))
+            case .require, .verifyCA, .verifyFull:
+                tls = .require(try NIOSSLContext(configuration: tlsConfiguration(configuration.tls)))
             }
         } catch {
             throw PostgresStoreError("cannot set up TLS for PostgreSQL: \(String(describing: type(of: error)))")
@@ -427,6 +477,17 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
             password: configuration.password, database: configuration.database, tls: tls)
         connection.options.connectTimeout = configuration.timeout.timeAmount
         return connection
+    }
+
+    /// Client TLS settings for `mode`, checking the certificate as libpq's `sslmode` does.
+    private static func tlsConfiguration(_ mode: Configuration.TLSMode) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch mode {
+        case .disable, .prefer, .require: tls.certificateVerification = .none
+        case .verifyCA: tls.certificateVerification = .noHostnameVerification
+        case .verifyFull: tls.certificateVerification = .fullVerification
+        }
+        return tls
     }
 
     /// The server abandons a statement the client has stopped waiting for.
@@ -449,5 +510,59 @@ final class LeasedConnection: Sendable {
         guard let connection = connection.withLock({ $0 }) else { return }
         let closed: EventLoopFuture<Void> = connection.close()
         closed.whenComplete { _ in }
+    }
+}
+
+/// The first of a call's result, its deadline or its cancellation wins; the others are ignored.
+final class DeadlineOutcome<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var pending: Result<T, any Error>?
+        var work: Task<Void, Never>?
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+
+    func install(_ continuation: CheckedContinuation<T, any Error>) {
+        let pending = state.withLock { state -> Result<T, any Error>? in
+            state.continuation = continuation
+            return state.pending
+        }
+        if let pending { continuation.resume(with: pending) }
+    }
+
+    func setWork(_ work: Task<Void, Never>) {
+        let cancelled = state.withLock { state -> Bool in
+            state.work = work
+            return state.finished
+        }
+        if cancelled { work.cancel() }
+    }
+
+    /// Delivers `result` if nothing was delivered yet; returns whether it was.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        let continuation = state.withLock { state -> CheckedContinuation<T, any Error>?? in
+            guard !state.finished else { return .none }
+            state.finished = true
+            guard let continuation = state.continuation else {
+                state.pending = result
+                return .some(nil)
+            }
+            state.continuation = nil
+            return .some(continuation)
+        }
+        switch continuation {
+        case .none: return false
+        case .some(let resume):
+            resume?.resume(with: result)
+            return true
+        }
+    }
+
+    func cancel() {
+        let work = state.withLock { $0.work }
+        if finish(.failure(CancellationError())) { work?.cancel() }
     }
 }

@@ -1,3 +1,4 @@
+import CloakroomSessions
 import Foundation
 import NIOCore
 import PostgresNIO
@@ -6,7 +7,7 @@ import PostgresNIO
 ///
 /// The session store turns it into `SessionStoreError.unavailable`; the account and throttle stores
 /// throw it as it is (a unique violation on an account becomes `IdentityError.usernameTaken`).
-public struct PostgresStoreError: Error, Sendable, CustomStringConvertible {
+public struct PostgresStoreError: BackendUnavailableError, Sendable, CustomStringConvertible {
     /// What failed: the operation and, for a server error, its SQLSTATE and message; never a value.
     public let message: String
     /// The five-character SQLSTATE the server reported, nil when the failure was not the server's answer.
@@ -48,7 +49,7 @@ public struct PostgresStoreError: Error, Sendable, CustomStringConvertible {
                 self.init("PostgreSQL transaction failed during \(what)", isConnectivity: true)
             }
         case is CancellationError:
-            self.init("PostgreSQL \(what) was cancelled", isConnectivity: true)
+            self.init("PostgreSQL \(what) was cancelled")
         case let error as IOError:
             self.init("cannot reach PostgreSQL during \(what): \(error.description)", isConnectivity: true)
         case let error as ChannelError:

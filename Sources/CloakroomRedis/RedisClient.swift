@@ -3,14 +3,6 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// A Lua script run with `EVALSHA`.
-struct RedisScript: Sendable {
-    /// A short name for messages.
-    let name: String
-    /// The Lua source.
-    let source: String
-}
-
 /// The small RESP2 client the Redis stores share: a connection pool plus script loading.
 ///
 /// Every failure surfaces as `SessionStoreError.unavailable` with a message free of keys, values

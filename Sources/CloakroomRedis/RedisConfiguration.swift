@@ -20,6 +20,9 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     public var keyPrefix: String
     /// Most connections open at once. Each connection pipelines, so a few serve many requests.
     public var poolSize: Int
+    /// Most requests in flight on one connection. When every connection is this busy, requests
+    /// wait (at most `commandTimeout`) for a place instead of queueing without bound.
+    public var pipelineDepth: Int
     /// Longest wait for one reply; on timeout the connection is closed and the call fails
     /// with `SessionStoreError.unavailable`.
     public var commandTimeout: Duration
@@ -38,7 +41,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     /// Creates a configuration; the defaults reach `redis://127.0.0.1:6379/0`.
     public init(
         host: String = "127.0.0.1", port: Int = 6379, username: String? = nil, password: String? = nil,
-        database: Int = 0, keyPrefix: String = "cloakroom:", poolSize: Int = 8,
+        database: Int = 0, keyPrefix: String = "cloakroom:", poolSize: Int = 8, pipelineDepth: Int = 128,
         commandTimeout: Duration = .seconds(2), connectTimeout: Duration = .seconds(2),
         maxReconnectDelay: Duration = .seconds(1), expiryGrace: Duration = .seconds(60)
     ) {
@@ -49,6 +52,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         self.database = database
         self.keyPrefix = keyPrefix
         self.poolSize = poolSize
+        self.pipelineDepth = pipelineDepth
         self.commandTimeout = commandTimeout
         self.connectTimeout = connectTimeout
         self.maxReconnectDelay = maxReconnectDelay

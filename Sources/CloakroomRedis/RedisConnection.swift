@@ -60,6 +60,9 @@ final class RedisConnection: Sendable {
                 }
             }
             return connection
+        } catch let error as RedisConnectionError {
+            connection.close()
+            throw SessionStoreError.unavailable(error.description)
         } catch {
             connection.close()
             throw error
@@ -85,13 +88,5 @@ final class RedisConnection: Sendable {
     /// Closes the socket and waits until it is closed.
     func closeAndWait() async {
         try? await channel.close().get()
-    }
-}
-
-extension TimeAmount {
-    /// The amount nearest to `duration`, at nanosecond precision.
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

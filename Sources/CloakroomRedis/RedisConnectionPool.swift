@@ -5,10 +5,15 @@ import NIOCore
 /// Up to `poolSize` pipelining connections, opened on demand and reopened with backoff.
 ///
 /// A request takes an idle connection, else opens a new one while under the limit, else shares the
-/// least-loaded connection (pipelining). Dead connections are dropped when next looked at. After a
-/// failed connect, further attempts wait 50 ms, 100 ms, … up to `maxReconnectDelay`; meanwhile
-/// requests with no open connection fail at once with `SessionStoreError.unavailable`, so an outage
-/// answers quickly and service resumes within `maxReconnectDelay` of Redis coming back.
+/// least-loaded connection with fewer than `pipelineDepth` requests in flight. When every
+/// connection is that busy it waits, first come first served, for a place, and fails with
+/// `unavailable` if none frees up within `commandTimeout` (so overload sheds requests instead of
+/// piling up replies that would time out and take whole connections down with them).
+///
+/// Dead connections are dropped when next looked at. After a failed connect, further attempts wait
+/// 50 ms, 100 ms, … up to `maxReconnectDelay`; meanwhile requests with no open connection fail at
+/// once with `SessionStoreError.unavailable`, so an outage answers quickly and service resumes
+/// within `maxReconnectDelay` of Redis coming back.
 actor RedisConnectionPool {
     private struct Slot {
         var connection: RedisConnection?
@@ -16,10 +21,24 @@ actor RedisConnectionPool {
         var inFlight = 0
     }
 
+    private enum Grant {
+        /// A place on this connection, already counted in its `inFlight`.
+        case leased(Int, RedisConnection)
+        /// Something changed: look again.
+        case retry
+        case failed(any Error)
+    }
+
+    private struct Waiter {
+        let deadline: ContinuousClock.Instant
+        let continuation: CheckedContinuation<Grant, Never>
+    }
+
     private let configuration: RedisConfiguration
     private let group: any EventLoopGroup
     private let logger: Logger
     private var slots: [Int: Slot] = [:]
+    private var waiters: CircularBuffer<Waiter> = []
     private var nextSlotID = 0
     private var consecutiveFailures = 0
     private var retryAfter: ContinuousClock.Instant?
@@ -31,13 +50,24 @@ actor RedisConnectionPool {
         self.logger = logger
     }
 
+    private var poolSize: Int { max(configuration.poolSize, 1) }
+    private var pipelineDepth: Int { max(configuration.pipelineDepth, 1) }
+
     /// Sends the commands as one pipeline on one connection; error replies are returned as values.
     ///
     /// Throws `SessionStoreError.unavailable` when Redis cannot be reached, times out or misbehaves.
     func send(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         var retried = false
         while true {
-            let (slotID, connection) = try await lease()
+            let slotID: Int
+            let connection: RedisConnection
+            do {
+                (slotID, connection) = try await lease()
+            } catch let error as SessionStoreError {
+                throw error
+            } catch {
+                throw SessionStoreError.unavailable("cannot connect to redis")
+            }
             do {
                 let replies = try await connection.send(commands)
                 release(slotID)
@@ -60,11 +90,12 @@ actor RedisConnectionPool {
         }
     }
 
-    /// Closes every connection; later requests fail with `unavailable`.
+    /// Closes every connection; waiting and later requests fail with `unavailable`.
     func shutdown() async {
         isShutdown = true
         let connections = slots.values.compactMap(\.connection)
         slots.removeAll()
+        wakeAll(.failed(SessionStoreError.unavailable("redis client is shut down")))
         for connection in connections { await connection.closeAndWait() }
     }
 
@@ -72,6 +103,7 @@ actor RedisConnectionPool {
     var connectionCount: Int { slots.count }
 
     private func lease() async throws -> (Int, RedisConnection) {
+        let deadline = ContinuousClock.now + configuration.commandTimeout
         while true {
             guard !isShutdown else { throw SessionStoreError.unavailable("redis client is shut down") }
             for (id, slot) in slots where slot.connection.map({ !$0.isActive }) ?? false {
@@ -82,20 +114,29 @@ actor RedisConnectionPool {
                 return take(idle.0, idle.1)
             }
             let backingOff = retryAfter.map { ContinuousClock.now < $0 } ?? false
-            if slots.count < max(configuration.poolSize, 1) && !backingOff {
+            if slots.count < poolSize && !backingOff {
                 if let connection = try await open(allowFailure: !ready.isEmpty || hasConnecting) {
                     return connection
                 }
                 continue
             }
-            if let shared = ready.min(by: { $0.2 < $1.2 }) {
+            if let shared = ready.filter({ $0.2 < pipelineDepth }).min(by: { $0.2 < $1.2 }) {
                 return take(shared.0, shared.1)
             }
-            if let task = slots.values.lazy.compactMap(\.connecting).first {
-                _ = try? await task.value
-                continue
+            if ready.isEmpty && !hasConnecting {
+                throw SessionStoreError.unavailable("redis unavailable; reconnecting")
             }
-            throw SessionStoreError.unavailable("redis unavailable; reconnecting")
+            guard ContinuousClock.now < deadline else {
+                throw SessionStoreError.unavailable("redis busy: no connection free within the command timeout")
+            }
+            let grant = await withCheckedContinuation { continuation in
+                waiters.append(Waiter(deadline: deadline, continuation: continuation))
+            }
+            switch grant {
+            case .leased(let id, let connection): return (id, connection)
+            case .retry: continue
+            case .failed(let error): throw error
+            }
         }
     }
 
@@ -118,14 +159,14 @@ actor RedisConnectionPool {
                 throw error
             }
         }
-        slots[id] = Slot(connecting: task)
+        slots[id] = Slot(connecting: task, inFlight: 1)
         do {
             let connection = try await task.value
             guard slots[id]?.connection != nil else {
                 if isShutdown { throw SessionStoreError.unavailable("redis client is shut down") }
                 return nil
             }
-            return take(id, connection)
+            return (id, connection)
         } catch {
             if allowFailure { return nil }
             throw error
@@ -141,7 +182,13 @@ actor RedisConnectionPool {
         if consecutiveFailures > 0 { logger.info("redis connection restored") }
         consecutiveFailures = 0
         retryAfter = nil
-        slots[id] = Slot(connection: connection)
+        // The opener's place (counted when the slot was made) plus as many waiters as fit.
+        var inFlight = slots[id]?.inFlight ?? 1
+        while inFlight < pipelineDepth, let waiter = nextLiveWaiter() {
+            inFlight += 1
+            waiter.continuation.resume(returning: .leased(id, connection))
+        }
+        slots[id] = Slot(connection: connection, inFlight: inFlight)
     }
 
     private func connectFailed(_ id: Int, _ error: any Error) {
@@ -152,6 +199,8 @@ actor RedisConnectionPool {
         if consecutiveFailures == 1 {
             logger.warning("redis connection failed", metadata: ["error": "\(error)"])
         }
+        // Waiters look again: they share another connection or fail fast.
+        wakeAll(.retry)
     }
 
     private func take(_ id: Int, _ connection: RedisConnection) -> (Int, RedisConnection) {
@@ -159,7 +208,34 @@ actor RedisConnectionPool {
         return (id, connection)
     }
 
+    /// Gives the finished request's place to the first waiter, or frees it.
     private func release(_ id: Int) {
+        guard let slot = slots[id] else {
+            if let waiter = nextLiveWaiter() { waiter.continuation.resume(returning: .retry) }
+            return
+        }
+        if let connection = slot.connection, connection.isActive, let waiter = nextLiveWaiter() {
+            waiter.continuation.resume(returning: .leased(id, connection))
+            return
+        }
         slots[id]?.inFlight -= 1
+        if slot.connection?.isActive == false, let waiter = nextLiveWaiter() {
+            // The connection died: the waiter may open a new one.
+            waiter.continuation.resume(returning: .retry)
+        }
+    }
+
+    /// The first waiter still within its deadline; those past it fail.
+    private func nextLiveWaiter() -> Waiter? {
+        let now = ContinuousClock.now
+        while let waiter = waiters.popFirst() {
+            if waiter.deadline > now { return waiter }
+            waiter.continuation.resume(returning: .failed(SessionStoreError.unavailable("redis busy: no connection free within the command timeout")))
+        }
+        return nil
+    }
+
+    private func wakeAll(_ grant: Grant) {
+        while let waiter = waiters.popFirst() { waiter.continuation.resume(returning: grant) }
     }
 }

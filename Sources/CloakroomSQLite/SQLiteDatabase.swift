@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import SQLiteNIO
+import CloakroomSessions
 
 /// One SQLite file shared by the session, account and throttle stores, migrated on open.
 ///
@@ -128,7 +129,7 @@ public final class CloakroomSQLiteDatabase: Sendable {
 }
 
 /// A SQLite failure, with no session data in it.
-public struct SQLiteStoreError: Error, Sendable, CustomStringConvertible {
+public struct SQLiteStoreError: BackendUnavailableError, Sendable, CustomStringConvertible {
     /// What failed.
     public let message: String
     /// A uniqueness or key constraint refused the write.

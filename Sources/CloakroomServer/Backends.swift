@@ -1,4 +1,5 @@
 import CloakroomIdentity
+import CloakroomPostgres
 import CloakroomSQLite
 import CloakroomSessions
 import Foundation
@@ -25,7 +26,22 @@ struct Backends: Sendable {
             throw ConfigurationError("accounts cannot live in \(accountsAt): use sqlite:PATH, postgres://… or memory")
         }
         var closers: [@Sendable () async throws -> Void] = []
-        let services: [any Service] = []
+        var services: [any Service] = []
+        var postgresDatabases: [String: CloakroomPostgresDatabase] = [:]
+        func postgres(_ url: String) async throws -> CloakroomPostgresDatabase {
+            if let open = postgresDatabases[url] { return open }
+            let configuration: CloakroomPostgresDatabase.Configuration
+            do {
+                configuration = try CloakroomPostgresDatabase.Configuration(url: url)
+            } catch {
+                throw ConfigurationError("store URL \(StoreLocation.redacted(url)): \(error)")
+            }
+            let database = try await CloakroomPostgresDatabase.open(configuration: configuration, logger: logger)
+            postgresDatabases[url] = database
+            services.append(database)
+            closers.append { await database.close() }
+            return database
+        }
         var sqliteFiles: [String: CloakroomSQLiteDatabase] = [:]
         func sqlite(_ path: String) async throws -> CloakroomSQLiteDatabase {
             if let open = sqliteFiles[path] { return open }
@@ -55,6 +71,14 @@ struct Backends: Sendable {
             let counters = try FileThrottleStore(directory: url)
             throttle = counters
             purge = { try await counters.purge(before: $0.addingTimeInterval(-86_400)) }
+        case .postgres(let url):
+            let database = try await postgres(url)
+            let counters = PostgresThrottleStore(database: database)
+            sessions = PostgresSessionStore(database: database)
+            throttle = counters
+            purge = { try await counters.purge(before: $0.addingTimeInterval(-86_400)) }
+        case .redis:
+            throw ConfigurationError("the Redis store is not available in this build")
         }
 
         let accounts: any AccountStore
@@ -63,13 +87,16 @@ struct Backends: Sendable {
             accounts = MemoryAccountStore()
         case .sqlite(let path):
             accounts = SQLiteAccountStore(database: try await sqlite(path))
-        case .file:
+        case .postgres(let url):
+            accounts = PostgresAccountStore(database: try await postgres(url))
+        case .file, .redis:
             throw ConfigurationError("accounts cannot live in \(accountsAt)")
         }
 
         let allClosers = closers
+        let allServices = services
         return Backends(
-            sessions: sessions, accounts: accounts, throttle: throttle, purgeThrottle: purge, services: services,
+            sessions: sessions, accounts: accounts, throttle: throttle, purgeThrottle: purge, services: allServices,
             close: { for close in allClosers { try? await close() } })
     }
 }
@@ -78,16 +105,16 @@ extension StoreLocation {
     /// Where accounts go when `--accounts` is not given.
     var defaultAccounts: StoreLocation {
         switch self {
-        case .memory, .sqlite: self
-        case .file: .sqlite(path: "./cloakroom.sqlite")
+        case .memory, .sqlite, .postgres: self
+        case .file, .redis: .sqlite(path: "./cloakroom.sqlite")
         }
     }
 
     /// Durable stores that can hold accounts.
     var canHoldAccounts: Bool {
         switch self {
-        case .memory, .sqlite: true
-        case .file: false
+        case .memory, .sqlite, .postgres: true
+        case .file, .redis: false
         }
     }
 }

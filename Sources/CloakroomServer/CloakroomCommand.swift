@@ -6,6 +6,7 @@ import CloakroomSessions
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// `cloakroom`: the server and its operator tools.
 @main
@@ -19,10 +20,10 @@ struct CloakroomCommand: AsyncParsableCommand {
 
 /// Options every command shares: where the data lives and how much to log.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: "Where sessions and sign-in counters live: sqlite:PATH, file:DIR or memory. Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite")
+    @Option(name: .long, help: "Where sessions and sign-in counters live: sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB or memory. Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite")
     var store: String?
 
-    @Option(name: .long, help: "Where accounts live: sqlite:PATH or memory. Env CLOAKROOM_ACCOUNTS. Default: the store itself if it can hold accounts, else sqlite:./cloakroom.sqlite")
+    @Option(name: .long, help: "Where accounts live: sqlite:PATH, postgres://USER@HOST/DB or memory. Env CLOAKROOM_ACCOUNTS. Default: the store itself if it can hold accounts, else sqlite:./cloakroom.sqlite")
     var accounts: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical. Env CLOAKROOM_LOG_LEVEL. Default info")
@@ -340,16 +341,25 @@ func withServices(_ options: StoreOptions, passwordHash: String? = nil, _ body: 
         if let text = passwordHash ?? environment["CLOAKROOM_PASSWORD_HASH"] { config.passwordHash = try Serve.scrypt(text) }
         let backends = try await Backends.open(config.store, accounts: config.accounts, logger: logger)
         let services = AppServices(configuration: config, backends: backends, logger: logger)
-        do {
-            try await body(services)
-        } catch let error as IdentityError {
+        // Backend services (connection pools) run beside the command and stop with it.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for service in backends.services {
+                group.addTask { try await service.run() }
+            }
+            do {
+                try await body(services)
+            } catch let error as IdentityError {
+                try? await backends.close()
+                group.cancelAll()
+                throw ValidationError(error.message)
+            } catch {
+                try? await backends.close()
+                group.cancelAll()
+                throw error
+            }
             try? await backends.close()
-            throw ValidationError(error.message)
-        } catch {
-            try? await backends.close()
-            throw error
+            group.cancelAll()
         }
-        try? await backends.close()
     } catch let error as ConfigurationError {
         throw ValidationError(error.description)
     }

@@ -25,6 +25,8 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     case memory
     case sqlite(path: String)
     case file(directory: String)
+    case postgres(url: String)
+    case redis(url: String)
 
     /// Parses `memory` or `sqlite:PATH` (also `sqlite://PATH`).
     init(parsing text: String) throws {
@@ -39,6 +41,14 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             self = .sqlite(path: path)
             return
         }
+        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(url: text)
+            return
+        }
+        if text.hasPrefix("redis://") {
+            self = .redis(url: text)
+            return
+        }
         if text.hasPrefix("file:") {
             var path = String(text.dropFirst("file:".count))
             if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
@@ -46,7 +56,7 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             self = .file(directory: path)
             return
         }
-        throw ConfigurationError("store URL \(text) is not supported: use memory, sqlite:PATH or file:DIR")
+        throw ConfigurationError("store URL \(text) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB or redis://HOST:PORT/DB")
     }
 
     var description: String {
@@ -54,7 +64,19 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
         case .memory: "memory"
         case .sqlite(let path): "sqlite:\(path)"
         case .file(let directory): "file:\(directory)"
+        case .postgres(let url): Self.redacted(url)
+        case .redis(let url): Self.redacted(url)
         }
+    }
+}
+
+extension StoreLocation {
+    /// The URL with any password replaced by `***`, for logs.
+    static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url.range(of: "@", range: scheme.upperBound..<url.endIndex) else { return url }
+        let credentials = url[scheme.upperBound..<at.lowerBound]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at.lowerBound...])
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -10,15 +11,17 @@ import Darwin
 
 /// A throwaway PostgreSQL server for tests: its own data directory, port and socket directory.
 ///
-/// `start()` finds the binaries (`$CLOAKROOM_PG_BINDIR`, `pg_config --bindir`, or
-/// `/usr/lib/postgresql/*/bin`), runs `initdb` with trust authentication on 127.0.0.1 and starts
-/// `postgres` on a free port with `fsync=off`. PostgreSQL refuses to run as root, so when the test
+/// `launch()` finds the binaries (`$CLOAKROOM_PG_BINDIR`, `pg_config --bindir`, or
+/// `/usr/lib/postgresql/*/bin`), runs `initdb` with trust authentication, starts
+/// `postgres -D dir -p PORT -k socketdir -c listen_addresses=127.0.0.1 -c fsync=off` on a free
+/// port and creates the `cloakroom` database. PostgreSQL refuses to run as root, so when the test
 /// process is root every server command runs as the `postgres` user through `runuser`. Missing
 /// binaries are an error with a clear message, never a skip.
 ///
-/// `stop()` and `restart()` keep the data and the port, for failure tests; `cleanup()` stops the
-/// server and deletes everything. A small watchdog process does the same if the test process dies
-/// without calling `cleanup()`.
+/// `postgres` runs in the foreground as a child of the test process; readiness is polled with
+/// `pg_isready`. `stop()` and `start()` keep the data and the port, for failure tests;
+/// `cleanup()` stops the server and deletes everything. A small watchdog process does the same
+/// if the test process dies without calling `cleanup()`.
 public final class PostgresTestServer: Sendable {
     /// Why the server could not be set up.
     public struct SetupError: Error, CustomStringConvertible {
@@ -28,13 +31,19 @@ public final class PostgresTestServer: Sendable {
 
     /// The TCP port on 127.0.0.1.
     public let port: Int
-    /// The database `start` created (`cloakroom`).
+    /// The database `launch()` created (`cloakroom`).
     public let databaseName = "cloakroom"
     /// Where the server keeps its data, socket and log.
     public let root: URL
     private let binDirectory: URL
     private let runAs: [String]
     private let watchdog: Process
+    private let running = Mutex<RunningServer?>(nil)
+
+    private struct RunningServer: Sendable {
+        let process: Process
+        let exited: AsyncStream<Int32>
+    }
 
     /// `postgres://postgres@127.0.0.1:PORT/cloakroom?sslmode=disable`.
     public var url: String { url(database: databaseName) }
@@ -57,11 +66,14 @@ public final class PostgresTestServer: Sendable {
     }
 
     /// Creates a data directory, starts the server and creates the `cloakroom` database.
-    public static func start() async throws -> PostgresTestServer {
+    public static func launch() async throws -> PostgresTestServer {
         let binDirectory = try await findBinaries()
         let runAs = try runAsPrefix()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-pg-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: root.appendingPathComponent("socket"), withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: root.appendingPathComponent("server.log").path, contents: nil) else {
+            throw SetupError(description: "cannot create the PostgreSQL log in \(root.path)")
+        }
         if !runAs.isEmpty {
             try await run(URL(fileURLWithPath: "/bin/chown"), ["-R", "postgres:postgres", root.path], what: "chown of the test data directory")
         }
@@ -72,7 +84,7 @@ public final class PostgresTestServer: Sendable {
             try await server.command("initdb", [
                 "-D", server.dataDirectory.path, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync",
             ], what: "initdb")
-            try await server.restart()
+            try await server.start()
             try await server.createDatabase(server.databaseName)
         } catch {
             await server.cleanup()
@@ -81,20 +93,74 @@ public final class PostgresTestServer: Sendable {
         return server
     }
 
-    /// Starts the server again on the same port with the same data (after `stop()`).
-    public func restart() async throws {
-        let options = [
-            "-p \(port)", "-k \(socketDirectory.path)", "-c listen_addresses=127.0.0.1", "-c fsync=off",
-            "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=300",
-        ].joined(separator: " ")
-        try await command("pg_ctl", [
-            "-D", dataDirectory.path, "-l", logFile.path, "-w", "-t", "60", "-o", options, "start",
-        ], what: "starting PostgreSQL")
+    /// Starts the server again on the same port with the same data (after `stop()`), and waits
+    /// until it accepts connections.
+    ///
+    /// `postgres` runs in the foreground as a child of this process (not daemonised by `pg_ctl`):
+    /// Foundation's `Process` on Linux only notices that a child exited once every process that
+    /// inherited its descriptors has exited too.
+    public func start() async throws {
+        guard running.withLock({ $0 }) == nil else { return }
+        let log = try FileHandle(forWritingTo: logFile)
+        defer { try? log.close() }
+        _ = try? log.seekToEnd()
+        let postgres = binDirectory.appendingPathComponent("postgres").path
+        let arguments = [
+            postgres, "-D", dataDirectory.path, "-p", "\(port)", "-k", socketDirectory.path,
+            "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off", "-c", "max_connections=300",
+        ]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: runAs.first ?? postgres)
+        process.arguments = runAs.isEmpty ? Array(arguments.dropFirst()) : Array(runAs.dropFirst()) + arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = log
+        process.standardError = log
+        process.currentDirectoryURL = root
+        let (exited, exit) = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { process in
+            exit.yield(process.terminationStatus)
+            exit.finish()
+        }
+        do {
+            try process.run()
+        } catch {
+            throw SetupError(description: "cannot start \(postgres): \(error)")
+        }
+        running.withLock { $0 = RunningServer(process: process, exited: exited) }
+
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(60))
+        let isReady = binDirectory.appendingPathComponent("pg_isready")
+        while true {
+            guard process.isRunning else {
+                running.withLock { $0 = nil }
+                throw SetupError(description: "postgres exited while starting; its log:\n\(self.log())")
+            }
+            if (try? await Self.run(isReady, ["-q", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres"], what: "pg_isready")) != nil {
+                return
+            }
+            guard clock.now < deadline else {
+                throw SetupError(description: "postgres did not accept connections within 60 s; its log:\n\(self.log())")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
     }
 
     /// Stops the server (fast shutdown: open connections are cut), keeping its data and port.
     public func stop() async throws {
-        try await command("pg_ctl", ["-D", dataDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"], what: "stopping PostgreSQL")
+        try await stop(mode: "fast")
+    }
+
+    private func stop(mode: String) async throws {
+        guard let server = running.withLock({ current -> RunningServer? in
+            defer { current = nil }
+            return current
+        }) else { return }
+        if server.process.isRunning {
+            try await command("pg_ctl", ["-D", dataDirectory.path, "-m", mode, "-w", "-t", "60", "stop"], what: "stopping PostgreSQL")
+        }
+        for await _ in server.exited {}
     }
 
     /// Creates a new, empty database named `name` and returns its URL.
@@ -113,10 +179,13 @@ public final class PostgresTestServer: Sendable {
 
     /// Stops the server at once and deletes its directory. Safe to call twice.
     public func cleanup() async {
-        if FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("postmaster.pid").path) {
-            _ = try? await command("pg_ctl", ["-D", dataDirectory.path, "-m", "immediate", "-w", "stop"], what: "stopping PostgreSQL")
+        do {
+            try await stop(mode: "immediate")
+        } catch {
+            if let server = running.withLock({ $0 }) { kill(server.process.processIdentifier, SIGKILL) }
         }
-        if watchdog.isRunning { watchdog.terminate() }
+        // Processes started through Foundation on Linux may have SIGTERM blocked: SIGKILL.
+        if watchdog.isRunning { kill(watchdog.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: root)
     }
 
@@ -186,14 +255,14 @@ public final class PostgresTestServer: Sendable {
         }
         for candidate in candidates {
             let dir = URL(fileURLWithPath: candidate)
-            if ["initdb", "pg_ctl", "postgres", "createdb"].allSatisfy({
+            if ["initdb", "pg_ctl", "postgres", "createdb", "pg_isready"].allSatisfy({
                 FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent($0).path)
             }) {
                 return dir
             }
         }
         throw SetupError(description: """
-            PostgreSQL server binaries (initdb, pg_ctl, postgres, createdb) were not found; looked in \
+            PostgreSQL server binaries (initdb, pg_ctl, postgres, createdb, pg_isready) were not found; looked in \
             \(candidates.isEmpty ? "nothing" : candidates.joined(separator: ", ")). Install PostgreSQL \
             (e.g. apt-get install postgresql) or set CLOAKROOM_PG_BINDIR to its bin directory.
             """)

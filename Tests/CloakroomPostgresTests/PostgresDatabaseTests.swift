@@ -21,6 +21,11 @@ extension PostgresTests {
 
             let ipv6 = try CloakroomPostgresDatabase.Configuration(url: "postgres://app@[::1]:5433/db?sslmode=disable")
             #expect(ipv6.host == "::1" && ipv6.port == 5433 && ipv6.tls == .disable)
+
+            for (mode, expected) in [("allow", CloakroomPostgresDatabase.Configuration.TLSMode.disable), ("prefer", .prefer),
+                                     ("verify-ca", .verifyCA), ("verify-full", .verifyFull)] {
+                #expect(try CloakroomPostgresDatabase.Configuration(url: "postgres://app@h/db?sslmode=\(mode)").tls == expected)
+            }
         }
 
         @Test(arguments: [
@@ -107,6 +112,14 @@ extension PostgresTests {
                 #expect(started.duration(to: clock.now) < .milliseconds(200))
             }
             await database.close()
+        }
+
+        @Test func runAfterCloseReturnsAtOnce() async throws {
+            let url = try await PostgresFixture.sharedServer().freshDatabase()
+            let database = try await CloakroomPostgresDatabase.open(configuration: PostgresFixture.configuration(url))
+            await database.close()
+            try await database.run()
+            await #expect(throws: PostgresStoreError.self) { try await database.schemaVersion() }
         }
 
         @Test func callsBeforeRunWaitForIt() async throws {

@@ -20,7 +20,7 @@ extension PostgresTests {
 
         /// Runs `body` against a private server that it may stop and restart.
         static func withPrivateServer(_ body: @Sendable (PostgresTestServer, CloakroomPostgresDatabase) async throws -> Void) async throws {
-            let server = try await PostgresTestServer.start()
+            let server = try await PostgresTestServer.launch()
             do {
                 try await CloakroomPostgresDatabase.withDatabase(configuration: PostgresFixture.configuration(server.url)) { database in
                     try await body(server, database)
@@ -42,6 +42,7 @@ extension PostgresTests {
             } catch let error as SessionStoreError {
                 #expect(error.isUnavailable, "\(error)")
                 #expect(!error.message.contains(key), "the message names the key: \(error.message)")
+                print("PostgreSQL failure message: \(error.message)")
             } catch {
                 Issue.record("expected SessionStoreError.unavailable, got \(type(of: error))")
             }
@@ -72,7 +73,7 @@ extension PostgresTests {
                 let detection = await Self.timeFailure(store)
                 #expect(detection < .seconds(5), "detection took \(detection)")
                 #expect(detection >= .milliseconds(0))
-                try await server.restart()
+                try await server.start()
                 let resume = try await Self.timeRecovery(store)
                 #expect(resume < .milliseconds(2500), "resume took \(resume)")
                 print("PostgreSQL failure: detected in \(detection), resumed \(resume) after restart")
@@ -97,7 +98,7 @@ extension PostgresTests {
                 } catch let error as PostgresStoreError {
                     #expect(error.isConnectivity)
                 }
-                try await server.restart()
+                try await server.start()
                 let resume = try await Self.timeRecovery(store)
                 #expect(resume < .milliseconds(2500), "resume took \(resume)")
                 #expect(try await accounts.account(username: "anyone") == nil)

@@ -5,13 +5,13 @@ import Testing
 
 /// Every PostgreSQL test runs inside this suite, which starts one throwaway server for all of them
 /// (`PostgresTestServer`) and deletes it afterwards. Tests that stop a server start their own.
-@Suite("PostgreSQL backend", .postgresServer)
+@Suite("PostgreSQL backend", .postgresServer, .timeLimit(.minutes(3)))
 struct PostgresTests {}
 
 /// Starts a `PostgresTestServer` around a suite and publishes it in `PostgresFixture.server`.
 struct PostgresServerTrait: SuiteTrait, TestScoping {
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        let server = try await PostgresTestServer.start()
+        let server = try await PostgresTestServer.launch()
         do {
             try await PostgresFixture.$server.withValue(server) { try await function() }
         } catch {

@@ -38,11 +38,17 @@ extension PostgresTests {
                 try await Self.fill(store, prefix: "live", count: 50, user: "ul", idle: 1000)
                 let now = Self.t0.addingTimeInterval(50)
                 var batches: [Int] = []
+                var slowest = Duration.zero
+                let clock = ContinuousClock()
+                let started = clock.now
                 while true {
+                    let batchStarted = clock.now
                     let removed = try await store.deleteExpired(now: now, limit: 500)
+                    slowest = max(slowest, batchStarted.duration(to: clock.now))
                     if removed == 0 { break }
                     batches.append(removed)
                 }
+                print("PostgreSQL sweep: 10 000 rows in \(batches.count) batches, \(started.duration(to: clock.now)) in all, slowest batch \(slowest)")
                 #expect(batches.count == 20, "batches: \(batches)")
                 #expect(batches.allSatisfy { $0 <= 500 })
                 #expect(batches.reduce(0, +) == 10_000)

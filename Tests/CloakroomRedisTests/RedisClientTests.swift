@@ -204,6 +204,78 @@ struct RedisClientTests {
         }
     }
 
+    @Test("queued requests on a frozen server all fail as unavailable, none hangs")
+    func frozenQueue() async throws {
+        try await RedisTestServer.with(password: Self.password) { server in
+            var config = configuration(server)
+            config.poolSize = 1
+            config.pipelineDepth = 2
+            config.commandTimeout = .milliseconds(400)
+            config.connectTimeout = .milliseconds(400)
+            try await withStore(config) { store in
+                try await store.ping()
+                server.pause()
+                let clock = ContinuousClock()
+                let start = clock.now
+                let results = await withTaskGroup(of: Bool.self) { group in
+                    for _ in 0..<20 {
+                        group.addTask {
+                            do {
+                                try await store.ping()
+                                return false
+                            } catch let error as SessionStoreError {
+                                return error.isUnavailable
+                            } catch {
+                                return false
+                            }
+                        }
+                    }
+                    return await group.reduce(into: [Bool]()) { $0.append($1) }
+                }
+                let elapsed = clock.now - start
+                #expect(results.count == 20 && results.allSatisfy { $0 }, "every request fails as unavailable")
+                #expect(elapsed < .seconds(3), "took \(elapsed)")
+                server.resume()
+                // A new connection (AUTH included) serves again.
+                try await store.ping()
+            }
+            // A fresh store whose AUTH meets a frozen server fails as unavailable too.
+            server.pause()
+            var fresh = configuration(server)
+            fresh.commandTimeout = .milliseconds(400)
+            try await withStore(fresh) { store in
+                let error = await #expect(throws: SessionStoreError.self) { try await store.ping() }
+                #expect(error?.isUnavailable == true)
+            }
+            server.resume()
+        }
+    }
+
+    @Test("a queue far deeper than the pipeline on one connection is fully served")
+    func smallPipeline() async throws {
+        try await RedisTestServer.with { server in
+            var config = configuration(server)
+            config.poolSize = 1
+            config.pipelineDepth = 4
+            // About queueing, not speed: debug builds on a busy machine are slow.
+            config.commandTimeout = .seconds(20)
+            try await withStore(config) { store in
+                let now = Date()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for i in 0..<300 {
+                        group.addTask {
+                            try await store.insert(record("deep\(i)", user: "deep", created: now))
+                            #expect(try await store.load(key: SecureToken.hash("deep\(i)"), now: now)?.handle == "h-deep\(i)")
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                #expect(await store.client.pool.connectionCount == 1)
+                #expect(try await store.records(forUser: "deep", now: now).count == 300)
+            }
+        }
+    }
+
     @Test("URLs parse; secrets stay out of descriptions and errors")
     func urls() throws {
         let full = try RedisConfiguration(url: "redis://user:pw%2F1@cache.internal:6380/2")

@@ -12,16 +12,20 @@ import Testing
 
 /// The stores a server can be started on in tests; each is a real backend.
 enum TestStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case memory, sqlite, file
+    case memory, sqlite, file, postgres
 
     var testDescription: String { rawValue }
 
-    func location() -> StoreLocation {
+    /// A fresh store of this kind, with the real server it needs started; `cleanup` stops it.
+    func location() async throws -> (location: StoreLocation, cleanup: @Sendable () async -> Void) {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-\(rawValue)-\(UUID().uuidString)")
         switch self {
-        case .memory: return .memory
-        case .sqlite: return .sqlite(path: base.path + ".sqlite")
-        case .file: return .file(directory: base.path)
+        case .memory: return (.memory, {})
+        case .sqlite: return (.sqlite(path: base.path + ".sqlite"), { try? FileManager.default.removeItem(atPath: base.path + ".sqlite") })
+        case .file: return (.file(directory: base.path), { try? FileManager.default.removeItem(at: base) })
+        case .postgres:
+            let server = try await PostgresTestServer.launch()
+            return (.postgres(url: server.url), { await server.cleanup() })
         }
     }
 }
@@ -30,9 +34,19 @@ enum TestStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
 struct SessionDataTests {
     @Test("100 parallel PUTs of distinct keys to one session all survive", arguments: TestStore.allCases)
     func parallelPutsLoseNothing(_ store: TestStore) async throws {
-        let location = store.location()
+        let (location, cleanup) = try await store.location()
+        do {
+            try await parallelPuts(location)
+        } catch {
+            await cleanup()
+            throw error
+        }
+        await cleanup()
+    }
+
+    func parallelPuts(_ location: StoreLocation) async throws {
         let server = try await TestServer.make(store: location, accounts: .memory) { $0.sessions.maxDataKeys = 200 }
-        try await server.run { client in
+        try await server.run(.ahc()) { client in
             let v = Visitor(client)
             let first = try await v.request(.put, "/api/session/data/seed", json: #"{"n":-1}"#)
             #expect(first.status == .ok)

@@ -36,11 +36,13 @@ struct TestServer {
         return TestServer(configuration: configuration, backends: backends, clock: clock)
     }
 
-    func run<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
+    /// Runs the server for `body`. `.live` sends requests one at a time over one connection;
+    /// `.ahc()` uses a pooled client, for tests that need truly concurrent requests.
+    func run<T: Sendable>(_ setup: TestingSetup = .live, _ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         let app = try CloakroomApplication.make(configuration: configuration, backends: backends, clock: clock, logger: logger)
-        return try await app.test(.live, body)
+        return try await app.test(setup, body)
     }
 }
 

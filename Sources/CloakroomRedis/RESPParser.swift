@@ -1,0 +1,124 @@
+import NIOCore
+
+/// A reply that breaks RESP2 or our limits. The message names the rule, never the bytes.
+struct RESPDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
+    let message: String
+    var description: String { "malformed RESP reply: \(message)" }
+}
+
+/// Parses RESP2 replies with hard limits, so a broken or hostile server cannot crash us or make us
+/// allocate without bound.
+///
+/// `parse` either returns a whole value and consumes exactly its bytes, returns nil and consumes
+/// nothing (more bytes needed), or throws `RESPDecodingError`.
+struct RESPParser: Sendable {
+    /// Longest bulk string accepted (Redis's own `proto-max-bulk-len` default).
+    var maxBulkLength = 512 * 1024 * 1024
+    /// Deepest nesting of arrays accepted (our replies nest at most 2 deep).
+    var maxDepth = 32
+    /// Most elements accepted in one array.
+    var maxArrayCount = 16 * 1024 * 1024
+    /// Longest simple string, error or length line accepted.
+    var maxLineLength = 64 * 1024
+
+    /// Parses one value at the reader index of `buffer`.
+    func parse(_ buffer: inout ByteBuffer) throws -> RESPValue? {
+        var index = buffer.readerIndex
+        guard let value = try parseValue(buffer, at: &index, depth: 0) else { return nil }
+        buffer.moveReaderIndex(to: index)
+        return value
+    }
+
+    private func parseValue(_ buffer: ByteBuffer, at index: inout Int, depth: Int) throws -> RESPValue? {
+        guard let type = buffer.getInteger(at: index, as: UInt8.self) else { return nil }
+        guard let (line, next) = try readLine(buffer, from: index + 1) else { return nil }
+        switch type {
+        case UInt8(ascii: "+"):
+            index = next
+            return .simpleString(String(decoding: line, as: UTF8.self))
+        case UInt8(ascii: "-"):
+            index = next
+            return .error(String(decoding: line, as: UTF8.self))
+        case UInt8(ascii: ":"):
+            let value = try parseInteger(line)
+            index = next
+            return .integer(value)
+        case UInt8(ascii: "$"):
+            let length = try parseInteger(line)
+            if length == -1 {
+                index = next
+                return .null
+            }
+            guard length >= 0 else { throw RESPDecodingError(message: "negative bulk length") }
+            guard length <= maxBulkLength else { throw RESPDecodingError(message: "bulk string longer than \(maxBulkLength) bytes") }
+            let count = Int(length)
+            guard buffer.writerIndex - next >= count + 2 else { return nil }
+            guard buffer.getInteger(at: next + count, as: UInt8.self) == UInt8(ascii: "\r"),
+                  buffer.getInteger(at: next + count + 1, as: UInt8.self) == UInt8(ascii: "\n")
+            else { throw RESPDecodingError(message: "bulk string not followed by CRLF") }
+            guard let bytes = buffer.getBytes(at: next, length: count) else { return nil }
+            index = next + count + 2
+            return .bulkString(bytes)
+        case UInt8(ascii: "*"):
+            let length = try parseInteger(line)
+            if length == -1 {
+                index = next
+                return .null
+            }
+            guard length >= 0 else { throw RESPDecodingError(message: "negative array length") }
+            guard length <= maxArrayCount else { throw RESPDecodingError(message: "array longer than \(maxArrayCount) elements") }
+            guard depth < maxDepth else { throw RESPDecodingError(message: "arrays nested deeper than \(maxDepth)") }
+            let count = Int(length)
+            var elements: [RESPValue] = []
+            // Never trust a length for allocation: grow as elements actually arrive.
+            elements.reserveCapacity(min(count, 1024))
+            var cursor = next
+            for _ in 0..<count {
+                guard let element = try parseValue(buffer, at: &cursor, depth: depth + 1) else { return nil }
+                elements.append(element)
+            }
+            index = cursor
+            return .array(elements)
+        default:
+            throw RESPDecodingError(message: "unknown type byte \(type)")
+        }
+    }
+
+    /// The bytes up to the next CRLF and the index after it; nil if the line is not complete yet.
+    private func readLine(_ buffer: ByteBuffer, from start: Int) throws -> ([UInt8], Int)? {
+        var index = start
+        let end = buffer.writerIndex
+        while index < end {
+            guard let byte = buffer.getInteger(at: index, as: UInt8.self) else { return nil }
+            if byte == UInt8(ascii: "\r") {
+                guard index + 1 < end else { return nil }
+                guard buffer.getInteger(at: index + 1, as: UInt8.self) == UInt8(ascii: "\n") else {
+                    throw RESPDecodingError(message: "CR not followed by LF")
+                }
+                guard let line = buffer.getBytes(at: start, length: index - start) else { return nil }
+                return (line, index + 2)
+            }
+            if byte == UInt8(ascii: "\n") { throw RESPDecodingError(message: "LF without CR") }
+            index += 1
+            if index - start > maxLineLength { throw RESPDecodingError(message: "line longer than \(maxLineLength) bytes") }
+        }
+        return nil
+    }
+
+    /// A strict decimal integer: optional `-`, then 1 to 19 digits, within Int64.
+    private func parseInteger(_ bytes: [UInt8]) throws -> Int64 {
+        var digits = bytes[...]
+        let negative = digits.first == UInt8(ascii: "-")
+        if negative { digits = digits.dropFirst() }
+        guard !digits.isEmpty, digits.count <= 19 else { throw RESPDecodingError(message: "bad integer") }
+        var value: Int64 = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { throw RESPDecodingError(message: "bad integer") }
+            let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = shifted.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
+            guard !overflow1, !overflow2 else { throw RESPDecodingError(message: "integer out of range") }
+            value = sum
+        }
+        return negative ? -value : value
+    }
+}

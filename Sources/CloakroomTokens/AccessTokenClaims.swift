@@ -1,0 +1,133 @@
+import Foundation
+
+/// The claims of a Cloakroom access token: the JWT profile of RFC 9068 section 2.2, plus `epoch`.
+///
+/// Times are whole seconds (NumericDate). `epoch` is the subject's revocation epoch when the token
+/// was issued; the server refuses tokens whose epoch is below the user's current one, which
+/// revokes all of a user's outstanding tokens at once without a per-token store read.
+public struct AccessTokenClaims: Sendable, Hashable, Encodable {
+    /// `iss`: who issued the token.
+    public var issuer: String
+    /// `sub`: whom the token is about (the user ID).
+    public var subject: String
+    /// `aud`: the resource servers the token is for (one or more).
+    public var audience: [String]
+    /// `exp`: the token is refused from this time on (plus leeway).
+    public var expiresAt: Date
+    /// `iat`: when the token was issued.
+    public var issuedAt: Date
+    /// `nbf`: the token is refused before this time (minus leeway), when present.
+    public var notBefore: Date?
+    /// `jti`: a unique ID for this token.
+    public var tokenID: String
+    /// `client_id`: the OAuth client the token was issued to.
+    public var clientID: String
+    /// `scope`: space-separated scopes (RFC 8693 section 4.2); empty for none.
+    public var scope: String
+    /// `epoch`: the subject's revocation epoch at issue time.
+    public var epoch: Int
+
+    /// Creates claims; times are truncated to whole seconds, as they are on the wire.
+    public init(
+        issuer: String, subject: String, audience: [String], expiresAt: Date, issuedAt: Date,
+        notBefore: Date? = nil, tokenID: String, clientID: String, scope: String, epoch: Int
+    ) {
+        self.issuer = issuer
+        self.subject = subject
+        self.audience = audience
+        self.expiresAt = Self.wholeSeconds(expiresAt)
+        self.issuedAt = Self.wholeSeconds(issuedAt)
+        self.notBefore = notBefore.map(Self.wholeSeconds)
+        self.tokenID = tokenID
+        self.clientID = clientID
+        self.scope = scope
+        self.epoch = epoch
+    }
+
+    /// The scopes, split on spaces.
+    public var scopes: [String] {
+        scope.split(separator: " ").map(String.init)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case issuer = "iss", subject = "sub", audience = "aud", expiresAt = "exp", issuedAt = "iat"
+        case notBefore = "nbf", tokenID = "jti", clientID = "client_id", scope, epoch
+    }
+
+    /// Writes the JWT claim set; `aud` is a string when there is a single audience.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(issuer, forKey: .issuer)
+        try container.encode(subject, forKey: .subject)
+        if audience.count == 1 {
+            try container.encode(audience[0], forKey: .audience)
+        } else {
+            try container.encode(audience, forKey: .audience)
+        }
+        try container.encode(Self.numericDate(expiresAt), forKey: .expiresAt)
+        try container.encode(Self.numericDate(issuedAt), forKey: .issuedAt)
+        try container.encodeIfPresent(notBefore.map(Self.numericDate), forKey: .notBefore)
+        try container.encode(tokenID, forKey: .tokenID)
+        try container.encode(clientID, forKey: .clientID)
+        try container.encode(scope, forKey: .scope)
+        try container.encode(epoch, forKey: .epoch)
+    }
+
+    /// Reads a verified payload member by member, so each problem has its own error.
+    init(payload: [UInt8]) throws(TokenError) {
+        guard let claims = JSONValue.object(from: payload) else {
+            throw .malformed("the payload is not a JSON object with distinct member names")
+        }
+        func string(_ name: String) throws(TokenError) -> String {
+            guard let value = claims[name] else { throw .missingClaim(name) }
+            guard let text = value.stringValue else { throw .malformed("the \(name) claim is not a string") }
+            return text
+        }
+        func date(_ name: String) throws(TokenError) -> Date? {
+            guard let value = claims[name] else { return nil }
+            guard let seconds = value.doubleValue, seconds.isFinite else {
+                throw .malformed("the \(name) claim is not a number")
+            }
+            return Date(timeIntervalSince1970: seconds)
+        }
+        self.issuer = try string("iss")
+        self.subject = try string("sub")
+        switch claims["aud"] {
+        case nil:
+            throw .missingClaim("aud")
+        case .string(let single)?:
+            self.audience = [single]
+        case .array(let values)?:
+            let names = values.compactMap(\.stringValue)
+            guard names.count == values.count, !names.isEmpty else {
+                throw .malformed("the aud claim is not a string or an array of strings")
+            }
+            self.audience = names
+        default:
+            throw .malformed("the aud claim is not a string or an array of strings")
+        }
+        guard let expiresAt = try date("exp") else { throw .missingClaim("exp") }
+        guard let issuedAt = try date("iat") else { throw .missingClaim("iat") }
+        self.expiresAt = expiresAt
+        self.issuedAt = issuedAt
+        self.notBefore = try date("nbf")
+        self.tokenID = try string("jti")
+        self.clientID = try string("client_id")
+        if claims["scope"] == nil {
+            self.scope = ""
+        } else {
+            self.scope = try string("scope")
+        }
+        guard let epochValue = claims["epoch"] else { throw .missingClaim("epoch") }
+        guard let epoch = epochValue.integerValue else { throw .malformed("the epoch claim is not an integer") }
+        self.epoch = epoch
+    }
+
+    static func wholeSeconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
+    }
+
+    static func numericDate(_ date: Date) -> Int64 {
+        Int64(date.timeIntervalSince1970.rounded(.down))
+    }
+}
