@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "CloakroomIdentity", targets: ["CloakroomIdentity"]),
         .library(name: "CloakroomSQLite", targets: ["CloakroomSQLite"]),
         .library(name: "CloakroomPostgres", targets: ["CloakroomPostgres"]),
+        .library(name: "CloakroomTokens", targets: ["CloakroomTokens"]),
         .library(name: "CloakroomHummingbird", targets: ["CloakroomHummingbird"]),
         .library(name: "CloakroomTesting", targets: ["CloakroomTesting"]),
         .executable(name: "cloakroom", targets: ["CloakroomServer"]),
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         .target(
@@ -67,6 +69,17 @@ let package = Package(
                 "CloakroomIdentity",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloakroomTokens",
+            dependencies: [
+                "CloakroomCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -137,6 +150,17 @@ let package = Package(
         .testTarget(
             name: "CloakroomIdentityTests",
             dependencies: ["CloakroomIdentity", "CloakroomTesting", "CloakroomSQLite"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloakroomTokensTests",
+            dependencies: [
+                "CloakroomTokens", "CloakroomCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
