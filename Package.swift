@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "CloakroomSQLite", targets: ["CloakroomSQLite"]),
         .library(name: "CloakroomPostgres", targets: ["CloakroomPostgres"]),
         .library(name: "CloakroomTokens", targets: ["CloakroomTokens"]),
+        .library(name: "CloakroomRedis", targets: ["CloakroomRedis"]),
         .library(name: "CloakroomHummingbird", targets: ["CloakroomHummingbird"]),
         .library(name: "CloakroomTesting", targets: ["CloakroomTesting"]),
         .executable(name: "cloakroom", targets: ["CloakroomServer"]),
@@ -85,6 +86,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CloakroomRedis",
+            dependencies: [
+                "CloakroomCore",
+                "CloakroomSessions",
+                "CloakroomIdentity",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CloakroomPostgres",
             dependencies: [
                 "CloakroomCore",
@@ -119,6 +132,7 @@ let package = Package(
                 "CloakroomIdentity",
                 "CloakroomSQLite",
                 "CloakroomPostgres",
+                "CloakroomRedis",
                 "CloakroomHummingbird",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -164,6 +178,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CloakroomRedisTests",
+            dependencies: [
+                "CloakroomRedis", "CloakroomSessions", "CloakroomIdentity", "CloakroomCore", "CloakroomTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CloakroomPostgresTests",
             dependencies: ["CloakroomPostgres", "CloakroomSessions", "CloakroomIdentity", "CloakroomCore", "CloakroomTesting"],
             swiftSettings: swiftSettings
@@ -183,6 +209,7 @@ let package = Package(
                 "CloakroomIdentity",
                 "CloakroomSQLite",
                 "CloakroomPostgres",
+                "CloakroomRedis",
             ],
             swiftSettings: swiftSettings
         ),

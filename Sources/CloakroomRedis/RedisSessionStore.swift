@@ -18,11 +18,12 @@ import NIOPosix
 ///
 /// Insert, compare-and-swap update, touch, delete, per-user delete and per-user listing each run as
 /// one Lua script (`EVALSHA`), so they are atomic. Expiry is decided by the `now` callers pass:
-/// loads filter on `expiresAt > now`; the TTL only frees memory and never fires before `expiresAt`.
+/// loads filter on `expiresAt > now`; the TTL only frees memory and never fires before `expiresAt`
+/// (as read on the Redis clock, so keep clocks in sync).
 /// `deleteExpired` and `list` walk the key space with `SCAN` (never `KEYS`): both are O(number of
 /// sessions) per call, fine for the sweeper (Redis expires keys by itself) and operator listings.
 ///
-/// Needs standalone Redis 6.2 or later (not Cluster: scripts derive key names). Call `shutdown()`
+/// Needs standalone Redis 6.2 or later (tested with 7.0; not Cluster: scripts derive key names). Call `shutdown()`
 /// when done to close the connections.
 public struct RedisSessionStore: SessionStore {
     let client: RedisClient

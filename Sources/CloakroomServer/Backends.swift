@@ -1,5 +1,6 @@
 import CloakroomIdentity
 import CloakroomPostgres
+import CloakroomRedis
 import CloakroomSQLite
 import CloakroomSessions
 import Foundation
@@ -77,8 +78,18 @@ struct Backends: Sendable {
             sessions = PostgresSessionStore(database: database)
             throttle = counters
             purge = { try await counters.purge(before: $0.addingTimeInterval(-86_400)) }
-        case .redis:
-            throw ConfigurationError("the Redis store is not available in this build")
+        case .redis(let url):
+            let configuration: RedisConfiguration
+            do {
+                configuration = try RedisConfiguration(url: url)
+            } catch {
+                throw ConfigurationError("store URL \(StoreLocation.redacted(url)): \(error)")
+            }
+            let store = RedisSessionStore(configuration: configuration, logger: logger)
+            sessions = store
+            throttle = RedisThrottleStore(sharingConnectionsOf: store)
+            purge = { _ in 0 }  // Redis expires counters itself (PEXPIRE).
+            closers.append { await store.shutdown() }
         }
 
         let accounts: any AccountStore

@@ -12,7 +12,7 @@ import Testing
 
 /// The stores a server can be started on in tests; each is a real backend.
 enum TestStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case memory, sqlite, file, postgres
+    case memory, sqlite, file, postgres, redis
 
     var testDescription: String { rawValue }
 
@@ -26,6 +26,9 @@ enum TestStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .postgres:
             let server = try await PostgresTestServer.launch()
             return (.postgres(url: server.url), { await server.cleanup() })
+        case .redis:
+            let server = try await RedisTestServer.start()
+            return (.redis(url: server.url), { await server.shutdown() })
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CCloakroomShims
+import CloakroomPostgres
 import CloakroomSQLite
 import CloakroomSessions
 import Foundation
@@ -18,6 +19,7 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Sessions for the file store (one file each)") var fileCount = 20_000
         @Option(help: "Stores to measure, comma-separated: memory,sqlite,file") var stores = "memory,sqlite,file"
         @Option(help: "Concurrent workers per step") var concurrency = 16
+        @Option(help: "PostgreSQL URL for the postgres store (its sessions table is emptied first)") var postgres: String?
 
         func run() async throws {
             let names = stores.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -54,8 +56,25 @@ struct Bench: AsyncParsableCommand {
                         measureBytes: { (Double(allocatedBytes(folder)), "allocated file blocks") },
                         ceilingOperation: nil, ceilingNote: "")
                     results.append(try await bench.run())
+                case "postgres":
+                    guard let url = postgres else { throw ValidationError("the postgres store needs --postgres postgres://USER@HOST:PORT/DB") }
+                    let database = try await CloakroomPostgresDatabase.open(url: url)
+                    let result = try await withThrowingTaskGroup(of: Void.self, returning: StoreBenchmark.Result.self) { group in
+                        group.addTask { try await database.run() }
+                        defer { group.cancelAll() }
+                        let store = PostgresSessionStore(database: database)
+                        _ = try await store.deleteExpired(now: .distantFuture, limit: Int.max)
+                        let bench = StoreBenchmark(
+                            name: "postgres", store: store, count: count, concurrency: concurrency,
+                            measureBytes: { (Double(try await database.sessionTableBytes()), "table + indexes") },
+                            ceilingOperation: { try await database.selectOne() }, ceilingNote: "SELECT 1")
+                        let result = try await bench.run()
+                        await database.close()
+                        return result
+                    }
+                    results.append(result)
                 default:
-                    throw ValidationError("unknown store \(name): use memory, sqlite, file")
+                    throw ValidationError("unknown store \(name): use memory, sqlite, file, postgres")
                 }
             }
             print(Self.table(results))
