@@ -1,6 +1,7 @@
 import ArgumentParser
 import CCloakroomShims
 import CloakroomPostgres
+import CloakroomRedis
 import CloakroomSQLite
 import CloakroomSessions
 import Foundation
@@ -20,6 +21,7 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Stores to measure, comma-separated: memory,sqlite,file") var stores = "memory,sqlite,file"
         @Option(help: "Concurrent workers per step") var concurrency = 16
         @Option(help: "PostgreSQL URL for the postgres store (its sessions table is emptied first)") var postgres: String?
+        @Option(help: "Redis URL for the redis store (keys under the prefix cloakroom-bench: are removed first)") var redis: String?
 
         func run() async throws {
             let names = stores.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -73,8 +75,27 @@ struct Bench: AsyncParsableCommand {
                         return result
                     }
                     results.append(result)
+                case "redis":
+                    guard let url = redis else { throw ValidationError("the redis store needs --redis redis://HOST:PORT/DB") }
+                    var configuration = try RedisConfiguration(url: url)
+                    configuration.keyPrefix = "cloakroom-bench:"
+                    configuration.poolSize = 16
+                    let store = RedisSessionStore(configuration: configuration)
+                    do {
+                        try await store.removeAllKeys()
+                        let bench = StoreBenchmark(
+                            name: "redis", store: store, count: count, concurrency: concurrency,
+                            measureBytes: { (Double(try await store.usedMemory()), "INFO used_memory") },
+                            ceilingOperation: { try await store.setGetRoundTrip("ceiling") }, ceilingNote: "SET+GET pipelined")
+                        results.append(try await bench.run())
+                        try await store.removeAllKeys()
+                    } catch {
+                        await store.shutdown()
+                        throw error
+                    }
+                    await store.shutdown()
                 default:
-                    throw ValidationError("unknown store \(name): use memory, sqlite, file, postgres")
+                    throw ValidationError("unknown store \(name): use memory, sqlite, file, postgres, redis")
                 }
             }
             print(Self.table(results))
