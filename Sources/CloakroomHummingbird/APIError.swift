@@ -32,7 +32,9 @@ public struct APIError: HTTPResponseError, Sendable {
     /// Builds the JSON error response.
     public static func jsonResponse(status: HTTPResponse.Status, code: String, message: String, headers extra: HTTPFields = [:]) -> Response {
         struct Body: Encodable { let error: String; let message: String }
-        let data = (try? JSONEncoder().encode(Body(error: code, message: message))) ?? Data(#"{"error":"internal_error","message":"error"}"#.utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let data = (try? encoder.encode(Body(error: code, message: message))) ?? Data(#"{"error":"internal_error","message":"error"}"#.utf8)
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
         headers.append(contentsOf: extra)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -47,8 +47,14 @@ enum PostgresFixture {
     }
 
     /// Opens and runs a new, empty database on the shared server for the duration of `body`.
+    ///
+    /// Correctness tests get a 15 s call timeout: the whole test suite runs in parallel on two cores,
+    /// and 100 concurrent commits queued on 8 connections can wait longer than the production 2 s
+    /// without anything being wrong. The failure tests keep the 2 s timeout and assert on it.
     static func withFreshDatabase<T: Sendable>(_ body: @Sendable (CloakroomPostgresDatabase) async throws -> T) async throws -> T {
         let url = try await sharedServer().freshDatabase()
-        return try await CloakroomPostgresDatabase.withDatabase(configuration: configuration(url), body)
+        var configuration = try configuration(url)
+        configuration.timeout = .seconds(15)
+        return try await CloakroomPostgresDatabase.withDatabase(configuration: configuration, body)
     }
 }

@@ -198,7 +198,7 @@ struct RedisClientTests {
                 server.resume()
                 #expect(error?.isUnavailable == true)
                 #expect(error?.message.contains("timed out") == true)
-                #expect(elapsed >= .milliseconds(1900) && elapsed < .milliseconds(2500), "timed out after \(elapsed)")
+                #expect(elapsed >= .milliseconds(1900) && elapsed < .milliseconds(4000), "timed out after \(elapsed) (2 s timeout; the margin is for a loaded machine)")
                 try await store.ping()
             }
         }
@@ -258,7 +258,7 @@ struct RedisClientTests {
             config.poolSize = 1
             config.pipelineDepth = 4
             // About queueing, not speed: debug builds on a busy machine are slow.
-            config.commandTimeout = .seconds(20)
+            config.commandTimeout = .seconds(60)
             try await withStore(config) { store in
                 let now = Date()
                 try await withThrowingTaskGroup(of: Void.self) { group in

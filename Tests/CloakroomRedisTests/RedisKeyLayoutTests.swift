@@ -64,7 +64,7 @@ struct RedisKeyLayoutTests {
                 let now = Date()
                 let record = SessionRecord(
                     key: SecureToken.hash("short"), handle: "h", userID: "bob", createdAt: now, lastSeen: now,
-                    idleExpiresAt: now.addingTimeInterval(1.5), absoluteExpiresAt: now.addingTimeInterval(60))
+                    idleExpiresAt: now.addingTimeInterval(6), absoluteExpiresAt: now.addingTimeInterval(60))
                 try await store.insert(record)
                 try await withRawClient(config) { raw in
                     let index = config.keyPrefix + "u:bob"
@@ -73,7 +73,8 @@ struct RedisKeyLayoutTests {
                         let at = try await raw.send(RedisCommand("PEXPIRETIME", key)).int
                         #expect(at == RedisSessionStore.milliseconds(record.expiresAt), "\(key)")
                     }
-                    try await Task.sleep(until: .now + .seconds(now.addingTimeInterval(2).timeIntervalSinceNow))
+                    // Generous margins: a loaded CI machine may take seconds between these steps.
+                    try await Task.sleep(until: .now + .seconds(now.addingTimeInterval(6.5).timeIntervalSinceNow))
                     let left = try await raw.send(RedisCommand("EXISTS", index, session)).int
                     #expect(left == 0)
                 }

@@ -3,6 +3,9 @@ import CloakroomHummingbird
 import CloakroomSessions
 import CloakroomTesting
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
@@ -49,22 +52,31 @@ struct SessionDataTests {
 
     func parallelPuts(_ location: StoreLocation) async throws {
         let server = try await TestServer.make(store: location, accounts: .memory) { $0.sessions.maxDataKeys = 200 }
-        try await server.run(.ahc()) { client in
+        try await server.run { client in
             let v = Visitor(client)
             let first = try await v.request(.put, "/api/session/data/seed", json: #"{"n":-1}"#)
             #expect(first.status == .ok)
             let cookie = try #require(v.cookie)
-            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+            let port = try #require(client.port)
+            // 100 requests at once on 100 connections (URLSession), each with a generous timeout:
+            // the point is concurrency on one session, not speed on a loaded CI machine.
+            let configuration = URLSessionConfiguration.ephemeral
+            configuration.httpMaximumConnectionsPerHost = 100
+            configuration.timeoutIntervalForRequest = 60
+            let urlSession = URLSession(configuration: configuration)
+            try await withThrowingTaskGroup(of: Int.self) { group in
                 for i in 0..<100 {
                     group.addTask {
-                        let response = try await client.executeRequest(
-                            uri: "/api/session/data/k\(i)", method: .put,
-                            headers: [.cookie: "cloakroom=\(cookie)", .contentType: "application/json"],
-                            body: ByteBuffer(string: #"{"n":\#(i)}"#))
-                        return response.status
+                        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/session/data/k\(i)")!)
+                        request.httpMethod = "PUT"
+                        request.setValue("cloakroom=\(cookie)", forHTTPHeaderField: "Cookie")
+                        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+                        request.httpBody = Data(#"{"n":\#(i)}"#.utf8)
+                        let (_, response) = try await urlSession.data(for: request)
+                        return (response as? HTTPURLResponse)?.statusCode ?? -1
                     }
                 }
-                for try await status in group { #expect(status == .ok) }
+                for try await status in group { #expect(status == 200) }
             }
             let all = try await v.request(.get, "/api/session/data")
             struct Entry: Decodable { let n: Int }
