@@ -58,16 +58,9 @@ struct PageRoutes {
             try await services.sessions.signIn(session, userID: account.id)
             return redirect("/account")
         } catch let error as IdentityError {
-            var values = base(title: "Sign in", account: nil, session: session, forms: true)
-            values["error"] = error.message
-            values["username"] = username
-            let mapped = APIError(mapping: error)
-            return page("login", values, status: mapped?.status ?? .badRequest, headers: mapped?.headers ?? [:])
+            return refilled("login", title: "Sign in", session: session, username: username, message: error.message, mapped: APIError(mapping: error))
         } catch let error as SessionError where error.isTooManySessions {
-            var values = base(title: "Sign in", account: nil, session: session, forms: true)
-            values["error"] = error.message
-            values["username"] = username
-            return page("login", values, status: .conflict)
+            return refilled("login", title: "Sign in", session: session, username: username, message: error.message, mapped: APIError(mapping: error))
         }
     }
 
@@ -92,12 +85,7 @@ struct PageRoutes {
             try await services.sessions.signIn(session, userID: account.id)
             return redirect("/account")
         } catch let error as IdentityError {
-            var values = base(title: "Register", account: nil, session: session, forms: true)
-            values["error"] = error.message
-            values["username"] = username
-            values["minPassword"] = services.signIn.policy.minPasswordLength
-            let mapped = APIError(mapping: error)
-            return page("register", values, status: mapped?.status ?? .badRequest, headers: mapped?.headers ?? [:])
+            return refilled("register", title: "Register", session: session, username: username, message: error.message, mapped: APIError(mapping: error))
         }
     }
 
@@ -171,6 +159,15 @@ struct PageRoutes {
     }
 
     // MARK: - Helpers
+
+    /// The form again, with the typed username kept and the refusal shown, under the refusal's status.
+    func refilled(_ template: String, title: String, session: Session, username: String, message: String, mapped: APIError?) -> Response {
+        var values = base(title: title, account: nil, session: session, forms: true)
+        values["error"] = message
+        values["username"] = username
+        values["minPassword"] = services.signIn.policy.minPasswordLength
+        return page(template, values, status: mapped?.status ?? .badRequest, headers: mapped?.headers ?? [:])
+    }
 
     func checkCSRF(_ form: [String: String], _ session: Session) throws {
         guard session.verifyCSRF(form["csrf_token"]) else {
