@@ -38,6 +38,19 @@ def shot(driver, name):
         driver.save_screenshot(os.path.join(SCREENSHOTS, name + ".png"))
 
 
+def wait_for(driver, predicate, what, timeout=15):
+    """A click on a submit button may return before the next page has loaded: wait for it."""
+    WebDriverWait(driver, timeout).until(predicate, message=f"waiting for {what}")
+
+
+def wait_for_text(driver, text):
+    wait_for(driver, lambda d: text in d.page_source, repr(text))
+
+
+def wait_for_path(driver, suffix):
+    wait_for(driver, lambda d: d.current_url.rstrip("/").endswith(suffix), "URL ending " + suffix)
+
+
 def fill(driver, username, password):
     driver.find_element(By.ID, "username").clear()
     driver.find_element(By.ID, "username").send_keys(username)
@@ -56,7 +69,7 @@ def test_register_sign_in_sessions_sign_out(server, browser):
     browser.get(server.url + "/register")
     shot(browser, "2-register")
     fill(browser, user, password)
-    assert browser.current_url.endswith("/account")
+    wait_for_path(browser, "/account")
     assert f"Signed in as <strong>{user}</strong>" in browser.page_source
     shot(browser, "3-account")
 
@@ -74,8 +87,8 @@ def test_register_sign_in_sessions_sign_out(server, browser):
 
     # Sign out from the account page.
     browser.find_element(By.XPATH, "//main//form[@action='/logout']//button").click()
+    wait_for_text(browser, "You are not signed in")
     assert browser.current_url.rstrip("/") == server.url
-    assert "You are not signed in" in browser.page_source
     assert "cloakroom" not in {c["name"] for c in browser.get_cookies()}
 
     # Back shows no private page: the account page is no-store and now redirects to sign-in.
@@ -88,13 +101,13 @@ def test_register_sign_in_sessions_sign_out(server, browser):
     # Wrong password: a clear message, still signed out.
     browser.get(server.url + "/login")
     fill(browser, user, "not the password at all")
-    assert "the username or password is incorrect" in browser.page_source
+    wait_for_text(browser, "the username or password is incorrect")
     shot(browser, "5-wrong-password")
 
     # Right password: signed in again.
     browser.get(server.url + "/login")
     fill(browser, user, password)
-    assert browser.current_url.endswith("/account")
+    wait_for_path(browser, "/account")
     assert f"Signed in as <strong>{user}</strong>" in browser.page_source
 
 
@@ -105,6 +118,7 @@ def test_revoke_another_session_and_sign_out_everywhere_else(server, browser):
     password = "a long enough password"
     browser.get(server.url + "/register")
     fill(browser, user, password)
+    wait_for_path(browser, "/account")
 
     # Two other devices sign in through the API.
     phones = []
@@ -122,12 +136,12 @@ def test_revoke_another_session_and_sign_out_everywhere_else(server, browser):
     # Revoke the phone from the browser.
     phone_row = [r for r in rows if "Phone/1.0" in r.text][0]
     phone_row.find_element(By.CSS_SELECTOR, "button").click()
-    assert "That session has been signed out." in browser.page_source
+    wait_for_text(browser, "That session has been signed out.")
     assert phones[0].get(server.url + "/api/me").status_code == 401
     assert phones[1].get(server.url + "/api/me").status_code == 200
 
     browser.find_element(By.XPATH, "//form[@action='/account/sessions/revoke-others']//button").click()
-    assert "All your other sessions have been signed out." in browser.page_source
+    wait_for_text(browser, "All your other sessions have been signed out.")
     assert phones[1].get(server.url + "/api/me").status_code == 401
     assert len(browser.find_elements(By.CSS_SELECTOR, "tbody tr")) == 1
 
@@ -138,6 +152,7 @@ def test_forged_form_post_is_refused(server, browser):
     user = "kim-" + uuid.uuid4().hex[:8]
     browser.get(server.url + "/register")
     fill(browser, user, "a long enough password")
+    wait_for_path(browser, "/account")
     session_cookie = {c["name"]: c["value"] for c in browser.get_cookies()}["cloakroom"]
     # A cross-site form post carrying the cookie but no token (as a browser would send it without SameSite).
     r = requests.post(server.url + "/logout", data={"csrf_token": "guess"}, cookies={"cloakroom": session_cookie})
