@@ -77,14 +77,22 @@ public actor MemorySessionStore: SessionStore {
         let lastBucket = Self.bucket(cutoff)
         var removed = 0
         for bucket in wheel.keys.filter({ $0 <= lastBucket }).sorted() {
+            // Take a batch out first, then remove: removing while iterating would copy the whole
+            // bucket (copy-on-write) on every call, making a million-session sweep quadratic.
             guard let keys = wheel[bucket] else { continue }
+            var candidates: [HashedKey] = []
+            candidates.reserveCapacity(min(limit - removed, keys.count))
             for hashed in keys {
-                if removed >= limit { return removed }
+                if candidates.count >= limit - removed { break }
+                candidates.append(hashed)
+            }
+            for hashed in candidates {
                 if let entry = entries[hashed], Self.expiresAt(entry) <= cutoff {
                     remove(hashed)
                     removed += 1
                 }
             }
+            if removed >= limit { return removed }
         }
         return removed
     }
