@@ -82,15 +82,14 @@ public actor MemorySessionStore: SessionStore {
             guard let keys = wheel[bucket] else { continue }
             var candidates: [HashedKey] = []
             candidates.reserveCapacity(min(limit - removed, keys.count))
+            // Only the newest bucket can hold live sessions; they are skipped, not counted.
             for hashed in keys {
                 if candidates.count >= limit - removed { break }
-                candidates.append(hashed)
+                if let entry = entries[hashed], Self.expiresAt(entry) <= cutoff { candidates.append(hashed) }
             }
             for hashed in candidates {
-                if let entry = entries[hashed], Self.expiresAt(entry) <= cutoff {
-                    remove(hashed)
-                    removed += 1
-                }
+                remove(hashed)
+                removed += 1
             }
             if removed >= limit { return removed }
         }
