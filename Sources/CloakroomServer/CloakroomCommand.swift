@@ -196,13 +196,11 @@ struct Users: AsyncParsableCommand {
         @Option(help: "scrypt cost, as ln=15,r=8,p=3") var passwordHash: String?
 
         func run() async throws {
-            let environment = ProcessInfo.processInfo.environment
             let password = try PasswordPrompt.read(prompt: "Password for \(name): ")
             try await withServices(storeOptions, passwordHash: passwordHash) { services in
                 let account = try await services.signIn.register(username: name, password: password)
                 print("created \(account.username) (id \(account.id))")
             }
-            _ = environment
         }
     }
 

@@ -131,14 +131,6 @@ func heapBytesInUse() -> Int {
     Int(cloakroom_heap_in_use())
 }
 
-/// Resident set size of this process, from /proc/self/statm.
-func residentBytes() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = text.split(separator: " ")
-    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
-
 /// Bytes allocated to the files under `folder`.
 func allocatedBytes(_ folder: URL) -> Int {
     guard let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.totalFileAllocatedSizeKey]) else { return 0 }

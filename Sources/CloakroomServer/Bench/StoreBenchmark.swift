@@ -91,13 +91,12 @@ struct StoreBenchmark {
         try await store.insert(liveRecord)
         let sweepNow = Self.t0.addingTimeInterval(7200)
         result.latencyIdle = LatencySummary(try await probe(live, now: sweepNow, for: 1.0, until: nil))
-        let sweeper = SessionSweeper(store: store, batchSize: 1_000, clock: FixedBenchClock(date: sweepNow))
         let bar = ProgressBar(label: "\(name) expire", total: count)
         let start = ContinuousClock.now
         let done = DoneFlag()
         async let removed: Int = {
             defer { done.set() }
-            return try await sweepWithProgress(sweeper: sweeper, now: sweepNow, bar: bar)
+            return try await sweepWithProgress(now: sweepNow, bar: bar)
         }()
         let latencies = try await probe(live, now: sweepNow, for: nil, until: done)
         let swept = try await removed
@@ -110,7 +109,8 @@ struct StoreBenchmark {
         return result
     }
 
-    private func sweepWithProgress(sweeper: SessionSweeper, now: Date, bar: ProgressBar) async throws -> Int {
+    /// The sweeper's loop (`SessionSweeper.sweepOnce`), with a progress bar between batches.
+    private func sweepWithProgress(now: Date, bar: ProgressBar) async throws -> Int {
         var total = 0
         while true {
             let removed = try await store.deleteExpired(now: now, limit: 1_000)
@@ -177,11 +177,6 @@ struct StoreBenchmark {
 struct BenchError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-struct FixedBenchClock: CloakroomClock {
-    let date: Date
-    func now() -> Date { date }
 }
 
 /// A flag set once, read from other tasks.
