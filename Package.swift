@@ -68,6 +68,7 @@ let package = Package(
                 "CloakroomCore",
                 "CloakroomSessions",
                 "CloakroomIdentity",
+                "CloakroomTokens",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -77,6 +78,7 @@ let package = Package(
         .target(
             name: "CloakroomTokens",
             dependencies: [
+                "CCloakroomShims",
                 "CloakroomCore",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -91,6 +93,7 @@ let package = Package(
                 "CloakroomCore",
                 "CloakroomSessions",
                 "CloakroomIdentity",
+                "CloakroomTokens",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -103,6 +106,7 @@ let package = Package(
                 "CloakroomCore",
                 "CloakroomSessions",
                 "CloakroomIdentity",
+                "CloakroomTokens",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,6 +120,7 @@ let package = Package(
                 "CloakroomCore",
                 "CloakroomSessions",
                 "CloakroomIdentity",
+                "CloakroomTokens",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -134,6 +139,7 @@ let package = Package(
                 "CloakroomPostgres",
                 "CloakroomRedis",
                 "CloakroomHummingbird",
+                "CloakroomTokens",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -148,6 +154,7 @@ let package = Package(
             dependencies: [
                 "CloakroomCore",
                 "CloakroomSessions",
+                "CloakroomTokens",
             ],
             swiftSettings: swiftSettings
         ),
@@ -169,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "CloakroomTokensTests",
             dependencies: [
-                "CloakroomTokens", "CloakroomCore",
+                "CloakroomTokens", "CloakroomCore", "CloakroomTesting",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomIdentity
 import CloakroomSessions
 import Foundation

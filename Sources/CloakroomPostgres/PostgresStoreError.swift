@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomSessions
 import Foundation
 import NIOCore

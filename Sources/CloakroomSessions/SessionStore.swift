@@ -1,3 +1,4 @@
+import CloakroomCore
 import Foundation
 
 /// Where sessions live: the one seam every backend implements.
@@ -52,9 +53,5 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
     public var isUnavailable: Bool { kind == .unavailable }
     public var description: String { "SessionStoreError: \(message)" }
 }
-
-/// An error meaning a backend (database, cache, file system) could not do its job, as opposed to a
-/// refusal of the request. The HTTP layer answers these with 503 and `Retry-After`.
-public protocol BackendUnavailableError: Error {}
 
 extension SessionStoreError: BackendUnavailableError {}

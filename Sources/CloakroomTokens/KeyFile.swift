@@ -1,3 +1,4 @@
+import CCloakroomShims
 import CloakroomCore
 import Crypto
 import Foundation
@@ -151,11 +152,11 @@ enum KeyFile {
             throw TokenKeyError(.fileAccess, "cannot open \(path): \(errorText())")
         }
         defer { _ = close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else {
+        let statMode = cloakroom_fd_mode(descriptor)
+        guard statMode >= 0 else {
             throw TokenKeyError(.fileAccess, "cannot stat \(path): \(errorText())")
         }
-        let mode = UInt32(status.st_mode)
+        let mode = UInt32(truncatingIfNeeded: statMode)
         guard mode & 0o170000 == 0o100000 else {
             throw TokenKeyError(.fileAccess, "\(path) is not a regular file")
         }

@@ -1,0 +1,228 @@
+import CloakroomCore
+import CloakroomTokens
+import Foundation
+
+/// The behaviour every `TokenStore` must show, run against a real backend; used like
+/// `SessionStoreConformance`: `try await TokenStoreConformance.run(only: [name]) { makeEmptyStore() }`.
+public enum TokenStoreConformance {
+    /// A rule the store broke.
+    public struct ConformanceFailure: Error, CustomStringConvertible {
+        /// The check that failed and what was seen.
+        public let description: String
+    }
+
+    /// The names of every check, in order.
+    public static let checkNames: [String] = checks.map(\.0)
+
+    /// Runs every check (or those named in `only`) against fresh stores from `makeStore`.
+    public static func run(only: Set<String>? = nil, makeStore: @Sendable () async throws -> any TokenStore) async throws {
+        for (name, check) in checks where only?.contains(name) ?? true {
+            let store = try await makeStore()
+            do {
+                try await check(store)
+            } catch let failure as ConformanceFailure {
+                throw ConformanceFailure(description: "\(name): \(failure.description)")
+            }
+        }
+    }
+
+    static let t0 = Date(timeIntervalSince1970: 1_767_225_600)
+
+    static func token(
+        _ name: String, family: String = "fam-1", user: String = "user-1", issued: Date = t0,
+        lifetime: TimeInterval = 3600, familyLifetime: TimeInterval = 86_400
+    ) -> RefreshTokenRecord {
+        RefreshTokenRecord(
+            key: SecureToken.hash(name), familyID: family, userID: user, clientID: "cloakroom-cli",
+            scope: "openid profile ✓", issuedAt: issued, expiresAt: issued.addingTimeInterval(lifetime),
+            familyExpiresAt: issued.addingTimeInterval(familyLifetime))
+    }
+
+    static func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+        if !condition { throw ConformanceFailure(description: message()) }
+    }
+
+    static func ms(_ date: Date?) -> Int64? { date.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) } }
+
+    /// Equal up to millisecond precision of the times.
+    static func same(_ a: RefreshTokenRecord?, _ b: RefreshTokenRecord?) -> Bool {
+        guard let a, let b else { return a == nil && b == nil }
+        return a.key == b.key && a.familyID == b.familyID && a.userID == b.userID && a.clientID == b.clientID
+            && a.scope == b.scope && ms(a.issuedAt) == ms(b.issuedAt) && ms(a.expiresAt) == ms(b.expiresAt)
+            && ms(a.familyExpiresAt) == ms(b.familyExpiresAt) && ms(a.usedAt) == ms(b.usedAt)
+    }
+
+    typealias Check = @Sendable (any TokenStore) async throws -> Void
+
+    static let checks: [(String, Check)] = [
+        ("missing token loads nil and does not rotate", { store in
+            let key = SecureToken.hash("nobody")
+            try expect(try await store.refreshToken(key: key, now: t0) == nil, "expected nil for a key never inserted")
+            let outcome = try await store.rotateRefreshToken(key: key, newKey: SecureToken.hash("n2"), now: t0, lifetime: 60)
+            try expect(outcome == .invalid, "rotating a missing token gave \(outcome)")
+            try expect(try await store.refreshToken(key: SecureToken.hash("n2"), now: t0) == nil, "a failed rotation stored a successor")
+        }),
+        ("insert then load round-trips every field", { store in
+            let record = token("a")
+            try await store.insertRefreshToken(record)
+            let loaded = try await store.refreshToken(key: record.key, now: t0.addingTimeInterval(1))
+            try expect(same(loaded, record), "loaded \(String(describing: loaded)) != inserted \(record)")
+        }),
+        ("duplicate insert is refused", { store in
+            let record = token("dup")
+            try await store.insertRefreshToken(record)
+            do {
+                try await store.insertRefreshToken(record)
+                throw ConformanceFailure(description: "second insert of the same key succeeded")
+            } catch let error as TokenStoreError {
+                try expect(error.isDuplicateKey, "expected duplicateKey, got \(error)")
+            }
+        }),
+        ("expired token is invisible and does not rotate", { store in
+            let record = token("old", lifetime: 60)
+            try await store.insertRefreshToken(record)
+            let later = t0.addingTimeInterval(60)
+            try expect(try await store.refreshToken(key: record.key, now: later) == nil, "expired token was returned")
+            let outcome = try await store.rotateRefreshToken(key: record.key, newKey: SecureToken.hash("old2"), now: later, lifetime: 60)
+            try expect(outcome == .invalid, "rotating an expired token gave \(outcome)")
+        }),
+        ("rotation marks the token used and stores its successor", { store in
+            let first = token("r1")
+            try await store.insertRefreshToken(first)
+            let now = t0.addingTimeInterval(100)
+            let outcome = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("r2"), now: now, lifetime: 600)
+            guard case .rotated(let successor) = outcome else {
+                throw ConformanceFailure(description: "expected rotated, got \(outcome)")
+            }
+            let expected = RefreshTokenRecord(
+                key: SecureToken.hash("r2"), familyID: first.familyID, userID: first.userID, clientID: first.clientID,
+                scope: first.scope, issuedAt: now, expiresAt: now.addingTimeInterval(600), familyExpiresAt: first.familyExpiresAt)
+            try expect(same(successor, expected), "successor \(successor) != \(expected)")
+            let stored = try await store.refreshToken(key: successor.key, now: now)
+            try expect(same(stored, expected), "stored successor \(String(describing: stored)) != \(expected)")
+            let old = try await store.refreshToken(key: first.key, now: now)
+            try expect(ms(old?.usedAt) == ms(now), "the rotated token's usedAt is \(String(describing: old?.usedAt)), expected \(now)")
+        }),
+        ("successor never outlives its family", { store in
+            let first = token("cap", lifetime: 7200, familyLifetime: 7200)
+            try await store.insertRefreshToken(first)
+            let now = t0.addingTimeInterval(7000)
+            let outcome = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("cap2"), now: now, lifetime: 3600)
+            guard case .rotated(let successor) = outcome else {
+                throw ConformanceFailure(description: "expected rotated, got \(outcome)")
+            }
+            try expect(ms(successor.expiresAt) == ms(first.familyExpiresAt), "successor expires \(successor.expiresAt), family ends \(first.familyExpiresAt)")
+        }),
+        ("reusing a used token revokes the whole family", { store in
+            let first = token("u1", family: "fam-reuse")
+            let bystander = token("other", family: "fam-other")
+            try await store.insertRefreshToken(first)
+            try await store.insertRefreshToken(bystander)
+            _ = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("u2"), now: t0.addingTimeInterval(1), lifetime: 600)
+            _ = try await store.rotateRefreshToken(key: SecureToken.hash("u2"), newKey: SecureToken.hash("u3"), now: t0.addingTimeInterval(2), lifetime: 600)
+            let outcome = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("evil"), now: t0.addingTimeInterval(3), lifetime: 600)
+            guard case .reused(let reused) = outcome else {
+                throw ConformanceFailure(description: "expected reused, got \(outcome)")
+            }
+            try expect(reused.key == first.key && reused.familyID == "fam-reuse", "reused names \(reused)")
+            let now = t0.addingTimeInterval(4)
+            for name in ["u1", "u2", "u3", "evil"] {
+                try expect(try await store.refreshToken(key: SecureToken.hash(name), now: now) == nil, "token \(name) survived reuse")
+            }
+            let last = try await store.rotateRefreshToken(key: SecureToken.hash("u3"), newKey: SecureToken.hash("u4"), now: now, lifetime: 600)
+            try expect(last == .invalid, "the family's newest token still rotates after reuse: \(last)")
+            try expect(try await store.refreshToken(key: bystander.key, now: now) != nil, "another family was revoked too")
+        }),
+        ("concurrent rotations of one token: exactly one wins, the family dies", { store in
+            let first = token("race", family: "fam-race")
+            try await store.insertRefreshToken(first)
+            let outcomes = try await withThrowingTaskGroup(of: RefreshRotation.self) { group in
+                for i in 0..<12 {
+                    group.addTask {
+                        try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("race-\(i)"), now: t0.addingTimeInterval(5), lifetime: 600)
+                    }
+                }
+                var all: [RefreshRotation] = []
+                for try await outcome in group { all.append(outcome) }
+                return all
+            }
+            let winners = outcomes.compactMap { if case .rotated(let s) = $0 { s } else { nil } }
+            let reuses = outcomes.filter { if case .reused = $0 { true } else { false } }
+            try expect(winners.count == 1, "\(winners.count) rotations won: \(outcomes)")
+            try expect(!reuses.isEmpty, "no rotation saw the reuse: \(outcomes)")
+            if let winner = winners.first {
+                try expect(try await store.refreshToken(key: winner.key, now: t0.addingTimeInterval(6)) == nil, "the winner's successor survived the reuse")
+            }
+        }),
+        ("revoke one family", { store in
+            try await store.insertRefreshToken(token("f1", family: "fam-a"))
+            _ = try await store.rotateRefreshToken(key: SecureToken.hash("f1"), newKey: SecureToken.hash("f2"), now: t0.addingTimeInterval(1), lifetime: 600)
+            try await store.insertRefreshToken(token("g1", family: "fam-b"))
+            let removed = try await store.revokeFamily("fam-a")
+            try expect(removed == 2, "revokeFamily removed \(removed), expected 2")
+            let now = t0.addingTimeInterval(2)
+            try expect(try await store.refreshToken(key: SecureToken.hash("f2"), now: now) == nil, "revoked family's token survived")
+            try expect(try await store.refreshToken(key: SecureToken.hash("g1"), now: now) != nil, "another family was revoked")
+            try expect(try await store.revokeFamily("fam-a") == 0, "revoking twice removed something")
+        }),
+        ("revoke every token of one user", { store in
+            try await store.insertRefreshToken(token("p1", family: "fam-p1", user: "alice"))
+            try await store.insertRefreshToken(token("p2", family: "fam-p2", user: "alice"))
+            try await store.insertRefreshToken(token("q1", family: "fam-q1", user: "bob"))
+            let removed = try await store.revokeRefreshTokens(forUser: "alice")
+            try expect(removed == 2, "removed \(removed), expected 2")
+            try expect(try await store.refreshToken(key: SecureToken.hash("p1"), now: t0) == nil, "alice's token survived")
+            try expect(try await store.refreshToken(key: SecureToken.hash("p2"), now: t0) == nil, "alice's token survived")
+            try expect(try await store.refreshToken(key: SecureToken.hash("q1"), now: t0) != nil, "bob's token was revoked")
+            // A new family for alice after the revocation works.
+            try await store.insertRefreshToken(token("p3", family: "fam-p3", user: "alice"))
+            try expect(try await store.refreshToken(key: SecureToken.hash("p3"), now: t0) != nil, "new family after revocation missing")
+        }),
+        ("epochs only rise and expire", { store in
+            var state = try await store.revocationState(userID: "carol", tokenID: "jti-0", now: t0)
+            try expect(state == RevocationState(epoch: 0, denied: false), "fresh state \(state)")
+            try await store.raiseEpoch(forUser: "carol", to: 1_767_225_600_500, keepUntil: t0.addingTimeInterval(700))
+            state = try await store.revocationState(userID: "carol", tokenID: "jti-0", now: t0.addingTimeInterval(1))
+            try expect(state.epoch == 1_767_225_600_500, "epoch \(state.epoch) after raise")
+            try await store.raiseEpoch(forUser: "carol", to: 7, keepUntil: t0.addingTimeInterval(900))
+            state = try await store.revocationState(userID: "carol", tokenID: "jti-0", now: t0.addingTimeInterval(800))
+            try expect(state.epoch == 1_767_225_600_500, "a lower raise changed the epoch or did not extend it: \(state.epoch)")
+            let other = try await store.revocationState(userID: "dave", tokenID: "jti-0", now: t0.addingTimeInterval(1))
+            try expect(other.epoch == 0, "another user's epoch is \(other.epoch)")
+            state = try await store.revocationState(userID: "carol", tokenID: "jti-0", now: t0.addingTimeInterval(900))
+            try expect(state.epoch == 0, "expired epoch still read \(state.epoch)")
+        }),
+        ("denied token IDs until their expiry", { store in
+            try await store.denyTokenID("jti-1", until: t0.addingTimeInterval(60))
+            var state = try await store.revocationState(userID: "erin", tokenID: "jti-1", now: t0)
+            try expect(state.denied, "denied jti not reported")
+            state = try await store.revocationState(userID: "erin", tokenID: "jti-2", now: t0)
+            try expect(!state.denied, "another jti reported denied")
+            state = try await store.revocationState(userID: "erin", tokenID: "jti-1", now: t0.addingTimeInterval(60))
+            try expect(!state.denied, "deny-list entry outlived its expiry")
+        }),
+        ("deleteExpired removes only expired records, in batches", { store in
+            for i in 0..<5 {
+                try await store.insertRefreshToken(token("e\(i)", family: "fam-e\(i)", lifetime: 10))
+            }
+            try await store.insertRefreshToken(token("live", family: "fam-live", lifetime: 1000))
+            try await store.raiseEpoch(forUser: "frank", to: 3, keepUntil: t0.addingTimeInterval(10))
+            try await store.denyTokenID("jti-x", until: t0.addingTimeInterval(10))
+            try await store.raiseEpoch(forUser: "gina", to: 4, keepUntil: t0.addingTimeInterval(1000))
+            let now = t0.addingTimeInterval(20)
+            let first = try await store.deleteExpired(now: now, limit: 3)
+            try expect(first == 3, "first batch removed \(first), expected 3 (limit)")
+            var total = first
+            while true {
+                let removed = try await store.deleteExpired(now: now, limit: 3)
+                if removed == 0 { break }
+                total += removed
+                try expect(total <= 7, "removed \(total) records, only 7 were expired")
+            }
+            try expect(total == 7, "removed \(total) records in all, expected 7")
+            try expect(try await store.refreshToken(key: SecureToken.hash("live"), now: now) != nil, "a live token was swept")
+            let gina = try await store.revocationState(userID: "gina", tokenID: "jti-x", now: now)
+            try expect(gina.epoch == 4, "a live epoch was swept")
+        }),
+    ]
+}

@@ -1,0 +1,139 @@
+import CloakroomCore
+import Foundation
+
+/// One refresh token at rest. The client holds 256 random bits; the store holds only their
+/// SHA-256 (`key`, lowercase hex), so a leaked store leaks no usable refresh token.
+///
+/// Every refresh token belongs to a family: the chain of tokens that started with one sign-in.
+/// A used token stays in the store (with `usedAt` set) until it expires, so that a second use is
+/// recognised as reuse and ends the whole family (RFC 9700 section 4.14).
+public struct RefreshTokenRecord: Sendable, Hashable, Codable {
+    /// SHA-256 of the token, lowercase hex.
+    public var key: String
+    /// The family (one per sign-in), random and opaque.
+    public var familyID: String
+    /// The account the tokens act for.
+    public var userID: String
+    /// The client the family was issued to.
+    public var clientID: String
+    /// Space-separated scopes granted to the family.
+    public var scope: String
+    /// When this token was issued.
+    public var issuedAt: Date
+    /// When this token stops working (the idle lifetime, capped by `familyExpiresAt`).
+    public var expiresAt: Date
+    /// When the family ends, however often it is refreshed.
+    public var familyExpiresAt: Date
+    /// When the token was exchanged for its successor; nil while it is the family's live token.
+    public var usedAt: Date?
+
+    public init(
+        key: String, familyID: String, userID: String, clientID: String, scope: String,
+        issuedAt: Date, expiresAt: Date, familyExpiresAt: Date, usedAt: Date? = nil
+    ) {
+        self.key = key
+        self.familyID = familyID
+        self.userID = userID
+        self.clientID = clientID
+        self.scope = scope
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.familyExpiresAt = familyExpiresAt
+        self.usedAt = usedAt
+    }
+}
+
+/// What ``TokenStore/rotateRefreshToken(key:newKey:now:lifetime:)`` did.
+public enum RefreshRotation: Sendable, Hashable {
+    /// The token was live: it is now used, and `successor` (same family) is stored.
+    case rotated(successor: RefreshTokenRecord)
+    /// The token had already been used: the whole family has been deleted. `record` is the
+    /// reused token as it was stored.
+    case reused(RefreshTokenRecord)
+    /// No such token, it expired, or its family was revoked. Nothing was written.
+    case invalid
+}
+
+/// What revocation says about one access token: read in one round trip on every Bearer request.
+public struct RevocationState: Sendable, Hashable {
+    /// The user's revocation epoch (milliseconds since 1970 of the last "sign out everywhere" or
+    /// password change; 0 when none is remembered). Access tokens whose `epoch` claim is lower
+    /// were issued before it and are refused.
+    public var epoch: Int
+    /// Whether the token's `jti` is on the deny-list.
+    public var denied: Bool
+
+    public init(epoch: Int, denied: Bool) {
+        self.epoch = epoch
+        self.denied = denied
+    }
+}
+
+/// Where token state lives: refresh-token families, per-user revocation epochs and the `jti`
+/// deny-list. Every record here expires, so it lives at the store URL beside the sessions and a
+/// cluster sharing that store agrees on it.
+///
+/// Contract (every implementation passes `TokenStoreConformance` in CloakroomTesting):
+/// - Keys are SHA-256 hex digests; the store never receives a raw refresh token.
+/// - Expired records are never returned and may linger until ``deleteExpired(now:limit:)``.
+/// - ``rotateRefreshToken(key:newKey:now:lifetime:)`` is atomic: of two concurrent rotations of
+///   one token exactly one gets `.rotated`; the other sees the token used, gets `.reused`, and the
+///   family (including the successor just issued) is gone.
+/// - An epoch only ever rises (``raiseEpoch(forUser:to:keepUntil:)`` keeps the larger value and the
+///   later expiry). A forgotten (expired) epoch reads 0; keep it at least as long as the longest
+///   access token lifetime plus leeway, so no token issued before it is still valid then.
+public protocol TokenStore: Sendable {
+    /// Stores the first token of a new family. Fails with `TokenStoreError.duplicateKey` if the
+    /// key exists.
+    func insertRefreshToken(_ record: RefreshTokenRecord) async throws
+
+    /// The stored record for `key` (live or used), or nil when there is none or it expired at `now`.
+    func refreshToken(key: String, now: Date) async throws -> RefreshTokenRecord?
+
+    /// Exchanges the token `key` for a successor with key `newKey`, atomically:
+    /// - live (unused, not expired at `now`): mark it used at `now`, store a successor in the same
+    ///   family issued at `now`, expiring at `min(now + lifetime, familyExpiresAt)` → `.rotated`;
+    /// - already used (and not expired): delete every token of its family → `.reused`;
+    /// - missing or expired → `.invalid`.
+    func rotateRefreshToken(key: String, newKey: String, now: Date, lifetime: TimeInterval) async throws -> RefreshRotation
+
+    /// Deletes every token of one family; returns how many records were removed.
+    func revokeFamily(_ familyID: String) async throws -> Int
+
+    /// Deletes every refresh token of one user; returns how many records were removed.
+    func revokeRefreshTokens(forUser userID: String) async throws -> Int
+
+    /// Raises the user's revocation epoch to `epoch` (keeping the larger of the stored and the new
+    /// value) and keeps it at least until `keepUntil`.
+    func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) async throws
+
+    /// Puts one access token's `jti` on the deny-list until `until` (its expiry plus leeway).
+    func denyTokenID(_ tokenID: String, until: Date) async throws
+
+    /// The user's epoch and whether `tokenID` is denied, as of `now`.
+    func revocationState(userID: String, tokenID: String, now: Date) async throws -> RevocationState
+
+    /// Removes up to `limit` expired records (tokens, epochs, deny-list entries); returns how many.
+    func deleteExpired(now: Date, limit: Int) async throws -> Int
+}
+
+/// Why a token store operation failed.
+public struct TokenStoreError: Error, Sendable, CustomStringConvertible {
+    private enum Kind: Sendable { case duplicateKey, unavailable }
+    private let kind: Kind
+    /// What went wrong, with no token in it.
+    public let message: String
+
+    /// The key is already taken (`insertRefreshToken`).
+    public static func duplicateKey() -> TokenStoreError { .init(kind: .duplicateKey, message: "refresh token key already exists") }
+    /// The backend could not be reached or failed.
+    public static func unavailable(_ message: String) -> TokenStoreError { .init(kind: .unavailable, message: message) }
+
+    /// True for `duplicateKey`.
+    public var isDuplicateKey: Bool { kind == .duplicateKey }
+    /// True for `unavailable`.
+    public var isUnavailable: Bool { kind == .unavailable }
+    public var description: String { "TokenStoreError: \(message)" }
+}
+
+extension TokenStoreError: BackendUnavailableError {}
