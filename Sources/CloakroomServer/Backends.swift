@@ -3,6 +3,7 @@ import CloakroomPostgres
 import CloakroomRedis
 import CloakroomSQLite
 import CloakroomSessions
+import CloakroomTokens
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -16,6 +17,8 @@ struct Backends: Sendable {
     let sessions: any SessionStore
     let accounts: any AccountStore
     let throttle: any ThrottleStore
+    /// Refresh-token families, revocation epochs and the jti deny-list (at the store URL).
+    let tokens: any TokenStore
     let purgeThrottle: @Sendable (Date) async throws -> Int
     /// Background work the backends need while the server runs (connection pools).
     let services: [any Service]
@@ -54,21 +57,25 @@ struct Backends: Sendable {
 
         let sessions: any SessionStore
         let throttle: any ThrottleStore
+        let tokens: any TokenStore
         let purge: @Sendable (Date) async throws -> Int
         switch location {
         case .memory:
             sessions = MemorySessionStore()
             throttle = MemoryThrottleStore()
+            tokens = MemoryTokenStore()
             purge = { _ in 0 }
         case .sqlite(let path):
             let database = try await sqlite(path)
             let counters = SQLiteThrottleStore(database: database)
             sessions = SQLiteSessionStore(database: database)
+            tokens = MemoryTokenStore()  // FIXME(tokens): backend TokenStore
             throttle = counters
             purge = { try await counters.purge(before: $0.addingTimeInterval(-86_400)) }
         case .file(let directory):
             let url = URL(fileURLWithPath: directory, isDirectory: true)
             sessions = try FileSessionStore(directory: url)
+            tokens = MemoryTokenStore()  // FIXME(tokens): backend TokenStore
             let counters = try FileThrottleStore(directory: url)
             throttle = counters
             purge = { try await counters.purge(before: $0.addingTimeInterval(-86_400)) }
@@ -76,6 +83,7 @@ struct Backends: Sendable {
             let database = try await postgres(url)
             let counters = PostgresThrottleStore(database: database)
             sessions = PostgresSessionStore(database: database)
+            tokens = MemoryTokenStore()  // FIXME(tokens): backend TokenStore
             throttle = counters
             purge = { try await counters.purge(before: $0.addingTimeInterval(-86_400)) }
         case .redis(let url):
@@ -87,6 +95,7 @@ struct Backends: Sendable {
             }
             let store = RedisSessionStore(configuration: configuration, logger: logger)
             sessions = store
+            tokens = MemoryTokenStore()  // FIXME(tokens): backend TokenStore
             throttle = RedisThrottleStore(sharingConnectionsOf: store)
             purge = { _ in 0 }  // Redis expires counters itself (PEXPIRE).
             closers.append { await store.shutdown() }
@@ -107,7 +116,7 @@ struct Backends: Sendable {
         let allClosers = closers
         let allServices = services
         return Backends(
-            sessions: sessions, accounts: accounts, throttle: throttle, purgeThrottle: purge, services: allServices,
+            sessions: sessions, accounts: accounts, throttle: throttle, tokens: tokens, purgeThrottle: purge, services: allServices,
             close: { for close in allClosers { try? await close() } })
     }
 }

@@ -1,0 +1,99 @@
+import ArgumentParser
+import CloakroomCore
+import CloakroomTokens
+import Foundation
+import Logging
+
+/// Where the token signing keys live and the secret their file is sealed under; shared by
+/// `serve`, `keys` and `token`.
+///
+/// The secret comes from `CLOAKROOM_KEY_SECRET` (the secret itself), `--key-secret-file` /
+/// `CLOAKROOM_KEY_SECRET_FILE`, or, when neither is given, the file `KEYS.secret` beside the key
+/// file, created (mode 0600, 32 random bytes) on first use, so that `swift run cloakroom serve`
+/// needs no set-up. Production should keep the secret apart from the key file.
+struct KeyFileOptions: ParsableArguments {
+    @Option(name: .customLong("keys"), help: "Token signing key file (created on first start). Env CLOAKROOM_KEYS. Default ./cloakroom-keys.json")
+    var keysPath: String?
+
+    @Option(help: "File holding the secret the key file is encrypted under (at least 32 random bytes, e.g. from `openssl rand -base64 32`). Env CLOAKROOM_KEY_SECRET_FILE, or CLOAKROOM_KEY_SECRET with the secret itself. Default: KEYS.secret beside the key file, created 0600 on first use")
+    var keySecretFile: String?
+
+    @Option(help: "Algorithm of newly generated keys: EdDSA, ES256, ES384, RS256, PS256, HS256, HS384, HS512. Env CLOAKROOM_TOKEN_ALGORITHM. Default EdDSA")
+    var tokenAlgorithm: String?
+
+    /// The key file.
+    func keysURL(environment: [String: String]) -> URL {
+        URL(fileURLWithPath: keysPath ?? environment["CLOAKROOM_KEYS"] ?? "./cloakroom-keys.json")
+    }
+
+    /// The algorithm for new keys.
+    func algorithm(environment: [String: String]) throws -> TokenAlgorithm {
+        let text = tokenAlgorithm ?? environment["CLOAKROOM_TOKEN_ALGORITHM"] ?? "EdDSA"
+        guard let algorithm = TokenAlgorithm.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+            throw ConfigurationError("token algorithm \(text) is not one of \(TokenAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard algorithm.canSign else {
+            throw ConfigurationError("token algorithm \(text) verifies imported keys only; sign with EdDSA, ES256, ES384, RS256, PS256 or HS256/384/512")
+        }
+        return algorithm
+    }
+
+    /// The key-file secret. With `create`, a missing default secret file is made.
+    func secret(environment: [String: String], create: Bool, logger: Logger) throws -> KeyEncryptionSecret {
+        if let text = environment["CLOAKROOM_KEY_SECRET"], keySecretFile == nil {
+            do {
+                return try KeyEncryptionSecret(text: text)
+            } catch {
+                throw ConfigurationError("CLOAKROOM_KEY_SECRET: \(error.message)")
+            }
+        }
+        let explicit = keySecretFile ?? environment["CLOAKROOM_KEY_SECRET_FILE"]
+        let url = explicit.map { URL(fileURLWithPath: $0) } ?? URL(fileURLWithPath: keysURL(environment: environment).path + ".secret")
+        if explicit == nil, create, !FileManager.default.fileExists(atPath: url.path) {
+            try Self.createSecretFile(at: url)
+            logger.notice(
+                "created a key-file secret; in production set CLOAKROOM_KEY_SECRET or --key-secret-file and keep it apart from the key file",
+                metadata: ["file": "\(url.path)"])
+        }
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            throw ConfigurationError("cannot read the key-file secret \(url.path): \((error as NSError).localizedDescription)")
+        }
+        do {
+            return try KeyEncryptionSecret(text: text)
+        } catch {
+            throw ConfigurationError("key-file secret \(url.path): \(error.message)")
+        }
+    }
+
+    /// Loads the key ring, or (with `create`) makes a new one with one active key.
+    func open(
+        environment: [String: String], create: Bool, maxTokenLifetime: TimeInterval = 600, leeway: TimeInterval = 30,
+        clock: any CloakroomClock = SystemClock(), logger: Logger
+    ) async throws -> (ring: TokenKeyRing, url: URL, secret: KeyEncryptionSecret) {
+        let url = keysURL(environment: environment)
+        let configuration = TokenKeyRing.Configuration(
+            algorithm: try algorithm(environment: environment), maxTokenLifetime: maxTokenLifetime, leeway: leeway)
+        let exists = FileManager.default.fileExists(atPath: url.path)
+        guard exists || create else {
+            throw ConfigurationError("no key file at \(url.path): start the server once or run `cloakroom keys generate`")
+        }
+        let secret = try secret(environment: environment, create: create && !exists, logger: logger)
+        do {
+            let ring = try await TokenKeyRing.loadOrCreate(at: url, secret: secret, configuration: configuration, clock: clock, logger: logger)
+            return (ring, url, secret)
+        } catch {
+            throw ConfigurationError("key file \(url.path): \(error.message)")
+        }
+    }
+
+    /// Writes 32 random bytes, base64, to a new 0600 file.
+    static func createSecretFile(at url: URL) throws {
+        let text = SecureToken(byteCount: 32).text + "\n"
+        guard FileManager.default.createFile(atPath: url.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ConfigurationError("cannot create the key-file secret \(url.path)")
+        }
+    }
+}
