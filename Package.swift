@@ -165,7 +165,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CloakroomSessionsTests",
-            dependencies: ["CloakroomSessions", "CloakroomTesting", "CloakroomSQLite"],
+            dependencies: ["CloakroomSessions", "CloakroomTesting", "CloakroomSQLite", "CloakroomTokens"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -187,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "CloakroomRedisTests",
             dependencies: [
-                "CloakroomRedis", "CloakroomSessions", "CloakroomIdentity", "CloakroomCore", "CloakroomTesting",
+                "CloakroomRedis", "CloakroomSessions", "CloakroomIdentity", "CloakroomCore", "CloakroomTesting", "CloakroomTokens",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -198,7 +198,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CloakroomPostgresTests",
-            dependencies: ["CloakroomPostgres", "CloakroomSessions", "CloakroomIdentity", "CloakroomCore", "CloakroomTesting"],
+            dependencies: ["CloakroomPostgres", "CloakroomSessions", "CloakroomIdentity", "CloakroomCore", "CloakroomTesting", "CloakroomTokens"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -217,6 +217,7 @@ let package = Package(
                 "CloakroomSQLite",
                 "CloakroomPostgres",
                 "CloakroomRedis",
+                "CloakroomTokens",
             ],
             swiftSettings: swiftSettings
         ),

@@ -16,25 +16,28 @@ public struct APIError: HTTPResponseError, Sendable {
     public let message: String
     /// Extra response headers (e.g. `Retry-After`).
     public let headers: HTTPFields
+    /// A finer code under `code` (e.g. `expired` under `invalid_token`), sent as `reason`.
+    public let reason: String?
 
     /// Creates an error.
-    public init(_ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:]) {
+    public init(_ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:], reason: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.reason = reason
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        APIError.jsonResponse(status: status, code: code, message: message, headers: headers)
+        APIError.jsonResponse(status: status, code: code, message: message, headers: headers, reason: reason)
     }
 
     /// Builds the JSON error response.
-    public static func jsonResponse(status: HTTPResponse.Status, code: String, message: String, headers extra: HTTPFields = [:]) -> Response {
-        struct Body: Encodable { let error: String; let message: String }
+    public static func jsonResponse(status: HTTPResponse.Status, code: String, message: String, headers extra: HTTPFields = [:], reason: String? = nil) -> Response {
+        struct Body: Encodable { let error: String; let message: String; let reason: String? }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let data = (try? encoder.encode(Body(error: code, message: message))) ?? Data(#"{"error":"internal_error","message":"error"}"#.utf8)
+        let data = (try? encoder.encode(Body(error: code, message: message, reason: reason))) ?? Data(#"{"error":"internal_error","message":"error"}"#.utf8)
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
         headers.append(contentsOf: extra)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

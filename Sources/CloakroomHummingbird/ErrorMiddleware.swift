@@ -1,6 +1,7 @@
 import CloakroomCore
 import CloakroomIdentity
 import CloakroomSessions
+import CloakroomTokens
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -56,7 +57,7 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
 extension APIError {
     func jsonResponse() -> Response {
-        APIError.jsonResponse(status: status, code: code, message: message, headers: headers)
+        APIError.jsonResponse(status: status, code: code, message: message, headers: headers, reason: reason)
     }
 
     /// Maps Cloakroom library errors to HTTP; nil for other errors.
@@ -84,8 +85,16 @@ extension APIError {
             } else {
                 self.init(.conflict, code: "session_conflict", message: error.message)
             }
-        case is SessionStoreError:
+        case is SessionStoreError, is TokenStoreError:
             self = .storeUnavailable()
+        case let error as TokenError:
+            self.init(.unauthorized, code: "invalid_token", message: error.message,
+                      headers: [.wwwAuthenticate: error.wwwAuthenticate], reason: error.code.rawValue)
+        case let error as TokenService.RefreshError:
+            self.init(.badRequest, code: "invalid_grant", message: error.message, reason: error.reason.rawValue)
+        case let error as TokenKeyError:
+            self.init(.serviceUnavailable, code: "signing_unavailable", message: "tokens cannot be issued right now (\(error.code.rawValue))",
+                      headers: [.retryAfter: "5"])
         case is any BackendUnavailableError:
             self.init(.serviceUnavailable, code: "store_unavailable", message: "the account store is unavailable; try again shortly", headers: [.retryAfter: "2"])
         default:

@@ -1,4 +1,5 @@
 import CloakroomSessions
+import CloakroomTokens
 import Hummingbird
 import NIOCore
 
@@ -21,9 +22,10 @@ extension SessionRequestContext {
 }
 
 /// The request context Cloakroom's own server uses; other apps may use it or conform their own.
-public struct CloakroomRequestContext: SessionRequestContext, RemoteAddressRequestContext {
+public struct CloakroomRequestContext: SessionRequestContext, TokenRequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var session: Session?
+    public var accessToken: AccessTokenClaims?
     /// The peer address of the TCP connection.
     public let remoteAddress: SocketAddress?
 
@@ -31,6 +33,7 @@ public struct CloakroomRequestContext: SessionRequestContext, RemoteAddressReque
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
         self.session = nil
+        self.accessToken = nil
     }
 
     /// The peer's IP address (no port).

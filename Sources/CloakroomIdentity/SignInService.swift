@@ -105,4 +105,15 @@ public struct SignInService: Sendable {
         }
         return account
     }
+
+    /// Changes the password of `account` after checking the current one (throttled like a sign-in,
+    /// so a stolen session cannot guess it). The caller then ends the account's other sessions and
+    /// tokens.
+    public func changePassword(_ account: Account, current: String, new: String, address: String?) async throws {
+        try validate(password: new)
+        _ = try await authenticate(username: account.username, password: current, address: address)
+        let hash = try await hasher.hash(new)
+        try await accounts.updatePasswordHash(id: account.id, hash: hash)
+        logger.info("password changed", metadata: ["user": "\(account.id)"])
+    }
 }

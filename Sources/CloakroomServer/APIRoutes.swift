@@ -2,6 +2,7 @@ import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
 import CloakroomSessions
+import CloakroomTokens
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -34,14 +35,49 @@ struct APIRoutes {
         let ipAddress: String?
     }
 
+    struct TokenView: Encodable {
+        let clientID: String
+        let scope: String
+        let issuedAt: Date
+        let expiresAt: Date
+        let sessionID: String?
+    }
+
+    /// Who is calling: `session` for cookie sign-in, `token` for a Bearer (or token cookie) caller.
     struct MeView: Encodable {
         let user: UserView
-        let session: SessionView
+        let session: SessionView?
+        let token: TokenView?
+    }
+
+    /// A signed-in caller, by session or by access token.
+    enum Caller {
+        case session(Account, Session)
+        case token(Account, AccessTokenClaims)
+
+        var account: Account {
+            switch self {
+            case .session(let account, _), .token(let account, _): account
+            }
+        }
+    }
+
+    struct PasswordChange: Decodable {
+        let currentPassword: String
+        let newPassword: String
+        enum CodingKeys: String, CodingKey {
+            case currentPassword = "current_password", newPassword = "new_password"
+        }
     }
 
     func addRoutes(to router: Router<CloakroomRequestContext>) {
         router.get("/healthz", use: health)
-        let api = router.group("api").add(middleware: APICSRFMiddleware(cookieName: services.configuration.cookie.cookieName))
+        var csrfCookies = [services.configuration.cookie.cookieName]
+        if let cookies = services.tokenCookies { csrfCookies += [cookies.accessCookieName, cookies.refreshCookieName] }
+        let api = router.group("api")
+            .add(middleware: APICSRFMiddleware(cookieNames: csrfCookies))
+            .add(middleware: BearerTokenMiddleware(service: services.tokens, cookies: services.tokenCookies))
+        TokenRoutes(services: services).addRoutes(to: router, api: api)
         api.post("register", use: register)
         api.post("login", use: login)
         api.post("logout", use: logout)
@@ -49,6 +85,7 @@ struct APIRoutes {
         api.get("sessions", use: listSessions)
         api.delete("sessions", use: revokeOthers)
         api.delete("sessions/:id", use: revokeOne)
+        api.post("password", use: changePassword)
         SessionDataRoutes(services: services).addRoutes(to: api)
     }
 
@@ -85,42 +122,84 @@ struct APIRoutes {
     }
 
     @Sendable func logout(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        if let claims = context.accessToken {
+            try await services.tokens.signOut(claims)
+            var headers: HTTPFields = [HTTPField.Name("Clear-Site-Data")!: "\"cache\""]
+            for cookie in services.tokenCookies?.expiredCookies() ?? [] {
+                headers.append(HTTPField(name: .setCookie, value: try cookie.setCookieHeaderValue()))
+            }
+            return Response(status: .noContent, headers: headers)
+        }
         let session = try context.requireSession()
         try await services.sessions.destroy(session)
         return Response(status: .noContent, headers: [HTTPField.Name("Clear-Site-Data")!: "\"cache\""])
     }
 
     @Sendable func me(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
-        let (account, session) = try await requireUser(context)
-        return try json(meView(account, session))
+        switch try await requireCaller(context) {
+        case .session(let account, let session):
+            return try json(meView(account, session))
+        case .token(let account, let claims):
+            return try json(MeView(
+                user: UserView(id: account.id, username: account.username), session: nil,
+                token: TokenView(clientID: claims.clientID, scope: claims.scope, issuedAt: claims.issuedAt,
+                                 expiresAt: claims.expiresAt, sessionID: claims.sessionID)))
+        }
     }
 
     @Sendable func listSessions(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         struct List: Encodable { let sessions: [SessionView] }
-        let (account, session) = try await requireUser(context)
-        let records = try await services.sessions.sessions(ofUser: account.id)
-        return try json(List(sessions: records.map { view($0, current: $0.handle == session.handle) }))
+        let caller = try await requireCaller(context)
+        let current: String? = if case .session(_, let session) = caller { session.handle } else { nil }
+        let records = try await services.sessions.sessions(ofUser: caller.account.id)
+        return try json(List(sessions: records.map { view($0, current: $0.handle == current) }))
     }
 
     @Sendable func revokeOne(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
-        let (account, session) = try await requireUser(context)
+        let caller = try await requireCaller(context)
         let handle = try context.parameters.require("id")
-        if handle == session.handle {
+        if case .session(_, let session) = caller, handle == session.handle {
             try await services.sessions.destroy(session)
         } else {
-            try await services.sessions.revoke(handle: handle, ofUser: account.id)
+            try await services.sessions.revoke(handle: handle, ofUser: caller.account.id)
         }
         return Response(status: .noContent)
     }
 
+    /// "Sign out everywhere else": every other session, and every token of the account (a token
+    /// caller's own access token included).
     @Sendable func revokeOthers(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
-        struct Revoked: Encodable { let revoked: Int }
-        let (account, session) = try await requireUser(context)
-        let count = try await services.sessions.revokeAll(ofUser: account.id, keeping: session)
-        return try json(Revoked(revoked: count))
+        struct Revoked: Encodable { let revoked: Int; let refreshTokensRevoked: Int }
+        let caller = try await requireCaller(context)
+        let keeping: Session? = if case .session(_, let session) = caller { session } else { nil }
+        let count = try await services.sessions.revokeAll(ofUser: caller.account.id, keeping: keeping)
+        let tokens = try await services.tokens.revokeEverything(forUser: caller.account.id)
+        return try json(Revoked(revoked: count, refreshTokensRevoked: tokens))
+    }
+
+    /// Changes the password; every other session and every token of the account end. A session
+    /// caller stays signed in under a new session ID; a token caller signs in again.
+    @Sendable func changePassword(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let change = try await Bodies.json(PasswordChange.self, from: request)
+        let caller = try await requireCaller(context)
+        try await services.changePassword(caller, current: change.currentPassword, new: change.newPassword, address: context.clientAddress)
+        return Response(status: .noContent)
     }
 
     // MARK: - Helpers
+
+    /// The signed-in caller: the access token when one was presented, else the session.
+    func requireCaller(_ context: CloakroomRequestContext) async throws -> Caller {
+        if let claims = context.accessToken {
+            guard let account = try await services.account(for: claims) else {
+                throw APIError(.unauthorized, code: "invalid_token", message: "the account of this token no longer exists or is disabled",
+                               headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""], reason: "account_unavailable")
+            }
+            return .token(account, claims)
+        }
+        let (account, session) = try await requireUser(context)
+        return .session(account, session)
+    }
 
     func requireUser(_ context: CloakroomRequestContext) async throws -> (Account, Session) {
         let session = try context.requireSession()
@@ -132,7 +211,7 @@ struct APIRoutes {
         let record = session.record
         return MeView(
             user: UserView(id: account.id, username: account.username),
-            session: record.map { view($0, current: true) } ?? view(placeholder: account))
+            session: record.map { view($0, current: true) } ?? view(placeholder: account), token: nil)
     }
 
     func view(_ record: SessionRecord, current: Bool) -> SessionView {
@@ -165,7 +244,8 @@ struct APIRoutes {
 /// `X-CSRF-Token` / `X-Requested-With` header: none of these can be sent cross-origin without a
 /// CORS preflight, which this server never grants.
 struct APICSRFMiddleware<Context: SessionRequestContext>: RouterMiddleware {
-    let cookieName: String
+    /// The cookies that authenticate: the session cookie, and the token cookies with cookie transport.
+    let cookieNames: [String]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         switch request.method {
@@ -174,7 +254,9 @@ struct APICSRFMiddleware<Context: SessionRequestContext>: RouterMiddleware {
         default:
             break
         }
-        let hasCookie = request.headers[values: .cookie].contains { CookieHeader.first(named: cookieName, in: $0) != nil }
+        let hasCookie = request.headers[values: .cookie].contains { header in
+            cookieNames.contains { CookieHeader.first(named: $0, in: header) != nil }
+        }
         if hasCookie {
             let json = Bodies.mediaType(request) == "application/json"
             let custom = request.headers[HTTPField.Name("X-Requested-With")!] != nil

@@ -2,6 +2,7 @@ import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
 import CloakroomSessions
+import CloakroomTokens
 import Foundation
 import Logging
 
@@ -11,14 +12,36 @@ struct AppServices: Sendable {
     let backends: Backends
     let sessions: SessionManager
     let signIn: SignInService
+    let keyRing: TokenKeyRing
+    let tokens: TokenService
+    /// The token cookies with `--token-transport cookie`, else nil.
+    let tokenCookies: TokenCookieSettings?
     let clock: any CloakroomClock
     let logger: Logger
 
-    init(configuration: ServerConfiguration, backends: Backends, clock: any CloakroomClock = SystemClock(), logger: Logger) {
+    /// `keyRing` signs and verifies access tokens; CLI commands that only revoke pass an empty ring.
+    init(configuration: ServerConfiguration, backends: Backends, keyRing: TokenKeyRing? = nil, clock: any CloakroomClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
         self.backends = backends
         self.clock = clock
         self.logger = logger
+        let ring = keyRing ?? TokenKeyRing(
+            configuration: .init(maxTokenLifetime: configuration.tokens.accessLifetime, leeway: configuration.tokens.leeway),
+            clock: clock, logger: logger)
+        self.keyRing = ring
+        let issuer = AccessTokenIssuer(
+            keyRing: ring, configuration: .init(issuer: configuration.issuer, lifetime: configuration.tokens.accessLifetime), clock: clock)
+        let verifier = TokenVerifier(
+            keys: ring, configuration: .init(issuer: configuration.issuer, audience: configuration.audience, leeway: configuration.tokens.leeway),
+            clock: clock)
+        self.tokens = TokenService(
+            issuer: issuer, verifier: verifier, store: backends.tokens,
+            configuration: .init(
+                audience: configuration.audience, refreshIdleLifetime: configuration.tokens.refreshIdleLifetime,
+                refreshAbsoluteLifetime: configuration.tokens.refreshAbsoluteLifetime),
+            logger: logger)
+        self.tokenCookies = configuration.tokens.transport == .cookie
+            ? TokenCookieSettings(baseName: configuration.cookie.baseName, secure: configuration.cookie.secure) : nil
         self.sessions = SessionManager(store: backends.sessions, configuration: configuration.sessions, clock: clock, logger: logger)
         self.signIn = SignInService(
             accounts: backends.accounts,
@@ -38,16 +61,38 @@ struct AppServices: Sendable {
         return account
     }
 
-    /// Disables (or re-enables) an account; disabling ends all its sessions.
-    func setDisabled(_ account: Account, _ disabled: Bool) async throws -> Int {
-        try await backends.accounts.setDisabled(id: account.id, disabled)
-        return disabled ? try await sessions.revokeAll(ofUser: account.id) : 0
+    /// The account a verified access token acts for, or nil when it was deleted or disabled.
+    func account(for claims: AccessTokenClaims) async throws -> Account? {
+        guard let account = try await backends.accounts.account(id: claims.subject), !account.disabled else { return nil }
+        return account
     }
 
-    /// Deletes an account and ends all its sessions.
+    /// Disables (or re-enables) an account; disabling ends all its sessions and tokens.
+    func setDisabled(_ account: Account, _ disabled: Bool) async throws -> Int {
+        try await backends.accounts.setDisabled(id: account.id, disabled)
+        guard disabled else { return 0 }
+        try await tokens.revokeEverything(forUser: account.id)
+        return try await sessions.revokeAll(ofUser: account.id)
+    }
+
+    /// Deletes an account and ends all its sessions and tokens.
     func delete(_ account: Account) async throws -> Int {
         let ended = try await sessions.revokeAll(ofUser: account.id)
+        try await tokens.revokeEverything(forUser: account.id)
         _ = try await backends.accounts.delete(id: account.id)
         return ended
+    }
+
+    /// Changes the caller's password and ends every other session and every token of the account.
+    func changePassword(_ caller: APIRoutes.Caller, current: String, new: String, address: String?) async throws {
+        let account = caller.account
+        try await signIn.changePassword(account, current: current, new: new, address: address)
+        try await tokens.revokeEverything(forUser: account.id)
+        if case .session(_, let session) = caller {
+            _ = try await sessions.revokeAll(ofUser: account.id, keeping: session)
+            try await sessions.regenerate(session)
+        } else {
+            _ = try await sessions.revokeAll(ofUser: account.id)
+        }
     }
 }

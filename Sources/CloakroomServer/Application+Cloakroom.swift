@@ -1,10 +1,12 @@
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomSessions
+import CloakroomTokens
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// Builds the whole server: stores, routes, middleware, background services.
 enum CloakroomApplication {
@@ -20,15 +22,28 @@ enum CloakroomApplication {
         return router
     }
 
+    /// The signing keys and, when they come from a file, where to reload them from.
+    struct Keys: Sendable {
+        let ring: TokenKeyRing
+        var file: URL?
+        var secret: KeyEncryptionSecret?
+    }
+
     /// A runnable application over already opened backends.
-    static func make(configuration: ServerConfiguration, backends: Backends, clock: any CloakroomClock = SystemClock(), logger: Logger) throws -> some ApplicationProtocol {
-        let services = AppServices(configuration: configuration, backends: backends, clock: clock, logger: logger)
+    static func make(
+        configuration: ServerConfiguration, backends: Backends, keys: Keys, clock: any CloakroomClock = SystemClock(), logger: Logger
+    ) throws -> some ApplicationProtocol {
+        let services = AppServices(configuration: configuration, backends: backends, keyRing: keys.ring, clock: clock, logger: logger)
         let sweeper = SessionSweeper(store: backends.sessions, interval: configuration.sweepInterval, clock: clock, logger: logger)
         let throttlePurge = PeriodicTask(interval: .seconds(3600)) { try await _ = backends.purgeThrottle(clock.now()) }
+        var background: [any Service] = [sweeper, throttlePurge]
+        if let file = keys.file, let secret = keys.secret {
+            background.append(KeyFileWatcher(ring: keys.ring, file: file, secret: secret, interval: configuration.tokens.keyReloadInterval, logger: logger))
+        }
         return Application(
             router: try router(services: services),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Cloakroom"),
-            services: backends.services + [sweeper, throttlePurge],
+            services: backends.services + background,
             logger: logger)
     }
 }

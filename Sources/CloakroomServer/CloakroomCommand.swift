@@ -3,6 +3,7 @@ import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
 import CloakroomSessions
+import CloakroomTokens
 import Foundation
 import Hummingbird
 import Logging
@@ -83,6 +84,21 @@ struct Serve: AsyncParsableCommand {
     var passwordHash: String?
     @Flag(help: "Refuse new registrations. Env CLOAKROOM_REGISTRATION=closed")
     var closeRegistration = false
+    @OptionGroup(title: "Tokens") var keyOptions: KeyFileOptions
+    @Option(help: "Issuer (iss) of access tokens: this server's public URL. Env CLOAKROOM_ISSUER. Default http://HOST:PORT (https with --secure)")
+    var issuer: String?
+    @Option(help: "Audience (aud) of access tokens. Env CLOAKROOM_TOKEN_AUDIENCE. Default: the issuer")
+    var tokenAudience: String?
+    @Option(help: "Access token lifetime (at most 24h). Env CLOAKROOM_ACCESS_TOKEN_LIFETIME. Default 10m")
+    var accessTokenLifetime: String?
+    @Option(help: "A refresh token unused this long stops working. Env CLOAKROOM_REFRESH_TOKEN_IDLE. Default 14d")
+    var refreshTokenIdle: String?
+    @Option(help: "A token sign-in ends this long after it started, however often refreshed. Env CLOAKROOM_REFRESH_TOKEN_LIFETIME. Default 30d")
+    var refreshTokenLifetime: String?
+    @Option(help: "Clock skew allowed when checking exp, nbf and iat. Env CLOAKROOM_TOKEN_LEEWAY. Default 30s")
+    var tokenLeeway: String?
+    @Option(help: "How browsers carry tokens: header (Authorization: Bearer) or cookie (HttpOnly cookies, CSRF-checked). Env CLOAKROOM_TOKEN_TRANSPORT. Default header")
+    var tokenTransport: String?
 
     func configuration(environment: [String: String]) throws -> ServerConfiguration {
         var config = ServerConfiguration()
@@ -128,6 +144,26 @@ struct Serve: AsyncParsableCommand {
             config.passwordHash = try Self.scrypt(text)
         }
         config.registrationOpen = !(closeRegistration || environment["CLOAKROOM_REGISTRATION"] == "closed")
+        config.tokens.issuer = issuer ?? environment["CLOAKROOM_ISSUER"]
+        config.tokens.audience = tokenAudience ?? environment["CLOAKROOM_TOKEN_AUDIENCE"]
+        if let value = try duration(accessTokenLifetime, "CLOAKROOM_ACCESS_TOKEN_LIFETIME", "access token lifetime") {
+            guard value <= 86_400 else { throw ConfigurationError("access token lifetime must be at most 24h: a long-lived token cannot be revoked cheaply") }
+            config.tokens.accessLifetime = value
+        }
+        if let value = try duration(refreshTokenIdle, "CLOAKROOM_REFRESH_TOKEN_IDLE", "refresh token idle lifetime") { config.tokens.refreshIdleLifetime = value }
+        if let value = try duration(refreshTokenLifetime, "CLOAKROOM_REFRESH_TOKEN_LIFETIME", "refresh token lifetime") { config.tokens.refreshAbsoluteLifetime = value }
+        if let text = tokenLeeway ?? environment["CLOAKROOM_TOKEN_LEEWAY"] {
+            guard let seconds = DurationText.seconds(text), seconds >= 0, seconds <= 300 else {
+                throw ConfigurationError("token leeway \(text) must be a duration from 0s to 5m")
+            }
+            config.tokens.leeway = TimeInterval(seconds)
+        }
+        if let text = tokenTransport ?? environment["CLOAKROOM_TOKEN_TRANSPORT"] {
+            guard let transport = TokenSettings.Transport(rawValue: text) else {
+                throw ConfigurationError("token transport \(text) is not header or cookie")
+            }
+            config.tokens.transport = transport
+        }
         if config.sessions.absoluteLifetime < config.sessions.idleTimeout {
             config.sessions.idleTimeout = config.sessions.absoluteLifetime
         }
@@ -168,13 +204,23 @@ struct Serve: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
+        let keys: (ring: TokenKeyRing, url: URL, secret: KeyEncryptionSecret)
+        do {
+            keys = try await keyOptions.open(
+                environment: environment, create: true, maxTokenLifetime: config.tokens.accessLifetime, leeway: config.tokens.leeway, logger: logger)
+        } catch let error as ConfigurationError {
+            try? await backends.close()
+            throw ValidationError(error.description)
+        }
         logger.info("cloakroom starting", metadata: [
             "address": "http://\(config.host):\(config.port)", "store": "\(config.store)",
             "cookie": "\(config.cookie.cookieName)", "idle_timeout_s": "\(Int(config.sessions.idleTimeout))",
             "absolute_lifetime_s": "\(Int(config.sessions.absoluteLifetime))",
+            "issuer": "\(config.issuer)", "keys": "\(keys.url.path)", "token_transport": "\(config.tokens.transport.rawValue)",
         ])
         do {
-            let app = try CloakroomApplication.make(configuration: config, backends: backends, logger: logger)
+            let app = try CloakroomApplication.make(
+                configuration: config, backends: backends, keys: .init(ring: keys.ring, file: keys.url, secret: keys.secret), logger: logger)
             try await app.runService()
         } catch {
             try? await backends.close()

@@ -18,6 +18,36 @@ struct ServerConfiguration: Sendable {
     var passwordHash = ScryptParameters.owasp
     var sweepInterval: Duration = .seconds(60)
     var registrationOpen = true
+    var tokens = TokenSettings()
+}
+
+/// Token sign-in settings (`serve --issuer … --access-token-lifetime …`).
+struct TokenSettings: Sendable {
+    enum Transport: String, Sendable { case header, cookie }
+    /// `iss`; nil means the server's own URL (http://HOST:PORT, https with --secure).
+    var issuer: String?
+    /// `aud` of issued tokens and the audience required; nil means the issuer.
+    var audience: String?
+    var accessLifetime: TimeInterval = 600
+    var refreshIdleLifetime: TimeInterval = 14 * 86_400
+    var refreshAbsoluteLifetime: TimeInterval = 30 * 86_400
+    var leeway: TimeInterval = 30
+    var transport = Transport.header
+    /// How often the key file is checked for changes (rotation by `cloakroom keys`).
+    var keyReloadInterval: Duration = .seconds(10)
+}
+
+extension ServerConfiguration {
+    /// The issuer tokens carry.
+    var issuer: String {
+        if let issuer = tokens.issuer { return issuer }
+        let scheme = cookie.secure ? "https" : "http"
+        let host = self.host.contains(":") ? "[\(self.host)]" : self.host
+        return "\(scheme)://\(host):\(port)"
+    }
+
+    /// The audience tokens are for.
+    var audience: String { tokens.audience ?? issuer }
 }
 
 /// Where sessions and accounts live, from a store URL.

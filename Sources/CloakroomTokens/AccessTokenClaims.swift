@@ -26,11 +26,15 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
     public var scope: String
     /// `epoch`: the subject's revocation epoch at issue time.
     public var epoch: Int
+    /// `sid`: the sign-in this token belongs to (its refresh-token family), when there is one;
+    /// lets a client sign out with only its access token.
+    public var sessionID: String?
 
     /// Creates claims; times are truncated to whole seconds, as they are on the wire.
     public init(
         issuer: String, subject: String, audience: [String], expiresAt: Date, issuedAt: Date,
-        notBefore: Date? = nil, tokenID: String, clientID: String, scope: String, epoch: Int
+        notBefore: Date? = nil, tokenID: String, clientID: String, scope: String, epoch: Int,
+        sessionID: String? = nil
     ) {
         self.issuer = issuer
         self.subject = subject
@@ -42,6 +46,7 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
         self.clientID = clientID
         self.scope = scope
         self.epoch = epoch
+        self.sessionID = sessionID
     }
 
     /// The scopes, split on spaces.
@@ -52,6 +57,7 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
     enum CodingKeys: String, CodingKey {
         case issuer = "iss", subject = "sub", audience = "aud", expiresAt = "exp", issuedAt = "iat"
         case notBefore = "nbf", tokenID = "jti", clientID = "client_id", scope, epoch
+        case sessionID = "sid"
     }
 
     /// Writes the JWT claim set; `aud` is a string when there is a single audience.
@@ -71,6 +77,7 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
         try container.encode(clientID, forKey: .clientID)
         try container.encode(scope, forKey: .scope)
         try container.encode(epoch, forKey: .epoch)
+        try container.encodeIfPresent(sessionID, forKey: .sessionID)
     }
 
     /// Reads a verified payload member by member, so each problem has its own error.
@@ -121,6 +128,11 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
         guard let epochValue = claims["epoch"] else { throw .missingClaim("epoch") }
         guard let epoch = epochValue.integerValue else { throw .malformed("the epoch claim is not an integer") }
         self.epoch = epoch
+        if claims["sid"] == nil {
+            self.sessionID = nil
+        } else {
+            self.sessionID = try string("sid")
+        }
     }
 
     static func wholeSeconds(_ date: Date) -> Date {

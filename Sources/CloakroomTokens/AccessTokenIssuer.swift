@@ -50,13 +50,15 @@ public struct AccessTokenIssuer: Sendable {
     ///   - scope: `scope`, space-separated.
     ///   - epoch: the user's current revocation epoch.
     ///   - notBefore: an optional `nbf`.
+    ///   - sessionID: `sid`, the refresh-token family the token belongs to, if any.
     public func issue(
         subject: String,
         audience: String,
         clientID: String,
         scope: String,
         epoch: Int,
-        notBefore: Date? = nil
+        notBefore: Date? = nil,
+        sessionID: String? = nil
     ) async throws(TokenKeyError) -> (token: String, claims: AccessTokenClaims) {
         let key = try await keyRing.signingKey()
         let now = AccessTokenClaims.wholeSeconds(clock.now())
@@ -70,7 +72,8 @@ public struct AccessTokenIssuer: Sendable {
             tokenID: SecureToken(byteCount: 16).text,
             clientID: clientID,
             scope: scope,
-            epoch: epoch
+            epoch: epoch,
+            sessionID: sessionID
         )
         let header = Header(alg: key.algorithm.name, kid: key.kid, typ: "at+jwt")
         let encoder = JSONEncoder()

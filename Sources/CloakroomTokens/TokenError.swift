@@ -40,6 +40,9 @@ public struct TokenError: Error, Sendable, Equatable, CustomStringConvertible {
         case embeddedKeyRefused = "embedded_key_refused"
         /// A claim RFC 9068 (or Cloakroom's `epoch`) requires is absent.
         case missingClaim = "missing_claim"
+        /// The token was revoked: its `jti` is on the deny-list, or it was issued before the
+        /// user's last "sign out everywhere" or password change (its `epoch` is too old).
+        case revoked = "revoked"
     }
 
     /// The kind.
@@ -89,4 +92,5 @@ public struct TokenError: Error, Sendable, Equatable, CustomStringConvertible {
         .init(.embeddedKeyRefused, "keys or key locations in the header (jwk, jku, x5u, x5c) are refused")
     }
     static func missingClaim(_ name: String) -> TokenError { .init(.missingClaim, "the \(name) claim is missing") }
+    static func revoked(_ why: String) -> TokenError { .init(.revoked, why) }
 }

@@ -99,3 +99,13 @@ extension TokenKeyRing {
         return ring
     }
 }
+
+extension TokenKeyRing {
+    /// Replaces the keys with those in the file at `url` (after `cloakroom keys rotate` or a
+    /// deployment changed it), keeping this ring's configuration. On any error the keys stay as
+    /// they were.
+    public func reload(from url: URL, secret: KeyEncryptionSecret) async throws(TokenKeyError) {
+        let fresh = try await TokenKeyRing.load(from: url, secret: secret, configuration: configuration, clock: clock, logger: logger)
+        entries = await fresh.entries
+    }
+}

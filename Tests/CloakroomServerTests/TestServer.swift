@@ -3,6 +3,7 @@ import CloakroomHummingbird
 import CloakroomIdentity
 import CloakroomSQLite
 import CloakroomSessions
+import CloakroomTokens
 import CloakroomTesting
 import Foundation
 import HTTPTypes
@@ -19,6 +20,8 @@ struct TestServer {
     var configuration: ServerConfiguration
     let backends: Backends
     let clock: ManualClock
+    /// The signing keys (one EdDSA key unless the test adds more).
+    let keyRing: TokenKeyRing
 
     static func make(
         store: StoreLocation = .memory,
@@ -33,7 +36,10 @@ struct TestServer {
         configuration.passwordHash = ScryptParameters(logN: 10, r: 8, p: 1)
         edit(&configuration)
         let backends = try await Backends.open(configuration.store, accounts: configuration.accounts, logger: Logger(label: "test"))
-        return TestServer(configuration: configuration, backends: backends, clock: clock)
+        let ring = TokenKeyRing(
+            configuration: .init(maxTokenLifetime: configuration.tokens.accessLifetime, leeway: configuration.tokens.leeway), clock: clock)
+        try await ring.generate()
+        return TestServer(configuration: configuration, backends: backends, clock: clock, keyRing: ring)
     }
 
     /// Runs the server for `body`. `.live` sends requests one at a time over one connection;
@@ -41,7 +47,8 @@ struct TestServer {
     func run<T: Sendable>(_ setup: TestingSetup = .live, _ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let app = try CloakroomApplication.make(configuration: configuration, backends: backends, clock: clock, logger: logger)
+        let app = try CloakroomApplication.make(
+            configuration: configuration, backends: backends, keys: .init(ring: keyRing), clock: clock, logger: logger)
         return try await app.test(setup, body)
     }
 }

@@ -1,0 +1,146 @@
+import CloakroomCore
+import CloakroomHummingbird
+import CloakroomIdentity
+import CloakroomTokens
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Token sign-in: `GET /.well-known/jwks.json`, `POST /api/token` (password and refresh grants),
+/// `POST /api/token/revoke` (RFC 7009).
+struct TokenRoutes {
+    let services: AppServices
+
+    /// The token response (RFC 6749 section 5.1). With cookie transport the two tokens travel in
+    /// HttpOnly cookies and are left out of the body.
+    struct TokenResponse: Encodable {
+        let accessToken: String?
+        let tokenType = "Bearer"
+        let expiresIn: Int
+        let refreshToken: String?
+        let refreshTokenExpiresIn: Int
+        let scope: String
+
+        enum CodingKeys: String, CodingKey {
+            case accessToken = "access_token", tokenType = "token_type", expiresIn = "expires_in"
+            case refreshToken = "refresh_token", refreshTokenExpiresIn = "refresh_token_expires_in", scope
+        }
+    }
+
+    func addRoutes(to router: Router<CloakroomRequestContext>, api: RouterGroup<CloakroomRequestContext>) {
+        router.get("/.well-known/jwks.json", use: jwks)
+        api.post("token", use: token)
+        api.post("token/revoke", use: revoke)
+    }
+
+    // MARK: - Handlers
+
+    @Sendable func jwks(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let body = Data(await services.keyRing.jwks().utf8)
+        let etag = "\"" + SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+        // Short enough that a client picks up a rotated key soon; clients also refetch on an unknown kid.
+        var headers: HTTPFields = [.cacheControl: "public, max-age=300", .eTag: etag]
+        if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag }) {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = "application/jwk-set+json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    @Sendable func token(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let fields = try await Self.fields(request)
+        let grantType = fields["grant_type"] ?? (fields["refresh_token"] != nil && fields["username"] == nil ? "refresh_token" : "password")
+        let grant: TokenService.Grant
+        switch grantType {
+        case "password":
+            guard let username = fields["username"], !username.isEmpty else { throw APIError.invalidField("username", "is required") }
+            guard let password = fields["password"] else { throw APIError.invalidField("password", "is required") }
+            let account = try await services.signIn.authenticate(username: username, password: password, address: context.clientAddress)
+            grant = try await services.tokens.signIn(userID: account.id, clientID: fields["client_id"], scope: fields["scope"] ?? "")
+        case "refresh_token":
+            let presented = fields["refresh_token"] ?? services.tokenCookies.flatMap { cookies in
+                request.headers[values: .cookie].lazy.compactMap { CookieHeader.first(named: cookies.refreshCookieName, in: $0) }.first
+            }
+            guard let presented, !presented.isEmpty else { throw APIError.invalidField("refresh_token", "is required") }
+            grant = try await services.tokens.refresh(presented, clientID: fields["client_id"])
+            guard try await services.backends.accounts.account(id: grant.claims.subject).map({ !$0.disabled }) == true else {
+                try await services.tokens.revokeEverything(forUser: grant.claims.subject)
+                throw TokenService.RefreshError(reason: .invalid)
+            }
+        default:
+            throw APIError(.badRequest, code: "unsupported_grant_type", message: "grant_type must be password or refresh_token")
+        }
+        return try response(for: grant)
+    }
+
+    @Sendable func revoke(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let fields = try await Self.fields(request)
+        var headers: HTTPFields = [.cacheControl: "no-store"]
+        if let token = fields["token"], !token.isEmpty {
+            try await services.tokens.revoke(token)
+        } else if let cookies = services.tokenCookies {
+            let presented = request.headers[values: .cookie].lazy.compactMap { CookieHeader.first(named: cookies.refreshCookieName, in: $0) }.first
+            if let presented { try await services.tokens.revoke(presented) }
+            if let access = request.headers[values: .cookie].lazy.compactMap({ CookieHeader.first(named: cookies.accessCookieName, in: $0) }).first {
+                try await services.tokens.revoke(access)
+            }
+            for cookie in cookies.expiredCookies() { headers.append(HTTPField(name: .setCookie, value: try cookie.setCookieHeaderValue())) }
+        } else {
+            throw APIError.invalidField("token", "is required")
+        }
+        // RFC 7009 section 2.2: 200 whether or not the token was valid.
+        return Response(status: .ok, headers: headers)
+    }
+
+    // MARK: - Helpers
+
+    func response(for grant: TokenService.Grant) throws -> Response {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store", HTTPField.Name("Pragma")!: "no-cache"]
+        let body: TokenResponse
+        if let cookies = services.tokenCookies {
+            headers.append(HTTPField(name: .setCookie, value: try cookies.accessCookie(grant.accessToken, maxAge: grant.expiresIn).setCookieHeaderValue()))
+            headers.append(HTTPField(name: .setCookie, value: try cookies.refreshCookie(grant.refreshToken, maxAge: grant.refreshExpiresIn).setCookieHeaderValue()))
+            body = TokenResponse(accessToken: nil, expiresIn: grant.expiresIn, refreshToken: nil, refreshTokenExpiresIn: grant.refreshExpiresIn, scope: grant.scope)
+        } else {
+            body = TokenResponse(
+                accessToken: grant.accessToken, expiresIn: grant.expiresIn, refreshToken: grant.refreshToken,
+                refreshTokenExpiresIn: grant.refreshExpiresIn, scope: grant.scope)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body))))
+    }
+
+    /// The request's parameters, from a JSON object of strings or a form (RFC 6749 uses forms).
+    static func fields(_ request: Request) async throws -> [String: String] {
+        switch Bodies.mediaType(request) {
+        case "application/x-www-form-urlencoded":
+            return try await Bodies.form(from: request)
+        case "application/json":
+            let object = try await Bodies.json([String: JSONField].self, from: request)
+            return object.compactMapValues(\.text)
+        case nil where request.method == .post:
+            // An empty body (cookie transport: refresh or revoke from the cookie).
+            let buffer = try await Bodies.collect(request)
+            guard buffer.readableBytes == 0 else { throw APIError.unsupportedMediaType("application/json or application/x-www-form-urlencoded") }
+            return [:]
+        default:
+            throw APIError.unsupportedMediaType("application/json or application/x-www-form-urlencoded")
+        }
+    }
+
+    /// A JSON member that must be a string (or null).
+    struct JSONField: Decodable {
+        let text: String?
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() {
+                text = nil
+            } else {
+                text = try container.decode(String.self)
+            }
+        }
+    }
+}
