@@ -29,6 +29,9 @@ class Server:
         self.port = free_port()
         self.proc = None
         self.log = tempfile.NamedTemporaryFile(prefix="cloakroom-e2e-", suffix=".log", delete=False)
+        # The signing keys live beside the test's data, never in the working directory; the same
+        # file across restarts, like a real deployment.
+        self.keys = os.path.join(tempfile.mkdtemp(prefix="cloakroom-e2e-keys-"), "keys.json")
 
     @property
     def url(self):
@@ -37,7 +40,8 @@ class Server:
     def start(self):
         env = dict(os.environ, CLOAKROOM_PASSWORD_HASH=FAST_HASH)
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--port", str(self.port), "--store", self.store, *self.extra],
+            [BIN, "serve", "--port", str(self.port), "--store", self.store,
+             *([] if "--keys" in self.extra else ["--keys", self.keys]), *self.extra],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 30
         while time.time() < deadline:
