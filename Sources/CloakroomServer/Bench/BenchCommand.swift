@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks (figures, not tests).", subcommands: [Stores.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks (figures, not tests).", subcommands: [Stores.self, Tokens.self])
 
     struct Stores: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
