@@ -1,6 +1,7 @@
 import CloakroomHummingbird
 import CloakroomIdentity
 import CloakroomSessions
+import CloakroomTokens
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -28,6 +29,7 @@ struct PageRoutes {
         router.get("/account", use: account)
         router.post("/account/sessions/revoke", use: revoke)
         router.post("/account/sessions/revoke-others", use: revokeOthers)
+        router.post("/account/password", use: changePassword)
         router.post("/logout", use: logout)
     }
 
@@ -92,6 +94,20 @@ struct PageRoutes {
     @Sendable func account(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         guard let account = try await services.currentAccount(session) else { return redirect("/login") }
+        let notice: String? = switch request.uri.queryParameters["notice"] {
+        case "revoked": "That session has been signed out."
+        case "others": "All your other sessions and tokens have been signed out."
+        case "password": "Your password has been changed. Your other sessions and tokens have been signed out."
+        default: nil
+        }
+        return try await accountPage(account: account, session: session, notice: notice)
+    }
+
+    /// The account page, with a notice or a refusal of the password form.
+    func accountPage(
+        account: Account, session: Session, notice: String? = nil, passwordError: String? = nil,
+        status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]
+    ) async throws -> Response {
         // This device first, then the others, most recently used first.
         let records = try await services.sessions.sessions(ofUser: account.id)
             .sorted { ($0.handle == session.handle ? 1 : 0, $0.lastSeen) > ($1.handle == session.handle ? 1 : 0, $1.lastSeen) }
@@ -112,14 +128,28 @@ struct PageRoutes {
                 "expires": format(services.sessions.expiry(of: record)),
             ]
         }
-        if let notice = request.uri.queryParameters["notice"] {
-            switch notice {
-            case "revoked": values["notice"] = "That session has been signed out."
-            case "others": values["notice"] = "All your other sessions have been signed out."
-            default: break
-            }
+        values["notice"] = notice
+        values["passwordError"] = passwordError
+        values["minPassword"] = services.signIn.policy.minPasswordLength
+        return page("account", values, status: status, headers: headers)
+    }
+
+    @Sendable func changePassword(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = try await Bodies.form(from: request)
+        try checkCSRF(form, session)
+        guard let account = try await services.currentAccount(session) else { return redirect("/login") }
+        do {
+            try await services.changePassword(
+                .session(account, session), current: form["current_password"] ?? "", new: form["new_password"] ?? "",
+                address: context.clientAddress)
+        } catch let error as IdentityError {
+            let mapped = APIError(mapping: error)
+            return try await accountPage(
+                account: account, session: session, passwordError: error.message,
+                status: mapped?.status ?? .badRequest, headers: mapped?.headers ?? [:])
         }
-        return page("account", values)
+        return redirect("/account?notice=password")
     }
 
     @Sendable func revoke(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
@@ -144,6 +174,7 @@ struct PageRoutes {
         try checkCSRF(form, session)
         guard let account = try await services.currentAccount(session) else { return redirect("/login") }
         try await services.sessions.revokeAll(ofUser: account.id, keeping: session)
+        try await services.tokens.revokeEverything(forUser: account.id)
         return redirect("/account?notice=others")
     }
 

@@ -129,6 +129,7 @@ enum Templates {
     <div class="card">
       <h1>Your account</h1>
       {{#notice}}<div class="notice" role="status">{{notice}}</div>{{/notice}}
+      {{#passwordError}}<div class="error" role="alert">Your password was not changed: {{passwordError}}</div>{{/passwordError}}
       <p>Signed in as <strong>{{username}}</strong>. This session expires at {{currentExpiry}} unless you keep using it (idle limit {{idleMinutes}} min, hard limit {{absoluteHours}} h).</p>
     </div>
     <div class="card">
@@ -152,6 +153,19 @@ enum Templates {
         <form class="inline" method="post" action="/account/sessions/revoke-others"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="danger" type="submit">Sign out everywhere else</button></form>
         <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="secondary" type="submit">Sign out</button></form>
       </div>
+    </div>
+    <div class="card">
+      <h2>Change password</h2>
+      <p class="muted">Signs out your other sessions and every app signed in with a token.</p>
+      <form method="post" action="/account/password">
+        <input type="hidden" name="csrf_token" value="{{csrf}}">
+        <input type="text" name="username" autocomplete="username" value="{{username}}" hidden>
+        <label for="current_password">Current password</label>
+        <input id="current_password" name="current_password" type="password" autocomplete="current-password" required>
+        <label for="new_password">New password</label>
+        <input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength="{{minPassword}}" required>
+        <div class="actions"><button type="submit">Change password</button></div>
+      </form>
     </div>
     {{> foot}}
     """

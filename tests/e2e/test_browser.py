@@ -141,7 +141,7 @@ def test_revoke_another_session_and_sign_out_everywhere_else(server, browser):
     assert phones[1].get(server.url + "/api/me").status_code == 200
 
     browser.find_element(By.XPATH, "//form[@action='/account/sessions/revoke-others']//button").click()
-    wait_for_text(browser, "All your other sessions have been signed out.")
+    wait_for_text(browser, "All your other sessions and tokens have been signed out.")
     assert phones[1].get(server.url + "/api/me").status_code == 401
     assert len(browser.find_elements(By.CSS_SELECTOR, "tbody tr")) == 1
 
@@ -164,3 +164,39 @@ def test_forged_form_post_is_refused(server, browser):
     assert r.json()["error"] == "cross_origin_request"
     browser.get(server.url + "/account")
     assert f"Signed in as <strong>{user}</strong>" in browser.page_source
+
+
+def test_change_password_signs_out_tokens_and_other_sessions(server, browser):
+    import requests
+
+    user = "quin-" + uuid.uuid4().hex[:8]
+    password = "a long enough password"
+    browser.get(server.url + "/register")
+    fill(browser, user, password)
+    wait_for_path(browser, "/account")
+
+    # The same user also signed in elsewhere: another session and a token client.
+    other = requests.Session()
+    assert other.post(server.url + "/api/login", json={"username": user, "password": password}).status_code == 200
+    token = requests.post(server.url + "/api/token", json={"username": user, "password": password}).json()["access_token"]
+    assert requests.get(server.url + "/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+    # A wrong current password is refused on the page and changes nothing.
+    browser.find_element(By.ID, "current_password").send_keys("not the password at all")
+    browser.find_element(By.ID, "new_password").send_keys("an even longer new password")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/account/password'] button[type=submit]").click()
+    wait_for_text(browser, "username or password is incorrect")
+    shot(browser, "7-password-refused")
+    assert other.get(server.url + "/api/me").status_code == 200
+
+    browser.find_element(By.ID, "current_password").send_keys(password)
+    browser.find_element(By.ID, "new_password").send_keys("an even longer new password")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/account/password'] button[type=submit]").click()
+    wait_for_text(browser, "Your password has been changed")
+    shot(browser, "8-password-changed")
+    assert f"Signed in as <strong>{user}</strong>" in browser.page_source, "this browser stays signed in"
+    assert other.get(server.url + "/api/me").status_code == 401, "the other session ended"
+    r = requests.get(server.url + "/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and r.json()["reason"] == "revoked", "the token was revoked"
+    assert requests.post(server.url + "/api/token", json={"username": user, "password": password}).status_code == 401
+    assert requests.post(server.url + "/api/token", json={"username": user, "password": "an even longer new password"}).status_code == 200
