@@ -103,7 +103,57 @@ public final class CloakroomSQLiteDatabase: Sendable {
             ) WITHOUT ROWID
             """,
         ],
+        // 2: token state (SQLiteTokenStore); times are integer milliseconds since 1970.
+        [
+            """
+            CREATE TABLE refresh_tokens (
+                key TEXT PRIMARY KEY,
+                family_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                issued_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                family_expires_at INTEGER NOT NULL,
+                used_at INTEGER,
+                successor_key TEXT,
+                successor_expires_at INTEGER
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX refresh_tokens_family_id ON refresh_tokens (family_id)",
+            "CREATE INDEX refresh_tokens_user_id ON refresh_tokens (user_id)",
+            "CREATE INDEX refresh_tokens_expires_at ON refresh_tokens (expires_at)",
+            // Rotation is one UPDATE (mark used, name the successor); this trigger stores the
+            // successor inside that same statement, so the exchange is atomic across processes.
+            """
+            CREATE TRIGGER refresh_tokens_rotate AFTER UPDATE OF used_at ON refresh_tokens
+            WHEN OLD.used_at IS NULL AND NEW.used_at IS NOT NULL AND NEW.successor_key IS NOT NULL
+            BEGIN
+                INSERT INTO refresh_tokens (key, family_id, user_id, client_id, scope, issued_at, expires_at, family_expires_at)
+                VALUES (NEW.successor_key, NEW.family_id, NEW.user_id, NEW.client_id, NEW.scope, NEW.used_at,
+                        NEW.successor_expires_at, NEW.family_expires_at);
+            END
+            """,
+            """
+            CREATE TABLE token_epochs (
+                user_id TEXT PRIMARY KEY,
+                epoch INTEGER NOT NULL,
+                keep_until INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX token_epochs_keep_until ON token_epochs (keep_until)",
+            """
+            CREATE TABLE denied_token_ids (
+                jti TEXT PRIMARY KEY,
+                until INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX denied_token_ids_until ON denied_token_ids (until)",
+        ],
     ]
+
+    /// The schema version `open` migrates to.
+    public static var latestSchemaVersion: Int { migrations.count }
 
     private func migrate() async throws {
         try await query("PRAGMA journal_mode = WAL")

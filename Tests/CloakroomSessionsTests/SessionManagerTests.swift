@@ -264,7 +264,7 @@ struct SessionManagerTests {
             return try #require(session.cookieValue)
         }
         try await withDatabase(path) { database in
-            #expect(try await database.schemaVersion() == 1, "migrations ran once")
+            #expect(try await database.schemaVersion() == CloakroomSQLiteDatabase.latestSchemaVersion, "migrations ran once")
             let manager = SessionManager(store: SQLiteSessionStore(database: database), clock: clock)
             let reloaded = try await manager.load(cookieValue: id)
             #expect(reloaded.userID == "u")
