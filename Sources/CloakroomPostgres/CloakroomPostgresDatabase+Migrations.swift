@@ -53,6 +53,40 @@ extension CloakroomPostgresDatabase {
             """,
             "CREATE INDEX cloakroom_throttle_last_failure ON cloakroom_throttle (last_failure)",
         ],
+        // 2: token state (PostgresTokenStore); times are stored rounded to milliseconds.
+        [
+            """
+            CREATE TABLE cloakroom_refresh_tokens (
+                key text COLLATE "C" PRIMARY KEY,
+                family_id text NOT NULL,
+                user_id text NOT NULL,
+                client_id text NOT NULL,
+                scope text NOT NULL,
+                issued_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL,
+                family_expires_at timestamptz NOT NULL,
+                used_at timestamptz
+            )
+            """,
+            "CREATE INDEX cloakroom_refresh_tokens_family_id ON cloakroom_refresh_tokens (family_id)",
+            "CREATE INDEX cloakroom_refresh_tokens_user_id ON cloakroom_refresh_tokens (user_id)",
+            "CREATE INDEX cloakroom_refresh_tokens_expires_at ON cloakroom_refresh_tokens (expires_at)",
+            """
+            CREATE TABLE cloakroom_token_epochs (
+                user_id text PRIMARY KEY,
+                epoch bigint NOT NULL,
+                keep_until timestamptz NOT NULL
+            )
+            """,
+            "CREATE INDEX cloakroom_token_epochs_keep_until ON cloakroom_token_epochs (keep_until)",
+            """
+            CREATE TABLE cloakroom_denied_token_ids (
+                jti text PRIMARY KEY,
+                until timestamptz NOT NULL
+            )
+            """,
+            "CREATE INDEX cloakroom_denied_token_ids_until ON cloakroom_denied_token_ids (until)",
+        ],
     ]
 
     /// The schema version `open` migrates to.
