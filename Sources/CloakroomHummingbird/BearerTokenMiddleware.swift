@@ -28,12 +28,24 @@ public struct BearerTokenMiddleware<Context: TokenRequestContext>: RouterMiddlew
         self.cookies = cookies
     }
 
+    /// Authenticates with `verifier` alone (signature and claims, no revocation store): for a
+    /// resource server that trusts another server's tokens through its JWKS.
+    public init(verifier: TokenVerifier, cookies: TokenCookieSettings? = nil) {
+        self.authenticate = { try await verifier.verify($0) }
+        self.cookies = cookies
+    }
+
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token = try Self.presentedToken(request, cookies: cookies) else {
             return try await next(request, context)
         }
         var context = context
-        context.accessToken = try await authenticate(token)
+        do {
+            context.accessToken = try await authenticate(token)
+        } catch let error as TokenError {
+            // Answered here (401 + WWW-Authenticate) so that apps without ErrorMiddleware get it right.
+            throw APIError(mapping: error) ?? APIError.unauthenticated()
+        }
         return try await next(request, context)
     }
 
