@@ -5,7 +5,7 @@ import NIOCore
 import SQLiteNIO
 import CloakroomSessions
 
-/// One SQLite file shared by the session, account and throttle stores, migrated on open.
+/// One SQLite file shared by the session, account, throttle and token stores, migrated on open.
 ///
 /// WAL mode, `synchronous=NORMAL`, a busy handler that waits, so two server processes can share the
 /// file. Every write is one statement (compare-and-swap included), so no transaction is ever held

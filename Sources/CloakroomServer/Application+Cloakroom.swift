@@ -35,7 +35,10 @@ enum CloakroomApplication {
     ) throws -> some ApplicationProtocol {
         let services = AppServices(configuration: configuration, backends: backends, keyRing: keys.ring, clock: clock, logger: logger)
         let sweeper = SessionSweeper(store: backends.sessions, interval: configuration.sweepInterval, clock: clock, logger: logger)
-        let throttlePurge = PeriodicTask(interval: .seconds(3600)) { try await _ = backends.purgeThrottle(clock.now()) }
+        let throttlePurge = PeriodicTask(interval: .seconds(3600)) {
+            _ = try? await backends.purgeThrottle(clock.now())
+            _ = try await backends.purgeTokens(clock.now())
+        }
         var background: [any Service] = [sweeper, throttlePurge]
         if let file = keys.file, let secret = keys.secret {
             background.append(KeyFileWatcher(ring: keys.ring, file: file, secret: secret, interval: configuration.tokens.keyReloadInterval, logger: logger))

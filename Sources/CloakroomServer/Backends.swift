@@ -20,6 +20,8 @@ struct Backends: Sendable {
     /// Refresh-token families, revocation epochs and the jti deny-list (at the store URL).
     let tokens: any TokenStore
     let purgeThrottle: @Sendable (Date) async throws -> Int
+    /// Removes expired token state (`TokenStore.deleteExpired`, in batches of 1,000); returns how many.
+    let purgeTokens: @Sendable (Date) async throws -> Int
     /// Background work the backends need while the server runs (connection pools).
     let services: [any Service]
     let close: @Sendable () async throws -> Void
@@ -69,13 +71,13 @@ struct Backends: Sendable {
             let database = try await sqlite(path)
             let counters = SQLiteThrottleStore(database: database)
             sessions = SQLiteSessionStore(database: database)
-            tokens = MemoryTokenStore()  // FIXME(tokens): backend TokenStore
+            tokens = SQLiteTokenStore(database: database)
             throttle = counters
             purge = { try await counters.purge(before: $0.addingTimeInterval(-86_400)) }
         case .file(let directory):
             let url = URL(fileURLWithPath: directory, isDirectory: true)
             sessions = try FileSessionStore(directory: url)
-            tokens = MemoryTokenStore()  // FIXME(tokens): backend TokenStore
+            tokens = try FileTokenStore(directory: url)
             let counters = try FileThrottleStore(directory: url)
             throttle = counters
             purge = { try await counters.purge(before: $0.addingTimeInterval(-86_400)) }
@@ -83,7 +85,7 @@ struct Backends: Sendable {
             let database = try await postgres(url)
             let counters = PostgresThrottleStore(database: database)
             sessions = PostgresSessionStore(database: database)
-            tokens = MemoryTokenStore()  // FIXME(tokens): backend TokenStore
+            tokens = PostgresTokenStore(database: database)
             throttle = counters
             purge = { try await counters.purge(before: $0.addingTimeInterval(-86_400)) }
         case .redis(let url):
@@ -95,7 +97,7 @@ struct Backends: Sendable {
             }
             let store = RedisSessionStore(configuration: configuration, logger: logger)
             sessions = store
-            tokens = MemoryTokenStore()  // FIXME(tokens): backend TokenStore
+            tokens = RedisTokenStore(sharingConnectionsOf: store)
             throttle = RedisThrottleStore(sharingConnectionsOf: store)
             purge = { _ in 0 }  // Redis expires counters itself (PEXPIRE).
             closers.append { await store.shutdown() }
@@ -115,8 +117,17 @@ struct Backends: Sendable {
 
         let allClosers = closers
         let allServices = services
+        let purgeTokens: @Sendable (Date) async throws -> Int = { [tokens] now in
+            var total = 0
+            while true {
+                let removed = try await tokens.deleteExpired(now: now, limit: 1000)
+                total += removed
+                if removed < 1000 { return total }
+            }
+        }
         return Backends(
-            sessions: sessions, accounts: accounts, throttle: throttle, tokens: tokens, purgeThrottle: purge, services: allServices,
+            sessions: sessions, accounts: accounts, throttle: throttle, tokens: tokens, purgeThrottle: purge, purgeTokens: purgeTokens,
+            services: allServices,
             close: { for close in allClosers { try? await close() } })
     }
 }
