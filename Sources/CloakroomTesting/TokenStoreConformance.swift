@@ -113,6 +113,33 @@ public enum TokenStoreConformance {
             }
             try expect(ms(successor.expiresAt) == ms(first.familyExpiresAt), "successor expires \(successor.expiresAt), family ends \(first.familyExpiresAt)")
         }),
+        ("rotating onto a taken key is refused and leaves the token live", { store in
+            let first = token("k1", family: "fam-k1")
+            let other = token("k2", family: "fam-k2")
+            try await store.insertRefreshToken(first)
+            try await store.insertRefreshToken(other)
+            let now = t0.addingTimeInterval(1)
+            do {
+                let outcome = try await store.rotateRefreshToken(key: first.key, newKey: other.key, now: now, lifetime: 600)
+                throw ConformanceFailure(description: "rotating onto an existing key gave \(outcome)")
+            } catch let error as TokenStoreError {
+                try expect(error.isDuplicateKey, "expected duplicateKey, got \(error)")
+            }
+            let after = try await store.refreshToken(key: first.key, now: now)
+            try expect(after != nil && after?.usedAt == nil, "a refused rotation changed the token: \(String(describing: after))")
+            try expect(same(try await store.refreshToken(key: other.key, now: now), other), "a refused rotation changed the other token")
+            let retry = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("k3"), now: now, lifetime: 600)
+            guard case .rotated = retry else { throw ConformanceFailure(description: "rotation after a refused one gave \(retry)") }
+        }),
+        ("an expired used token is invalid, not reuse", { store in
+            let first = token("x1", family: "fam-x", lifetime: 60)
+            try await store.insertRefreshToken(first)
+            _ = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("x2"), now: t0.addingTimeInterval(1), lifetime: 600)
+            let late = t0.addingTimeInterval(60)
+            let outcome = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("x3"), now: late, lifetime: 600)
+            try expect(outcome == .invalid, "rotating an expired used token gave \(outcome)")
+            try expect(try await store.refreshToken(key: SecureToken.hash("x2"), now: late) != nil, "the family was revoked by an expired token")
+        }),
         ("reusing a used token revokes the whole family", { store in
             let first = token("u1", family: "fam-reuse")
             let bystander = token("other", family: "fam-other")
