@@ -69,18 +69,18 @@ public struct AccessTokenIssuer: Sendable {
             expiresAt: now.addingTimeInterval(effectiveLifetime),
             issuedAt: now,
             notBefore: notBefore,
-            tokenID: SecureToken(byteCount: 16).text,
+            tokenID: Self.newTokenID(),
             clientID: clientID,
             scope: scope,
             epoch: epoch,
             sessionID: sessionID
         )
-        let header = Header(alg: key.algorithm.name, kid: key.kid, typ: "at+jwt")
+        let header = #"{"alg":"# + Self.jsonString(key.algorithm.name) + #","kid":"# + Self.jsonString(key.kid) + #","typ":"at+jwt"}"#
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let signingInput: String
         do {
-            signingInput = Base64URL.encode(try encoder.encode(header)) + "." + Base64URL.encode(try encoder.encode(claims))
+            signingInput = StrictBase64URL.encode(header.utf8) + "." + StrictBase64URL.encode(try encoder.encode(claims))
         } catch {
             throw TokenKeyError(.signingFailed, "the token could not be encoded")
         }
@@ -90,12 +90,32 @@ public struct AccessTokenIssuer: Sendable {
         } catch {
             throw TokenKeyError(.signingFailed, "signing with key \(key.kid) failed")
         }
-        return (signingInput + "." + Base64URL.encode(signature), claims)
+        return (signingInput + "." + StrictBase64URL.encode(signature), claims)
     }
 
-    private struct Header: Encodable {
-        let alg: String
-        let kid: String
-        let typ: String
+    /// 16 random bytes (128 bits) from the system CSPRNG, base64url: a `jti` that never repeats.
+    static func newTokenID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let words = (generator.next() as UInt64, generator.next() as UInt64)
+        return withUnsafeBytes(of: words) { StrictBase64URL.encode($0) }
+    }
+
+    /// `text` as a JSON string literal (RFC 8259 section 7): quote, backslash and control
+    /// characters escaped, everything else as UTF-8.
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{00}"..."\u{1F}", "\u{7F}":
+                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }

@@ -48,21 +48,80 @@ struct CompactJWS: Sendable {
 /// Unpadded base64url that accepts only the canonical encoding of some bytes.
 enum StrictBase64URL {
     /// The bytes `segment` encodes, or nil if it holds padding, a character outside
-    /// `A-Z a-z 0-9 - _`, an impossible length, or non-zero trailing bits.
+    /// `A-Z a-z 0-9 - _`, an impossible length, or non-zero trailing bits (so each byte string
+    /// has exactly one accepted encoding).
     static func decode(_ segment: ArraySlice<UInt8>) -> [UInt8]? {
-        guard segment.count % 4 != 1 else { return nil }
-        for byte in segment {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
-                continue
-            default:
-                return nil
+        segment.withUnsafeBufferPointer { input -> [UInt8]? in
+            let tail = input.count % 4
+            guard tail != 1 else { return nil }
+            let whole = input.count - tail
+            var output = [UInt8]()
+            output.reserveCapacity(whole / 4 * 3 + 2)
+            var index = 0
+            while index < whole {
+                let a = value(input[index]), b = value(input[index + 1]), c = value(input[index + 2]), d = value(input[index + 3])
+                guard (a | b | c | d) & 0xC0 == 0 else { return nil }
+                output.append(a << 2 | b >> 4)
+                output.append(b << 4 | c >> 2)
+                output.append(c << 6 | d)
+                index += 4
+            }
+            if tail >= 2 {
+                let a = value(input[index]), b = value(input[index + 1])
+                guard (a | b) & 0xC0 == 0 else { return nil }
+                output.append(a << 2 | b >> 4)
+                if tail == 3 {
+                    let c = value(input[index + 2])
+                    guard c & 0xC0 == 0, c & 0x03 == 0 else { return nil }  // 2 unused bits must be zero
+                    output.append(b << 4 | c >> 2)
+                } else {
+                    guard b & 0x0F == 0 else { return nil }  // 4 unused bits must be zero
+                }
+            }
+            return output
+        }
+    }
+
+    /// The 6-bit value of a base64url character; 0xFF for any other byte.
+    @inline(__always)
+    private static func value(_ byte: UInt8) -> UInt8 {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte &- UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): byte &- UInt8(ascii: "a") &+ 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte &- UInt8(ascii: "0") &+ 52
+        case UInt8(ascii: "-"): 62
+        case UInt8(ascii: "_"): 63
+        default: 0xFF
+        }
+    }
+
+    /// The unpadded base64url encoding of `bytes` (the canonical form ``decode(_:)`` accepts).
+    static func encode(_ bytes: some Collection<UInt8>) -> String {
+        let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        let count = bytes.count
+        let length = (count * 4 + 2) / 3
+        return String(unsafeUninitializedCapacity: length) { output in
+            alphabet.withUTF8Buffer { table in
+                var written = 0
+                var iterator = bytes.makeIterator()
+                while let first = iterator.next() {
+                    let second = iterator.next(), third = iterator.next()
+                    let group = UInt32(first) << 16 | UInt32(second ?? 0) << 8 | UInt32(third ?? 0)
+                    output[written] = table[Int(group >> 18 & 0x3F)]
+                    output[written + 1] = table[Int(group >> 12 & 0x3F)]
+                    written += 2
+                    if second != nil {
+                        output[written] = table[Int(group >> 6 & 0x3F)]
+                        written += 1
+                    }
+                    if third != nil {
+                        output[written] = table[Int(group & 0x3F)]
+                        written += 1
+                    }
+                }
+                return written
             }
         }
-        let text = String(decoding: segment, as: UTF8.self)
-        guard let decoded = Base64URL.decode(text), Base64URL.encode(decoded) == text else { return nil }
-        return decoded
     }
 
     /// String form of `decode`.

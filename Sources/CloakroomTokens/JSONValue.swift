@@ -33,67 +33,260 @@ enum JSONValue: Sendable, Equatable, Decodable {
     /// Parses `bytes` as a JSON object; nil for anything else, including an object that names
     /// a member twice (RFC 7515 section 5.2 and RFC 7519 section 4: such a header or claim set
     /// must be rejected, as parsers disagree on which value wins).
+    ///
+    /// A strict RFC 8259 parser in one pass: no trailing commas, no byte order mark, no comments,
+    /// no control characters or lone surrogates in strings, valid UTF-8, at most
+    /// ``maximumDepth`` nested containers. Member names are compared after unescaping, so
+    /// `"alg"` and `"al\u0067"` are the same name. Numbers become `.integer` when their value is
+    /// an exact `Int64` (`1`, `1.0`, `1e2`), else `.number`; a number that overflows a `Double`
+    /// is refused.
     static func object(from bytes: [UInt8]) -> [String: JSONValue]? {
-        guard !hasDuplicateMembers(bytes),
-              let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
-              case .object(let members) = value
-        else { return nil }
-        return members
+        bytes.withUnsafeBufferPointer { buffer in
+            var parser = Parser(bytes: buffer)
+            guard case .object(let members)? = parser.document() else { return nil }
+            return members
+        }
     }
 
-    /// True when some object in the JSON text `bytes` has two members with the same name
-    /// (compared after unescaping, so `"alg"` and `"al\u0067"` are the same). Text that is not
-    /// JSON gives false; the decoder refuses it afterwards.
-    static func hasDuplicateMembers(_ bytes: [UInt8]) -> Bool {
-        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
-        var objects: [Set<String>?] = []  // one entry per open container; nil for arrays
-        var expectingName = false
+    /// Containers nested deeper than this are refused (a token never nests more than twice).
+    static let maximumDepth = 32
+
+    /// The one-pass parser behind ``object(from:)``.
+    private struct Parser {
+        let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
-        while index < bytes.count {
+        var depth = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>) {
+            self.bytes = bytes
+        }
+
+        /// One value with only whitespace around it.
+        mutating func document() -> JSONValue? {
+            skipWhitespace()
+            guard let result = value() else { return nil }
+            skipWhitespace()
+            return index == bytes.count ? result : nil
+        }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"): index += 1
+                default: return
+                }
+            }
+        }
+
+        /// Consumes `literal` if the input continues with it.
+        mutating func consume(_ literal: StaticString) -> Bool {
+            let count = literal.utf8CodeUnitCount
+            guard bytes.count - index >= count else { return false }
+            let start = literal.utf8Start
+            for offset in 0..<count where bytes[index + offset] != start[offset] {
+                return false
+            }
+            index += count
+            return true
+        }
+
+        mutating func value() -> JSONValue? {
+            guard index < bytes.count else { return nil }
             switch bytes[index] {
-            case UInt8(ascii: "{"):
-                objects.append([])
-                expectingName = true
-            case UInt8(ascii: "["):
-                objects.append(nil)
-                expectingName = false
-            case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                if !objects.isEmpty { objects.removeLast() }
-                expectingName = false
-            case UInt8(ascii: ","):
-                expectingName = objects.last.map { $0 != nil } ?? false
-            case quote:
-                let start = index
+            case UInt8(ascii: "{"): return object()
+            case UInt8(ascii: "["): return array()
+            case UInt8(ascii: "\""): return string().map(JSONValue.string)
+            case UInt8(ascii: "t"): return consume("true") ? .bool(true) : nil
+            case UInt8(ascii: "f"): return consume("false") ? .bool(false) : nil
+            case UInt8(ascii: "n"): return consume("null") ? .null : nil
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return number()
+            default: return nil
+            }
+        }
+
+        mutating func object() -> JSONValue? {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= JSONValue.maximumDepth else { return nil }
+            index += 1  // {
+            var members: [String: JSONValue] = [:]
+            members.reserveCapacity(12)  // a claim set's size: no rehashing while it fills
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
                 index += 1
-                var escaped = false
-                while index < bytes.count, bytes[index] != quote {
-                    if bytes[index] == backslash {
-                        escaped = true
-                        index += 1
+                return .object(members)
+            }
+            while true {
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let name = string() else { return nil }
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+                index += 1
+                skipWhitespace()
+                guard let member = value() else { return nil }
+                guard members.updateValue(member, forKey: name) == nil else { return nil }  // a name used twice
+                skipWhitespace()
+                guard index < bytes.count else { return nil }
+                switch bytes[index] {
+                case UInt8(ascii: ","): index += 1
+                case UInt8(ascii: "}"):
+                    index += 1
+                    return .object(members)
+                default: return nil
+                }
+            }
+        }
+
+        mutating func array() -> JSONValue? {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= JSONValue.maximumDepth else { return nil }
+            index += 1  // [
+            var elements: [JSONValue] = []
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return .array(elements)
+            }
+            while true {
+                skipWhitespace()
+                guard let element = value() else { return nil }
+                elements.append(element)
+                skipWhitespace()
+                guard index < bytes.count else { return nil }
+                switch bytes[index] {
+                case UInt8(ascii: ","): index += 1
+                case UInt8(ascii: "]"):
+                    index += 1
+                    return .array(elements)
+                default: return nil
+                }
+            }
+        }
+
+        /// A string starting at the opening quote; nil for control characters, bad escapes, lone
+        /// surrogates or invalid UTF-8.
+        mutating func string() -> String? {
+            index += 1  // "
+            let start = index
+            // The common case: no escapes, so the bytes are the string (and ASCII needs no check).
+            var ascii = true
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                    index += 1
+                    return ascii ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self)
+                }
+                if byte == UInt8(ascii: "\\") { break }
+                guard byte >= 0x20 else { return nil }
+                ascii = ascii && byte < 0x80
+                index += 1
+            }
+            guard index < bytes.count else { return nil }
+            var decoded = Array(bytes[start..<index])
+            while index < bytes.count {
+                let byte = bytes[index]
+                switch byte {
+                case UInt8(ascii: "\""):
+                    index += 1
+                    return String(validating: decoded, as: UTF8.self)
+                case UInt8(ascii: "\\"):
+                    index += 1
+                    guard index < bytes.count else { return nil }
+                    let escape = bytes[index]
+                    index += 1
+                    switch escape {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): decoded.append(escape)
+                    case UInt8(ascii: "b"): decoded.append(0x08)
+                    case UInt8(ascii: "f"): decoded.append(0x0C)
+                    case UInt8(ascii: "n"): decoded.append(0x0A)
+                    case UInt8(ascii: "r"): decoded.append(0x0D)
+                    case UInt8(ascii: "t"): decoded.append(0x09)
+                    case UInt8(ascii: "u"):
+                        guard var code = hex4() else { return nil }
+                        if (0xD800...0xDBFF).contains(code) {
+                            guard consume("\\u"), let low = hex4(), (0xDC00...0xDFFF).contains(low) else { return nil }
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        guard let scalar = Unicode.Scalar(code) else { return nil }  // a lone low surrogate
+                        decoded.append(contentsOf: String(scalar).utf8)
+                    default:
+                        return nil
                     }
+                default:
+                    guard byte >= 0x20 else { return nil }
+                    decoded.append(byte)
                     index += 1
                 }
-                guard index < bytes.count else { return false }
-                if expectingName, let last = objects.indices.last, var names = objects[last] {
-                    let name: String
-                    if escaped {
-                        guard let decoded = try? JSONDecoder().decode(String.self, from: Data(bytes[start...index])) else {
-                            return false
-                        }
-                        name = decoded
-                    } else {
-                        name = String(decoding: bytes[(start + 1)..<index], as: UTF8.self)
-                    }
-                    guard names.insert(name).inserted else { return true }
-                    objects[last] = names
-                }
-                expectingName = false
-            default:
-                break
             }
-            index += 1
+            return nil
         }
-        return false
+
+        /// Four hex digits after `\u`.
+        mutating func hex4() -> UInt32? {
+            guard bytes.count - index >= 4 else { return nil }
+            var code: UInt32 = 0
+            for _ in 0..<4 {
+                let byte = bytes[index]
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: return nil
+                }
+                code = code << 4 | UInt32(digit)
+                index += 1
+            }
+            return code
+        }
+
+        /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+        mutating func number() -> JSONValue? {
+            let start = index
+            func digits() -> Int {
+                let first = index
+                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+                return index - first
+            }
+            if bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard index < bytes.count else { return nil }
+            if bytes[index] == UInt8(ascii: "0") {
+                index += 1
+            } else {
+                guard digits() > 0 else { return nil }
+            }
+            var integral = true
+            if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+                index += 1
+                integral = false
+                guard digits() > 0 else { return nil }
+            }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+                index += 1
+                integral = false
+                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+                guard digits() > 0 else { return nil }
+            }
+            // Up to 18 digits always fit an Int64: no text needed.
+            if integral, index - start <= 18 {
+                var value: Int64 = 0
+                for byte in bytes[start..<index] where byte != UInt8(ascii: "-") {
+                    value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+                }
+                return .integer(bytes[start] == UInt8(ascii: "-") ? -value : value)
+            }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            if integral, let exact = Int64(text) {
+                return .integer(exact)
+            }
+            guard let double = Double(text), double.isFinite else { return nil }
+            if let exact = Int64(exactly: double) {
+                return .integer(exact)
+            }
+            return .number(double)
+        }
     }
 
     /// The string, if this is one.

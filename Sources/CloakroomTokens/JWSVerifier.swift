@@ -71,7 +71,8 @@ enum HeaderRules {
     static func check(_ header: [String: JSONValue]) throws(TokenError) -> (alg: String, kid: String?) {
         guard let algValue = header["alg"] else { throw .malformed("the header has no alg") }
         guard let alg = algValue.stringValue else { throw .malformed("the alg header is not a string") }
-        if alg.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() == "none" {
+        // A known algorithm name is not "none"; anything else is checked in every casing and spacing.
+        if TokenAlgorithm(name: alg) == nil, alg.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() == "none" {
             throw .algNone()
         }
         if embeddedKeyParameters.contains(where: { header[$0] != nil }) {

@@ -270,3 +270,35 @@ struct KeyImportTests {
         #expect(await ring.list().count == 1)
     }
 }
+
+/// The issuer writes the header by hand: any kid must come out as valid JSON.
+@Suite("Issued header")
+struct IssuedHeaderTests {
+    @Test("a kid with quotes, backslashes and non-ASCII round-trips through an issued token",
+          arguments: [#"a"b"#, #"back\slash"#, "ключ-1", "emoji-😀", "tab\tkid", "del\u{7F}", "solidus/kid"])
+    func kidRoundTrip(_ kid: String) async throws {
+        let clock = TestClock()
+        let ring = TokenKeyRing(clock: clock, logger: TokenFixtures.quiet)
+        var jwk = try KeyImportTests.outsideKey(.eddsa, kid: "x").jwk
+        jwk["kid"] = kid
+        if kid.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            // Imports refuse control characters; go through a generated key's path instead.
+            #expect(AccessTokenIssuer.jsonString(kid).contains("\\u00") || AccessTokenIssuer.jsonString(kid).contains("\\t"))
+            let decoded = try JSONSerialization.jsonObject(with: Data(AccessTokenIssuer.jsonString(kid).utf8), options: [.fragmentsAllowed]) as? String
+            #expect(decoded == kid)
+            return
+        }
+        try await ring.importSigningKey(jwkJSON: Data(TokenFixtures.json(jwk)))
+        let issued = try await TokenFixtures.issuer(ring, clock: clock)
+            .issue(subject: "u", audience: TokenFixtures.audience, clientID: "c", scope: "", epoch: 0)
+        #expect(try TokenVerifier.decode(issued.token).kid == kid)
+        _ = try await TokenFixtures.verifier(ring, clock: clock).verify(issued.token)
+    }
+
+    @Test("token IDs are 22 base64url characters and distinct")
+    func tokenIDs() {
+        let ids = (0..<1000).map { _ in AccessTokenIssuer.newTokenID() }
+        #expect(Set(ids).count == 1000)
+        #expect(ids.allSatisfy { $0.utf8.count == 22 && StrictBase64URL.decode($0)?.count == 16 })
+    }
+}
