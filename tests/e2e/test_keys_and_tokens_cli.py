@@ -4,6 +4,7 @@ import http.server
 import json
 import os
 import re
+import socket
 import stat
 import subprocess
 import threading
@@ -359,6 +360,22 @@ def test_verify_against_a_jwks_url(keyfile, eddsa):
     r = verify(keyfile, base + "/.well-known/jwks.json", token, "--timeout", "3s")
     assert r.returncode == 1 and "cannot fetch" in r.stderr
     assert time.time() - started < 10
+
+
+def test_verify_gives_up_on_a_silent_jwks_server(keyfile, eddsa):
+    key, _ = eddsa
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never answers
+    try:
+        started = time.time()
+        r = verify(keyfile, f"http://127.0.0.1:{silent.getsockname()[1]}/jwks.json", mint(key, "EdDSA", "ed-1"), "--timeout", "2s")
+        elapsed = time.time() - started
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "cannot fetch" in r.stderr
+        assert 1.5 < elapsed < 15, elapsed
+    finally:
+        silent.close()
 
 
 # --- token decode -----------------------------------------------------------------------------
