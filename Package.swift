@@ -140,6 +140,8 @@ let package = Package(
                 "CloakroomRedis",
                 "CloakroomHummingbird",
                 "CloakroomTokens",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),

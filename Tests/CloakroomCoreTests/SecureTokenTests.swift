@@ -51,6 +51,29 @@ struct SecureTokenTests {
         #expect(Base64URL.decode("a b") == nil)
     }
 
+    @Test func base64URLMatchesFoundationOnRandomBytes() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<200 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let expected = Data(bytes).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            #expect(Base64URL.encode(bytes) == expected)
+            #expect(Base64URL.decode(expected) == bytes)
+        }
+    }
+
+    @Test func tokensOfOddLengthsAreFullyRandom() {
+        // Every byte position varies (the 8-bytes-per-draw fill covers the tail too).
+        for count in [1, 7, 9, 16, 33] {
+            let samples = (0..<64).map { _ in Base64URL.decode(SecureToken(byteCount: count).text) ?? [] }
+            #expect(samples.allSatisfy { $0.count == count })
+            for position in 0..<count {
+                #expect(Set(samples.map { $0[position] }).count > 8, "byte \(position) of \(count) barely varies")
+            }
+        }
+    }
+
     @Test func constantTimeEquality() {
         #expect(ConstantTime.equals("abc", "abc"))
         #expect(!ConstantTime.equals("abc", "abd"))

@@ -13,8 +13,15 @@ public struct SecureToken: Sendable, Hashable, CustomStringConvertible {
     public init(byteCount: Int = 32) {
         var generator = SystemRandomNumberGenerator()
         var bytes = [UInt8](repeating: 0, count: byteCount)
-        for index in bytes.indices {
-            bytes[index] = generator.next()
+        // Eight bytes per draw (one getrandom(2) call each), not one call per byte.
+        var index = 0
+        while index < byteCount {
+            var word = generator.next() as UInt64
+            for _ in 0..<min(8, byteCount - index) {
+                bytes[index] = UInt8(truncatingIfNeeded: word)
+                word >>= 8
+                index += 1
+            }
         }
         self.text = Base64URL.encode(bytes)
     }
@@ -43,10 +50,35 @@ public struct SecureToken: Sendable, Hashable, CustomStringConvertible {
 public enum Base64URL {
     /// Encodes bytes without padding.
     public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let input = Array(bytes)
+        let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        return alphabet.withUTF8Buffer { table in
+            String(unsafeUninitializedCapacity: encodedLength(of: input.count)) { out in
+                var o = 0
+                var i = 0
+                while i + 3 <= input.count {
+                    let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                    out[o] = table[Int(n >> 18 & 63)]
+                    out[o + 1] = table[Int(n >> 12 & 63)]
+                    out[o + 2] = table[Int(n >> 6 & 63)]
+                    out[o + 3] = table[Int(n & 63)]
+                    o += 4
+                    i += 3
+                }
+                let rest = input.count - i
+                if rest > 0 {
+                    let n = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
+                    out[o] = table[Int(n >> 18 & 63)]
+                    out[o + 1] = table[Int(n >> 12 & 63)]
+                    o += 2
+                    if rest == 2 {
+                        out[o] = table[Int(n >> 6 & 63)]
+                        o += 1
+                    }
+                }
+                return o
+            }
+        }
     }
 
     /// Decodes unpadded (or padded) base64url; nil for any other character.
