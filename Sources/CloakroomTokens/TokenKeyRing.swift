@@ -222,9 +222,10 @@ public actor TokenKeyRing: VerificationKeySource {
         now.addingTimeInterval(configuration.maxTokenLifetime + configuration.leeway)
     }
 
+    /// A fresh random kid; never one starting with `-`, which a command line would take for an option.
     private func newKid() -> String {
         var kid = SecureToken(byteCount: 16).text
-        while entries.contains(where: { $0.info.kid == kid }) {
+        while kid.hasPrefix("-") || entries.contains(where: { $0.info.kid == kid }) {
             kid = SecureToken(byteCount: 16).text
         }
         return kid
