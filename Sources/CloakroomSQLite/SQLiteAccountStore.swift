@@ -23,12 +23,12 @@ public struct SQLiteAccountStore: AccountStore {
     }
 
     public func account(username: String) async throws -> Account? {
-        try await database.query("SELECT * FROM accounts WHERE username_key = ?", [.text(Account.normalize(username))])
+        try await database.read("SELECT * FROM accounts WHERE username_key = ?", [.text(Account.normalize(username))])
             .first.map(Self.account(from:))
     }
 
     public func account(id: String) async throws -> Account? {
-        try await database.query("SELECT * FROM accounts WHERE id = ?", [.text(id)]).first.map(Self.account(from:))
+        try await database.read("SELECT * FROM accounts WHERE id = ?", [.text(id)]).first.map(Self.account(from:))
     }
 
     public func updatePasswordHash(id: String, hash: String) async throws {
@@ -44,7 +44,7 @@ public struct SQLiteAccountStore: AccountStore {
     }
 
     public func all() async throws -> [Account] {
-        try await database.query("SELECT * FROM accounts ORDER BY username_key").map(Self.account(from:))
+        try await database.read("SELECT * FROM accounts ORDER BY username_key").map(Self.account(from:))
     }
 
     private static func account(from row: SQLiteRow) -> Account {
@@ -83,7 +83,7 @@ public struct SQLiteThrottleStore: ThrottleStore {
     }
 
     public func state(key: String, now: Date, window: TimeInterval) async throws -> ThrottleState? {
-        let rows = try await database.query(
+        let rows = try await database.read(
             "SELECT failures, last_failure FROM throttle WHERE key = ? AND last_failure + ? > ?",
             [.text(key), .float(window), now.sqlite])
         guard let row = rows.first, let failures = row.column("failures")?.integer, let last = row.column("last_failure")?.date else { return nil }
@@ -97,6 +97,8 @@ public struct SQLiteThrottleStore: ThrottleStore {
     /// Removes counters idle since before `cutoff`; returns how many.
     @discardableResult
     public func purge(before cutoff: Date) async throws -> Int {
-        try await database.query("DELETE FROM throttle WHERE last_failure < ? RETURNING key", [cutoff.sqlite]).count
+        try await database.deleteInChunks(
+            "DELETE FROM throttle WHERE key IN (SELECT key FROM throttle WHERE last_failure < ? LIMIT ?) RETURNING key",
+            [cutoff.sqlite], limit: .max)
     }
 }

@@ -4,54 +4,142 @@ import Logging
 import NIOCore
 import SQLiteNIO
 import CloakroomSessions
+import Synchronization
 
 /// One SQLite file shared by the session, account, throttle and token stores, migrated on open.
 ///
 /// WAL mode, `synchronous=NORMAL`, a busy handler that waits, so two server processes can share the
-/// file. Every write is one statement (compare-and-swap included), so no transaction is ever held
-/// open across an `await`.
+/// file. One writer connection runs every write (each one statement, compare-and-swap included, so
+/// no transaction is ever held open across an `await`) and the migrations; pure reads go to a few
+/// read-only connections (`PRAGMA query_only`), which WAL lets run beside the writer, so a request's
+/// read never queues behind a sweep's `DELETE`. Each read is its own autocommit statement, so it
+/// sees every write that returned before it started (read-your-writes across connections).
+/// The writer and the readers run on their own thread pools, so queued writes never hold the
+/// threads reads need. `:memory:` has no readers (each connection would open another database).
 public final class CloakroomSQLiteDatabase: Sendable {
-    let connection: SQLiteConnection
+    /// The only connection that writes.
+    let writer: SQLiteConnection
+    /// Read-only connections for pure reads; empty for `:memory:` (reads then use the writer).
+    let readers: [SQLiteConnection]
+    /// Reads in flight on each reader, to pick the least busy one.
+    private let readerLoad: Mutex<[Int]>
+    private let pools: [NIOThreadPool]
     /// The file path, or `:memory:`.
     public let path: String
 
-    private init(connection: SQLiteConnection, path: String) {
-        self.connection = connection
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection], pools: [NIOThreadPool], path: String) {
+        self.writer = writer
+        self.readers = readers
+        self.readerLoad = Mutex(Array(repeating: 0, count: readers.count))
+        self.pools = pools
         self.path = path
     }
 
     /// Opens (creating if needed) and migrates the database at `path`; `":memory:"` for a private one.
-    public static func open(path: String, logger: Logger = Logger(label: "cloakroom.sqlite")) async throws -> CloakroomSQLiteDatabase {
+    ///
+    /// `readers` read-only connections (default 2) serve pure reads beside the one writer.
+    public static func open(path: String, readers readerCount: Int = 2, logger: Logger = Logger(label: "cloakroom.sqlite")) async throws -> CloakroomSQLiteDatabase {
         let storage: SQLiteConnection.Storage = path == ":memory:" ? .memory : .file(path: path)
-        let connection: SQLiteConnection
+        // A private database (in memory, or SQLite's temporary "") is another one on each connection.
+        let isPrivate = path == ":memory:" || path.isEmpty || path.contains("mode=memory")
+        let readerCount = isPrivate ? 0 : max(readerCount, 0)
+        let writerPool = NIOThreadPool(numberOfThreads: 1)
+        writerPool.start()
+        let readerPool = readerCount > 0 ? NIOThreadPool(numberOfThreads: readerCount) : nil
+        readerPool?.start()
+        let pools = [writerPool] + (readerPool.map { [$0] } ?? [])
+        var opened: [SQLiteConnection] = []
         do {
-            connection = try await SQLiteConnection.open(storage: storage, logger: logger)
+            let writer = try await connect(storage, path: path, pool: writerPool, logger: logger)
+            opened.append(writer)
+            try await migrate(writer)
+            // Readers open after the migration, so the file is already in WAL mode (persistent).
+            var readers: [SQLiteConnection] = []
+            for _ in 0..<readerCount {
+                guard let readerPool else { break }
+                let reader = try await connect(storage, path: path, pool: readerPool, logger: logger)
+                opened.append(reader)
+                try await run(reader, "PRAGMA query_only = ON")
+                readers.append(reader)
+            }
+            return CloakroomSQLiteDatabase(writer: writer, readers: readers, pools: pools, path: path)
+        } catch {
+            for connection in opened { try? await connection.close() }
+            for pool in pools { try? await pool.shutdownGracefully() }
+            throw error
+        }
+    }
+
+    private static func connect(_ storage: SQLiteConnection.Storage, path: String, pool: NIOThreadPool, logger: Logger) async throws -> SQLiteConnection {
+        do {
+            return try await SQLiteConnection.open(
+                storage: storage, threadPool: pool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
         } catch {
             throw SQLiteStoreError("cannot open SQLite database at \(path): \(error)")
         }
-        let database = CloakroomSQLiteDatabase(connection: connection, path: path)
-        do {
-            try await database.migrate()
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        return database
     }
 
-    /// Closes the connection.
+    /// Closes every connection and stops their threads.
     public func close() async throws {
-        try await connection.close()
+        var failure: (any Error)?
+        for connection in readers + [writer] {
+            do { try await connection.close() } catch { failure = failure ?? error }
+        }
+        for pool in pools {
+            do { try await pool.shutdownGracefully() } catch { failure = failure ?? error }
+        }
+        if let failure { throw failure }
     }
 
     /// The schema version the file is at.
     public func schemaVersion() async throws -> Int {
-        let rows = try await query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        try await Self.schemaVersion(readers.isEmpty ? writer : readers[0])
+    }
+
+    private static func schemaVersion(_ connection: SQLiteConnection) async throws -> Int {
+        let rows = try await run(connection, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
         return Int(rows.first?.column("v")?.integer ?? 0)
     }
 
+    /// Runs a statement that writes (or must see this process's open writes) on the writer.
     @discardableResult
     func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        try await Self.run(writer, sql, binds)
+    }
+
+    /// Runs a pure read on the least busy reader: it never waits for the writer, and sees every
+    /// write committed before it starts.
+    func read(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        guard !readers.isEmpty else { return try await query(sql, binds) }
+        let index = readerLoad.withLock { load in
+            var best = 0
+            for candidate in load.indices where load[candidate] < load[best] { best = candidate }
+            load[best] += 1
+            return best
+        }
+        defer { readerLoad.withLock { $0[index] -= 1 } }
+        return try await Self.run(readers[index], sql, binds)
+    }
+
+    /// Rows one purge statement deletes at most: each chunk is its own short write, so a request's
+    /// write queued on the writer runs between chunks instead of waiting out a whole sweep batch.
+    static let purgeChunk = 250
+
+    /// Runs `sql`, a `DELETE … LIMIT ? RETURNING …` whose last parameter is the row limit, chunk by
+    /// chunk until `limit` rows are gone or a chunk comes back short; returns how many were deleted.
+    func deleteInChunks(_ sql: String, _ binds: [SQLiteData], limit: Int) async throws -> Int {
+        var removed = 0
+        while removed < limit {
+            let chunk = min(Self.purgeChunk, limit - removed)
+            let deleted = try await query(sql, binds + [.integer(chunk)]).count
+            removed += deleted
+            if deleted < chunk { break }
+        }
+        return removed
+    }
+
+    @discardableResult
+    private static func run(_ connection: SQLiteConnection, _ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
         do {
             return try await connection.query(sql, binds)
         } catch let error as SQLiteError where error.reason == .constraint || error.reason == .constraintPrimaryKeyFailed || error.reason == .constraintUniqueFailed {
@@ -155,24 +243,24 @@ public final class CloakroomSQLiteDatabase: Sendable {
     /// The schema version `open` migrates to.
     public static var latestSchemaVersion: Int { migrations.count }
 
-    private func migrate() async throws {
-        try await query("PRAGMA journal_mode = WAL")
-        try await query("PRAGMA synchronous = NORMAL")
-        try await query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
-        let current = try await schemaVersion()
-        for (offset, statements) in Self.migrations.enumerated() where offset + 1 > current {
+    private static func migrate(_ writer: SQLiteConnection) async throws {
+        try await run(writer, "PRAGMA journal_mode = WAL")
+        try await run(writer, "PRAGMA synchronous = NORMAL")
+        try await run(writer, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+        let current = try await schemaVersion(writer)
+        for (offset, statements) in migrations.enumerated() where offset + 1 > current {
             let version = offset + 1
-            try await query("BEGIN IMMEDIATE")
+            try await run(writer, "BEGIN IMMEDIATE")
             do {
                 // Another process may have migrated between our read and our lock.
-                if try await schemaVersion() < version {
-                    for statement in statements { try await query(statement) }
-                    try await query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                                    [.integer(version), .float(Date().timeIntervalSince1970)])
+                if try await schemaVersion(writer) < version {
+                    for statement in statements { try await run(writer, statement) }
+                    try await run(writer, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                                  [.integer(version), .float(Date().timeIntervalSince1970)])
                 }
-                try await query("COMMIT")
+                try await run(writer, "COMMIT")
             } catch {
-                _ = try? await query("ROLLBACK")
+                _ = try? await run(writer, "ROLLBACK")
                 throw error
             }
         }
@@ -214,13 +302,13 @@ extension Optional where Wrapped == String {
 extension CloakroomSQLiteDatabase {
     /// Bytes the database file uses (`page_count × page_size`), for benchmarks and operators.
     public func sizeInBytes() async throws -> Int {
-        let pages = try await query("PRAGMA page_count").first?.column("page_count")?.integer ?? 0
-        let size = try await query("PRAGMA page_size").first?.column("page_size")?.integer ?? 0
+        let pages = try await read("PRAGMA page_count").first?.column("page_count")?.integer ?? 0
+        let size = try await read("PRAGMA page_size").first?.column("page_size")?.integer ?? 0
         return Int(pages * size)
     }
 
-    /// One `SELECT 1` round trip: the ceiling any store on this connection can reach.
+    /// One `SELECT 1` round trip on a reader: the ceiling any read on this database can reach.
     public func selectOne() async throws {
-        try await query("SELECT 1")
+        _ = try await read("SELECT 1")
     }
 }

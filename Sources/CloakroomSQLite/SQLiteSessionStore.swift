@@ -19,7 +19,7 @@ public struct SQLiteSessionStore: SessionStore {
 
     public func load(key: String, now: Date) async throws -> SessionRecord? {
         let rows = try await run {
-            try await database.query("SELECT \(Self.columns) FROM sessions WHERE key = ? AND expires_at > ?", [.text(key), now.sqlite])
+            try await database.read("SELECT \(Self.columns) FROM sessions WHERE key = ? AND expires_at > ?", [.text(key), now.sqlite])
         }
         return try rows.first.map(Self.record(from:))
     }
@@ -67,7 +67,7 @@ public struct SQLiteSessionStore: SessionStore {
 
     public func records(forUser userID: String, now: Date) async throws -> [SessionRecord] {
         let rows = try await run {
-            try await database.query("SELECT \(Self.columns) FROM sessions WHERE user_id = ? AND expires_at > ?", [.text(userID), now.sqlite])
+            try await database.read("SELECT \(Self.columns) FROM sessions WHERE user_id = ? AND expires_at > ?", [.text(userID), now.sqlite])
         }
         return try rows.map(Self.record(from:))
     }
@@ -80,17 +80,16 @@ public struct SQLiteSessionStore: SessionStore {
     }
 
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {
-        let rows = try await run {
-            try await database.query(
+        try await run {
+            try await database.deleteInChunks(
                 "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions WHERE expires_at <= ? LIMIT ?) RETURNING key",
-                [now.sqlite, .integer(limit)])
+                [now.sqlite], limit: limit)
         }
-        return rows.count
     }
 
     public func list(now: Date, afterKey: String?, limit: Int) async throws -> [SessionRecord] {
         let rows = try await run {
-            try await database.query(
+            try await database.read(
                 "SELECT \(Self.columns) FROM sessions WHERE key > ? AND expires_at > ? ORDER BY key LIMIT ?",
                 [.text(afterKey ?? ""), now.sqlite, .integer(limit)])
         }
@@ -98,7 +97,7 @@ public struct SQLiteSessionStore: SessionStore {
     }
 
     public func ping() async throws {
-        try await run { try await database.query("SELECT 1") }
+        try await run { _ = try await database.read("SELECT 1") }
     }
 
     // MARK: - Mapping

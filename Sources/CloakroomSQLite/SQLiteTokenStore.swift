@@ -7,8 +7,8 @@ import SQLiteNIO
 /// Schema (migration 2 in `CloakroomSQLiteDatabase.migrations`, times in integer milliseconds):
 /// `refresh_tokens` keyed by the hashed token with indexes on `family_id`, `user_id` and
 /// `expires_at`; `token_epochs` keyed by user; `denied_token_ids` keyed by `jti`. Like every store on
-/// this database, each operation is single statements on the shared connection, never a transaction
-/// held across an `await`: rotation is one `UPDATE … WHERE used_at IS NULL AND expires_at > now`
+/// this database, each write is single statements on the one writer connection (lookups go to the
+/// read-only connections), never a transaction held across an `await`: rotation is one `UPDATE … WHERE used_at IS NULL AND expires_at > now`
 /// whose trigger (`refresh_tokens_rotate`) inserts the successor in the same statement, so it is
 /// atomic across tasks and processes.
 public struct SQLiteTokenStore: TokenStore {
@@ -37,7 +37,7 @@ public struct SQLiteTokenStore: TokenStore {
 
     public func refreshToken(key: String, now: Date) async throws -> RefreshTokenRecord? {
         let rows = try await run {
-            try await database.query(
+            try await database.read(
                 "SELECT \(Self.columns) FROM refresh_tokens WHERE key = ? AND expires_at > ?", [.text(key), .integer(Self.ms(now))])
         }
         return try rows.first.map(Self.record(from:))
@@ -118,7 +118,7 @@ public struct SQLiteTokenStore: TokenStore {
     public func revocationState(userID: String, tokenID: String, now: Date) async throws -> RevocationState {
         let nowMs = Self.ms(now)
         let rows = try await run {
-            try await database.query(
+            try await database.read(
                 """
                 SELECT COALESCE((SELECT epoch FROM token_epochs WHERE user_id = ? AND keep_until > ?), 0) AS epoch,
                        EXISTS (SELECT 1 FROM denied_token_ids WHERE jti = ? AND until > ?) AS denied
@@ -136,12 +136,11 @@ public struct SQLiteTokenStore: TokenStore {
         var removed = 0
         for (table, key, expiry) in [("refresh_tokens", "key", "expires_at"), ("token_epochs", "user_id", "keep_until"), ("denied_token_ids", "jti", "until")]
         where removed < limit {
-            let rows = try await run {
-                try await database.query(
+            removed += try await run {
+                try await database.deleteInChunks(
                     "DELETE FROM \(table) WHERE \(key) IN (SELECT \(key) FROM \(table) WHERE \(expiry) <= ? LIMIT ?) RETURNING \(key)",
-                    [.integer(nowMs), .integer(limit - removed)])
+                    [.integer(nowMs)], limit: limit - removed)
             }
-            removed += rows.count
         }
         return removed
     }
