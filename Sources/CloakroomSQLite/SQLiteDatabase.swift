@@ -14,8 +14,9 @@ import Synchronization
 /// read-only connections (`PRAGMA query_only`), which WAL lets run beside the writer, so a request's
 /// read never queues behind a sweep's `DELETE`. Each read is its own autocommit statement, so it
 /// sees every write that returned before it started (read-your-writes across connections).
-/// The writer and the readers run on their own thread pools, so queued writes never hold the
-/// threads reads need. `:memory:` has no readers (each connection would open another database).
+/// The writer and each reader run on their own one-thread pool, so queued writes never hold the
+/// threads reads need and no connection ever runs two statements at once (two overlapping statements
+/// on one connection would share one read snapshot). `:memory:` has no readers.
 public final class CloakroomSQLiteDatabase: Sendable {
     /// The only connection that writes.
     let writer: SQLiteConnection
@@ -45,9 +46,12 @@ public final class CloakroomSQLiteDatabase: Sendable {
         let readerCount = isPrivate ? 0 : max(readerCount, 0)
         let writerPool = NIOThreadPool(numberOfThreads: 1)
         writerPool.start()
-        let readerPool = readerCount > 0 ? NIOThreadPool(numberOfThreads: readerCount) : nil
-        readerPool?.start()
-        let pools = [writerPool] + (readerPool.map { [$0] } ?? [])
+        // One thread per reader: a connection must run one statement at a time. Two overlapping
+        // statements on one connection share a read transaction, so the second would read the
+        // first one's (older) snapshot and miss a write committed in between.
+        let readerPools = (0..<readerCount).map { _ in NIOThreadPool(numberOfThreads: 1) }
+        for pool in readerPools { pool.start() }
+        let pools = [writerPool] + readerPools
         var opened: [SQLiteConnection] = []
         do {
             let writer = try await connect(storage, path: path, pool: writerPool, logger: logger)
@@ -55,8 +59,7 @@ public final class CloakroomSQLiteDatabase: Sendable {
             try await migrate(writer)
             // Readers open after the migration, so the file is already in WAL mode (persistent).
             var readers: [SQLiteConnection] = []
-            for _ in 0..<readerCount {
-                guard let readerPool else { break }
+            for readerPool in readerPools {
                 let reader = try await connect(storage, path: path, pool: readerPool, logger: logger)
                 opened.append(reader)
                 try await run(reader, "PRAGMA query_only = ON")
