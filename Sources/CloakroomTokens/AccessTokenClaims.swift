@@ -80,31 +80,80 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
         try container.encodeIfPresent(sessionID, forKey: .sessionID)
     }
 
-    /// Reads a verified payload member by member, so each problem has its own error.
-    init(payload: [UInt8]) throws(TokenError) {
-        guard let claims = JSONValue.object(from: payload) else {
+    /// The claim members read from a payload; the reader below refers to them by index.
+    private static let names = JSONMemberNames(["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "epoch", "sid"])
+
+    /// One claim member's value as read: a string's bytes or text, or any other JSON value.
+    private enum Slot {
+        case text(JSONText)
+        case value(JSONValue)
+    }
+
+    /// Reads a verified payload member by member, so each problem has its own error: a JSON
+    /// object with distinct member names (the same rules as ``JSONValue/object(from:)``; members
+    /// other than the claims below are parsed and ignored), then each claim in turn.
+    ///
+    /// `issuer` and `audience`, the verifier's expected values, only spare copies: an equal
+    /// `iss` or `aud` string is that very `String`.
+    init(payload: UnsafeBufferPointer<UInt8>, issuer knownIssuer: String?, audience knownAudience: String?) throws(TokenError) {
+        var iss, sub, aud, exp, iat, nbf, jti, clientID, scope, epoch, sid: Slot?
+        var parser = JSONValue.Parser(bytes: payload)
+        let valid = parser.objectDocument(Self.names) { index, parser in
+            let slot: Slot
+            // A string where a string claim belongs is read without a copy; anything else (exp,
+            // iat, nbf and epoch, indexes 3, 4, 5 and 9, are numbers) as a value.
+            let isString = parser.index < parser.bytes.count && parser.bytes[parser.index] == UInt8(ascii: "\"")
+            if isString, index != 3, index != 4, index != 5, index != 9 {
+                guard let text = parser.text() else { return false }
+                slot = .text(text)
+            } else {
+                guard let value = parser.value() else { return false }
+                slot = .value(value)
+            }
+            switch index {
+            case 0: iss = slot
+            case 1: sub = slot
+            case 2: aud = slot
+            case 3: exp = slot
+            case 4: iat = slot
+            case 5: nbf = slot
+            case 6: jti = slot
+            case 7: clientID = slot
+            case 8: scope = slot
+            case 9: epoch = slot
+            default: sid = slot
+            }
+            return true
+        }
+        guard valid else {
             throw .malformed("the payload is not a JSON object with distinct member names")
         }
-        func string(_ name: String) throws(TokenError) -> String {
-            guard let value = claims[name] else { throw .missingClaim(name) }
-            guard let text = value.stringValue else { throw .malformed("the \(name) claim is not a string") }
-            return text
+        func string(_ slot: Slot?, _ name: String, interning interned: String? = nil) throws(TokenError) -> String {
+            switch slot {
+            case nil: throw .missingClaim(name)
+            case .text(let text)?: return text.string(interning: interned)
+            case .value(let value)?:
+                guard let text = value.stringValue else { throw .malformed("the \(name) claim is not a string") }
+                return text
+            }
         }
-        func date(_ name: String) throws(TokenError) -> Date? {
-            guard let value = claims[name] else { return nil }
-            guard let seconds = value.doubleValue, seconds.isFinite else {
+        func date(_ slot: Slot?, _ name: String) throws(TokenError) -> Date? {
+            guard let slot else { return nil }
+            guard case .value(let value) = slot, let seconds = value.doubleValue, seconds.isFinite else {
                 throw .malformed("the \(name) claim is not a number")
             }
             return Date(timeIntervalSince1970: seconds)
         }
-        self.issuer = try string("iss")
-        self.subject = try string("sub")
-        switch claims["aud"] {
+        self.issuer = try string(iss, "iss", interning: knownIssuer)
+        self.subject = try string(sub, "sub")
+        switch aud {
         case nil:
             throw .missingClaim("aud")
-        case .string(let single)?:
+        case .text(let single)?:
+            self.audience = [single.string(interning: knownAudience)]
+        case .value(.string(let single))?:
             self.audience = [single]
-        case .array(let values)?:
+        case .value(.array(let values))?:
             let names = values.compactMap(\.stringValue)
             guard names.count == values.count, !names.isEmpty else {
                 throw .malformed("the aud claim is not a string or an array of strings")
@@ -113,26 +162,21 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
         default:
             throw .malformed("the aud claim is not a string or an array of strings")
         }
-        guard let expiresAt = try date("exp") else { throw .missingClaim("exp") }
-        guard let issuedAt = try date("iat") else { throw .missingClaim("iat") }
+        guard let expiresAt = try date(exp, "exp") else { throw .missingClaim("exp") }
+        guard let issuedAt = try date(iat, "iat") else { throw .missingClaim("iat") }
         self.expiresAt = expiresAt
         self.issuedAt = issuedAt
-        self.notBefore = try date("nbf")
-        self.tokenID = try string("jti")
-        self.clientID = try string("client_id")
-        if claims["scope"] == nil {
-            self.scope = ""
-        } else {
-            self.scope = try string("scope")
+        self.notBefore = try date(nbf, "nbf")
+        self.tokenID = try string(jti, "jti")
+        self.clientID = try string(clientID, "client_id")
+        self.scope = scope == nil ? "" : try string(scope, "scope")
+        guard case .value(let epochValue)? = epoch else {
+            if epoch == nil { throw .missingClaim("epoch") }
+            throw .malformed("the epoch claim is not an integer")
         }
-        guard let epochValue = claims["epoch"] else { throw .missingClaim("epoch") }
-        guard let epoch = epochValue.integerValue else { throw .malformed("the epoch claim is not an integer") }
-        self.epoch = epoch
-        if claims["sid"] == nil {
-            self.sessionID = nil
-        } else {
-            self.sessionID = try string("sid")
-        }
+        guard let epochNumber = epochValue.integerValue else { throw .malformed("the epoch claim is not an integer") }
+        self.epoch = epochNumber
+        self.sessionID = sid == nil ? nil : try string(sid, "sid")
     }
 
     static func wholeSeconds(_ date: Date) -> Date {

@@ -51,8 +51,8 @@ enum JSONValue: Sendable, Equatable, Decodable {
     /// Containers nested deeper than this are refused (a token never nests more than twice).
     static let maximumDepth = 32
 
-    /// The one-pass parser behind ``object(from:)``.
-    private struct Parser {
+    /// The one-pass parser behind ``object(from:)`` and ``readObject(_:names:member:)``.
+    struct Parser {
         let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
         var depth = 0
@@ -76,6 +76,103 @@ enum JSONValue: Sendable, Equatable, Decodable {
                 default: return
                 }
             }
+        }
+
+        /// A string value starting at its opening quote, without building a `String` when its
+        /// bytes are the string (ASCII, no escapes); otherwise exactly ``string()``.
+        mutating func text() -> JSONText? {
+            let quote = index
+            index += 1
+            let start = index
+            // Eight bytes at a time up to the first byte that may end or complicate the string
+            // (quote, backslash, control, non-ASCII); the loop below looks at that byte itself.
+            if let base = bytes.baseAddress {
+                while bytes.count - index >= 8 {
+                    let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+                    let special = Self.specialBytes(word)
+                    if special != 0 {
+                        index += special.trailingZeroBitCount / 8
+                        break
+                    }
+                    index += 8
+                }
+            }
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                    index += 1
+                    return .ascii(raw)
+                }
+                guard byte >= 0x20 else { return nil }
+                if byte == UInt8(ascii: "\\") || byte >= 0x80 { break }
+                index += 1
+            }
+            index = quote
+            return string().map(JSONText.string)
+        }
+
+        /// The high bit of each byte of `word` (little-endian) that is a quote, a backslash, a
+        /// control character or non-ASCII; the lowest one set is exact (higher ones may be spurious).
+        @inline(__always)
+        static func specialBytes(_ word: UInt64) -> UInt64 {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let high: UInt64 = 0x8080_8080_8080_8080
+            let quote = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+            let backslash = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+            let quoteZero = (quote &- ones) & ~quote
+            let backslashZero = (backslash &- ones) & ~backslash
+            let control = (word &- ones &* 0x20) & ~word
+            return (quoteZero | backslashZero | control | word) & high
+        }
+
+        /// A document that is one object, read member by member without building it: each
+        /// member named in `names` is handed to `member` (its index in `names`, and the parser at
+        /// its value, which `member` must consume); every other member's value is parsed and
+        /// dropped. The same rules as ``object(from:)``: names are compared after unescaping and
+        /// as `String`s (so with the same equality a dictionary key has), a name used twice fails,
+        /// and so does anything ``document()`` refuses.
+        mutating func objectDocument(_ names: JSONMemberNames, member: (Int, inout Parser) -> Bool) -> Bool {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return false }
+            depth += 1
+            index += 1  // {
+            var seen: UInt64 = 0
+            var others: Set<String> = []
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                index += 1
+            } else {
+                members: while true {
+                    skipWhitespace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let name = text() else { return false }
+                    skipWhitespace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return false }
+                    index += 1
+                    skipWhitespace()
+                    if let known = names.index(of: name, within: bytes) {
+                        let bit: UInt64 = 1 << UInt64(known)
+                        guard seen & bit == 0 else { return false }  // a name used twice
+                        seen |= bit
+                        guard member(known, &self) else { return false }
+                    } else {
+                        guard value() != nil else { return false }
+                        guard others.insert(name.string).inserted else { return false }  // a name used twice
+                    }
+                    skipWhitespace()
+                    guard index < bytes.count else { return false }
+                    switch bytes[index] {
+                    case UInt8(ascii: ","): index += 1
+                    case UInt8(ascii: "}"):
+                        index += 1
+                        break members
+                    default: return false
+                    }
+                }
+            }
+            depth -= 1
+            skipWhitespace()
+            return index == bytes.count
         }
 
         /// Consumes `literal` if the input continues with it.
@@ -250,12 +347,22 @@ enum JSONValue: Sendable, Equatable, Decodable {
                 while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
                 return index - first
             }
-            if bytes[index] == UInt8(ascii: "-") { index += 1 }
+            let negative = bytes[index] == UInt8(ascii: "-")
+            if negative { index += 1 }
             guard index < bytes.count else { return nil }
+            // The integer part's value, read in the same pass (wrapping: used only when short).
+            var magnitude: Int64 = 0
             if bytes[index] == UInt8(ascii: "0") {
                 index += 1
             } else {
-                guard digits() > 0 else { return nil }
+                let first = index
+                while index < bytes.count {
+                    let digit = bytes[index] &- UInt8(ascii: "0")
+                    guard digit < 10 else { break }
+                    magnitude = magnitude &* 10 &+ Int64(digit)
+                    index += 1
+                }
+                guard index > first else { return nil }
             }
             var integral = true
             if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
@@ -271,11 +378,7 @@ enum JSONValue: Sendable, Equatable, Decodable {
             }
             // Up to 18 digits always fit an Int64: no text needed.
             if integral, index - start <= 18 {
-                var value: Int64 = 0
-                for byte in bytes[start..<index] where byte != UInt8(ascii: "-") {
-                    value = value * 10 + Int64(byte - UInt8(ascii: "0"))
-                }
-                return .integer(bytes[start] == UInt8(ascii: "-") ? -value : value)
+                return .integer(negative ? -magnitude : magnitude)
             }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
             if integral, let exact = Int64(text) {
@@ -310,6 +413,117 @@ enum JSONValue: Sendable, Equatable, Decodable {
         case .integer(let value): Int(exactly: value)
         case .number(let value): Int(exactly: value)
         default: nil
+        }
+    }
+}
+
+/// A JSON string read by ``JSONValue/Parser/text()``: its bytes when they are the string,
+/// else the decoded `String`. The bytes point into the parsed buffer and live only as long as it.
+enum JSONText {
+    /// Printable ASCII without escapes: the bytes are the string.
+    case ascii(UnsafeBufferPointer<UInt8>)
+    /// Anything else, decoded and validated.
+    case string(String)
+
+    /// The string; `interned` itself when it is equal (saves a copy of a string known in advance).
+    func string(interning interned: String?) -> String {
+        switch self {
+        case .string(let text):
+            return text
+        case .ascii(let bytes):
+            if let interned, Self.equal(bytes, interned) { return interned }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    var string: String { string(interning: nil) }
+
+    /// True when `bytes` (ASCII) are the UTF-8 of `text`; for ASCII this is `String` equality.
+    static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { utf8 in
+            utf8.count == bytes.count && (bytes.isEmpty || memcmp(utf8.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
+        }
+    }
+}
+
+/// The member names a reader picks out of an object (at most 64, ASCII, at most 16 bytes each).
+struct JSONMemberNames: Sendable {
+    let names: [String]
+    /// Each name's length and bytes packed into two words, for comparing a name in two steps.
+    private let packed: [Packed]
+
+    private struct Packed: Equatable, Sendable {
+        var count: Int
+        var low: UInt64
+        var high: UInt64
+
+        /// `bytes` (the first 16) packed little-endian, zero-filled. (Shifts, not a copy through
+        /// memory: a wide load of bytes just stored stalls.)
+        init(_ bytes: UnsafeBufferPointer<UInt8>) {
+            count = bytes.count
+            low = 0
+            high = 0
+            var index = 0
+            while index < min(count, 8) {
+                low |= UInt64(bytes[index]) << UInt64(index * 8)
+                index += 1
+            }
+            while index < min(count, 16) {
+                high |= UInt64(bytes[index]) << UInt64((index - 8) * 8)
+                index += 1
+            }
+        }
+
+        /// The same as `init(bytes)`, reading two words at once when 16 bytes from the start of
+        /// `bytes` lie within `readable`.
+        @inline(__always)
+        init(_ bytes: UnsafeBufferPointer<UInt8>, within readable: UnsafeBufferPointer<UInt8>) {
+            guard let start = bytes.baseAddress, let end = readable.baseAddress.map({ $0 + readable.count }),
+                  start + 16 <= end, bytes.count <= 16
+            else {
+                self.init(bytes)
+                return
+            }
+            func mask(_ count: Int) -> UInt64 { count >= 8 ? ~0 : (1 << UInt64(count * 8)) &- 1 }
+            let raw = UnsafeRawPointer(start)
+            let count = bytes.count
+            self.init(
+                count: count,
+                low: UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)) & mask(count),
+                high: count > 8 ? UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) & mask(count - 8) : 0)
+        }
+
+        private init(count: Int, low: UInt64, high: UInt64) {
+            self.count = count
+            self.low = low
+            self.high = high
+        }
+    }
+
+    init(_ names: [String]) {
+        precondition(names.count <= 64 && names.allSatisfy { $0.utf8.count <= 16 && $0.utf8.allSatisfy { $0 < 0x80 } })
+        self.names = names
+        self.packed = names.map { name in Array(name.utf8).withUnsafeBufferPointer(Packed.init) }
+    }
+
+    /// The index of `name` in `names`, under `String` equality; `readable` is the buffer the
+    /// name was read from.
+    func index(of name: JSONText, within readable: UnsafeBufferPointer<UInt8>) -> Int? {
+        switch name {
+        case .ascii(let bytes):
+            // Two ASCII strings are equal exactly when their bytes are. (A non-ASCII name comes
+            // as `.string` and is compared as a String: U+212A KELVIN SIGN equals "K".)
+            guard bytes.count <= 16 else { return nil }
+            let key = Packed(bytes, within: readable)
+            return packed.withUnsafeBufferPointer { packed in
+                for index in packed.indices where packed[index] == key {
+                    return index
+                }
+                return nil
+            }
+        case .string(let text):
+            return names.firstIndex(of: text)
         }
     }
 }

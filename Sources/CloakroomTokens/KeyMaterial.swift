@@ -118,6 +118,32 @@ enum KeyMaterial: Sendable {
         return made
     }
 
+    /// The direct swift-crypto check for `algorithm` with this key (its public half), made once
+    /// per key; `jwtAlgorithm` (from ``jwtAlgorithm(for:)``, which has checked that the key fits)
+    /// is kept only in the unexpected case that the key does not carry over.
+    func signatureCheck(for algorithm: TokenAlgorithm, jwtAlgorithm: any JWTAlgorithm) -> SignatureCheck {
+        let hash = SignatureCheck.Hash(algorithm)
+        let check: SignatureCheck?
+        switch publicMaterial ?? self {
+        case .ed25519Public(let key) where algorithm == .eddsa:
+            check = (try? Curve25519.Signing.PublicKey(rawRepresentation: key.rawRepresentation)).map(SignatureCheck.ed25519)
+        case .p256Public(let key) where algorithm == .es256:
+            check = (try? P256.Signing.PublicKey(pemRepresentation: key.pemRepresentation)).map(SignatureCheck.p256)
+        case .p384Public(let key) where algorithm == .es384:
+            check = (try? P384.Signing.PublicKey(pemRepresentation: key.pemRepresentation)).map(SignatureCheck.p384)
+        case .p521Public(let key) where algorithm == .es512:
+            check = (try? P521.Signing.PublicKey(pemRepresentation: key.pemRepresentation)).map(SignatureCheck.p521)
+        case .rsaPublic(let key) where algorithm.keyType == .rsa:
+            let pss = [.ps256, .ps384, .ps512].contains(algorithm)
+            check = (try? _RSA.Signing.PublicKey(derRepresentation: key.derRepresentation)).map { .rsa($0, pss: pss, hash) }
+        case .symmetric(let key) where algorithm.isSymmetric && fits(algorithm):
+            check = .hmac(key, algorithm)
+        default:
+            check = nil
+        }
+        return check ?? .jwtKit(jwtAlgorithm)
+    }
+
     private static func addRSA(
         _ key: some RSAKey, algorithm: TokenAlgorithm, kid: JWKIdentifier, to collection: JWTKeyCollection
     ) async {

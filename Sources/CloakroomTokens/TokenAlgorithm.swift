@@ -91,4 +91,21 @@ public enum TokenAlgorithm: String, Sendable, Hashable, CaseIterable, Codable {
     public init?(name: String) {
         self.init(rawValue: name)
     }
+
+    /// The algorithm whose name is exactly the ASCII `bytes`; the same answer as
+    /// ``init(name:)`` for the string they spell, without making it.
+    init?(ascii bytes: UnsafeBufferPointer<UInt8>) {
+        guard bytes.count == 5, let base = bytes.baseAddress else {
+            return nil  // every name is five characters
+        }
+        var key: UInt64 = 0
+        for index in 0..<5 { key |= UInt64(base[index]) << UInt64(index * 8) }
+        guard let index = Self.packedNames.firstIndex(of: key) else { return nil }
+        self = Self.allCases[index]
+    }
+
+    /// Each name's five bytes, little-endian in a word, in `allCases` order.
+    private static let packedNames: [UInt64] = allCases.map { algorithm in
+        algorithm.rawValue.utf8.enumerated().reduce(0) { $0 | UInt64($1.element) << UInt64($1.offset * 8) }
+    }
 }

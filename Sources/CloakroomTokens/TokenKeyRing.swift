@@ -2,6 +2,7 @@ import CloakroomCore
 import Foundation
 import JWTKit
 import Logging
+import Synchronization
 
 /// The server's signing keys, each with a `kid`, one algorithm, a creation date and a state.
 ///
@@ -11,7 +12,7 @@ import Logging
 /// Sheet, key rotation); ``prune(now:)`` then drops it. Imported public keys of other issuers
 /// verify only. ``jwks()`` publishes the public keys that currently verify; symmetric keys and
 /// imported keys are never published. Persistence lives in `TokenKeyRing+Persistence.swift`.
-public actor TokenKeyRing: VerificationKeySource {
+public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource {
     /// Ring settings.
     public struct Configuration: Sendable, Hashable {
         /// The algorithm of keys made by ``TokenKeyRing/rotate()`` on an empty ring and by
@@ -31,11 +32,50 @@ public actor TokenKeyRing: VerificationKeySource {
         }
     }
 
-    /// One key with its material and the jwt-kit object that signs/verifies with it.
+    /// One key with its material, the jwt-kit object that signs with it, and its signature
+    /// check (made once, here).
     struct Entry: Sendable {
         var info: TokenKeyInfo
         let material: KeyMaterial
         let jwtAlgorithm: any JWTAlgorithm
+        let signatureCheck: SignatureCheck
+
+        init(info: TokenKeyInfo, material: KeyMaterial, jwtAlgorithm: any JWTAlgorithm) {
+            self.info = info
+            self.material = material
+            self.jwtAlgorithm = jwtAlgorithm
+            self.signatureCheck = material.signatureCheck(for: info.algorithm, jwtAlgorithm: jwtAlgorithm)
+        }
+
+        /// What ``TokenKeyRing/verificationKey(kid:at:)`` hands out for this key.
+        var verificationKey: VerificationKey {
+            VerificationKey(kid: info.kid, algorithm: info.algorithm, signatureCheck: signatureCheck)
+        }
+    }
+
+    /// A key as verifiers see it: its info (for the kid and whether it verifies at a time) and
+    /// its ``VerificationKey``.
+    struct PublishedKey: Sendable {
+        let info: TokenKeyInfo
+        let key: VerificationKey
+        /// The kid's UTF-8 when it is ASCII (compared with a token's ASCII kid byte for byte).
+        let asciiKid: [UInt8]?
+
+        init(info: TokenKeyInfo, key: VerificationKey) {
+            self.info = info
+            self.key = key
+            let utf8 = Array(info.kid.utf8)
+            self.asciiKid = utf8.allSatisfy { $0 < 0x80 } ? utf8 : nil
+        }
+
+        /// `String` equality of this key's kid with `kid`.
+        func named(_ kid: HeaderText) -> Bool {
+            if case .ascii(let bytes) = kid, let asciiKid {
+                return asciiKid.count == bytes.count
+                    && asciiKid.withUnsafeBufferPointer { $0.isEmpty || memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+            }
+            return kid.equals(info.kid)
+        }
     }
 
     /// The settings.
@@ -43,7 +83,13 @@ public actor TokenKeyRing: VerificationKeySource {
     /// The clock for creation dates, rotation and pruning.
     public nonisolated let clock: any CloakroomClock
     nonisolated let logger: Logger
-    var entries: [Entry]
+    /// Every change is published at once (same actor step) to ``published``.
+    var entries: [Entry] {
+        didSet { published.withLock { $0 = Self.publish(entries) } }
+    }
+    /// The keys as of the last change of ``entries``, for verifiers to read without an actor
+    /// hop (``immediateVerificationKey(kid:at:)``).
+    nonisolated let published: Mutex<[PublishedKey]>
 
     /// An empty ring; call ``rotate()`` or ``generate(_:)`` before issuing tokens.
     public init(
@@ -55,6 +101,7 @@ public actor TokenKeyRing: VerificationKeySource {
         self.clock = clock
         self.logger = logger
         self.entries = []
+        self.published = Mutex([])
     }
 
     init(configuration: Configuration, clock: any CloakroomClock, logger: Logger, entries: [Entry]) {
@@ -62,6 +109,11 @@ public actor TokenKeyRing: VerificationKeySource {
         self.clock = clock
         self.logger = logger
         self.entries = entries
+        self.published = Mutex(Self.publish(entries))
+    }
+
+    private static func publish(_ entries: [Entry]) -> [PublishedKey] {
+        entries.map { PublishedKey(info: $0.info, key: $0.verificationKey) }
     }
 
     // MARK: Keys
@@ -188,10 +240,18 @@ public actor TokenKeyRing: VerificationKeySource {
 
     /// The key named `kid` if it verifies at `now`; never answers a token without `kid`.
     public func verificationKey(kid: String?, at now: Date) -> VerificationKey? {
-        guard let kid, let entry = entries.first(where: { $0.info.kid == kid }), entry.info.verifies(at: now) else {
-            return nil
+        immediateVerificationKey(kid: kid.map(HeaderText.string), at: now)
+    }
+
+    /// The same answer as ``verificationKey(kid:at:)``, read from the keys as of the ring's
+    /// last change (published in the same actor step as the change, so a key removed or
+    /// retired by a call that has returned is never handed out), without an actor hop.
+    nonisolated func immediateVerificationKey(kid: HeaderText?, at now: Date) -> VerificationKey? {
+        guard let kid else { return nil }
+        return published.withLock { keys in
+            guard let found = keys.first(where: { $0.named(kid) }), found.info.verifies(at: now) else { return nil }
+            return found.key
         }
-        return VerificationKey(kid: kid, algorithm: entry.info.algorithm, verifier: entry.jwtAlgorithm)
     }
 
     /// The active key for signing.

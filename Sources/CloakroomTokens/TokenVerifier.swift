@@ -35,6 +35,8 @@ public struct TokenVerifier: Sendable {
 
     /// The accepted `typ` values, lowercased (RFC 9068 section 2.1).
     public static let acceptedTypes: Set<String> = ["at+jwt", "application/at+jwt"]
+    /// ``acceptedTypes`` ready for comparing.
+    static let acceptedTypesPolicy = JWSVerifier.AcceptedTypes(acceptedTypes)
 
     /// The accepted issuer, audience and limits.
     public let configuration: Configuration
@@ -50,9 +52,30 @@ public struct TokenVerifier: Sendable {
     /// The claims of a valid access token at `now` (default: the clock's time).
     public func verify(_ token: String, now: Date? = nil) async throws(TokenError) -> AccessTokenClaims {
         let now = now ?? jws.clock.now()
+        if let keys = jws.immediateKeys {
+            // Nothing to wait for: parse into a temporary buffer (on the stack when small) and
+            // verify without suspending.
+            guard token.utf8.count <= configuration.maximumTokenSize else {
+                throw .tooLarge(limit: configuration.maximumTokenSize)
+            }
+            return try withUTF8(of: token) { utf8 in
+                Result { () throws(TokenError) in
+                    try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: StrictBase64URL.decodingCapacity(utf8.count)) { buffer throws(TokenError) in
+                        let parsed = try JWSBytes.parse(utf8, into: buffer)
+                        _ = try jws.verify(parsed, token: utf8, acceptedTypes: Self.acceptedTypesPolicy, now: now, keys: keys)
+                        return try claims(parsed, now: now)
+                    }
+                }
+            }.get()
+        }
         let parsed = try CompactJWS.parse(token, maximumSize: configuration.maximumTokenSize)
-        let verified = try await jws.verify(parsed, acceptedTypes: Self.acceptedTypes, now: now)
-        let claims = try AccessTokenClaims(payload: Array(verified.payload))
+        _ = try await jws.verify(parsed, of: token, acceptedTypes: Self.acceptedTypesPolicy, now: now)
+        return try parsed.withBytes { bytes throws(TokenError) in try claims(bytes, now: now) }
+    }
+
+    /// The claims of a token whose signature has verified, checked at `now`.
+    private func claims(_ jws: JWSBytes, now: Date) throws(TokenError) -> AccessTokenClaims {
+        let claims = try AccessTokenClaims(payload: jws.payload, issuer: configuration.issuer, audience: configuration.audience)
         try check(claims, now: now)
         return claims
     }

@@ -26,11 +26,11 @@ public struct UnverifiedToken: Sendable, Hashable {
     /// unpadded base64url segments, a JSON object header), checking nothing else.
     public init(decoding token: String, maximumSize: Int = JWSVerifier.defaultMaximumTokenSize) throws(TokenError) {
         let jws = try CompactJWS.parse(token, maximumSize: maximumSize)
-        self.headerJSON = Self.pretty(jws.headerBytes) ?? String(decoding: jws.headerBytes, as: UTF8.self)
+        self.headerJSON = Self.pretty(Array(jws.headerBytes)) ?? String(decoding: jws.headerBytes, as: UTF8.self)
         self.payload = Data(jws.payload)
         self.signature = Data(jws.signature)
-        self.algorithm = jws.header["alg"]?.stringValue
-        self.kid = jws.header["kid"]?.stringValue
+        self.algorithm = jws.string(jws.header.alg)
+        self.kid = jws.string(jws.header.kid)
     }
 
     /// The payload pretty-printed, if it is JSON.

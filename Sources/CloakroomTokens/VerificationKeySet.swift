@@ -6,7 +6,7 @@ import Foundation
 /// marked `use: enc`, or whose `key_ops` lacks `verify`, is kept but never verifies. Within a
 /// set, a key that cannot be read (unsupported curve or algorithm, weak key) is kept as unusable
 /// with its reason rather than failing the whole set; a single JWK that cannot be read throws.
-public struct VerificationKeySet: VerificationKeySource {
+public struct VerificationKeySet: VerificationKeySource, ImmediateVerificationKeySource {
     /// The keys, in file order.
     public let keys: [VerificationKey]
 
@@ -53,7 +53,11 @@ public struct VerificationKeySet: VerificationKeySource {
 
     /// The key named `kid`; with no `kid`, the only key of a one-key set.
     public func verificationKey(kid: String?, at now: Date) async -> VerificationKey? {
+        immediateVerificationKey(kid: kid.map(HeaderText.string), at: now)
+    }
+
+    func immediateVerificationKey(kid: HeaderText?, at now: Date) -> VerificationKey? {
         guard let kid else { return keys.count == 1 ? keys[0] : nil }
-        return keys.first { $0.kid == kid }
+        return keys.first { key in key.kid.map(kid.equals) ?? false }
     }
 }
