@@ -70,7 +70,7 @@ public struct BearerTokenMiddleware<Context: TokenRequestContext>: RouterMiddlew
             return token
         }
         if let cookies {
-            return request.headers[values: .cookie].lazy.compactMap { CookieHeader.first(named: cookies.accessCookieName, in: $0) }.first
+            return request.cookie(named: cookies.accessCookieName)
         }
         return nil
     }

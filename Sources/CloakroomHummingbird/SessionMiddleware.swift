@@ -34,7 +34,7 @@ public struct SessionMiddleware<Context: SessionRequestContext>: RouterMiddlewar
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let presented = request.headers[values: .cookie].lazy.compactMap { CookieHeader.first(named: cookie.cookieName, in: $0) }.first
+        let presented = request.cookie(named: cookie.cookieName)
         let session: Session
         do {
             session = try await manager.load(

@@ -60,9 +60,7 @@ struct TokenRoutes {
             let account = try await services.signIn.authenticate(username: username, password: password, address: context.clientAddress)
             grant = try await services.tokens.signIn(userID: account.id, clientID: fields["client_id"], scope: fields["scope"] ?? "")
         case "refresh_token":
-            let presented = fields["refresh_token"] ?? services.tokenCookies.flatMap { cookies in
-                request.headers[values: .cookie].lazy.compactMap { CookieHeader.first(named: cookies.refreshCookieName, in: $0) }.first
-            }
+            let presented = fields["refresh_token"] ?? services.tokenCookies.flatMap { request.cookie(named: $0.refreshCookieName) }
             guard let presented, !presented.isEmpty else { throw APIError.invalidField("refresh_token", "is required") }
             grant = try await services.tokens.refresh(presented, clientID: fields["client_id"])
             guard try await services.backends.accounts.account(id: grant.claims.subject).map({ !$0.disabled }) == true else {
@@ -81,9 +79,9 @@ struct TokenRoutes {
         if let token = fields["token"], !token.isEmpty {
             try await services.tokens.revoke(token)
         } else if let cookies = services.tokenCookies {
-            let presented = request.headers[values: .cookie].lazy.compactMap { CookieHeader.first(named: cookies.refreshCookieName, in: $0) }.first
+            let presented = request.cookie(named: cookies.refreshCookieName)
             if let presented { try await services.tokens.revoke(presented) }
-            if let access = request.headers[values: .cookie].lazy.compactMap({ CookieHeader.first(named: cookies.accessCookieName, in: $0) }).first {
+            if let access = request.cookie(named: cookies.accessCookieName) {
                 try await services.tokens.revoke(access)
             }
             for cookie in cookies.expiredCookies() { headers.append(HTTPField(name: .setCookie, value: try cookie.setCookieHeaderValue())) }
