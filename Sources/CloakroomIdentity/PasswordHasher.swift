@@ -42,16 +42,16 @@ public struct PasswordHasher: Sendable {
     /// Parameters for new hashes.
     public let parameters: ScryptParameters
     let gate: ConcurrencyGate
-    /// A hash of a random password, verified against when the user is unknown so that
-    /// "no such user" and "wrong password" take the same time.
-    let dummyHash: String
+    /// The salt of the stand-in derivation for unknown users (see ``verifyDummy(_:)``).
+    let dummySalt: [UInt8]
 
     /// Creates a hasher.
     public init(parameters: ScryptParameters = .owasp, maxConcurrent: Int = 2, maxQueued: Int = 64) {
         self.parameters = parameters
         self.gate = ConcurrencyGate(limit: maxConcurrent, maxWaiting: maxQueued)
-        let salt = SecureToken(byteCount: 16).text
-        self.dummyHash = (try? Self.encode(password: SecureToken().text, salt: Array(salt.utf8.prefix(16)), parameters: parameters)) ?? ""
+        // Nothing is derived here: a hash made up front would cost a whole scrypt run at every
+        // start (seconds in a debug build, where BoringSSL is not optimised).
+        self.dummySalt = Base64URL.decode(SecureToken(byteCount: 16).text) ?? []
     }
 
     /// Hashes `password` with a fresh random salt.
@@ -70,9 +70,13 @@ public struct PasswordHasher: Sendable {
         return ConstantTime.equals(candidate, parsed.hash)
     }
 
-    /// Spends the same effort as `verify` on a wrong password, for unknown users.
+    /// Spends the same effort as `verify` of a password hashed with ``parameters`` (the same
+    /// derivation, queued behind the same gate), for unknown users, so that "no such user" and
+    /// "wrong password" take the same time.
     public func verifyDummy(_ password: String) async throws {
-        _ = try await verify(password, against: dummyHash)
+        let salt = dummySalt
+        let parameters = self.parameters
+        _ = try await run { try Self.derive(password: password, salt: salt, parameters: parameters, length: 32) }
     }
 
     /// True when `encoded` was made with weaker parameters than `parameters` (rehash at sign-in).

@@ -45,6 +45,7 @@ enum CloakroomApplication {
         }
         return Application(
             router: try router(services: services),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ProtocolErrorResponder()])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Cloakroom"),
             services: backends.services + background,
             logger: logger)

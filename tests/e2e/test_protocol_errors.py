@@ -1,0 +1,48 @@
+"""Requests the HTTP parser refuses still get the JSON error every other refusal gets."""
+import json
+import socket
+
+
+def raw_exchange(server, data):
+    """Sends `data` on a fresh connection and reads until the server closes it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def parse(response):
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    return status, headers, body
+
+
+def test_oversized_header_block_gets_431_json(server):
+    big = b"a" * (100 * 1024)
+    status, headers, body = parse(raw_exchange(server, b"GET /api/me HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n"))
+    assert status == 431
+    assert headers["content-type"].startswith("application/json")
+    assert headers["connection"] == "close"
+    assert int(headers["content-length"]) == len(body)
+    assert json.loads(body)["error"] == "request_header_fields_too_large"
+
+
+def test_malformed_request_gets_400_json(server):
+    for request in (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", b"GET\x01 / HTTP/1.1\r\n\r\n"):
+        status, headers, body = parse(raw_exchange(server, request))
+        assert status == 400
+        assert headers["content-type"].startswith("application/json")
+        assert json.loads(body)["error"] == "malformed_request"
+
+
+def test_server_keeps_serving_after_protocol_errors(server):
+    raw_exchange(server, b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n")
+    status, _, body = parse(raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+    assert status == 200
+    assert json.loads(body)["status"] == "ok"
