@@ -8,26 +8,18 @@ import Foundation
 /// `try await SessionStoreConformance.run { makeEmptyStore() }` and every check throws a
 /// `ConformanceFailure` naming the rule broken. Each check gets a fresh store from the factory.
 public enum SessionStoreConformance {
-    /// A rule the store broke.
-    public struct ConformanceFailure: Error, CustomStringConvertible {
-        /// The check that failed and what was seen.
-        public let description: String
-    }
+    /// A rule the store broke (the type both suites share).
+    public typealias ConformanceFailure = CloakroomTesting.ConformanceFailure
 
     /// The names of every check, in order.
-    public static let checkNames: [String] = checks.map(\.0)
+    public static let checkNames: [String] = suite.names
 
     /// Runs every check (or those named in `only`) against fresh stores from `makeStore`.
     public static func run(only: Set<String>? = nil, makeStore: @Sendable () async throws -> any SessionStore) async throws {
-        for (name, check) in checks where only?.contains(name) ?? true {
-            let store = try await makeStore()
-            do {
-                try await check(store)
-            } catch let failure as ConformanceFailure {
-                throw ConformanceFailure(description: "\(name): \(failure.description)")
-            }
-        }
+        try await suite.run(only: only, makeStore: makeStore)
     }
+
+    static let suite = ConformanceChecks<any SessionStore>(checks: checks)
 
     static let t0 = Date(timeIntervalSince1970: 1_767_225_600)
 
@@ -39,7 +31,7 @@ public enum SessionStoreConformance {
     }
 
     static func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
-        if !condition { throw ConformanceFailure(description: message()) }
+        try ConformanceChecks<any SessionStore>.expect(condition, message())
     }
 
     static func same(_ a: SessionRecord?, _ b: SessionRecord?) -> Bool {

@@ -5,26 +5,18 @@ import Foundation
 /// The behaviour every `TokenStore` must show, run against a real backend; used like
 /// `SessionStoreConformance`: `try await TokenStoreConformance.run(only: [name]) { makeEmptyStore() }`.
 public enum TokenStoreConformance {
-    /// A rule the store broke.
-    public struct ConformanceFailure: Error, CustomStringConvertible {
-        /// The check that failed and what was seen.
-        public let description: String
-    }
+    /// A rule the store broke (the type both suites share).
+    public typealias ConformanceFailure = CloakroomTesting.ConformanceFailure
 
     /// The names of every check, in order.
-    public static let checkNames: [String] = checks.map(\.0)
+    public static let checkNames: [String] = suite.names
 
     /// Runs every check (or those named in `only`) against fresh stores from `makeStore`.
     public static func run(only: Set<String>? = nil, makeStore: @Sendable () async throws -> any TokenStore) async throws {
-        for (name, check) in checks where only?.contains(name) ?? true {
-            let store = try await makeStore()
-            do {
-                try await check(store)
-            } catch let failure as ConformanceFailure {
-                throw ConformanceFailure(description: "\(name): \(failure.description)")
-            }
-        }
+        try await suite.run(only: only, makeStore: makeStore)
     }
+
+    static let suite = ConformanceChecks<any TokenStore>(checks: checks)
 
     static let t0 = Date(timeIntervalSince1970: 1_767_225_600)
 
@@ -39,7 +31,7 @@ public enum TokenStoreConformance {
     }
 
     static func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
-        if !condition { throw ConformanceFailure(description: message()) }
+        try ConformanceChecks<any TokenStore>.expect(condition, message())
     }
 
     static func ms(_ date: Date?) -> Int64? { date.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) } }
