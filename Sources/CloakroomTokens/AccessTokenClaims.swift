@@ -142,6 +142,11 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
             guard case .value(let value) = slot, let seconds = value.doubleValue, seconds.isFinite else {
                 throw .malformed("the \(name) claim is not a number")
             }
+            // A signed token can still carry any number: keep times within what every store
+            // (milliseconds in 64 bits) and date formatter can hold.
+            guard Self.numericDateRange.contains(seconds) else {
+                throw .malformed("the \(name) claim is out of range (0 to year 9999)")
+            }
             return Date(timeIntervalSince1970: seconds)
         }
         self.issuer = try string(iss, "iss", interning: knownIssuer)
@@ -178,6 +183,9 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
         self.epoch = epochNumber
         self.sessionID = sid == nil ? nil : try string(sid, "sid")
     }
+
+    /// The NumericDates accepted in a token: 1970-01-01 up to the end of the year 9999.
+    static let numericDateRange: ClosedRange<Double> = 0...253_402_300_799
 
     static func wholeSeconds(_ date: Date) -> Date {
         Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))

@@ -287,6 +287,18 @@ struct AttackTests {
         await expectRefusal(.malformed) { _ = try await setup.verifier.verify(token) }
     }
 
+    @Test("times beyond what a store can hold are malformed, not trusted", arguments: [
+        ("exp", 1e30 as any Sendable), ("exp", 9_223_372_036_854_776 as any Sendable), ("exp", 253_402_300_800 as any Sendable),
+        ("iat", -1e308 as any Sendable), ("iat", -1 as any Sendable), ("nbf", 1e300 as any Sendable),
+    ])
+    func timeOutOfRange(_ name: String, _ value: any Sendable) async throws {
+        let setup = try await Setup()
+        var claims = setup.claims
+        claims[name] = value
+        let token = try await setup.forge(setup.header(), claims)
+        await expectRefusal(.malformed) { _ = try await setup.verifier.verify(token) }
+    }
+
     @Test("a payload that is not a JSON object is malformed after a good signature")
     func payloadNotObject() async throws {
         let setup = try await Setup()
