@@ -46,7 +46,19 @@ public struct BearerTokenMiddleware<Context: TokenRequestContext>: RouterMiddlew
             // Answered here (401 + WWW-Authenticate) so that apps without ErrorMiddleware get it right.
             throw APIError(mapping: error) ?? APIError.unauthenticated()
         }
-        return try await next(request, context)
+        var response = try await next(request, context)
+        // What a token unlocks is private to its holder (RFC 6750 section 5.3): no cache keeps it.
+        response.headers[.cacheControl] = "no-store"
+        if !response.headers[values: .vary].contains(where: { $0.lowercased().contains("authorization") }) {
+            response.headers.append(HTTPField(name: .vary, value: "Authorization"))
+        }
+        return response
+    }
+
+    /// 400 for an `Authorization: Bearer` header that carries no usable token (RFC 6750 section 3.1).
+    static func invalidRequest() -> APIError {
+        APIError(.badRequest, code: "invalid_request", message: "Authorization: expected Bearer followed by a token",
+                 headers: [.wwwAuthenticate: "Bearer error=\"invalid_request\""])
     }
 
     /// The token in the `Authorization` header, else in the access cookie; nil when neither.
@@ -58,15 +70,11 @@ public struct BearerTokenMiddleware<Context: TokenRequestContext>: RouterMiddlew
             }
             let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-                if parts.first?.lowercased() == "bearer" {
-                    throw APIError.invalidField("Authorization", "expected Bearer followed by a token")
-                }
+                if parts.first?.lowercased() == "bearer" { throw invalidRequest() }
                 return nil  // Another scheme: not ours to judge.
             }
             let token = parts[1].trimmingCharacters(in: .whitespaces)
-            guard !token.isEmpty, !token.contains(" ") else {
-                throw APIError.invalidField("Authorization", "expected Bearer followed by a token")
-            }
+            guard !token.isEmpty, !token.contains(" ") else { throw invalidRequest() }
             return token
         }
         if let cookies {

@@ -45,9 +45,33 @@ public protocol AccountStore: Sendable {
 }
 
 extension Account {
-    /// The form usernames are compared in: trimmed and lowercased.
+    /// The form usernames are compared in (the stores' `username_key`): trimmed, then NFKC,
+    /// full case folding and NFKC again (RFC 8265's case-mapped username profile in spirit), so
+    /// `émile` typed precomposed or with a combining accent, `ＡＬＩＣＥ` in full-width letters and
+    /// `Straße`/`STRASSE` each name one account.
     public static func normalize(_ username: String) -> String {
+        username.trimmingCharacters(in: .whitespacesAndNewlines)
+            .precomposedStringWithCompatibilityMapping
+            .folding(options: [.caseInsensitive], locale: nil)
+            .precomposedStringWithCompatibilityMapping
+    }
+
+    /// The key accounts created before NFKC normalisation were stored under (trimmed and
+    /// lowercased); lookups try it too, so those accounts still sign in. Equal to
+    /// ``normalize(_:)`` for every ASCII name.
+    public static func legacyKey(_ username: String) -> String {
         username.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    }
+
+    /// The keys to look a username up by: its key, then its legacy key when that differs.
+    public static func lookupKeys(_ username: String) -> [String] {
+        let key = normalize(username), legacy = legacyKey(username)
+        return key == legacy ? [key] : [key, legacy]
+    }
+
+    /// The form a new username is stored and shown in: trimmed, NFC.
+    public static func displayForm(_ username: String) -> String {
+        username.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
     }
 }
 

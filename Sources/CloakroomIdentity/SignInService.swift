@@ -70,7 +70,7 @@ public struct SignInService: Sendable {
     public func register(username: String, password: String) async throws -> Account {
         try validate(username: username)
         try validate(password: password)
-        let name = username.trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = Account.displayForm(username)
         if try await accounts.account(username: name) != nil { throw IdentityError.usernameTaken() }
         let hash = try await hasher.hash(password)
         let account = Account(username: name, passwordHash: hash, createdAt: clock.now())

@@ -4,8 +4,8 @@ import PostgresNIO
 
 /// Accounts in PostgreSQL (`cloakroom_accounts`; a unique index on the normalised username).
 ///
-/// `username_key` holds `Account.normalize(username)` (trimmed, lower-cased), so uniqueness
-/// ignores case exactly as the other stores do; a conflict is `IdentityError.usernameTaken`.
+/// `username_key` holds `Account.normalize(username)` (trimmed, NFKC, case-folded), so uniqueness
+/// ignores case and compatibility forms exactly as the other stores do; a conflict is `IdentityError.usernameTaken`.
 /// Other failures are `PostgresStoreError`s.
 public struct PostgresAccountStore: AccountStore {
     let database: CloakroomPostgresDatabase
@@ -31,8 +31,13 @@ public struct PostgresAccountStore: AccountStore {
     }
 
     public func account(username: String) async throws -> Account? {
-        try await database.query(
-            "SELECT \(unescaped: Self.columns) FROM cloakroom_accounts WHERE username_key = \(Account.normalize(username))",
+        let keys = Account.lookupKeys(username)
+        // The current key wins over a legacy one.
+        return try await database.query(
+            """
+            SELECT \(unescaped: Self.columns) FROM cloakroom_accounts WHERE username_key = ANY(\(keys))
+            ORDER BY username_key = \(keys[0]) DESC LIMIT 1
+            """,
             "account lookup"
         ).first.map(Self.account(from:))
     }

@@ -23,8 +23,12 @@ public struct SQLiteAccountStore: AccountStore {
     }
 
     public func account(username: String) async throws -> Account? {
-        try await database.read("SELECT * FROM accounts WHERE username_key = ?", [.text(Account.normalize(username))])
-            .first.map(Self.account(from:))
+        let keys = Account.lookupKeys(username)
+        let rows = try await database.read(
+            "SELECT * FROM accounts WHERE username_key IN (\(keys.map { _ in "?" }.joined(separator: ", ")))", keys.map { .text($0) })
+        // The current key wins over a legacy one.
+        let row = rows.first { $0.column("username_key")?.string == keys[0] } ?? rows.first
+        return row.map(Self.account(from:))
     }
 
     public func account(id: String) async throws -> Account? {

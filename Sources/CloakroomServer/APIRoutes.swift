@@ -74,12 +74,19 @@ struct APIRoutes {
         router.get("/healthz", use: health)
         var csrfCookies = [services.configuration.cookie.cookieName]
         if let cookies = services.tokenCookies { csrfCookies += [cookies.accessCookieName, cookies.refreshCookieName] }
+        // Routes that authenticate by credentials in the body (and the token endpoints, which judge
+        // the refresh token themselves) do not look at a Bearer header: a client that sends its
+        // expired access token along by default can still refresh, revoke and sign in.
+        let credentials = router.group("api").add(middleware: APICSRFMiddleware(cookieNames: csrfCookies))
+        // The token endpoints: only the token cookies (cookie transport) authenticate there, so
+        // only they call for the CSRF check; a session cookie sent along changes nothing.
+        let tokenEndpoints = router.group("api").add(middleware: APICSRFMiddleware(cookieNames: csrfCookies.filter { $0 != services.configuration.cookie.cookieName }))
         let api = router.group("api")
             .add(middleware: APICSRFMiddleware(cookieNames: csrfCookies))
             .add(middleware: BearerTokenMiddleware(service: services.tokens, cookies: services.tokenCookies))
-        TokenRoutes(services: services).addRoutes(to: router, api: api)
-        api.post("register", use: register)
-        api.post("login", use: login)
+        TokenRoutes(services: services).addRoutes(to: router, api: tokenEndpoints)
+        credentials.post("register", use: register)
+        credentials.post("login", use: login)
         api.post("logout", use: logout)
         api.get("me", use: me)
         api.get("sessions", use: listSessions)
@@ -203,7 +210,11 @@ struct APIRoutes {
 
     func requireUser(_ context: CloakroomRequestContext) async throws -> (Account, Session) {
         let session = try context.requireSession()
-        guard let account = try await services.currentAccount(session) else { throw APIError.unauthenticated() }
+        guard let account = try await services.currentAccount(session) else {
+            // RFC 6750 section 3: a protected resource asked for without credentials names its scheme.
+            throw APIError(.unauthorized, code: "unauthenticated", message: "sign in first",
+                           headers: [.wwwAuthenticate: "Bearer realm=\"cloakroom\""])
+        }
         return (account, session)
     }
 

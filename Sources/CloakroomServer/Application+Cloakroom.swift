@@ -12,13 +12,16 @@ import ServiceLifecycle
 enum CloakroomApplication {
     /// The router with every page and API route behind the middleware stack.
     static func router(services: AppServices) throws -> Router<CloakroomRequestContext> {
-        let router = Router(context: CloakroomRequestContext.self)
+        // HEAD is answered wherever GET is (RFC 9110 section 9.3.2).
+        let router = Router(context: CloakroomRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: SecurityHeadersMiddleware(hsts: services.configuration.cookie.secure))
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(htmlPage: try PageRoutes.errorPageRenderer(services: services)))
         router.add(middleware: OriginCheckMiddleware(allowedOrigins: services.configuration.allowedOrigins))
         router.add(middleware: SessionMiddleware(manager: services.sessions, cookie: services.configuration.cookie))
         APIRoutes(services: services).addRoutes(to: router)
         PageRoutes(services: services, library: try Templates.library()).addRoutes(to: router)
+        // Last, so that it sees only what no route took: a known path with another method is 405.
+        router.add(middleware: AllowedMethodsMiddleware(routes: router.routes))
         return router
     }
 

@@ -42,7 +42,12 @@ struct TokenRoutes {
         let etag = "\"" + SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
         // Short enough that a client picks up a rotated key soon; clients also refetch on an unknown kid.
         var headers: HTTPFields = [.cacheControl: "public, max-age=300", .eTag: etag]
-        if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag }) {
+        // RFC 9110 section 13.1.2: weak comparison, and `*` matches any current representation.
+        let matches = request.headers[values: .ifNoneMatch].flatMap { $0.split(separator: ",") }.contains { candidate in
+            let tag = candidate.trimmingCharacters(in: .whitespaces)
+            return tag == "*" || tag == etag || tag == "W/" + etag
+        }
+        if matches {
             return Response(status: .notModified, headers: headers)
         }
         headers[.contentType] = "application/jwk-set+json"
@@ -57,8 +62,15 @@ struct TokenRoutes {
         case "password":
             guard let username = fields["username"], !username.isEmpty else { throw APIError.invalidField("username", "is required") }
             guard let password = fields["password"] else { throw APIError.invalidField("password", "is required") }
+            // Until clients are registered (OAuth), the password grant serves one client: this
+            // server's own. Another client_id is refused, not written into the token.
+            if let clientID = fields["client_id"], clientID != services.tokens.configuration.clientID {
+                throw APIError(.unauthorized, code: "invalid_client", message: "unknown client_id; this server issues tokens only to \(services.tokens.configuration.clientID)")
+            }
             let account = try await services.signIn.authenticate(username: username, password: password, address: context.clientAddress)
-            grant = try await services.tokens.signIn(userID: account.id, clientID: fields["client_id"], scope: fields["scope"] ?? "")
+            // RFC 6749 section 3.3: the server may grant less than asked and says what it granted in
+            // `scope`. No scope is grantable by password sign-in, so whatever is asked for is dropped.
+            grant = try await services.tokens.signIn(userID: account.id, clientID: nil, scope: "")
         case "refresh_token":
             let presented = fields["refresh_token"] ?? services.tokenCookies.flatMap { request.cookie(named: $0.refreshCookieName) }
             guard let presented, !presented.isEmpty else { throw APIError.invalidField("refresh_token", "is required") }
@@ -118,7 +130,17 @@ struct TokenRoutes {
             return try await Bodies.form(from: request)
         case "application/json":
             let object = try await Bodies.json([String: JSONField].self, from: request)
-            return object.compactMapValues(\.text)
+            var fields: [String: String] = [:]
+            for (name, field) in object {
+                switch field {
+                case .text(let text): fields[name] = text
+                case .absent: break
+                case .other:
+                    // RFC 6749 section 3.2: unknown parameters are ignored; a known one must be a string.
+                    if Self.parameterNames.contains(name) { throw APIError.invalidField(name, "must be a string") }
+                }
+            }
+            return fields
         case nil where request.method == .post:
             // An empty body (cookie transport: refresh or revoke from the cookie).
             let buffer = try await Bodies.collect(request)
@@ -129,15 +151,25 @@ struct TokenRoutes {
         }
     }
 
-    /// A JSON member that must be a string (or null).
-    struct JSONField: Decodable {
-        let text: String?
+    /// The parameters these endpoints read (RFC 6749 sections 4.3 and 6, RFC 7009 section 2.1).
+    static let parameterNames: Set<String> = [
+        "grant_type", "username", "password", "refresh_token", "client_id", "scope", "token", "token_type_hint",
+    ]
+
+    /// A JSON member: a string, null, or anything else (refused only for a known parameter).
+    enum JSONField: Decodable {
+        case text(String)
+        case absent
+        case other
+
         init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
             if container.decodeNil() {
-                text = nil
+                self = .absent
+            } else if let text = try? container.decode(String.self) {
+                self = .text(text)
             } else {
-                text = try container.decode(String.self)
+                self = .other
             }
         }
     }

@@ -153,6 +153,45 @@ struct SignInTests {
         try await throttle.check(username: "fresh-user", address: "7.7.7.7", now: clock.now())
     }
 
+    @Test("look-alike usernames (NFC/NFD, full-width, case folding) name one account, on memory and SQLite")
+    func lookAlikeUsernamesAreOneAccount() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("accounts-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let database = try await CloakroomSQLiteDatabase.open(path: path)
+        defer { Task { try? await database.close() } }
+        for accounts in [MemoryAccountStore() as any AccountStore, SQLiteAccountStore(database: database)] {
+            let service = service(accounts: accounts)
+            let precomposed = try await service.register(username: "\u{E9}mile", password: "long enough password")
+            let decomposed = try await service.register(username: "Zo\u{65}\u{301}", password: "long enough password")
+            #expect(decomposed.username == "Zo\u{E9}", "stored in NFC")
+            _ = try await service.register(username: "alice", password: "long enough password")
+            _ = try await service.register(username: "Stra\u{DF}e", password: "long enough password")
+            for clash in ["e\u{301}mile", "\u{C9}MILE", "zo\u{E9}", "\u{FF41}\u{FF4C}\u{FF49}\u{FF43}\u{FF45}", "STRASSE"] {
+                await #expect(throws: IdentityError.usernameTaken(), "\(clash.unicodeScalars.map { String($0.value, radix: 16) })") {
+                    _ = try await service.register(username: clash, password: "long enough password")
+                }
+            }
+            let signedIn = try await service.authenticate(username: "E\u{301}MILE", password: "long enough password", address: nil)
+            #expect(signedIn.id == precomposed.id)
+        }
+    }
+
+    @Test("an account stored under the old lowercase key still signs in")
+    func legacyUsernameKeyStillFound() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("accounts-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let database = try await CloakroomSQLiteDatabase.open(path: path)
+        defer { Task { try? await database.close() } }
+        // A row written before NFKC keys: decomposed "émile" under its lowercased (not NFKC) key.
+        let legacyName = "E\u{301}mile"
+        try await database.query(
+            "INSERT INTO accounts (id, username, username_key, password_hash, created_at, disabled) VALUES ('old-1', ?, ?, '$scrypt$x', 0, 0)",
+            [.text(legacyName), .text(Account.legacyKey(legacyName))])
+        #expect(Account.legacyKey(legacyName) != Account.normalize(legacyName))
+        let store = SQLiteAccountStore(database: database)
+        #expect(try await store.account(username: "E\u{301}MILE")?.id == "old-1")
+    }
+
     @Test func sqliteAccountsRoundTrip() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("accounts-\(UUID().uuidString).sqlite").path
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -35,7 +35,8 @@ extension PostgresTests {
             try await PostgresFixture.withFreshDatabase { database in
                 let store = PostgresAccountStore(database: database)
                 try await store.create(Account(username: "Bob", passwordHash: "$scrypt$1", createdAt: Date()))
-                for clash in ["bob", "BOB", " Bob ", "bOb"] {
+                try await store.create(Account(username: "\u{E9}mile", passwordHash: "$scrypt$1", createdAt: Date()))
+                for clash in ["bob", "BOB", " Bob ", "bOb", "\u{FF42}\u{FF4F}\u{FF42}", "e\u{301}mile", "\u{C9}MILE"] {
                     await #expect(throws: IdentityError.usernameTaken()) {
                         try await store.create(Account(username: clash, passwordHash: "$scrypt$2", createdAt: Date()))
                     }
