@@ -175,7 +175,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CloakroomIdentityTests",
-            dependencies: ["CloakroomIdentity", "CloakroomTesting", "CloakroomSQLite"],
+            dependencies: ["CloakroomIdentity", "CloakroomTesting", "CloakroomSQLite", .product(name: "SQLiteNIO", package: "sqlite-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

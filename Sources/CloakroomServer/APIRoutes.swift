@@ -99,13 +99,16 @@ struct APIRoutes {
     // MARK: - Handlers
 
     @Sendable func health(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
-        struct Health: Encodable { let status: String; let store: String; let error: String? }
-        do {
-            try await services.backends.sessions.ping()
-            return try json(Health(status: "ok", store: "up", error: nil))
-        } catch {
-            return try json(Health(status: "unavailable", store: "down", error: "session_store_unavailable"), status: .serviceUnavailable)
-        }
+        struct Health: Encodable { let status: String; let store: String; let accounts: String; let error: String? }
+        // Both stores a sign-in needs: a node whose account store is down cannot sign anyone in,
+        // so a load balancer should stop sending it traffic.
+        async let sessionsUp: Bool = { do { try await services.backends.sessions.ping(); return true } catch { return false } }()
+        async let accountsUp: Bool = { do { _ = try await services.backends.accounts.account(id: "healthz-probe"); return true } catch { return false } }()
+        let (store, accounts) = await (sessionsUp, accountsUp)
+        let health = Health(
+            status: store && accounts ? "ok" : "unavailable", store: store ? "up" : "down", accounts: accounts ? "up" : "down",
+            error: !store ? "session_store_unavailable" : !accounts ? "store_unavailable" : nil)
+        return try json(health, status: store && accounts ? .ok : .serviceUnavailable)
     }
 
     @Sendable func register(_ request: Request, context: CloakroomRequestContext) async throws -> Response {

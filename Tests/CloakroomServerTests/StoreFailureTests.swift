@@ -32,6 +32,37 @@ struct StoreFailureTests {
         await database.cleanup()
     }
 
+    @Test("/healthz is 503 while the account store is down, though the session store is up")
+    func accountStoreDownFailsHealth() async throws {
+        let database = try await PostgresTestServer.launch()
+        do {
+            let server = try await TestServer.make(store: .memory, accounts: .postgres(url: database.url))
+            try await server.run(.ahc()) { client in
+                let up = try await client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
+                #expect(up.status == .ok)
+                #expect((try? up.json())?["accounts"] as? String == "up")
+                try await database.stop()
+                let down = try await client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
+                #expect(down.status == .serviceUnavailable)
+                let body = try down.json()
+                #expect(body["store"] as? String == "up")
+                #expect(body["accounts"] as? String == "down")
+                #expect(body["error"] as? String == "store_unavailable")
+                try await database.start()
+                var back = false
+                for _ in 0..<100 where !back {
+                    back = try await client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil).status == .ok
+                    if !back { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                #expect(back, "healthy again after the account store returned")
+            }
+        } catch {
+            await database.cleanup()
+            throw error
+        }
+        await database.cleanup()
+    }
+
     @Test func redisStopsAndComesBack() async throws {
         let redis = try await RedisTestServer.start()
         do {
