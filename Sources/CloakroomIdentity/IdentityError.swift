@@ -36,9 +36,16 @@ public struct IdentityError: Error, Sendable, Equatable, CustomStringConvertible
     /// Too many failures; try again after `retryAfter` seconds.
     public static func throttled(retryAfter: Int, locked: Bool) -> IdentityError {
         let text = locked
-            ? "too many failed sign-ins: sign-in is locked for \(retryAfter) seconds"
-            : "too many failed sign-ins: wait \(retryAfter) seconds before trying again"
+            ? "too many failed sign-ins: sign-in is locked for \(duration(retryAfter))"
+            : "too many failed sign-ins: wait \(duration(retryAfter)) before trying again"
         return .init(.throttled, text, retryAfter: retryAfter)
+    }
+
+    /// "1 second", "45 seconds"; from a minute on, "about 15 minutes" (to the nearest minute).
+    static func duration(_ seconds: Int) -> String {
+        if seconds < 60 { return seconds == 1 ? "1 second" : "\(seconds) seconds" }
+        let minutes = Int((Double(seconds) / 60).rounded())
+        return minutes == 1 ? "about 1 minute" : "about \(minutes) minutes"
     }
     /// The account exists but is disabled. Only reported after a correct password.
     public static func accountDisabled() -> IdentityError { .init(.accountDisabled, "this account is disabled") }

@@ -10,17 +10,33 @@ import NIOCore
 
 /// The server-rendered pages: home, register, sign in, account (sessions), sign out.
 ///
-/// Every form carries the session's CSRF token (synchronizer token pattern); a POST whose token
-/// does not match is refused with 403 and a page saying so.
+/// Every form carries the session's CSRF token (synchronizer token pattern). A form whose token
+/// does not match never acts; what the person sees depends on why (as Django and Rails do):
+/// - their session has ended (revoked elsewhere, idle timeout, account disabled): signing out just
+///   completes, and the other forms send them to /login with "Your session has ended";
+/// - the sign-in and registration forms come back with a fresh token and "The form expired";
+/// - a signed-in browser whose form is stale goes back to /account with that message;
+/// - a client that does not ask for HTML gets 403 `csrf_token_invalid` as JSON.
+///
+/// The token is replaced at sign-in and at a password change (as Django rotates it at login).
+/// A refusal after a POST is redirected (the account page shows it once, from the session), so a
+/// reload never re-sends the form.
 struct PageRoutes {
     let services: AppServices
     let library: MustacheLibrary
 
+    /// Session key of a one-time message for the next account page (hidden from the session data API).
+    static let flashKey = "_flash"
+    /// Longest User-Agent shown in the sessions table (the stored one is capped at 512 bytes).
+    static let shownUserAgentLength = 160
+
     func addRoutes(to router: Router<CloakroomRequestContext>) {
         router.get("/", use: home)
         router.get("/assets/cloakroom.js") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=3600"],
-                     body: .init(byteBuffer: ByteBuffer(string: Templates.script)))
+            Self.asset(Templates.script, type: "text/javascript; charset=utf-8")
+        }
+        router.get("/assets/cloakroom.css") { _, _ in
+            Self.asset(Templates.stylesheet, type: "text/css; charset=utf-8")
         }
         router.get("/login", use: loginForm)
         router.post("/login", use: login)
@@ -47,67 +63,89 @@ struct PageRoutes {
     @Sendable func loginForm(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         if try await services.currentAccount(session) != nil { return redirect("/account") }
-        return page("login", base(title: "Sign in", account: nil, session: session, forms: true))
+        var values = base(title: "Sign in", account: nil, session: session, forms: true)
+        // The same words whether the session was revoked, evicted, expired or its account disabled,
+        // and whether or not the account still exists.
+        if request.uri.queryParameters["notice"] == "ended" || sessionEnded(request, session) {
+            values["notice"] = "Your session has ended. Please sign in again."
+        }
+        return page("login", values)
     }
 
     @Sendable func login(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         let form = try await Bodies.form(from: request)
-        try checkCSRF(form, session)
         let username = form["username"] ?? ""
+        guard session.verifyCSRF(form["csrf_token"]) else {
+            if try await services.currentAccount(session) != nil { return redirect("/account") }
+            return refilled("login", title: "Sign in", session: session, username: username, message: Self.expired, status: .forbidden)
+        }
         do {
             let account = try await services.signIn.authenticate(username: username, password: form["password"] ?? "", address: context.clientAddress)
-            try await services.sessions.signIn(session, userID: account.id)
+            try await signIn(session, account: account)
             return redirect("/account")
         } catch let error as IdentityError {
-            return refilled("login", title: "Sign in", session: session, username: username, message: error.message, mapped: APIError(mapping: error))
+            let mapped = APIError(mapping: error)
+            return refilled("login", title: "Sign in", session: session, username: username, message: Self.sentence(error.message),
+                            status: mapped?.status, headers: mapped?.headers)
         } catch let error as SessionError where error.isTooManySessions {
-            return refilled("login", title: "Sign in", session: session, username: username, message: error.message, mapped: APIError(mapping: error))
+            let mapped = APIError(mapping: error)
+            return refilled("login", title: "Sign in", session: session, username: username, message: Self.sentence(error.message),
+                            status: mapped?.status, headers: mapped?.headers)
         }
     }
 
     @Sendable func registerForm(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         if try await services.currentAccount(session) != nil { return redirect("/account") }
-        var values = base(title: "Register", account: nil, session: session, forms: true)
-        values["minPassword"] = services.signIn.policy.minPasswordLength
-        return page("register", values)
+        return page("register", registerValues(session: session))
     }
 
     @Sendable func register(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         let form = try await Bodies.form(from: request)
-        try checkCSRF(form, session)
+        guard services.configuration.registrationOpen else {
+            return page("register", registerValues(session: session), status: .forbidden)
+        }
         let username = form["username"] ?? ""
+        guard session.verifyCSRF(form["csrf_token"]) else {
+            if try await services.currentAccount(session) != nil { return redirect("/account") }
+            return refilled("register", title: "Register", session: session, username: username, message: Self.expired, status: .forbidden)
+        }
         do {
-            guard services.configuration.registrationOpen else {
-                throw APIError(.forbidden, code: "registration_closed", message: "registration is closed on this server")
-            }
             let account = try await services.signIn.register(username: username, password: form["password"] ?? "")
-            try await services.sessions.signIn(session, userID: account.id)
+            try await signIn(session, account: account)
             return redirect("/account")
         } catch let error as IdentityError {
-            return refilled("register", title: "Register", session: session, username: username, message: error.message, mapped: APIError(mapping: error))
+            let mapped = APIError(mapping: error)
+            return refilled("register", title: "Register", session: session, username: username, message: Self.sentence(error.message),
+                            status: mapped?.status, headers: mapped?.headers)
         }
     }
 
     @Sendable func account(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
-        guard let account = try await services.currentAccount(session) else { return redirect("/login") }
+        guard let account = try await services.currentAccount(session) else {
+            return redirect(sessionEnded(request, session) ? "/login?notice=ended" : "/login")
+        }
         let notice: String? = switch request.uri.queryParameters["notice"] {
         case "revoked": "That session has been signed out."
         case "others": "All your other sessions and tokens have been signed out."
         case "password": "Your password has been changed. Your other sessions and tokens have been signed out."
         default: nil
         }
-        return try await accountPage(account: account, session: session, notice: notice)
+        // A refusal the previous POST left for this page, shown once.
+        var error: String?
+        var passwordError: String?
+        if let flash = session.value(forKey: Self.flashKey) {
+            session.removeValue(forKey: Self.flashKey)
+            if flash.hasPrefix("password:") { passwordError = String(flash.dropFirst("password:".count)) } else { error = flash }
+        }
+        return try await accountPage(account: account, session: session, notice: notice, error: error, passwordError: passwordError)
     }
 
-    /// The account page, with a notice or a refusal of the password form.
-    func accountPage(
-        account: Account, session: Session, notice: String? = nil, passwordError: String? = nil,
-        status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]
-    ) async throws -> Response {
+    /// The account page, with a notice or a refusal.
+    func accountPage(account: Account, session: Session, notice: String?, error: String?, passwordError: String?) async throws -> Response {
         // This device first, then the others, most recently used first.
         let records = try await services.sessions.sessions(ofUser: account.id)
             .sorted { ($0.handle == session.handle ? 1 : 0, $0.lastSeen) > ($1.handle == session.handle ? 1 : 0, $1.lastSeen) }
@@ -118,10 +156,13 @@ struct PageRoutes {
         if let record = session.record { values["currentExpiry"] = format(services.sessions.expiry(of: record)) }
         values["sessionCount"] = records.count
         values["sessions"] = records.map { record -> [String: Any] in
-            [
+            let agent = record.userAgent.flatMap { $0.isEmpty ? nil : $0 } ?? "unknown device"
+            return [
                 "handle": record.handle,
                 "current": record.handle == session.handle,
-                "userAgent": record.userAgent ?? "unknown device",
+                "userAgent": Self.shortened(agent, to: Self.shownUserAgentLength),
+                "userAgentFull": agent,
+                "device": Self.shortened(agent, to: 60),
                 "ipAddress": record.ipAddress ?? "unknown",
                 "created": format(record.authenticatedAt ?? record.createdAt),
                 "lastSeen": format(record.lastSeen),
@@ -129,34 +170,45 @@ struct PageRoutes {
             ]
         }
         values["notice"] = notice
+        values["error"] = error
         values["passwordError"] = passwordError
         values["minPassword"] = services.signIn.policy.minPasswordLength
-        return page("account", values, status: status, headers: headers)
+        return page("account", values)
     }
 
     @Sendable func changePassword(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         let form = try await Bodies.form(from: request)
-        try checkCSRF(form, session)
-        guard let account = try await services.currentAccount(session) else { return redirect("/login") }
-        do {
-            try await services.changePassword(
-                .session(account, session), current: form["current_password"] ?? "", new: form["new_password"] ?? "",
-                address: context.clientAddress)
-        } catch let error as IdentityError {
-            let mapped = APIError(mapping: error)
-            return try await accountPage(
-                account: account, session: session, passwordError: error.message,
-                status: mapped?.status ?? .badRequest, headers: mapped?.headers ?? [:])
+        guard let account = try await services.currentAccount(session) else { return redirect("/login?notice=ended") }
+        guard session.verifyCSRF(form["csrf_token"]) else { return try formExpired(request, session) }
+        let current = form["current_password"] ?? ""
+        let new = form["new_password"] ?? ""
+        func refuse(_ message: String) -> Response {
+            session.setValue("password:" + message, forKey: Self.flashKey)
+            return redirect("/account#change-password")
         }
+        guard !current.isEmpty else { return refuse("Enter your current password.") }
+        guard !new.isEmpty else { return refuse("Enter a new password.") }
+        // Refused before the current password is checked: the answer is the same either way.
+        guard new != current else { return refuse("The new password is the same as your current one; choose a different one.") }
+        do {
+            try await services.changePassword(.session(account, session), current: current, new: new, address: context.clientAddress)
+        } catch let error as IdentityError {
+            switch error.code {
+            case .invalidCredentials: return refuse("Your current password is incorrect.")
+            default: return refuse(Self.sentence(error.message))
+            }
+        }
+        // The session has a new ID; its CSRF token is replaced too (the next page makes one).
+        session.removeValue(forKey: Session.csrfKey)
         return redirect("/account?notice=password")
     }
 
     @Sendable func revoke(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         let form = try await Bodies.form(from: request)
-        try checkCSRF(form, session)
-        guard let account = try await services.currentAccount(session) else { return redirect("/login") }
+        guard let account = try await services.currentAccount(session) else { return redirect("/login?notice=ended") }
+        guard session.verifyCSRF(form["csrf_token"]) else { return try formExpired(request, session) }
         guard let handle = form["handle"], !handle.isEmpty else {
             return errorPage(status: .badRequest, heading: "Nothing to revoke", message: "No session was named.", session: session, account: account)
         }
@@ -171,8 +223,8 @@ struct PageRoutes {
     @Sendable func revokeOthers(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         let form = try await Bodies.form(from: request)
-        try checkCSRF(form, session)
-        guard let account = try await services.currentAccount(session) else { return redirect("/login") }
+        guard let account = try await services.currentAccount(session) else { return redirect("/login?notice=ended") }
+        guard session.verifyCSRF(form["csrf_token"]) else { return try formExpired(request, session) }
         try await services.sessions.revokeAll(ofUser: account.id, keeping: session)
         try await services.tokens.revokeEverything(forUser: account.id)
         return redirect("/account?notice=others")
@@ -181,7 +233,9 @@ struct PageRoutes {
     @Sendable func logout(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         let form = try await Bodies.form(from: request)
-        try checkCSRF(form, session)
+        // Signing out of a session that has already ended (revoked elsewhere, timed out) just
+        // completes; a live signed-in session needs the form's token.
+        if session.userID != nil, !session.verifyCSRF(form["csrf_token"]) { return try formExpired(request, session) }
         try await services.sessions.destroy(session)
         var response = redirect("/")
         // Evicts this origin's cached pages (including the back-forward cache) in secure contexts.
@@ -191,23 +245,52 @@ struct PageRoutes {
 
     // MARK: - Helpers
 
+    static let expired = "The form expired; please try again."
+
+    /// Signs `account` in on `session`: a new session ID and a new CSRF token.
+    func signIn(_ session: Session, account: Account) async throws {
+        // Dropped before the rotation, so the new record never holds the pre-sign-in token.
+        session.removeValue(forKey: Session.csrfKey)
+        try await services.sessions.signIn(session, userID: account.id)
+    }
+
+    /// A signed-in visitor's form whose CSRF token does not match: nothing happens. A browser goes
+    /// back to the account page with a fresh token and a message; other clients get 403 JSON.
+    func formExpired(_ request: Request, _ session: Session) throws -> Response {
+        guard ErrorMiddleware<CloakroomRequestContext>.wantsHTML(request) else { throw Self.csrfRefusal }
+        session.setValue(Self.expired, forKey: Self.flashKey)
+        return redirect("/account")
+    }
+
+    static let csrfRefusal = APIError.forbidden(
+        code: "csrf_token_invalid", "the form's CSRF token is missing or does not match your session; reload the page and try again")
+
+    /// True when the request presented a session cookie that names no live session (any more).
+    func sessionEnded(_ request: Request, _ session: Session) -> Bool {
+        session.record == nil && request.cookie(named: services.configuration.cookie.cookieName) != nil
+    }
+
     /// The form again, with the typed username kept and the refusal shown, under the refusal's status.
-    func refilled(_ template: String, title: String, session: Session, username: String, message: String, mapped: APIError?) -> Response {
+    func refilled(
+        _ template: String, title: String, session: Session, username: String, message: String,
+        status: HTTPResponse.Status?, headers: HTTPFields? = nil
+    ) -> Response {
         var values = base(title: title, account: nil, session: session, forms: true)
         values["error"] = message
         values["username"] = username
         values["minPassword"] = services.signIn.policy.minPasswordLength
-        return page(template, values, status: mapped?.status ?? .badRequest, headers: mapped?.headers ?? [:])
+        return page(template, values, status: status ?? .badRequest, headers: headers ?? [:])
     }
 
-    func checkCSRF(_ form: [String: String], _ session: Session) throws {
-        guard session.verifyCSRF(form["csrf_token"]) else {
-            throw APIError.forbidden(code: "csrf_token_invalid", "the form's CSRF token is missing or does not match your session; reload the page and try again")
-        }
+    func registerValues(session: Session) -> [String: Any] {
+        let open = services.configuration.registrationOpen
+        var values = base(title: open ? "Register" : "Registration is closed", account: nil, session: session, forms: open)
+        values["minPassword"] = services.signIn.policy.minPasswordLength
+        return values
     }
 
     func base(title: String, account: Account?, session: Session, forms: Bool = false) -> [String: Any] {
-        var values: [String: Any] = ["title": title]
+        var values: [String: Any] = ["title": title, "registrationOpen": services.configuration.registrationOpen]
         if let account { values["user"] = ["username": account.username] as [String: Any] }
         // Only pages with forms (or a signed-in header with its sign-out form) create a CSRF token,
         // so an anonymous visit to the home page stores nothing.
@@ -216,6 +299,10 @@ struct PageRoutes {
     }
 
     func page(_ name: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
+        Self.render(library, name, values, status: status, headers: extra)
+    }
+
+    static func render(_ library: MustacheLibrary, _ name: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
         let html = library.render(values, withTemplate: name) ?? "template \(name) missing"
         var headers: HTTPFields = [.contentType: "text/html; charset=utf-8"]
         headers.append(contentsOf: extra)
@@ -227,6 +314,11 @@ struct PageRoutes {
         values["heading"] = heading
         values["message"] = message
         return page("error", values, status: status)
+    }
+
+    static func asset(_ text: String, type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=3600"],
+                 body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     func redirect(_ location: String) -> Response {
@@ -244,5 +336,63 @@ struct PageRoutes {
     func formatHours(_ seconds: TimeInterval) -> String {
         let hours = seconds / 3600
         return hours == hours.rounded() ? "\(Int(hours))" : String(format: "%.1f", hours)
+    }
+
+    /// A message of the shared (API) wording as a sentence on a page: capitalised, with a full stop.
+    static func sentence(_ message: String) -> String {
+        guard let first = message.first else { return message }
+        let text = first.uppercased() + message.dropFirst()
+        return text.last.map { ".!?".contains($0) } == true ? text : text + "."
+    }
+
+    /// `text` cut to at most `limit` characters, with an ellipsis when cut.
+    static func shortened(_ text: String, to limit: Int) -> String {
+        text.count <= limit ? text : text.prefix(limit - 1) + "…"
+    }
+
+    // MARK: - Error pages for ErrorMiddleware
+
+    /// What `ErrorMiddleware` shows a browser for an error outside (or thrown past) the page
+    /// handlers: 404, 403, 405, 413, 415, 429, 503 … in the site's style, without knowing who is
+    /// signed in (the header shows no account).
+    static func errorPageRenderer(services: AppServices) throws -> @Sendable (ErrorMiddleware<CloakroomRequestContext>.Failure) -> String {
+        let library = try Templates.library()
+        let registrationOpen = services.configuration.registrationOpen
+        return { failure in
+            let (heading, message, link) = describe(failure)
+            var values: [String: Any] = ["title": heading, "heading": heading, "message": message, "bare": true, "registrationOpen": registrationOpen]
+            if let link { values["link"] = ["href": link.href, "text": link.text] }
+            return library.render(values, withTemplate: "error") ?? "\(failure.status.code) \(heading)"
+        }
+    }
+
+    /// Heading, message and link of the error page for `failure`.
+    static func describe(_ failure: ErrorMiddleware<CloakroomRequestContext>.Failure) -> (String, String, (href: String, text: String)?) {
+        switch (failure.status.code, failure.code) {
+        case (_, "csrf_token_invalid"), (_, "csrf_header_missing"):
+            return ("This form has expired", "The form expired or did not come from this site. Go back, reload the page and try again.", nil)
+        case (_, "cross_origin_request"):
+            return ("Request refused", "This form was sent from another site, so it was refused. Open the page on this site and try again.", nil)
+        case (401, _):
+            return ("Sign in required", "Sign in to see this page.", ("/login", "Sign in"))
+        case (403, _):
+            return ("Not allowed", sentence(failure.message), nil)
+        case (404, _):
+            return ("Page not found", "There is no page at this address. The link may be wrong, or the page may have moved.", nil)
+        case (405, _):
+            return ("Method not allowed", "This address does not accept that kind of request.", nil)
+        case (413, _):
+            return ("Too much data", "The form sent more than this server accepts (\(Bodies.maxBytes / 1024) KiB). Shorten what you typed and try again.", nil)
+        case (415, _):
+            return ("Unsupported form", "This address does not accept data of that type.", nil)
+        case (429, _):
+            return ("Too many requests", sentence(failure.message), nil)
+        case (503, _):
+            return ("Service unavailable", "The server cannot serve this page right now. Try again in a moment.", nil)
+        case (500..., _):
+            return ("Something went wrong", "An internal error occurred. Try again later.", nil)
+        default:
+            return (failure.status.reasonPhrase.isEmpty ? "Request refused" : failure.status.reasonPhrase, sentence(failure.message), nil)
+        }
     }
 }

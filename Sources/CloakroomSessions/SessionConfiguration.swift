@@ -63,7 +63,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
 
     /// The user has `maxSessionsPerUser` sessions and the policy is `refuse`.
     public static func tooManySessions(limit: Int) -> SessionError {
-        .init(kind: .tooManySessions, message: "this account already has \(limit) active sessions; sign out of one first")
+        .init(kind: .tooManySessions, message: "this account already has \(limit) active session\(limit == 1 ? "" : "s"); sign out of one first")
     }
     /// The session data would pass `maxDataBytes`.
     public static func dataTooLarge(limit: Int) -> SessionError {

@@ -41,7 +41,7 @@ public struct SessionManager: Sendable {
     /// The session for a request: the stored one if `cookieValue` names a live session, else a fresh,
     /// not yet stored one. Never throws for a bad cookie; throws only when the store fails.
     public func load(cookieValue: String?, userAgent: String? = nil, ipAddress: String? = nil) async throws -> Session {
-        var state = Session.State(userAgent: userAgent, ipAddress: ipAddress)
+        var state = Session.State(userAgent: userAgent.map(Self.capped(userAgent:)), ipAddress: ipAddress)
         state.cookiePresented = cookieValue != nil
         if let cookieValue, let token = SecureToken(validating: cookieValue) {
             if let record = try await store.load(key: token.hashed, now: clock.now()), isLive(record, at: clock.now()) {
@@ -255,6 +255,22 @@ public struct SessionManager: Sendable {
 
     // MARK: - Helpers
 
+    /// Longest User-Agent kept with a session, in UTF-8 bytes.
+    public static let maxUserAgentBytes = 512
+
+    /// `userAgent` cut to at most `maxUserAgentBytes` bytes of UTF-8, on a character boundary.
+    static func capped(userAgent: String) -> String {
+        guard userAgent.utf8.count > maxUserAgentBytes else { return userAgent }
+        var kept = ""
+        var bytes = 0
+        for character in userAgent {
+            bytes += character.utf8.count
+            if bytes > maxUserAgentBytes { break }
+            kept.append(character)
+        }
+        return kept
+    }
+
     private func newRecord(key: String, now: Date, state: Session.State) -> SessionRecord {
         let absolute = now.addingTimeInterval(configuration.absoluteLifetime)
         return SessionRecord(
@@ -264,7 +280,7 @@ public struct SessionManager: Sendable {
             lastSeen: now,
             idleExpiresAt: min(now.addingTimeInterval(configuration.idleTimeout), absolute),
             absoluteExpiresAt: absolute,
-            userAgent: state.userAgent.map { String($0.prefix(512)) },
+            userAgent: state.userAgent,
             ipAddress: state.ipAddress
         )
     }

@@ -1,6 +1,7 @@
 """A person in a real browser (headless Chromium via Selenium): register, sign in, sessions, sign out."""
 import os
 import shutil
+import time
 import uuid
 
 import pytest
@@ -20,14 +21,27 @@ def chromium_binary():
     raise RuntimeError("chromium is not installed (scripts/test installs it)")
 
 
-@pytest.fixture
-def browser():
+def new_browser():
     options = webdriver.ChromeOptions()
     options.binary_location = chromium_binary()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1200,900"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     driver.set_page_load_timeout(30)
+    return driver
+
+
+@pytest.fixture
+def browser():
+    driver = new_browser()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def second_browser():
+    """Another browser with its own cookies: a second device of the same person."""
+    driver = new_browser()
     yield driver
     driver.quit()
 
@@ -101,7 +115,7 @@ def test_register_sign_in_sessions_sign_out(server, browser):
     # Wrong password: a clear message, still signed out.
     browser.get(server.url + "/login")
     fill(browser, user, "not the password at all")
-    wait_for_text(browser, "the username or password is incorrect")
+    wait_for_text(browser, "The username or password is incorrect.")
     shot(browser, "5-wrong-password")
 
     # Right password: signed in again.
@@ -185,7 +199,8 @@ def test_change_password_signs_out_tokens_and_other_sessions(server, browser):
     browser.find_element(By.ID, "current_password").send_keys("not the password at all")
     browser.find_element(By.ID, "new_password").send_keys("an even longer new password")
     browser.find_element(By.CSS_SELECTOR, "form[action='/account/password'] button[type=submit]").click()
-    wait_for_text(browser, "username or password is incorrect")
+    wait_for_text(browser, "Your current password is incorrect.")
+    assert browser.current_url.split("#")[0].endswith("/account"), "redirected after the POST: a reload re-sends nothing"
     shot(browser, "7-password-refused")
     assert other.get(server.url + "/api/me").status_code == 200
 
@@ -200,3 +215,131 @@ def test_change_password_signs_out_tokens_and_other_sessions(server, browser):
     assert r.status_code == 401 and r.json()["reason"] == "revoked", "the token was revoked"
     assert requests.post(server.url + "/api/token", json={"username": user, "password": password}).status_code == 401
     assert requests.post(server.url + "/api/token", json={"username": user, "password": "an even longer new password"}).status_code == 200
+
+
+def assert_no_json(driver):
+    """A page of the site, not a JSON error (which Chromium shows in a bare <pre>)."""
+    assert '{"error"' not in driver.page_source, driver.page_source[:500]
+    assert driver.find_elements(By.CSS_SELECTOR, "header a.brand"), driver.page_source[:500]
+
+
+def register_in(driver, server, user, password="a long enough password"):
+    driver.get(server.url + "/register")
+    fill(driver, user, password)
+    wait_for_path(driver, "/account")
+
+
+def sign_in(driver, server, user, password="a long enough password"):
+    driver.get(server.url + "/login")
+    fill(driver, user, password)
+    wait_for_path(driver, "/account")
+
+
+def test_forms_of_a_session_ended_elsewhere_show_pages_not_json(server, browser, second_browser):
+    user = "lee-" + uuid.uuid4().hex[:8]
+    a, b = browser, second_browser
+    register_in(a, server, user)
+    sign_in(b, server, user)
+
+    # B's account page stays open while A signs out everywhere else; B clicks "Sign out".
+    b.get(server.url + "/account")
+    a.get(server.url + "/account")
+    a.find_element(By.XPATH, "//form[@action='/account/sessions/revoke-others']//button").click()
+    wait_for_text(a, "All your other sessions and tokens have been signed out.")
+    b.find_element(By.XPATH, "//main//form[@action='/logout']//button").click()
+    wait_for_text(b, "You are not signed in")
+    assert_no_json(b)
+    shot(b, "9-stale-sign-out")
+
+    # Again, and B clicks "Revoke" (on A's session): to the sign-in page, with a message.
+    sign_in(b, server, user)
+    a.get(server.url + "/account")
+    a.find_element(By.XPATH, "//form[@action='/account/sessions/revoke-others']//button").click()
+    wait_for_text(a, "All your other sessions and tokens have been signed out.")
+    b.find_element(By.CSS_SELECTOR, "form[action='/account/sessions/revoke'] button").click()
+    wait_for_text(b, "Your session has ended")
+    assert "/login" in b.current_url
+    assert_no_json(b)
+    shot(b, "10-stale-revoke")
+    # A was not affected.
+    a.get(server.url + "/account")
+    assert f"Signed in as <strong>{user}</strong>" in a.page_source
+
+
+def test_forms_after_the_idle_timeout(make_server, browser):
+    server = make_server("--idle-timeout", "5s").start()
+    user = "mo-" + uuid.uuid4().hex[:8]
+    password = "a long enough password"
+    register_in(browser, server, user, password)
+    browser.find_element(By.XPATH, "//main//form[@action='/logout']//button").click()
+    wait_for_text(browser, "You are not signed in")
+
+    # The sign-in page left open longer than the idle timeout: the form comes back, fresh.
+    browser.get(server.url + "/login")
+    time.sleep(7)
+    fill(browser, user, password)
+    wait_for_text(browser, "The form expired; please try again.")
+    assert_no_json(browser)
+    assert browser.find_element(By.ID, "username").get_attribute("value") == user
+    browser.find_element(By.ID, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait_for_path(browser, "/account")
+
+    # The account page left open past the idle timeout: "Change password" leads to sign-in.
+    time.sleep(7)
+    browser.find_element(By.ID, "current_password").send_keys(password)
+    browser.find_element(By.ID, "new_password").send_keys("an even longer new password")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/account/password'] button[type=submit]").click()
+    wait_for_text(browser, "Your session has ended")
+    assert_no_json(browser)
+
+
+def test_unknown_page_is_an_html_page(server, browser):
+    browser.get(server.url + "/nonexistent")
+    assert "Page not found" in browser.page_source
+    assert_no_json(browser)
+    browser.find_element(By.LINK_TEXT, "Home").click()
+    wait_for_text(browser, "You are not signed in")
+    # API clients keep JSON.
+    import requests
+    r = requests.get(server.url + "/nonexistent")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_closed_registration_shows_no_links_and_no_form(make_server, browser):
+    server = make_server("--close-registration").start()
+    browser.get(server.url + "/")
+    assert "/register" not in browser.page_source
+    assert "Create an account" not in browser.page_source
+    browser.get(server.url + "/login")
+    assert "/register" not in browser.page_source
+    browser.get(server.url + "/register")
+    assert "Registration is closed" in browser.page_source
+    assert not browser.find_elements(By.CSS_SELECTOR, "form[action='/register']")
+    assert_no_json(browser)
+    shot(browser, "11-registration-closed")
+
+
+def test_sessions_table_fits_a_phone(server, browser):
+    import requests
+
+    user = "ned-" + uuid.uuid4().hex[:8]
+    password = "a long enough password"
+    register_in(browser, server, user, password)
+    for agent in ("Phone/1.0", "X" * 20000):
+        r = requests.post(server.url + "/api/login", json={"username": user, "password": password}, headers={"User-Agent": agent})
+        assert r.status_code == 200, r.text
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    browser.get(server.url + "/account")
+    shot(browser, "12-phone")
+    width = browser.execute_script("return window.innerWidth")
+    assert width == 390
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= width
+    buttons = browser.find_elements(By.CSS_SELECTOR, "form[action='/account/sessions/revoke'] button")
+    assert len(buttons) == 2
+    for button in buttons:
+        rect = browser.execute_script("return arguments[0].getBoundingClientRect().toJSON()", button)
+        assert 0 <= rect["left"] and rect["right"] <= width, rect
+        assert button.get_attribute("aria-label").startswith("Revoke the session on ")
+    # The 20,000-character User-Agent is not shown whole.
+    assert "X" * 600 not in browser.page_source
