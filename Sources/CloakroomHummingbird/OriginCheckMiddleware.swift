@@ -12,8 +12,15 @@ public struct OriginCheckMiddleware<Context: RequestContext>: RouterMiddleware {
     let allowedOrigins: Set<String>
 
     /// Creates the middleware; `allowedOrigins` like `https://example.com` (scheme, host, port).
-    public init(allowedOrigins: [String] = []) {
+    /// The scheme the site is served over, when known: an `Origin` with the other scheme is
+    /// another origin (RFC 6454), even on the same host.
+    let scheme: String?
+
+    /// Creates the check. `secure` says the site is served over HTTPS (true) or plain HTTP
+    /// (false); nil accepts either scheme for the request's own host.
+    public init(allowedOrigins: [String] = [], secure: Bool? = nil) {
         self.allowedOrigins = Set(allowedOrigins.map { $0.lowercased() })
+        self.scheme = secure.map { $0 ? "https" : "http" }
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -37,6 +44,7 @@ public struct OriginCheckMiddleware<Context: RequestContext>: RouterMiddleware {
     func isAllowed(origin: String, host: String?) -> Bool {
         if !allowedOrigins.isEmpty { return allowedOrigins.contains(origin) }
         guard let host = host?.lowercased(), origin != "null" else { return false }
+        if let scheme { return origin == scheme + "://" + host }
         return origin == "http://" + host || origin == "https://" + host
     }
 }

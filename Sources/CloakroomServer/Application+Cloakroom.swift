@@ -16,7 +16,7 @@ enum CloakroomApplication {
         let router = Router(context: CloakroomRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: SecurityHeadersMiddleware(hsts: services.configuration.cookie.secure))
         router.add(middleware: ErrorMiddleware(htmlPage: try PageRoutes.errorPageRenderer(services: services)))
-        router.add(middleware: OriginCheckMiddleware(allowedOrigins: services.configuration.allowedOrigins))
+        router.add(middleware: OriginCheckMiddleware(allowedOrigins: services.configuration.allowedOrigins, secure: services.configuration.cookie.secure))
         router.add(middleware: SessionMiddleware(manager: services.sessions, cookie: services.configuration.cookie))
         APIRoutes(services: services).addRoutes(to: router)
         PageRoutes(services: services, library: try Templates.library()).addRoutes(to: router)
