@@ -1,5 +1,6 @@
 import CloakroomCore
 import CloakroomSessions
+import Crypto
 import Foundation
 import Logging
 
@@ -84,26 +85,50 @@ public struct SignInService: Sendable {
     /// failures came first, `accountDisabled` only after a correct password.
     public func authenticate(username: String, password: String, address: String?) async throws -> Account {
         let now = clock.now()
-        try await throttle.check(username: username, address: address, now: now)
+        // The audit trail (notice for refusals, info for success). An unknown username is logged
+        // only as a digest: people type their password into the username field.
+        let address = address.map { String($0.prefix(64)) }
+        do {
+            try await throttle.check(username: username, address: address, now: now)
+        } catch let error as IdentityError {
+            logger.notice("sign-in refused: throttled", metadata: [
+                "username_sha256": "\(Self.digest(username))", "address": "\(address ?? "-")", "retry_after_s": "\(error.retryAfter ?? 0)",
+            ])
+            throw error
+        }
         guard password.utf8.count <= policy.maxPasswordBytes,
               let account = try await accounts.account(username: username)
         else {
             try await hasher.verifyDummy(String(password.utf8.prefix(policy.maxPasswordBytes)) ?? "")
             try await throttle.recordFailure(username: username, address: address, now: now)
+            logger.notice("sign-in failed: unknown user or oversized password", metadata: [
+                "username_sha256": "\(Self.digest(username))", "address": "\(address ?? "-")",
+            ])
             throw IdentityError.invalidCredentials()
         }
         guard try await hasher.verify(password, against: account.passwordHash) else {
             try await throttle.recordFailure(username: username, address: address, now: now)
+            logger.notice("sign-in failed: wrong password", metadata: ["user": "\(account.id)", "address": "\(address ?? "-")"])
             throw IdentityError.invalidCredentials()
         }
-        guard !account.disabled else { throw IdentityError.accountDisabled() }
+        guard !account.disabled else {
+            logger.notice("sign-in refused: account disabled", metadata: ["user": "\(account.id)", "address": "\(address ?? "-")"])
+            throw IdentityError.accountDisabled()
+        }
         try await throttle.recordSuccess(username: username)
+        logger.info("signed in", metadata: ["user": "\(account.id)", "address": "\(address ?? "-")"])
         if hasher.needsRehash(account.passwordHash) {
             let upgraded = try await hasher.hash(password)
             try await accounts.updatePasswordHash(id: account.id, hash: upgraded)
             logger.info("password hash upgraded", metadata: ["user": "\(account.id)"])
         }
         return account
+    }
+
+    /// The first 8 bytes of SHA-256 of the normalised username, hex: enough to see repeated
+    /// attempts on one name in a log, without writing what was typed.
+    static func digest(_ username: String) -> String {
+        SHA256.hash(data: Data(Account.normalize(username).utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Changes the password of `account` after checking the current one (throttled like a sign-in,

@@ -1,0 +1,33 @@
+"""Sign-in events reach the server log, and nothing secret does."""
+import time
+import uuid
+
+import requests
+
+
+def test_sign_in_events_are_logged_without_secrets(server):
+    user = "audit-" + uuid.uuid4().hex[:8]
+    password = "a long enough password " + uuid.uuid4().hex
+    assert requests.post(server.url + "/api/register", json={"username": user, "password": password}).status_code == 201
+    wrong = "wrong-" + uuid.uuid4().hex
+    typo = "password-typed-as-username-" + uuid.uuid4().hex
+    assert requests.post(server.url + "/api/login", json={"username": user, "password": wrong}).status_code == 401
+    assert requests.post(server.url + "/api/login", json={"username": typo, "password": wrong}).status_code == 401
+    signed_in = requests.post(server.url + "/api/login", json={"username": user, "password": password})
+    assert signed_in.status_code == 200
+    session_id = signed_in.cookies.get("cloakroom")
+    assert session_id
+    for _ in range(3):
+        requests.post(server.url + "/api/login", json={"username": user, "password": wrong})
+    throttled = requests.post(server.url + "/api/login", json={"username": user, "password": wrong})
+    assert throttled.status_code == 429
+
+    time.sleep(0.5)  # let the log lines reach the file
+    with open(server.log.name, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    assert "sign-in failed: wrong password" in log
+    assert "sign-in failed: unknown user" in log
+    assert "signed in" in log
+    assert "sign-in refused: throttled" in log
+    for secret in (password, wrong, typo, session_id):
+        assert secret not in log, "a secret reached the log"
