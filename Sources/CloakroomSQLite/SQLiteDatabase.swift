@@ -5,6 +5,11 @@ import NIOCore
 import SQLiteNIO
 import CloakroomSessions
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One SQLite file shared by the session, account, throttle and token stores, migrated on open.
 ///
@@ -52,6 +57,7 @@ public final class CloakroomSQLiteDatabase: Sendable {
         let readerPools = (0..<readerCount).map { _ in NIOThreadPool(numberOfThreads: 1) }
         for pool in readerPools { pool.start() }
         let pools = [writerPool] + readerPools
+        if !isPrivate { createOwnerOnly(path, logger: logger) }
         var opened: [SQLiteConnection] = []
         do {
             let writer = try await connect(storage, path: path, pool: writerPool, logger: logger)
@@ -70,6 +76,33 @@ public final class CloakroomSQLiteDatabase: Sendable {
             for connection in opened { try? await connection.close() }
             for pool in pools { try? await pool.shutdownGracefully() }
             throw error
+        }
+    }
+
+    /// Creates the database file with mode 0600 if it does not exist yet: it holds password hashes,
+    /// and SQLite gives the `-wal` and `-shm` files it creates beside it the database file's mode.
+    /// An existing file keeps the mode the operator chose, with a warning if anyone may read it.
+    private static func createOwnerOnly(_ path: String, logger: Logger) {
+        #if canImport(Glibc)
+        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        #else
+        let descriptor = Darwin.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        #endif
+        if descriptor >= 0 {
+            #if canImport(Glibc)
+            _ = Glibc.close(descriptor)
+            #else
+            _ = Darwin.close(descriptor)
+            #endif
+            return
+        }
+        // Any other failure (no such folder, no permission) is SQLite's to report when it opens.
+        guard errno == EEXIST else { return }
+        var status = stat()
+        if stat(path, &status) == 0, status.st_mode & 0o004 != 0 {
+            logger.warning(
+                "the SQLite database is readable by every user of this machine (it holds password hashes): chmod 600 it",
+                metadata: ["path": "\(path)", "mode": "\(String(status.st_mode & 0o777, radix: 8))"])
         }
     }
 

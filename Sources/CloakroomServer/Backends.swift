@@ -76,6 +76,11 @@ struct Backends: Sendable {
             purge = { try await counters.purge(before: $0.addingTimeInterval(-86_400)) }
         case .file(let directory):
             let url = URL(fileURLWithPath: directory, isDirectory: true)
+            // Made owner-only (0700) when we create it: it holds sessions and token state. A folder
+            // the operator made keeps its mode.
+            if !FileManager.default.fileExists(atPath: url.path) {
+                try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
             sessions = try FileSessionStore(directory: url)
             tokens = try FileTokenStore(directory: url)
             let counters = try FileThrottleStore(directory: url)

@@ -17,6 +17,29 @@ struct CloakroomCommand: AsyncParsableCommand {
         abstract: "Sign-in, sessions and tokens for Swift servers.",
         subcommands: [Serve.self, Users.self, Sessions.self, Keys.self, Token.self, Bench.self]
     )
+
+    /// Parses and runs the chosen command, as swift-argument-parser's own `main()` does, except
+    /// for what a command's `run()` throws: anything but a usage error (`ValidationError`) is a
+    /// runtime failure, printed as one `error: …` line with exit status 1 (`CommandFailure`).
+    /// Bad flags and arguments keep the usage text and status 64.
+    static func main() async {
+        let command: any ParsableCommand
+        do {
+            command = try await asyncParseAsRoot(nil)
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                var command = command
+                try command.run()
+            }
+        } catch {
+            exit(withError: CommandFailure.exitError(for: error))
+        }
+    }
 }
 
 /// Options every command shares: where the data lives and how much to log.
@@ -117,16 +140,26 @@ struct Serve: AsyncParsableCommand {
             }
             return TimeInterval(seconds)
         }
-        if let value = try duration(idleTimeout, "CLOAKROOM_IDLE_TIMEOUT", "idle timeout") { config.sessions.idleTimeout = value }
-        if let value = try duration(absoluteLifetime, "CLOAKROOM_ABSOLUTE_LIFETIME", "absolute lifetime") { config.sessions.absoluteLifetime = value }
-        if let value = try duration(touchInterval, "CLOAKROOM_TOUCH_INTERVAL", "touch interval") { config.sessions.touchInterval = value }
+        var given = GivenTimes()
+        if let value = try duration(idleTimeout, "CLOAKROOM_IDLE_TIMEOUT", "idle timeout") {
+            config.sessions.idleTimeout = value
+            given.idleTimeout = true
+        }
+        if let value = try duration(absoluteLifetime, "CLOAKROOM_ABSOLUTE_LIFETIME", "absolute lifetime") {
+            config.sessions.absoluteLifetime = value
+            given.absoluteLifetime = true
+        }
+        if let value = try duration(touchInterval, "CLOAKROOM_TOUCH_INTERVAL", "touch interval") {
+            config.sessions.touchInterval = value
+            given.touchInterval = true
+        }
         let name = cookieName ?? environment["CLOAKROOM_COOKIE_NAME"] ?? "cloakroom"
         guard (try? Cookie(name: name, value: "x").validate()) != nil, !name.isEmpty else {
             throw ConfigurationError("cookie name \(name) is not a valid cookie name")
         }
-        let secureMode = secure || Self.truthy(environment["CLOAKROOM_SECURE"])
+        let secureMode = try Self.boolean("CLOAKROOM_SECURE", environment) || secure
         config.cookie = SessionCookieSettings(baseName: name, secure: secureMode)
-        config.sessions.persistentCookie = !(browserSessionCookie || Self.truthy(environment["CLOAKROOM_BROWSER_SESSION_COOKIE"]))
+        config.sessions.persistentCookie = !(try Self.boolean("CLOAKROOM_BROWSER_SESSION_COOKIE", environment) || browserSessionCookie)
         if let text = maxSessionsPerUser.map(String.init) ?? environment["CLOAKROOM_MAX_SESSIONS"] {
             guard let value = Int(text), value > 0 else { throw ConfigurationError("max sessions per user \(text) must be a positive number") }
             config.sessions.maxSessionsPerUser = value
@@ -137,21 +170,29 @@ struct Serve: AsyncParsableCommand {
             }
             config.sessions.overflowPolicy = policy
         }
-        config.allowedOrigins = allowedOrigin.isEmpty
-            ? (environment["CLOAKROOM_ALLOWED_ORIGINS"]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? [])
+        let origins = allowedOrigin.isEmpty
+            ? (environment["CLOAKROOM_ALLOWED_ORIGINS"]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? [])
             : allowedOrigin
+        config.allowedOrigins = try origins.map(Self.origin)
         if let text = passwordHash ?? environment["CLOAKROOM_PASSWORD_HASH"] {
             config.passwordHash = try Self.scrypt(text)
         }
-        config.registrationOpen = !(closeRegistration || environment["CLOAKROOM_REGISTRATION"] == "closed")
-        config.tokens.issuer = issuer ?? environment["CLOAKROOM_ISSUER"]
+        let registrationOpen = try Self.registrationOpen(environment)
+        config.registrationOpen = registrationOpen && !closeRegistration
+        config.tokens.issuer = try (issuer ?? environment["CLOAKROOM_ISSUER"]).map(Self.issuer)
         config.tokens.audience = tokenAudience ?? environment["CLOAKROOM_TOKEN_AUDIENCE"]
         if let value = try duration(accessTokenLifetime, "CLOAKROOM_ACCESS_TOKEN_LIFETIME", "access token lifetime") {
             guard value <= 86_400 else { throw ConfigurationError("access token lifetime must be at most 24h: a long-lived token cannot be revoked cheaply") }
             config.tokens.accessLifetime = value
         }
-        if let value = try duration(refreshTokenIdle, "CLOAKROOM_REFRESH_TOKEN_IDLE", "refresh token idle lifetime") { config.tokens.refreshIdleLifetime = value }
-        if let value = try duration(refreshTokenLifetime, "CLOAKROOM_REFRESH_TOKEN_LIFETIME", "refresh token lifetime") { config.tokens.refreshAbsoluteLifetime = value }
+        if let value = try duration(refreshTokenIdle, "CLOAKROOM_REFRESH_TOKEN_IDLE", "refresh token idle lifetime") {
+            config.tokens.refreshIdleLifetime = value
+            given.refreshIdle = true
+        }
+        if let value = try duration(refreshTokenLifetime, "CLOAKROOM_REFRESH_TOKEN_LIFETIME", "refresh token lifetime") {
+            config.tokens.refreshAbsoluteLifetime = value
+            given.refreshLifetime = true
+        }
         if let text = tokenLeeway ?? environment["CLOAKROOM_TOKEN_LEEWAY"] {
             guard let seconds = DurationText.seconds(text), seconds >= 0, seconds <= 300 else {
                 throw ConfigurationError("token leeway \(text) must be a duration from 0s to 5m")
@@ -164,15 +205,11 @@ struct Serve: AsyncParsableCommand {
             }
             config.tokens.transport = transport
         }
-        if config.sessions.absoluteLifetime < config.sessions.idleTimeout {
-            config.sessions.idleTimeout = config.sessions.absoluteLifetime
-        }
+        // The algorithm of new keys is a configuration value: checked here, before any file is
+        // opened, so a bad one is a usage error like the others.
+        _ = try keyOptions.algorithm(environment: environment)
+        try Self.checkTimes(&config, given: given)
         return config
-    }
-
-    static func truthy(_ value: String?) -> Bool {
-        guard let value = value?.lowercased() else { return false }
-        return ["1", "true", "yes", "on"].contains(value)
     }
 
     static func scrypt(_ text: String) throws -> ScryptParameters {
@@ -186,6 +223,16 @@ struct Serve: AsyncParsableCommand {
             throw ConfigurationError("password hash \(text) needs ln (1-24), r (1-32) and p (1-16)")
         }
         return ScryptParameters(logN: ln, r: r, p: p)
+    }
+
+    /// Every flag and environment variable is checked while parsing, so a bad value is a usage
+    /// error of `serve` (exit status 64) and nothing has been opened yet.
+    func validate() throws {
+        do {
+            _ = try configuration(environment: ProcessInfo.processInfo.environment)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
     }
 
     func run() async throws {
@@ -204,13 +251,15 @@ struct Serve: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
+        // The key file and its secret are files, not flags: failing to read them is a runtime
+        // failure (exit status 1), not a usage error.
         let keys: (ring: TokenKeyRing, url: URL, secret: KeyEncryptionSecret)
         do {
             keys = try await keyOptions.open(
                 environment: environment, create: true, maxTokenLifetime: config.tokens.accessLifetime, leeway: config.tokens.leeway, logger: logger)
         } catch let error as ConfigurationError {
             try? await backends.close()
-            throw ValidationError(error.description)
+            throw CommandFailure(error.description)
         }
         logger.info("cloakroom starting", metadata: [
             "address": "http://\(config.host):\(config.port)", "store": "\(config.store)",
@@ -362,7 +411,7 @@ struct Sessions: AsyncParsableCommand {
                     print("ended \(count) session(s) of \(account.username)")
                 } else if let id {
                     guard let record = try await services.sessions.record(handle: id) else {
-                        throw ValidationError("no live session with ID \(id)")
+                        throw CommandFailure("no live session with ID \(id)")
                     }
                     try await services.backends.sessions.delete(key: record.key)
                     print("ended session \(id)")
@@ -374,44 +423,48 @@ struct Sessions: AsyncParsableCommand {
 
 // MARK: - CLI helpers
 
+/// Opens the stores `options` name, runs `body` on them, and closes them.
+///
+/// A bad option value (store URL, log level, scrypt cost) is a usage error (`ValidationError`,
+/// exit status 64). What `body` throws is a runtime failure: `CloakroomCommand.main()` prints it
+/// as `error: …` with exit status 1 (an `IdentityError` by its client-safe message).
 func withServices(_ options: StoreOptions, passwordHash: String? = nil, _ body: (AppServices) async throws -> Void) async throws {
     let environment = ProcessInfo.processInfo.environment
     var config = ServerConfiguration()
+    var logger: Logger
+    let backends: Backends
     do {
         config.store = try options.location(environment: environment)
         config.accounts = try options.accountsLocation(environment: environment)
-        var logger = try options.logger(environment: environment)
+        logger = try options.logger(environment: environment)
         if options.logLevel == nil && environment["CLOAKROOM_LOG_LEVEL"] == nil { logger.logLevel = .warning }
         if let text = passwordHash ?? environment["CLOAKROOM_PASSWORD_HASH"] { config.passwordHash = try Serve.scrypt(text) }
-        let backends = try await Backends.open(config.store, accounts: config.accounts, logger: logger)
-        let services = AppServices(configuration: config, backends: backends, logger: logger)
-        // Backend services (connection pools) run beside the command and stop with it.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for service in backends.services {
-                group.addTask { try await service.run() }
-            }
-            do {
-                try await body(services)
-            } catch let error as IdentityError {
-                try? await backends.close()
-                group.cancelAll()
-                throw ValidationError(error.message)
-            } catch {
-                try? await backends.close()
-                group.cancelAll()
-                throw error
-            }
-            try? await backends.close()
-            group.cancelAll()
-        }
+        backends = try await Backends.open(config.store, accounts: config.accounts, logger: logger)
     } catch let error as ConfigurationError {
         throw ValidationError(error.description)
     }
+    let services = AppServices(configuration: config, backends: backends, logger: logger)
+    // Backend services (connection pools) run beside the command and stop with it.
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for service in backends.services {
+            group.addTask { try await service.run() }
+        }
+        do {
+            try await body(services)
+        } catch {
+            try? await backends.close()
+            group.cancelAll()
+            throw error
+        }
+        try? await backends.close()
+        group.cancelAll()
+    }
 }
 
+/// The account named `name`; a `CommandFailure` (exit status 1) when there is none.
 func requireAccount(_ name: String, _ services: AppServices) async throws -> Account {
     guard let account = try await services.backends.accounts.account(username: name) else {
-        throw ValidationError("no account named \(name)")
+        throw CommandFailure("no account named \(name)")
     }
     return account
 }

@@ -1,10 +1,15 @@
 """The server process and the CLI on a real SQLite file."""
+import base64
+import json
+import os
+import stat
 import subprocess
 import uuid
 
+import pytest
 import requests
 
-from conftest import BIN, FAST_HASH
+from conftest import BIN, FAST_HASH, Server
 
 
 def test_still_signed_in_after_restart(make_server):
@@ -75,3 +80,173 @@ def test_bad_configuration_is_refused_clearly():
     r = subprocess.run([BIN, "serve", "--idle-timeout", "soon"], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "not a duration" in r.stderr
+
+
+def serve_refused(args, env=None, cwd=None):
+    """`serve` with a bad value: refused at start as a usage error (64), naming the value."""
+    full_env = {"PATH": "/usr/bin:/bin", **(env or {})}
+    return subprocess.run([BIN, "serve", "--store", "memory", *args], capture_output=True, text=True, timeout=30, env=full_env, cwd=cwd)
+
+
+BAD_CONFIGURATIONS = [
+    # A touch interval must be at most half the idle timeout (last-seen moves the idle deadline).
+    (["--idle-timeout", "4s", "--touch-interval", "10s"], {}, "touch interval 10s must be at most half the idle timeout 4s"),
+    (["--idle-timeout", "30m", "--touch-interval", "1h"], {}, "touch interval 1h must be at most half the idle timeout 30m"),
+    (["--idle-timeout", "30m", "--touch-interval", "16m"], {}, "touch interval 16m must be at most half the idle timeout 30m"),
+    ([], {"CLOAKROOM_IDLE_TIMEOUT": "30m", "CLOAKROOM_TOUCH_INTERVAL": "20m"}, "touch interval 20m must be at most half"),
+    (["--touch-interval", "20m"], {}, "half the idle timeout 30m (the default)"),
+    # Idle longer than the lifetime it lives inside.
+    (["--refresh-token-idle", "60d", "--refresh-token-lifetime", "30d"], {},
+     "refresh token idle lifetime 60d is longer than the refresh token lifetime 30d"),
+    (["--refresh-token-idle", "60d"], {}, "refresh token lifetime 30d (the default)"),
+    (["--absolute-lifetime", "1m", "--idle-timeout", "30m"], {}, "idle timeout 30m is longer than the absolute lifetime 1m"),
+    (["--idle-timeout", "24h"], {}, "absolute lifetime 12h (the default)"),
+    (["--absolute-lifetime", "1m", "--touch-interval", "60s"], {}, "idle timeout 1m (the default, capped at the absolute lifetime)"),
+    # Booleans: only the documented words, in any case; never "anything else means off".
+    ([], {"CLOAKROOM_REGISTRATION": "shut"}, "CLOAKROOM_REGISTRATION=shut is not open or closed"),
+    ([], {"CLOAKROOM_REGISTRATION": "yes"}, "CLOAKROOM_REGISTRATION=yes is not open or closed"),
+    ([], {"CLOAKROOM_SECURE": "maybe"}, "CLOAKROOM_SECURE=maybe is not a boolean"),
+    ([], {"CLOAKROOM_SECURE": ""}, "CLOAKROOM_SECURE= is not a boolean"),
+    ([], {"CLOAKROOM_BROWSER_SESSION_COOKIE": "maybe"}, "CLOAKROOM_BROWSER_SESSION_COOKIE=maybe is not a boolean"),
+    # Origins as browsers serialize them: scheme://host[:port], nothing more.
+    (["--allowed-origin", "not a url"], {}, "allowed origin not a url is not an origin"),
+    ([], {"CLOAKROOM_ALLOWED_ORIGINS": "https://ok.example.com,junk"}, "allowed origin junk is not an origin"),
+    (["--allowed-origin", "https://app.example.com/"], {}, "drop the trailing /"),
+    (["--allowed-origin", "https://app.example.com/app"], {}, "no path"),
+    (["--allowed-origin", "ftp://app.example.com"], {}, "http:// or https://"),
+    (["--allowed-origin", "https://app.example.com:443"], {}, "default port"),
+    (["--allowed-origin", "https://app.example.com:99999"], {}, "port must be a number"),
+    (["--allowed-origin", "https://user@app.example.com"], {}, "user name"),
+    # The issuer: an absolute http(s) URL without query or fragment (RFC 8414).
+    (["--issuer", "notaurl"], {}, "issuer notaurl is not usable"),
+    ([], {"CLOAKROOM_ISSUER": "auth.example.com"}, "issuer auth.example.com is not usable"),
+    (["--issuer", "https://auth.example.com/?tenant=1"], {}, "no query"),
+    (["--issuer", "https://auth.example.com/#x"], {}, "fragment"),
+    (["--issuer", "ftp://auth.example.com"], {}, "http or https"),
+    (["--token-algorithm", "RS1"], {}, "token algorithm RS1"),
+]
+
+
+@pytest.mark.parametrize("args,env,message", BAD_CONFIGURATIONS, ids=[m for _, _, m in BAD_CONFIGURATIONS])
+def test_bad_configuration_is_a_usage_error_naming_the_value(args, env, message, tmp_path):
+    r = serve_refused(args, env, cwd=tmp_path)
+    assert r.returncode == 64, (r.returncode, r.stderr)
+    assert message in r.stderr, r.stderr
+    assert "Usage: cloakroom serve" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing is created before the configuration is checked"
+
+
+def test_documented_configuration_words_are_accepted_in_any_case(workdir, monkeypatch):
+    store = f"sqlite:{workdir}/words.sqlite"
+    password = "a long enough password"
+    assert run_cli(store, "users", "add", "worduser", stdin=password + "\n").returncode == 0
+    monkeypatch.setenv("CLOAKROOM_REGISTRATION", "CLOSED")
+    monkeypatch.setenv("CLOAKROOM_SECURE", "On")
+    monkeypatch.setenv("CLOAKROOM_BROWSER_SESSION_COOKIE", "YES")
+    monkeypatch.setenv("CLOAKROOM_ALLOWED_ORIGINS", "https://App.example.com, http://[::1]:3000,")
+    monkeypatch.setenv("CLOAKROOM_ISSUER", "https://auth.example.com/tenant")
+    server = Server(store).start()
+    try:
+        r = requests.post(server.url + "/api/register", json={"username": "newcomer", "password": password})
+        assert r.status_code == 403 and r.json()["error"] == "registration_closed", r.text
+        r = requests.post(server.url + "/api/login", json={"username": "worduser", "password": password},
+                          headers={"Origin": "https://app.example.com"})
+        assert r.status_code == 200, r.text
+        cookie = r.headers["Set-Cookie"]
+        assert cookie.startswith("__Host-cloakroom=") and "Secure" in cookie and "Max-Age" not in cookie, cookie
+        r = requests.post(server.url + "/api/login", json={"username": "worduser", "password": password},
+                          headers={"Origin": "https://evil.example.com"})
+        assert r.status_code == 403, r.text
+        r = requests.post(server.url + "/api/token", json={"username": "worduser", "password": password},
+                          headers={"Origin": "http://[::1]:3000"})
+        assert r.status_code == 200, r.text
+        payload = r.json()["access_token"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        assert claims["iss"] == "https://auth.example.com/tenant"
+    finally:
+        server.stop()
+
+
+def test_defaults_give_way_to_a_short_timeout(make_server):
+    # No touch interval given: the default (60s) is capped at half a 5s idle timeout; no idle
+    # timeout given: the default (30m) is capped at a 10m absolute lifetime.
+    make_server("--idle-timeout", "5s").start().stop()
+    make_server("--absolute-lifetime", "10m", "--refresh-token-lifetime", "7d").start().stop()
+
+
+def assert_runtime_failure(r, message):
+    """A command that could not do its work: one `error: …` line, exit status 1, no usage."""
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert r.stderr.startswith("error: ") and message in r.stderr, r.stderr
+    assert "Usage:" not in r.stderr and "--help" not in r.stderr, r.stderr
+
+
+def test_cli_runtime_failures_are_errors_not_usage(workdir):
+    store = f"sqlite:{workdir}/runtime.sqlite"
+    assert run_cli(store, "users", "add", "alice", stdin="a long enough password\n").returncode == 0
+    assert_runtime_failure(run_cli(store, "users", "add", "alice", stdin="a long enough password\n"), "already registered")
+    assert_runtime_failure(run_cli(store, "users", "disable", "nobodyx"), "no account named nobodyx")
+    assert_runtime_failure(run_cli(store, "users", "delete", "nobodyx"), "no account named nobodyx")
+    assert_runtime_failure(run_cli(store, "sessions", "list", "--user", "nobodyx"), "no account named nobodyx")
+    assert_runtime_failure(run_cli(store, "sessions", "revoke", "no-such-session"), "no live session with ID no-such-session")
+    assert_runtime_failure(run_cli(store, "users", "add", "bob", stdin=""), "no password")
+    assert_runtime_failure(run_cli(f"sqlite:{workdir}/no/such/folder/x.sqlite", "users", "list"), "cannot open SQLite database")
+
+    # Usage errors stay usage errors: 64 with the usage.
+    for r in (run_cli(store, "sessions", "revoke"), run_cli("nosuch:thing", "users", "list"), run_cli(store, "users", "frobnicate")):
+        assert r.returncode == 64 and "Usage:" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_serve_key_file_errors_are_runtime_failures(workdir):
+    keys = os.path.join(workdir, "keys.json")
+    with open(keys, "w") as f:
+        f.write("not a key file")
+    os.chmod(keys, 0o600)
+    env = {"PATH": "/usr/bin:/bin", "CLOAKROOM_KEY_SECRET": base64.b64encode(b"k" * 32).decode()}
+    r = subprocess.run([BIN, "serve", "--store", "memory", "--keys", keys], capture_output=True, text=True, timeout=30, env=env)
+    assert_runtime_failure(r, "key file " + keys)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["stores", "--count", "0"], "--count 0 must be at least 1"),
+    (["stores", "--count=-5"], "--count -5 must be at least 1"),
+    (["stores", "--file-count", "0"], "--file-count 0 must be at least 1"),
+    (["stores", "--concurrency", "0"], "--concurrency 0 must be from 1"),
+    (["stores", "--stores", ""], "names no store"),
+    (["stores", "--stores", "memory,nosuch"], "unknown store nosuch"),
+    (["stores", "--stores", "redis"], "needs --redis"),
+    (["tokens", "--algorithms", ""], "names no algorithm"),
+    (["tokens", "--seconds", "0"], "--seconds must be in"),
+])
+def test_bench_refuses_nonsensical_options(args, message):
+    r = subprocess.run([BIN, "bench", *args], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 64, (r.returncode, r.stdout, r.stderr)
+    assert message in r.stderr, r.stderr
+    assert "inf" not in r.stdout and "nan" not in r.stdout
+
+
+def test_server_creates_its_files_owner_only(workdir):
+    old = os.umask(0o022)
+    try:
+        server = Server(f"sqlite:{workdir}/private.sqlite").start()
+        try:
+            for name in ("private.sqlite", "private.sqlite-wal", "private.sqlite-shm"):
+                mode = stat.S_IMODE(os.stat(os.path.join(workdir, name)).st_mode)
+                assert mode == 0o600, (name, oct(mode))
+        finally:
+            server.stop()
+        folder = os.path.join(workdir, "files", "store")
+        server = Server(f"file:{folder}").start()
+        server.stop()
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    finally:
+        os.umask(old)
+
+    # A database the operator made keeps its mode, with a warning when everyone may read it.
+    shared = os.path.join(workdir, "shared.sqlite")
+    open(shared, "w").close()
+    os.chmod(shared, 0o644)
+    r = run_cli(f"sqlite:{shared}", "users", "list")
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o644
+    assert "readable by every user" in r.stderr

@@ -23,8 +23,29 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "PostgreSQL URL for the postgres store (its sessions table is emptied first)") var postgres: String?
         @Option(help: "Redis URL for the redis store (keys under the prefix cloakroom-bench: are removed first)") var redis: String?
 
+        static let knownStores: Set<String> = ["memory", "sqlite", "file", "postgres", "redis"]
+
+        /// Counts and workers below 1 would divide by zero (`inf`, `-nan` in the table): refused
+        /// as usage errors, as are unknown store names and stores without their URL.
+        func validate() throws {
+            guard count >= 1 else { throw ValidationError("--count \(count) must be at least 1") }
+            guard fileCount >= 1 else { throw ValidationError("--file-count \(fileCount) must be at least 1") }
+            guard (1...4096).contains(concurrency) else { throw ValidationError("--concurrency \(concurrency) must be from 1 to 4096") }
+            let names = storeNames
+            guard !names.isEmpty else { throw ValidationError("--stores names no store: use memory, sqlite, file, postgres, redis") }
+            for name in names where !Self.knownStores.contains(name) {
+                throw ValidationError("unknown store \(name): use memory, sqlite, file, postgres, redis")
+            }
+            if names.contains("postgres"), postgres == nil { throw ValidationError("the postgres store needs --postgres postgres://USER@HOST:PORT/DB") }
+            if names.contains("redis"), redis == nil { throw ValidationError("the redis store needs --redis redis://HOST:PORT/DB") }
+        }
+
+        var storeNames: [String] {
+            stores.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+
         func run() async throws {
-            let names = stores.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let names = storeNames
             var results: [StoreBenchmark.Result] = []
             let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-bench-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)

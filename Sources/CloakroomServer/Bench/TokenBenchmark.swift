@@ -252,11 +252,11 @@ extension Bench {
 
         func validate() throws {
             guard seconds > 0, seconds <= 600, warmup >= 0, warmup <= 60 else { throw ValidationError("--seconds must be in (0, 600] and --warmup in [0, 60]") }
-            _ = try chosen()
+            guard try !chosen().isEmpty else { throw ValidationError("--algorithms names no algorithm") }
         }
 
         func chosen() throws -> [TokenAlgorithm] {
-            try algorithms.split(separator: ",").map { name in
+            try algorithms.split(separator: ",").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { name in
                 let algorithm = try KeyRingTool.signingAlgorithm(name.trimmingCharacters(in: .whitespaces))
                 return algorithm
             }
