@@ -7,7 +7,8 @@ import PostgresNIO
 ///
 /// Schema (migration 2 in `CloakroomPostgresDatabase.migrations`): `cloakroom_refresh_tokens` keyed
 /// by the hashed token with indexes on `family_id`, `user_id` and `expires_at`;
-/// `cloakroom_token_epochs` keyed by user; `cloakroom_denied_token_ids` keyed by `jti`. Times are
+/// `cloakroom_token_epochs` keyed by user; `cloakroom_denied_token_ids` keyed by `jti` (a denied
+/// sign-in is the row `sid:<familyID>`). Times are
 /// rounded to milliseconds before they are stored.
 ///
 /// - Rotation is one statement: `WITH used AS (UPDATE … SET used_at = now WHERE key = $1 AND
@@ -119,17 +120,21 @@ public struct PostgresTokenStore: TokenStore {
             """)
     }
 
-    public func revocationState(userID: String, tokenID: String, now: Date) async throws -> RevocationState {
+    /// One query: the epoch and both deny-list lookups (a nil `sessionID` binds NULL, which
+    /// matches no row).
+    public func revocationState(userID: String, tokenID: String, sessionID: String?, now: Date) async throws -> RevocationState {
         let now = Self.ms(now)
+        let sessionKey = sessionID.map { RevocationState.deniedID(sessionID: $0) }
         let rows = try await run("revocation state",
             """
             SELECT COALESCE((SELECT epoch FROM cloakroom_token_epochs WHERE user_id = \(userID) AND keep_until > \(now)), 0)::bigint,
-                   EXISTS (SELECT 1 FROM cloakroom_denied_token_ids WHERE jti = \(tokenID) AND until > \(now))
+                   EXISTS (SELECT 1 FROM cloakroom_denied_token_ids WHERE jti = \(tokenID) AND until > \(now)),
+                   EXISTS (SELECT 1 FROM cloakroom_denied_token_ids WHERE jti = \(sessionKey) AND until > \(now))
             """)
         guard let row = rows.first else { throw TokenStoreError.unavailable("revocation state query returned no row") }
         do {
-            let (epoch, denied) = try row.decode((Int, Bool).self)
-            return RevocationState(epoch: epoch, denied: denied)
+            let (epoch, denied, sessionDenied) = try row.decode((Int, Bool, Bool).self)
+            return RevocationState(epoch: epoch, denied: denied, sessionDenied: sessionDenied)
         } catch {
             throw TokenStoreError.unavailable("malformed revocation state row")
         }

@@ -14,13 +14,15 @@ import Foundation
 /// - `P rf:<familyID>` — a set of the family's token keys; `P ru:<userID>` — a set of the user's
 ///   family IDs. Each expires with its newest member (`PEXPIREAT` raised to the latest member's).
 /// - `P re:<userID>` — the revocation epoch, the string `<epoch>:<keepUntil ms>`;
-///   `P rd:<jti>` — a denied token ID, the string `<until ms>`. Each `PEXPIREAT` its time (with the
-///   same grace), raised only, never lowered.
+///   `P rd:<jti>` — a denied token ID, the string `<until ms>` (a denied sign-in is
+///   `P rd:sid:<familyID>`). Each `PEXPIREAT` its time (with the same grace), raised only, never
+///   lowered.
 ///
 /// Insert, rotation (with reuse → delete the family), family and per-user revocation, epoch raise
 /// and deny are each one Lua script (`EVALSHA`), so they are atomic. `revocationState` is one
-/// `MGET`. Liveness is decided by the `now` callers pass, from the stored times; the TTL only frees
-/// memory and never fires before a record's own expiry (see `RedisConfiguration.expiryGrace`).
+/// `MGET` (epoch, `jti` entry, `sid` entry). Liveness is decided by the `now` callers pass, from
+/// the stored times; the TTL only frees memory and never fires before a record's own expiry (see
+/// `RedisConfiguration.expiryGrace`).
 /// `deleteExpired` walks `P r*` with `SCAN` (never `KEYS`) and removes what is expired at `now` but
 /// still held by Redis (within its grace, or written with a clock behind the server's); Redis
 /// expires the rest by itself. Errors are `TokenStoreError.unavailable`.
@@ -101,9 +103,12 @@ public struct RedisTokenStore: TokenStore {
         _ = try await run(Self.denyScript, keys: [deniedKey(tokenID)], arguments: [RedisSessionStore.ms(until), grace])
     }
 
-    public func revocationState(userID: String, tokenID: String, now: Date) async throws -> RevocationState {
-        let reply = try await send(RedisCommand("MGET", epochKey(userID), deniedKey(tokenID)))
-        guard let values = reply.array, values.count == 2 else { throw TokenStoreError.unavailable("unexpected reply from redis") }
+    /// One `MGET` of the epoch, the `jti` entry and (with a `sessionID`) the sign-in's entry.
+    public func revocationState(userID: String, tokenID: String, sessionID: String?, now: Date) async throws -> RevocationState {
+        var keys = [epochKey(userID), deniedKey(tokenID)]
+        if let sessionID { keys.append(deniedKey(RevocationState.deniedID(sessionID: sessionID))) }
+        let reply = try await send(RedisCommand(["MGET"] + keys))
+        guard let values = reply.array, values.count == keys.count else { throw TokenStoreError.unavailable("unexpected reply from redis") }
         let nowMs = RedisSessionStore.milliseconds(now)
         var epoch = 0
         if let text = values[0].string {
@@ -113,12 +118,13 @@ public struct RedisTokenStore: TokenStore {
             }
             if until > nowMs { epoch = value }
         }
-        var denied = false
-        if let text = values[1].string {
+        func isDenied(_ value: RESPValue) throws -> Bool {
+            guard let text = value.string else { return false }
             guard let until = Int64(text) else { throw TokenStoreError.unavailable("malformed deny-list entry in redis") }
-            denied = until > nowMs
+            return until > nowMs
         }
-        return RevocationState(epoch: epoch, denied: denied)
+        return RevocationState(
+            epoch: epoch, denied: try isDenied(values[1]), sessionDenied: try values.count > 2 && isDenied(values[2]))
     }
 
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {

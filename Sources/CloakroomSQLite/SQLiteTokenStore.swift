@@ -6,11 +6,12 @@ import SQLiteNIO
 ///
 /// Schema (migration 2 in `CloakroomSQLiteDatabase.migrations`, times in integer milliseconds):
 /// `refresh_tokens` keyed by the hashed token with indexes on `family_id`, `user_id` and
-/// `expires_at`; `token_epochs` keyed by user; `denied_token_ids` keyed by `jti`. Like every store on
-/// this database, each write is single statements on the one writer connection (lookups go to the
-/// read-only connections), never a transaction held across an `await`: rotation is one `UPDATE … WHERE used_at IS NULL AND expires_at > now`
-/// whose trigger (`refresh_tokens_rotate`) inserts the successor in the same statement, so it is
-/// atomic across tasks and processes.
+/// `expires_at`; `token_epochs` keyed by user; `denied_token_ids` keyed by `jti` (a denied sign-in
+/// is the row `sid:<familyID>`). Like every store on this database, each write is single
+/// statements on the one writer connection (lookups go to the read-only connections), never a
+/// transaction held across an `await`: rotation is one
+/// `UPDATE … WHERE used_at IS NULL AND expires_at > now` whose trigger (`refresh_tokens_rotate`)
+/// inserts the successor in the same statement, so it is atomic across tasks and processes.
 public struct SQLiteTokenStore: TokenStore {
     let database: CloakroomSQLiteDatabase
 
@@ -115,20 +116,26 @@ public struct SQLiteTokenStore: TokenStore {
         }
     }
 
-    public func revocationState(userID: String, tokenID: String, now: Date) async throws -> RevocationState {
+    /// One query: the epoch and both deny-list lookups (a nil `sessionID` binds NULL, which
+    /// matches no row).
+    public func revocationState(userID: String, tokenID: String, sessionID: String?, now: Date) async throws -> RevocationState {
         let nowMs = Self.ms(now)
         let rows = try await run {
             try await database.read(
                 """
                 SELECT COALESCE((SELECT epoch FROM token_epochs WHERE user_id = ? AND keep_until > ?), 0) AS epoch,
-                       EXISTS (SELECT 1 FROM denied_token_ids WHERE jti = ? AND until > ?) AS denied
+                       EXISTS (SELECT 1 FROM denied_token_ids WHERE jti = ? AND until > ?) AS denied,
+                       EXISTS (SELECT 1 FROM denied_token_ids WHERE jti = ? AND until > ?) AS session_denied
                 """,
-                [.text(userID), .integer(nowMs), .text(tokenID), .integer(nowMs)])
+                [.text(userID), .integer(nowMs), .text(tokenID), .integer(nowMs),
+                 sessionID.map { .text(RevocationState.deniedID(sessionID: $0)) } ?? .null, .integer(nowMs)])
         }
-        guard let row = rows.first, let epoch = row.column("epoch")?.integer, let denied = row.column("denied")?.integer else {
+        guard let row = rows.first, let epoch = row.column("epoch")?.integer, let denied = row.column("denied")?.integer,
+              let sessionDenied = row.column("session_denied")?.integer
+        else {
             throw TokenStoreError.unavailable("malformed revocation state row")
         }
-        return RevocationState(epoch: epoch, denied: denied != 0)
+        return RevocationState(epoch: epoch, denied: denied != 0, sessionDenied: sessionDenied != 0)
     }
 
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {

@@ -394,10 +394,11 @@ struct Sessions: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "End one session by its ID (as listed), or every session of a user.")
+        static let configuration = CommandConfiguration(
+            abstract: "End one session by its ID (as listed), or every session and token of a user.")
         @OptionGroup var storeOptions: StoreOptions
         @Argument(help: "Session ID as shown by `sessions list`") var id: String?
-        @Option(help: "End every session of this user") var user: String?
+        @Option(help: "End every session of this user and revoke all their access and refresh tokens") var user: String?
 
         func validate() throws {
             if (id == nil) == (user == nil) { throw ValidationError("give either a session ID or --user NAME") }
@@ -407,8 +408,11 @@ struct Sessions: AsyncParsableCommand {
             try await withServices(storeOptions) { services in
                 if let user {
                     let account = try await requireAccount(user, services)
+                    // Tokens too, as `users disable` does: every access token issued until now is
+                    // refused (the epoch rises) and every refresh token is deleted.
+                    let tokens = try await services.tokens.revokeEverything(forUser: account.id)
                     let count = try await services.sessions.revokeAll(ofUser: account.id)
-                    print("ended \(count) session(s) of \(account.username)")
+                    print("ended \(count) session(s) and \(tokens) refresh token(s) of \(account.username)")
                 } else if let id {
                     guard let record = try await services.sessions.record(handle: id) else {
                         throw CommandFailure("no live session with ID \(id)")

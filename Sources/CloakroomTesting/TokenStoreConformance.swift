@@ -198,27 +198,61 @@ public enum TokenStoreConformance {
             try expect(try await store.refreshToken(key: SecureToken.hash("p3"), now: t0) != nil, "new family after revocation missing")
         }),
         ("epochs only rise and expire", { store in
-            var state = try await store.revocationState(userID: "carol", tokenID: "jti-0", now: t0)
+            var state = try await store.revocationState(userID: "carol", tokenID: "jti-0", sessionID: nil, now: t0)
             try expect(state == RevocationState(epoch: 0, denied: false), "fresh state \(state)")
             try await store.raiseEpoch(forUser: "carol", to: 1_767_225_600_500, keepUntil: t0.addingTimeInterval(700))
-            state = try await store.revocationState(userID: "carol", tokenID: "jti-0", now: t0.addingTimeInterval(1))
+            state = try await store.revocationState(userID: "carol", tokenID: "jti-0", sessionID: nil, now: t0.addingTimeInterval(1))
             try expect(state.epoch == 1_767_225_600_500, "epoch \(state.epoch) after raise")
             try await store.raiseEpoch(forUser: "carol", to: 7, keepUntil: t0.addingTimeInterval(900))
-            state = try await store.revocationState(userID: "carol", tokenID: "jti-0", now: t0.addingTimeInterval(800))
+            state = try await store.revocationState(userID: "carol", tokenID: "jti-0", sessionID: nil, now: t0.addingTimeInterval(800))
             try expect(state.epoch == 1_767_225_600_500, "a lower raise changed the epoch or did not extend it: \(state.epoch)")
-            let other = try await store.revocationState(userID: "dave", tokenID: "jti-0", now: t0.addingTimeInterval(1))
+            let other = try await store.revocationState(userID: "dave", tokenID: "jti-0", sessionID: nil, now: t0.addingTimeInterval(1))
             try expect(other.epoch == 0, "another user's epoch is \(other.epoch)")
-            state = try await store.revocationState(userID: "carol", tokenID: "jti-0", now: t0.addingTimeInterval(900))
+            state = try await store.revocationState(userID: "carol", tokenID: "jti-0", sessionID: nil, now: t0.addingTimeInterval(900))
             try expect(state.epoch == 0, "expired epoch still read \(state.epoch)")
         }),
         ("denied token IDs until their expiry", { store in
             try await store.denyTokenID("jti-1", until: t0.addingTimeInterval(60))
-            var state = try await store.revocationState(userID: "erin", tokenID: "jti-1", now: t0)
+            var state = try await store.revocationState(userID: "erin", tokenID: "jti-1", sessionID: nil, now: t0)
             try expect(state.denied, "denied jti not reported")
-            state = try await store.revocationState(userID: "erin", tokenID: "jti-2", now: t0)
+            state = try await store.revocationState(userID: "erin", tokenID: "jti-2", sessionID: nil, now: t0)
             try expect(!state.denied, "another jti reported denied")
-            state = try await store.revocationState(userID: "erin", tokenID: "jti-1", now: t0.addingTimeInterval(60))
+            state = try await store.revocationState(userID: "erin", tokenID: "jti-1", sessionID: nil, now: t0.addingTimeInterval(60))
             try expect(!state.denied, "deny-list entry outlived its expiry")
+        }),
+        ("denied sign-ins (sid) until their expiry, read with the epoch and the jti", { store in
+            try await store.raiseEpoch(forUser: "sam", to: 42, keepUntil: t0.addingTimeInterval(1000))
+            try await store.denySession("fam-s1", until: t0.addingTimeInterval(60))
+            var state = try await store.revocationState(userID: "sam", tokenID: "jti-s", sessionID: "fam-s1", now: t0)
+            try expect(state == RevocationState(epoch: 42, denied: false, sessionDenied: true), "denied sign-in read \(state)")
+            state = try await store.revocationState(userID: "sam", tokenID: "jti-s", sessionID: "fam-s2", now: t0)
+            try expect(state == RevocationState(epoch: 42, denied: false, sessionDenied: false), "another sign-in read \(state)")
+            state = try await store.revocationState(userID: "sam", tokenID: "jti-s", sessionID: nil, now: t0)
+            try expect(!state.sessionDenied, "no sid reported denied: \(state)")
+            // The two namespaces stay apart: a sid entry denies no jti of the same text, and back.
+            state = try await store.revocationState(userID: "sam", tokenID: "fam-s1", sessionID: nil, now: t0)
+            try expect(!state.denied, "a denied sign-in denied the jti with its family ID's text")
+            try await store.denyTokenID("fam-s3", until: t0.addingTimeInterval(60))
+            state = try await store.revocationState(userID: "sam", tokenID: "jti-s", sessionID: "fam-s3", now: t0)
+            try expect(!state.sessionDenied, "a denied jti denied the sign-in with the same text")
+            // Both at once, in one read.
+            try await store.denyTokenID("jti-both", until: t0.addingTimeInterval(60))
+            state = try await store.revocationState(userID: "sam", tokenID: "jti-both", sessionID: "fam-s1", now: t0)
+            try expect(state == RevocationState(epoch: 42, denied: true, sessionDenied: true), "jti and sid both denied read \(state)")
+            // A second deny with an earlier time does not shorten it; one with a later time extends it.
+            try await store.denySession("fam-s1", until: t0.addingTimeInterval(30))
+            state = try await store.revocationState(userID: "sam", tokenID: "jti-s", sessionID: "fam-s1", now: t0.addingTimeInterval(45))
+            try expect(state.sessionDenied, "an earlier deny shortened the sign-in's entry")
+            try await store.denySession("fam-s1", until: t0.addingTimeInterval(90))
+            state = try await store.revocationState(userID: "sam", tokenID: "jti-s", sessionID: "fam-s1", now: t0.addingTimeInterval(60))
+            try expect(state.sessionDenied, "a later deny did not extend the sign-in's entry")
+            state = try await store.revocationState(userID: "sam", tokenID: "jti-s", sessionID: "fam-s1", now: t0.addingTimeInterval(90))
+            try expect(!state.sessionDenied, "a denied sign-in outlived its expiry")
+            // Swept like any deny-list entry: the sid entry and the two jti entries.
+            let swept = try await store.deleteExpired(now: t0.addingTimeInterval(90), limit: 100)
+            try expect(swept == 3, "deleteExpired removed \(swept) records, expected 3 deny-list entries")
+            state = try await store.revocationState(userID: "sam", tokenID: "jti-s", sessionID: "fam-s1", now: t0.addingTimeInterval(90))
+            try expect(state.epoch == 42, "a live epoch was swept")
         }),
         ("deleteExpired removes only expired records, in batches", { store in
             for i in 0..<5 {
@@ -227,6 +261,8 @@ public enum TokenStoreConformance {
             try await store.insertRefreshToken(token("live", family: "fam-live", lifetime: 1000))
             try await store.raiseEpoch(forUser: "frank", to: 3, keepUntil: t0.addingTimeInterval(10))
             try await store.denyTokenID("jti-x", until: t0.addingTimeInterval(10))
+            try await store.denySession("fam-gone", until: t0.addingTimeInterval(10))
+            try await store.denySession("fam-kept", until: t0.addingTimeInterval(1000))
             try await store.raiseEpoch(forUser: "gina", to: 4, keepUntil: t0.addingTimeInterval(1000))
             let now = t0.addingTimeInterval(20)
             let first = try await store.deleteExpired(now: now, limit: 3)
@@ -236,12 +272,13 @@ public enum TokenStoreConformance {
                 let removed = try await store.deleteExpired(now: now, limit: 3)
                 if removed == 0 { break }
                 total += removed
-                try expect(total <= 7, "removed \(total) records, only 7 were expired")
+                try expect(total <= 8, "removed \(total) records, only 8 were expired")
             }
-            try expect(total == 7, "removed \(total) records in all, expected 7")
+            try expect(total == 8, "removed \(total) records in all, expected 8")
             try expect(try await store.refreshToken(key: SecureToken.hash("live"), now: now) != nil, "a live token was swept")
-            let gina = try await store.revocationState(userID: "gina", tokenID: "jti-x", now: now)
+            let gina = try await store.revocationState(userID: "gina", tokenID: "jti-x", sessionID: "fam-kept", now: now)
             try expect(gina.epoch == 4, "a live epoch was swept")
+            try expect(gina.sessionDenied, "a live denied sign-in was swept")
         }),
     ]
 }

@@ -40,8 +40,9 @@ public struct TokenError: Error, Sendable, Equatable, CustomStringConvertible {
         case embeddedKeyRefused = "embedded_key_refused"
         /// A claim RFC 9068 (or Cloakroom's `epoch`) requires is absent.
         case missingClaim = "missing_claim"
-        /// The token was revoked: its `jti` is on the deny-list, or it was issued before the
-        /// user's last "sign out everywhere" or password change (its `epoch` is too old).
+        /// The token was revoked: its `jti` or its sign-in (`sid`) is on the deny-list, or it was
+        /// issued before the user's last "sign out everywhere", password change or disabling (its
+        /// `epoch` is too old).
         case revoked = "revoked"
     }
 

@@ -9,10 +9,13 @@ import Logging
 /// - A sign-in starts a refresh-token family (its ID is the access token's `sid`).
 /// - A refresh exchanges the refresh token for a new pair; presenting a used refresh token again
 ///   revokes the whole family (reuse detection, RFC 9700 section 4.14).
+/// - Whenever a family ends early (reuse, sign-out, RFC 7009 revocation of its refresh token), its
+///   `sid` also goes on the deny-list until every access token of it has expired, so its access
+///   tokens stop working at once, not only its refresh tokens.
 /// - ``revokeEverything(forUser:)`` raises the user's epoch: every access token carrying an older
 ///   epoch is refused from then on, though its signature and `exp` are still good.
-/// - ``authenticate(_:)`` verifies the JWT and then reads the user's epoch and the `jti`
-///   deny-list in one store round trip.
+/// - ``authenticate(_:)`` verifies the JWT and then reads the user's epoch and the deny-list
+///   entries of its `jti` and its `sid` in one store round trip.
 public struct TokenService: Sendable {
     /// Lifetimes and names.
     public struct Configuration: Sendable, Hashable {
@@ -122,6 +125,8 @@ public struct TokenService: Sendable {
         case .rotated(let record):
             return try await grant(for: record, refreshToken: successor.text, now: now)
         case .reused(let record):
+            // The store has deleted the family's refresh tokens; its access tokens end here.
+            try await denyFamily(record.familyID)
             logger.warning(
                 "refresh token reused: revoked its whole family",
                 metadata: ["user": "\(record.userID)", "client": "\(record.clientID)"])
@@ -131,24 +136,31 @@ public struct TokenService: Sendable {
         }
     }
 
-    /// Verifies a presented access token, including revocation.
+    /// Verifies a presented access token, including revocation: its `jti`, its sign-in (`sid`) and
+    /// the user's epoch, read in one store round trip.
     public func authenticate(_ accessToken: String) async throws -> AccessTokenClaims {
         let claims = try await verifier.verify(accessToken)
-        let state = try await store.revocationState(userID: claims.subject, tokenID: claims.tokenID, now: clock.now())
+        let state = try await store.revocationState(
+            userID: claims.subject, tokenID: claims.tokenID, sessionID: claims.sessionID, now: clock.now())
         if state.denied { throw TokenError.revoked("the token has been revoked") }
-        if claims.epoch < state.epoch { throw TokenError.revoked("the token was issued before the user signed out everywhere") }
+        if state.sessionDenied {
+            throw TokenError.revoked("the token was revoked: its sign-in was signed out, revoked or ended by refresh token reuse")
+        }
+        if claims.epoch < state.epoch {
+            throw TokenError.revoked("the token was revoked: the user signed out everywhere, changed password or was disabled")
+        }
         return claims
     }
 
-    /// Revokes whatever `token` is (RFC 7009): a refresh token ends its family; a valid access token
-    /// of ours goes on the deny-list until it expires. Unknown tokens are ignored. Returns what was
-    /// revoked, for logs.
+    /// Revokes whatever `token` is (RFC 7009): a refresh token ends its family, access tokens
+    /// included (the family's `sid` goes on the deny-list); a valid access token of ours goes on the
+    /// deny-list until it expires. Unknown tokens are ignored. Returns what was revoked, for logs.
     @discardableResult
     public func revoke(_ token: String) async throws -> String {
         let now = clock.now()
         if let refresh = SecureToken(validating: token) {
             guard let record = try await store.refreshToken(key: refresh.hashed, now: now) else { return "nothing" }
-            _ = try await store.revokeFamily(record.familyID)
+            try await revokeFamily(record.familyID)
             return "refresh token family"
         }
         guard let claims = try? await verifier.verify(token) else { return "nothing" }
@@ -156,11 +168,12 @@ public struct TokenService: Sendable {
         return "access token"
     }
 
-    /// Sign-out with an access token: it goes on the deny-list, and its family (`sid`) is revoked.
+    /// Sign-out with an access token: it goes on the deny-list, and its family (`sid`) is revoked:
+    /// its refresh tokens are deleted and every other access token of it is refused too.
     public func signOut(_ claims: AccessTokenClaims) async throws {
         try await denyAccessToken(claims)
         if let family = claims.sessionID {
-            _ = try await store.revokeFamily(family)
+            try await revokeFamily(family)
         }
     }
 
@@ -177,12 +190,28 @@ public struct TokenService: Sendable {
         return try await store.revokeRefreshTokens(forUser: userID)
     }
 
+    /// Deletes a family's refresh tokens and puts its `sid` on the deny-list.
+    func revokeFamily(_ familyID: String) async throws {
+        // Denied first: should the deletion fail, the sign-in's access tokens are already refused.
+        try await denyFamily(familyID)
+        _ = try await store.revokeFamily(familyID)
+    }
+
+    /// Puts a family's `sid` on the deny-list until every access token it may have been given has
+    /// expired: the longest lifetime the key ring allows, plus the verifier's leeway, plus a minute
+    /// for a token being issued while this runs.
+    func denyFamily(_ familyID: String) async throws {
+        let until = clock.now().addingTimeInterval(
+            issuer.keyRing.configuration.maxTokenLifetime + verifier.configuration.leeway + 60)
+        try await store.denySession(familyID, until: until)
+    }
+
     func denyAccessToken(_ claims: AccessTokenClaims) async throws {
         try await store.denyTokenID(claims.tokenID, until: claims.expiresAt.addingTimeInterval(verifier.configuration.leeway))
     }
 
     func grant(for record: RefreshTokenRecord, refreshToken: String, now: Date) async throws -> Grant {
-        let state = try await store.revocationState(userID: record.userID, tokenID: "", now: now)
+        let state = try await store.revocationState(userID: record.userID, tokenID: "", sessionID: nil, now: now)
         let (accessToken, claims) = try await issuer.issue(
             subject: record.userID, audience: configuration.audience, clientID: record.clientID, scope: record.scope,
             epoch: state.epoch, sessionID: record.familyID)

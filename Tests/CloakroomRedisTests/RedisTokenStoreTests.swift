@@ -39,7 +39,7 @@ struct RedisTokenStoreTests {
                 }
                 try await store.raiseEpoch(forUser: "alice", to: 5, keepUntil: now.addingTimeInterval(900))
                 try await store.denyTokenID("jti-1", until: now.addingTimeInterval(300))
-                #expect(try await store.revocationState(userID: "alice", tokenID: "jti-1", now: now) == RevocationState(epoch: 5, denied: true))
+                #expect(try await store.revocationState(userID: "alice", tokenID: "jti-1", sessionID: nil, now: now) == RevocationState(epoch: 5, denied: true))
                 #expect(try await store.deleteExpired(now: now, limit: 100) == 0)
 
                 try await withRawClient(config) { raw in
@@ -78,7 +78,7 @@ struct RedisTokenStoreTests {
 
                 // A lower raise keeps the epoch and never shortens its expiry.
                 try await store.raiseEpoch(forUser: "alice", to: 3, keepUntil: now.addingTimeInterval(100))
-                #expect(try await store.revocationState(userID: "alice", tokenID: "x", now: now.addingTimeInterval(800)).epoch == 5)
+                #expect(try await store.revocationState(userID: "alice", tokenID: "x", sessionID: nil, now: now.addingTimeInterval(800)).epoch == 5)
                 #expect(try await store.revokeRefreshTokens(forUser: "alice") == 2)
                 try await withRawClient(config) { raw async throws in
                     #expect(try await raw.allKeys().sorted() == [prefix + "rd:jti-1", prefix + "re:alice"])

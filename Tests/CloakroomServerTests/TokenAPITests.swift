@@ -134,12 +134,23 @@ struct TokenAPITests {
         try await server.run { client in
             let tokens = try await Self.signIn(client, "dave")
             let first = try #require(tokens["refresh_token"] as? String)
+            let firstAccess = try #require(tokens["access_token"] as? String)
+            // Another sign-in of the same user, which reuse in the first must not touch.
+            let otherSignIn = try (try await Self.call(client, .post, "/api/token", json: credentials("dave"))).json()
+            let otherAccess = try #require(otherSignIn["access_token"] as? String)
+            let otherRefresh = try #require(otherSignIn["refresh_token"] as? String)
             let second = try await Self.refresh(client, first)
             #expect(second.status == .ok)
             let secondBody = try second.json()
             let secondRefresh = try #require(secondBody["refresh_token"] as? String)
             let secondAccess = try #require(secondBody["access_token"] as? String)
             #expect(secondRefresh != first, "each refresh returns a new refresh token")
+            let third = try await Self.refresh(client, secondRefresh)
+            #expect(third.status == .ok)
+            let thirdBody = try third.json()
+            let thirdRefresh = try #require(thirdBody["refresh_token"] as? String)
+            let thirdAccess = try #require(thirdBody["access_token"] as? String)
+            #expect(try await Self.call(client, .get, "/api/me", bearer: thirdAccess).status == .ok)
 
             // An attacker replays the first (already used) refresh token: reuse detected.
             let replay = try await Self.refresh(client, first)
@@ -147,17 +158,55 @@ struct TokenAPITests {
             #expect(replay.errorCode == "invalid_grant")
             #expect((try replay.json())["reason"] as? String == "reused")
             // The whole family is gone: the legitimate client's newest refresh token fails too,
-            let legit = try await Self.refresh(client, secondRefresh)
+            let legit = try await Self.refresh(client, thirdRefresh)
             #expect(legit.status == .badRequest)
             #expect((try legit.json())["reason"] as? String == "invalid")
-            // and its access tokens still work until they expire (they are short-lived), unless revoked.
-            #expect(try await Self.call(client, .get, "/api/me", bearer: secondAccess).status == .ok)
+            // and so does every access token of the sign-in (its sid is denied), the newest included.
+            for access in [thirdAccess, secondAccess, firstAccess] {
+                let refused = try await Self.call(client, .get, "/api/me", bearer: access)
+                #expect(refused.status == .unauthorized)
+                let body = try refused.json()
+                #expect(body["reason"] as? String == "revoked")
+                #expect((body["message"] as? String)?.contains("sign-in") == true, "\(body)")
+            }
+            // Until the last of them has expired, however the clock moves.
+            server.clock.advance(by: 600 + 29)
+            #expect((try (try await Self.call(client, .get, "/api/me", bearer: thirdAccess)).json())["reason"] as? String == "revoked")
+            // The user's other sign-in keeps working, access and refresh token alike.
+            #expect(try await Self.call(client, .get, "/api/me", bearer: otherAccess).status == .ok)
+            #expect(try await Self.refresh(client, otherRefresh).status == .ok)
 
             let garbage = try await Self.refresh(client, "not-a-token")
             #expect(garbage.status == .badRequest)
             #expect(garbage.errorCode == "invalid_grant")
             let unsupported = try await Self.call(client, .post, "/api/token", json: #"{"grant_type":"client_credentials"}"#)
             #expect(unsupported.errorCode == "unsupported_grant_type")
+        }
+    }
+
+    @Test func bearerLogoutRevokesEveryAccessTokenOfTheSignInOnly() async throws {
+        let server = try await TestServer.make()
+        try await server.run { client in
+            let tokens = try await Self.signIn(client, "gale")
+            let firstAccess = try #require(tokens["access_token"] as? String)
+            let refresh = try #require(tokens["refresh_token"] as? String)
+            let renewed = try (try await Self.refresh(client, refresh)).json()
+            let secondAccess = try #require(renewed["access_token"] as? String)
+            let other = try (try await Self.call(client, .post, "/api/token", json: credentials("gale"))).json()
+            let otherAccess = try #require(other["access_token"] as? String)
+            let otherRefresh = try #require(other["refresh_token"] as? String)
+
+            let logout = try await Self.call(client, .post, "/api/logout", json: "{}", bearer: secondAccess)
+            #expect(logout.status == .noContent)
+            for access in [secondAccess, firstAccess] {
+                let refused = try await Self.call(client, .get, "/api/me", bearer: access)
+                #expect(refused.status == .unauthorized)
+                #expect((try refused.json())["reason"] as? String == "revoked", "\(refused.text)")
+                #expect(refused.headers[.wwwAuthenticate]?.contains("revoked") == true)
+            }
+            // The other sign-in of the same user is not signed out.
+            #expect(try await Self.call(client, .get, "/api/me", bearer: otherAccess).status == .ok)
+            #expect(try await Self.refresh(client, otherRefresh).status == .ok)
         }
     }
 
@@ -178,7 +227,9 @@ struct TokenAPITests {
             for access in [phoneAccess, laptopAccess] {
                 let refused = try await Self.call(client, .get, "/api/me", bearer: access)
                 #expect(refused.status == .unauthorized)
-                #expect((try refused.json())["reason"] as? String == "revoked")
+                let body = try refused.json()
+                #expect(body["reason"] as? String == "revoked")
+                #expect((body["message"] as? String)?.contains("signed out everywhere, changed password or was disabled") == true, "\(body)")
             }
             #expect(try await Self.refresh(client, phoneRefresh).status == .badRequest)
             // Signing in again afterwards works: new tokens carry the new epoch.
@@ -231,11 +282,18 @@ struct TokenAPITests {
             let secondBody = try second.json()
             let secondAccess = try #require(secondBody["access_token"] as? String)
             let secondRefresh = try #require(secondBody["refresh_token"] as? String)
+            let third = try await Self.call(client, .post, "/api/token", json: credentials("gina"))
+            let thirdAccess = try #require((try third.json())["access_token"] as? String)
             #expect(try await Self.call(client, .post, "/api/token/revoke", json: #"{"token":"\#(secondRefresh)"}"#).status == .ok)
             #expect(try await Self.refresh(client, secondRefresh).status == .badRequest)
-            #expect(try await Self.call(client, .get, "/api/me", bearer: secondAccess).status == .ok)
-            #expect(try await Self.call(client, .post, "/api/token/revoke", json: #"{"token":"\#(secondAccess)"}"#).status == .ok)
-            #expect(try await Self.call(client, .get, "/api/me", bearer: secondAccess).status == .unauthorized)
+            // Revoking the refresh token ends its sign-in: its access token is refused too,
+            let afterRevoke = try await Self.call(client, .get, "/api/me", bearer: secondAccess)
+            #expect(afterRevoke.status == .unauthorized)
+            #expect((try afterRevoke.json())["reason"] as? String == "revoked")
+            // not another sign-in's.
+            #expect(try await Self.call(client, .get, "/api/me", bearer: thirdAccess).status == .ok)
+            #expect(try await Self.call(client, .post, "/api/token/revoke", json: #"{"token":"\#(thirdAccess)"}"#).status == .ok)
+            #expect(try await Self.call(client, .get, "/api/me", bearer: thirdAccess).status == .unauthorized)
             #expect(try await Self.call(client, .post, "/api/token/revoke", json: #"{"token":"whatever"}"#).status == .ok)
             #expect(try await Self.call(client, .post, "/api/token/revoke", json: "{}").status == .badRequest)
         }

@@ -45,7 +45,7 @@ struct SQLiteReaderTests {
                 #expect(try await sessions.load(key: pending.key, now: Self.now) == nil)
                 #expect(try await sessions.records(forUser: "u1", now: Self.now).map(\.key) == [kept.key])
                 #expect(try await sessions.list(now: Self.now, afterKey: nil, limit: 10).map(\.key) == [kept.key])
-                #expect(try await tokens.revocationState(userID: "u1", tokenID: "jti-1", now: Self.now) == RevocationState(epoch: 0, denied: true))
+                #expect(try await tokens.revocationState(userID: "u1", tokenID: "jti-1", sessionID: nil, now: Self.now) == RevocationState(epoch: 0, denied: true))
                 try await sessions.ping()
                 try await database.query("COMMIT")
             } catch {
@@ -55,7 +55,7 @@ struct SQLiteReaderTests {
             // The commit returned, so the very next read, on another connection, sees it.
             #expect(try await sessions.load(key: kept.key, now: Self.now) == nil)
             #expect(try await sessions.load(key: pending.key, now: Self.now) == pending)
-            #expect(try await tokens.revocationState(userID: "u1", tokenID: "jti-1", now: Self.now).epoch == 7)
+            #expect(try await tokens.revocationState(userID: "u1", tokenID: "jti-1", sessionID: nil, now: Self.now).epoch == 7)
         }
     }
 

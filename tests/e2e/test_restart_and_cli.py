@@ -82,6 +82,45 @@ def test_bad_configuration_is_refused_clearly():
     assert "not a duration" in r.stderr
 
 
+def test_cli_sessions_revoke_user_ends_tokens_too(make_server, workdir):
+    store = f"sqlite:{workdir}/cli-tokens.sqlite"
+    password = "a long enough password"
+    assert run_cli(store, "users", "add", "tokenuser", stdin=password + "\n").returncode == 0
+    assert run_cli(store, "users", "add", "bystander", stdin=password + "\n").returncode == 0
+    server = make_server(store=store).start()
+
+    def sign_in(name):
+        r = requests.post(server.url + "/api/token", json={"username": name, "password": password})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    phone, laptop, other = sign_in("tokenuser"), sign_in("tokenuser"), sign_in("bystander")
+    browser = requests.Session()
+    assert browser.post(server.url + "/api/login", json={"username": "tokenuser", "password": password}).status_code == 200
+    for grant in (phone, laptop, other):
+        me = requests.get(server.url + "/api/me", headers={"Authorization": "Bearer " + grant["access_token"]})
+        assert me.status_code == 200, me.text
+
+    revoked = run_cli(store, "sessions", "revoke", "--user", "tokenuser")
+    assert revoked.returncode == 0, revoked.stderr
+    assert "ended 1 session(s) and 2 refresh token(s) of tokenuser" in revoked.stdout
+
+    assert browser.get(server.url + "/api/me").status_code == 401
+    for grant in (phone, laptop):
+        me = requests.get(server.url + "/api/me", headers={"Authorization": "Bearer " + grant["access_token"]})
+        assert me.status_code == 401 and me.json()["reason"] == "revoked", me.text
+        r = requests.post(server.url + "/api/token", data={"grant_type": "refresh_token", "refresh_token": grant["refresh_token"]})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    # Another user's tokens are untouched; the revoked user can sign in again.
+    me = requests.get(server.url + "/api/me", headers={"Authorization": "Bearer " + other["access_token"]})
+    assert me.status_code == 200, me.text
+    r = requests.post(server.url + "/api/token", data={"grant_type": "refresh_token", "refresh_token": other["refresh_token"]})
+    assert r.status_code == 200, r.text
+    again = sign_in("tokenuser")
+    me = requests.get(server.url + "/api/me", headers={"Authorization": "Bearer " + again["access_token"]})
+    assert me.status_code == 200, me.text
+
+
 def serve_refused(args, env=None, cwd=None):
     """`serve` with a bad value: refused at start as a usage error (64), naming the value."""
     full_env = {"PATH": "/usr/bin:/bin", **(env or {})}

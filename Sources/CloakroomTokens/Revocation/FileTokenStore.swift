@@ -11,7 +11,8 @@ import Foundation
 /// - `tokens/refresh/<key>.json`: one refresh token, named by its hashed key;
 /// - `tokens/families/<sha256(familyID)>/<key>`: empty marker files, the family index;
 /// - `tokens/users/<sha256(userID)>/<sha256(familyID)>`: empty marker files, the user's families;
-/// - `tokens/epochs/<sha256(userID)>.json` and `tokens/denied/<sha256(jti)>.json`.
+/// - `tokens/epochs/<sha256(userID)>.json` and `tokens/denied/<sha256(jti)>.json` (a denied sign-in
+///   is `tokens/denied/<sha256("sid:" + familyID)>.json`).
 ///
 /// Every write is temporary file → `fsync` → `rename`, so readers (which take no lock) see the old
 /// or the new file, never half of one. Every read-modify-write holds an exclusive `flock` on
@@ -109,20 +110,22 @@ public struct FileTokenStore: TokenStore {
     }
 
     public func denyTokenID(_ tokenID: String, until: Date) async throws {
-        let file = denied.appendingPathComponent(SecureToken.hash(tokenID) + ".json")
+        let file = deniedFile(tokenID)
         try locked {
             let stored = try read(StoredDenial.self, file)
             try save(StoredDenial(until: max(stored?.until ?? Self.ms(until), Self.ms(until))), to: file)
         }
     }
 
-    public func revocationState(userID: String, tokenID: String, now: Date) async throws -> RevocationState {
+    public func revocationState(userID: String, tokenID: String, sessionID: String?, now: Date) async throws -> RevocationState {
         let nowMs = Self.ms(now)
         let epoch = try read(StoredEpoch.self, epochs.appendingPathComponent(SecureToken.hash(userID) + ".json"))
-        let denial = try read(StoredDenial.self, denied.appendingPathComponent(SecureToken.hash(tokenID) + ".json"))
+        let denial = try read(StoredDenial.self, deniedFile(tokenID))
+        let sessionDenial = try sessionID.flatMap { try read(StoredDenial.self, deniedFile(RevocationState.deniedID(sessionID: $0))) }
         return RevocationState(
             epoch: epoch.flatMap { $0.keepUntil > nowMs ? $0.epoch : nil } ?? 0,
-            denied: denial.map { $0.until > nowMs } ?? false)
+            denied: denial.map { $0.until > nowMs } ?? false,
+            sessionDenied: sessionDenial.map { $0.until > nowMs } ?? false)
     }
 
     /// Reads each file without the lock and takes the lock only to remove an expired one (checked
@@ -225,6 +228,11 @@ public struct FileTokenStore: TokenStore {
 
     private static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     private static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+
+    /// The deny-list file of a `jti` (or of a sign-in's ``RevocationState/deniedID(sessionID:)``).
+    private func deniedFile(_ id: String) -> URL {
+        denied.appendingPathComponent(SecureToken.hash(id) + ".json")
+    }
 
     private func tokenFile(_ key: String) throws -> URL {
         // Keys are SHA-256 hex; anything else could escape the folder.

@@ -59,10 +59,11 @@ public actor MemoryTokenStore: TokenStore {
         denied[tokenID] = max(denied[tokenID] ?? until, until)
     }
 
-    public func revocationState(userID: String, tokenID: String, now: Date) -> RevocationState {
+    public func revocationState(userID: String, tokenID: String, sessionID: String?, now: Date) -> RevocationState {
         let epoch = epochs[userID].flatMap { $0.until > now ? $0.epoch : nil } ?? 0
         let isDenied = denied[tokenID].map { $0 > now } ?? false
-        return RevocationState(epoch: epoch, denied: isDenied)
+        let sessionDenied = sessionID.flatMap { denied[RevocationState.deniedID(sessionID: $0)] }.map { $0 > now } ?? false
+        return RevocationState(epoch: epoch, denied: isDenied, sessionDenied: sessionDenied)
     }
 
     /// Scans for expired records (O(n) per call: the memory store is for one server and tests).

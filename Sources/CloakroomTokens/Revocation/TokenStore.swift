@@ -56,22 +56,30 @@ public enum RefreshRotation: Sendable, Hashable {
 
 /// What revocation says about one access token: read in one round trip on every Bearer request.
 public struct RevocationState: Sendable, Hashable {
-    /// The user's revocation epoch (milliseconds since 1970 of the last "sign out everywhere" or
-    /// password change; 0 when none is remembered). Access tokens whose `epoch` claim is lower
-    /// were issued before it and are refused.
+    /// The user's revocation epoch (milliseconds since 1970 of the last "sign out everywhere",
+    /// password change or disabling; 0 when none is remembered). Access tokens whose `epoch` claim
+    /// is lower were issued before it and are refused.
     public var epoch: Int
     /// Whether the token's `jti` is on the deny-list.
     public var denied: Bool
+    /// Whether the token's sign-in (`sid`, its refresh-token family) is on the deny-list: the
+    /// family was signed out, revoked or ended by reuse detection.
+    public var sessionDenied: Bool
 
-    public init(epoch: Int, denied: Bool) {
+    public init(epoch: Int, denied: Bool, sessionDenied: Bool = false) {
         self.epoch = epoch
         self.denied = denied
+        self.sessionDenied = sessionDenied
     }
+
+    /// The deny-list ID that stands for a whole sign-in: `sid:` and the family ID. It never equals
+    /// a `jti`: ours are base64url, which has no colon.
+    public static func deniedID(sessionID: String) -> String { "sid:" + sessionID }
 }
 
-/// Where token state lives: refresh-token families, per-user revocation epochs and the `jti`
-/// deny-list. Every record here expires, so it lives at the store URL beside the sessions and a
-/// cluster sharing that store agrees on it.
+/// Where token state lives: refresh-token families, per-user revocation epochs and the deny-list
+/// of access token IDs (`jti`) and of whole sign-ins (`sid`). Every record here expires, so it
+/// lives at the store URL beside the sessions and a cluster sharing that store agrees on it.
 ///
 /// Contract (every implementation passes `TokenStoreConformance` in CloakroomTesting):
 /// - Keys are SHA-256 hex digests; the store never receives a raw refresh token.
@@ -82,6 +90,9 @@ public struct RevocationState: Sendable, Hashable {
 /// - An epoch only ever rises (``raiseEpoch(forUser:to:keepUntil:)`` keeps the larger value and the
 ///   later expiry). A forgotten (expired) epoch reads 0; keep it at least as long as the longest
 ///   access token lifetime plus leeway, so no token issued before it is still valid then.
+/// - A denied sign-in is a deny-list entry under ``RevocationState/deniedID(sessionID:)``
+///   (``denySession(_:until:)``); ``revocationState(userID:tokenID:sessionID:now:)`` reads the
+///   epoch, the `jti` and the `sid` entries in one round trip.
 public protocol TokenStore: Sendable {
     /// Stores the first token of a new family. Fails with `TokenStoreError.duplicateKey` if the
     /// key exists.
@@ -110,11 +121,22 @@ public protocol TokenStore: Sendable {
     /// Puts one access token's `jti` on the deny-list until `until` (its expiry plus leeway).
     func denyTokenID(_ tokenID: String, until: Date) async throws
 
-    /// The user's epoch and whether `tokenID` is denied, as of `now`.
-    func revocationState(userID: String, tokenID: String, now: Date) async throws -> RevocationState
+    /// The user's epoch, whether `tokenID` is denied and whether the sign-in `sessionID` is denied
+    /// (its entry under ``RevocationState/deniedID(sessionID:)``; false when `sessionID` is nil), as
+    /// of `now`, in one round trip.
+    func revocationState(userID: String, tokenID: String, sessionID: String?, now: Date) async throws -> RevocationState
 
     /// Removes up to `limit` expired records (tokens, epochs, deny-list entries); returns how many.
     func deleteExpired(now: Date, limit: Int) async throws -> Int
+}
+
+extension TokenStore {
+    /// Puts a whole sign-in (a refresh-token family, the `sid` of its access tokens) on the
+    /// deny-list until `until`: every access token of it is refused, whatever its `jti`. Keep it
+    /// until the last of them has expired (now + the longest access token lifetime + leeway).
+    public func denySession(_ sessionID: String, until: Date) async throws {
+        try await denyTokenID(RevocationState.deniedID(sessionID: sessionID), until: until)
+    }
 }
 
 /// Why a token store operation failed.
