@@ -10,12 +10,13 @@ import Logging
 /// The secret comes from `CLOAKROOM_KEY_SECRET` (the secret itself), `--key-secret-file` /
 /// `CLOAKROOM_KEY_SECRET_FILE`, or, when neither is given, the file `KEYS.secret` beside the key
 /// file, created (mode 0600, 32 random bytes) on first use, so that `swift run cloakroom serve`
-/// needs no set-up. Production should keep the secret apart from the key file.
+/// needs no set-up. Production should keep the secret apart from the key file. A secret file
+/// that group or others may read is refused, as the key file is.
 struct KeyFileOptions: ParsableArguments {
     @Option(name: .customLong("keys"), help: "Token signing key file (created on first start). Env CLOAKROOM_KEYS. Default ./cloakroom-keys.json")
     var keysPath: String?
 
-    @Option(help: "File holding the secret the key file is encrypted under (at least 32 random bytes, e.g. from `openssl rand -base64 32`). Env CLOAKROOM_KEY_SECRET_FILE, or CLOAKROOM_KEY_SECRET with the secret itself. Default: KEYS.secret beside the key file, created 0600 on first use")
+    @Option(help: "File holding the secret the key file is encrypted under (at least 32 random bytes, e.g. from `openssl rand -base64 32`). Mode 0600 or 0400: refused if group or others may read it. Env CLOAKROOM_KEY_SECRET_FILE, or CLOAKROOM_KEY_SECRET with the secret itself. Default: KEYS.secret beside the key file, created 0600 on first use")
     var keySecretFile: String?
 
     @Option(help: "Algorithm of newly generated keys: EdDSA, ES256, ES384, RS256, PS256, HS256, HS384, HS512. Env CLOAKROOM_TOKEN_ALGORITHM. Default EdDSA")
@@ -55,16 +56,12 @@ struct KeyFileOptions: ParsableArguments {
                 "created a key-file secret; in production set CLOAKROOM_KEY_SECRET or --key-secret-file and keep it apart from the key file",
                 metadata: ["file": "\(url.path)"])
         }
-        let text: String
         do {
-            text = try String(contentsOf: url, encoding: .utf8)
-        } catch {
-            throw ConfigurationError("cannot read the key-file secret \(url.path): \((error as NSError).localizedDescription)")
-        }
-        do {
-            return try KeyEncryptionSecret(text: text)
-        } catch {
+            return try KeyEncryptionSecret(contentsOf: url)
+        } catch where error.code == .weakSecret {
             throw ConfigurationError("key-file secret \(url.path): \(error.message)")
+        } catch {
+            throw ConfigurationError("key-file secret: \(error.message)")
         }
     }
 

@@ -17,18 +17,23 @@ struct Keys: AsyncParsableCommand {
             encrypted under the key-file secret); a running server picks up the new file. No command \
             prints private key material.
 
-            One key is active: it signs new tokens. `generate` and `rotate` both add a new key and make \
-            it active at once; the key that was active retires: it stops signing but keeps verifying \
-            until every token it signed has expired (now + --max-token-lifetime + --leeway). \
-            `rotate` keeps the algorithm of the active key; `generate` takes --algorithm. `prune` \
-            drops retired keys whose time is up. For a compromised key, `remove KID` refuses its \
-            tokens at once.
+            One key is active: it signs new tokens. `generate`, `rotate` and `import --activate` add \
+            a key as the next key: published in the JWKS at once, it signs only from its activation \
+            time (--activate-in, default 6m: longer than verifiers cache the JWKS, 5m, plus the time \
+            servers take to load the file), when every server switches by its own clock. The key \
+            that was active then retires: it stops signing but keeps verifying until every token it \
+            signed has expired (activation + --max-token-lifetime + --leeway). `--now` activates at \
+            once, for emergencies: verifiers that cached the JWKS may refuse the new key's tokens \
+            for up to 5 minutes. On a ring where no key signs, a new key activates at once. \
+            `rotate` keeps the algorithm; `generate` takes --algorithm. `prune` drops retired keys \
+            whose time is up. For a compromised key, `remove KID` refuses its tokens at once.
             """,
         subcommands: [List.self, Generate.self, Rotate.self, Retire.self, Remove.self, Prune.self, Import.self, JWKS.self]
     )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the keys: kid, algorithm, state, creation time, whether the JWKS publishes it.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the keys: kid, algorithm, state (active, next, retired, external), creation time, whether the JWKS publishes it.")
         @OptionGroup var keyFile: KeyFileOptions
 
         func run() async throws {
@@ -41,24 +46,32 @@ struct Keys: AsyncParsableCommand {
                     [info.kid, info.algorithm.name, KeyRingTool.state(info, now: now), iso(info.createdAt), published.contains(info.kid) ? "yes" : "no"]
                 }
                 print(KeyRingTool.table(header: ["KID", "ALGORITHM", "STATE", "CREATED", "IN JWKS"], rows: rows))
-                let active = infos.filter { $0.state == .active }.count
-                print("\(infos.count) key(s), \(active) active\(active == 0 ? ": the server cannot issue tokens; run `cloakroom keys generate`" : "")")
+                let active = infos.filter { $0.signs(at: now) }.count
+                var summary = "\(infos.count) key(s), \(active) active"
+                if let next = await ring.nextKey(), case .next(let activation) = next.state {
+                    summary += ", next \(next.kid) activates at \(iso(activation))"
+                } else if active == 0 {
+                    summary += ": the server cannot issue tokens; run `cloakroom keys generate`"
+                }
+                print(summary)
             }
         }
     }
 
     struct Generate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a new key and make it active at once; the active key retires (keeps verifying its tokens until they expire).",
-            discussion: "Creates the key file (and, by default, its secret file) if there is none.")
+            abstract: "Add a new key as the next key: published now, it signs from --activate-in (default 6m); the active key then retires.",
+            discussion: "Creates the key file (and, by default, its secret file) if there is none; on a ring where no key signs, the new key activates at once.")
         @OptionGroup var keyFile: KeyFileOptions
         @OptionGroup var grace: RetirementOptions
+        @OptionGroup var activation: ActivationOptions
         @Option(help: "Algorithm of the new key: \(TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ", ")). Default: --token-algorithm / CLOAKROOM_TOKEN_ALGORITHM, else EdDSA")
         var algorithm: String?
 
         func validate() throws {
             if let algorithm { _ = try KeyRingTool.signingAlgorithm(algorithm) }
             try grace.validate()
+            try activation.validate()
         }
 
         func run() async throws {
@@ -66,39 +79,49 @@ struct Keys: AsyncParsableCommand {
                 let (ring, url, secret) = try await tool.openOrEmpty()
                 let chosen = try algorithm.map(KeyRingTool.signingAlgorithm) ?? keyFile.algorithm(environment: tool.environment)
                 let before = await ring.list()
-                let info = try await ring.generate(chosen)
+                let info = try await ring.generate(chosen, activateIn: activation.delay)
                 try await tool.save(ring, url, secret)
-                print("generated \(info.kid) (\(info.algorithm.name)): active, signs new tokens from now on")
-                await tool.printRetired(before: before, ring: ring)
+                await tool.printScheduled("generated \(info.kid) (\(info.algorithm.name)):", info, before: before, ring: ring, activation: activation)
             }
         }
     }
 
     struct Rotate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Replace the active key with a new one of the same algorithm; the old key retires (keeps verifying its tokens until they expire).",
-            discussion: "On a ring without an active key, the new key has --token-algorithm (default EdDSA). Creates the key file if there is none.")
+            abstract: "Publish a new key of the same algorithm now; it replaces the active key at --activate-in (default 6m), and the old key retires (keeps verifying its tokens until they expire).",
+            discussion: """
+                Every server already holds the new key (they load the key file within a second) and \
+                switches to it at the activation time by its own clock; verifiers that cache the JWKS \
+                fetch it before then. --now signs with the new key at once (after a compromise): \
+                verifiers that cached the JWKS may refuse its tokens for up to 5 minutes. On a ring \
+                without an active key, the new key has --token-algorithm (default EdDSA) and activates \
+                at once. A next key already waiting is replaced (it never signed). Creates the key file \
+                if there is none.
+                """)
         @OptionGroup var keyFile: KeyFileOptions
         @OptionGroup var grace: RetirementOptions
+        @OptionGroup var activation: ActivationOptions
 
-        func validate() throws { try grace.validate() }
+        func validate() throws {
+            try grace.validate()
+            try activation.validate()
+        }
 
         func run() async throws {
             try await KeyRingTool.run(keyFile, grace: grace) { tool in
                 let (ring, url, secret) = try await tool.openOrEmpty()
                 let before = await ring.list()
-                let info = try await ring.rotate()
+                let info = try await ring.rotate(activateIn: activation.delay)
                 try await tool.save(ring, url, secret)
-                print("rotated: \(info.kid) (\(info.algorithm.name)) is active and signs new tokens from now on")
-                await tool.printRetired(before: before, ring: ring)
+                await tool.printScheduled("rotated: \(info.kid) (\(info.algorithm.name)) is", info, before: before, ring: ring, activation: activation)
             }
         }
     }
 
     struct Retire: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Stop a key signing; it keeps verifying until now + --max-token-lifetime + --leeway.",
-            discussion: "Retiring the active key leaves the server without a signing key until `keys generate` or `keys rotate`; to replace the active key, use `keys rotate`.")
+            abstract: "Stop a key signing; it keeps verifying until every token it signed has expired (now + 30s for servers to load the file + --max-token-lifetime + --leeway).",
+            discussion: "Retiring the active key leaves the server without a signing key until the next key activates, or `keys generate` or `keys rotate`; to replace the active key, use `keys rotate`. Retiring the next key cancels the switch: the active key signs on. Another issuer's (external) key is removed, not retired.")
         @OptionGroup var keyFile: KeyFileOptions
         @OptionGroup var grace: RetirementOptions
         @Argument(help: "The key's kid, as `keys list` shows it (a kid that begins with - goes after --, e.g. `retire -- -Xy…`)") var kid: String
@@ -112,7 +135,7 @@ struct Keys: AsyncParsableCommand {
                 let info = try await ring.retire(kid: kid)
                 try await tool.save(ring, url, secret)
                 print("retired \(info.kid): \(KeyRingTool.state(info, now: Date()))")
-                if wasActive { KeyRingTool.warnNoActiveKey() }
+                if wasActive { await KeyRingTool.warnNoActiveKey(ring) }
             }
         }
     }
@@ -130,7 +153,7 @@ struct Keys: AsyncParsableCommand {
                 let info = try await ring.remove(kid: kid)
                 try await tool.save(ring, url, secret)
                 print("removed \(info.kid) (\(info.algorithm.name)): tokens it signed are refused from now on")
-                if wasActive { KeyRingTool.warnNoActiveKey() }
+                if wasActive { await KeyRingTool.warnNoActiveKey(ring) }
             }
         }
     }
@@ -154,10 +177,11 @@ struct Keys: AsyncParsableCommand {
             abstract: "Bring an existing key (a JWK file) into the ring: with --activate as the signing key, else to verify only.",
             discussion: """
                 With --activate, FILE holds one private JWK (OKP Ed25519, EC P-256 or P-384, RSA of at \
-                least 2048 bits, or oct of at least 32/48/64 bytes for HS256/384/512); it becomes the active \
-                signing key, published in the JWKS unless symmetric, and the previously active key retires \
-                as with `rotate`. The key is stored encrypted in the key file; FILE still holds it in \
-                plaintext: delete it or lock it away.
+                least 2048 bits, or oct of at least 32/48/64 bytes for HS256/384/512); it becomes the next \
+                signing key as with `rotate`: published in the JWKS at once unless symmetric, it signs \
+                from --activate-in (default 6m; --now at once; at once on a ring where no key signs) and \
+                the previously active key then retires. The key is stored encrypted in the key file; FILE \
+                still holds it in plaintext: delete it or lock it away.
 
                 Without --activate, FILE holds another issuer's public key(s) (a JWK or JWK Set; private \
                 members are dropped): they verify tokens naming their kid, never sign, and are not published \
@@ -167,7 +191,8 @@ struct Keys: AsyncParsableCommand {
                 """)
         @OptionGroup var keyFile: KeyFileOptions
         @OptionGroup var grace: RetirementOptions
-        @Flag(help: "Make the imported private key the active signing key") var activate = false
+        @OptionGroup var activation: ActivationOptions
+        @Flag(help: "Make the imported private key the signing key (from --activate-in, or --now)") var activate = false
         @Option(help: "Algorithm for a key without alg (needed for RSA and oct): \(TokenAlgorithm.allCases.map(\.name).joined(separator: ", "))")
         var algorithm: String?
         @Argument(help: "JWK file, or - for stdin") var file: String
@@ -175,6 +200,10 @@ struct Keys: AsyncParsableCommand {
         func validate() throws {
             if let algorithm { _ = try KeyRingTool.anyAlgorithm(algorithm) }
             try grace.validate()
+            try activation.validate()
+            if !activate, activation.isGiven {
+                throw ValidationError("--activate-in and --now schedule a signing key: they go with --activate")
+            }
         }
 
         func run() async throws {
@@ -189,10 +218,9 @@ struct Keys: AsyncParsableCommand {
                 if activate {
                     let (ring, url, secret) = try await tool.openOrEmpty()
                     let before = await ring.list()
-                    let info = try await ring.importSigningKey(jwkJSON: data, algorithm: requested)
+                    let info = try await ring.importSigningKey(jwkJSON: data, algorithm: requested, activateIn: activation.delay)
                     try await tool.save(ring, url, secret)
-                    print("imported \(info.kid) (\(info.algorithm.name)): active, signs new tokens from now on")
-                    await tool.printRetired(before: before, ring: ring)
+                    await tool.printScheduled("imported \(info.kid) (\(info.algorithm.name)):", info, before: before, ring: ring, activation: activation)
                     if file != "-" {
                         print("the key is now stored encrypted in \(url.path); \(file) still holds it in plaintext: delete it or lock it away")
                     }
@@ -211,7 +239,7 @@ struct Keys: AsyncParsableCommand {
     struct JWKS: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "jwks",
-            abstract: "Print the public JWK Set: the ring's own asymmetric keys that verify now (never private or symmetric keys).")
+            abstract: "Print the public JWK Set: the ring's own asymmetric keys that verify now, the next key included (never private or symmetric keys).")
         @OptionGroup var keyFile: KeyFileOptions
 
         func run() async throws {
@@ -228,8 +256,9 @@ struct Keys: AsyncParsableCommand {
     }
 }
 
-/// How long a key retired by a command keeps verifying: the ring's `maxTokenLifetime + leeway`,
-/// read from the same settings as `serve` so the CLI and the server agree.
+/// How long a key retired by a command keeps verifying after it stops signing: the ring's
+/// `maxTokenLifetime + leeway`, read from the same settings as `serve` so the CLI and the server
+/// agree.
 struct RetirementOptions: ParsableArguments {
     @Option(help: "Longest lifetime of the tokens the server issues; a retired key keeps verifying this long plus --leeway. Env CLOAKROOM_ACCESS_TOKEN_LIFETIME (as for serve). Default 10m")
     var maxTokenLifetime: String?
@@ -250,6 +279,40 @@ struct RetirementOptions: ParsableArguments {
             throw ValidationError("leeway \(leewayText) is not a duration: use seconds or a suffix, e.g. 30s")
         }
         return (TimeInterval(lifetime), TimeInterval(leewaySeconds))
+    }
+}
+
+/// When a key added by `generate`, `rotate` or `import --activate` starts signing.
+///
+/// By default 6 minutes after the command: every verifier that caches the JWK Set (`max-age`
+/// 5 minutes) has fetched it with the new key by then, and every server has loaded the key file.
+struct ActivationOptions: ParsableArguments {
+    @Option(help: "How long the new key is published before it signs, e.g. 6m, 90s. Below 5m30s, verifiers that cache the JWKS (max-age 5m) may refuse its first tokens. Default 6m")
+    var activateIn: String?
+    @Flag(help: "Sign with the new key at once (emergency, e.g. after a compromise): verifiers that cached the JWKS may refuse new tokens for up to 5 minutes")
+    var now = false
+
+    /// True when either option was given.
+    var isGiven: Bool { activateIn != nil || now }
+
+    func validate() throws {
+        if now, activateIn != nil {
+            throw ValidationError("--now and --activate-in contradict each other: give one")
+        }
+        if let activateIn, DurationText.seconds(activateIn) == nil {
+            throw ValidationError("activation delay \(activateIn) is not a duration: use seconds or a suffix, e.g. 360, 6m")
+        }
+    }
+
+    /// Seconds until the new key signs: 0 with --now, else --activate-in, else the ring's default (6 minutes).
+    var delay: TimeInterval {
+        if now { return 0 }
+        return activateIn.flatMap(DurationText.seconds).map(TimeInterval.init) ?? TokenKeyRing.Configuration().activationDelay
+    }
+
+    /// The shortest delay after which no verifier caching the JWK Set meets an unknown kid.
+    static var safeDelay: TimeInterval {
+        TokenKeyRing.jwksMaxAge + TokenKeyRing.Configuration().keyFilePickup
     }
 }
 
@@ -287,8 +350,14 @@ struct KeyRingTool {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
-    static func warnNoActiveKey() {
-        standardError("warning: the ring has no active key now: the server cannot issue tokens until `cloakroom keys generate` or `cloakroom keys rotate`")
+    /// Warns when no key signs now (after `retire` or `remove` of the active key).
+    static func warnNoActiveKey(_ ring: TokenKeyRing) async {
+        guard await ring.activeKey() == nil else { return }
+        if let next = await ring.nextKey(), case .next(let activation) = next.state {
+            standardError("warning: the ring has no active key now: the server cannot issue tokens until \(next.kid) activates at \(iso(activation)), or `cloakroom keys rotate --now`")
+        } else {
+            standardError("warning: the ring has no active key now: the server cannot issue tokens until `cloakroom keys generate` or `cloakroom keys rotate`")
+        }
     }
 
     /// The ring in the existing key file.
@@ -316,22 +385,57 @@ struct KeyRingTool {
         }
     }
 
-    /// Prints the keys that were active in `before` and are retired now.
-    func printRetired(before: [TokenKeyInfo], ring: TokenKeyRing) async {
-        let wasActive = Set(before.filter { $0.state == .active }.map(\.kid))
-        for info in await ring.list() where wasActive.contains(info.kid) && info.state != .active {
-            print("retired \(info.kid) (\(info.algorithm.name)): \(Self.state(info, now: Date()))")
+    /// Prints what a new key (`info`, just added to `ring`) does and when, what became of the
+    /// keys that signed in `before`, and any next key it replaced; warns on stderr when verifiers
+    /// that cache the JWKS may refuse its first tokens.
+    func printScheduled(_ lead: String, _ info: TokenKeyInfo, before: [TokenKeyInfo], ring: TokenKeyRing, activation: ActivationOptions) async {
+        let now = Date()
+        let after = await ring.list()
+        let remaining = Set(after.map(\.kid))
+        switch info.state {
+        case .next(let at):
+            print("\(lead) next: published in the JWKS now, signs new tokens from \(iso(at)) (in \(Self.duration(at.timeIntervalSince(now))))")
+        default:
+            print("\(lead) active, signs new tokens from now on")
+        }
+        for old in before where old.state.isNext && !remaining.contains(old.kid) {
+            print("replaced next key \(old.kid) (\(old.algorithm.name)): it never signed")
+        }
+        let signedBefore = Set(before.filter { $0.signs(at: now) }.map(\.kid))
+        for old in after where signedBefore.contains(old.kid) && old.kid != info.kid {
+            switch old.state {
+            case .retiring(let end, let until):
+                print("\(old.kid) (\(old.algorithm.name)) signs until \(iso(end)), then retires: verifiable until \(iso(until))")
+            default:
+                print("retired \(old.kid) (\(old.algorithm.name)): \(Self.state(old, now: now))")
+            }
+        }
+        guard !signedBefore.isEmpty, !info.algorithm.isSymmetric else { return }
+        if case .active = info.state {
+            Self.standardError("warning: \(info.kid) signs at once: verifiers that cached the JWKS before now may refuse its tokens for up to \(Int(TokenKeyRing.jwksMaxAge / 60)) minutes (the JWKS max-age); if the old key was compromised, `cloakroom keys remove KID` refuses its tokens at once")
+        } else if activation.delay < ActivationOptions.safeDelay {
+            Self.standardError("note: activating in \(Self.duration(activation.delay)): verifiers that cache the JWKS for its max-age (\(Self.duration(TokenKeyRing.jwksMaxAge))) may refuse the first tokens of \(info.kid); the default, 6m, leaves them time to fetch it")
         }
     }
 
     /// A key's state for an operator.
     static func state(_ info: TokenKeyInfo, now: Date) -> String {
-        switch info.state {
+        switch info.state.resolved(at: now) {
         case .active: "active"
-        case .retired(let until) where until > now: "retired, verifies until \(iso(until))"
+        case .next(let activation): "next (activates at \(iso(activation)))"
+        case .retiring(let end, let until): "active until \(iso(end)), then retired (verifiable until \(iso(until)))"
+        case .retired(let until) where until > now: "retired (verifiable until \(iso(until)))"
         case .retired(let until): "retired, stopped verifying \(iso(until)) (prune drops it)"
         case .external: "external (verify only)"
         }
+    }
+
+    /// Seconds as an operator reads them: `4s`, `6m`, `5m30s`, `2h`.
+    static func duration(_ seconds: TimeInterval) -> String {
+        let total = max(0, Int(seconds.rounded()))
+        if total < 60 { return "\(total)s" }
+        if total < 3600 { return total % 60 == 0 ? "\(total / 60)m" : "\(total / 60)m\(total % 60)s" }
+        return total % 3600 == 0 ? "\(total / 3600)h" : "\(total / 3600)h\((total % 3600) / 60)m"
     }
 
     static func signingAlgorithm(_ text: String) throws -> TokenAlgorithm {

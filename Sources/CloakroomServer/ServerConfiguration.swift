@@ -33,8 +33,10 @@ struct TokenSettings: Sendable {
     var refreshAbsoluteLifetime: TimeInterval = 30 * 86_400
     var leeway: TimeInterval = 30
     var transport = Transport.header
-    /// How often the key file is checked for changes (rotation by `cloakroom keys`).
-    var keyReloadInterval: Duration = .seconds(10)
+    /// How often the key file is checked for changes (rotation by `cloakroom keys`): a `stat`
+    /// each time, so often enough that every server holds a new key seconds after it is added
+    /// (within the key ring's `keyFilePickup`, 30 s).
+    var keyReloadInterval: Duration = .seconds(1)
 }
 
 extension ServerConfiguration {

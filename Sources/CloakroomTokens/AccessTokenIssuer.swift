@@ -60,7 +60,7 @@ public struct AccessTokenIssuer: Sendable {
         notBefore: Date? = nil,
         sessionID: String? = nil
     ) async throws(TokenKeyError) -> (token: String, claims: AccessTokenClaims) {
-        let key = try await keyRing.signingKey()
+        let key = try keyRing.signingKey()
         let now = AccessTokenClaims.wholeSeconds(clock.now())
         let claims = AccessTokenClaims(
             issuer: configuration.issuer,

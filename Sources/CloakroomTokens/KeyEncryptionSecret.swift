@@ -27,6 +27,14 @@ public struct KeyEncryptionSecret: Sendable, CustomStringConvertible {
         try self.init(bytes: Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8))
     }
 
+    /// Reads the secret text from a file, refused (`insecure_permissions`) like the key file
+    /// itself if group or others have any permission bit on it: whoever reads the secret and the
+    /// key file holds every signing key.
+    public init(contentsOf url: URL) throws(TokenKeyError) {
+        let data = try KeyFile.readFile(from: url, holding: "the key-file secret")
+        try self.init(text: String(decoding: data, as: UTF8.self))
+    }
+
     /// Never prints the secret.
     public var description: String { "KeyEncryptionSecret(redacted)" }
 

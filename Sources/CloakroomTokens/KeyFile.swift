@@ -43,8 +43,14 @@ enum KeyFile {
         var kid: String
         var alg: TokenAlgorithm
         var created: Double
+        /// `active` (with `sign_until` and `verify_until` when a next key replaces it), `next`
+        /// (with `activate_at`), `retired` (with `verify_until`) or `external`.
         var state: String
         var verifyUntil: Double?
+        /// When a `next` key starts signing (absent in files written before next keys existed).
+        var activateAt: Double?
+        /// When an `active` key stops signing, if a next key replaces it.
+        var signUntil: Double?
         /// Base64url of the key's secret bytes (own keys).
         var secret: String?
         /// The public JWK (imported keys).
@@ -53,6 +59,8 @@ enum KeyFile {
         enum CodingKeys: String, CodingKey {
             case kid, alg, created, state, secret, jwk
             case verifyUntil = "verify_until"
+            case activateAt = "activate_at"
+            case signUntil = "sign_until"
         }
     }
 
@@ -144,8 +152,9 @@ enum KeyFile {
         }
     }
 
-    /// Reads `url`, refusing anything but a regular file with no group or other permission bits.
-    static func readFile(from url: URL) throws(TokenKeyError) -> Data {
+    /// Reads `url`, refusing anything but a regular file with no group or other permission bits;
+    /// `holding` names its contents in the refusal.
+    static func readFile(from url: URL, holding contents: String = "the signing keys") throws(TokenKeyError) -> Data {
         let path = url.path
         let descriptor = open(path, O_RDONLY | O_CLOEXEC, 0)
         guard descriptor >= 0 else {
@@ -164,7 +173,7 @@ enum KeyFile {
             let octal = String(mode & 0o777, radix: 8)
             throw TokenKeyError(
                 .insecurePermissions,
-                "\(path) has mode 0\(octal): group or others may access the signing keys; run chmod 600 \(path)"
+                "\(path) has mode 0\(octal): group or others may access \(contents); run chmod 600 \(path)"
             )
         }
         var contents = [UInt8]()

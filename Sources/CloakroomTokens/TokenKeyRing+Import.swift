@@ -8,8 +8,9 @@ extension TokenKeyRing {
     public static let minimumRSAModulusBits = 2048
 
     /// Imports an existing private key (one JWK with `d`, or an `oct` key with `k`) as this
-    /// server's signing key: it signs from now on and the previously active key retires as in
-    /// ``rotate()``, verifying until `now + maxTokenLifetime + leeway`.
+    /// server's next signing key: published at once, it signs `delay` seconds from now (default
+    /// ``Configuration/activationDelay``; at once on a ring where no key signs) and the current
+    /// key then retires, as in ``rotate(activateIn:)``.
     ///
     /// For keys moved from another deployment or made with another tool. The JSON is a JWK or a
     /// JWK Set holding exactly one key; its algorithm is its `alg`, or `algorithm` (RSA and `oct`
@@ -21,7 +22,9 @@ extension TokenKeyRing {
     /// 32, 48 and 64 bytes for HS256, HS384, HS512); private members that do not match the
     /// public ones; a `kid` already in the ring.
     @discardableResult
-    public func importSigningKey(jwkJSON data: Data, algorithm: TokenAlgorithm? = nil) async throws(TokenKeyError) -> TokenKeyInfo {
+    public func importSigningKey(
+        jwkJSON data: Data, algorithm: TokenAlgorithm? = nil, activateIn delay: TimeInterval? = nil
+    ) async throws(TokenKeyError) -> TokenKeyInfo {
         let jwks = try JSONWebKey.keys(fromJSON: data)
         guard jwks.count == 1, let jwk = jwks.first else {
             throw TokenKeyError(.invalidKey, "a signing key is imported on its own, but the JSON holds \(jwks.count) keys")
@@ -51,24 +54,12 @@ extension TokenKeyRing {
         }
         let jwtAlgorithm = try await material.jwtAlgorithm(for: resolved)
 
-        // No suspension below: the kid check, the demotion and the insertion happen together.
+        // No suspension below: the kid check and the schedule happen together.
         let kid = jwk.kid ?? unusedKid()
         guard !entries.contains(where: { $0.info.kid == kid }) else {
             throw TokenKeyError(.duplicateKid, "a key with kid \(kid) is already in the ring")
         }
-        let now = clock.now()
-        let until = now.addingTimeInterval(configuration.maxTokenLifetime + configuration.leeway)
-        var retired: [String] = []
-        for index in entries.indices where entries[index].info.state == .active {
-            entries[index].info.state = .retired(verifyUntil: until)
-            retired.append(entries[index].info.kid)
-        }
-        let info = TokenKeyInfo(kid: kid, algorithm: resolved, createdAt: now, state: .active)
-        entries.append(Entry(info: info, material: material, jwtAlgorithm: jwtAlgorithm))
-        logger.info("imported token signing key activated", metadata: [
-            "kid": "\(kid)", "alg": "\(resolved.name)", "retired": "\(retired.joined(separator: ","))",
-        ])
-        return info
+        return schedule(kid: kid, algorithm: resolved, material: material, jwtAlgorithm: jwtAlgorithm, activateIn: delay, event: "imported")
     }
 
     /// A random kid no key in the ring has.

@@ -16,6 +16,14 @@ extension TokenKeyRing {
             switch info.state {
             case .active:
                 key.state = "active"
+            case .next(let activation):
+                key.state = "next"
+                key.activateAt = activation.timeIntervalSince1970
+            case .retiring(let end, let until):
+                // "active" with an end: a server too old to know next keys keeps signing with it.
+                key.state = "active"
+                key.signUntil = end.timeIntervalSince1970
+                key.verifyUntil = until.timeIntervalSince1970
             case .retired(let until):
                 key.state = "retired"
                 key.verifyUntil = until.timeIntervalSince1970
@@ -53,10 +61,13 @@ extension TokenKeyRing {
                 throw TokenKeyError(.corruptFile, "\(url.path) lists kid \(key.kid) twice")
             }
             let state: TokenKeyState
-            switch (key.state, key.verifyUntil) {
-            case ("active", _): state = .active
-            case ("retired", let until?): state = .retired(verifyUntil: Date(timeIntervalSince1970: until))
-            case ("external", _): state = .external
+            switch (key.state, key.signUntil, key.verifyUntil, key.activateAt) {
+            case ("active", nil, _, _): state = .active
+            case ("active", let end?, let until?, _):
+                state = .retiring(signsUntil: Date(timeIntervalSince1970: end), verifyUntil: Date(timeIntervalSince1970: until))
+            case ("next", _, _, let activation?): state = .next(activatesAt: Date(timeIntervalSince1970: activation))
+            case ("retired", _, let until?, _): state = .retired(verifyUntil: Date(timeIntervalSince1970: until))
+            case ("external", _, _, _): state = .external
             default: throw TokenKeyError(.corruptFile, "\(url.path) has a key in an unknown state")
             }
             let material: KeyMaterial
@@ -75,8 +86,14 @@ extension TokenKeyRing {
             )
             entries.append(Entry(info: info, material: material, jwtAlgorithm: try await material.jwtAlgorithm(for: key.alg)))
         }
-        guard entries.filter({ $0.info.state == .active }).count <= 1 else {
-            throw TokenKeyError(.corruptFile, "\(url.path) has more than one active key")
+        let current = entries.filter { entry in
+            switch entry.info.state {
+            case .active, .retiring: true
+            case .next, .retired, .external: false
+            }
+        }
+        guard current.count <= 1, entries.filter({ $0.info.state.isNext }).count <= 1 else {
+            throw TokenKeyError(.corruptFile, "\(url.path) has more than one active key, or more than one next key")
         }
         return TokenKeyRing(configuration: configuration, clock: clock, logger: logger, entries: entries)
     }
@@ -103,7 +120,7 @@ extension TokenKeyRing {
 extension TokenKeyRing {
     /// Replaces the keys with those in the file at `url` (after `cloakroom keys rotate` or a
     /// deployment changed it), keeping this ring's configuration. On any error the keys stay as
-    /// they were.
+    /// they were. A next key's switch needs no reload: it happens at its activation time.
     public func reload(from url: URL, secret: KeyEncryptionSecret) async throws(TokenKeyError) {
         let fresh = try await TokenKeyRing.load(from: url, secret: secret, configuration: configuration, clock: clock, logger: logger)
         entries = await fresh.entries

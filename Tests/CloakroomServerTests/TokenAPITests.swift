@@ -331,16 +331,21 @@ struct TokenAPITests {
             let cached = try await Self.call(client, .get, "/.well-known/jwks.json", headers: [.ifNoneMatch: etag])
             #expect(cached.status == .notModified)
 
-            // Rotation: new tokens use the new key, the old token still verifies, the JWKS has both.
+            // Rotation: the JWKS has the new key at once, but it signs only from its activation
+            // time (6 minutes on); then new tokens use it, and the old token still verifies.
             let rotated = try await server.keyRing.rotate()
-            let next = try await Self.call(client, .post, "/api/token", json: credentials("ivy"))
-            let nextAccess = try #require((try next.json())["access_token"] as? String)
-            #expect(try TokenVerifier.decode(nextAccess).kid == rotated.kid)
-            #expect(try await Self.call(client, .get, "/api/me", bearer: access).status == .ok)
             let after = try await Self.call(client, .get, "/.well-known/jwks.json", headers: [.ifNoneMatch: etag])
             #expect(after.status == .ok)
             let kids = Set(((try after.json())["keys"] as? [[String: Any]] ?? []).compactMap { $0["kid"] as? String })
             #expect(kids == [kid, rotated.kid])
+            let early = try await Self.call(client, .post, "/api/token", json: credentials("ivy"))
+            #expect(try TokenVerifier.decode(try #require((try early.json())["access_token"] as? String)).kid == kid)
+            server.clock.advance(by: 360)
+            let next = try await Self.call(client, .post, "/api/token", json: credentials("ivy"))
+            let nextAccess = try #require((try next.json())["access_token"] as? String)
+            #expect(try TokenVerifier.decode(nextAccess).kid == rotated.kid)
+            #expect(try await Self.call(client, .get, "/api/me", bearer: access).status == .ok)
+            #expect(try await Self.call(client, .get, "/api/me", bearer: nextAccess).status == .ok)
         }
     }
 

@@ -27,7 +27,7 @@ struct KeyFileTests {
     static func fullRing(clock: TestClock) async throws -> TokenKeyRing {
         let ring = TokenKeyRing(clock: clock, logger: TokenFixtures.quiet)
         for algorithm in TokenAlgorithm.signingAlgorithms.reversed() {
-            try await ring.generate(algorithm)
+            try await ring.generate(algorithm, activateIn: 0)
         }
         let partner = try TestData.cookbook(file: "jws/4_3.ecdsa_signature.json", kid: "partner", alg: .es512)
         try await ring.importVerificationKeys(jwkJSON: partner)
@@ -173,6 +173,50 @@ struct KeyFileTests {
             #expect(try Self.mode(of: url) == 0o600)
             let reloaded = try await TokenKeyRing.loadOrCreate(at: url, secret: secret, clock: clock, logger: TokenFixtures.quiet)
             #expect(await reloaded.activeKey()?.kid == kid)
+        }
+    }
+
+    @Test("next and retiring keys survive a save and load; a file written before next keys existed still loads")
+    func scheduleRoundTrip() async throws {
+        try await Self.withDirectory { directory in
+            let clock = TestClock()
+            let url = directory.appendingPathComponent("keys.json")
+            let secret = try KeyEncryptionSecret(text: Self.secretText)
+            let ring = try await TokenFixtures.ring(clock: clock)
+            let next = try await ring.rotate(activateIn: 90)
+            try await ring.save(to: url, secret: secret)
+            let loaded = try await TokenKeyRing.load(from: url, secret: secret, clock: clock, logger: TokenFixtures.quiet)
+            #expect(await loaded.list() == (await ring.list()))
+            clock.advance(by: 90)
+            #expect(await loaded.activeKey()?.kid == next.kid)
+
+            // The sealed list as version 1 wrote it before next keys: no activate_at, no sign_until.
+            let old = """
+                {"keys":[{"alg":"HS256","created":1767225600,"kid":"old","secret":"\(Base64URL.encode([UInt8](repeating: 7, count: 32)))","state":"retired","verify_until":1767229200},
+                {"alg":"HS256","created":1767225700,"kid":"current","secret":"\(Base64URL.encode([UInt8](repeating: 9, count: 32)))","state":"active"}]}
+                """
+            let body = try JSONDecoder().decode(KeyFile.Body.self, from: Data(old.utf8))
+            try KeyFile.writeFile(try KeyFile.sealBody(body, secret: secret), to: url)
+            let legacy = try await TokenKeyRing.load(from: url, secret: secret, clock: clock, logger: TokenFixtures.quiet)
+            #expect(await legacy.list().map(\.state) == [.retired(verifyUntil: Date(timeIntervalSince1970: 1_767_229_200)), .active])
+        }
+    }
+
+    @Test("a secret file group or others may read is refused, like the key file")
+    func secretFilePermissions() async throws {
+        try await Self.withDirectory { directory in
+            let url = directory.appendingPathComponent("keys.json.secret")
+            #expect(FileManager.default.createFile(atPath: url.path, contents: Data((Self.secretText + "\n").utf8), attributes: [.posixPermissions: 0o644]))
+            do {
+                _ = try KeyEncryptionSecret(contentsOf: url)
+                Issue.record("a 0644 secret file was accepted")
+            } catch let error as TokenKeyError {
+                #expect(error.code == .insecurePermissions)
+                #expect(error.message.contains("0644") && error.message.contains("chmod 600"))
+                #expect(!error.message.contains(Self.secretText))
+            }
+            try FileManager.default.setAttributes([.posixPermissions: 0o400], ofItemAtPath: url.path)
+            _ = try KeyEncryptionSecret(contentsOf: url)
         }
     }
 

@@ -93,19 +93,25 @@ struct KeyImportTests {
         let info = try await ring.importSigningKey(jwkJSON: key.json)
         #expect(info.kid == "imported-\(algorithm.name)")
         #expect(info.algorithm == algorithm)
-        #expect(info.state == .active)
-        // The previous key retires with the same grace as a rotation.
+        // Scheduled like a rotation: the previous key signs until the activation time, then
+        // retires with the same grace.
+        let activation = clock.now().addingTimeInterval(360)
+        #expect(info.state == .next(activatesAt: activation))
         let states = await ring.list().map(\.state)
-        #expect(states == [.retired(verifyUntil: clock.now().addingTimeInterval(600 + 30)), .active])
+        #expect(states == [.retiring(signsUntil: activation, verifyUntil: activation.addingTimeInterval(600 + 30)), .next(activatesAt: activation)])
         #expect(await ring.list().first?.kid == previous)
+        #expect(await ring.activeKey()?.kid == previous)
 
-        // A token the outside tool signed with the key verifies through the ring...
+        // A token the outside tool signed with the key verifies through the ring, before the
+        // activation time too...
         let verifier = TokenFixtures.verifier(ring, clock: clock)
         let outside = try Self.outsideToken(algorithm, kid: info.kid, key: key, now: clock.now())
         let claims = try await verifier.verify(outside)
         #expect(claims.subject == "user-1")
 
-        // ...the ring signs with it...
+        // ...the ring signs with it from the activation time...
+        clock.set(activation)
+        #expect(await ring.list().map(\.state) == [.retired(verifyUntil: activation.addingTimeInterval(600 + 30)), .active])
         let issued = try await TokenFixtures.issuer(ring, clock: clock)
             .issue(subject: "u", audience: TokenFixtures.audience, clientID: "c", scope: "", epoch: 0)
         #expect(TokenVerifierTestHelpers.kid(of: issued.token) == info.kid)
@@ -146,10 +152,10 @@ struct KeyImportTests {
         let clock = TestClock()
         let ring = try await TokenFixtures.ring(clock: clock)
         let vector = try TestData.cookbook(file)
-        let info = try await ring.importSigningKey(jwkJSON: vector.keyJSON, algorithm: algorithm)
+        let info = try await ring.importSigningKey(jwkJSON: vector.keyJSON, algorithm: algorithm, activateIn: 0)
         #expect(info.algorithm == algorithm)
         let parts = vector.compact.split(separator: ".").map(String.init)
-        let signature = try await ring.signingKey().signer.sign(Array((parts[0] + "." + parts[1]).utf8))
+        let signature = try ring.signingKey().signer.sign(Array((parts[0] + "." + parts[1]).utf8))
         // RS256, HS256 and Ed25519 are deterministic: the same bytes as published.
         #expect(Base64URL.encode(signature) == parts[2])
         if let kid = try TokenVerifier.decode(vector.compact).kid {

@@ -69,7 +69,7 @@ enum TokenFixtures {
 
     /// `input` (`header.payload`) with a signature by the ring's active key appended.
     static func sign(_ input: String, ring: TokenKeyRing) async throws -> String {
-        let key = try await ring.signingKey()
+        let key = try ring.signingKey()
         return input + "." + Base64URL.encode(try key.signer.sign(Array(input.utf8)))
     }
 

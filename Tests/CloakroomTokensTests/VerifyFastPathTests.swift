@@ -244,7 +244,7 @@ struct VerifyFastPathTests {
         let verifier = TokenFixtures.verifier(ring, clock: clock)
         let issuer = TokenFixtures.issuer(ring, clock: clock)
         let first = try await issuer.issue(subject: "u", audience: TokenFixtures.audience, clientID: "c", scope: "", epoch: 0).token
-        try await ring.rotate()
+        try await ring.rotate(activateIn: 0)
         _ = try await verifier.verify(first)
         let second = try await issuer.issue(subject: "u", audience: TokenFixtures.audience, clientID: "c", scope: "", epoch: 0).token
         _ = try await verifier.verify(second)
@@ -252,7 +252,7 @@ struct VerifyFastPathTests {
         try await ring.remove(kid: kid)
         await expectRefusal(.unknownKid) { _ = try await verifier.verify(second) }
         _ = try await verifier.verify(first)
-        clock.advance(by: 600 + 30)  // the retired key's period ends (so has the token's life)
+        clock.advance(by: 30 + 600 + 30)  // the retired key's period ends (so has the token's life)
         await expectRefusal(.unknownKid) { _ = try await verifier.verify(first) }
     }
 

@@ -131,15 +131,19 @@ def test_keys_generate_list_rotate_retire_remove_jwks(keyfile):
     assert "ES256" in row and "active" in row
     assert "1 key(s), 1 active" in listed.stdout
 
+    # A rotation publishes the new key now; it signs only from its activation time (6 minutes
+    # by default), when the old key retires.
     rot = keyfile.keys("rotate")
     assert rot.returncode == 0, rot.stderr
-    second = re.search(r"rotated: (\S+) \(ES256\) is active", rot.stdout).group(1)
+    second = re.search(r"rotated: (\S+) \(ES256\) is next: published in the JWKS now, signs new tokens from \S+ \(in 6m\)", rot.stdout).group(1)
     assert second != first
-    assert re.search(rf"^retired {first} \(ES256\): retired, verifies until \d{{4}}-\d\d-\d\dT", rot.stdout, re.M), rot.stdout
+    assert re.search(rf"^{first} \(ES256\) signs until \d{{4}}-\d\d-\d\dT\S+, then retires: verifiable until \d{{4}}-", rot.stdout, re.M), rot.stdout
+    assert rot.stderr == ""
 
     listed = keyfile.keys("list").stdout
-    assert re.search(rf"^{first}\s+ES256\s+retired, verifies until ", listed, re.M), listed
-    assert re.search(rf"^{second}\s+ES256\s+active ", listed, re.M), listed
+    assert re.search(rf"^{first}\s+ES256\s+active until \S+, then retired \(verifiable until \S+\)", listed, re.M), listed
+    assert re.search(rf"^{second}\s+ES256\s+next \(activates at \d{{4}}-\S+\)\s+\S+\s+yes$", listed, re.M), listed
+    assert f"2 key(s), 1 active, next {second} activates at " in listed
 
     # Both verify during the overlap, so both are published; PyJWT accepts every key.
     jwks = keyfile.jwks()
@@ -148,23 +152,38 @@ def test_keys_generate_list_rotate_retire_remove_jwks(keyfile):
         assert not set(k) & {"d", "p", "q", "dp", "dq", "qi", "k"}
         assert jwt.PyJWK(k).algorithm_name == "ES256"
 
-    # Retiring the active key leaves no signing key: said on stderr.
+    # Retiring the next key cancels the switch: the active key signs on.
+    ret = keyfile.keys("retire", "--", second)
+    assert ret.returncode == 0, ret.stderr
+    assert ret.stderr == ""
+    assert re.search(rf"^{first}\s+ES256\s+active ", keyfile.keys("list").stdout, re.M)
+
+    # --now: the new key signs at once, with a warning about caching verifiers; the old key
+    # retires. Retiring the active key then leaves no signing key: said on stderr.
+    now = keyfile.keys("rotate", "--now")
+    assert now.returncode == 0, now.stderr
+    second = re.search(r"rotated: (\S+) \(ES256\) is active, signs new tokens from now on", now.stdout).group(1)
+    assert re.search(rf"^retired {first} \(ES256\): retired \(verifiable until \d{{4}}-", now.stdout, re.M), now.stdout
+    assert "may refuse its tokens for up to 5 minutes" in now.stderr and "keys remove" in now.stderr
     ret = keyfile.keys("retire", "--", second)
     assert ret.returncode == 0, ret.stderr
     assert "no active key" in ret.stderr
     assert "0 active" in keyfile.keys("list").stdout
 
+    # With no key signing, a new key activates at once.
     gen = keyfile.keys("generate", "--algorithm", "EdDSA")
     third = kid_from(gen.stdout, "generated")
     assert "(EdDSA): active" in gen.stdout
     assert jwt.PyJWK([k for k in keyfile.jwks()["keys"] if k["kid"] == third][0]).algorithm_name == "EdDSA"
 
     # HMAC keys are never published.
-    hs = keyfile.keys("generate", "--algorithm", "HS256")
+    hs = keyfile.keys("generate", "--algorithm", "HS256", "--activate-in", "90s")
     hs_kid = kid_from(hs.stdout, "generated")
+    assert "(HS256): next" in hs.stdout and "(in 1m30s)" in hs.stdout
+    assert "may refuse the first tokens" not in hs.stderr, "a symmetric key is not in the JWKS"
     r = keyfile.keys("jwks")
     assert hs_kid not in r.stdout and "never published" in r.stderr
-    assert re.search(rf"^{hs_kid}\s+HS256\s+active\s+\S+\s+no$", keyfile.keys("list").stdout, re.M)
+    assert re.search(rf"^{hs_kid}\s+HS256\s+next \(activates at \S+\)\s+\S+\s+no$", keyfile.keys("list").stdout, re.M)
 
     removed = keyfile.keys("remove", "--", first)
     assert removed.returncode == 0 and "refused from now on" in removed.stdout
@@ -174,6 +193,9 @@ def test_keys_generate_list_rotate_retire_remove_jwks(keyfile):
     # Usage errors are 64; a wrong secret is refused without touching the file.
     assert keyfile.keys("generate", "--algorithm", "ES512").returncode == 64
     assert keyfile.keys("rotate", "--max-token-lifetime", "soon").returncode == 64
+    assert keyfile.keys("rotate", "--activate-in", "soon").returncode == 64
+    assert keyfile.keys("rotate", "--activate-in", "1m", "--now").returncode == 64
+    assert keyfile.keys("import", "--now", keyfile.write("x.jwk", "{}")).returncode == 64
     before = open(keyfile.path, "rb").read()
     wrong = keyfile.keys("list", secret=new_secret())
     assert wrong.returncode == 1 and "secret" in wrong.stderr
@@ -214,10 +236,10 @@ def test_imported_key_verifies_pyjwt_tokens(keyfile, alg):
 
     imported = keyfile.keys("import", "--activate", path)
     assert imported.returncode == 0, imported.stderr
-    assert f"imported pyjwt-{alg} ({alg}): active" in imported.stdout
-    assert f"retired {old_kid} (EdDSA)" in imported.stdout
+    assert f"imported pyjwt-{alg} ({alg}): next: published in the JWKS now, signs new tokens from " in imported.stdout
+    assert f"{old_kid} (EdDSA) signs until " in imported.stdout
     assert "delete it or lock it away" in imported.stdout
-    assert re.search(rf"^pyjwt-{alg}\s+{alg}\s+active ", keyfile.keys("list").stdout, re.M)
+    assert re.search(rf"^pyjwt-{alg}\s+{alg}\s+next \(activates at ", keyfile.keys("list").stdout, re.M)
 
     if alg.startswith("HS"):
         # A shared secret is never published: verify with the oct JWK itself.
@@ -401,3 +423,29 @@ def test_decode_shows_header_claims_and_dates(keyfile, eddsa):
         r = keyfile.token("decode", bad)
         assert r.returncode == 1, bad
         assert message in r.stderr, (bad, r.stderr)
+
+
+def test_a_secret_file_others_can_read_is_refused(workdir):
+    """The key-file secret opens every key: refused at mode 0644 like the key file itself."""
+    keys = os.path.join(workdir, "keys.json")
+    secret = os.path.join(workdir, "key-secret")
+    with open(secret, "w") as f:
+        f.write(new_secret() + "\n")
+    os.chmod(secret, 0o644)
+
+    def generate():
+        return subprocess.run([BIN, "keys", "generate", "--keys", keys, "--key-secret-file", secret],
+                              capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}, cwd=workdir)
+
+    r = generate()
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "mode 0644" in r.stderr and f"chmod 600 {secret}" in r.stderr
+    assert not os.path.exists(keys)
+    os.chmod(secret, 0o600)
+    r = generate()
+    assert r.returncode == 0, r.stderr
+    # The server refuses it too, before listening.
+    os.chmod(secret, 0o640)
+    r = subprocess.run([BIN, "serve", "--port", "1", "--store", "memory", "--keys", keys, "--key-secret-file", secret],
+                       capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}, cwd=workdir)
+    assert r.returncode != 0 and "mode 0640" in r.stdout + r.stderr

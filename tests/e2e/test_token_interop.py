@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -159,3 +160,57 @@ def test_tokens_survive_a_restart_with_the_same_key_file(make_server):
     assert r.status_code == 200, r.text
     r = requests.post(server.url + "/api/token", json={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert r.status_code == 200, r.text
+
+
+def test_scheduled_rotation_is_invisible_to_a_caching_pyjwkclient(make_server):
+    """`keys rotate` publishes the new key before it signs: a PyJWKClient that caches the JWKS
+    (and, by default, refuses to refetch for 30 s after a fetch) verifies every token, before and
+    after the switch, with no unknown-kid error. Times are scaled down: the client caches for 1 s
+    where real ones cache for the JWKS max-age (5 minutes), and the key activates 4 s after the
+    command where the default is 6 minutes."""
+    server = make_server().start()
+    user_id, tokens = sign_in(server, "erin")
+    first = tokens["access_token"]
+    old_kid = jwt.get_unverified_header(first)["kid"]
+    client = jwt.PyJWKClient(server.url + "/.well-known/jwks.json", lifespan=1)
+
+    def check(token):
+        key = client.get_signing_key_from_jwt(token)  # raises PyJWKClientError on an unknown kid
+        claims = jwt.decode(token, key.key, algorithms=["EdDSA"], audience=server.url, issuer=server.url)
+        assert claims["sub"] == user_id
+        return jwt.get_unverified_header(token)["kid"]
+
+    assert check(first) == old_kid
+    started = time.monotonic()
+    r = subprocess.run([BIN, "keys", "rotate", "--keys", server.keys, "--activate-in", "4s"],
+                       capture_output=True, text=True, env=dict(os.environ))
+    assert r.returncode == 0, r.stdout + r.stderr
+    new_kid = re.search(r"rotated: (\S+) \(EdDSA\) is next", r.stdout).group(1)
+    assert "(in 4s)" in r.stdout and "may refuse the first tokens" in r.stderr
+
+    refresh = tokens["refresh_token"]
+    kids = []
+    switched_at = None
+    while time.monotonic() - started < 12:
+        r = requests.post(server.url + "/api/token", data={"grant_type": "refresh_token", "refresh_token": refresh})
+        assert r.status_code == 200, r.text
+        issued_at = time.monotonic()
+        refresh = r.json()["refresh_token"]
+        kids.append(check(r.json()["access_token"]))
+        if kids[-1] == new_kid and switched_at is None:
+            switched_at = issued_at
+        if kids[-3:] == [new_kid] * 3:
+            break
+        time.sleep(0.2)
+    # The old key signed until the activation time, the new one from then on, and the client
+    # knew each kid when it first met it.
+    assert kids[0] == old_kid and kids[-1] == new_kid, kids
+    assert kids == sorted(kids, key=lambda kid: kid == new_kid), kids
+    assert switched_at - started >= 3.8, "the new key signed before its activation time"
+    # The old token still verifies, at the client and at the server.
+    assert check(first) == old_kid
+    r = requests.get(server.url + "/api/me", headers={"Authorization": f"Bearer {first}"})
+    assert r.status_code == 200, r.text
+    listed = subprocess.run([BIN, "keys", "list", "--keys", server.keys], capture_output=True, text=True, env=dict(os.environ)).stdout
+    assert re.search(rf"^{old_kid}\s+EdDSA\s+retired \(verifiable until ", listed, re.M), listed
+    assert re.search(rf"^{new_kid}\s+EdDSA\s+active ", listed, re.M), listed
