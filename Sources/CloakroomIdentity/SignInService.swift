@@ -65,6 +65,9 @@ public struct SignInService: Sendable {
         guard password.utf8.count <= policy.maxPasswordBytes else {
             throw IdentityError.weakPassword("password must be at most \(policy.maxPasswordBytes) bytes")
         }
+        guard !password.allSatisfy(\.isWhitespace) else {
+            throw IdentityError.weakPassword("password must not be only spaces")
+        }
     }
 
     /// Creates an account.
@@ -137,6 +140,8 @@ public struct SignInService: Sendable {
     public func changePassword(_ account: Account, current: String, new: String, address: String?) async throws {
         try validate(password: new)
         _ = try await authenticate(username: account.username, password: current, address: address)
+        // Checked after the current password proved right, so it reveals nothing.
+        guard new != current else { throw IdentityError.weakPassword("the new password is the same as the current one") }
         let hash = try await hasher.hash(new)
         try await accounts.updatePasswordHash(id: account.id, hash: hash)
         logger.info("password changed", metadata: ["user": "\(account.id)"])

@@ -100,6 +100,18 @@ struct Backends: Sendable {
             } catch {
                 throw ConfigurationError("store URL \(StoreLocation.redacted(url)): \(error)")
             }
+            // A wrong password or database stops the start, as it does for PostgreSQL; a Redis that
+            // is merely down may come up later (the pool keeps retrying), so that only warns.
+            switch await RedisProbe.check(configuration) {
+            case .ready:
+                break
+            case .refused(let reason):
+                throw ConfigurationError("store URL \(StoreLocation.redacted(url)): \(reason)")
+            case .unreachable(let reason):
+                logger.warning("redis is not reachable yet; requests get 503 until it is", metadata: [
+                    "store": "\(StoreLocation.redacted(url))", "reason": "\(reason)",
+                ])
+            }
             let store = RedisSessionStore(configuration: configuration, logger: logger)
             sessions = store
             tokens = RedisTokenStore(sharingConnectionsOf: store)

@@ -177,6 +177,21 @@ struct SignInTests {
         }
     }
 
+    @Test("a password of only spaces, and a new password equal to the current one, are refused")
+    func blankAndUnchangedPasswords() async throws {
+        let service = service()
+        await #expect(throws: IdentityError.weakPassword("password must not be only spaces")) {
+            _ = try await service.register(username: "blank", password: String(repeating: " ", count: 12))
+        }
+        await #expect(throws: IdentityError.self) {
+            _ = try await service.register(username: "tabs", password: String(repeating: "\t", count: 12))
+        }
+        let account = try await service.register(username: "same", password: "long enough password")
+        await #expect(throws: IdentityError.weakPassword("the new password is the same as the current one")) {
+            try await service.changePassword(account, current: "long enough password", new: "long enough password", address: nil)
+        }
+    }
+
     @Test("an account stored under the old lowercase key still signs in")
     func legacyUsernameKeyStillFound() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("accounts-\(UUID().uuidString).sqlite").path

@@ -44,6 +44,27 @@ struct RedisClientTests {
         }
     }
 
+    @Test("the start-up probe: ready, refused for a wrong password, a missing one or an unknown database, unreachable when down")
+    func probe() async throws {
+        try await RedisTestServer.with(password: Self.password) { server in
+            let good = try configuration(server)
+            #expect(await RedisProbe.check(good) == .ready)
+            var wrong = good
+            wrong.password = "not-the-password"
+            guard case .refused(let reason) = await RedisProbe.check(wrong) else { Issue.record("wrong password not refused"); return }
+            #expect(!reason.contains("not-the-password"))
+            var none = good
+            none.password = nil
+            guard case .refused = await RedisProbe.check(none) else { Issue.record("missing password not refused"); return }
+            var database = good
+            database.database = 99
+            guard case .refused = await RedisProbe.check(database) else { Issue.record("database 99 not refused"); return }
+            var down = good
+            down.port = 1
+            guard case .unreachable = await RedisProbe.check(down) else { Issue.record("port 1 not unreachable"); return }
+        }
+    }
+
     @Test("AUTH with an ACL user and password")
     func aclUser() async throws {
         try await RedisTestServer.with(password: Self.password) { server in

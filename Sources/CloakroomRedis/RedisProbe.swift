@@ -1,0 +1,41 @@
+import CloakroomSessions
+import NIOCore
+import NIOPosix
+
+/// A one-off check of a Redis URL before a server starts on it: connect, `AUTH`, `SELECT`, `PING`.
+public enum RedisProbe {
+    /// What the check found.
+    public enum Outcome: Sendable, Equatable {
+        /// Redis answered `PING` on the configured database with the configured credentials.
+        case ready
+        /// Redis could not be reached (refused, timed out): it may come up later; the server's
+        /// pool keeps retrying.
+        case unreachable(String)
+        /// Redis answered but refused the configuration (wrong password, unknown database,
+        /// authentication required): retrying will not help.
+        case refused(String)
+    }
+
+    /// Checks `configuration`; never throws, and no secret appears in a message.
+    public static func check(_ configuration: RedisConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async -> Outcome {
+        let connection: RedisConnection
+        do {
+            connection = try await RedisConnection.connect(configuration: configuration, group: group)
+        } catch let error as SessionStoreError {
+            let message = error.message
+            return message.contains("authentication") || message.contains("SELECT") ? .refused(message) : .unreachable(message)
+        } catch {
+            return .unreachable("cannot connect to redis")
+        }
+        defer { connection.close() }
+        do {
+            let reply = try await connection.send([RedisCommand("PING")])
+            if let code = reply.first?.errorCode {
+                return .refused(code == "NOAUTH" ? "redis requires authentication: put the password in the URL" : "redis refused PING (\(code))")
+            }
+            return .ready
+        } catch {
+            return .unreachable("redis did not answer PING")
+        }
+    }
+}
