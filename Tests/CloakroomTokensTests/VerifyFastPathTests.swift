@@ -26,6 +26,10 @@ struct VerifyFastPathTests {
                 guard let seconds = value.doubleValue, seconds.isFinite else {
                     throw .malformed("the \(name) claim is not a number")
                 }
+                // The range rule added after the reference was written: 1970 up to the year 9999.
+                guard (0...253_402_300_799).contains(seconds) else {
+                    throw .malformed("the \(name) claim is out of range (0 to year 9999)")
+                }
                 return Date(timeIntervalSince1970: seconds)
             }
             let issuer = try string("iss")
