@@ -40,8 +40,9 @@ struct TokenRoutes {
     @Sendable func jwks(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let body = Data(await services.keyRing.jwks().utf8)
         let etag = "\"" + SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
-        // Short enough that a client picks up a rotated key soon; clients also refetch on an unknown kid.
-        var headers: HTTPFields = [.cacheControl: "public, max-age=300", .eTag: etag]
+        // `keys rotate` publishes the next key longer than this ahead of its first signature, so a
+        // verifier that caches the set for this long already holds every key it will meet.
+        var headers: HTTPFields = [.cacheControl: "public, max-age=\(Int(TokenKeyRing.jwksMaxAge))", .eTag: etag]
         // RFC 9110 section 13.1.2: weak comparison, and `*` matches any current representation.
         let matches = request.headers[values: .ifNoneMatch].flatMap { $0.split(separator: ",") }.contains { candidate in
             let tag = candidate.trimmingCharacters(in: .whitespaces)
