@@ -14,22 +14,21 @@ struct CommandFailure: Error, CustomStringConvertible {
 }
 
 extension CommandFailure {
-    /// What `cloakroom` does with an error that left a command's `run()`: usage errors, exit codes
-    /// and clean exits go to swift-argument-parser as they are; everything else becomes
-    /// `error: …` and exit status 1, never the usage text.
-    static func exitError(for error: any Error) -> any Error {
+    /// The `error: …` line for an error that left a command's `run()`, or nil for what
+    /// swift-argument-parser reports itself (usage errors, exit codes, clean exits).
+    static func message(for error: any Error) -> String? {
         switch error {
-        case is ValidationError, is ExitCode, is CleanExit:
-            return error
-        case let error as IdentityError:
-            return exit(error.message)
-        default:
-            return exit(String(describing: error))
+        case is ValidationError, is ExitCode, is CleanExit: nil
+        case let error as IdentityError: error.message
+        default: String(describing: error)
         }
     }
 
-    /// Prints `error: message` on standard error; the caller throws the returned exit code (1).
-    static func exit(_ message: String) -> ExitCode {
+    /// What `cloakroom` exits with for an error that left a command's `run()`: a runtime failure
+    /// is printed as `error: …` on standard error and becomes exit status 1, never the usage text;
+    /// anything else goes to swift-argument-parser as it is.
+    static func exitError(for error: any Error) -> any Error {
+        guard let message = message(for: error) else { return error }
         FileHandle.standardError.write(Data("error: \(message)\n".utf8))
         return ExitCode.failure
     }

@@ -1,0 +1,164 @@
+import ArgumentParser
+import CloakroomHummingbird
+import CloakroomIdentity
+import CloakroomSessions
+import Foundation
+import Testing
+
+@testable import CloakroomServer
+
+/// `serve`'s flags and environment variables: the values it refuses, and the ones it accepts.
+@Suite("serve configuration")
+struct ServeConfigurationTests {
+    func configuration(_ arguments: [String] = [], _ environment: [String: String] = [:]) throws -> ServerConfiguration {
+        try Serve.parse(arguments).configuration(environment: environment)
+    }
+
+    /// Why `serve` refuses these flags and environment: a bad flag is refused while parsing
+    /// (`Serve.validate()`), a bad environment value by `configuration(environment:)`.
+    func refusal(_ arguments: [String] = [], _ environment: [String: String] = [:]) -> String? {
+        do {
+            _ = try configuration(arguments, environment)
+            return nil
+        } catch let error as ConfigurationError {
+            return error.description
+        } catch {
+            return Serve.message(for: error)
+        }
+    }
+
+    // MARK: Timeouts against each other
+
+    @Test func aTouchIntervalAboveHalfTheIdleTimeoutIsRefused() throws {
+        let message = try #require(refusal(["--idle-timeout", "4s", "--touch-interval", "10s"]))
+        #expect(message.contains("touch interval 10s must be at most half the idle timeout 4s"))
+        #expect(refusal(["--idle-timeout", "30m", "--touch-interval", "1h"])?.contains("touch interval 1h") == true)
+        #expect(refusal(["--idle-timeout", "30m", "--touch-interval", "901"]) != nil)
+        #expect(refusal([], ["CLOAKROOM_IDLE_TIMEOUT": "30m", "CLOAKROOM_TOUCH_INTERVAL": "20m"]) != nil)
+        #expect(refusal(["--touch-interval", "20m"])?.contains("idle timeout 30m (the default)") == true)
+        #expect(refusal(["--absolute-lifetime", "1m", "--touch-interval", "60s"])?.contains("capped at the absolute lifetime") == true)
+        #expect(try configuration(["--idle-timeout", "30m", "--touch-interval", "15m"]).sessions.touchInterval == 900)
+    }
+
+    @Test func theDefaultTouchIntervalGivesWayToAShortIdleTimeout() throws {
+        #expect(try configuration(["--idle-timeout", "5s"]).sessions.touchInterval == 2.5)
+        #expect(try configuration(["--idle-timeout", "2m"]).sessions.touchInterval == 60)
+        #expect(try configuration().sessions.touchInterval == 60)
+    }
+
+    @Test func anIdleTimeoutLongerThanTheAbsoluteLifetimeIsRefused() throws {
+        let message = try #require(refusal(["--absolute-lifetime", "1m", "--idle-timeout", "30m"]))
+        #expect(message.contains("idle timeout 30m is longer than the absolute lifetime 1m"))
+        #expect(refusal(["--idle-timeout", "24h"])?.contains("absolute lifetime 12h (the default)") == true)
+        // The default idle timeout gives way to a short absolute lifetime, as before.
+        let config = try configuration(["--absolute-lifetime", "10m"])
+        #expect(config.sessions.idleTimeout == 600)
+        #expect(config.sessions.touchInterval == 60)
+        #expect(try configuration(["--absolute-lifetime", "30m", "--idle-timeout", "30m"]).sessions.idleTimeout == 1800)
+    }
+
+    @Test func aRefreshIdleLifetimeLongerThanTheRefreshLifetimeIsRefused() throws {
+        let message = try #require(refusal(["--refresh-token-idle", "60d", "--refresh-token-lifetime", "30d"]))
+        #expect(message.contains("refresh token idle lifetime 60d is longer than the refresh token lifetime 30d"))
+        #expect(refusal(["--refresh-token-idle", "60d"])?.contains("30d (the default)") == true)
+        #expect(refusal([], ["CLOAKROOM_REFRESH_TOKEN_IDLE": "31d"]) != nil)
+        let config = try configuration(["--refresh-token-lifetime", "7d"])
+        #expect(config.tokens.refreshIdleLifetime == 7 * 86_400)
+    }
+
+    // MARK: Booleans
+
+    @Test(arguments: ["1", "true", "TRUE", "Yes", "on", "ON"])
+    func trueWordsTurnFlagsOn(word: String) throws {
+        let config = try configuration([], ["CLOAKROOM_SECURE": word, "CLOAKROOM_BROWSER_SESSION_COOKIE": word])
+        #expect(config.cookie.secure)
+        #expect(!config.sessions.persistentCookie)
+    }
+
+    @Test(arguments: ["0", "false", "False", "NO", "off"])
+    func falseWordsLeaveFlagsOff(word: String) throws {
+        let config = try configuration([], ["CLOAKROOM_SECURE": word, "CLOAKROOM_BROWSER_SESSION_COOKIE": word])
+        #expect(!config.cookie.secure)
+        #expect(config.sessions.persistentCookie)
+    }
+
+    @Test(arguments: ["maybe", "", "enabled", "2", "y"])
+    func otherWordsAreRefused(word: String) throws {
+        let secure = try #require(refusal([], ["CLOAKROOM_SECURE": word]))
+        #expect(secure.contains("CLOAKROOM_SECURE=\(word) is not a boolean"))
+        let cookie = try #require(refusal([], ["CLOAKROOM_BROWSER_SESSION_COOKIE": word]))
+        #expect(cookie.contains("CLOAKROOM_BROWSER_SESSION_COOKIE=\(word)"))
+    }
+
+    @Test func registrationIsOpenOrClosedInAnyCase() throws {
+        #expect(try configuration().registrationOpen)
+        #expect(try !configuration([], ["CLOAKROOM_REGISTRATION": "CLOSED"]).registrationOpen)
+        #expect(try !configuration([], ["CLOAKROOM_REGISTRATION": "Closed"]).registrationOpen)
+        #expect(try configuration([], ["CLOAKROOM_REGISTRATION": "OPEN"]).registrationOpen)
+        #expect(try !configuration(["--close-registration"], ["CLOAKROOM_REGISTRATION": "open"]).registrationOpen)
+        for word in ["shut", "yes", "1", "close", ""] {
+            #expect(refusal([], ["CLOAKROOM_REGISTRATION": word])?.contains("CLOAKROOM_REGISTRATION=\(word) is not open or closed") == true, "\(word)")
+        }
+    }
+
+    // MARK: Origins and issuer
+
+    @Test(arguments: [
+        ("https://app.example.com", "https://app.example.com"),
+        ("HTTPS://App.Example.com:8443", "https://app.example.com:8443"),
+        ("http://localhost:3000", "http://localhost:3000"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://[::1]:3000", "http://[::1]:3000"),
+        ("https://xn--bcher-kva.example", "https://xn--bcher-kva.example"),
+    ])
+    func originsAreAcceptedAsBrowsersSendThem(text: String, stored: String) throws {
+        #expect(try configuration(["--allowed-origin", text]).allowedOrigins == [stored])
+    }
+
+    @Test(arguments: [
+        "not a url", "junk", "app.example.com", "ftp://app.example.com", "https://", "https://app.example.com/",
+        "https://app.example.com/path", "https://app.example.com?x", "https://app.example.com#x", "https://u:p@app.example.com",
+        "https://app.example.com:0", "https://app.example.com:99999", "https://app.example.com:", "https://app.example.com:443",
+        "http://app.example.com:80", "https://app example.com", "https://[::1", "null", "*",
+    ])
+    func nonOriginsAreRefused(text: String) throws {
+        let message = try #require(refusal(["--allowed-origin", text]))
+        #expect(message.hasPrefix("allowed origin \(text) is not an origin"))
+    }
+
+    @Test func originsFromTheEnvironmentAreCheckedOneByOne() throws {
+        let config = try configuration([], ["CLOAKROOM_ALLOWED_ORIGINS": "https://a.example.com, http://localhost:3000,"])
+        #expect(config.allowedOrigins == ["https://a.example.com", "http://localhost:3000"])
+        #expect(refusal([], ["CLOAKROOM_ALLOWED_ORIGINS": "https://a.example.com,junk"])?.contains("allowed origin junk") == true)
+    }
+
+    @Test func theIssuerIsAnAbsoluteHTTPURLWithoutQueryOrFragment() throws {
+        #expect(try configuration(["--issuer", "https://auth.example.com"]).issuer == "https://auth.example.com")
+        #expect(try configuration([], ["CLOAKROOM_ISSUER": "https://auth.example.com/tenant/1"]).issuer == "https://auth.example.com/tenant/1")
+        #expect(try configuration(["--issuer", "http://localhost:8080"]).issuer == "http://localhost:8080")
+        for text in ["notaurl", "auth.example.com", "ftp://auth.example.com", "https://auth.example.com/?tenant=1",
+                     "https://auth.example.com/#x", "https://user@auth.example.com", "https:///path", "/relative"] {
+            #expect(refusal(["--issuer", text])?.hasPrefix("issuer \(text) is not usable") == true, "\(text)")
+        }
+        #expect(refusal([], ["CLOAKROOM_ISSUER": "notaurl"]) != nil)
+    }
+
+    // MARK: Usage errors against runtime failures
+
+    @Test func serveChecksItsConfigurationWhileParsing() {
+        // A bad value is a ValidationError of `serve` (exit status 64 with its usage).
+        #expect(throws: (any Error).self) { try Serve.parse(["--idle-timeout", "4s", "--touch-interval", "10s"]) }
+        #expect(Serve.exitCode(for: ValidationError("x")) == .validationFailure)
+    }
+
+    @Test func runtimeFailuresAreOneErrorLineNotUsage() {
+        // Printed as `error: …` with exit status 1 by CloakroomCommand.main().
+        #expect(CommandFailure.message(for: CommandFailure("no account named nobodyx")) == "no account named nobodyx")
+        #expect(CommandFailure.message(for: IdentityError.usernameTaken()) == "that username is already registered")
+        #expect(CommandFailure.message(for: ConfigurationError("no password on standard input")) == "no password on standard input")
+        // Left to swift-argument-parser: usage (64) and chosen exit codes.
+        for error: any Error in [ValidationError("bad flag"), ExitCode(3), CleanExit.message("done")] {
+            #expect(CommandFailure.message(for: error) == nil, "\(error)")
+        }
+    }
+}
