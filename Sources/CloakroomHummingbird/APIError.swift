@@ -18,6 +18,9 @@ public struct APIError: HTTPResponseError, Sendable {
     public let headers: HTTPFields
     /// A finer code under `code` (e.g. `expired` under `invalid_token`), sent as `reason`.
     public let reason: String?
+    /// Also send the message as `error_description`, the member OAuth clients read (RFC 6749
+    /// section 5.2); set by ``oauth()``.
+    public private(set) var describesForOAuth = false
 
     /// Creates an error.
     public init(_ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:], reason: String? = nil) {
@@ -29,15 +32,33 @@ public struct APIError: HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        APIError.jsonResponse(status: status, code: code, message: message, headers: headers, reason: reason)
+        APIError.jsonResponse(status: status, code: code, message: message, headers: headers, reason: reason, oauth: describesForOAuth)
+    }
+
+    /// This error as an OAuth token endpoint answers it (RFC 6749 section 5.2): a refused password
+    /// or disabled account is 400 `invalid_grant` (the finer code kept as `reason`), and the
+    /// message is also sent as `error_description`.
+    public func oauth() -> APIError {
+        var error = self
+        if code == "invalid_credentials" || code == "account_disabled" {
+            error = APIError(.badRequest, code: "invalid_grant", message: message, headers: headers, reason: code)
+        }
+        error.describesForOAuth = true
+        return error
     }
 
     /// Builds the JSON error response.
-    public static func jsonResponse(status: HTTPResponse.Status, code: String, message: String, headers extra: HTTPFields = [:], reason: String? = nil) -> Response {
-        struct Body: Encodable { let error: String; let message: String; let reason: String? }
+    public static func jsonResponse(
+        status: HTTPResponse.Status, code: String, message: String, headers extra: HTTPFields = [:], reason: String? = nil, oauth: Bool = false
+    ) -> Response {
+        struct Body: Encodable {
+            let error: String; let message: String; let reason: String?; let errorDescription: String?
+            enum CodingKeys: String, CodingKey { case error, message, reason, errorDescription = "error_description" }
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let data = (try? encoder.encode(Body(error: code, message: message, reason: reason))) ?? Data(#"{"error":"internal_error","message":"error"}"#.utf8)
+        let body = Body(error: code, message: message, reason: reason, errorDescription: oauth ? message : nil)
+        let data = (try? encoder.encode(body)) ?? Data(#"{"error":"internal_error","message":"error"}"#.utf8)
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
         headers.append(contentsOf: extra)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

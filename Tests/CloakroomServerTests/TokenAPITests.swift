@@ -69,12 +69,16 @@ struct TokenAPITests {
             #expect((meBody["user"] as? [String: Any])?["username"] as? String == "alice")
             #expect(meBody["token"] != nil && meBody["session"] == nil)
 
-            // Form-encoded (RFC 6749) works too; a wrong password is the same 401 as for sessions.
+            // Form-encoded (RFC 6749) works too; a wrong password is refused as OAuth clients expect
+            // (400 invalid_grant with error_description, RFC 6749 section 5.2).
             let form = try await client.executeRequest(
                 uri: "/api/token", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
                 body: ByteBuffer(string: "grant_type=password&username=alice&password=wrong+password+here"))
-            #expect(form.status == .unauthorized)
-            #expect(form.errorCode == "invalid_credentials")
+            #expect(form.status == .badRequest)
+            #expect(form.errorCode == "invalid_grant")
+            let refusal = try form.json()
+            #expect(refusal["reason"] as? String == "invalid_credentials")
+            #expect(refusal["error_description"] as? String == refusal["message"] as? String)
             // The refresh token is stored hashed only.
             let stored = try await server.backends.tokens.refreshToken(key: SecureToken.hash(refresh), now: server.clock.now())
             #expect(stored != nil)
@@ -260,7 +264,7 @@ struct TokenAPITests {
             #expect(try await frank.request(.get, "/api/me").status == .ok, "the changing session stays signed in")
             let refused = try await Self.call(client, .get, "/api/me", bearer: access)
             #expect((try refused.json())["reason"] as? String == "revoked")
-            #expect(try await Self.call(client, .post, "/api/token", json: credentials("frank")).status == .unauthorized)
+            #expect(try await Self.call(client, .post, "/api/token", json: credentials("frank")).status == .badRequest, "old password: invalid_grant")
             #expect(try await Self.call(client, .post, "/api/token", json: credentials("frank", "a whole new passphrase")).status == .ok)
         }
     }

@@ -213,7 +213,8 @@ def test_change_password_signs_out_tokens_and_other_sessions(server, browser):
     assert other.get(server.url + "/api/me").status_code == 401, "the other session ended"
     r = requests.get(server.url + "/api/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401 and r.json()["reason"] == "revoked", "the token was revoked"
-    assert requests.post(server.url + "/api/token", json={"username": user, "password": password}).status_code == 401
+    old = requests.post(server.url + "/api/token", json={"username": user, "password": password})
+    assert old.status_code == 400 and old.json()["error"] == "invalid_grant", "the old password no longer works"
     assert requests.post(server.url + "/api/token", json={"username": user, "password": "an even longer new password"}).status_code == 200
 
 
