@@ -106,7 +106,8 @@ struct Backends: Sendable {
             case .ready:
                 break
             case .refused(let reason):
-                throw ConfigurationError("store URL \(StoreLocation.redacted(url)): \(reason)")
+                // Exit 1 like a PostgreSQL that refuses its password: the URL parsed, the server said no.
+                throw CommandFailure("store URL \(StoreLocation.redacted(url)): \(reason)")
             case .unreachable(let reason):
                 logger.warning("redis is not reachable yet; requests get 503 until it is", metadata: [
                     "store": "\(StoreLocation.redacted(url))", "reason": "\(reason)",

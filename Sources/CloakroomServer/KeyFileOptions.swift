@@ -30,11 +30,12 @@ struct KeyFileOptions: ParsableArguments {
     /// The algorithm for new keys.
     func algorithm(environment: [String: String]) throws -> TokenAlgorithm {
         let text = tokenAlgorithm ?? environment["CLOAKROOM_TOKEN_ALGORITHM"] ?? "EdDSA"
+        let choices = TokenAlgorithm.signingAlgorithms.map(\.rawValue).joined(separator: ", ")
         guard let algorithm = TokenAlgorithm.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
-            throw ConfigurationError("token algorithm \(text) is not one of \(TokenAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ConfigurationError("token algorithm \(text) is not one of \(choices)")
         }
         guard algorithm.canSign else {
-            throw ConfigurationError("token algorithm \(text) verifies imported keys only; sign with EdDSA, ES256, ES384, RS256, PS256 or HS256/384/512")
+            throw ConfigurationError("token algorithm \(text) verifies imported keys only; new keys are one of \(choices)")
         }
         return algorithm
     }

@@ -439,9 +439,12 @@ struct KeyRingTool {
     }
 
     static func signingAlgorithm(_ text: String) throws -> TokenAlgorithm {
-        let algorithm = try anyAlgorithm(text)
+        let choices = TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ", ")
+        guard let algorithm = TokenAlgorithm.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+            throw ValidationError("algorithm \(text) is not one of \(choices)")
+        }
         guard algorithm.canSign else {
-            throw ValidationError("\(algorithm.name) verifies imported keys only; new keys are one of \(TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ", "))")
+            throw ValidationError("\(algorithm.name) verifies imported keys only; new keys are one of \(choices)")
         }
         return algorithm
     }

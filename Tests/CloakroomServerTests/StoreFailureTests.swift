@@ -117,6 +117,9 @@ struct StoreFailureTests {
             let health = try await client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
             #expect(health.status == .serviceUnavailable)
             #expect((try? health.json())?["store"] as? String == "down")
+            // Registering while sessions cannot be stored is refused before the account exists.
+            let refusedRegistration = try await Visitor(client).request(.post, "/api/register", json: credentials("vera"))
+            #expect(refusedRegistration.status == .serviceUnavailable)
 
             try await start()
             let startedAt = ContinuousClock.now
@@ -132,6 +135,8 @@ struct StoreFailureTests {
             #expect(back, "service resumed")
             #expect(outage.resumed < 2.5, "resumed within 2 s (plus polling), took \(outage.resumed) s")
             #expect((try await client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)).status == .ok)
+            let retried = try await Visitor(client).request(.post, "/api/register", json: credentials("vera"))
+            #expect(retried.status == .created, "the refused registration left no account behind: \(retried.text)")
             let me = try await v.request(.get, "/api/me")
             if persistent {
                 // The session survived the outage: still signed in as the same user.

@@ -289,3 +289,39 @@ def test_server_creates_its_files_owner_only(workdir):
     assert r.returncode == 0, r.stderr
     assert stat.S_IMODE(os.stat(shared).st_mode) == 0o644
     assert "readable by every user" in r.stderr
+
+
+def test_redis_that_refuses_the_url_stops_the_start(tmp_path):
+    """A Redis asking for a password the URL lacks (or a wrong one) stops `serve` with exit 1 and
+    a message naming the cause; the password never appears in it."""
+    import shutil
+    import socket
+    import time
+    redis = shutil.which("redis-server")
+    assert redis, "redis-server is installed by scripts/test"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--requirepass", "right-secret", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        for url, cause in ((f"redis://127.0.0.1:{port}/0", "requires authentication"),
+                           (f"redis://:wrong-secret@127.0.0.1:{port}/0", "authentication failed"),
+                           (f"redis://:right-secret@127.0.0.1:{port}/99", "SELECT failed")):
+            r = subprocess.run([BIN, "serve", "--port", "0", "--store", url, "--accounts", "memory",
+                                "--keys", str(tmp_path / "keys.json")],
+                               capture_output=True, text=True, timeout=30, cwd=tmp_path)
+            assert r.returncode == 1, (url, r.returncode, r.stderr)
+            assert cause in r.stderr, r.stderr
+            assert "wrong-secret" not in r.stderr and "right-secret" not in r.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
