@@ -128,6 +128,17 @@ public struct SignInService: Sendable {
         return account
     }
 
+    /// An operator's password reset: sets `new` (after the password rules) without the current
+    /// one, and clears the account's sign-in failures so a locked-out user can sign in at once.
+    /// The caller then ends the account's sessions and tokens.
+    public func resetPassword(_ account: Account, to new: String) async throws {
+        try validate(password: new)
+        let hash = try await hasher.hash(new)
+        try await accounts.updatePasswordHash(id: account.id, hash: hash)
+        try await throttle.recordSuccess(username: account.username)
+        logger.notice("password reset by an operator", metadata: ["user": "\(account.id)"])
+    }
+
     /// The first 8 bytes of SHA-256 of the normalised username, hex: enough to see repeated
     /// attempts on one name in a log, without writing what was typed.
     static func digest(_ username: String) -> String {

@@ -83,6 +83,14 @@ struct AppServices: Sendable {
         return ended
     }
 
+    /// An operator sets a new password: every session and every token of the account end.
+    /// Returns how many sessions ended.
+    func resetPassword(_ account: Account, to new: String) async throws -> Int {
+        try await signIn.resetPassword(account, to: new)
+        try await tokens.revokeEverything(forUser: account.id)
+        return try await sessions.revokeAll(ofUser: account.id)
+    }
+
     /// Changes the caller's password and ends every other session and every token of the account.
     func changePassword(_ caller: APIRoutes.Caller, current: String, new: String, address: String?) async throws {
         let account = caller.account

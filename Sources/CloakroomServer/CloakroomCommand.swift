@@ -282,7 +282,7 @@ struct Serve: AsyncParsableCommand {
 struct Users: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage accounts.",
-        subcommands: [Add.self, List.self, Disable.self, Enable.self, Delete.self])
+        subcommands: [Add.self, List.self, SetPassword.self, Disable.self, Enable.self, Delete.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an account; the password is read from stdin (or a prompt).")
@@ -310,6 +310,24 @@ struct Users: AsyncParsableCommand {
                 for account in accounts {
                     print(pad(account.username, 24) + pad(account.id, 38) + pad(iso(account.createdAt), 22) + (account.disabled ? "disabled" : "active"))
                 }
+            }
+        }
+    }
+
+    struct SetPassword: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-password",
+            abstract: "Set a new password (read from stdin or a prompt); ends all the account's sessions and tokens and clears its sign-in lockout.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The username") var name: String
+        @Option(help: "scrypt cost, as ln=15,r=8,p=3") var passwordHash: String?
+
+        func run() async throws {
+            let password = try PasswordPrompt.read(prompt: "New password for \(name): ")
+            try await withServices(storeOptions, passwordHash: passwordHash) { services in
+                let account = try await requireAccount(name, services)
+                let ended = try await services.resetPassword(account, to: password)
+                print("set a new password for \(account.username); ended \(ended) session(s) and every token")
             }
         }
     }

@@ -325,3 +325,32 @@ def test_redis_that_refuses_the_url_stops_the_start(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_cli_set_password_resets_a_locked_out_user(make_server, workdir):
+    store = f"sqlite:{workdir}/reset.sqlite"
+    old, new = "an old long password", "a brand new long password"
+    assert run_cli(store, "users", "add", "forgetful", stdin=old + "\n").returncode == 0
+    server = make_server(store=store).start()
+    browser = requests.Session()
+    assert browser.post(server.url + "/api/login", json={"username": "forgetful", "password": old}).status_code == 200
+    token = requests.post(server.url + "/api/token", json={"username": "forgetful", "password": old}).json()["access_token"]
+    statuses = [requests.post(server.url + "/api/login", json={"username": "forgetful", "password": "not it at all"}).status_code
+                for _ in range(12)]
+    assert 429 in statuses, statuses
+
+    reset = run_cli(store, "users", "set-password", "forgetful", stdin=new + "\n")
+    assert reset.returncode == 0, reset.stderr
+    assert "ended 1 session(s)" in reset.stdout
+
+    assert browser.get(server.url + "/api/me").status_code == 401, "the old session ended"
+    me = requests.get(server.url + "/api/me", headers={"Authorization": "Bearer " + token})
+    assert me.status_code == 401 and me.json()["reason"] == "revoked", "the old token was revoked"
+    assert requests.post(server.url + "/api/login", json={"username": "forgetful", "password": old}).status_code == 401
+    assert requests.post(server.url + "/api/login", json={"username": "forgetful", "password": new}).status_code == 200, \
+        "the lockout was cleared"
+
+    weak = run_cli(store, "users", "set-password", "forgetful", stdin="short\n")
+    assert weak.returncode == 1 and "at least 12 characters" in weak.stderr, weak.stderr
+    unknown = run_cli(store, "users", "set-password", "nobody-here", stdin=new + "\n")
+    assert unknown.returncode == 1, unknown.stderr
