@@ -22,22 +22,25 @@ extension SessionRequestContext {
 }
 
 /// The request context Cloakroom's own server uses; other apps may use it or conform their own.
-public struct CloakroomRequestContext: SessionRequestContext, TokenRequestContext, RemoteAddressRequestContext {
+public struct CloakroomRequestContext: SessionRequestContext, TokenRequestContext, ForwardedAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var session: Session?
     public var accessToken: AccessTokenClaims?
     /// The peer address of the TCP connection.
     public let remoteAddress: SocketAddress?
+    /// The client's address as a trusted proxy reported it (``TrustedProxyMiddleware``).
+    public var forwardedClientAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
         self.session = nil
         self.accessToken = nil
+        self.forwardedClientAddress = nil
     }
 
-    /// The peer's IP address (no port).
-    public var clientAddress: String? { remoteAddress?.ipAddress }
+    /// The client's IP address (no port): from a trusted proxy's `X-Forwarded-For`, else the peer's.
+    public var clientAddress: String? { forwardedClientAddress ?? remoteAddress?.ipAddress }
 
     /// Request bodies are collected by the routes with their own, smaller limits.
     public var maxUploadSize: Int { 1024 * 1024 }

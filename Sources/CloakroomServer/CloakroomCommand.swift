@@ -103,6 +103,8 @@ struct Serve: AsyncParsableCommand {
     var sessionOverflow: String?
     @Option(help: "Origin allowed to send state-changing requests (repeatable). Env CLOAKROOM_ALLOWED_ORIGINS (comma-separated). Default: the request's own host")
     var allowedOrigin: [String] = []
+    @Option(help: "Reverse proxy (address or CIDR block, repeatable) whose X-Forwarded-For names the client. Env CLOAKROOM_TRUSTED_PROXIES (comma-separated). Default none")
+    var trustedProxy: [String] = []
     @Option(help: "scrypt cost for new password hashes, as ln=15,r=8,p=3. Env CLOAKROOM_PASSWORD_HASH. Default ln=15,r=8,p=3")
     var passwordHash: String?
     @Flag(help: "Refuse new registrations. Env CLOAKROOM_REGISTRATION=closed")
@@ -174,6 +176,15 @@ struct Serve: AsyncParsableCommand {
             ? (environment["CLOAKROOM_ALLOWED_ORIGINS"]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? [])
             : allowedOrigin
         config.allowedOrigins = try origins.map(Self.origin)
+        let proxies = trustedProxy.isEmpty
+            ? (environment["CLOAKROOM_TRUSTED_PROXIES"]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? [])
+            : trustedProxy
+        config.trustedProxies = try proxies.map { text in
+            guard let range = IPAddressRange(text) else {
+                throw ConfigurationError("trusted proxy \(text) is not an IP address or CIDR block (e.g. 10.0.0.0/8, ::1)")
+            }
+            return range
+        }
         if let text = passwordHash ?? environment["CLOAKROOM_PASSWORD_HASH"] {
             config.passwordHash = try Self.scrypt(text)
         }

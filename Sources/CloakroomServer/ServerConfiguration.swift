@@ -15,6 +15,8 @@ struct ServerConfiguration: Sendable {
     var cookie = SessionCookieSettings()
     var logLevel = Logger.Level.info
     var allowedOrigins: [String] = []
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
+    var trustedProxies: [IPAddressRange] = []
     var passwordHash = ScryptParameters.owasp
     var sweepInterval: Duration = .seconds(60)
     var registrationOpen = true

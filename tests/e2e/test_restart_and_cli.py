@@ -354,3 +354,25 @@ def test_cli_set_password_resets_a_locked_out_user(make_server, workdir):
     assert weak.returncode == 1 and "at least 12 characters" in weak.stderr, weak.stderr
     unknown = run_cli(store, "users", "set-password", "nobody-here", stdin=new + "\n")
     assert unknown.returncode == 1, unknown.stderr
+
+
+def test_trusted_proxy_forwarded_address(make_server):
+    """Behind a trusted proxy the client's address comes from X-Forwarded-For; from anyone else
+    the header is ignored."""
+    password = "a long enough password"
+
+    def address_seen(server, user):
+        client = requests.Session()
+        r = client.post(server.url + "/api/register", json={"username": user, "password": password},
+                        headers={"X-Forwarded-For": "1.1.1.1, 203.0.113.9"})
+        assert r.status_code == 201, r.text
+        return r.json()["session"]["ipAddress"]
+
+    direct = make_server().start()
+    assert address_seen(direct, "direct-" + uuid.uuid4().hex[:6]) == "127.0.0.1", "an untrusted peer cannot set its address"
+    direct.stop()
+    proxied = make_server("--trusted-proxy", "127.0.0.0/8").start()
+    assert address_seen(proxied, "proxied-" + uuid.uuid4().hex[:6]) == "203.0.113.9"
+    proxied.stop()
+    bad = subprocess.run([BIN, "serve", "--trusted-proxy", "10.0.0.0/33"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 64 and "not an IP address or CIDR block" in bad.stderr, bad.stderr

@@ -1,0 +1,108 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A block of IP addresses, IPv4 or IPv6, written as an address (`10.0.0.7`, `::1`) or a CIDR
+/// block (`10.0.0.0/8`, `fd00::/8`).
+public struct IPAddressRange: Sendable, Hashable, CustomStringConvertible {
+    /// The network's address bytes (4 or 16) and its prefix length.
+    let network: [UInt8]
+    let prefixLength: Int
+    public let description: String
+
+    /// Parses `text`; nil when it is not an address or CIDR block.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let bytes = Self.bytes(of: String(parts[0])) else { return nil }
+        let bits = bytes.count * 8
+        var length = bits
+        if parts.count == 2 {
+            guard let parsed = Int(parts[1]), (0...bits).contains(parsed), parts[1].allSatisfy(\.isASCII) else { return nil }
+            length = parsed
+        }
+        self.network = Self.masked(bytes, length)
+        self.prefixLength = length
+        self.description = text
+    }
+
+    /// Whether the address `text` lies in this block (an IPv4-mapped IPv6 address counts as IPv4).
+    public func contains(_ text: String) -> Bool {
+        guard var bytes = Self.bytes(of: text) else { return false }
+        if bytes.count == 16, network.count == 4, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            bytes = Array(bytes[12...])
+        }
+        guard bytes.count == network.count else { return false }
+        return Self.masked(bytes, prefixLength) == network
+    }
+
+    /// The address bytes of an IPv4 or IPv6 address in text, via `inet_pton`.
+    static func bytes(of text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if text.contains("."), !text.contains(":"), inet_pton(AF_INET, text, &v4) == 1 {
+            return withUnsafeBytes(of: &v4) { Array($0) }
+        }
+        var v6 = in6_addr()
+        if text.contains(":"), inet_pton(AF_INET6, text, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { Array($0) }
+        }
+        return nil
+    }
+
+    static func masked(_ bytes: [UInt8], _ length: Int) -> [UInt8] {
+        bytes.enumerated().map { index, byte in
+            let keep = max(0, min(8, length - index * 8))
+            return keep == 8 ? byte : byte & ~(UInt8(0xFF) >> keep)
+        }
+    }
+}
+
+/// A request context that can carry the client address a trusted proxy reported.
+public protocol ForwardedAddressRequestContext: RemoteAddressRequestContext {
+    /// The client's address from `X-Forwarded-For`, set by ``TrustedProxyMiddleware`` when the
+    /// connection comes from a trusted proxy.
+    var forwardedClientAddress: String? { get set }
+}
+
+/// Behind a reverse proxy every connection comes from the proxy: this middleware takes the
+/// client's address from `X-Forwarded-For` instead, but only when the connection itself comes
+/// from one of the `trusted` proxies, and only as far as the chain of trusted hops goes (the
+/// rightmost address that is not a trusted proxy), so a client cannot forge its address by
+/// sending the header itself. Throttling, session listings and the audit log then see the client.
+public struct TrustedProxyMiddleware<Context: ForwardedAddressRequestContext>: RouterMiddleware {
+    let trusted: [IPAddressRange]
+
+    /// Creates the middleware; with no ranges it does nothing.
+    public init(trusted: [IPAddressRange]) {
+        self.trusted = trusted
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard !trusted.isEmpty, let peer = context.remoteAddress?.ipAddress, isTrusted(peer) else {
+            return try await next(request, context)
+        }
+        var context = context
+        context.forwardedClientAddress = clientAddress(forwardedFor: request.headers[values: HTTPField.Name("X-Forwarded-For")!])
+        return try await next(request, context)
+    }
+
+    func isTrusted(_ address: String) -> Bool {
+        trusted.contains { $0.contains(address) }
+    }
+
+    /// The rightmost address of the `X-Forwarded-For` chain that is not a trusted proxy; nil
+    /// when the chain is empty, malformed or all trusted (the proxy's own address then stands).
+    func clientAddress(forwardedFor headers: [String]) -> String? {
+        let hops = headers.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        for hop in hops.reversed() {
+            guard IPAddressRange.bytes(of: hop) != nil else { return nil }
+            if !isTrusted(hop) { return hop }
+        }
+        return nil
+    }
+}
