@@ -98,11 +98,12 @@ public final class CloakroomSQLiteDatabase: Sendable {
         }
         // Any other failure (no such folder, no permission) is SQLite's to report when it opens.
         guard errno == EEXIST else { return }
-        var status = stat()
-        if stat(path, &status) == 0, status.st_mode & 0o004 != 0 {
+        // FileManager rather than stat(2): `struct stat` resolves to different modules in debug and
+        // release builds, and the release build refuses it.
+        if let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int, mode & 0o004 != 0 {
             logger.warning(
                 "the SQLite database is readable by every user of this machine (it holds password hashes): chmod 600 it",
-                metadata: ["path": "\(path)", "mode": "\(String(status.st_mode & 0o777, radix: 8))"])
+                metadata: ["path": "\(path)", "mode": "\(String(mode & 0o777, radix: 8))"])
         }
     }
 
