@@ -17,7 +17,11 @@ extension CommandFailure {
     /// The `error: …` line for an error that left a command's `run()`, or nil for what
     /// swift-argument-parser reports itself (usage errors, exit codes, clean exits).
     static func message(for error: any Error) -> String? {
-        switch error {
+        // swift-argument-parser's own errors (a help request from `cloakroom help` or `--help`
+        // arrives as its internal `CommandError`, thrown by the built-in help command's run())
+        // go back to it, so it prints the help or the usage.
+        if String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") { return nil }
+        return switch error {
         case is ValidationError, is ExitCode, is CleanExit: nil
         case let error as IdentityError: error.message
         default: String(describing: error)

@@ -376,3 +376,13 @@ def test_trusted_proxy_forwarded_address(make_server):
     proxied.stop()
     bad = subprocess.run([BIN, "serve", "--trusted-proxy", "10.0.0.0/33"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 64 and "not an IP address or CIDR block" in bad.stderr, bad.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["help"], ["-h"], ["serve", "--help"], ["users", "--help"],
+                                  ["help", "users"], ["keys", "rotate", "--help"], ["token", "verify", "--help"],
+                                  ["bench", "stores", "--help"]])
+def test_help_prints_help_and_exits_0(args):
+    r = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, (args, r.returncode, r.stderr)
+    assert r.stdout.startswith("OVERVIEW:") or "USAGE:" in r.stdout, r.stdout[:200]
+    assert "CommandError" not in r.stdout + r.stderr
