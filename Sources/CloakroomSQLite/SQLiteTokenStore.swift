@@ -163,8 +163,11 @@ public struct SQLiteTokenStore: TokenStore {
         }
     }
 
+    /// Milliseconds since 1970, clamped so that no date (however far off) can trap the conversion.
     private static func ms(_ date: Date) -> Int {
-        Int((date.timeIntervalSince1970 * 1000).rounded())
+        let value = (date.timeIntervalSince1970 * 1000).rounded()
+        guard value.isFinite else { return 0 }
+        return Int(max(-9.0e15, min(9.0e15, value)))
     }
 
     private static func date(_ ms: Int) -> Date {

@@ -138,7 +138,7 @@ struct Serve: AsyncParsableCommand {
         func duration(_ flag: String?, _ env: String, _ name: String) throws -> TimeInterval? {
             guard let text = flag ?? environment[env] else { return nil }
             guard let seconds = DurationText.seconds(text), seconds > 0 else {
-                throw ConfigurationError("\(name) \(text) is not a duration: use seconds or a suffix, e.g. 90s, 30m, 12h")
+                throw ConfigurationError("\(name) \(text) is not a duration: use seconds or a suffix, e.g. 90s, 30m, 12h (at most 36500d)")
             }
             return TimeInterval(seconds)
         }

@@ -149,6 +149,8 @@ BAD_CONFIGURATIONS = [
     ([], {"CLOAKROOM_BROWSER_SESSION_COOKIE": "maybe"}, "CLOAKROOM_BROWSER_SESSION_COOKIE=maybe is not a boolean"),
     # Origins as browsers serialize them: scheme://host[:port], nothing more.
     (["--allowed-origin", "not a url"], {}, "allowed origin not a url is not an origin"),
+    (["--absolute-lifetime", "9223372036854775807s"], {}, "absolute lifetime 9223372036854775807s is not a duration"),
+    (["--refresh-token-lifetime", "999999999999d", "--refresh-token-idle", "999999999999d"], {}, "at most 36500d"),
     ([], {"CLOAKROOM_ALLOWED_ORIGINS": "https://ok.example.com,junk"}, "allowed origin junk is not an origin"),
     (["--allowed-origin", "https://app.example.com/"], {}, "drop the trailing /"),
     (["--allowed-origin", "https://app.example.com/app"], {}, "no path"),

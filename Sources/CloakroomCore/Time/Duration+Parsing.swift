@@ -2,7 +2,12 @@ import Foundation
 
 /// Durations written the way operators write them: `90`, `90s`, `30m`, `12h`, `7d`.
 public enum DurationText {
-    /// Seconds for `text`; nil for anything else (negative, empty, unknown suffix, overflow).
+    /// The longest duration accepted: 100 years. Every lifetime, timeout and interval is far
+    /// below it, and every time it is added to stays within what stores keep in milliseconds.
+    public static let maximumSeconds = 100 * 365 * 86_400
+
+    /// Seconds for `text`; nil for anything else (negative, empty, unknown suffix, over
+    /// ``maximumSeconds``).
     public static func seconds(_ text: String) -> Int? {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
         guard let last = trimmed.last else { return nil }
@@ -19,6 +24,6 @@ public enum DurationText {
         guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
               let value = Int(digits) else { return nil }
         let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
-        return overflow ? nil : product
+        return overflow || product > maximumSeconds ? nil : product
     }
 }
