@@ -7,6 +7,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Synchronization
 
 /// Turns every error into a JSON `{"error", "message"}` response with the right status, or into an
@@ -165,6 +166,11 @@ extension APIError {
             }
         case is SessionStoreError, is TokenStoreError:
             self = .storeUnavailable()
+        case let error as HTTPParserError:
+            // The parser refused the body of a request whose head it had already passed on (a bad
+            // chunk size, say): the client's fault, answered like ProtocolErrorResponder does.
+            let (status, code, message) = ProtocolErrorResponder.answer(for: error)
+            self.init(status, code: code, message: message, headers: [.connection: "close"])
         case let error as TokenError:
             self.init(.unauthorized, code: "invalid_token", message: error.message,
                       headers: [.wwwAuthenticate: error.wwwAuthenticate], reason: error.code.rawValue)

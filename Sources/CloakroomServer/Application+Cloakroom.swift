@@ -49,7 +49,12 @@ enum CloakroomApplication {
         }
         return Application(
             router: try router(services: services),
-            server: .http1(configuration: .init(additionalChannelHandlers: [ProtocolErrorResponder()])),
+            // A connection that completes no request head for `headerTimeout` (a client that opened
+            // it and sends nothing, or dribbles a header byte by byte) is closed, so idle and slow
+            // connections cannot pile up until the server runs out of file descriptors.
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [ProtocolErrorResponder()],
+                idleTimeout: .milliseconds(Int64(configuration.headerTimeout * 1000)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Cloakroom"),
             services: backends.services + background,
             logger: logger)

@@ -91,6 +91,8 @@ struct Serve: AsyncParsableCommand {
     var absoluteLifetime: String?
     @Option(help: "Write last-seen at most this often per session. Env CLOAKROOM_TOUCH_INTERVAL. Default 60s")
     var touchInterval: String?
+    @Option(help: "Close a connection that completes no request head for this long (idle, or sending its header slowly). Env CLOAKROOM_HEADER_TIMEOUT. Default 30s")
+    var headerTimeout: String?
     @Option(help: "Session cookie base name (gets the __Host- prefix with --secure). Env CLOAKROOM_COOKIE_NAME. Default cloakroom")
     var cookieName: String?
     @Flag(help: "HTTPS deployment: Secure cookie with the __Host- prefix, HSTS. Env CLOAKROOM_SECURE=1")
@@ -154,6 +156,9 @@ struct Serve: AsyncParsableCommand {
         if let value = try duration(touchInterval, "CLOAKROOM_TOUCH_INTERVAL", "touch interval") {
             config.sessions.touchInterval = value
             given.touchInterval = true
+        }
+        if let value = try duration(headerTimeout, "CLOAKROOM_HEADER_TIMEOUT", "header timeout") {
+            config.headerTimeout = value
         }
         let name = cookieName ?? environment["CLOAKROOM_COOKIE_NAME"] ?? "cloakroom"
         guard (try? Cookie(name: name, value: "x").validate()) != nil, !name.isEmpty else {

@@ -15,6 +15,9 @@ struct ServerConfiguration: Sendable {
     var cookie = SessionCookieSettings()
     var logLevel = Logger.Level.info
     var allowedOrigins: [String] = []
+    /// A connection that completes no request head for this long is closed (idle keep-alive
+    /// connections, and clients that send their header slowly).
+    var headerTimeout: TimeInterval = 30
     /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
     var trustedProxies: [IPAddressRange] = []
     var passwordHash = ScryptParameters.owasp

@@ -46,3 +46,35 @@ def test_server_keeps_serving_after_protocol_errors(server):
     status, _, body = parse(raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
     assert status == 200
     assert json.loads(body)["status"] == "ok"
+
+
+def test_malformed_chunked_body_gets_400_json(server):
+    """The head is fine, so a route runs; then the parser refuses a chunk size: still 400, not 500."""
+    for chunk in (b"1\r\n12\r\n0\r\n\r\n", b"zz\r\nab\r\n0\r\n\r\n", b"-1\r\na\r\n0\r\n\r\n"):
+        request = (b"PUT /api/session/data/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n" + chunk)
+        status, headers, body = parse(raw_exchange(server, request))
+        assert status == 400, (chunk, status, body)
+        assert json.loads(body)["error"] == "malformed_request"
+
+
+def test_a_connection_that_never_finishes_its_head_is_closed(make_server):
+    """Slow-header (slowloris) and idle connections are closed after --header-timeout, even when
+    the client keeps sending a byte now and then; the server keeps answering others meanwhile."""
+    import time
+    import requests
+    server = make_server("--header-timeout", "2s").start()
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    s.sendall(b"GET / HTTP/1.1\r\n")
+    started = time.time()
+    closed_after = None
+    for _ in range(20):
+        time.sleep(0.5)
+        try:
+            s.sendall(b"X")
+        except OSError:
+            closed_after = time.time() - started
+            break
+    s.close()
+    assert closed_after is not None and closed_after < 6, closed_after
+    assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
