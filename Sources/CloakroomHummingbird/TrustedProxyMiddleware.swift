@@ -41,17 +41,20 @@ public struct IPAddressRange: Sendable, Hashable, CustomStringConvertible {
         return Self.masked(bytes, prefixLength) == network
     }
 
-    /// The address bytes of an IPv4 or IPv6 address in text, via `inet_pton`.
+    /// The address bytes of an IPv4 or IPv6 address in text, via `inet_pton` into a plain byte
+    /// buffer (no `in_addr` value: which module that C type comes from differs between builds).
     static func bytes(of text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if text.contains("."), !text.contains(":"), inet_pton(AF_INET, text, &v4) == 1 {
-            return withUnsafeBytes(of: &v4) { Array($0) }
+        let family: Int32, count: Int
+        if text.contains(":") {
+            (family, count) = (AF_INET6, 16)
+        } else if text.contains(".") {
+            (family, count) = (AF_INET, 4)
+        } else {
+            return nil
         }
-        var v6 = in6_addr()
-        if text.contains(":"), inet_pton(AF_INET6, text, &v6) == 1 {
-            return withUnsafeBytes(of: &v6) { Array($0) }
-        }
-        return nil
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let parsed = buffer.withUnsafeMutableBytes { inet_pton(family, text, $0.baseAddress) }
+        return parsed == 1 ? Array(buffer.prefix(count)) : nil
     }
 
     static func masked(_ bytes: [UInt8], _ length: Int) -> [UInt8] {
