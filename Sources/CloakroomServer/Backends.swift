@@ -122,15 +122,22 @@ struct Backends: Sendable {
         }
 
         let accounts: any AccountStore
-        switch accountsAt {
-        case .memory:
-            accounts = MemoryAccountStore()
-        case .sqlite(let path):
-            accounts = SQLiteAccountStore(database: try await sqlite(path))
-        case .postgres(let url):
-            accounts = PostgresAccountStore(database: try await postgres(url))
-        case .file, .redis:
-            throw ConfigurationError("accounts cannot live in \(accountsAt)")
+        do {
+            switch accountsAt {
+            case .memory:
+                accounts = MemoryAccountStore()
+            case .sqlite(let path):
+                accounts = SQLiteAccountStore(database: try await sqlite(path))
+            case .postgres(let url):
+                accounts = PostgresAccountStore(database: try await postgres(url))
+            case .file, .redis:
+                throw ConfigurationError("accounts cannot live in \(accountsAt)")
+            }
+        } catch {
+            // The session store is open by now: close it before giving up, or its connections
+            // are dropped unclosed (SQLiteNIO asserts on that in debug builds).
+            for close in closers { try? await close() }
+            throw error
         }
 
         let allClosers = closers

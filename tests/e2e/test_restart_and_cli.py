@@ -388,3 +388,12 @@ def test_help_prints_help_and_exits_0(args):
     assert r.returncode == 0, (args, r.returncode, r.stderr)
     assert r.stdout.startswith("OVERVIEW:") or "USAGE:" in r.stdout, r.stdout[:200]
     assert "CommandError" not in r.stdout + r.stderr
+
+
+def test_an_account_store_that_cannot_open_is_an_error_not_a_crash(tmp_path):
+    r = subprocess.run([BIN, "serve", "--port", "0", "--store", f"sqlite:{tmp_path}/s.sqlite",
+                        "--accounts", "sqlite:/nonexistent/dir/a.sqlite", "--keys", str(tmp_path / "keys.json")],
+                       capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "/nonexistent/dir/a.sqlite" in r.stderr
+    assert "Fatal error" not in r.stderr and "Assertion failed" not in r.stderr
