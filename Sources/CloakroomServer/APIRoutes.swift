@@ -80,7 +80,9 @@ struct APIRoutes {
         let credentials = router.group("api").add(middleware: APICSRFMiddleware(cookieNames: csrfCookies))
         // The token endpoints: only the token cookies (cookie transport) authenticate there, so
         // only they call for the CSRF check; a session cookie sent along changes nothing.
-        let tokenEndpoints = router.group("api").add(middleware: APICSRFMiddleware(cookieNames: csrfCookies.filter { $0 != services.configuration.cookie.cookieName }))
+        let tokenEndpoints = router.group("api")
+            .add(middleware: OAuthErrorMiddleware())
+            .add(middleware: APICSRFMiddleware(cookieNames: csrfCookies.filter { $0 != services.configuration.cookie.cookieName }))
         let api = router.group("api")
             .add(middleware: APICSRFMiddleware(cookieNames: csrfCookies))
             .add(middleware: BearerTokenMiddleware(service: services.tokens, cookies: services.tokenCookies))

@@ -31,20 +31,8 @@ struct TokenRoutes {
 
     func addRoutes(to router: Router<CloakroomRequestContext>, api: RouterGroup<CloakroomRequestContext>) {
         router.get("/.well-known/jwks.json", use: jwks)
-        api.post("token") { request, context in try await Self.oauthErrors { try await token(request, context: context) } }
-        api.post("token/revoke") { request, context in try await Self.oauthErrors { try await revoke(request, context: context) } }
-    }
-
-    /// Runs a token endpoint, answering its refusals as OAuth does (``APIError/oauth()``).
-    static func oauthErrors(_ body: () async throws -> Response) async throws -> Response {
-        do {
-            return try await body()
-        } catch let error as APIError {
-            throw error.oauth()
-        } catch {
-            guard let mapped = APIError(mapping: error) else { throw error }
-            throw mapped.oauth()
-        }
+        api.post("token", use: token)
+        api.post("token/revoke", use: revoke)
     }
 
     // MARK: - Handlers
@@ -184,6 +172,21 @@ struct TokenRoutes {
             } else {
                 self = .other
             }
+        }
+    }
+}
+
+/// Answers the token endpoints' refusals as OAuth does (``APIError/oauth()``); added to their
+/// route group before the CSRF check, so its refusals get the same shape.
+struct OAuthErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error.oauth()
+        } catch {
+            guard let mapped = APIError(mapping: error) else { throw error }
+            throw mapped.oauth()
         }
     }
 }

@@ -377,6 +377,7 @@ struct TokenAPITests {
                 body: ByteBuffer(string: "grant_type=refresh_token"))
             #expect(forged.status == .forbidden)
             #expect(forged.errorCode == "csrf_header_missing")
+            #expect((try forged.json())["error_description"] is String, "the token endpoint's CSRF refusal has the OAuth shape too")
             // The page's own script refreshes with the cookie and a JSON body.
             let renewed = try await Self.call(
                 client, .post, "/api/token", json: #"{"grant_type":"refresh_token"}"#, headers: [.cookie: "cloakroom-rt=\(refresh.value)"])
