@@ -128,8 +128,11 @@ public struct SessionManager: Sendable {
 
     /// Ends the session now: the record is deleted and the cookie will be expired.
     public func destroy(_ session: Session) async throws {
-        let key = session.state.withLock { $0.record?.key }
+        let (key, userID, handle) = session.state.withLock { ($0.record?.key, $0.record?.userID, $0.record?.handle) }
         if let key { try await store.delete(key: key) }
+        if let userID {
+            logger.info("signed out", metadata: ["user": "\(userID)", "session": "\(handle ?? "-")"])
+        }
         session.state.withLock { state in
             state.id = nil
             state.record = nil
@@ -233,12 +236,15 @@ public struct SessionManager: Sendable {
             throw SessionError.notFound()
         }
         try await store.delete(key: record.key)
+        logger.info("session revoked", metadata: ["user": "\(userID)", "session": "\(record.handle)"])
     }
 
     /// Ends every session of `userID` except `keeping` (for "sign out everywhere else"); returns the count.
     @discardableResult
     public func revokeAll(ofUser userID: String, keeping: Session? = nil) async throws -> Int {
-        try await store.deleteAll(forUser: userID, exceptKey: keeping?.record?.key)
+        let ended = try await store.deleteAll(forUser: userID, exceptKey: keeping?.record?.key)
+        logger.info(keeping == nil ? "all sessions revoked" : "other sessions revoked", metadata: ["user": "\(userID)", "ended": "\(ended)"])
+        return ended
     }
 
     /// Finds any live session by its public handle (operator tools); scans the store.

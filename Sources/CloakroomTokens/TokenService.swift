@@ -161,16 +161,19 @@ public struct TokenService: Sendable {
         if let refresh = SecureToken(validating: token) {
             guard let record = try await store.refreshToken(key: refresh.hashed, now: now) else { return "nothing" }
             try await revokeFamily(record.familyID)
+            logger.info("token sign-in revoked (RFC 7009, refresh token)", metadata: ["user": "\(record.userID)", "client": "\(record.clientID)"])
             return "refresh token family"
         }
         guard let claims = try? await verifier.verify(token) else { return "nothing" }
         try await denyAccessToken(claims)
+        logger.info("access token revoked (RFC 7009)", metadata: ["user": "\(claims.subject)", "client": "\(claims.clientID)"])
         return "access token"
     }
 
     /// Sign-out with an access token: it goes on the deny-list, and its family (`sid`) is revoked:
     /// its refresh tokens are deleted and every other access token of it is refused too.
     public func signOut(_ claims: AccessTokenClaims) async throws {
+        logger.info("token sign-out", metadata: ["user": "\(claims.subject)", "client": "\(claims.clientID)"])
         try await denyAccessToken(claims)
         if let family = claims.sessionID {
             try await revokeFamily(family)
@@ -181,6 +184,7 @@ public struct TokenService: Sendable {
     /// every refresh token of the user is deleted. Returns how many refresh tokens were deleted.
     @discardableResult
     public func revokeEverything(forUser userID: String) async throws -> Int {
+        logger.info("every token of the user revoked", metadata: ["user": "\(userID)"])
         let now = clock.now()
         let epoch = Int((now.timeIntervalSince1970 * 1000).rounded(.up))
         // Kept well beyond the longest access token lifetime: an epoch forgotten too early would

@@ -22,6 +22,14 @@ def test_sign_in_events_are_logged_without_secrets(server):
     throttled = requests.post(server.url + "/api/login", json={"username": user, "password": wrong})
     assert throttled.status_code == 429
 
+    me_session = requests.Session()
+    me_session.cookies.set("cloakroom", session_id)
+    assert me_session.post(server.url + "/api/logout", json={}).status_code == 204
+    grant = requests.post(server.url + "/api/token", json={"username": user, "password": password})
+    if grant.status_code == 200:  # the account may still be throttled: then the sign-out lines suffice
+        access = grant.json()["access_token"]
+        assert requests.post(server.url + "/api/logout", headers={"Authorization": "Bearer " + access}).status_code == 204
+
     time.sleep(0.5)  # let the log lines reach the file
     with open(server.log.name, encoding="utf-8", errors="replace") as f:
         log = f.read()
@@ -29,5 +37,6 @@ def test_sign_in_events_are_logged_without_secrets(server):
     assert "sign-in failed: unknown user" in log
     assert "signed in" in log
     assert "sign-in refused: throttled" in log
+    assert "signed out" in log
     for secret in (password, wrong, typo, session_id):
         assert secret not in log, "a secret reached the log"
