@@ -55,8 +55,8 @@ struct PageRoutes {
         let session = try context.requireSession()
         let account = try await services.currentAccount(session)
         var values = base(title: "Home", account: account, session: session)
-        values["idleMinutes"] = Int(services.configuration.sessions.idleTimeout / 60)
-        values["absoluteHours"] = formatHours(services.configuration.sessions.absoluteLifetime)
+        values["idleText"] = Self.spoken(services.configuration.sessions.idleTimeout)
+        values["absoluteText"] = Self.spoken(services.configuration.sessions.absoluteLifetime)
         return page("home", values)
     }
 
@@ -153,8 +153,8 @@ struct PageRoutes {
             .sorted { ($0.handle == session.handle ? 1 : 0, $0.lastSeen) > ($1.handle == session.handle ? 1 : 0, $1.lastSeen) }
         var values = base(title: "Account", account: account, session: session, forms: true)
         values["username"] = account.username
-        values["idleMinutes"] = Int(services.configuration.sessions.idleTimeout / 60)
-        values["absoluteHours"] = formatHours(services.configuration.sessions.absoluteLifetime)
+        values["idleText"] = Self.spoken(services.configuration.sessions.idleTimeout)
+        values["absoluteText"] = Self.spoken(services.configuration.sessions.absoluteLifetime)
         if let record = session.record { values["currentExpiry"] = format(services.sessions.expiry(of: record)) }
         values["sessionCount"] = records.count
         values["sessions"] = records.map { record -> [String: Any] in
@@ -335,9 +335,19 @@ struct PageRoutes {
         return formatter.string(from: date)
     }
 
-    func formatHours(_ seconds: TimeInterval) -> String {
-        let hours = seconds / 3600
-        return hours == hours.rounded() ? "\(Int(hours))" : String(format: "%.1f", hours)
+    /// A duration as a person says it: "45 seconds", "1 minute", "30 minutes", "12 hours",
+    /// "1.5 hours", "2 days" (the largest unit that keeps it readable).
+    static func spoken(_ seconds: TimeInterval) -> String {
+        func count(_ value: Double, _ unit: String) -> String {
+            let text = value == value.rounded() ? "\(Int(value))" : String(format: "%.1f", value)
+            return text + " " + unit + (text == "1" ? "" : "s")
+        }
+        switch seconds {
+        case ..<60: return count(seconds.rounded(), "second")
+        case ..<3600: return count((seconds / 60 * 10).rounded() / 10, "minute")
+        case ..<172_800: return count((seconds / 3600 * 10).rounded() / 10, "hour")
+        default: return count((seconds / 86_400 * 10).rounded() / 10, "day")
+        }
     }
 
     /// A message of the shared (API) wording as a sentence on a page: capitalised, with a full stop.

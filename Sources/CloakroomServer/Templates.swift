@@ -55,7 +55,7 @@ enum Templates {
     <div class="card">
       {{#user}}
       <h1>Welcome back, {{username}}</h1>
-      <p>You are signed in. Your session ends after {{idleMinutes}} minutes without activity, and at the latest {{absoluteHours}} hours after you signed in.</p>
+      <p>You are signed in. Your session ends after {{idleText}} without activity, and at the latest {{absoluteText}} after you signed in.</p>
       <div class="actions"><a class="button" href="/account">Your account and sessions</a></div>
       {{/user}}
       {{^user}}
@@ -117,7 +117,7 @@ enum Templates {
       <h1>Your account</h1>
       {{#notice}}<div class="notice" role="status">{{notice}}</div>{{/notice}}
       {{#error}}<div class="error" role="alert">{{error}}</div>{{/error}}
-      <p>Signed in as <strong>{{username}}</strong>. This session expires at {{currentExpiry}} unless you keep using it (idle limit {{idleMinutes}} min, hard limit {{absoluteHours}} h).</p>
+      <p>Signed in as <strong>{{username}}</strong>. This session expires at {{currentExpiry}} unless you keep using it (idle limit {{idleText}}, hard limit {{absoluteText}}).</p>
     </div>
     <div class="card">
       <h2>Your sessions ({{sessionCount}})</h2>

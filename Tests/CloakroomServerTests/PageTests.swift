@@ -371,3 +371,18 @@ struct PageTests {
         }
     }
 }
+
+@Suite("Durations on pages")
+struct SpokenDurationTests {
+    @Test("durations read as a person says them, never 0 min")
+    func spoken() {
+        #expect(PageRoutes.spoken(5) == "5 seconds")
+        #expect(PageRoutes.spoken(1) == "1 second")
+        #expect(PageRoutes.spoken(60) == "1 minute")
+        #expect(PageRoutes.spoken(1800) == "30 minutes")
+        #expect(PageRoutes.spoken(90) == "1.5 minutes")
+        #expect(PageRoutes.spoken(43_200) == "12 hours")
+        #expect(PageRoutes.spoken(5400) == "1.5 hours")
+        #expect(PageRoutes.spoken(14 * 86_400) == "14 days")
+    }
+}
