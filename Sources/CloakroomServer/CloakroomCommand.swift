@@ -277,6 +277,11 @@ struct Serve: AsyncParsableCommand {
             try? await backends.close()
             throw CommandFailure(error.description)
         }
+        if config.passwordHash.work < ScryptParameters.owasp.work || config.passwordHash.memoryBytes < 16 * 1024 * 1024 {
+            logger.warning(
+                "the password hash cost is below OWASP's minimum for scrypt: fine for tests, weak for real accounts",
+                metadata: ["password_hash": "\(config.passwordHash)", "recommended": "\(ScryptParameters.owasp)"])
+        }
         logger.info("cloakroom starting", metadata: [
             "address": "http://\(config.host):\(config.port)", "store": "\(config.store)",
             "cookie": "\(config.cookie.cookieName)", "idle_timeout_s": "\(Int(config.sessions.idleTimeout))",

@@ -40,3 +40,10 @@ def test_sign_in_events_are_logged_without_secrets(server):
     assert "signed out" in log
     for secret in (password, wrong, typo, session_id):
         assert secret not in log, "a secret reached the log"
+
+
+def test_a_weak_password_hash_cost_is_warned_about(server):
+    # The tests run with a cheap scrypt cost (conftest.FAST_HASH); the server says it is weak.
+    with open(server.log.name, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    assert "below OWASP's minimum" in log
