@@ -9,7 +9,7 @@ import Hummingbird
 import NIOCore
 
 /// A block of IP addresses, IPv4 or IPv6, written as an address (`10.0.0.7`, `::1`) or a CIDR
-/// block (`10.0.0.0/8`, `fd00::/8`).
+/// block by its network address (`10.0.0.0/8`, `fd00::/8`; not `10.1.2.3/8`).
 public struct IPAddressRange: Sendable, Hashable, CustomStringConvertible {
     /// The network's address bytes (4 or 16) and its prefix length.
     let network: [UInt8]
@@ -26,7 +26,10 @@ public struct IPAddressRange: Sendable, Hashable, CustomStringConvertible {
             guard let parsed = Int(parts[1]), (0...bits).contains(parsed), parts[1].allSatisfy(\.isASCII) else { return nil }
             length = parsed
         }
-        self.network = Self.masked(bytes, length)
+        // `1.2.3.4/8` is refused rather than read as 1.0.0.0/8: a block written with host bits
+        // set is most likely a typo, and trusting a wider block than meant is not harmless.
+        guard Self.masked(bytes, length) == bytes else { return nil }
+        self.network = bytes
         self.prefixLength = length
         self.description = text
     }

@@ -186,7 +186,7 @@ struct Serve: AsyncParsableCommand {
             : trustedProxy
         config.trustedProxies = try proxies.map { text in
             guard let range = IPAddressRange(text) else {
-                throw ConfigurationError("trusted proxy \(text) is not an IP address or CIDR block (e.g. 10.0.0.0/8, ::1)")
+                throw ConfigurationError("trusted proxy \(text) is not an IP address or CIDR block written by its network address (e.g. 10.0.0.0/8, ::1)")
             }
             return range
         }

@@ -16,7 +16,7 @@ struct TrustedProxyTests {
         #expect(v6.contains("fd12:3456::1") && !v6.contains("fe80::1") && !v6.contains("10.0.0.1"))
         let odd = try #require(IPAddressRange("172.16.0.0/12"))
         #expect(odd.contains("172.31.255.255") && !odd.contains("172.32.0.0"))
-        for bad in ["", "10.0.0.0/33", "10.0.0.0/-1", "not-an-ip", "10.0.0/8", "::1/129", "1.2.3.4/ 8"] {
+        for bad in ["", "10.0.0.0/33", "10.0.0.0/-1", "not-an-ip", "10.0.0/8", "::1/129", "1.2.3.4/ 8", "1.2.3.4/8", "fd00::1/8"] {
             #expect(IPAddressRange(bad) == nil, "\(bad)")
         }
     }
