@@ -1,5 +1,6 @@
 import CloakroomHummingbird
 import CloakroomSessions
+import CloakroomTokens
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -54,8 +55,10 @@ struct SessionDataRoutes {
         }
         let bytes = Data(buffer.readableBytesView)
         guard let text = String(validating: bytes, as: UTF8.self) else { throw APIError.invalidJSON("body is not valid UTF-8") }
-        guard (try? JSONSerialization.jsonObject(with: bytes, options: .fragmentsAllowed)) != nil else {
-            throw APIError.invalidJSON("body is not a JSON value")
+        // Strict RFC 8259: the value is stored and echoed as sent, so what a lenient parser lets
+        // through (a trailing comma, a byte-order mark, a repeated member) would come back invalid.
+        guard StrictJSON.isValid(Array(bytes)) else {
+            throw APIError.invalidJSON("body is not a single JSON value (RFC 8259: no trailing commas, byte-order mark or repeated member names)")
         }
         let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
         var data = session.data

@@ -116,6 +116,17 @@ struct SessionDataTests {
             let notJSON = try await v.request(.put, "/api/session/data/x", json: "{nope")
             #expect(notJSON.status == .badRequest)
             #expect(notJSON.errorCode == "invalid_json")
+            // Strict RFC 8259, since the value is echoed as sent: what lenient parsers accept is refused.
+            for lenient in [#"{"a":1,}"#, "[1,2,]", "\u{FEFF}{\"a\":1}", #"{"a":1,"a":2}"#, "1 2", "NaN"] {
+                let refused = try await v.request(.put, "/api/session/data/x", json: lenient)
+                #expect(refused.status == .badRequest, "\(lenient.debugDescription): \(refused.text)")
+                #expect(refused.errorCode == "invalid_json")
+            }
+            for strict in ["[1,2]", #""text""#, " {\"a\": [true, null, 1.5e3]} ", "0"] {
+                let stored = try await v.request(.put, "/api/session/data/x", json: strict)
+                #expect(stored.status == .ok, "\(strict.debugDescription): \(stored.text)")
+                #expect((try? stored.json()) != nil || strict == #""text""# || strict == "0", "the echo is valid JSON: \(stored.text)")
+            }
             let wrongType = try await v.request(.put, "/api/session/data/x", headers: [.contentType: "text/plain", HTTPField.Name("X-Requested-With")!: "x"])
             #expect(wrongType.status == .unsupportedMediaType)
         }
