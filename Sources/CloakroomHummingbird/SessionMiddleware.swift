@@ -57,6 +57,11 @@ public struct SessionMiddleware<Context: SessionRequestContext>: RouterMiddlewar
             response = try APIError(mapping: error)!.response(from: request, context: context)
         }
 
+        // A HEAD request runs the GET handler, which may start a session (a form page puts a
+        // CSRF token in one); but nobody will see that page, so no session is created for it.
+        if request.method == .head, session.record == nil {
+            return response
+        }
         let action: SessionManager.CookieAction
         do {
             action = try await manager.commit(session)

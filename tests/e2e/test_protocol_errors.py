@@ -78,3 +78,14 @@ def test_a_connection_that_never_finishes_its_head_is_closed(make_server):
     s.close()
     assert closed_after is not None and closed_after < 6, closed_after
     assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_head_answers_like_get_without_starting_a_session(server):
+    import requests
+    head = requests.head(server.url + "/login")
+    get = requests.get(server.url + "/login")
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert int(head.headers["Content-Length"]) == len(get.content)
+    assert "Set-Cookie" not in head.headers, "no session is stored for a page nobody sees"
+    assert "Set-Cookie" in get.headers
