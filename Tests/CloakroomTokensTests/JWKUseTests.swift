@@ -71,24 +71,30 @@ struct JWKUseTests {
     @Test("inconsistent or weak keys are refused")
     func badKeys() async throws {
         // A private key whose d does not match x.
+        // Loaded outside the refusal check, so a missing test file fails the test instead of
+        // counting as the refusal (or crashing the run).
+        let mismatched = try TestData.cookbookKey(Self.ed25519, changing: ["d": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
         await expectKeyError(.invalidKey) {
-            _ = try await VerificationKeySet.load(jwkJSON: try! TestData.cookbookKey(Self.ed25519, changing: ["d": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]))
+            _ = try await VerificationKeySet.load(jwkJSON: mismatched)
         }
         // An HMAC key shorter than the hash.
         await expectKeyError(.invalidKey) {
             _ = try await VerificationKeySet.load(jwkJSON: Data(#"{"kty":"oct","alg":"HS256","k":"c2hvcnQ"}"#.utf8))
         }
         // A declared alg that contradicts the requested one.
+        let hmacKey = try TestData.cookbookKey(Self.hmac, changing: [:])
         await expectKeyError(.invalidKey) {
-            _ = try await VerificationKeySet.load(jwkJSON: try! TestData.cookbookKey(Self.hmac, changing: [:]), algorithm: .hs512)
+            _ = try await VerificationKeySet.load(jwkJSON: hmacKey, algorithm: .hs512)
         }
         // A key type that does not fit the algorithm.
+        let mislabelled = try TestData.cookbookKey(Self.ed25519, changing: ["alg": "ES256"])
         await expectKeyError(.invalidKey) {
-            _ = try await VerificationKeySet.load(jwkJSON: try! TestData.cookbookKey(Self.ed25519, changing: ["alg": "ES256"]))
+            _ = try await VerificationKeySet.load(jwkJSON: mislabelled)
         }
         // Padded base64url in a key member.
+        let padded = try TestData.cookbookKey(Self.hmac, changing: ["k": "hJtXIZ2uSN5kbQfbtTNWbpdmhkV8FJG-Onbc6mxCcYg="])
         await expectKeyError(.invalidKey) {
-            _ = try await VerificationKeySet.load(jwkJSON: try! TestData.cookbookKey(Self.hmac, changing: ["k": "hJtXIZ2uSN5kbQfbtTNWbpdmhkV8FJG-Onbc6mxCcYg="]))
+            _ = try await VerificationKeySet.load(jwkJSON: padded)
         }
         // Not JSON at all.
         await expectKeyError(.invalidKey) { _ = try await VerificationKeySet.load(jwkJSON: Data("nope".utf8)) }
