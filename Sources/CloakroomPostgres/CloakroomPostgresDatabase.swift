@@ -105,10 +105,15 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
                     throw PostgresStoreError("unsupported PostgreSQL URL parameter \(item.name) (only sslmode)")
                 }
             }
-            if let port = components.port, !(1...65535).contains(port) {
-                throw PostgresStoreError("the PostgreSQL URL's port is out of range")
+            // The port's text, not `components.port`: a number too large for Int reads as no port.
+            var port = 5432
+            if let range = components.rangeOfPort {
+                guard let value = Int(url[range]), (1...65535).contains(value) else {
+                    throw PostgresStoreError("the PostgreSQL URL's port is not 1 to 65535")
+                }
+                port = value
             }
-            self.init(host: host, port: components.port ?? 5432, username: username, password: components.password,
+            self.init(host: host, port: port, username: username, password: components.password,
                       database: database, tls: tls, timeout: timeout)
         }
 

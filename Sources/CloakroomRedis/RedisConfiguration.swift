@@ -73,8 +73,9 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         }
         guard let host = components.host, !host.isEmpty else { throw ParseError("no host") }
         self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        if let port = components.port {
-            guard (1...65535).contains(port) else { throw ParseError("port out of range") }
+        // The port's text, not `components.port`: a number too large for Int reads as no port.
+        if let range = components.rangeOfPort {
+            guard let port = Int(url[range]), (1...65535).contains(port) else { throw ParseError("port out of range (1 to 65535)") }
             self.port = port
         }
         if let user = components.percentEncodedUser, !user.isEmpty {

@@ -31,6 +31,7 @@ extension PostgresTests {
         @Test(arguments: [
             "mysql://app@host/db", "postgres://host/db", "postgres://app@/db", "postgres://app@host",
             "postgres://app@host/", "postgres://app@host/db?sslmode=maybe", "postgres://app@host/db?search_path=x", "not a url",
+            "postgres://app@host:0/db", "postgres://app@host:65536/db", "postgres://app@host:18446744073709551617/db",
         ])
         func badURLsAreRefused(_ url: String) {
             #expect(throws: PostgresStoreError.self) { try CloakroomPostgresDatabase.Configuration(url: url) }

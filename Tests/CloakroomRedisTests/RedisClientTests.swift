@@ -47,7 +47,7 @@ struct RedisClientTests {
     @Test("the start-up probe: ready, refused for a wrong password, a missing one or an unknown database, unreachable when down")
     func probe() async throws {
         try await RedisTestServer.with(password: Self.password) { server in
-            let good = try configuration(server)
+            let good = configuration(server)
             #expect(await RedisProbe.check(good) == .ready)
             var wrong = good
             wrong.password = "not-the-password"
@@ -312,7 +312,8 @@ struct RedisClientTests {
         let ipv6 = try RedisConfiguration(url: "redis://[::1]:7000/1")
         #expect(ipv6.host == "::1" && ipv6.port == 7000 && ipv6.database == 1)
         for bad in ["http://localhost", "rediss://:x@localhost", "redis://", "redis://localhost/abc",
-                    "redis://localhost/-1", "redis://localhost:0", "redis://user@localhost", "redis://:topsecret@h/0?x=1", "not a url"] {
+                    "redis://localhost/-1", "redis://localhost:0", "redis://localhost:18446744073709551616", "redis://localhost:65536",
+                    "redis://user@localhost", "redis://:topsecret@h/0?x=1", "not a url"] {
             #expect(throws: RedisConfiguration.ParseError.self, "\(bad)") { try RedisConfiguration(url: bad) }
             do { _ = try RedisConfiguration(url: bad) } catch { #expect(!"\(error)".contains("topsecret")) }
         }
