@@ -336,6 +336,7 @@ public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource
             guard let kid = jwk.kid, !kid.isEmpty else {
                 throw TokenKeyError(.invalidKey, "an imported key needs a kid")
             }
+            try Self.checkImportedKid(kid)
             guard jwk.kty != "oct" else {
                 throw TokenKeyError(.secretMaterialRefused, "\(jwk.label) is a symmetric key; only public keys can be imported")
             }

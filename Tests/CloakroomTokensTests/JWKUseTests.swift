@@ -119,4 +119,16 @@ struct JWKUseTests {
         await expectKeyError(.invalidKey) { _ = try await ring.importVerificationKeys(jwkJSON: encOnly) }
         #expect(await ring.list().isEmpty)
     }
+
+    @Test("a verification import holds kids to the same rule as a signing import: 1-256 bytes, printable")
+    func ringImportChecksKids() async throws {
+        let ring = TokenKeyRing(clock: TestClock(), logger: TokenFixtures.quiet)
+        for kid in [String(repeating: "k", count: 257), "tab\there"] {
+            let key = try TestData.cookbookKey(Self.ed25519, changing: ["kid": kid, "d": nil])
+            await expectKeyError(.invalidKey) { _ = try await ring.importVerificationKeys(jwkJSON: key) }
+        }
+        #expect(await ring.list().isEmpty)
+        let fine = try TestData.cookbookKey(Self.ed25519, changing: ["kid": String(repeating: "k", count: 256), "d": nil])
+        #expect(try await ring.importVerificationKeys(jwkJSON: fine).count == 1)
+    }
 }
