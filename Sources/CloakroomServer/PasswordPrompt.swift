@@ -20,10 +20,19 @@ enum PasswordPrompt {
                 FileHandle.standardError.write(Data("\n".utf8))
             }
             guard let line = readLine(strippingNewline: true) else { throw ConfigurationError("no password given") }
-            return line
+            return try checked(line)
         }
         guard let line = readLine(strippingNewline: true), !line.isEmpty else {
             throw ConfigurationError("no password on standard input")
+        }
+        return try checked(line)
+    }
+
+    /// `readLine` replaces bytes that are not UTF-8 with U+FFFD; such a password could never be
+    /// typed again the same way, so it is refused rather than stored.
+    static func checked(_ line: String) throws -> String {
+        guard !line.unicodeScalars.contains("\u{FFFD}") else {
+            throw CommandFailure("the password is not valid UTF-8 text")
         }
         return line
     }

@@ -397,3 +397,11 @@ def test_an_account_store_that_cannot_open_is_an_error_not_a_crash(tmp_path):
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert "/nonexistent/dir/a.sqlite" in r.stderr
     assert "Fatal error" not in r.stderr and "Assertion failed" not in r.stderr
+
+
+def test_a_password_that_is_not_utf8_is_refused(workdir):
+    r = subprocess.run([BIN, "users", "add", "bytes", "--store", f"sqlite:{workdir}/utf8.sqlite"],
+                       input=b"\xff\xfe\xfd a long enough password\n", capture_output=True, timeout=60,
+                       env={"CLOAKROOM_PASSWORD_HASH": FAST_HASH, "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 1, r.stderr
+    assert b"not valid UTF-8" in r.stderr
