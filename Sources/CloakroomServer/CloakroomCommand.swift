@@ -233,7 +233,9 @@ struct Serve: AsyncParsableCommand {
         for part in text.split(separator: ",") {
             let pair = part.split(separator: "=")
             guard pair.count == 2, let number = Int(pair[1]) else { throw ConfigurationError("password hash \(text) is not like ln=15,r=8,p=3") }
-            values[String(pair[0])] = number
+            guard ["ln", "r", "p"].contains(String(pair[0])), values.updateValue(number, forKey: String(pair[0])) == nil else {
+                throw ConfigurationError("password hash \(text) names each of ln, r and p once, and nothing else")
+            }
         }
         guard let ln = values["ln"], let r = values["r"], let p = values["p"], (1...24).contains(ln), (1...32).contains(r), (1...16).contains(p) else {
             throw ConfigurationError("password hash \(text) needs ln (1-24), r (1-32) and p (1-16)")

@@ -150,6 +150,8 @@ BAD_CONFIGURATIONS = [
     # Origins as browsers serialize them: scheme://host[:port], nothing more.
     (["--allowed-origin", "not a url"], {}, "allowed origin not a url is not an origin"),
     (["--absolute-lifetime", "9223372036854775807s"], {}, "absolute lifetime 9223372036854775807s is not a duration"),
+    (["--password-hash", "ln=15,r=8,p=3,ln=1"], {}, "names each of ln, r and p once"),
+    (["--password-hash", "ln=15,r=8,p=3,x=1"], {}, "names each of ln, r and p once"),
     (["--refresh-token-lifetime", "999999999999d", "--refresh-token-idle", "999999999999d"], {}, "at most 36500d"),
     ([], {"CLOAKROOM_ALLOWED_ORIGINS": "https://ok.example.com,junk"}, "allowed origin junk is not an origin"),
     (["--allowed-origin", "https://app.example.com/"], {}, "drop the trailing /"),
