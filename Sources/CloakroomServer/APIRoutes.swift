@@ -118,10 +118,7 @@ struct APIRoutes {
             throw APIError(.forbidden, code: "registration_closed", message: "registration is closed on this server")
         }
         let credentials = try await Bodies.json(Credentials.self, from: request)
-        // The account is created before its session: with the session store down, refuse first
-        // rather than create an account and then answer 503 (a retry would find the name taken).
-        try await services.backends.sessions.ping()
-        let account = try await services.signIn.register(username: credentials.username, password: credentials.password)
+        let account = try await services.register(username: credentials.username, password: credentials.password)
         let session = try context.requireSession()
         try await services.sessions.signIn(session, userID: account.id)
         return try json(meView(account, session), status: .created)

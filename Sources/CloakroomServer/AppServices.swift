@@ -83,6 +83,14 @@ struct AppServices: Sendable {
         return ended
     }
 
+    /// Creates an account for a sign-up that will be signed in at once. The account is created
+    /// before its session: with the session store down, refuse first (503) rather than create the
+    /// account and then fail to sign it in (a retry would find the name taken).
+    func register(username: String, password: String) async throws -> Account {
+        try await backends.sessions.ping()
+        return try await signIn.register(username: username, password: password)
+    }
+
     /// An operator sets a new password: every session and every token of the account end.
     /// Returns how many sessions ended.
     func resetPassword(_ account: Account, to new: String) async throws -> Int {

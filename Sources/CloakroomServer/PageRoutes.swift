@@ -112,10 +112,8 @@ struct PageRoutes {
             if try await services.currentAccount(session) != nil { return redirect("/account") }
             return refilled("register", title: "Register", session: session, username: username, message: Self.expired, status: .forbidden)
         }
-        // As in the API: no account is created while its session could not be stored.
-        try await services.backends.sessions.ping()
         do {
-            let account = try await services.signIn.register(username: username, password: form["password"] ?? "")
+            let account = try await services.register(username: username, password: form["password"] ?? "")
             try await signIn(session, account: account)
             return redirect("/account")
         } catch let error as IdentityError {
