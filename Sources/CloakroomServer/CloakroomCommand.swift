@@ -140,7 +140,7 @@ struct Serve: AsyncParsableCommand {
         func duration(_ flag: String?, _ env: String, _ name: String) throws -> TimeInterval? {
             guard let text = flag ?? environment[env] else { return nil }
             guard let seconds = DurationText.seconds(text), seconds > 0 else {
-                throw ConfigurationError("\(name) \(text) is not a duration: use seconds or a suffix, e.g. 90s, 30m, 12h (at most 36500d)")
+                throw ConfigurationError("\(name) \(text) is not a duration: use seconds or a suffix, e.g. 90s, 30m, 12h (\(DurationText.limitText))")
             }
             return TimeInterval(seconds)
         }
@@ -177,14 +177,13 @@ struct Serve: AsyncParsableCommand {
             }
             config.sessions.overflowPolicy = policy
         }
-        let origins = allowedOrigin.isEmpty
-            ? (environment["CLOAKROOM_ALLOWED_ORIGINS"]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? [])
-            : allowedOrigin
-        config.allowedOrigins = try origins.map(Self.origin)
-        let proxies = trustedProxy.isEmpty
-            ? (environment["CLOAKROOM_TRUSTED_PROXIES"]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? [])
-            : trustedProxy
-        config.trustedProxies = try proxies.map { text in
+        /// A repeatable flag's values, else the comma-separated environment variable's.
+        func list(_ flag: [String], _ env: String) -> [String] {
+            guard flag.isEmpty else { return flag }
+            return environment[env]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
+        }
+        config.allowedOrigins = try list(allowedOrigin, "CLOAKROOM_ALLOWED_ORIGINS").map(Self.origin)
+        config.trustedProxies = try list(trustedProxy, "CLOAKROOM_TRUSTED_PROXIES").map { text in
             guard let range = IPAddressRange(text) else {
                 throw ConfigurationError("trusted proxy \(text) is not an IP address or CIDR block written by its network address (e.g. 10.0.0.0/8, ::1)")
             }

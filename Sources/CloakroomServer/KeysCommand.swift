@@ -272,11 +272,11 @@ struct RetirementOptions: ParsableArguments {
     func values(environment: [String: String]) throws -> (lifetime: TimeInterval, leeway: TimeInterval) {
         let lifetimeText = maxTokenLifetime ?? environment["CLOAKROOM_ACCESS_TOKEN_LIFETIME"] ?? "10m"
         guard let lifetime = DurationText.seconds(lifetimeText), lifetime > 0 else {
-            throw ValidationError("max token lifetime \(lifetimeText) is not a duration: use seconds or a suffix, e.g. 600, 10m (at most 36500d)")
+            throw ValidationError("max token lifetime \(lifetimeText) is not a duration: use seconds or a suffix, e.g. 600, 10m (\(DurationText.limitText))")
         }
         let leewayText = leeway ?? environment["CLOAKROOM_TOKEN_LEEWAY"] ?? "30s"
         guard let leewaySeconds = DurationText.seconds(leewayText) else {
-            throw ValidationError("leeway \(leewayText) is not a duration: use seconds or a suffix, e.g. 30s (at most 36500d)")
+            throw ValidationError("leeway \(leewayText) is not a duration: use seconds or a suffix, e.g. 30s (\(DurationText.limitText))")
         }
         return (TimeInterval(lifetime), TimeInterval(leewaySeconds))
     }
@@ -300,7 +300,7 @@ struct ActivationOptions: ParsableArguments {
             throw ValidationError("--now and --activate-in contradict each other: give one")
         }
         if let activateIn, DurationText.seconds(activateIn) == nil {
-            throw ValidationError("activation delay \(activateIn) is not a duration: use seconds or a suffix, e.g. 360, 6m (at most 36500d)")
+            throw ValidationError("activation delay \(activateIn) is not a duration: use seconds or a suffix, e.g. 360, 6m (\(DurationText.limitText))")
         }
     }
 

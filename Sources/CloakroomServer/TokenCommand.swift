@@ -99,14 +99,14 @@ struct Token: AsyncParsableCommand {
         func leewaySeconds() throws -> TimeInterval {
             guard let leeway else { return 30 }
             guard let seconds = DurationText.seconds(leeway) else {
-                throw ValidationError("leeway \(leeway) is not a duration: use seconds or a suffix, e.g. 30s (at most 36500d)")
+                throw ValidationError("leeway \(leeway) is not a duration: use seconds or a suffix, e.g. 30s (\(DurationText.limitText))")
             }
             return TimeInterval(seconds)
         }
 
         func timeoutSeconds() throws -> TimeInterval {
             guard let seconds = DurationText.seconds(timeout), seconds > 0 else {
-                throw ValidationError("timeout \(timeout) is not a duration: use seconds or a suffix, e.g. 10s (at most 36500d)")
+                throw ValidationError("timeout \(timeout) is not a duration: use seconds or a suffix, e.g. 10s (\(DurationText.limitText))")
             }
             return TimeInterval(seconds)
         }

@@ -6,6 +6,9 @@ public enum DurationText {
     /// below it, and every time it is added to stays within what stores keep in milliseconds.
     public static let maximumSeconds = 100 * 365 * 86_400
 
+    /// The bound as error messages state it: "at most 36500d".
+    public static let limitText = "at most \(maximumSeconds / 86_400)d"
+
     /// Seconds for `text`; nil for anything else (negative, empty, unknown suffix, over
     /// ``maximumSeconds``).
     public static func seconds(_ text: String) -> Int? {
