@@ -51,6 +51,14 @@ public struct APIError: HTTPResponseError, Sendable {
     public static func jsonResponse(
         status: HTTPResponse.Status, code: String, message: String, headers extra: HTTPFields = [:], reason: String? = nil, oauth: Bool = false
     ) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
+        headers.append(contentsOf: extra)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: jsonBody(code: code, message: message, reason: reason, oauth: oauth)))
+    }
+
+    /// The JSON error body, keys sorted (identical bytes for identical errors); also written by
+    /// ``ProtocolErrorResponder``, which answers before any Hummingbird response exists.
+    static func jsonBody(code: String, message: String, reason: String? = nil, oauth: Bool = false) -> ByteBuffer {
         struct Body: Encodable {
             let error: String; let message: String; let reason: String?; let errorDescription: String?
             enum CodingKeys: String, CodingKey { case error, message, reason, errorDescription = "error_description" }
@@ -59,9 +67,7 @@ public struct APIError: HTTPResponseError, Sendable {
         encoder.outputFormatting = .sortedKeys
         let body = Body(error: code, message: message, reason: reason, errorDescription: oauth ? message : nil)
         let data = (try? encoder.encode(body)) ?? Data(#"{"error":"internal_error","message":"error"}"#.utf8)
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
-        headers.append(contentsOf: extra)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return ByteBuffer(bytes: data)
     }
 
     // MARK: - Common errors

@@ -47,7 +47,7 @@ public final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChanne
             return
         }
         let (status, code, message) = Self.answer(for: parserError)
-        let body = Self.body(code: code, message: message)
+        let body = APIError.jsonBody(code: code, message: message)
         let head = HTTPResponse(status: status, headerFields: [
             .contentType: "application/json; charset=utf-8",
             .contentLength: String(body.readableBytes),
@@ -71,14 +71,5 @@ public final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChanne
         default:
             (.badRequest, "malformed_request", "the request is not valid HTTP")
         }
-    }
-
-    /// The JSON body, with sorted keys like ``APIError``.
-    static func body(code: String, message: String) -> ByteBuffer {
-        struct Body: Encodable { let error: String; let message: String }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let data = (try? encoder.encode(Body(error: code, message: message))) ?? Data(#"{"error":"malformed_request"}"#.utf8)
-        return ByteBuffer(bytes: data)
     }
 }
