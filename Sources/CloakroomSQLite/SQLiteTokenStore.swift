@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomTokens
 import Foundation
 import SQLiteNIO
@@ -163,12 +164,7 @@ public struct SQLiteTokenStore: TokenStore {
         }
     }
 
-    /// Milliseconds since 1970, clamped so that no date (however far off) can trap the conversion.
-    private static func ms(_ date: Date) -> Int {
-        let value = (date.timeIntervalSince1970 * 1000).rounded()
-        guard value.isFinite else { return 0 }
-        return Int(max(-9.0e15, min(9.0e15, value)))
-    }
+    private static func ms(_ date: Date) -> Int { Int(date.storedMilliseconds) }
 
     private static func date(_ ms: Int) -> Date {
         Date(timeIntervalSince1970: Double(ms) / 1000)

@@ -13,3 +13,13 @@ public struct SystemClock: CloakroomClock {
     /// `Date()`.
     public func now() -> Date { Date() }
 }
+
+extension Date {
+    /// Milliseconds since 1970 as stores keep them, clamped to ±9×10¹⁵ (about ±285,000 years) so
+    /// that no date, however far off or not finite, can trap the conversion to an integer.
+    public var storedMilliseconds: Int64 {
+        let value = (timeIntervalSince1970 * 1000).rounded()
+        guard value.isFinite else { return 0 }
+        return Int64(max(-9.0e15, min(9.0e15, value)))
+    }
+}

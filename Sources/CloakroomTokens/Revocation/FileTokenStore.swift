@@ -226,12 +226,7 @@ public struct FileTokenStore: TokenStore {
         var until: Int64
     }
 
-    /// Milliseconds since 1970, clamped so that no date (however far off) can trap the conversion.
-    private static func ms(_ date: Date) -> Int64 {
-        let value = (date.timeIntervalSince1970 * 1000).rounded()
-        guard value.isFinite else { return 0 }
-        return Int64(max(-9.0e15, min(9.0e15, value)))
-    }
+    private static func ms(_ date: Date) -> Int64 { date.storedMilliseconds }
     private static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
 
     /// The deny-list file of a `jti` (or of a sign-in's ``RevocationState/deniedID(sessionID:)``).
