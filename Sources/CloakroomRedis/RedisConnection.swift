@@ -20,6 +20,23 @@ final class RedisConnection: Sendable {
     ///
     /// Throws `SessionStoreError.unavailable` with no secret in its message.
     static func connect(configuration: RedisConfiguration, group: any EventLoopGroup) async throws -> RedisConnection {
+        switch await open(configuration: configuration, group: group) {
+        case .connected(let connection): return connection
+        case .unreachable(let reason), .refused(let reason): throw SessionStoreError.unavailable(reason)
+        }
+    }
+
+    /// How opening a connection went: connected, not reached (refused, timed out, dropped: it
+    /// may work later), or refused by Redis itself (`AUTH` or `SELECT` said no: retrying will not
+    /// help). Reasons hold no secret.
+    enum OpenOutcome {
+        case connected(RedisConnection)
+        case unreachable(String)
+        case refused(String)
+    }
+
+    /// Connects, then sends `AUTH` and `SELECT` as configured, telling the two kinds of failure apart.
+    static func open(configuration: RedisConfiguration, group: any EventLoopGroup) async -> OpenOutcome {
         let timeout = TimeAmount(configuration.commandTimeout)
         let parser = RESPParser()
         let channel: any Channel
@@ -37,7 +54,7 @@ final class RedisConnection: Sendable {
                 .connect(host: configuration.host, port: configuration.port)
                 .get()
         } catch {
-            throw SessionStoreError.unavailable("cannot connect to redis")
+            return .unreachable("cannot connect to redis")
         }
         let connection = RedisConnection(channel: channel, timeout: timeout)
         var setup: [RedisCommand] = []
@@ -51,21 +68,20 @@ final class RedisConnection: Sendable {
         if configuration.database != 0 {
             setup.append(RedisCommand("SELECT", String(configuration.database)))
         }
-        guard !setup.isEmpty else { return connection }
+        guard !setup.isEmpty else { return .connected(connection) }
         do {
             let replies = try await connection.send(setup)
-            for (command, reply) in zip(setup, replies) {
-                if reply.errorCode != nil {
-                    throw SessionStoreError.unavailable(command.name == "AUTH" ? "redis authentication failed" : "redis SELECT failed")
-                }
+            for (command, reply) in zip(setup, replies) where reply.errorCode != nil {
+                connection.close()
+                return .refused(command.name == "AUTH" ? "redis authentication failed" : "redis SELECT failed")
             }
-            return connection
+            return .connected(connection)
         } catch let error as RedisConnectionError {
             connection.close()
-            throw SessionStoreError.unavailable(error.description)
+            return .unreachable(error.description)
         } catch {
             connection.close()
-            throw error
+            return .unreachable("redis did not answer AUTH or SELECT")
         }
     }
 

@@ -1,4 +1,3 @@
-import CloakroomSessions
 import NIOCore
 import NIOPosix
 
@@ -19,13 +18,10 @@ public enum RedisProbe {
     /// Checks `configuration`; never throws, and no secret appears in a message.
     public static func check(_ configuration: RedisConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async -> Outcome {
         let connection: RedisConnection
-        do {
-            connection = try await RedisConnection.connect(configuration: configuration, group: group)
-        } catch let error as SessionStoreError {
-            let message = error.message
-            return message.contains("authentication") || message.contains("SELECT") ? .refused(message) : .unreachable(message)
-        } catch {
-            return .unreachable("cannot connect to redis")
+        switch await RedisConnection.open(configuration: configuration, group: group) {
+        case .connected(let opened): connection = opened
+        case .unreachable(let reason): return .unreachable(reason)
+        case .refused(let reason): return .refused(reason)
         }
         defer { connection.close() }
         do {
