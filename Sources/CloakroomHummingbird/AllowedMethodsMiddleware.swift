@@ -1,5 +1,5 @@
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 
 /// Answers a request for a known path with a method it does not take: `405 Method Not Allowed`
 /// with an `Allow` header (RFC 9110 section 15.5.6) and the JSON error

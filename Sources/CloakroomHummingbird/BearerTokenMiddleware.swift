@@ -1,8 +1,8 @@
 import CloakroomCore
-import CloakroomTokens
+public import CloakroomTokens
 import Foundation
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 
 /// A request context that can carry a verified access token, set by `BearerTokenMiddleware`.
 public protocol TokenRequestContext: RequestContext {

@@ -3,8 +3,8 @@ import CloakroomIdentity
 import CloakroomSessions
 import CloakroomTokens
 import Foundation
-import HTTPTypes
-import Hummingbird
+public import HTTPTypes
+public import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -14,7 +14,7 @@ import Synchronization
 /// HTML page for a person in a browser.
 ///
 /// Install it first (outermost). Cloakroom errors map to their statuses (`IdentityError` →
-/// 401/409/400/429/403/503, `SessionError` → 413/409/404, `SessionStoreError` → 503);
+/// 401/409/400/429/403/503, `SessionError` → 413/409/404, `StoreError` → 503);
 /// Hummingbird's own errors (404 route, 413 body) keep their status with a JSON body; anything
 /// else is a 500 whose detail goes to the log, not the client.
 ///
@@ -152,7 +152,7 @@ extension APIError {
                           headers: [.retryAfter: "\(error.retryAfter ?? 1)"])
             case .accountDisabled: self.init(.forbidden, code: error.code.rawValue, message: error.message)
             case .busy: self.init(.serviceUnavailable, code: error.code.rawValue, message: error.message, headers: [.retryAfter: "1"])
-            case .malformedHash: self.init(.internalServerError, code: "internal_error", message: "an internal error occurred")
+            default: self.init(.internalServerError, code: "internal_error", message: "an internal error occurred")
             }
         case let error as SessionError:
             if error.isTooLarge {
@@ -164,7 +164,9 @@ extension APIError {
             } else {
                 self.init(.conflict, code: "session_conflict", message: error.message)
             }
-        case is SessionStoreError, is TokenStoreError:
+        case let error as StoreError where error.isUnsupported:
+            self.init(.notImplemented, code: "unsupported_by_store", message: error.message)
+        case is StoreError:
             self = .storeUnavailable()
         case let error as HTTPParserError:
             // The parser refused the body of a request whose head it had already passed on (a bad

@@ -1,5 +1,5 @@
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 
 /// Refuses state-changing requests from other origins (OWASP CSRF Prevention Cheat Sheet,
 /// "Verifying Origin with standard headers" and Fetch Metadata).

@@ -1,8 +1,8 @@
 import Foundation
 import HTTPTypes
-import NIOCore
+public import NIOCore
 import NIOHTTP1
-import NIOHTTPTypes
+public import NIOHTTPTypes
 
 /// Answers a request that the HTTP/1.1 parser rejected (a header block over the limit, a bad
 /// request line, invalid characters) with a JSON error like every other refusal, instead of the

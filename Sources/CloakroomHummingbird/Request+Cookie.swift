@@ -1,5 +1,5 @@
 import CloakroomCore
-import Hummingbird
+public import Hummingbird
 
 extension Request {
     /// The value of the first cookie called `name` in the request's `Cookie` headers, or nil.

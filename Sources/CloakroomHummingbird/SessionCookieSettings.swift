@@ -1,4 +1,4 @@
-import CloakroomCore
+public import CloakroomCore
 
 /// How the session cookie is written.
 ///

@@ -1,7 +1,7 @@
 import CloakroomCore
-import CloakroomSessions
+public import CloakroomSessions
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 import Logging
 
 /// Loads the request's session from its cookie and writes it back after the handler.

@@ -1,7 +1,7 @@
-import CloakroomSessions
-import CloakroomTokens
-import Hummingbird
-import NIOCore
+public import CloakroomSessions
+public import CloakroomTokens
+public import Hummingbird
+public import NIOCore
 
 /// A request context that carries a Cloakroom session, set by `SessionMiddleware`.
 public protocol SessionRequestContext: RequestContext {

@@ -1,4 +1,4 @@
-import CloakroomCore
+public import CloakroomCore
 
 /// Names and attributes of the two cookies that carry tokens with `--token-transport cookie`.
 ///

@@ -5,7 +5,7 @@ import Darwin
 #endif
 import Foundation
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 import NIOCore
 
 /// A block of IP addresses, IPv4 or IPv6, written as an address (`10.0.0.7`, `::1`) or a CIDR

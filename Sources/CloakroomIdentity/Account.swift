@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A person who can sign in.
 public struct Account: Sendable, Codable, Equatable {
@@ -40,6 +40,11 @@ public protocol AccountStore: Sendable {
     func setDisabled(id: String, _ disabled: Bool) async throws
     /// Removes the account; false if there was none.
     func delete(id: String) async throws -> Bool
+}
+
+/// The ability to list every account (operator commands such as `cloakroom users list`); an
+/// optional ability beside ``AccountStore``, which sign-in does not need.
+public protocol IterableAccountStore: AccountStore {
     /// Every account, by username.
     func all() async throws -> [Account]
 }
@@ -78,7 +83,7 @@ extension Account {
 }
 
 /// Accounts in memory (tests and `--accounts memory`).
-public actor MemoryAccountStore: AccountStore {
+public actor MemoryAccountStore: IterableAccountStore {
     private var byID: [String: Account] = [:]
 
     /// Creates an empty store.

@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 import CloakroomCore
-import Foundation
+public import Foundation
 
 /// Sign-in failure counters as files beside a `FileSessionStore` (`throttle/<sha256(key)>.json`),
 /// updated under an exclusive `flock` so several processes on one folder count together.

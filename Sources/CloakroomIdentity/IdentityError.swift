@@ -1,15 +1,36 @@
 /// Why a sign-in or registration was refused. Messages are safe to show the client.
 public struct IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The kind of refusal, stable for API error codes.
-    public enum Code: String, Sendable {
-        case invalidCredentials = "invalid_credentials"
-        case usernameTaken = "username_taken"
-        case invalidUsername = "invalid_username"
-        case weakPassword = "weak_password"
-        case throttled = "too_many_attempts"
-        case accountDisabled = "account_disabled"
-        case busy = "server_busy"
-        case malformedHash = "malformed_hash"
+    ///
+    /// A struct over a private enum (as jwt-kit's `JWTError`): a new kind breaks no caller's `switch`.
+    public struct Code: Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        private enum Base: String, Sendable, CaseIterable {
+            case invalidCredentials = "invalid_credentials"
+            case usernameTaken = "username_taken"
+            case invalidUsername = "invalid_username"
+            case weakPassword = "weak_password"
+            case throttled = "too_many_attempts"
+            case accountDisabled = "account_disabled"
+            case busy = "server_busy"
+            case malformedHash = "malformed_hash"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The stable wire name (`too_large`, `invalid_credentials`, …).
+        public var rawValue: String { base.rawValue }
+        public var description: String { base.rawValue }
+        /// Every kind, in declaration order.
+        public static var allCases: [Code] { Base.allCases.map(Code.init) }
+
+        public static let invalidCredentials = Code(.invalidCredentials)
+        public static let usernameTaken = Code(.usernameTaken)
+        public static let invalidUsername = Code(.invalidUsername)
+        public static let weakPassword = Code(.weakPassword)
+        public static let throttled = Code(.throttled)
+        public static let accountDisabled = Code(.accountDisabled)
+        public static let busy = Code(.busy)
+        public static let malformedHash = Code(.malformedHash)
     }
 
     /// The kind.

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Failure counters for sign-in throttling, kept where every node can see them.
 ///

@@ -1,8 +1,8 @@
-import CloakroomCore
+public import CloakroomCore
 import CloakroomSessions
 import Crypto
 import Foundation
-import Logging
+public import Logging
 
 /// Registration and password sign-in, the rules in one place for the web pages, the API and the CLI.
 public struct SignInService: Sendable {

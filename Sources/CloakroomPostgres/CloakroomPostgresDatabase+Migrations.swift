@@ -1,3 +1,4 @@
+import CloakroomCore
 import Foundation
 import Logging
 import PostgresNIO

@@ -1,8 +1,9 @@
+import CloakroomCore
 import Foundation
-import Logging
+public import Logging
 import NIOCore
 import PostgresNIO
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 
 /// One PostgreSQL database shared by the session, account and throttle stores, migrated on open.
@@ -574,7 +575,7 @@ final class DeadlineOutcome<T: Sendable>: Sendable {
 
 extension CloakroomPostgresDatabase {
     /// One `SELECT 1` round trip through the pool: the ceiling any store on it can reach.
-    public func selectOne() async throws {
+    package func selectOne() async throws {
         try await query("SELECT 1", "select 1")
     }
 

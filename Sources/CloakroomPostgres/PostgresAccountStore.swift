@@ -1,4 +1,5 @@
-import CloakroomIdentity
+import CloakroomCore
+public import CloakroomIdentity
 import Foundation
 import PostgresNIO
 
@@ -7,7 +8,7 @@ import PostgresNIO
 /// `username_key` holds `Account.normalize(username)` (trimmed, NFKC, case-folded), so uniqueness
 /// ignores case and compatibility forms exactly as the other stores do; a conflict is `IdentityError.usernameTaken`.
 /// Other failures are `PostgresStoreError`s.
-public struct PostgresAccountStore: AccountStore {
+public struct PostgresAccountStore: IterableAccountStore {
     let database: CloakroomPostgresDatabase
 
     /// Creates the store over an open database.

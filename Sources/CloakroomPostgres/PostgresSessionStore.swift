@@ -1,5 +1,6 @@
-import CloakroomSessions
-import Foundation
+import CloakroomCore
+public import CloakroomSessions
+public import Foundation
 import PostgresNIO
 
 /// Sessions in PostgreSQL: one central store for many server nodes.
@@ -10,8 +11,8 @@ import PostgresNIO
 /// RETURNING key`, `insert` relies on the primary key to refuse a duplicate, and `deleteExpired`
 /// deletes one small batch of rows it could lock without waiting (`FOR UPDATE SKIP LOCKED`), so a
 /// sweep never holds long locks or blocks a request. Failures, timeouts included, are
-/// `SessionStoreError.unavailable` with no key or value in the message.
-public struct PostgresSessionStore: SessionStore {
+/// `StoreError.unavailable` with no key or value in the message.
+public struct PostgresSessionStore: CompleteSessionStore {
     let database: CloakroomPostgresDatabase
 
     /// Creates the store over an open database.
@@ -38,9 +39,9 @@ public struct PostgresSessionStore: SessionStore {
                     \(record.ipAddress), \(record.version), \(record.expiresAt))
                 """, "session insert")
         } catch let error as PostgresStoreError where error.isUniqueViolation {
-            throw SessionStoreError.duplicateKey()
+            throw StoreError.duplicateKey()
         } catch let error as PostgresStoreError {
-            throw SessionStoreError.unavailable(error.message)
+            throw StoreError.unavailable(error.message)
         }
     }
 
@@ -125,7 +126,7 @@ public struct PostgresSessionStore: SessionStore {
         do {
             return try await database.query(query, what)
         } catch let error as PostgresStoreError {
-            throw SessionStoreError.unavailable(error.message)
+            throw StoreError.unavailable(error.message)
         }
     }
 
@@ -134,7 +135,7 @@ public struct PostgresSessionStore: SessionStore {
         do {
             return try row.decode(Int.self)
         } catch {
-            throw SessionStoreError.unavailable("malformed count row from PostgreSQL")
+            throw StoreError.unavailable("malformed count row from PostgreSQL")
         }
     }
 
@@ -144,7 +145,7 @@ public struct PostgresSessionStore: SessionStore {
         do {
             return String(decoding: try encoder.encode(data), as: UTF8.self)
         } catch {
-            throw SessionStoreError.unavailable("cannot encode session data")
+            throw StoreError.unavailable("cannot encode session data")
         }
     }
 
@@ -153,7 +154,7 @@ public struct PostgresSessionStore: SessionStore {
         do {
             columns = try row.decode((String, String, String?, String, Date, Date, Date?, Date, Date, String?, String?, Int).self)
         } catch {
-            throw SessionStoreError.unavailable("malformed session row")
+            throw StoreError.unavailable("malformed session row")
         }
         let (key, handle, userID, dataText, created, lastSeen, authenticated, idle, absolute, userAgent, ipAddress, version) = columns
         let data = (try? JSONDecoder().decode([String: String].self, from: Data(dataText.utf8))) ?? [:]

@@ -1,4 +1,4 @@
-import CloakroomCore
+public import CloakroomCore
 import CloakroomSessions
 import Foundation
 import NIOCore
@@ -6,7 +6,7 @@ import PostgresNIO
 
 /// A PostgreSQL failure, with no session data, key, password or bound value in it.
 ///
-/// The session store turns it into `SessionStoreError.unavailable`; the account and throttle stores
+/// The session store turns it into `StoreError.unavailable`; the account and throttle stores
 /// throw it as it is (a unique violation on an account becomes `IdentityError.usernameTaken`).
 public struct PostgresStoreError: BackendUnavailableError, Sendable, CustomStringConvertible {
     /// What failed: the operation and, for a server error, its SQLSTATE and message; never a value.

@@ -1,5 +1,6 @@
-import CloakroomIdentity
-import Foundation
+import CloakroomCore
+public import CloakroomIdentity
+public import Foundation
 import PostgresNIO
 
 /// Sign-in failure counters in PostgreSQL (`cloakroom_throttle`), one atomic upsert per failure,

@@ -1,5 +1,6 @@
-import CloakroomTokens
-import Foundation
+import CloakroomCore
+public import CloakroomTokens
+public import Foundation
 import PostgresNIO
 
 /// Token state in PostgreSQL, beside the sessions: every node sees the same refresh-token
@@ -21,7 +22,7 @@ import PostgresNIO
 /// - `deleteExpired` deletes one small batch of rows it could lock without waiting
 ///   (`FOR UPDATE SKIP LOCKED`), like the session sweep.
 ///
-/// Every call is bounded by the database's timeout; failures are `TokenStoreError.unavailable` with
+/// Every call is bounded by the database's timeout; failures are `StoreError.unavailable` with
 /// no key or value in the message.
 public struct PostgresTokenStore: TokenStore {
     let database: CloakroomPostgresDatabase
@@ -43,9 +44,9 @@ public struct PostgresTokenStore: TokenStore {
                     \(record.usedAt.map(Self.ms)))
                 """, "refresh token insert")
         } catch let error as PostgresStoreError where error.isUniqueViolation {
-            throw TokenStoreError.duplicateKey()
+            throw StoreError.duplicateKey()
         } catch let error as PostgresStoreError {
-            throw TokenStoreError.unavailable(error.message)
+            throw StoreError.unavailable(error.message)
         }
     }
 
@@ -77,9 +78,9 @@ public struct PostgresTokenStore: TokenStore {
                     """, "refresh token rotation")
             } catch let error as PostgresStoreError where error.isUniqueViolation {
                 // The successor key is taken; the statement (the used mark too) rolled back.
-                throw TokenStoreError.duplicateKey()
+                throw StoreError.duplicateKey()
             } catch let error as PostgresStoreError {
-                throw TokenStoreError.unavailable(error.message)
+                throw StoreError.unavailable(error.message)
             }
             if let row = rotated.first {
                 return .rotated(successor: try Self.record(from: row))
@@ -131,12 +132,12 @@ public struct PostgresTokenStore: TokenStore {
                    EXISTS (SELECT 1 FROM cloakroom_denied_token_ids WHERE jti = \(tokenID) AND until > \(now)),
                    EXISTS (SELECT 1 FROM cloakroom_denied_token_ids WHERE jti = \(sessionKey) AND until > \(now))
             """)
-        guard let row = rows.first else { throw TokenStoreError.unavailable("revocation state query returned no row") }
+        guard let row = rows.first else { throw StoreError.unavailable("revocation state query returned no row") }
         do {
             let (epoch, denied, sessionDenied) = try row.decode((Int, Bool, Bool).self)
             return RevocationState(epoch: epoch, denied: denied, sessionDenied: sessionDenied)
         } catch {
-            throw TokenStoreError.unavailable("malformed revocation state row")
+            throw StoreError.unavailable("malformed revocation state row")
         }
     }
 
@@ -179,7 +180,7 @@ public struct PostgresTokenStore: TokenStore {
         do {
             return try await database.query(query, what)
         } catch let error as PostgresStoreError {
-            throw TokenStoreError.unavailable(error.message)
+            throw StoreError.unavailable(error.message)
         }
     }
 
@@ -193,7 +194,7 @@ public struct PostgresTokenStore: TokenStore {
         do {
             return try row.decode(Int.self)
         } catch {
-            throw TokenStoreError.unavailable("malformed count row from PostgreSQL")
+            throw StoreError.unavailable("malformed count row from PostgreSQL")
         }
     }
 
@@ -202,7 +203,7 @@ public struct PostgresTokenStore: TokenStore {
         do {
             columns = try row.decode((String, String, String, String, String, Date, Date, Date, Date?).self)
         } catch {
-            throw TokenStoreError.unavailable("malformed refresh token row")
+            throw StoreError.unavailable("malformed refresh token row")
         }
         let (key, family, user, client, scope, issued, expires, familyExpires, used) = columns
         return RefreshTokenRecord(

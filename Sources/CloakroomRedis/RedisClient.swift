@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomSessions
 import Logging
 import NIOCore
@@ -5,7 +6,7 @@ import Synchronization
 
 /// The small RESP2 client the Redis stores share: a connection pool plus script loading.
 ///
-/// Every failure surfaces as `SessionStoreError.unavailable` with a message free of keys, values
+/// Every failure surfaces as `StoreError.unavailable` with a message free of keys, values
 /// and secrets (error replies are reduced to their code, such as `WRONGTYPE`).
 final class RedisClient: Sendable {
     let configuration: RedisConfiguration
@@ -21,14 +22,14 @@ final class RedisClient: Sendable {
     /// Sends one command; an error reply throws `unavailable`.
     func send(_ command: RedisCommand) async throws -> RESPValue {
         let replies = try await pool.send([command])
-        guard let reply = replies.first else { throw SessionStoreError.unavailable("redis sent no reply") }
+        guard let reply = replies.first else { throw StoreError.unavailable("redis sent no reply") }
         return try Self.checked(reply, command.name)
     }
 
     /// Sends the commands as one pipeline; an error reply in any position throws `unavailable`.
     func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         let replies = try await pool.send(commands)
-        guard replies.count == commands.count else { throw SessionStoreError.unavailable("redis sent too few replies") }
+        guard replies.count == commands.count else { throw StoreError.unavailable("redis sent too few replies") }
         return try zip(replies, commands).map { try Self.checked($0, $1.name) }
     }
 
@@ -42,17 +43,17 @@ final class RedisClient: Sendable {
             let command = RedisCommand(bytes: [Array("EVALSHA".utf8), Array(current.utf8), Array(String(keys.count).utf8)]
                 + keys.map { Array($0.utf8) } + arguments)
             let replies = try await pool.send([command])
-            guard let reply = replies.first else { throw SessionStoreError.unavailable("redis sent no reply") }
+            guard let reply = replies.first else { throw StoreError.unavailable("redis sent no reply") }
             if reply.errorCode == "NOSCRIPT" && attempt == 0 {
                 sha = try await load(script)
                 continue
             }
             if let code = reply.errorCode {
-                throw SessionStoreError.unavailable("redis script \(script.name) failed (\(code))")
+                throw StoreError.unavailable("redis script \(script.name) failed (\(code))")
             }
             return reply
         }
-        throw SessionStoreError.unavailable("redis script \(script.name) could not be loaded")
+        throw StoreError.unavailable("redis script \(script.name) could not be loaded")
     }
 
     /// Closes every connection.
@@ -62,14 +63,14 @@ final class RedisClient: Sendable {
 
     private func load(_ script: RedisScript) async throws -> String {
         let reply = try await send(RedisCommand("SCRIPT", "LOAD", script.source))
-        guard let sha = reply.string, !sha.isEmpty else { throw SessionStoreError.unavailable("redis SCRIPT LOAD gave no digest") }
+        guard let sha = reply.string, !sha.isEmpty else { throw StoreError.unavailable("redis SCRIPT LOAD gave no digest") }
         loadedScripts.withLock { $0[script.name] = sha }
         return sha
     }
 
     private static func checked(_ reply: RESPValue, _ command: String) throws -> RESPValue {
         if let code = reply.errorCode {
-            throw SessionStoreError.unavailable("redis \(command) failed (\(code))")
+            throw StoreError.unavailable("redis \(command) failed (\(code))")
         }
         return reply
     }

@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomSessions
 import NIOCore
 
@@ -11,7 +12,7 @@ struct RedisRequest: Sendable {
     var timeout: TimeAmount
 }
 
-/// Why a connection failed a request. The pool maps it to `SessionStoreError.unavailable`.
+/// Why a connection failed a request. The pool maps it to `StoreError.unavailable`.
 struct RedisConnectionError: Error, Sendable, Equatable, CustomStringConvertible {
     enum Kind: Sendable, Equatable {
         /// The connection was already closed: nothing was written, so retrying elsewhere is safe.

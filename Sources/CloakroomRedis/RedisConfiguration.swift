@@ -1,3 +1,4 @@
+import CloakroomCore
 import Foundation
 
 /// Where and how to reach Redis, and how the Redis stores lay out their keys.
@@ -24,7 +25,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     /// wait (at most `commandTimeout`) for a place instead of queueing without bound.
     public var pipelineDepth: Int
     /// Longest wait for one reply; on timeout the connection is closed and the call fails
-    /// with `SessionStoreError.unavailable`.
+    /// with `StoreError.unavailable`.
     public var commandTimeout: Duration
     /// Longest wait for a TCP connection.
     public var connectTimeout: Duration

@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomSessions
 import NIOCore
 import NIOPosix
@@ -18,11 +19,11 @@ final class RedisConnection: Sendable {
 
     /// Connects, then sends `AUTH` and `SELECT` as configured.
     ///
-    /// Throws `SessionStoreError.unavailable` with no secret in its message.
+    /// Throws `StoreError.unavailable` with no secret in its message.
     static func connect(configuration: RedisConfiguration, group: any EventLoopGroup) async throws -> RedisConnection {
         switch await open(configuration: configuration, group: group) {
         case .connected(let connection): return connection
-        case .unreachable(let reason), .refused(let reason): throw SessionStoreError.unavailable(reason)
+        case .unreachable(let reason), .refused(let reason): throw StoreError.unavailable(reason)
         }
     }
 

@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomSessions
 import Logging
 import NIOCore
@@ -12,7 +13,7 @@ import NIOCore
 ///
 /// Dead connections are dropped when next looked at. After a failed connect, further attempts wait
 /// 50 ms, 100 ms, … up to `maxReconnectDelay`; meanwhile requests with no open connection fail at
-/// once with `SessionStoreError.unavailable`, so an outage answers quickly and service resumes
+/// once with `StoreError.unavailable`, so an outage answers quickly and service resumes
 /// within `maxReconnectDelay` of Redis coming back.
 actor RedisConnectionPool {
     private struct Slot {
@@ -55,7 +56,7 @@ actor RedisConnectionPool {
 
     /// Sends the commands as one pipeline on one connection; error replies are returned as values.
     ///
-    /// Throws `SessionStoreError.unavailable` when Redis cannot be reached, times out or misbehaves.
+    /// Throws `StoreError.unavailable` when Redis cannot be reached, times out or misbehaves.
     func send(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         var retried = false
         while true {
@@ -63,10 +64,10 @@ actor RedisConnectionPool {
             let connection: RedisConnection
             do {
                 (slotID, connection) = try await lease()
-            } catch let error as SessionStoreError {
+            } catch let error as StoreError {
                 throw error
             } catch {
-                throw SessionStoreError.unavailable("cannot connect to redis")
+                throw StoreError.unavailable("cannot connect to redis")
             }
             do {
                 let replies = try await connection.send(commands)
@@ -82,10 +83,10 @@ actor RedisConnectionPool {
                 if error.kind == .timeout || error.kind == .protocolViolation {
                     logger.warning("redis connection abandoned", metadata: ["reason": "\(error)"])
                 }
-                throw SessionStoreError.unavailable(error.description)
+                throw StoreError.unavailable(error.description)
             } catch {
                 release(slotID)
-                throw SessionStoreError.unavailable("redis request failed")
+                throw StoreError.unavailable("redis request failed")
             }
         }
     }
@@ -95,7 +96,7 @@ actor RedisConnectionPool {
         isShutdown = true
         let connections = slots.values.compactMap(\.connection)
         slots.removeAll()
-        wakeAll(.failed(SessionStoreError.unavailable("redis client is shut down")))
+        wakeAll(.failed(StoreError.unavailable("redis client is shut down")))
         for connection in connections { await connection.closeAndWait() }
     }
 
@@ -105,7 +106,7 @@ actor RedisConnectionPool {
     private func lease() async throws -> (Int, RedisConnection) {
         let deadline = ContinuousClock.now + configuration.commandTimeout
         while true {
-            guard !isShutdown else { throw SessionStoreError.unavailable("redis client is shut down") }
+            guard !isShutdown else { throw StoreError.unavailable("redis client is shut down") }
             for (id, slot) in slots where slot.connection.map({ !$0.isActive }) ?? false {
                 slots[id] = nil
             }
@@ -124,10 +125,10 @@ actor RedisConnectionPool {
                 return take(shared.0, shared.1)
             }
             if ready.isEmpty && !hasConnecting {
-                throw SessionStoreError.unavailable("redis unavailable; reconnecting")
+                throw StoreError.unavailable("redis unavailable; reconnecting")
             }
             guard ContinuousClock.now < deadline else {
-                throw SessionStoreError.unavailable("redis busy: no connection free within the command timeout")
+                throw StoreError.unavailable("redis busy: no connection free within the command timeout")
             }
             let grant = await withCheckedContinuation { continuation in
                 waiters.append(Waiter(deadline: deadline, continuation: continuation))
@@ -163,7 +164,7 @@ actor RedisConnectionPool {
         do {
             let connection = try await task.value
             guard slots[id]?.connection != nil else {
-                if isShutdown { throw SessionStoreError.unavailable("redis client is shut down") }
+                if isShutdown { throw StoreError.unavailable("redis client is shut down") }
                 return nil
             }
             return (id, connection)
@@ -230,7 +231,7 @@ actor RedisConnectionPool {
         let now = ContinuousClock.now
         while let waiter = waiters.popFirst() {
             if waiter.deadline > now { return waiter }
-            waiter.continuation.resume(returning: .failed(SessionStoreError.unavailable("redis busy: no connection free within the command timeout")))
+            waiter.continuation.resume(returning: .failed(StoreError.unavailable("redis busy: no connection free within the command timeout")))
         }
         return nil
     }

@@ -1,5 +1,5 @@
-import NIOCore
-import NIOPosix
+public import NIOCore
+public import NIOPosix
 
 /// A one-off check of a Redis URL before a server starts on it: connect, `AUTH`, `SELECT`, `PING`.
 public enum RedisProbe {

@@ -1,14 +1,15 @@
-/// Figures for benchmarks and operators, through the store's own connections.
+/// Figures for the benchmarks (`cloakroom bench stores`), through the store's own connections.
+/// `package` access: no shipped library exposes them.
 extension RedisSessionStore {
     /// One `SET` and one `GET` of a small value under the store's prefix, pipelined on one
     /// connection: the raw ceiling a store command on this client can reach.
-    public func setGetRoundTrip(_ key: String) async throws {
+    package func setGetRoundTrip(_ key: String) async throws {
         let name = configuration.keyPrefix + "bench:" + key
         _ = try await client.pipeline([RedisCommand("SET", name, "x"), RedisCommand("GET", name)])
     }
 
     /// `used_memory` from `INFO memory`, in bytes.
-    public func usedMemory() async throws -> Int {
+    package func usedMemory() async throws -> Int {
         let reply = try await client.send(RedisCommand("INFO", "memory"))
         guard case .bulkString(let bytes) = reply else { return 0 }
         for line in String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline) where line.hasPrefix("used_memory:") {
@@ -18,7 +19,7 @@ extension RedisSessionStore {
     }
 
     /// Removes every key under the store's prefix (benchmarks start empty); uses `SCAN`, never `KEYS`.
-    public func removeAllKeys() async throws {
+    package func removeAllKeys() async throws {
         var cursor = "0"
         repeat {
             let reply = try await client.send(RedisCommand("SCAN", cursor, "MATCH", configuration.keyPrefix + "*", "COUNT", "1000"))

@@ -1,8 +1,9 @@
-import CloakroomSessions
-import Foundation
-import Logging
-import NIOCore
-import NIOPosix
+import CloakroomCore
+public import CloakroomSessions
+public import Foundation
+public import Logging
+public import NIOCore
+public import NIOPosix
 
 /// Sessions in Redis: shared by every node, with server-side expiry.
 ///
@@ -25,22 +26,31 @@ import NIOPosix
 ///
 /// Needs standalone Redis 6.2 or later (tested with 7.0; not Cluster: scripts derive key names). Call `shutdown()`
 /// when done to close the connections.
-public struct RedisSessionStore: SessionStore {
+public struct RedisSessionStore: CompleteSessionStore {
     let client: RedisClient
 
-    /// Creates a store; connections open on first use.
+    /// The connections this store works on.
+    public let database: CloakroomRedisDatabase
+
+    /// Creates a store on `database`'s connections (shared with its other stores).
+    public init(database: CloakroomRedisDatabase) {
+        self.database = database
+        self.client = database.client
+    }
+
+    /// Creates a store with connections of its own (open on first use).
     public init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "cloakroom.redis")
     ) {
-        self.client = RedisClient(configuration: configuration, group: eventLoopGroup, logger: logger)
+        self.init(database: CloakroomRedisDatabase(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger))
     }
 
     /// The configuration in use.
     public var configuration: RedisConfiguration { client.configuration }
 
-    /// Closes the connections (also those of a `RedisThrottleStore` sharing them); later calls fail.
+    /// Closes the connections (those of every store sharing its database); later calls fail.
     public func shutdown() async {
         await client.shutdown()
     }
@@ -63,7 +73,7 @@ public struct RedisSessionStore: SessionStore {
             Self.insertScript, keys: [recordKey(record.key)],
             arguments: [bytes(prefix), bytes(record.key), json, bytes(String(record.version))]
                 + userArguments(record.userID) + timeArguments(record) + [bytes(grace)])
-        if reply.int == 0 { throw SessionStoreError.duplicateKey() }
+        if reply.int == 0 { throw StoreError.duplicateKey() }
     }
 
     public func update(_ record: SessionRecord, expectedVersion: Int) async throws -> Bool {
@@ -89,7 +99,7 @@ public struct RedisSessionStore: SessionStore {
         let reply = try await client.run(
             Self.recordsForUserScript, keys: [indexKey(userID)], arguments: [bytes(prefix), bytes(userID)])
         guard let values = reply.array, values.count % 3 == 0 else {
-            throw SessionStoreError.unavailable("unexpected reply from redis")
+            throw StoreError.unavailable("unexpected reply from redis")
         }
         var records: [SessionRecord] = []
         for start in stride(from: 0, to: values.count, by: 3) {
@@ -153,7 +163,7 @@ public struct RedisSessionStore: SessionStore {
 
     public func ping() async throws {
         let reply = try await client.send(RedisCommand("PING"))
-        guard reply.string == "PONG" else { throw SessionStoreError.unavailable("redis did not answer PING") }
+        guard reply.string == "PONG" else { throw StoreError.unavailable("redis did not answer PING") }
     }
 
     // MARK: - Helpers
@@ -163,7 +173,7 @@ public struct RedisSessionStore: SessionStore {
         let pattern = Self.globEscaped(prefix + "s:") + "*"
         let reply = try await client.send(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", "500"))
         guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let names = parts[1].array else {
-            throw SessionStoreError.unavailable("unexpected SCAN reply from redis")
+            throw StoreError.unavailable("unexpected SCAN reply from redis")
         }
         let skip = (prefix + "s:").utf8.count
         let keys = names.compactMap { name -> String? in
@@ -203,7 +213,7 @@ public struct RedisSessionStore: SessionStore {
         do {
             return try record.encoded()
         } catch {
-            throw SessionStoreError.unavailable("session record could not be encoded")
+            throw StoreError.unavailable("session record could not be encoded")
         }
     }
 
@@ -214,7 +224,7 @@ public struct RedisSessionStore: SessionStore {
         do {
             record = try SessionRecord.decode(json)
         } catch {
-            throw SessionStoreError.unavailable("malformed session record in redis")
+            throw StoreError.unavailable("malformed session record in redis")
         }
         if let lastSeen = lastSeen.flatMap({ Int64($0) }), lastSeen != milliseconds(record.lastSeen) {
             record.lastSeen = Date(timeIntervalSince1970: Double(lastSeen) / 1000)

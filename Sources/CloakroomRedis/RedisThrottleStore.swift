@@ -1,9 +1,10 @@
-import CloakroomIdentity
+import CloakroomCore
+public import CloakroomIdentity
 import CloakroomSessions
-import Foundation
-import Logging
-import NIOCore
-import NIOPosix
+public import Foundation
+public import Logging
+public import NIOCore
+public import NIOPosix
 
 /// Sign-in failure counters in Redis, so every node throttles the same attacker.
 ///
@@ -11,7 +12,7 @@ import NIOPosix
 /// `last` (milliseconds since 1970). `recordFailure` is one Lua script (read, restart if idle past
 /// the window, increment, `PEXPIRE window`), so concurrent failures from many nodes all count.
 /// Liveness is judged by the `now` callers pass, like `MemoryThrottleStore`; the TTL only frees
-/// memory. Errors are `SessionStoreError.unavailable`.
+/// memory. Errors are `StoreError.unavailable`.
 public struct RedisThrottleStore: ThrottleStore {
     let client: RedisClient
 
@@ -21,12 +22,12 @@ public struct RedisThrottleStore: ThrottleStore {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "cloakroom.redis")
     ) {
-        self.client = RedisClient(configuration: configuration, group: eventLoopGroup, logger: logger)
+        self.init(database: CloakroomRedisDatabase(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger))
     }
 
-    /// Creates a store that shares the connections (and key prefix) of `sessionStore`.
-    public init(sharingConnectionsOf sessionStore: RedisSessionStore) {
-        self.client = sessionStore.client
+    /// Creates a store on `database`'s connections and key prefix (shared with its other stores).
+    public init(database: CloakroomRedisDatabase) {
+        self.client = database.client
     }
 
     /// Closes the connections (also those of a session store sharing them); later calls fail.
@@ -42,7 +43,7 @@ public struct RedisThrottleStore: ThrottleStore {
         let reply = try await client.run(
             Self.recordFailureScript, keys: [counterKey(key)],
             arguments: [Array(String(nowMs).utf8), Array(String(windowMs).utf8)])
-        guard let failures = reply.int else { throw SessionStoreError.unavailable("unexpected reply from redis") }
+        guard let failures = reply.int else { throw StoreError.unavailable("unexpected reply from redis") }
         return ThrottleState(failures: Int(failures), lastFailure: Date(timeIntervalSince1970: Double(nowMs) / 1000))
     }
 

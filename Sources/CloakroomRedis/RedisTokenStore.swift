@@ -1,6 +1,7 @@
+import CloakroomCore
 import CloakroomSessions
-import CloakroomTokens
-import Foundation
+public import CloakroomTokens
+public import Foundation
 
 /// Token state in Redis, beside the sessions and under the same key prefix, so every node sees the
 /// same refresh-token families, epochs and deny-list.
@@ -25,13 +26,13 @@ import Foundation
 /// `RedisConfiguration.expiryGrace`).
 /// `deleteExpired` walks `P r*` with `SCAN` (never `KEYS`) and removes what is expired at `now` but
 /// still held by Redis (within its grace, or written with a clock behind the server's); Redis
-/// expires the rest by itself. Errors are `TokenStoreError.unavailable`.
+/// expires the rest by itself. Errors are `StoreError.unavailable`.
 public struct RedisTokenStore: TokenStore {
     let client: RedisClient
 
-    /// Creates a store that shares the connections (and key prefix) of `sessionStore`.
-    public init(sharingConnectionsOf sessionStore: RedisSessionStore) {
-        self.client = sessionStore.client
+    /// Creates a store on `database`'s connections and key prefix (shared with its other stores).
+    public init(database: CloakroomRedisDatabase) {
+        self.client = database.client
     }
 
     private var prefix: String { client.configuration.keyPrefix }
@@ -48,13 +49,13 @@ public struct RedisTokenStore: TokenStore {
             arguments: [prefix, record.key, record.familyID, record.userID, record.clientID, record.scope,
                         RedisSessionStore.ms(record.issuedAt), RedisSessionStore.ms(record.expiresAt),
                         RedisSessionStore.ms(record.familyExpiresAt), record.usedAt.map(RedisSessionStore.ms) ?? "", grace])
-        if reply.int == 0 { throw TokenStoreError.duplicateKey() }
+        if reply.int == 0 { throw StoreError.duplicateKey() }
     }
 
     public func refreshToken(key: String, now: Date) async throws -> RefreshTokenRecord? {
         let reply = try await send(RedisCommand(
             "HMGET", tokenKey(key), "family", "user", "client", "scope", "issued", "exp", "fexp", "used"))
-        guard let fields = reply.array, fields.count == 8 else { throw TokenStoreError.unavailable("unexpected reply from redis") }
+        guard let fields = reply.array, fields.count == 8 else { throw StoreError.unavailable("unexpected reply from redis") }
         guard fields[0] != .null else { return nil }
         let record = try Self.record(key: key, fields)
         return record.expiresAt > now ? record : nil
@@ -66,7 +67,7 @@ public struct RedisTokenStore: TokenStore {
             Self.rotateScript, keys: [tokenKey(key), tokenKey(newKey)],
             arguments: [prefix, newKey, RedisSessionStore.ms(now), RedisSessionStore.ms(successorExpiry), grace])
         guard let values = reply.array, let outcome = values.first?.int else {
-            throw TokenStoreError.unavailable("unexpected reply from redis")
+            throw StoreError.unavailable("unexpected reply from redis")
         }
         switch (outcome, values.count) {
         case (0, _):
@@ -77,9 +78,9 @@ public struct RedisTokenStore: TokenStore {
         case (2, 9):
             return .reused(try Self.record(key: key, Array(values[1...])))
         case (3, _):
-            throw TokenStoreError.duplicateKey()
+            throw StoreError.duplicateKey()
         default:
-            throw TokenStoreError.unavailable("unexpected reply from redis")
+            throw StoreError.unavailable("unexpected reply from redis")
         }
     }
 
@@ -108,19 +109,19 @@ public struct RedisTokenStore: TokenStore {
         var keys = [epochKey(userID), deniedKey(tokenID)]
         if let sessionID { keys.append(deniedKey(RevocationState.deniedID(sessionID: sessionID))) }
         let reply = try await send(RedisCommand(["MGET"] + keys))
-        guard let values = reply.array, values.count == keys.count else { throw TokenStoreError.unavailable("unexpected reply from redis") }
+        guard let values = reply.array, values.count == keys.count else { throw StoreError.unavailable("unexpected reply from redis") }
         let nowMs = RedisSessionStore.milliseconds(now)
         var epoch = 0
         if let text = values[0].string {
             let parts = text.split(separator: ":")
             guard parts.count == 2, let value = Int(parts[0]), let until = Int64(parts[1]) else {
-                throw TokenStoreError.unavailable("malformed revocation epoch in redis")
+                throw StoreError.unavailable("malformed revocation epoch in redis")
             }
             if until > nowMs { epoch = value }
         }
         func isDenied(_ value: RESPValue) throws -> Bool {
             guard let text = value.string else { return false }
-            guard let until = Int64(text) else { throw TokenStoreError.unavailable("malformed deny-list entry in redis") }
+            guard let until = Int64(text) else { throw StoreError.unavailable("malformed deny-list entry in redis") }
             return until > nowMs
         }
         return RevocationState(
@@ -135,7 +136,7 @@ public struct RedisTokenStore: TokenStore {
         repeat {
             let reply = try await send(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", "500"))
             guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let names = parts[1].array else {
-                throw TokenStoreError.unavailable("unexpected SCAN reply from redis")
+                throw StoreError.unavailable("unexpected SCAN reply from redis")
             }
             cursor = next
             let keys = names.compactMap(\.string)
@@ -154,16 +155,16 @@ public struct RedisTokenStore: TokenStore {
     private func run(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RESPValue {
         do {
             return try await client.run(script, keys: keys, arguments: arguments.map { Array($0.utf8) })
-        } catch let error as SessionStoreError {
-            throw TokenStoreError.unavailable(error.message)
+        } catch let error as StoreError {
+            throw StoreError.unavailable(error.message)
         }
     }
 
     private func send(_ command: RedisCommand) async throws -> RESPValue {
         do {
             return try await client.send(command)
-        } catch let error as SessionStoreError {
-            throw TokenStoreError.unavailable(error.message)
+        } catch let error as StoreError {
+            throw StoreError.unavailable(error.message)
         }
     }
 
@@ -175,7 +176,7 @@ public struct RedisTokenStore: TokenStore {
         guard fields.count == 8, let family = fields[0].string, let user = fields[1].string,
               let client = fields[2].string, let scope = fields[3].string, let issued = date(fields[4]),
               let expires = date(fields[5]), let familyExpires = date(fields[6])
-        else { throw TokenStoreError.unavailable("malformed refresh token in redis") }
+        else { throw StoreError.unavailable("malformed refresh token in redis") }
         return RefreshTokenRecord(
             key: key, familyID: family, userID: user, clientID: client, scope: scope,
             issuedAt: issued, expiresAt: expires, familyExpiresAt: familyExpires, usedAt: date(fields[7]))

@@ -1,9 +1,10 @@
-import CloakroomIdentity
-import Foundation
+import CloakroomCore
+public import CloakroomIdentity
+public import Foundation
 import SQLiteNIO
 
 /// Accounts in the SQLite file (`accounts` table; unique index on the normalised username).
-public struct SQLiteAccountStore: AccountStore {
+public struct SQLiteAccountStore: IterableAccountStore {
     let database: CloakroomSQLiteDatabase
 
     /// Creates the store over an open database.

@@ -1,6 +1,6 @@
-import CloakroomCore
+public import CloakroomCore
 import Foundation
-import Logging
+public import Logging
 import NIOCore
 import SQLiteNIO
 import CloakroomSessions
@@ -345,7 +345,7 @@ extension CloakroomSQLiteDatabase {
     }
 
     /// One `SELECT 1` round trip on a reader: the ceiling any read on this database can reach.
-    public func selectOne() async throws {
+    package func selectOne() async throws {
         _ = try await read("SELECT 1")
     }
 }

@@ -1,5 +1,6 @@
-import CloakroomSessions
-import Foundation
+import CloakroomCore
+public import CloakroomSessions
+public import Foundation
 import SQLiteNIO
 
 /// Sessions in a SQLite file: the default store. Survives restarts; shared by processes on one host.
@@ -7,7 +8,7 @@ import SQLiteNIO
 /// Schema (`sessions` table, see `CloakroomSQLiteDatabase.migrations`): primary key on the hashed
 /// ID, indexes on `expires_at` (sweeps) and `user_id` (per-user listing). Compare-and-swap is one
 /// `UPDATE … WHERE key = ? AND version = ? RETURNING key`.
-public struct SQLiteSessionStore: SessionStore {
+public struct SQLiteSessionStore: CompleteSessionStore {
     let database: CloakroomSQLiteDatabase
 
     /// Creates the store over an open database.
@@ -30,9 +31,9 @@ public struct SQLiteSessionStore: SessionStore {
                 "INSERT INTO sessions (\(Self.columns), expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 try Self.binds(record) + [record.expiresAt.sqlite])
         } catch let error as SQLiteStoreError where error.isConstraint {
-            throw SessionStoreError.duplicateKey()
+            throw StoreError.duplicateKey()
         } catch let error as SQLiteStoreError {
-            throw SessionStoreError.unavailable(error.message)
+            throw StoreError.unavailable(error.message)
         }
     }
 
@@ -107,7 +108,7 @@ public struct SQLiteSessionStore: SessionStore {
         do {
             return try await body()
         } catch let error as SQLiteStoreError {
-            throw SessionStoreError.unavailable(error.message)
+            throw StoreError.unavailable(error.message)
         }
     }
 
@@ -130,7 +131,7 @@ public struct SQLiteSessionStore: SessionStore {
               let created = row.column("created_at")?.date, let lastSeen = row.column("last_seen")?.date,
               let idle = row.column("idle_expires_at")?.date, let absolute = row.column("absolute_expires_at")?.date,
               let version = row.column("version")?.integer
-        else { throw SessionStoreError.unavailable("malformed session row") }
+        else { throw StoreError.unavailable("malformed session row") }
         let data = (try? JSONDecoder().decode([String: String].self, from: Data(dataText.utf8))) ?? [:]
         return SessionRecord(
             key: key, handle: handle, userID: row.column("user_id")?.string, data: data,

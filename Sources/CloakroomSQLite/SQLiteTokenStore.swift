@@ -1,6 +1,6 @@
 import CloakroomCore
-import CloakroomTokens
-import Foundation
+public import CloakroomTokens
+public import Foundation
 import SQLiteNIO
 
 /// Token state in a SQLite file, beside the sessions. Survives restarts; shared by processes on one host.
@@ -31,9 +31,9 @@ public struct SQLiteTokenStore: TokenStore {
                  .text(record.scope), .integer(Self.ms(record.issuedAt)), .integer(Self.ms(record.expiresAt)),
                  .integer(Self.ms(record.familyExpiresAt)), record.usedAt.map { .integer(Self.ms($0)) } ?? .null])
         } catch let error as SQLiteStoreError where error.isConstraint {
-            throw TokenStoreError.duplicateKey()
+            throw StoreError.duplicateKey()
         } catch let error as SQLiteStoreError {
-            throw TokenStoreError.unavailable(error.message)
+            throw StoreError.unavailable(error.message)
         }
     }
 
@@ -61,14 +61,14 @@ public struct SQLiteTokenStore: TokenStore {
                     [.integer(nowMs), .text(newKey), .integer(successorExpiry), .text(key), .integer(nowMs)])
             } catch let error as SQLiteStoreError where error.isConstraint {
                 // The successor key is taken; the whole statement (the used mark too) rolled back.
-                throw TokenStoreError.duplicateKey()
+                throw StoreError.duplicateKey()
             } catch let error as SQLiteStoreError {
-                throw TokenStoreError.unavailable(error.message)
+                throw StoreError.unavailable(error.message)
             }
             if let row = rotated.first {
                 let old = try Self.record(from: row)
                 guard let expiry = row.column("successor_expires_at")?.integer else {
-                    throw TokenStoreError.unavailable("malformed refresh token row")
+                    throw StoreError.unavailable("malformed refresh token row")
                 }
                 return .rotated(successor: RefreshTokenRecord(
                     key: newKey, familyID: old.familyID, userID: old.userID, clientID: old.clientID, scope: old.scope,
@@ -134,7 +134,7 @@ public struct SQLiteTokenStore: TokenStore {
         guard let row = rows.first, let epoch = row.column("epoch")?.integer, let denied = row.column("denied")?.integer,
               let sessionDenied = row.column("session_denied")?.integer
         else {
-            throw TokenStoreError.unavailable("malformed revocation state row")
+            throw StoreError.unavailable("malformed revocation state row")
         }
         return RevocationState(epoch: epoch, denied: denied != 0, sessionDenied: sessionDenied != 0)
     }
@@ -160,7 +160,7 @@ public struct SQLiteTokenStore: TokenStore {
         do {
             return try await body()
         } catch let error as SQLiteStoreError {
-            throw TokenStoreError.unavailable(error.message)
+            throw StoreError.unavailable(error.message)
         }
     }
 
@@ -175,7 +175,7 @@ public struct SQLiteTokenStore: TokenStore {
               let user = row.column("user_id")?.string, let client = row.column("client_id")?.string,
               let scope = row.column("scope")?.string, let issued = row.column("issued_at")?.integer,
               let expires = row.column("expires_at")?.integer, let familyExpires = row.column("family_expires_at")?.integer
-        else { throw TokenStoreError.unavailable("malformed refresh token row") }
+        else { throw StoreError.unavailable("malformed refresh token row") }
         return RefreshTokenRecord(
             key: key, familyID: family, userID: user, clientID: client, scope: scope,
             issuedAt: date(issued), expiresAt: date(expires), familyExpiresAt: date(familyExpires),

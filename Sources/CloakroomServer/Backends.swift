@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomIdentity
 import CloakroomPostgres
 import CloakroomRedis
@@ -14,8 +15,8 @@ import ServiceLifecycle
 /// and live in SQLite, PostgreSQL or memory (`--accounts`, by default the store itself when it can
 /// hold accounts, else `sqlite:./cloakroom.sqlite`).
 struct Backends: Sendable {
-    let sessions: any SessionStore
-    let accounts: any AccountStore
+    let sessions: any CompleteSessionStore
+    let accounts: any IterableAccountStore
     let throttle: any ThrottleStore
     /// Refresh-token families, revocation epochs and the jti deny-list (at the store URL).
     let tokens: any TokenStore
@@ -57,7 +58,7 @@ struct Backends: Sendable {
             return database
         }
 
-        let sessions: any SessionStore
+        let sessions: any CompleteSessionStore
         let throttle: any ThrottleStore
         let tokens: any TokenStore
         let purge: @Sendable (Date) async throws -> Int
@@ -113,15 +114,15 @@ struct Backends: Sendable {
                     "store": "\(StoreLocation.redacted(url))", "reason": "\(reason)",
                 ])
             }
-            let store = RedisSessionStore(configuration: configuration, logger: logger)
-            sessions = store
-            tokens = RedisTokenStore(sharingConnectionsOf: store)
-            throttle = RedisThrottleStore(sharingConnectionsOf: store)
+            let database = CloakroomRedisDatabase(configuration: configuration, logger: logger)
+            sessions = RedisSessionStore(database: database)
+            tokens = RedisTokenStore(database: database)
+            throttle = RedisThrottleStore(database: database)
             purge = { _ in 0 }  // Redis expires counters itself (PEXPIRE).
-            closers.append { await store.shutdown() }
+            closers.append { await database.shutdown() }
         }
 
-        let accounts: any AccountStore
+        let accounts: any IterableAccountStore
         do {
             switch accountsAt {
             case .memory:

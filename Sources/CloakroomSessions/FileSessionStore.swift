@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 import CloakroomCore
-import Foundation
+public import Foundation
 
 /// Sessions as files in one folder: `sessions/<key>.json`, one file per session named by its
 /// hashed key, and `users/<sha256(userID)>/<key>` marker files for the per-user index.
@@ -16,7 +16,7 @@ import Foundation
 ///   for its duration. Each call opens its own descriptor, so calls within one process exclude
 ///   each other the same way. Reads take no lock (a rename is atomic), so a sweep never blocks them.
 /// - Expired files linger until `deleteExpired` removes them; `load` never returns them.
-public struct FileSessionStore: SessionStore {
+public struct FileSessionStore: CompleteSessionStore {
     /// The folder.
     public let directory: URL
     private let sessions: URL
@@ -33,7 +33,7 @@ public struct FileSessionStore: SessionStore {
             try FileManager.default.createDirectory(at: sessions, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: users, withIntermediateDirectories: true)
         } catch {
-            throw SessionStoreError.unavailable("cannot create session folder \(directory.path): \(error.localizedDescription)")
+            throw StoreError.unavailable("cannot create session folder \(directory.path): \(error.localizedDescription)")
         }
     }
 
@@ -44,7 +44,7 @@ public struct FileSessionStore: SessionStore {
 
     public func insert(_ record: SessionRecord) async throws {
         try locked {
-            guard try read(key: record.key) == nil else { throw SessionStoreError.duplicateKey() }
+            guard try read(key: record.key) == nil else { throw StoreError.duplicateKey() }
             try write(record)
             try index(record)
         }
@@ -123,7 +123,7 @@ public struct FileSessionStore: SessionStore {
     public func ping() async throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: sessions.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw SessionStoreError.unavailable("session folder \(sessions.path) is missing")
+            throw StoreError.unavailable("session folder \(sessions.path) is missing")
         }
     }
 
@@ -132,7 +132,7 @@ public struct FileSessionStore: SessionStore {
     private func path(_ key: String) throws -> URL {
         // Keys are SHA-256 hex; anything else could escape the folder.
         guard key.count == 64, key.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
-            throw SessionStoreError.unavailable("session key is not a SHA-256 hex digest")
+            throw StoreError.unavailable("session key is not a SHA-256 hex digest")
         }
         return sessions.appendingPathComponent(key + ".json")
     }
@@ -147,7 +147,7 @@ public struct FileSessionStore: SessionStore {
         do {
             return try SessionRecord.decode(data)
         } catch {
-            throw SessionStoreError.unavailable("session file is corrupt")
+            throw StoreError.unavailable("session file is corrupt")
         }
     }
 
@@ -156,7 +156,7 @@ public struct FileSessionStore: SessionStore {
         let temporary = sessions.appendingPathComponent(".\(record.key).\(UUID().uuidString).tmp")
         let bytes = try record.encoded()
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw SessionStoreError.unavailable("cannot write session file: errno \(errno)") }
+        guard fd >= 0 else { throw StoreError.unavailable("cannot write session file: errno \(errno)") }
         var ok = bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
@@ -170,7 +170,7 @@ public struct FileSessionStore: SessionStore {
         close(fd)
         guard ok, rename(temporary.path, target.path) == 0 else {
             unlink(temporary.path)
-            throw SessionStoreError.unavailable("cannot write session file: errno \(errno)")
+            throw StoreError.unavailable("cannot write session file: errno \(errno)")
         }
     }
 
@@ -180,7 +180,7 @@ public struct FileSessionStore: SessionStore {
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let marker = folder.appendingPathComponent(record.key)
         let fd = open(marker.path, O_WRONLY | O_CREAT, 0o600)
-        guard fd >= 0 else { throw SessionStoreError.unavailable("cannot write user index: errno \(errno)") }
+        guard fd >= 0 else { throw StoreError.unavailable("cannot write user index: errno \(errno)") }
         close(fd)
     }
 
@@ -207,9 +207,9 @@ public struct FileSessionStore: SessionStore {
     /// Runs `body` holding the folder's exclusive `flock` (other processes wait).
     private func locked<T>(_ body: () throws -> T) throws -> T {
         let fd = open(lockPath, O_RDWR | O_CREAT, 0o600)
-        guard fd >= 0 else { throw SessionStoreError.unavailable("cannot open \(lockPath): errno \(errno)") }
+        guard fd >= 0 else { throw StoreError.unavailable("cannot open \(lockPath): errno \(errno)") }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw SessionStoreError.unavailable("cannot lock \(lockPath): errno \(errno)") }
+        guard flock(fd, LOCK_EX) == 0 else { throw StoreError.unavailable("cannot lock \(lockPath): errno \(errno)") }
         defer { flock(fd, LOCK_UN) }
         return try body()
     }

@@ -1,4 +1,5 @@
-import Foundation
+import CloakroomCore
+public import Foundation
 
 /// Sessions in this process's memory: fast, lost on restart, not shared between nodes.
 ///
@@ -8,7 +9,7 @@ import Foundation
 /// open-addressing index; each entry is linked into its expiry minute and its user's list, so
 /// `deleteExpired` finds expired sessions without scanning the live ones, a batch per call, and
 /// sweeping never holds the actor for long.
-public actor MemorySessionStore: SessionStore {
+public actor MemorySessionStore: CompleteSessionStore {
     private var table = MemorySessionTable()
 
     /// Creates an empty store.
@@ -24,7 +25,7 @@ public actor MemorySessionStore: SessionStore {
 
     public func insert(_ record: SessionRecord) async throws {
         let hashed = try Self.hashed(record.key)
-        guard table.find(hashed) == nil else { throw SessionStoreError.duplicateKey() }
+        guard table.find(hashed) == nil else { throw StoreError.duplicateKey() }
         try table.insert(hashed, blob: record.binaryEncoded(), userID: record.userID)
     }
 
@@ -96,7 +97,7 @@ public actor MemorySessionStore: SessionStore {
     }
 
     private static func hashed(_ key: String) throws -> HashedKey {
-        guard let hashed = HashedKey(key) else { throw SessionStoreError.unavailable("session key is not a SHA-256 hex digest") }
+        guard let hashed = HashedKey(key) else { throw StoreError.unavailable("session key is not a SHA-256 hex digest") }
         return hashed
     }
 }

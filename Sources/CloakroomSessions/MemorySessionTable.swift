@@ -1,3 +1,6 @@
+import CloakroomCore
+import Foundation
+
 /// The memory store's data: binary records in a dense array of entries, found through one
 /// open-addressing hash index, each entry threaded on two intrusive doubly linked lists (the
 /// sessions expiring in its minute, the sessions of its user).
@@ -72,7 +75,7 @@ struct MemorySessionTable: Sendable {
     /// Adds a record under a key that is not present (the caller checked with `find`).
     mutating func insert(_ key: HashedKey, blob: [UInt8], userID: String?) throws {
         // Entry numbers and the index's "number + 1" must stay below `none`.
-        guard count < Int(UInt32.max) - 2 else { throw SessionStoreError.unavailable("the memory store is full") }
+        guard count < Int(UInt32.max) - 2 else { throw StoreError.unavailable("the memory store is full") }
         if (count + 1) * 2 > slots.count { grow() }
         let entry = Entry(key: key, blob: Self.exact(blob), wheelPrev: Self.none, wheelNext: Self.none, userPrev: Self.none, userNext: Self.none)
         let number: Int

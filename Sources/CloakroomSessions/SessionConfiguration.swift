@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// How sessions behave. Defaults follow OWASP's Session Management Cheat Sheet for a
 /// low-to-medium risk web application.

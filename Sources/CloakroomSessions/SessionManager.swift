@@ -1,6 +1,6 @@
-import CloakroomCore
-import Foundation
-import Logging
+public import CloakroomCore
+public import Foundation
+public import Logging
 import Synchronization
 
 /// Loads, commits, rotates and ends sessions over a `SessionStore`.
@@ -10,6 +10,9 @@ import Synchronization
 ///   configuration, and by the store through `expiresAt`.
 /// - Writes: none for an anonymous visitor who stores nothing; data writes only when edited,
 ///   merged key by key under compare-and-swap; `lastSeen` at most once per `touchInterval`.
+/// - Abilities: load, commit, sign-in and destroy need only the core `SessionStore`; per-user
+///   operations (listing, revoking, the session cap) need `SessionUserIndex`, `record(handle:)`
+///   needs `IterableSessionStore`, and throw `StoreError.unsupported` on a store without them.
 /// - Sign-in regenerates the ID (OWASP: renew the session ID after any privilege level change).
 public struct SessionManager: Sendable {
     /// What the middleware must do with the cookie after a commit.
@@ -74,7 +77,7 @@ public struct SessionManager: Sendable {
         let now = clock.now()
         if let limit = configuration.maxSessionsPerUser {
             let currentKey = session.record?.key
-            let others = try await store.records(forUser: userID, now: now).filter { $0.key != currentKey }
+            let others = try await userIndex("count a user's sessions").records(forUser: userID, now: now).filter { $0.key != currentKey }
             if others.count >= limit {
                 switch configuration.overflowPolicy {
                 case .refuse:
@@ -225,14 +228,14 @@ public struct SessionManager: Sendable {
     /// The live sessions of `userID`, most recently used first.
     public func sessions(ofUser userID: String) async throws -> [SessionRecord] {
         let now = clock.now()
-        return try await store.records(forUser: userID, now: now)
+        return try await userIndex("list a user's sessions").records(forUser: userID, now: now)
             .filter { isLive($0, at: now) }
             .sorted { $0.lastSeen > $1.lastSeen }
     }
 
     /// Ends the session of `userID` named by `handle`; throws `SessionError.notFound` if there is none.
     public func revoke(handle: String, ofUser userID: String) async throws {
-        guard let record = try await store.records(forUser: userID, now: clock.now()).first(where: { ConstantTime.equals($0.handle, handle) }) else {
+        guard let record = try await userIndex("find a user's sessions").records(forUser: userID, now: clock.now()).first(where: { ConstantTime.equals($0.handle, handle) }) else {
             throw SessionError.notFound()
         }
         try await store.delete(key: record.key)
@@ -242,17 +245,18 @@ public struct SessionManager: Sendable {
     /// Ends every session of `userID` except `keeping` (for "sign out everywhere else"); returns the count.
     @discardableResult
     public func revokeAll(ofUser userID: String, keeping: Session? = nil) async throws -> Int {
-        let ended = try await store.deleteAll(forUser: userID, exceptKey: keeping?.record?.key)
+        let ended = try await userIndex("end a user's sessions").deleteAll(forUser: userID, exceptKey: keeping?.record?.key)
         logger.info(keeping == nil ? "all sessions revoked" : "other sessions revoked", metadata: ["user": "\(userID)", "ended": "\(ended)"])
         return ended
     }
 
     /// Finds any live session by its public handle (operator tools); scans the store.
     public func record(handle: String) async throws -> SessionRecord? {
+        guard let iterable = store as? any IterableSessionStore else { throw StoreError.unsupported("list every session") }
         var after: String? = nil
         let now = clock.now()
         while true {
-            let page = try await store.list(now: now, afterKey: after, limit: 500)
+            let page = try await iterable.list(now: now, afterKey: after, limit: 500)
             if let match = page.first(where: { $0.handle == handle }) { return match }
             guard let last = page.last, page.count == 500 else { return nil }
             after = last.key
@@ -260,6 +264,12 @@ public struct SessionManager: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// The store's per-user index, which `ability` needs; `StoreError.unsupported` without one.
+    private func userIndex(_ ability: String) throws -> any SessionUserIndex {
+        guard let index = store as? any SessionUserIndex else { throw StoreError.unsupported(ability) }
+        return index
+    }
 
     /// Longest User-Agent kept with a session, in UTF-8 bytes.
     public static let maxUserAgentBytes = 512

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// One server-side session as a store keeps it.
 ///

@@ -1,21 +1,21 @@
-import CloakroomCore
+public import CloakroomCore
 import Foundation
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 
 /// Removes expired sessions from any store in the background.
 ///
 /// Works in batches of `batchSize`, yielding between batches, so a sweep of a million expired
 /// records never holds the store (or the request path) for long. Stops on graceful shutdown.
 public struct SessionSweeper: Service {
-    let store: any SessionStore
+    let store: any SweepableStore
     let interval: Duration
     let batchSize: Int
     let clock: any CloakroomClock
     let logger: Logger
 
     /// Creates a sweeper that runs every `interval`.
-    public init(store: any SessionStore, interval: Duration = .seconds(60), batchSize: Int = 1_000, clock: any CloakroomClock = SystemClock(), logger: Logger = Logger(label: "cloakroom.sweeper")) {
+    public init(store: any SweepableStore, interval: Duration = .seconds(60), batchSize: Int = 1_000, clock: any CloakroomClock = SystemClock(), logger: Logger = Logger(label: "cloakroom.sweeper")) {
         self.store = store
         self.interval = interval
         self.batchSize = batchSize

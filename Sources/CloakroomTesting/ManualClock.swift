@@ -1,5 +1,5 @@
-import CloakroomCore
-import Foundation
+public import CloakroomCore
+public import Foundation
 import Synchronization
 
 /// A clock tests move by hand instead of sleeping.

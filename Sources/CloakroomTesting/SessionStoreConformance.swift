@@ -1,5 +1,5 @@
 import CloakroomCore
-import CloakroomSessions
+public import CloakroomSessions
 import Foundation
 
 /// The behaviour every `SessionStore` must show, run against a real backend.
@@ -15,11 +15,11 @@ public enum SessionStoreConformance {
     public static let checkNames: [String] = suite.names
 
     /// Runs every check (or those named in `only`) against fresh stores from `makeStore`.
-    public static func run(only: Set<String>? = nil, makeStore: @Sendable () async throws -> any SessionStore) async throws {
+    public static func run(only: Set<String>? = nil, makeStore: @Sendable () async throws -> any CompleteSessionStore) async throws {
         try await suite.run(only: only, makeStore: makeStore)
     }
 
-    static let suite = ConformanceChecks<any SessionStore>(checks: checks)
+    static let suite = ConformanceChecks<any CompleteSessionStore>(checks: checks)
 
     static let t0 = Date(timeIntervalSince1970: 1_767_225_600)
 
@@ -31,7 +31,7 @@ public enum SessionStoreConformance {
     }
 
     static func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
-        try ConformanceChecks<any SessionStore>.expect(condition, message())
+        try ConformanceChecks<any CompleteSessionStore>.expect(condition, message())
     }
 
     static func same(_ a: SessionRecord?, _ b: SessionRecord?) -> Bool {
@@ -45,7 +45,7 @@ public enum SessionStoreConformance {
             && a.ipAddress == b.ipAddress && a.version == b.version
     }
 
-    typealias Check = @Sendable (any SessionStore) async throws -> Void
+    typealias Check = @Sendable (any CompleteSessionStore) async throws -> Void
 
     static let checks: [(String, Check)] = [
         ("missing key loads nil", { store in
@@ -64,7 +64,7 @@ public enum SessionStoreConformance {
             do {
                 try await store.insert(r)
                 throw ConformanceFailure(description: "second insert of the same key succeeded")
-            } catch let error as SessionStoreError {
+            } catch let error as StoreError {
                 try expect(error.isDuplicateKey, "expected duplicateKey, got \(error)")
             }
         }),

@@ -1,5 +1,5 @@
 import CloakroomCore
-import CloakroomTokens
+public import CloakroomTokens
 import Foundation
 
 /// The behaviour every `TokenStore` must show, run against a real backend; used like
@@ -66,7 +66,7 @@ public enum TokenStoreConformance {
             do {
                 try await store.insertRefreshToken(record)
                 throw ConformanceFailure(description: "second insert of the same key succeeded")
-            } catch let error as TokenStoreError {
+            } catch let error as StoreError {
                 try expect(error.isDuplicateKey, "expected duplicateKey, got \(error)")
             }
         }),
@@ -114,7 +114,7 @@ public enum TokenStoreConformance {
             do {
                 let outcome = try await store.rotateRefreshToken(key: first.key, newKey: other.key, now: now, lifetime: 600)
                 throw ConformanceFailure(description: "rotating onto an existing key gave \(outcome)")
-            } catch let error as TokenStoreError {
+            } catch let error as StoreError {
                 try expect(error.isDuplicateKey, "expected duplicateKey, got \(error)")
             }
             let after = try await store.refreshToken(key: first.key, now: now)

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The claims of a Cloakroom access token: the JWT profile of RFC 9068 section 2.2, plus `epoch`.
 ///

@@ -1,5 +1,5 @@
-import CloakroomCore
-import Foundation
+public import CloakroomCore
+public import Foundation
 import JWTKit
 
 /// Issues access tokens in the JWT profile of RFC 9068, signed with the ring's active key.

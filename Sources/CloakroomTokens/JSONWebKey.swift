@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A JSON Web Key (RFC 7517) as read from or written to JSON: every member the key types
 /// Cloakroom handles (`OKP`, `EC`, `RSA`, `oct`) may carry.

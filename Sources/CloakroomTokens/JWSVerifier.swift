@@ -1,5 +1,5 @@
-import CloakroomCore
-import Foundation
+public import CloakroomCore
+public import Foundation
 
 /// Checks a compact JWS against a key source: header rules, the key's one algorithm, and the
 /// signature (computed by swift-crypto). Claims are not looked at; ``TokenVerifier`` does that.

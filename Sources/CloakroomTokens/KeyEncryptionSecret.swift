@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 
 /// The secret the key file is encrypted under, e.g. read by the server from an environment
 /// variable or a file. The key-encryption key is derived from it with HKDF-SHA256 and a random

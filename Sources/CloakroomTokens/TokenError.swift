@@ -5,45 +5,76 @@
 /// section 3.1: `error="invalid_token"`).
 public struct TokenError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The kind of refusal, stable for logs, metrics and `error_description`.
-    public enum Code: String, Sendable, Hashable, CaseIterable {
+    ///
+    /// A struct over a private enum (as jwt-kit's `JWTError`): a new kind breaks no caller's `switch`.
+    public struct Code: Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        private enum Base: String, Sendable, CaseIterable {
+            case tooLarge = "too_large"
+            case malformed = "malformed"
+            case algNone = "alg_none"
+            case algMismatch = "alg_mismatch"
+            case missingKid = "missing_kid"
+            case unknownKid = "unknown_kid"
+            case keyUseMismatch = "key_use_mismatch"
+            case badSignature = "bad_signature"
+            case expired = "expired"
+            case notYetValid = "not_yet_valid"
+            case issuedInFuture = "issued_in_future"
+            case wrongIssuer = "wrong_issuer"
+            case wrongAudience = "wrong_audience"
+            case wrongType = "wrong_type"
+            case unsupportedCrit = "unsupported_crit"
+            case embeddedKeyRefused = "embedded_key_refused"
+            case missingClaim = "missing_claim"
+            case revoked = "revoked"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The stable wire name (`too_large`, `invalid_credentials`, …).
+        public var rawValue: String { base.rawValue }
+        public var description: String { base.rawValue }
+        /// Every kind, in declaration order.
+        public static var allCases: [Code] { Base.allCases.map(Code.init) }
+
         /// Longer than the verifier's size limit; refused before any parsing.
-        case tooLarge = "too_large"
+        public static let tooLarge = Code(.tooLarge)
         /// Not three strict base64url segments, or a header or payload that is not the expected JSON.
-        case malformed = "malformed"
+        public static let malformed = Code(.malformed)
         /// `alg: none` in any casing (RFC 8725 section 3.1).
-        case algNone = "alg_none"
+        public static let algNone = Code(.algNone)
         /// The `alg` header is not the algorithm configured for the key named by `kid`.
-        case algMismatch = "alg_mismatch"
+        public static let algMismatch = Code(.algMismatch)
         /// The header names no key (`kid` absent) and the key set cannot pick one.
-        case missingKid = "missing_kid"
+        public static let missingKid = Code(.missingKid)
         /// The `kid` names no key the verifier holds (or one whose verification period ended).
-        case unknownKid = "unknown_kid"
+        public static let unknownKid = Code(.unknownKid)
         /// The key named by `kid` is not for signatures (`use` is not `sig`, or `key_ops` lacks `verify`).
-        case keyUseMismatch = "key_use_mismatch"
+        public static let keyUseMismatch = Code(.keyUseMismatch)
         /// The signature does not verify.
-        case badSignature = "bad_signature"
+        public static let badSignature = Code(.badSignature)
         /// `exp` has passed (beyond the leeway).
-        case expired = "expired"
+        public static let expired = Code(.expired)
         /// `nbf` is still in the future (beyond the leeway).
-        case notYetValid = "not_yet_valid"
+        public static let notYetValid = Code(.notYetValid)
         /// `iat` is in the future (beyond the leeway).
-        case issuedInFuture = "issued_in_future"
+        public static let issuedInFuture = Code(.issuedInFuture)
         /// `iss` is not the configured issuer.
-        case wrongIssuer = "wrong_issuer"
+        public static let wrongIssuer = Code(.wrongIssuer)
         /// `aud` does not contain the configured audience.
-        case wrongAudience = "wrong_audience"
+        public static let wrongAudience = Code(.wrongAudience)
         /// `typ` is not `at+jwt` (RFC 9068 section 2.1).
-        case wrongType = "wrong_type"
+        public static let wrongType = Code(.wrongType)
         /// A `crit` header names an extension this verifier does not implement (RFC 7515 section 4.1.11).
-        case unsupportedCrit = "unsupported_crit"
+        public static let unsupportedCrit = Code(.unsupportedCrit)
         /// The header carries `jwk`, `jku`, `x5u` or `x5c`: keys come from configuration, never the token.
-        case embeddedKeyRefused = "embedded_key_refused"
+        public static let embeddedKeyRefused = Code(.embeddedKeyRefused)
         /// A claim RFC 9068 (or Cloakroom's `epoch`) requires is absent.
-        case missingClaim = "missing_claim"
+        public static let missingClaim = Code(.missingClaim)
         /// The token was revoked: its `jti` or its sign-in (`sid`) is on the deny-list, or it was
         /// issued before the user's last "sign out everywhere", password change or disabling (its
         /// `epoch` is too old).
-        case revoked = "revoked"
+        public static let revoked = Code(.revoked)
     }
 
     /// The kind.

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// What the key ring says about one key; never key material.
 public struct TokenKeyInfo: Sendable, Hashable, CustomStringConvertible {

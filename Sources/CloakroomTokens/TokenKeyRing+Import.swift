@@ -1,5 +1,5 @@
 import CloakroomCore
-import Foundation
+public import Foundation
 import Logging
 
 extension TokenKeyRing {

@@ -1,6 +1,6 @@
-import CloakroomCore
-import Foundation
-import Logging
+public import CloakroomCore
+public import Foundation
+public import Logging
 
 extension TokenKeyRing {
     /// Writes every key to `url` (mode 0600, atomically replaced), sealed under `secret`; see

@@ -1,7 +1,7 @@
-import CloakroomCore
-import Foundation
+public import CloakroomCore
+public import Foundation
 import JWTKit
-import Logging
+public import Logging
 import Synchronization
 
 /// The server's signing keys, each with a `kid`, one algorithm, a creation date and a state.

@@ -1,6 +1,6 @@
 import CloakroomCore
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 
 /// Token sign-in as a whole: issuing an access token with a rotating refresh token, refreshing,
 /// verifying with revocation, and the three ways of revoking (one family, one token, everything

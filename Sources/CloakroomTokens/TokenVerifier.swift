@@ -1,5 +1,5 @@
-import CloakroomCore
-import Foundation
+public import CloakroomCore
+public import Foundation
 
 /// Verifies Cloakroom access tokens (RFC 9068 JWT profile) for a resource server.
 ///

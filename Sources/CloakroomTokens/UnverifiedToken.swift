@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A token's parts decoded WITHOUT verification, for display (`cloakroom token decode`).
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Verification keys read from a JWK or JWK Set, e.g. for `cloakroom token verify --jwks FILE`.
 ///

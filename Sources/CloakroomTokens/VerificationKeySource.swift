@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Where a verifier finds the key a token's `kid` names.
 public protocol VerificationKeySource: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A JWS whose signature verified with a configured key. The payload is authentic but has not
 /// been read as a claim set (no expiry, issuer or audience check).

@@ -107,7 +107,7 @@ extension PostgresTests {
                 do {
                     try await store.ping()
                     Issue.record("ping succeeded on a closed database")
-                } catch let error as SessionStoreError {
+                } catch let error as StoreError {
                     #expect(error.isUnavailable)
                 }
                 #expect(started.duration(to: clock.now) < .milliseconds(200))

@@ -32,19 +32,19 @@ extension PostgresTests {
             await server.cleanup()
         }
 
-        /// Times one call that must fail with `SessionStoreError.unavailable` and name no key.
+        /// Times one call that must fail with `StoreError.unavailable` and name no key.
         static func timeFailure(_ store: PostgresSessionStore) async -> Duration {
             let clock = ContinuousClock()
             let started = clock.now
             do {
                 _ = try await store.load(key: key, now: Date())
                 Issue.record("load succeeded against a stopped server")
-            } catch let error as SessionStoreError {
+            } catch let error as StoreError {
                 #expect(error.isUnavailable, "\(error)")
                 #expect(!error.message.contains(key), "the message names the key: \(error.message)")
                 print("PostgreSQL failure message: \(error.message)")
             } catch {
-                Issue.record("expected SessionStoreError.unavailable, got \(type(of: error))")
+                Issue.record("expected StoreError.unavailable, got \(type(of: error))")
             }
             return started.duration(to: clock.now)
         }

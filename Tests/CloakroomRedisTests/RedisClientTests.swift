@@ -29,7 +29,7 @@ struct RedisClientTests {
             var wrong = good
             wrong.password = "not-the-password"
             try await withStore(wrong, logger: capture.logger) { store in
-                let error = await #expect(throws: SessionStoreError.self) { try await store.ping() }
+                let error = await #expect(throws: StoreError.self) { try await store.ping() }
                 #expect(error?.isUnavailable == true)
                 #expect(error.map { !"\($0)".contains("not-the-password") } ?? false)
             }
@@ -38,7 +38,7 @@ struct RedisClientTests {
             var none = good
             none.password = nil
             try await withStore(none) { store in
-                let error = await #expect(throws: SessionStoreError.self) { try await store.ping() }
+                let error = await #expect(throws: StoreError.self) { try await store.ping() }
                 #expect(error?.isUnavailable == true)
             }
         }
@@ -80,7 +80,7 @@ struct RedisClientTests {
             var wrong = alice
             wrong.password = "bob-secret"
             try await withStore(wrong) { store in
-                let error = await #expect(throws: SessionStoreError.self) { try await store.ping() }
+                let error = await #expect(throws: StoreError.self) { try await store.ping() }
                 #expect(error?.isUnavailable == true)
             }
         }
@@ -177,7 +177,7 @@ struct RedisClientTests {
                 let clock = ContinuousClock()
                 for _ in 0..<3 {
                     let start = clock.now
-                    let error = await #expect(throws: SessionStoreError.self) { _ = try await store.load(key: r.key, now: Date()) }
+                    let error = await #expect(throws: StoreError.self) { _ = try await store.load(key: r.key, now: Date()) }
                     #expect(error?.isUnavailable == true)
                     #expect(clock.now - start < config.commandTimeout + .milliseconds(500))
                 }
@@ -214,7 +214,7 @@ struct RedisClientTests {
                 server.pause()
                 let clock = ContinuousClock()
                 let start = clock.now
-                let error = await #expect(throws: SessionStoreError.self) { try await store.ping() }
+                let error = await #expect(throws: StoreError.self) { try await store.ping() }
                 let elapsed = clock.now - start
                 server.resume()
                 #expect(error?.isUnavailable == true)
@@ -244,7 +244,7 @@ struct RedisClientTests {
                             do {
                                 try await store.ping()
                                 return false
-                            } catch let error as SessionStoreError {
+                            } catch let error as StoreError {
                                 return error.isUnavailable
                             } catch {
                                 return false
@@ -265,7 +265,7 @@ struct RedisClientTests {
             var fresh = configuration(server)
             fresh.commandTimeout = .milliseconds(400)
             try await withStore(fresh) { store in
-                let error = await #expect(throws: SessionStoreError.self) { try await store.ping() }
+                let error = await #expect(throws: StoreError.self) { try await store.ping() }
                 #expect(error?.isUnavailable == true)
             }
             server.resume()

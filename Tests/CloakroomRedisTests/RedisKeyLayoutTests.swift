@@ -142,7 +142,7 @@ struct RedisKeyLayoutTests {
                 #expect(try await store.deleteExpired(now: t0 + 20, limit: 10) == 1)
                 #expect(try await store.list(now: t0, afterKey: nil, limit: 10).isEmpty)
                 // A load of it is a backend failure, not a crash.
-                let error = await #expect(throws: SessionStoreError.self) { _ = try await store.load(key: "zzz", now: t0) }
+                let error = await #expect(throws: StoreError.self) { _ = try await store.load(key: "zzz", now: t0) }
                 #expect(error?.isUnavailable == true)
             }
         }

@@ -51,7 +51,7 @@ struct RedisThrottleStoreTests {
         try await RedisTestServer.with { server in
             let config = configuration(server)
             try await withStore(config) { sessions in
-                let throttle = RedisThrottleStore(sharingConnectionsOf: sessions)
+                let throttle = RedisThrottleStore(database: sessions.database)
                 // Whole milliseconds: the store keeps times at millisecond precision.
                 let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000)
                 try await withThrowingTaskGroup(of: Void.self) { group in

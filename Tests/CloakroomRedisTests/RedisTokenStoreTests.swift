@@ -13,7 +13,7 @@ struct RedisTokenStoreTests {
     func conformance(_ check: String) async throws {
         try await RedisTestServer.with { server in
             try await withStore(configuration(server, prefix: uniquePrefix("tokens"))) { sessions in
-                try await TokenStoreConformance.run(only: [check]) { RedisTokenStore(sharingConnectionsOf: sessions) }
+                try await TokenStoreConformance.run(only: [check]) { RedisTokenStore(database: sessions.database) }
             }
         }
     }
@@ -25,7 +25,7 @@ struct RedisTokenStoreTests {
             let config = configuration(server, prefix: prefix)
             try await withRawClient(config) { raw in _ = try await raw.send(RedisCommand("CONFIG", "RESETSTAT")) }
             try await withStore(config) { sessions in
-                let store = RedisTokenStore(sharingConnectionsOf: sessions)
+                let store = RedisTokenStore(database: sessions.database)
                 let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000)
                 let first = RefreshTokenRecord(
                     key: SecureToken.hash("secret-a"), familyID: "fam-x", userID: "alice", clientID: "cli", scope: "openid",
@@ -92,7 +92,7 @@ struct RedisTokenStoreTests {
         try await RedisTestServer.with { server in
             let config = configuration(server, prefix: uniquePrefix("token-sweep"))
             try await withStore(config) { sessions in
-                let store = RedisTokenStore(sharingConnectionsOf: sessions)
+                let store = RedisTokenStore(database: sessions.database)
                 // Times in the past on the Redis clock: every key lives for the grace period.
                 let t0 = Date(timeIntervalSince1970: 1_767_225_600)
                 for i in 0..<30 {

@@ -52,7 +52,7 @@ struct MemorySessionStoreTests {
                     try await store.insert(record)
                     #expect(model[key] == nil, "step \(step): duplicate insert accepted")
                     model[key] = record
-                } catch let error as SessionStoreError {
+                } catch let error as StoreError {
                     #expect(error.isDuplicateKey && model[key] != nil, "step \(step): \(error)")
                 }
             case 35..<50:

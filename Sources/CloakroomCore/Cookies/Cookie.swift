@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A cookie a server wants to set, serialised as a `Set-Cookie` field value.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Parsing and formatting of the dates carried by the `Expires` cookie attribute.
 ///

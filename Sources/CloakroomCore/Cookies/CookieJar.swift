@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A client-side cookie store: the RFC 6265bis storage model (section 5.7) and
 /// retrieval algorithm (section 5.8.3).

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The result of parsing one `Set-Cookie` field value the way a user agent does.
 ///

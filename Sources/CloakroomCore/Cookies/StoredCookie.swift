@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A cookie as held in a `CookieJar`: the fields of the RFC 6265bis section 5.7 storage model.
 ///

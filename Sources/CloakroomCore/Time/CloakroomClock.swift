@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Where Cloakroom reads the time. Injected everywhere, so tests move time instead of sleeping.
 public protocol CloakroomClock: Sendable {

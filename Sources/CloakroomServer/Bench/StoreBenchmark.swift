@@ -42,7 +42,7 @@ struct StoreBenchmark {
     }
 
     let name: String
-    let store: any SessionStore
+    let store: any CompleteSessionStore
     let count: Int
     let concurrency: Int
     /// Bytes the backend holds for its sessions, measured by the backend's own means.

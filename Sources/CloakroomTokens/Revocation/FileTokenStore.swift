@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 import CloakroomCore
-import Foundation
+public import Foundation
 
 /// Token state as files in the store folder (`--store file:DIR`), beside the `FileSessionStore`:
 ///
@@ -45,13 +45,13 @@ public struct FileTokenStore: TokenStore {
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             }
         } catch {
-            throw TokenStoreError.unavailable("cannot create token folder \(root.path): \(error.localizedDescription)")
+            throw StoreError.unavailable("cannot create token folder \(root.path): \(error.localizedDescription)")
         }
     }
 
     public func insertRefreshToken(_ record: RefreshTokenRecord) async throws {
         try locked {
-            guard try readToken(key: record.key) == nil else { throw TokenStoreError.duplicateKey() }
+            guard try readToken(key: record.key) == nil else { throw StoreError.duplicateKey() }
             try store(record)
         }
     }
@@ -68,7 +68,7 @@ public struct FileTokenStore: TokenStore {
                 _ = try removeFamily(hash: SecureToken.hash(record.familyID))
                 return .reused(record)
             }
-            guard try readToken(key: newKey) == nil else { throw TokenStoreError.duplicateKey() }
+            guard try readToken(key: newKey) == nil else { throw StoreError.duplicateKey() }
             let successor = RefreshTokenRecord(
                 key: newKey, familyID: record.familyID, userID: record.userID, clientID: record.clientID,
                 scope: record.scope, issuedAt: now, expiresAt: min(now.addingTimeInterval(lifetime), record.familyExpiresAt),
@@ -237,7 +237,7 @@ public struct FileTokenStore: TokenStore {
     private func tokenFile(_ key: String) throws -> URL {
         // Keys are SHA-256 hex; anything else could escape the folder.
         guard key.utf8.count == 64, key.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
-            throw TokenStoreError.unavailable("refresh token key is not a SHA-256 hex digest")
+            throw StoreError.unavailable("refresh token key is not a SHA-256 hex digest")
         }
         return refresh.appendingPathComponent(key + ".json")
     }
@@ -263,7 +263,7 @@ public struct FileTokenStore: TokenStore {
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch {
-            throw TokenStoreError.unavailable("token file \(file.lastPathComponent) is corrupt")
+            throw StoreError.unavailable("token file \(file.lastPathComponent) is corrupt")
         }
     }
 
@@ -273,11 +273,11 @@ public struct FileTokenStore: TokenStore {
         do {
             bytes = try JSONEncoder().encode(value)
         } catch {
-            throw TokenStoreError.unavailable("cannot encode token file: \(error)")
+            throw StoreError.unavailable("cannot encode token file: \(error)")
         }
         let temporary = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).\(UUID().uuidString).tmp")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw TokenStoreError.unavailable("cannot write token file: errno \(errno)") }
+        guard fd >= 0 else { throw StoreError.unavailable("cannot write token file: errno \(errno)") }
         var ok = bytes.withUnsafeBytes { buffer in
             guard let base = buffer.baseAddress else { return true }
             var offset = 0
@@ -293,7 +293,7 @@ public struct FileTokenStore: TokenStore {
         guard ok, rename(temporary.path, target.path) == 0 else {
             let failure = errno
             unlink(temporary.path)
-            throw TokenStoreError.unavailable("cannot write token file: errno \(failure)")
+            throw StoreError.unavailable("cannot write token file: errno \(failure)")
         }
     }
 
@@ -301,7 +301,7 @@ public struct FileTokenStore: TokenStore {
     private func mark(_ folder: URL, _ name: String) throws {
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let fd = open(folder.appendingPathComponent(name).path, O_WRONLY | O_CREAT, 0o600)
-        guard fd >= 0 else { throw TokenStoreError.unavailable("cannot write token index: errno \(errno)") }
+        guard fd >= 0 else { throw StoreError.unavailable("cannot write token index: errno \(errno)") }
         close(fd)
     }
 
@@ -317,9 +317,9 @@ public struct FileTokenStore: TokenStore {
     /// Runs `body` holding the exclusive `flock` on `tokens/store.lock` (other processes wait).
     private func locked<T>(_ body: () throws -> T) throws -> T {
         let fd = open(lockPath, O_RDWR | O_CREAT, 0o600)
-        guard fd >= 0 else { throw TokenStoreError.unavailable("cannot open \(lockPath): errno \(errno)") }
+        guard fd >= 0 else { throw StoreError.unavailable("cannot open \(lockPath): errno \(errno)") }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw TokenStoreError.unavailable("cannot lock \(lockPath): errno \(errno)") }
+        guard flock(fd, LOCK_EX) == 0 else { throw StoreError.unavailable("cannot lock \(lockPath): errno \(errno)") }
         defer { flock(fd, LOCK_UN) }
         return try body()
     }

@@ -1,4 +1,5 @@
-import Foundation
+import CloakroomCore
+public import Foundation
 
 /// Token state in this process's memory: for one server and for tests. Lost on restart (every
 /// refresh token then stops working, which is safe).
@@ -12,7 +13,7 @@ public actor MemoryTokenStore: TokenStore {
     public init() {}
 
     public func insertRefreshToken(_ record: RefreshTokenRecord) throws {
-        guard tokens[record.key] == nil else { throw TokenStoreError.duplicateKey() }
+        guard tokens[record.key] == nil else { throw StoreError.duplicateKey() }
         store(record)
     }
 
@@ -27,7 +28,7 @@ public actor MemoryTokenStore: TokenStore {
             removeFamily(record.familyID)
             return .reused(record)
         }
-        guard tokens[newKey] == nil else { throw TokenStoreError.duplicateKey() }
+        guard tokens[newKey] == nil else { throw StoreError.duplicateKey() }
         record.usedAt = now
         tokens[key] = record
         let successor = RefreshTokenRecord(

@@ -1,5 +1,5 @@
-import CloakroomCore
-import Foundation
+public import CloakroomCore
+public import Foundation
 
 /// One refresh token at rest. The client holds 256 random bits; the store holds only their
 /// SHA-256 (`key`, lowercase hex), so a leaked store leaks no usable refresh token.
@@ -77,24 +77,16 @@ public struct RevocationState: Sendable, Hashable {
     public static func deniedID(sessionID: String) -> String { "sid:" + sessionID }
 }
 
-/// Where token state lives: refresh-token families, per-user revocation epochs and the deny-list
-/// of access token IDs (`jti`) and of whole sign-ins (`sid`). Every record here expires, so it
-/// lives at the store URL beside the sessions and a cluster sharing that store agrees on it.
+/// Where refresh-token families live: the refresh half of token state.
 ///
 /// Contract (every implementation passes `TokenStoreConformance` in CloakroomTesting):
 /// - Keys are SHA-256 hex digests; the store never receives a raw refresh token.
-/// - Expired records are never returned and may linger until ``deleteExpired(now:limit:)``.
+/// - Expired records are never returned and may linger until swept (`SweepableStore`).
 /// - ``rotateRefreshToken(key:newKey:now:lifetime:)`` is atomic: of two concurrent rotations of
 ///   one token exactly one gets `.rotated`; the other sees the token used, gets `.reused`, and the
 ///   family (including the successor just issued) is gone.
-/// - An epoch only ever rises (``raiseEpoch(forUser:to:keepUntil:)`` keeps the larger value and the
-///   later expiry). A forgotten (expired) epoch reads 0; keep it at least as long as the longest
-///   access token lifetime plus leeway, so no token issued before it is still valid then.
-/// - A denied sign-in is a deny-list entry under ``RevocationState/deniedID(sessionID:)``
-///   (``denySession(_:until:)``); ``revocationState(userID:tokenID:sessionID:now:)`` reads the
-///   epoch, the `jti` and the `sid` entries in one round trip.
-public protocol TokenStore: Sendable {
-    /// Stores the first token of a new family. Fails with `TokenStoreError.duplicateKey` if the
+public protocol RefreshTokenStore: Sendable {
+    /// Stores the first token of a new family. Fails with `StoreError.duplicateKey` if the
     /// key exists.
     func insertRefreshToken(_ record: RefreshTokenRecord) async throws
 
@@ -113,7 +105,19 @@ public protocol TokenStore: Sendable {
 
     /// Deletes every refresh token of one user; returns how many records were removed.
     func revokeRefreshTokens(forUser userID: String) async throws -> Int
+}
 
+/// Where access-token revocation lives: per-user revocation epochs and the deny-list of access
+/// token IDs (`jti`) and of whole sign-ins (`sid`), read on every Bearer request.
+///
+/// Contract (every implementation passes `TokenStoreConformance` in CloakroomTesting):
+/// - An epoch only ever rises (``raiseEpoch(forUser:to:keepUntil:)`` keeps the larger value and the
+///   later expiry). A forgotten (expired) epoch reads 0; keep it at least as long as the longest
+///   access token lifetime plus leeway, so no token issued before it is still valid then.
+/// - A denied sign-in is a deny-list entry under ``RevocationState/deniedID(sessionID:)``
+///   (``denySession(_:until:)``); ``revocationState(userID:tokenID:sessionID:now:)`` reads the
+///   epoch, the `jti` and the `sid` entries in one round trip.
+public protocol RevocationStore: Sendable {
     /// Raises the user's revocation epoch to `epoch` (keeping the larger of the stored and the new
     /// value) and keeps it at least until `keepUntil`.
     func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) async throws
@@ -125,12 +129,9 @@ public protocol TokenStore: Sendable {
     /// (its entry under ``RevocationState/deniedID(sessionID:)``; false when `sessionID` is nil), as
     /// of `now`, in one round trip.
     func revocationState(userID: String, tokenID: String, sessionID: String?, now: Date) async throws -> RevocationState
-
-    /// Removes up to `limit` expired records (tokens, epochs, deny-list entries); returns how many.
-    func deleteExpired(now: Date, limit: Int) async throws -> Int
 }
 
-extension TokenStore {
+extension RevocationStore {
     /// Puts a whole sign-in (a refresh-token family, the `sid` of its access tokens) on the
     /// deny-list until `until`: every access token of it is refused, whatever its `jti`. Keep it
     /// until the last of them has expired (now + the longest access token lifetime + leeway).
@@ -139,23 +140,7 @@ extension TokenStore {
     }
 }
 
-/// Why a token store operation failed.
-public struct TokenStoreError: Error, Sendable, CustomStringConvertible {
-    private enum Kind: Sendable { case duplicateKey, unavailable }
-    private let kind: Kind
-    /// What went wrong, with no token in it.
-    public let message: String
-
-    /// The key is already taken (`insertRefreshToken`).
-    public static func duplicateKey() -> TokenStoreError { .init(kind: .duplicateKey, message: "refresh token key already exists") }
-    /// The backend could not be reached or failed.
-    public static func unavailable(_ message: String) -> TokenStoreError { .init(kind: .unavailable, message: message) }
-
-    /// True for `duplicateKey`.
-    public var isDuplicateKey: Bool { kind == .duplicateKey }
-    /// True for `unavailable`.
-    public var isUnavailable: Bool { kind == .unavailable }
-    public var description: String { "TokenStoreError: \(message)" }
-}
-
-extension TokenStoreError: BackendUnavailableError {}
+/// Where token state lives: refresh-token families and revocation, every record of which expires
+/// (so it is swept, and lives at the store URL beside the sessions: a cluster sharing that store
+/// agrees on it). `TokenService` needs all three abilities; every backend here has them.
+public typealias TokenStore = RefreshTokenStore & RevocationStore & SweepableStore
