@@ -145,6 +145,7 @@ let package = Package(
                 "CloakroomRedis",
                 "CloakroomHummingbird",
                 "CloakroomTokens",
+                "CloakroomBench",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -158,6 +159,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CloakroomBench",
+            dependencies: [
+                "CCloakroomShims",
+                "CloakroomCore",
+                "CloakroomSessions",
+                "CloakroomSQLite",
+                "CloakroomPostgres",
+                "CloakroomRedis",
+                "CloakroomTokens",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CloakroomTesting",
             dependencies: [
                 "CloakroomCore",
@@ -166,6 +184,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // One test target per library target; the shared conformance suites live in CloakroomTesting.
         .testTarget(
             name: "CloakroomCoreTests",
             dependencies: ["CloakroomCore"],
@@ -173,12 +192,15 @@ let package = Package(
         ),
         .testTarget(
             name: "CloakroomSessionsTests",
-            dependencies: ["CloakroomSessions", "CloakroomTesting", "CloakroomSQLite", "CloakroomTokens"],
+            dependencies: ["CloakroomCore", "CloakroomSessions", "CloakroomTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CloakroomIdentityTests",
-            dependencies: ["CloakroomIdentity", "CloakroomTesting", "CloakroomSQLite", .product(name: "SQLiteNIO", package: "sqlite-nio")],
+            dependencies: [
+                "CloakroomCore", "CloakroomIdentity", "CloakroomTesting", "CloakroomSQLite",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -190,6 +212,11 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloakroomSQLiteTests",
+            dependencies: ["CloakroomSQLite", "CloakroomCore", "CloakroomSessions", "CloakroomIdentity", "CloakroomTokens", "CloakroomTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -210,11 +237,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CloakroomHummingbirdTests",
+            dependencies: [
+                "CloakroomHummingbird", "CloakroomSessions", "CloakroomTokens",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CloakroomServerTests",
             dependencies: [
                 "CloakroomServer",
                 "CloakroomHummingbird",
                 "CloakroomTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

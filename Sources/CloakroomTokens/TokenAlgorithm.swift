@@ -50,6 +50,11 @@ public enum TokenAlgorithm: String, Sendable, Hashable, CaseIterable, Codable {
     /// The JOSE name, as written in the `alg` header and JWK member.
     public var name: String { rawValue }
 
+    /// The algorithm called `name` in any case (`es256` is ES256), or nil.
+    public static func named(_ name: String) -> TokenAlgorithm? {
+        allCases.first { $0.rawValue.lowercased() == name.lowercased() }
+    }
+
     /// The key type this algorithm needs.
     public var keyType: KeyType {
         switch self {

@@ -108,3 +108,8 @@ let goodPassword = "correct horse battery staple"
 func credentials(_ user: String, _ password: String = goodPassword) -> String {
     #"{"username":"\#(user)","password":"\#(password)"}"#
 }
+
+extension Duration {
+    /// The duration in seconds, fractions included.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,5 +1,4 @@
 import CloakroomCore
-import CloakroomSQLite
 import CloakroomSessions
 import CloakroomTesting
 import Foundation
@@ -52,54 +51,5 @@ struct ConformanceTests {
         // Files are named by the hashed key only.
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("sessions").path)
         #expect(names == [SecureToken.hash(id) + ".json"])
-    }
-
-    @Test("SQLite file", arguments: SessionStoreConformance.checkNames)
-    func sqlite(_ check: String) async throws {
-        let path = TemporaryFile.path("conformance")
-        defer { TemporaryFile.remove(path) }
-        try await withDatabase(path) { database in
-            try await SessionStoreConformance.run(only: [check]) {
-                // A fresh, empty store per check on the same real file.
-                try await SQLiteTestStore.fresh(database)
-            }
-        }
-    }
-}
-
-enum SQLiteTestStore {
-    static func fresh(_ database: CloakroomSQLiteDatabase) async throws -> SQLiteSessionStore {
-        let store = SQLiteSessionStore(database: database)
-        var after: String? = nil
-        while true {
-            let page = try await store.list(now: .distantPast, afterKey: after, limit: 500)
-            for record in page { try await store.delete(key: record.key) }
-            guard let last = page.last, page.count == 500 else { break }
-            after = last.key
-        }
-        return store
-    }
-}
-
-/// Opens a real SQLite file, runs `body`, and always closes it (SQLiteNIO requires an explicit close).
-func withDatabase<T>(_ path: String, _ body: (CloakroomSQLiteDatabase) async throws -> T) async throws -> T {
-    let database = try await CloakroomSQLiteDatabase.open(path: path)
-    do {
-        let value = try await body(database)
-        try await database.close()
-        return value
-    } catch {
-        try? await database.close()
-        throw error
-    }
-}
-
-enum TemporaryFile {
-    static func path(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-\(name)-\(UUID().uuidString).sqlite").path
-    }
-
-    static func remove(_ path: String) {
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 }

@@ -1,5 +1,4 @@
 import CloakroomCore
-import CloakroomSQLite
 import CloakroomSessions
 import CloakroomTesting
 import Foundation
@@ -249,26 +248,5 @@ struct SessionManagerTests {
         #expect(try await sweeper.sweepOnce() == 25)
         #expect(await store.count == 1)
         #expect(try await manager.load(cookieValue: keep).exists)
-    }
-
-    @Test func sqliteSessionsSurviveReopeningTheFile() async throws {
-        let path = TemporaryFile.path("reopen")
-        defer { TemporaryFile.remove(path) }
-        let clock = self.clock
-        let id = try await withDatabase(path) { database in
-            let manager = SessionManager(store: SQLiteSessionStore(database: database), clock: clock)
-            let session = try await manager.load(cookieValue: nil)
-            try await manager.signIn(session, userID: "u")
-            session.setValue(#"{"theme":"dark"}"#, forKey: "prefs")
-            _ = try await manager.commit(session)
-            return try #require(session.cookieValue)
-        }
-        try await withDatabase(path) { database in
-            #expect(try await database.schemaVersion() == CloakroomSQLiteDatabase.latestSchemaVersion, "migrations ran once")
-            let manager = SessionManager(store: SQLiteSessionStore(database: database), clock: clock)
-            let reloaded = try await manager.load(cookieValue: id)
-            #expect(reloaded.userID == "u")
-            #expect(reloaded.value(forKey: "prefs") == #"{"theme":"dark"}"#)
-        }
     }
 }

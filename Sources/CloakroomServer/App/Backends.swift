@@ -157,21 +157,3 @@ struct Backends: Sendable {
             close: { for close in allClosers { try? await close() } })
     }
 }
-
-extension StoreLocation {
-    /// Where accounts go when `--accounts` is not given.
-    var defaultAccounts: StoreLocation {
-        switch self {
-        case .memory, .sqlite, .postgres: self
-        case .file, .redis: .sqlite(path: "./cloakroom.sqlite")
-        }
-    }
-
-    /// Durable stores that can hold accounts.
-    var canHoldAccounts: Bool {
-        switch self {
-        case .memory, .sqlite, .postgres: true
-        case .file, .redis: false
-        }
-    }
-}

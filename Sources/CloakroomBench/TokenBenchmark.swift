@@ -256,8 +256,12 @@ extension Bench {
         }
 
         func chosen() throws -> [TokenAlgorithm] {
-            try algorithms.split(separator: ",").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { name in
-                let algorithm = try KeyRingTool.signingAlgorithm(name.trimmingCharacters(in: .whitespaces))
+            try algorithms.split(separator: ",").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { part in
+                let name = part.trimmingCharacters(in: .whitespaces)
+                let choices = TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ", ")
+                guard let algorithm = TokenAlgorithm.named(name), algorithm.canSign else {
+                    throw ValidationError("algorithm \(name) is not one of \(choices)")
+                }
                 return algorithm
             }
         }

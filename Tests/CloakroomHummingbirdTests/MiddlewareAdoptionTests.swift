@@ -29,9 +29,9 @@ struct MiddlewareAdoptionTests {
             let visitor = Visitor(client)
             #expect(try await visitor.request(.get, "/count").text == "1")
             #expect(try await visitor.request(.get, "/count").text == "2")
-            let before = visitor.cookie
+            let before = visitor.cookieValue
             #expect(try await visitor.request(.post, "/login").text == "ok")
-            #expect(visitor.cookie != before, "sign-in rotates the ID")
+            #expect(visitor.cookieValue != before, "sign-in rotates the ID")
             #expect(try await visitor.request(.get, "/count").text == "3", "data carried over")
             #expect(try await Visitor(client).request(.get, "/count").text == "1", "another visitor has their own session")
         }

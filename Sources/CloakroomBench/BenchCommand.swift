@@ -1,4 +1,4 @@
-import ArgumentParser
+package import ArgumentParser
 import CCloakroomShims
 import CloakroomPostgres
 import CloakroomRedis
@@ -9,8 +9,12 @@ import Foundation
 import Glibc
 #endif
 
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks (figures, not tests).", subcommands: [Stores.self, Tokens.self])
+/// `cloakroom bench`: benchmarks that print figures (never timed tests). Its own target, so no
+/// shipped library carries benchmark code; the `cloakroom` executable lists it as a subcommand.
+package struct Bench: AsyncParsableCommand {
+    package init() {}
+
+    package static let configuration = CommandConfiguration(abstract: "Benchmarks (figures, not tests).", subcommands: [Stores.self, Tokens.self])
 
     struct Stores: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -440,7 +440,7 @@ struct KeyRingTool {
 
     static func signingAlgorithm(_ text: String) throws -> TokenAlgorithm {
         let choices = TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ", ")
-        guard let algorithm = TokenAlgorithm.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+        guard let algorithm = TokenAlgorithm.named(text) else {
             throw ValidationError("algorithm \(text) is not one of \(choices)")
         }
         guard algorithm.canSign else {
@@ -450,7 +450,7 @@ struct KeyRingTool {
     }
 
     static func anyAlgorithm(_ text: String) throws -> TokenAlgorithm {
-        guard let algorithm = TokenAlgorithm.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+        guard let algorithm = TokenAlgorithm.named(text) else {
             throw ValidationError("algorithm \(text) is not one of \(TokenAlgorithm.allCases.map(\.name).joined(separator: ", "))")
         }
         return algorithm

@@ -1,0 +1,44 @@
+import ArgumentParser
+import CloakroomCore
+import CloakroomHummingbird
+import CloakroomIdentity
+import CloakroomSessions
+import CloakroomTokens
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// Options every command shares: where the data lives and how much to log.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "Where sessions and sign-in counters live: sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB or memory. Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite")
+    var store: String?
+
+    @Option(name: .long, help: "Where accounts live: sqlite:PATH, postgres://USER@HOST/DB or memory. Env CLOAKROOM_ACCOUNTS. Default: the store itself if it can hold accounts, else sqlite:./cloakroom.sqlite")
+    var accounts: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical. Env CLOAKROOM_LOG_LEVEL. Default info")
+    var logLevel: String?
+
+    func location(environment: [String: String]) throws -> StoreLocation {
+        try StoreLocation(parsing: store ?? environment["CLOAKROOM_STORE"] ?? "sqlite:./cloakroom.sqlite")
+    }
+
+    func accountsLocation(environment: [String: String]) throws -> StoreLocation? {
+        try (accounts ?? environment["CLOAKROOM_ACCOUNTS"]).map { try StoreLocation(parsing: $0) }
+    }
+
+    func level(environment: [String: String]) throws -> Logger.Level {
+        let text = logLevel ?? environment["CLOAKROOM_LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw ConfigurationError("log level \(text) is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        return level
+    }
+
+    func logger(environment: [String: String]) throws -> Logger {
+        var logger = Logger(label: "cloakroom")
+        logger.logLevel = try level(environment: environment)
+        return logger
+    }
+}

@@ -1,0 +1,58 @@
+import CloakroomHummingbird
+import CloakroomIdentity
+import CloakroomSessions
+import Foundation
+import Logging
+
+/// Everything `cloakroom serve` can be told, as one value. Built from flags, then environment
+/// variables, then defaults (in that order of precedence) by `ServeOptions.configuration()`.
+struct ServerConfiguration: Sendable {
+    var host = "127.0.0.1"
+    var port = 8080
+    var store = StoreLocation.sqlite(path: "./cloakroom.sqlite")
+    var accounts: StoreLocation? = nil
+    var sessions = SessionConfiguration()
+    var cookie = SessionCookieSettings()
+    var logLevel = Logger.Level.info
+    var allowedOrigins: [String] = []
+    /// A connection that completes no request head for this long is closed (idle keep-alive
+    /// connections, and clients that send their header slowly).
+    var headerTimeout: TimeInterval = 30
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
+    var trustedProxies: [IPAddressRange] = []
+    var passwordHash = ScryptParameters.owasp
+    var sweepInterval: Duration = .seconds(60)
+    var registrationOpen = true
+    var tokens = TokenSettings()
+}
+
+/// Token sign-in settings (`serve --issuer … --access-token-lifetime …`).
+struct TokenSettings: Sendable {
+    enum Transport: String, Sendable { case header, cookie }
+    /// `iss`; nil means the server's own URL (http://HOST:PORT, https with --secure).
+    var issuer: String?
+    /// `aud` of issued tokens and the audience required; nil means the issuer.
+    var audience: String?
+    var accessLifetime: TimeInterval = 600
+    var refreshIdleLifetime: TimeInterval = 14 * 86_400
+    var refreshAbsoluteLifetime: TimeInterval = 30 * 86_400
+    var leeway: TimeInterval = 30
+    var transport = Transport.header
+    /// How often the key file is checked for changes (rotation by `cloakroom keys`): a `stat`
+    /// each time, so often enough that every server holds a new key seconds after it is added
+    /// (within the key ring's `keyFilePickup`, 30 s).
+    var keyReloadInterval: Duration = .seconds(1)
+}
+
+extension ServerConfiguration {
+    /// The issuer tokens carry.
+    var issuer: String {
+        if let issuer = tokens.issuer { return issuer }
+        let scheme = cookie.secure ? "https" : "http"
+        let host = self.host.contains(":") ? "[\(self.host)]" : self.host
+        return "\(scheme)://\(host):\(port)"
+    }
+
+    /// The audience tokens are for.
+    var audience: String { tokens.audience ?? issuer }
+}

@@ -1,0 +1,79 @@
+import Foundation
+
+/// Where sessions and accounts live, from a store URL.
+enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
+    case memory
+    case sqlite(path: String)
+    case file(directory: String)
+    case postgres(url: String)
+    case redis(url: String)
+
+    /// Parses `memory` or `sqlite:PATH` (also `sqlite://PATH`).
+    init(parsing text: String) throws {
+        if text == "memory" || text == "memory:" {
+            self = .memory
+            return
+        }
+        if text.hasPrefix("sqlite:") {
+            var path = String(text.dropFirst("sqlite:".count))
+            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
+            guard !path.isEmpty else { throw ConfigurationError("store URL \(text): sqlite needs a path, e.g. sqlite:./cloakroom.sqlite") }
+            self = .sqlite(path: path)
+            return
+        }
+        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(url: text)
+            return
+        }
+        if text.hasPrefix("redis://") {
+            self = .redis(url: text)
+            return
+        }
+        if text.hasPrefix("file:") {
+            var path = String(text.dropFirst("file:".count))
+            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
+            guard !path.isEmpty else { throw ConfigurationError("store URL \(text): file needs a folder, e.g. file:./sessions") }
+            self = .file(directory: path)
+            return
+        }
+        throw ConfigurationError("store URL \(text) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB or redis://HOST:PORT/DB")
+    }
+
+    var description: String {
+        switch self {
+        case .memory: "memory"
+        case .sqlite(let path): "sqlite:\(path)"
+        case .file(let directory): "file:\(directory)"
+        case .postgres(let url): Self.redacted(url)
+        case .redis(let url): Self.redacted(url)
+        }
+    }
+}
+
+extension StoreLocation {
+    /// The URL with any password replaced by `***`, for logs.
+    static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url.range(of: "@", range: scheme.upperBound..<url.endIndex) else { return url }
+        let credentials = url[scheme.upperBound..<at.lowerBound]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at.lowerBound...])
+    }
+}
+
+extension StoreLocation {
+    /// Where accounts go when `--accounts` is not given.
+    var defaultAccounts: StoreLocation {
+        switch self {
+        case .memory, .sqlite, .postgres: self
+        case .file, .redis: .sqlite(path: "./cloakroom.sqlite")
+        }
+    }
+
+    /// Durable stores that can hold accounts.
+    var canHoldAccounts: Bool {
+        switch self {
+        case .memory, .sqlite, .postgres: true
+        case .file, .redis: false
+        }
+    }
+}
