@@ -30,14 +30,6 @@ extension SessionRecord {
         return out
     }
 
-    /// The i64 at `offset` (0 when the blob is too short).
-    static func binaryInt(_ bytes: [UInt8], at offset: Int) -> Int64 {
-        guard offset + 8 <= bytes.count else { return 0 }
-        var value: Int64 = 0
-        withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[offset..<offset + 8]) }
-        return Int64(littleEndian: value)
-    }
-
     /// The user ID field, read without decoding the rest.
     static func binaryUserID(_ bytes: [UInt8]) -> String? {
         func length(at offset: Int) -> UInt32? {

@@ -80,7 +80,7 @@ public struct AccessTokenIssuer: Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let signingInput: String
         do {
-            signingInput = StrictBase64URL.encode(header.utf8) + "." + StrictBase64URL.encode(try encoder.encode(claims))
+            signingInput = Base64URL.encode(header.utf8) + "." + Base64URL.encode(try encoder.encode(claims))
         } catch {
             throw TokenKeyError(.signingFailed, "the token could not be encoded")
         }
@@ -90,14 +90,14 @@ public struct AccessTokenIssuer: Sendable {
         } catch {
             throw TokenKeyError(.signingFailed, "signing with key \(key.kid) failed")
         }
-        return (signingInput + "." + StrictBase64URL.encode(signature), claims)
+        return (signingInput + "." + Base64URL.encode(signature), claims)
     }
 
     /// 16 random bytes (128 bits) from the system CSPRNG, base64url: a `jti` that never repeats.
     static func newTokenID() -> String {
         var generator = SystemRandomNumberGenerator()
         let words = (generator.next() as UInt64, generator.next() as UInt64)
-        return withUnsafeBytes(of: words) { StrictBase64URL.encode($0) }
+        return withUnsafeBytes(of: words) { Base64URL.encode($0) }
     }
 
     /// `text` as a JSON string literal (RFC 8259 section 7): quote, backslash and control

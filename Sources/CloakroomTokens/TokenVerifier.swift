@@ -60,7 +60,7 @@ public struct TokenVerifier: Sendable {
             }
             return try withUTF8(of: token) { utf8 in
                 Result { () throws(TokenError) in
-                    try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: StrictBase64URL.decodingCapacity(utf8.count)) { buffer throws(TokenError) in
+                    try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Base64URL.decodingCapacity(utf8.count)) { buffer throws(TokenError) in
                         let parsed = try JWSBytes.parse(utf8, into: buffer)
                         _ = try jws.verify(parsed, token: utf8, acceptedTypes: Self.acceptedTypesPolicy, now: now, keys: keys)
                         return try claims(parsed, now: now)

@@ -9,7 +9,7 @@ import Testing
 struct JOSEParsingTests {
     // MARK: Reference implementations (the previous code)
 
-    /// Previous `StrictBase64URL.decode`: Foundation decode, then re-encode and compare.
+    /// Previous `Base64URL.decode`: Foundation decode, then re-encode and compare.
     static func referenceBase64(_ text: String) -> [UInt8]? {
         for byte in text.utf8 {
             switch byte {
@@ -92,9 +92,9 @@ struct JOSEParsingTests {
             for _ in 0..<20 {
                 let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
                 let text = Base64URL.encode(bytes)
-                #expect(StrictBase64URL.encode(bytes) == text)
-                #expect(StrictBase64URL.encode(ArraySlice(bytes)) == text)
-                #expect(StrictBase64URL.decode(text) == bytes)
+                #expect(Base64URL.encode(bytes) == text)
+                #expect(Base64URL.encode(ArraySlice(bytes)) == text)
+                #expect(Base64URL.decodeCanonical(text) == bytes)
                 #expect(Self.referenceBase64(text) == bytes)
             }
         }
@@ -111,7 +111,7 @@ struct JOSEParsingTests {
                 Int.random(in: 0..<20, using: &generator) == 0 ? extra.randomElement(using: &generator)! : alphabet.randomElement(using: &generator)!
             }
             let text = String(decoding: bytes, as: UTF8.self)
-            #expect(StrictBase64URL.decode(ArraySlice(bytes)) == Self.referenceBase64(text), "\(text.debugDescription)")
+            #expect(Base64URL.decodeCanonical(ArraySlice(bytes)) == Self.referenceBase64(text), "\(text.debugDescription)")
         }
     }
 
@@ -119,9 +119,9 @@ struct JOSEParsingTests {
         "QR", "QQ=", "QQ==", "QUI", "QUJ", "Q", "QUJDR", "QUJD=", "QU+D", "QU/D", "QU D", "QUJD\n", "Zg", "Zm9", "Zm9vYg",
     ])
     func base64Refusals(_ text: String) {
-        #expect(StrictBase64URL.decode(text) == Self.referenceBase64(text))
+        #expect(Base64URL.decodeCanonical(text) == Self.referenceBase64(text))
         if !["QQ", "QUI", "Zg", "Zm9vYg"].contains(text) {
-            #expect(StrictBase64URL.decode(text) == nil)
+            #expect(Base64URL.decodeCanonical(text) == nil)
         }
     }
 

@@ -305,6 +305,6 @@ struct IssuedHeaderTests {
     func tokenIDs() {
         let ids = (0..<1000).map { _ in AccessTokenIssuer.newTokenID() }
         #expect(Set(ids).count == 1000)
-        #expect(ids.allSatisfy { $0.utf8.count == 22 && StrictBase64URL.decode($0)?.count == 16 })
+        #expect(ids.allSatisfy { $0.utf8.count == 22 && Base64URL.decodeCanonical($0)?.count == 16 })
     }
 }

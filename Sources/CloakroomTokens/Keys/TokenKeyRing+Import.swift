@@ -83,7 +83,7 @@ extension TokenKeyRing {
 
     /// Refuses an RSA JWK whose modulus is shorter than ``minimumRSAModulusBits``.
     static func checkRSAModulus(of jwk: JSONWebKey) throws(TokenKeyError) {
-        guard let n = jwk.n, let modulus = StrictBase64URL.decode(n) else {
+        guard let n = jwk.n, let modulus = Base64URL.decodeCanonical(n) else {
             throw TokenKeyError(.invalidKey, "\(jwk.label) lacks a valid n member")
         }
         let significant = modulus.drop { $0 == 0 }

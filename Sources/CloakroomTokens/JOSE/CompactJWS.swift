@@ -44,7 +44,7 @@ struct CompactJWS: Sendable {
             Result { () throws(TokenError) in
                 var layout: Layout?
                 var failure: TokenError?
-                let decoded = [UInt8](unsafeUninitializedCapacity: StrictBase64URL.decodingCapacity(bytes.count)) { output, count in
+                let decoded = [UInt8](unsafeUninitializedCapacity: Base64URL.decodingCapacity(bytes.count)) { output, count in
                     do throws(TokenError) {
                         let parsed = try JWSBytes.parse(bytes, into: output)
                         layout = parsed.layout
@@ -90,7 +90,7 @@ struct JWSBytes {
     }
 
     /// Splits and decodes the token `bytes` into `output` (at least
-    /// ``StrictBase64URL/decodingCapacity(_:)`` bytes). The size limit is the caller's.
+    /// ``Base64URL/decodingCapacity(_:)`` bytes). The size limit is the caller's.
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) throws(TokenError) -> JWSBytes {
         guard let firstDot = find(UInt8(ascii: "."), in: bytes, from: 0),
               let secondDot = find(UInt8(ascii: "."), in: bytes, from: firstDot + 1),
@@ -101,9 +101,9 @@ struct JWSBytes {
         let headerText = UnsafeBufferPointer(rebasing: bytes[0..<firstDot])
         let payloadText = UnsafeBufferPointer(rebasing: bytes[(firstDot + 1)..<secondDot])
         let signatureText = UnsafeBufferPointer(rebasing: bytes[(secondDot + 1)...])
-        guard let headerCount = StrictBase64URL.decodedCount(headerText), headerCount > 0,
-              let payloadCount = StrictBase64URL.decodedCount(payloadText),
-              let signatureCount = StrictBase64URL.decodedCount(signatureText)
+        guard let headerCount = Base64URL.decodedCount(headerText), headerCount > 0,
+              let payloadCount = Base64URL.decodedCount(payloadText),
+              let signatureCount = Base64URL.decodedCount(signatureText)
         else {
             throw .malformed("a segment is not unpadded base64url")
         }
@@ -112,9 +112,9 @@ struct JWSBytes {
         let total = headerCount + payloadCount + signatureCount
         precondition(output.count >= total + 2)
         let base = output.baseAddress!
-        guard StrictBase64URL.decode(headerText, into: base, slack: true),
-              StrictBase64URL.decode(payloadText, into: base + headerCount, slack: true),
-              StrictBase64URL.decode(signatureText, into: base + headerCount + payloadCount, slack: true)
+        guard Base64URL.decode(headerText, into: base, slack: true),
+              Base64URL.decode(payloadText, into: base + headerCount, slack: true),
+              Base64URL.decode(signatureText, into: base + headerCount + payloadCount, slack: true)
         else {
             throw .malformed("a segment is not unpadded base64url")
         }
@@ -280,149 +280,4 @@ struct JOSEHeader: Sendable {
     }
 
     private init() {}
-}
-
-/// Unpadded base64url that accepts only the canonical encoding of some bytes.
-enum StrictBase64URL {
-    /// The bytes `segment` encodes, or nil if it holds padding, a character outside
-    /// `A-Z a-z 0-9 - _`, an impossible length, or non-zero trailing bits (so each byte string
-    /// has exactly one accepted encoding).
-    static func decode(_ segment: ArraySlice<UInt8>) -> [UInt8]? {
-        segment.withUnsafeBufferPointer { input -> [UInt8]? in
-            guard let count = decodedCount(input) else { return nil }
-            var valid = true
-            let output = [UInt8](unsafeUninitializedCapacity: count) { output, written in
-                valid = count == 0 || decode(input, into: output.baseAddress!)
-                written = valid ? count : 0
-            }
-            return valid ? output : nil
-        }
-    }
-
-    /// Room enough to decode the segments of a token of `count` bytes, with the 2 bytes of
-    /// slack ``decode(_:into:slack:)`` may write.
-    static func decodingCapacity(_ count: Int) -> Int {
-        count / 4 * 3 + 5
-    }
-
-    /// How many bytes `input` decodes to; nil for a length no encoding has (4n + 1).
-    @inline(__always)
-    static func decodedCount(_ input: UnsafeBufferPointer<UInt8>) -> Int? {
-        let tail = input.count & 3
-        guard tail != 1 else { return nil }
-        return input.count / 4 * 3 + (tail == 0 ? 0 : tail - 1)
-    }
-
-    /// Decodes `input` into `output` (``decodedCount(_:)`` bytes, or with `slack`, up to 2 more
-    /// that may be overwritten with garbage); false for anything ``decode(_:)`` refuses.
-    /// Table-driven, eight characters to one 8-byte store when there is slack, with the
-    /// character check folded into one test at the end.
-    static func decode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutablePointer<UInt8>, slack: Bool = false) -> Bool {
-        let tail = input.count & 3
-        guard tail != 1 else { return false }
-        guard let source = input.baseAddress else { return true }
-        return decodingTable.withUnsafeBufferPointer { table in
-            let table = table.baseAddress!
-            let whole = input.count - tail
-            var invalid: UInt8 = 0
-            var index = 0
-            var written = 0
-            if slack {
-                // Eight characters to one 8-byte store: each character's value comes from a
-                // table already shifted to its place in its group of four (an invalid character
-                // sets every bit), so a group is four loads ORed together.
-                let target = UnsafeMutableRawPointer(output)
-                var invalidGroups: UInt32 = 0
-                shiftedDecodingTables.withUnsafeBufferPointer { shifted in
-                    let shifted = shifted.baseAddress!
-                    while whole - index >= 8 {
-                        let first = shifted[Int(source[index])] | shifted[256 + Int(source[index + 1])]
-                            | shifted[512 + Int(source[index + 2])] | shifted[768 + Int(source[index + 3])]
-                        let second = shifted[Int(source[index + 4])] | shifted[256 + Int(source[index + 5])]
-                            | shifted[512 + Int(source[index + 6])] | shifted[768 + Int(source[index + 7])]
-                        invalidGroups |= first | second
-                        let bits = UInt64(first & 0xFF_FFFF) << 40 | UInt64(second & 0xFF_FFFF) << 16
-                        target.storeBytes(of: bits.bigEndian, toByteOffset: written, as: UInt64.self)  // 6 bytes + 2 of slack
-                        index += 8
-                        written += 6
-                    }
-                }
-                if invalidGroups & 0x8000_0000 != 0 { invalid = 0xFF }
-            }
-            while index < whole {
-                let a = table[Int(source[index])], b = table[Int(source[index + 1])]
-                let c = table[Int(source[index + 2])], d = table[Int(source[index + 3])]
-                invalid |= a | b | c | d
-                let group = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                output[written] = UInt8(truncatingIfNeeded: group >> 16)
-                output[written + 1] = UInt8(truncatingIfNeeded: group >> 8)
-                output[written + 2] = UInt8(truncatingIfNeeded: group)
-                index += 4
-                written += 3
-            }
-            if tail >= 2 {
-                let a = table[Int(source[index])], b = table[Int(source[index + 1])]
-                invalid |= a | b
-                output[written] = a << 2 | b >> 4
-                if tail == 3 {
-                    let c = table[Int(source[index + 2])]
-                    invalid |= c
-                    invalid |= c & 0x03 == 0 ? 0 : 0xFF  // 2 unused bits must be zero
-                    output[written + 1] = b << 4 | c >> 2
-                } else {
-                    invalid |= b & 0x0F == 0 ? 0 : 0xFF  // 4 unused bits must be zero
-                }
-            }
-            return invalid & 0xC0 == 0
-        }
-    }
-
-    /// For each position `k` in a group of four characters, the 6-bit value of each base64url
-    /// character shifted to bits `18 - 6k` (256 entries per position); all ones for any other byte.
-    private static let shiftedDecodingTables: [UInt32] = (0..<4).flatMap { position in
-        decodingTable.map { value in value == 0xFF ? UInt32.max : UInt32(value) << UInt32(18 - 6 * position) }
-    }
-
-    /// The 6-bit value of each base64url character; 0xFF for every other byte.
-    private static let decodingTable: [UInt8] = {
-        var table = [UInt8](repeating: 0xFF, count: 256)
-        for (value, character) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8.enumerated() {
-            table[Int(character)] = UInt8(value)
-        }
-        return table
-    }()
-
-    /// The unpadded base64url encoding of `bytes` (the canonical form ``decode(_:)`` accepts).
-    static func encode(_ bytes: some Collection<UInt8>) -> String {
-        let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-        let count = bytes.count
-        let length = (count * 4 + 2) / 3
-        return String(unsafeUninitializedCapacity: length) { output in
-            alphabet.withUTF8Buffer { table in
-                var written = 0
-                var iterator = bytes.makeIterator()
-                while let first = iterator.next() {
-                    let second = iterator.next(), third = iterator.next()
-                    let group = UInt32(first) << 16 | UInt32(second ?? 0) << 8 | UInt32(third ?? 0)
-                    output[written] = table[Int(group >> 18 & 0x3F)]
-                    output[written + 1] = table[Int(group >> 12 & 0x3F)]
-                    written += 2
-                    if second != nil {
-                        output[written] = table[Int(group >> 6 & 0x3F)]
-                        written += 1
-                    }
-                    if third != nil {
-                        output[written] = table[Int(group & 0x3F)]
-                        written += 1
-                    }
-                }
-                return written
-            }
-        }
-    }
-
-    /// String form of `decode`.
-    static func decode(_ text: String) -> [UInt8]? {
-        decode(ArraySlice(text.utf8))
-    }
 }

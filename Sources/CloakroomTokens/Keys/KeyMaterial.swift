@@ -246,7 +246,7 @@ enum KeyMaterial: Sendable {
     init(jwk: JSONWebKey, algorithm: TokenAlgorithm) throws(TokenKeyError) {
         func bytes(_ member: String?, _ name: String) throws(TokenKeyError) -> [UInt8] {
             guard let member else { throw TokenKeyError(.invalidKey, "\(jwk.label) lacks the \(name) member") }
-            guard let decoded = StrictBase64URL.decode(member), !decoded.isEmpty else {
+            guard let decoded = Base64URL.decodeCanonical(member), !decoded.isEmpty else {
                 throw TokenKeyError(.invalidKey, "\(jwk.label) has a \(name) member that is not unpadded base64url")
             }
             return decoded
