@@ -18,8 +18,9 @@ func withServices(_ options: StoreOptions, passwordHash: String? = nil, _ body: 
         config.store = try options.location(environment: environment)
         config.accounts = try options.accountsLocation(environment: environment)
         logger = try options.logger(environment: environment)
-        if options.logLevel == nil && environment["CLOAKROOM_LOG_LEVEL"] == nil { logger.logLevel = .warning }
-        if let text = passwordHash ?? environment["CLOAKROOM_PASSWORD_HASH"] { config.passwordHash = try Serve.scrypt(text) }
+        let reader = SettingReader(environment: environment)
+        if reader.text(flag: options.logLevel, variable: "CLOAKROOM_LOG_LEVEL") == nil { logger.logLevel = .warning }
+        if let text = reader.text(flag: passwordHash, variable: "CLOAKROOM_PASSWORD_HASH") { config.passwordHash = try Serve.scrypt(text) }
         backends = try await Backends.open(config.store, accounts: config.accounts, logger: logger)
     } catch let error as ConfigurationError {
         throw ValidationError(error.description)

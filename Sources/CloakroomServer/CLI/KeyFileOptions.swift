@@ -24,14 +24,14 @@ struct KeyFileOptions: ParsableArguments {
 
     /// The key file.
     func keysURL(environment: [String: String]) -> URL {
-        URL(fileURLWithPath: keysPath ?? environment["CLOAKROOM_KEYS"] ?? "./cloakroom-keys.json")
+        URL(fileURLWithPath: SettingReader(environment: environment).text(flag: keysPath, variable: "CLOAKROOM_KEYS") ?? "./cloakroom-keys.json")
     }
 
     /// The algorithm for new keys.
     func algorithm(environment: [String: String]) throws -> TokenAlgorithm {
-        let text = tokenAlgorithm ?? environment["CLOAKROOM_TOKEN_ALGORITHM"] ?? "EdDSA"
+        let text = SettingReader(environment: environment).text(flag: tokenAlgorithm, variable: "CLOAKROOM_TOKEN_ALGORITHM") ?? "EdDSA"
         let choices = TokenAlgorithm.signingAlgorithms.map(\.rawValue).joined(separator: ", ")
-        guard let algorithm = TokenAlgorithm.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+        guard let algorithm = TokenAlgorithm.named(text) else {
             throw ConfigurationError("token algorithm \(text) is not one of \(choices)")
         }
         guard algorithm.canSign else {
@@ -49,7 +49,7 @@ struct KeyFileOptions: ParsableArguments {
                 throw ConfigurationError("CLOAKROOM_KEY_SECRET: \(error.message)")
             }
         }
-        let explicit = keySecretFile ?? environment["CLOAKROOM_KEY_SECRET_FILE"]
+        let explicit = SettingReader(environment: environment).text(flag: keySecretFile, variable: "CLOAKROOM_KEY_SECRET_FILE")
         let url = explicit.map { URL(fileURLWithPath: $0) } ?? URL(fileURLWithPath: keysURL(environment: environment).path + ".secret")
         if explicit == nil, create, !FileManager.default.fileExists(atPath: url.path) {
             try Self.createSecretFile(at: url)

@@ -270,11 +270,12 @@ struct RetirementOptions: ParsableArguments {
     }
 
     func values(environment: [String: String]) throws -> (lifetime: TimeInterval, leeway: TimeInterval) {
-        let lifetimeText = maxTokenLifetime ?? environment["CLOAKROOM_ACCESS_TOKEN_LIFETIME"] ?? "10m"
+        let reader = SettingReader(environment: environment)
+        let lifetimeText = reader.text(flag: maxTokenLifetime, variable: "CLOAKROOM_ACCESS_TOKEN_LIFETIME") ?? "10m"
         guard let lifetime = DurationText.seconds(lifetimeText), lifetime > 0 else {
             throw ValidationError("max token lifetime \(lifetimeText) is not a duration: use seconds or a suffix, e.g. 600, 10m (\(DurationText.limitText))")
         }
-        let leewayText = leeway ?? environment["CLOAKROOM_TOKEN_LEEWAY"] ?? "30s"
+        let leewayText = reader.text(flag: leeway, variable: "CLOAKROOM_TOKEN_LEEWAY") ?? "30s"
         guard let leewaySeconds = DurationText.seconds(leewayText) else {
             throw ValidationError("leeway \(leewayText) is not a duration: use seconds or a suffix, e.g. 30s (\(DurationText.limitText))")
         }

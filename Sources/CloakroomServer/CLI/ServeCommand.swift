@@ -61,102 +61,16 @@ struct Serve: AsyncParsableCommand {
     var tokenTransport: String?
 
     func configuration(environment: [String: String]) throws -> ServerConfiguration {
-        var config = ServerConfiguration()
-        config.host = host ?? environment["CLOAKROOM_HOST"] ?? config.host
-        if let text = port.map(String.init) ?? environment["CLOAKROOM_PORT"] {
-            guard let value = Int(text), (0...65535).contains(value) else { throw ConfigurationError("port \(text) is not a number from 0 to 65535") }
-            config.port = value
-        }
-        config.store = try storeOptions.location(environment: environment)
-        config.accounts = try storeOptions.accountsLocation(environment: environment)
-        config.logLevel = try storeOptions.level(environment: environment)
-        func duration(_ flag: String?, _ env: String, _ name: String) throws -> TimeInterval? {
-            guard let text = flag ?? environment[env] else { return nil }
-            guard let seconds = DurationText.seconds(text), seconds > 0 else {
-                throw ConfigurationError("\(name) \(text) is not a duration: use seconds or a suffix, e.g. 90s, 30m, 12h (\(DurationText.limitText))")
-            }
-            return TimeInterval(seconds)
-        }
-        var given = GivenTimes()
-        if let value = try duration(idleTimeout, "CLOAKROOM_IDLE_TIMEOUT", "idle timeout") {
-            config.sessions.idleTimeout = value
-            given.idleTimeout = true
-        }
-        if let value = try duration(absoluteLifetime, "CLOAKROOM_ABSOLUTE_LIFETIME", "absolute lifetime") {
-            config.sessions.absoluteLifetime = value
-            given.absoluteLifetime = true
-        }
-        if let value = try duration(touchInterval, "CLOAKROOM_TOUCH_INTERVAL", "touch interval") {
-            config.sessions.touchInterval = value
-            given.touchInterval = true
-        }
-        if let value = try duration(headerTimeout, "CLOAKROOM_HEADER_TIMEOUT", "header timeout") {
-            config.headerTimeout = value
-        }
-        let name = cookieName ?? environment["CLOAKROOM_COOKIE_NAME"] ?? "cloakroom"
-        guard (try? Cookie(name: name, value: "x").validate()) != nil, !name.isEmpty else {
-            throw ConfigurationError("cookie name \(name) is not a valid cookie name")
-        }
-        let secureMode = try Self.boolean("CLOAKROOM_SECURE", environment) || secure
-        config.cookie = SessionCookieSettings(baseName: name, secure: secureMode)
-        config.sessions.persistentCookie = !(try Self.boolean("CLOAKROOM_BROWSER_SESSION_COOKIE", environment) || browserSessionCookie)
-        if let text = maxSessionsPerUser.map(String.init) ?? environment["CLOAKROOM_MAX_SESSIONS"] {
-            guard let value = Int(text), value > 0 else { throw ConfigurationError("max sessions per user \(text) must be a positive number") }
-            config.sessions.maxSessionsPerUser = value
-        }
-        if let text = sessionOverflow ?? environment["CLOAKROOM_SESSION_OVERFLOW"] {
-            guard let policy = SessionConfiguration.OverflowPolicy(rawValue: text) else {
-                throw ConfigurationError("session overflow \(text) is not evict-oldest or refuse")
-            }
-            config.sessions.overflowPolicy = policy
-        }
-        /// A repeatable flag's values, else the comma-separated environment variable's.
-        func list(_ flag: [String], _ env: String) -> [String] {
-            guard flag.isEmpty else { return flag }
-            return environment[env]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
-        }
-        config.allowedOrigins = try list(allowedOrigin, "CLOAKROOM_ALLOWED_ORIGINS").map(Self.origin)
-        config.trustedProxies = try list(trustedProxy, "CLOAKROOM_TRUSTED_PROXIES").map { text in
-            guard let range = IPAddressRange(text) else {
-                throw ConfigurationError("trusted proxy \(text) is not an IP address or CIDR block written by its network address (e.g. 10.0.0.0/8, ::1)")
-            }
-            return range
-        }
-        if let text = passwordHash ?? environment["CLOAKROOM_PASSWORD_HASH"] {
-            config.passwordHash = try Self.scrypt(text)
-        }
-        let registrationOpen = try Self.registrationOpen(environment)
-        config.registrationOpen = registrationOpen && !closeRegistration
-        config.tokens.issuer = try (issuer ?? environment["CLOAKROOM_ISSUER"]).map(Self.issuer)
-        config.tokens.audience = tokenAudience ?? environment["CLOAKROOM_TOKEN_AUDIENCE"]
-        if let value = try duration(accessTokenLifetime, "CLOAKROOM_ACCESS_TOKEN_LIFETIME", "access token lifetime") {
-            guard value <= 86_400 else { throw ConfigurationError("access token lifetime must be at most 24h: a long-lived token cannot be revoked cheaply") }
-            config.tokens.accessLifetime = value
-        }
-        if let value = try duration(refreshTokenIdle, "CLOAKROOM_REFRESH_TOKEN_IDLE", "refresh token idle lifetime") {
-            config.tokens.refreshIdleLifetime = value
-            given.refreshIdle = true
-        }
-        if let value = try duration(refreshTokenLifetime, "CLOAKROOM_REFRESH_TOKEN_LIFETIME", "refresh token lifetime") {
-            config.tokens.refreshAbsoluteLifetime = value
-            given.refreshLifetime = true
-        }
-        if let text = tokenLeeway ?? environment["CLOAKROOM_TOKEN_LEEWAY"] {
-            guard let seconds = DurationText.seconds(text), seconds >= 0, seconds <= 300 else {
-                throw ConfigurationError("token leeway \(text) must be a duration from 0s to 5m")
-            }
-            config.tokens.leeway = TimeInterval(seconds)
-        }
-        if let text = tokenTransport ?? environment["CLOAKROOM_TOKEN_TRANSPORT"] {
-            guard let transport = TokenSettings.Transport(rawValue: text) else {
-                throw ConfigurationError("token transport \(text) is not header or cookie")
-            }
-            config.tokens.transport = transport
-        }
+        let reader = SettingReader(environment: environment)
+        var draft = ServeDraft()
+        try reader.apply(Self.settings, of: self, to: &draft)
+        var config = draft.config
+        // Registration reads its variable even when the flag is given (a misspelt value is refused).
+        config.registrationOpen = try Self.registrationOpen(environment) && !closeRegistration
         // The algorithm of new keys is a configuration value: checked here, before any file is
         // opened, so a bad one is a usage error like the others.
         _ = try keyOptions.algorithm(environment: environment)
-        try Self.checkTimes(&config, given: given)
+        try Self.checkTimes(&config, given: draft.given)
         return config
     }
 

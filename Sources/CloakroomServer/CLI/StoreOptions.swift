@@ -20,16 +20,23 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical. Env CLOAKROOM_LOG_LEVEL. Default info")
     var logLevel: String?
 
+    /// The store when neither `--store` nor `CLOAKROOM_STORE` is given.
+    static let defaultStore = "sqlite:./cloakroom.sqlite"
+
     func location(environment: [String: String]) throws -> StoreLocation {
-        try StoreLocation(parsing: store ?? environment["CLOAKROOM_STORE"] ?? "sqlite:./cloakroom.sqlite")
+        try StoreLocation(parsing: SettingReader(environment: environment).text(flag: store, variable: "CLOAKROOM_STORE") ?? Self.defaultStore)
     }
 
     func accountsLocation(environment: [String: String]) throws -> StoreLocation? {
-        try (accounts ?? environment["CLOAKROOM_ACCOUNTS"]).map { try StoreLocation(parsing: $0) }
+        try SettingReader(environment: environment).text(flag: accounts, variable: "CLOAKROOM_ACCOUNTS").map { try StoreLocation(parsing: $0) }
     }
 
     func level(environment: [String: String]) throws -> Logger.Level {
-        let text = logLevel ?? environment["CLOAKROOM_LOG_LEVEL"] ?? "info"
+        try Self.level(SettingReader(environment: environment).text(flag: logLevel, variable: "CLOAKROOM_LOG_LEVEL") ?? "info")
+    }
+
+    /// A log level by name, in any case.
+    static func level(_ text: String) throws -> Logger.Level {
         guard let level = Logger.Level(rawValue: text.lowercased()) else {
             throw ConfigurationError("log level \(text) is not one of trace, debug, info, notice, warning, error, critical")
         }
