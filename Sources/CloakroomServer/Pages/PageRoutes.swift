@@ -54,22 +54,22 @@ struct PageRoutes {
     @Sendable func home(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         let account = try await services.currentAccount(session)
-        var values = base(title: "Home", account: account, session: session)
-        values["idleText"] = Self.spoken(services.configuration.sessions.idleTimeout)
-        values["absoluteText"] = Self.spoken(services.configuration.sessions.absoluteLifetime)
-        return page("home", values)
+        let home = HomePage(
+            idleText: Self.spoken(services.configuration.sessions.idleTimeout),
+            absoluteText: Self.spoken(services.configuration.sessions.absoluteLifetime))
+        return page("home", view(title: "Home", account: account, session: session, home))
     }
 
     @Sendable func loginForm(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         if try await services.currentAccount(session) != nil { return redirect("/account") }
-        var values = base(title: "Sign in", account: nil, session: session, forms: true)
+        var form = FormPage()
         // The same words whether the session was revoked, evicted, expired or its account disabled,
         // and whether or not the account still exists.
         if request.uri.queryParameters["notice"] == "ended" || sessionEnded(request, session) {
-            values["notice"] = "Your session has ended. Please sign in again."
+            form.notice = "Your session has ended. Please sign in again."
         }
-        return page("login", values)
+        return page("login", view(title: "Sign in", account: nil, session: session, forms: true, form))
     }
 
     @Sendable func login(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
@@ -98,14 +98,14 @@ struct PageRoutes {
     @Sendable func registerForm(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         if try await services.currentAccount(session) != nil { return redirect("/account") }
-        return page("register", registerValues(session: session))
+        return page("register", registerView(session: session))
     }
 
     @Sendable func register(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
         let form = try await Bodies.form(from: request)
         guard services.configuration.registrationOpen else {
-            return page("register", registerValues(session: session), status: .forbidden)
+            return page("register", registerView(session: session), status: .forbidden)
         }
         let username = form["username"] ?? ""
         guard session.verifyCSRF(form["csrf_token"]) else {
@@ -149,31 +149,28 @@ struct PageRoutes {
         // This device first, then the others, most recently used first.
         let records = try await services.sessions.sessions(ofUser: account.id)
             .sorted { ($0.handle == session.handle ? 1 : 0, $0.lastSeen) > ($1.handle == session.handle ? 1 : 0, $1.lastSeen) }
-        var values = base(title: "Account", account: account, session: session, forms: true)
-        values["username"] = account.username
-        values["idleText"] = Self.spoken(services.configuration.sessions.idleTimeout)
-        values["absoluteText"] = Self.spoken(services.configuration.sessions.absoluteLifetime)
-        if let record = session.record { values["currentExpiry"] = format(services.sessions.expiry(of: record)) }
-        values["sessionCount"] = records.count
-        values["sessions"] = records.map { record -> [String: Any] in
+        let rows = records.map { record in
             let agent = record.userAgent.flatMap { $0.isEmpty ? nil : $0 } ?? "unknown device"
-            return [
-                "handle": record.handle,
-                "current": record.handle == session.handle,
-                "userAgent": Self.shortened(agent, to: Self.shownUserAgentLength),
-                "userAgentFull": agent,
-                "device": Self.shortened(agent, to: 60),
-                "ipAddress": record.ipAddress ?? "unknown",
-                "created": format(record.authenticatedAt ?? record.createdAt),
-                "lastSeen": format(record.lastSeen),
-                "expires": format(services.sessions.expiry(of: record)),
-            ]
+            return AccountPage.SessionRow(
+                handle: record.handle,
+                current: record.handle == session.handle,
+                userAgent: Self.shortened(agent, to: Self.shownUserAgentLength),
+                userAgentFull: agent,
+                device: Self.shortened(agent, to: 60),
+                ipAddress: record.ipAddress ?? "unknown",
+                created: format(record.authenticatedAt ?? record.createdAt),
+                lastSeen: format(record.lastSeen),
+                expires: format(services.sessions.expiry(of: record)))
         }
-        values["notice"] = notice
-        values["error"] = error
-        values["passwordError"] = passwordError
-        values["minPassword"] = services.signIn.policy.minPasswordLength
-        return page("account", values)
+        let model = AccountPage(
+            username: account.username,
+            idleText: Self.spoken(services.configuration.sessions.idleTimeout),
+            absoluteText: Self.spoken(services.configuration.sessions.absoluteLifetime),
+            currentExpiry: session.record.map { format(services.sessions.expiry(of: $0)) },
+            sessionCount: records.count, sessions: rows,
+            notice: notice, error: error, passwordError: passwordError,
+            minPassword: services.signIn.policy.minPasswordLength)
+        return page("account", view(title: "Account", account: account, session: session, forms: true, model))
     }
 
     @Sendable func changePassword(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
@@ -275,45 +272,40 @@ struct PageRoutes {
         _ template: String, title: String, session: Session, username: String, message: String,
         status: HTTPResponse.Status?, headers: HTTPFields? = nil
     ) -> Response {
-        var values = base(title: title, account: nil, session: session, forms: true)
-        values["error"] = message
-        values["username"] = username
-        values["minPassword"] = services.signIn.policy.minPasswordLength
-        return page(template, values, status: status ?? .badRequest, headers: headers ?? [:])
+        let form = FormPage(error: message, username: username, minPassword: services.signIn.policy.minPasswordLength)
+        return page(template, view(title: title, account: nil, session: session, forms: true, form), status: status ?? .badRequest, headers: headers ?? [:])
     }
 
-    func registerValues(session: Session) -> [String: Any] {
+    func registerView(session: Session) -> PageView<FormPage> {
         let open = services.configuration.registrationOpen
-        var values = base(title: open ? "Register" : "Registration is closed", account: nil, session: session, forms: open)
-        values["minPassword"] = services.signIn.policy.minPasswordLength
-        return values
+        return view(
+            title: open ? "Register" : "Registration is closed", account: nil, session: session, forms: open,
+            FormPage(minPassword: services.signIn.policy.minPasswordLength))
     }
 
-    func base(title: String, account: Account?, session: Session, forms: Bool = false) -> [String: Any] {
-        var values: [String: Any] = ["title": title, "registrationOpen": services.configuration.registrationOpen]
-        if let account { values["user"] = ["username": account.username] as [String: Any] }
+    /// A page's view: the shared header values around `content`.
+    func view<Content>(title: String, account: Account?, session: Session, forms: Bool = false, _ content: Content) -> PageView<Content> {
         // Only pages with forms (or a signed-in header with its sign-out form) create a CSRF token,
         // so an anonymous visit to the home page stores nothing.
-        if forms || account != nil { values["csrf"] = session.csrfToken() }
-        return values
+        PageView(
+            title: title, registrationOpen: services.configuration.registrationOpen,
+            user: account.map { PageUser(username: $0.username) },
+            csrf: forms || account != nil ? session.csrfToken() : nil, bare: false, page: content)
     }
 
-    func page(_ name: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
-        Self.render(library, name, values, status: status, headers: extra)
+    func page<Content>(_ name: String, _ view: PageView<Content>, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
+        Self.render(library, name, view, status: status, headers: extra)
     }
 
-    static func render(_ library: MustacheLibrary, _ name: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
-        let html = library.render(values, withTemplate: name) ?? "template \(name) missing"
+    static func render<Content>(_ library: MustacheLibrary, _ name: String, _ view: PageView<Content>, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
+        let html = library.render(view, withTemplate: name) ?? "template \(name) missing"
         var headers: HTTPFields = [.contentType: "text/html; charset=utf-8"]
         headers.append(contentsOf: extra)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
     func errorPage(status: HTTPResponse.Status, heading: String, message: String, session: Session, account: Account?) -> Response {
-        var values = base(title: heading, account: account, session: session)
-        values["heading"] = heading
-        values["message"] = message
-        return page("error", values, status: status)
+        page("error", view(title: heading, account: account, session: session, ErrorPage(heading: heading, message: message)), status: status)
     }
 
     static func asset(_ text: String, type: String) -> Response {
@@ -370,9 +362,9 @@ struct PageRoutes {
         let registrationOpen = services.configuration.registrationOpen
         return { failure in
             let (heading, message, link) = describe(failure)
-            var values: [String: Any] = ["title": heading, "heading": heading, "message": message, "bare": true, "registrationOpen": registrationOpen]
-            if let link { values["link"] = ["href": link.href, "text": link.text] }
-            return library.render(values, withTemplate: "error") ?? "\(failure.status.code) \(heading)"
+            let page = ErrorPage(heading: heading, message: message, link: link.map { ErrorPage.Link(href: $0.href, text: $0.text) })
+            let view = PageView(title: heading, registrationOpen: registrationOpen, user: nil, csrf: nil, bare: true, page: page)
+            return library.render(view, withTemplate: "error") ?? "\(failure.status.code) \(heading)"
         }
     }
 

@@ -52,6 +52,7 @@ enum Templates {
 
     static let home = """
     {{> head}}
+    {{#page}}
     <div class="card">
       {{#user}}
       <h1>Welcome back, {{username}}</h1>
@@ -65,11 +66,13 @@ enum Templates {
       <div class="actions"><a class="button" href="/login">Sign in</a>{{#registrationOpen}}<a href="/register">Create an account</a>{{/registrationOpen}}</div>
       {{/user}}
     </div>
+    {{/page}}
     {{> foot}}
     """
 
     static let login = """
     {{> head}}
+    {{#page}}
     <div class="card narrow">
       <h1>Sign in</h1>
       {{#notice}}<div class="notice" role="status">{{notice}}</div>{{/notice}}
@@ -83,11 +86,13 @@ enum Templates {
         <div class="actions"><button type="submit">Sign in</button>{{#registrationOpen}}<a href="/register">Create an account</a>{{/registrationOpen}}</div>
       </form>
     </div>
+    {{/page}}
     {{> foot}}
     """
 
     static let register = """
     {{> head}}
+    {{#page}}
     <div class="card narrow">
       {{#registrationOpen}}
       <h1>Create an account</h1>
@@ -108,11 +113,13 @@ enum Templates {
       <div class="actions"><a class="button" href="/login">Sign in</a></div>
       {{/registrationOpen}}
     </div>
+    {{/page}}
     {{> foot}}
     """
 
     static let account = """
     {{> head}}
+    {{#page}}
     <div class="card">
       <h1>Your account</h1>
       {{#notice}}<div class="notice" role="status">{{notice}}</div>{{/notice}}
@@ -155,17 +162,20 @@ enum Templates {
         <div class="actions"><button type="submit">Change password</button></div>
       </form>
     </div>
+    {{/page}}
     {{> foot}}
     """
 
     /// Every page's error, and the errors `ErrorMiddleware` shows a browser (404, 403, 405, 413 …).
     static let error = """
     {{> head}}
+    {{#page}}
     <div class="card narrow">
       <h1>{{heading}}</h1>
       <div class="error" role="alert">{{message}}</div>
       <div class="actions">{{#link}}<a class="button" href="{{href}}">{{text}}</a>{{/link}}{{^link}}<a class="button" href="/">Home</a>{{/link}}</div>
     </div>
+    {{/page}}
     {{> foot}}
     """
 

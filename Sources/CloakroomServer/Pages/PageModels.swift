@@ -1,0 +1,78 @@
+/// What a page template renders: the header every page shares (the `head` partial reads `title`,
+/// `bare`, `user`, `csrf` and `registrationOpen`) and the page's own typed model under `page`
+/// (each template's body is one `{{#page}}` section; names not found in it fall through to the
+/// header values, so `{{#user}}` works inside it too).
+struct PageView<Content: Sendable>: Sendable {
+    /// The `<title>`, before " · Cloakroom".
+    let title: String
+    /// Links to /register only when registration is open.
+    let registrationOpen: Bool
+    /// The signed-in visitor, nil for anonymous visitors and on bare pages.
+    let user: PageUser?
+    /// The session's CSRF token, for pages with forms and for the header's sign-out form.
+    let csrf: String?
+    /// A page rendered without knowing the visitor (errors outside the page routes).
+    let bare: Bool
+    /// The page's own values.
+    let page: Content
+}
+
+/// The signed-in visitor as the header shows them.
+struct PageUser: Sendable {
+    let username: String
+}
+
+/// `home`: the session's timeouts, in words.
+struct HomePage: Sendable {
+    let idleText: String
+    let absoluteText: String
+}
+
+/// `login` and `register`: a notice or a refusal, the username typed (kept on a refusal), and the
+/// password policy's minimum length.
+struct FormPage: Sendable {
+    var notice: String? = nil
+    var error: String? = nil
+    var username: String? = nil
+    var minPassword: Int? = nil
+}
+
+/// `account`: the visitor's sessions and the password form.
+struct AccountPage: Sendable {
+    /// One row of the sessions table.
+    struct SessionRow: Sendable {
+        let handle: String
+        let current: Bool
+        let userAgent: String
+        let userAgentFull: String
+        let device: String
+        let ipAddress: String
+        let created: String
+        let lastSeen: String
+        let expires: String
+    }
+
+    let username: String
+    let idleText: String
+    let absoluteText: String
+    let currentExpiry: String?
+    let sessionCount: Int
+    let sessions: [SessionRow]
+    let notice: String?
+    let error: String?
+    let passwordError: String?
+    let minPassword: Int
+}
+
+/// `error`: what went wrong, and where to go next.
+struct ErrorPage: Sendable {
+    /// A link under the message.
+    struct Link: Sendable {
+        let href: String
+        let text: String
+    }
+
+    let heading: String
+    let message: String
+    var link: Link? = nil
+}
