@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "CloakroomCore",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto")
             ],
             swiftSettings: swiftSettings
         ),

@@ -5,6 +5,7 @@ import CloakroomRedis
 import CloakroomSQLite
 import CloakroomSessions
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +19,8 @@ package struct Bench: AsyncParsableCommand {
 
     struct Stores: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create, read, touch and expire N sessions in each store; print ops/s, bytes per session and the backend's raw ceiling.")
+            abstract: "Create, read, touch and expire N sessions in each store; print ops/s, bytes per session and the backend's raw ceiling."
+        )
 
         @Option(help: "Sessions per store") var count = 1_000_000
         @Option(help: "Sessions for the file store (one file each)") var fileCount = 20_000
@@ -40,7 +42,9 @@ package struct Bench: AsyncParsableCommand {
             for name in names where !Self.knownStores.contains(name) {
                 throw ValidationError("unknown store \(name): use memory, sqlite, file, postgres, redis")
             }
-            if names.contains("postgres"), postgres == nil { throw ValidationError("the postgres store needs --postgres postgres://USER@HOST:PORT/DB") }
+            if names.contains("postgres"), postgres == nil {
+                throw ValidationError("the postgres store needs --postgres postgres://USER@HOST:PORT/DB")
+            }
             if names.contains("redis"), redis == nil { throw ValidationError("the redis store needs --redis redis://HOST:PORT/DB") }
         }
 
@@ -59,17 +63,27 @@ package struct Bench: AsyncParsableCommand {
                 switch name {
                 case "memory":
                     let bench = StoreBenchmark(
-                        name: "memory", store: MemorySessionStore(), count: count, concurrency: concurrency,
+                        name: "memory",
+                        store: MemorySessionStore(),
+                        count: count,
+                        concurrency: concurrency,
                         measureBytes: { (Double(heapBytesInUse()), "heap in use") },
-                        ceilingOperation: nil, ceilingNote: "")
+                        ceilingOperation: nil,
+                        ceilingNote: ""
+                    )
                     results.append(try await bench.run())
                 case "sqlite":
                     let database = try await CloakroomSQLiteDatabase.open(path: scratch.appendingPathComponent("bench.sqlite").path)
                     do {
                         let bench = StoreBenchmark(
-                            name: "sqlite", store: SQLiteSessionStore(database: database), count: count, concurrency: concurrency,
+                            name: "sqlite",
+                            store: SQLiteSessionStore(database: database),
+                            count: count,
+                            concurrency: concurrency,
                             measureBytes: { (Double(try await database.sizeInBytes()), "database pages") },
-                            ceilingOperation: { try await database.selectOne() }, ceilingNote: "SELECT 1")
+                            ceilingOperation: { try await database.selectOne() },
+                            ceilingNote: "SELECT 1"
+                        )
                         results.append(try await bench.run())
                     } catch {
                         try? await database.close()
@@ -79,9 +93,14 @@ package struct Bench: AsyncParsableCommand {
                 case "file":
                     let folder = scratch.appendingPathComponent("files")
                     let bench = StoreBenchmark(
-                        name: "file", store: try FileSessionStore(directory: folder), count: fileCount, concurrency: concurrency,
+                        name: "file",
+                        store: try FileSessionStore(directory: folder),
+                        count: fileCount,
+                        concurrency: concurrency,
                         measureBytes: { (Double(allocatedBytes(folder)), "allocated file blocks") },
-                        ceilingOperation: nil, ceilingNote: "")
+                        ceilingOperation: nil,
+                        ceilingNote: ""
+                    )
                     results.append(try await bench.run())
                 case "postgres":
                     guard let url = postgres else { throw ValidationError("the postgres store needs --postgres postgres://USER@HOST:PORT/DB") }
@@ -92,9 +111,14 @@ package struct Bench: AsyncParsableCommand {
                         let store = PostgresSessionStore(database: database)
                         _ = try await store.deleteExpired(now: .distantFuture, limit: Int.max)
                         let bench = StoreBenchmark(
-                            name: "postgres", store: store, count: count, concurrency: concurrency,
+                            name: "postgres",
+                            store: store,
+                            count: count,
+                            concurrency: concurrency,
                             measureBytes: { (Double(try await database.sessionTableBytes()), "table + indexes") },
-                            ceilingOperation: { try await database.selectOne() }, ceilingNote: "SELECT 1")
+                            ceilingOperation: { try await database.selectOne() },
+                            ceilingNote: "SELECT 1"
+                        )
                         let result = try await bench.run()
                         await database.close()
                         return result
@@ -109,9 +133,14 @@ package struct Bench: AsyncParsableCommand {
                     do {
                         try await store.removeAllKeys()
                         let bench = StoreBenchmark(
-                            name: "redis", store: store, count: count, concurrency: concurrency,
+                            name: "redis",
+                            store: store,
+                            count: count,
+                            concurrency: concurrency,
                             measureBytes: { (Double(try await store.usedMemory()), "INFO used_memory") },
-                            ceilingOperation: { try await store.setGetRoundTrip("ceiling") }, ceilingNote: "SET+GET pipelined")
+                            ceilingOperation: { try await store.setGetRoundTrip("ceiling") },
+                            ceilingNote: "SET+GET pipelined"
+                        )
                         results.append(try await bench.run())
                         try await store.removeAllKeys()
                     } catch {
@@ -137,10 +166,17 @@ package struct Bench: AsyncParsableCommand {
                 let ceiling = r.ceiling.map { "\(rate($0)) (\(r.ceilingNote))" } ?? "–"
                 let ratio = r.ceiling.map { String(format: "%.2f", r.read / $0) } ?? "–"
                 let overhead = r.bytesPerSession.map { String(format: "%.0f", $0 - r.payloadBytes) } ?? "–"
-                lines.append("| \(r.store) | \(r.count) | \(rate(r.create)) | \(rate(r.read)) | \(rate(r.touch)) | \(rate(r.expire)) | \(bytes) | \(overhead) | \(ceiling) | \(ratio) |")
+                lines.append(
+                    "| \(r.store) | \(r.count) | \(rate(r.create)) | \(rate(r.read)) | \(rate(r.touch)) | \(rate(r.expire)) | \(bytes) | \(overhead) | \(ceiling) | \(ratio) |"
+                )
             }
             lines.append("")
-            lines.append(String(format: "overhead = bytes/session − %.0f bytes of session content (the record's compact binary form).", results.first?.payloadBytes ?? 0))
+            lines.append(
+                String(
+                    format: "overhead = bytes/session − %.0f bytes of session content (the record's compact binary form).",
+                    results.first?.payloadBytes ?? 0
+                )
+            )
             lines.append("Read latency of a live session, idle vs while the expired ones are swept:")
             for r in results {
                 lines.append("- \(r.store): idle \(r.latencyIdle?.text ?? "–"); sweeping \(r.latencySweeping?.text ?? "–")")

@@ -37,7 +37,15 @@ final class ProgressBar: Sendable {
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
         let elapsed = Date().timeIntervalSince(started)
-        let line = String(format: "\r%@ [%@] %3.0f%% %d/%d %.1fs", label.padding(toLength: 24, withPad: " ", startingAt: 0), bar, fraction * 100, min(done, total), total, elapsed)
+        let line = String(
+            format: "\r%@ [%@] %3.0f%% %d/%d %.1fs",
+            label.padding(toLength: 24, withPad: " ", startingAt: 0),
+            bar,
+            fraction * 100,
+            min(done, total),
+            total,
+            elapsed
+        )
         FileHandle.standardError.write(Data(line.utf8))
     }
 }

@@ -167,10 +167,17 @@ struct StoreBenchmark {
 
     static func record(key: String, index: Int) -> SessionRecord {
         SessionRecord(
-            key: key, handle: String(key.prefix(16)), userID: index % 4 == 0 ? "user-\(index % 50_000)" : nil,
+            key: key,
+            handle: String(key.prefix(16)),
+            userID: index % 4 == 0 ? "user-\(index % 50_000)" : nil,
             data: ["_csrf": "4kP0rC8s1x0aK2VbWc3Qm9yT7zL5nR1eH6uJ8oD2fG0"],
-            createdAt: t0, lastSeen: t0, idleExpiresAt: t0.addingTimeInterval(60), absoluteExpiresAt: t0.addingTimeInterval(3600),
-            userAgent: "Mozilla/5.0 (X11; Linux x86_64) Bench/1.0", ipAddress: "203.0.113.\(index & 0xFF)")
+            createdAt: t0,
+            lastSeen: t0,
+            idleExpiresAt: t0.addingTimeInterval(60),
+            absoluteExpiresAt: t0.addingTimeInterval(3600),
+            userAgent: "Mozilla/5.0 (X11; Linux x86_64) Bench/1.0",
+            ipAddress: "203.0.113.\(index & 0xFF)"
+        )
     }
 }
 

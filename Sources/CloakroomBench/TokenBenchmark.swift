@@ -60,10 +60,12 @@ struct TokenBenchmark {
             {
                 _ = try await issuer.issue(subject: "user-1", audience: Self.audience, clientID: "bench", scope: "read write", epoch: 1)
             },
-            { _ = try raw.sign(input) })
+            { _ = try raw.sign(input) }
+        )
         (result.verifyOurs, result.verifyRaw) = try await rates(
             { _ = try await verifier.verify(token) },
-            { guard raw.verify(signature, input) else { throw BenchError("raw verification failed") } })
+            { guard raw.verify(signature, input) else { throw BenchError("raw verification failed") } }
+        )
         return result
     }
 
@@ -79,7 +81,8 @@ struct TokenBenchmark {
         let budget = Duration.milliseconds(Int(seconds * 1000))
         while spent[0] < budget || spent[1] < budget {
             for index in 0..<2 where spent[index] < budget {
-                let (count, time) = index == 0
+                let (count, time) =
+                    index == 0
                     ? try await slice(ours, for: .milliseconds(50), clock: clock)
                     : try await slice(raw, for: .milliseconds(50), clock: clock)
                 spent[index] += time
@@ -114,43 +117,56 @@ struct TokenBenchmark {
         case .eddsa:
             let key = Curve25519.Signing.PrivateKey()
             let publicKey = key.publicKey
-            jwk.merge(["kty": "OKP", "crv": "Ed25519", "x": Base64URL.encode(publicKey.rawRepresentation), "d": Base64URL.encode(key.rawRepresentation)]) { $1 }
+            jwk.merge([
+                "kty": "OKP", "crv": "Ed25519", "x": Base64URL.encode(publicKey.rawRepresentation), "d": Base64URL.encode(key.rawRepresentation),
+            ]) { $1 }
             return RawKey(jwk: jwk, sign: { Array(try key.signature(for: $0)) }, verify: { publicKey.isValidSignature($0, for: $1) })
         case .es256:
             let key = P256.Signing.PrivateKey()
             let publicKey = key.publicKey
             let point = Array(publicKey.x963Representation)
-            jwk.merge(["kty": "EC", "crv": "P-256", "x": Base64URL.encode(point[1...32]), "y": Base64URL.encode(point[33...64]), "d": Base64URL.encode(key.rawRepresentation)]) { $1 }
+            jwk.merge([
+                "kty": "EC", "crv": "P-256", "x": Base64URL.encode(point[1...32]), "y": Base64URL.encode(point[33...64]),
+                "d": Base64URL.encode(key.rawRepresentation),
+            ]) { $1 }
             return RawKey(
                 jwk: jwk,
                 sign: { Array(try key.signature(for: SHA256.hash(data: $0)).rawRepresentation) },
                 verify: { signature, input in
                     guard let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
                     return publicKey.isValidSignature(parsed, for: SHA256.hash(data: input))
-                })
+                }
+            )
         case .es384:
             let key = P384.Signing.PrivateKey()
             let publicKey = key.publicKey
             let point = Array(publicKey.x963Representation)
-            jwk.merge(["kty": "EC", "crv": "P-384", "x": Base64URL.encode(point[1...48]), "y": Base64URL.encode(point[49...96]), "d": Base64URL.encode(key.rawRepresentation)]) { $1 }
+            jwk.merge([
+                "kty": "EC", "crv": "P-384", "x": Base64URL.encode(point[1...48]), "y": Base64URL.encode(point[49...96]),
+                "d": Base64URL.encode(key.rawRepresentation),
+            ]) { $1 }
             return RawKey(
                 jwk: jwk,
                 sign: { Array(try key.signature(for: SHA384.hash(data: $0)).rawRepresentation) },
                 verify: { signature, input in
                     guard let parsed = try? P384.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
                     return publicKey.isValidSignature(parsed, for: SHA384.hash(data: input))
-                })
+                }
+            )
         case .rs256, .ps256:
             let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
             let publicKey = key.publicKey
             let numbers = try PKCS1PrivateKey(der: Array(key.derRepresentation))
-            jwk.merge(["kty": "RSA", "n": Base64URL.encode(numbers.n), "e": Base64URL.encode(numbers.e), "d": Base64URL.encode(numbers.d),
-                       "p": Base64URL.encode(numbers.p), "q": Base64URL.encode(numbers.q)]) { $1 }
+            jwk.merge([
+                "kty": "RSA", "n": Base64URL.encode(numbers.n), "e": Base64URL.encode(numbers.e), "d": Base64URL.encode(numbers.d),
+                "p": Base64URL.encode(numbers.p), "q": Base64URL.encode(numbers.q),
+            ]) { $1 }
             let padding: _RSA.Signing.Padding = algorithm == .rs256 ? .insecurePKCS1v1_5 : .PSS
             return RawKey(
                 jwk: jwk,
                 sign: { Array(try key.signature(for: SHA256.hash(data: $0), padding: padding).rawRepresentation) },
-                verify: { publicKey.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: $0), for: SHA256.hash(data: $1), padding: padding) })
+                verify: { publicKey.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: $0), for: SHA256.hash(data: $1), padding: padding) }
+            )
         case .hs256, .hs384, .hs512:
             let key = SymmetricKey(size: .init(bitCount: (algorithm.minimumSymmetricKeyBytes ?? 32) * 8))
             jwk.merge(["kty": "oct", "k": key.withUnsafeBytes { Base64URL.encode($0) }]) { $1 }
@@ -180,13 +196,15 @@ struct TokenBenchmark {
                 var mac = keyed
                 mac.update(data: input)
                 return mac.finalize() == signature
-            })
+            }
+        )
     }
 
     /// The results as a Markdown table.
     static func table(_ results: [Result], seconds: Double) -> String {
         func rate(_ value: Double) -> String {
-            value >= 10_000 ? String(format: "%.0fk", value / 1000) : value >= 1000 ? String(format: "%.1fk", value / 1000) : String(format: "%.0f", value)
+            value >= 10_000
+                ? String(format: "%.0fk", value / 1000) : value >= 1000 ? String(format: "%.1fk", value / 1000) : String(format: "%.0f", value)
         }
         func overhead(_ ours: Double, _ raw: Double) -> String {
             String(format: "%.1f", (1 / ours - 1 / raw) * 1e6)
@@ -196,10 +214,18 @@ struct TokenBenchmark {
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in results {
-            lines.append("| \(r.algorithm.name) | \(rate(r.signOurs)) | \(rate(r.signRaw)) | \(String(format: "%.2f", r.signOurs / r.signRaw)) | \(rate(r.verifyOurs)) | \(rate(r.verifyRaw)) | \(String(format: "%.2f", r.verifyOurs / r.verifyRaw)) | \(overhead(r.verifyOurs, r.verifyRaw)) |")
+            lines.append(
+                "| \(r.algorithm.name) | \(rate(r.signOurs)) | \(rate(r.signRaw)) | \(String(format: "%.2f", r.signOurs / r.signRaw)) | \(rate(r.verifyOurs)) | \(rate(r.verifyRaw)) | \(String(format: "%.2f", r.verifyOurs / r.verifyRaw)) | \(overhead(r.verifyOurs, r.verifyRaw)) |"
+            )
         }
         lines.append("")
-        lines.append(String(format: "One task, %.1f s per cell after a warm-up, ours and raw alternating in 50 ms slices, median slice rate. ours = AccessTokenIssuer.issue (claims, JSON, base64url, signature) / TokenVerifier.verify (parse, header rules, key lookup, signature, claims); raw = swift-crypto over the same signing input and key (HMAC: keyed once, as Cloakroom holds it).", seconds))
+        lines.append(
+            String(
+                format:
+                    "One task, %.1f s per cell after a warm-up, ours and raw alternating in 50 ms slices, median slice rate. ours = AccessTokenIssuer.issue (claims, JSON, base64url, signature) / TokenVerifier.verify (parse, header rules, key lookup, signature, claims); raw = swift-crypto over the same signing input and key (HMAC: keyed once, as Cloakroom holds it).",
+                seconds
+            )
+        )
         return lines.joined(separator: "\n")
     }
 }
@@ -243,7 +269,8 @@ extension Bench {
     /// `cloakroom bench tokens`.
     struct Tokens: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Sign and verify access tokens per algorithm, through Cloakroom and with raw swift-crypto; print ops/s and the ratio.")
+            abstract: "Sign and verify access tokens per algorithm, through Cloakroom and with raw swift-crypto; print ops/s and the ratio."
+        )
 
         @Option(help: "Seconds to measure each cell") var seconds = 1.0
         @Option(help: "Seconds of warm-up before each cell") var warmup = 0.2
@@ -251,7 +278,9 @@ extension Bench {
         var algorithms = TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ",")
 
         func validate() throws {
-            guard seconds > 0, seconds <= 600, warmup >= 0, warmup <= 60 else { throw ValidationError("--seconds must be in (0, 600] and --warmup in [0, 60]") }
+            guard seconds > 0, seconds <= 600, warmup >= 0, warmup <= 60 else {
+                throw ValidationError("--seconds must be in (0, 600] and --warmup in [0, 60]")
+            }
             guard try !chosen().isEmpty else { throw ValidationError("--algorithms names no algorithm") }
         }
 
@@ -275,8 +304,16 @@ extension Bench {
             var results: [TokenBenchmark.Result] = []
             for algorithm in try chosen() {
                 let result = try await bench.run(algorithm)
-                print(String(format: "%@: sign %.0f/s (raw %.0f/s), verify %.0f/s (raw %.0f/s)",
-                             algorithm.name, result.signOurs, result.signRaw, result.verifyOurs, result.verifyRaw))
+                print(
+                    String(
+                        format: "%@: sign %.0f/s (raw %.0f/s), verify %.0f/s (raw %.0f/s)",
+                        algorithm.name,
+                        result.signOurs,
+                        result.signRaw,
+                        result.verifyOurs,
+                        result.verifyRaw
+                    )
+                )
                 results.append(result)
             }
             print("")

@@ -49,19 +49,34 @@ public struct APIError: HTTPResponseError, Sendable {
 
     /// Builds the JSON error response.
     public static func jsonResponse(
-        status: HTTPResponse.Status, code: String, message: String, headers extra: HTTPFields = [:], reason: String? = nil, oauth: Bool = false
+        status: HTTPResponse.Status,
+        code: String,
+        message: String,
+        headers extra: HTTPFields = [:],
+        reason: String? = nil,
+        oauth: Bool = false
     ) -> Response {
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
         headers.append(contentsOf: extra)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: jsonBody(code: code, message: message, reason: reason, oauth: oauth)))
+        return Response(
+            status: status,
+            headers: headers,
+            body: .init(byteBuffer: jsonBody(code: code, message: message, reason: reason, oauth: oauth))
+        )
     }
 
     /// The JSON error body, keys sorted (identical bytes for identical errors); also written by
     /// ``ProtocolErrorResponder``, which answers before any Hummingbird response exists.
     static func jsonBody(code: String, message: String, reason: String? = nil, oauth: Bool = false) -> ByteBuffer {
         struct Body: Encodable {
-            let error: String; let message: String; let reason: String?; let errorDescription: String?
-            enum CodingKeys: String, CodingKey { case error, message, reason, errorDescription = "error_description" }
+            let error: String
+            let message: String
+            let reason: String?
+            let errorDescription: String?
+            enum CodingKeys: String, CodingKey {
+                case error, message, reason
+                case errorDescription = "error_description"
+            }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -75,7 +90,9 @@ public struct APIError: HTTPResponseError, Sendable {
     /// 400 for a body that is not valid JSON of the expected shape.
     public static func invalidJSON(_ detail: String) -> APIError { .init(.badRequest, code: "invalid_json", message: detail) }
     /// 400 for a missing or malformed field.
-    public static func invalidField(_ name: String, _ detail: String) -> APIError { .init(.badRequest, code: "invalid_request", message: "\(name): \(detail)") }
+    public static func invalidField(_ name: String, _ detail: String) -> APIError {
+        .init(.badRequest, code: "invalid_request", message: "\(name): \(detail)")
+    }
     /// 401: no signed-in user.
     public static func unauthenticated() -> APIError { .init(.unauthorized, code: "unauthenticated", message: "sign in first") }
     /// 403: CSRF or origin check failed.
@@ -88,6 +105,11 @@ public struct APIError: HTTPResponseError, Sendable {
     }
     /// 503: the session store cannot be reached.
     public static func storeUnavailable() -> APIError {
-        .init(.serviceUnavailable, code: "session_store_unavailable", message: "the session store is unavailable; try again shortly", headers: [.retryAfter: "2"])
+        .init(
+            .serviceUnavailable,
+            code: "session_store_unavailable",
+            message: "the session store is unavailable; try again shortly",
+            headers: [.retryAfter: "2"]
+        )
     }
 }

@@ -46,8 +46,12 @@ public struct AllowedMethodsMiddleware<Context: RequestContext>: RouterMiddlewar
             if request.method == .options {
                 return Response(status: .noContent, headers: [.allow: allow])
             }
-            throw APIError(.methodNotAllowed, code: "method_not_allowed",
-                           message: "\(request.method.rawValue) is not allowed here; allowed: \(allow)", headers: [.allow: allow])
+            throw APIError(
+                .methodNotAllowed,
+                code: "method_not_allowed",
+                message: "\(request.method.rawValue) is not allowed here; allowed: \(allow)",
+                headers: [.allow: allow]
+            )
         }
     }
 

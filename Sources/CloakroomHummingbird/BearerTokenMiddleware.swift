@@ -57,8 +57,12 @@ public struct BearerTokenMiddleware<Context: TokenRequestContext>: RouterMiddlew
 
     /// 400 for an `Authorization: Bearer` header that carries no usable token (RFC 6750 section 3.1).
     static func invalidRequest() -> APIError {
-        APIError(.badRequest, code: "invalid_request", message: "Authorization: expected Bearer followed by a token",
-                 headers: [.wwwAuthenticate: "Bearer error=\"invalid_request\""])
+        APIError(
+            .badRequest,
+            code: "invalid_request",
+            message: "Authorization: expected Bearer followed by a token",
+            headers: [.wwwAuthenticate: "Bearer error=\"invalid_request\""]
+        )
     }
 
     /// The token in the `Authorization` header, else in the access cookie; nil when neither.

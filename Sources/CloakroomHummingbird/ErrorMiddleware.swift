@@ -50,7 +50,11 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return await html(replacing: json, request: request)
         }
         if response.status == .notFound && response.headers[.contentType] == nil {
-            let json = APIError.jsonResponse(status: .notFound, code: "not_found", message: "no route for \(request.method) \(request.uri.path.prefix(200))")
+            let json = APIError.jsonResponse(
+                status: .notFound,
+                code: "not_found",
+                message: "no route for \(request.method) \(request.uri.path.prefix(200))"
+            )
             return await html(replacing: json, request: request)
         }
         return await html(replacing: response, request: request)
@@ -148,8 +152,12 @@ extension APIError {
             case .usernameTaken: self.init(.conflict, code: error.code.rawValue, message: error.message)
             case .invalidUsername, .weakPassword: self.init(.badRequest, code: error.code.rawValue, message: error.message)
             case .throttled:
-                self.init(.tooManyRequests, code: error.code.rawValue, message: error.message,
-                          headers: [.retryAfter: "\(error.retryAfter ?? 1)"])
+                self.init(
+                    .tooManyRequests,
+                    code: error.code.rawValue,
+                    message: error.message,
+                    headers: [.retryAfter: "\(error.retryAfter ?? 1)"]
+                )
             case .accountDisabled: self.init(.forbidden, code: error.code.rawValue, message: error.message)
             case .busy: self.init(.serviceUnavailable, code: error.code.rawValue, message: error.message, headers: [.retryAfter: "1"])
             default: self.init(.internalServerError, code: "internal_error", message: "an internal error occurred")
@@ -174,15 +182,29 @@ extension APIError {
             let (status, code, message) = ProtocolErrorResponder.answer(for: error)
             self.init(status, code: code, message: message, headers: [.connection: "close"])
         case let error as TokenError:
-            self.init(.unauthorized, code: "invalid_token", message: error.message,
-                      headers: [.wwwAuthenticate: error.wwwAuthenticate], reason: error.code.rawValue)
+            self.init(
+                .unauthorized,
+                code: "invalid_token",
+                message: error.message,
+                headers: [.wwwAuthenticate: error.wwwAuthenticate],
+                reason: error.code.rawValue
+            )
         case let error as TokenService.RefreshError:
             self.init(.badRequest, code: "invalid_grant", message: error.message, reason: error.reason.rawValue)
         case let error as TokenKeyError:
-            self.init(.serviceUnavailable, code: "signing_unavailable", message: "tokens cannot be issued right now (\(error.code.rawValue))",
-                      headers: [.retryAfter: "5"])
+            self.init(
+                .serviceUnavailable,
+                code: "signing_unavailable",
+                message: "tokens cannot be issued right now (\(error.code.rawValue))",
+                headers: [.retryAfter: "5"]
+            )
         case is any BackendUnavailableError:
-            self.init(.serviceUnavailable, code: "store_unavailable", message: "the account store is unavailable; try again shortly", headers: [.retryAfter: "2"])
+            self.init(
+                .serviceUnavailable,
+                code: "store_unavailable",
+                message: "the account store is unavailable; try again shortly",
+                headers: [.retryAfter: "2"]
+            )
         default:
             return nil
         }
@@ -207,7 +229,10 @@ private struct BodyCollector: ResponseBodyWriter {
 
     mutating func write(_ buffer: ByteBuffer) async throws {
         sink.state.withLock { state in
-            guard state.buffer.readableBytes + buffer.readableBytes <= limit else { state.overflow = true; return }
+            guard state.buffer.readableBytes + buffer.readableBytes <= limit else {
+                state.overflow = true
+                return
+            }
             var buffer = buffer
             state.buffer.writeBuffer(&buffer)
         }

@@ -48,12 +48,15 @@ public final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChanne
         }
         let (status, code, message) = Self.answer(for: parserError)
         let body = APIError.jsonBody(code: code, message: message)
-        let head = HTTPResponse(status: status, headerFields: [
-            .contentType: "application/json; charset=utf-8",
-            .contentLength: String(body.readableBytes),
-            .cacheControl: "no-store",
-            .connection: "close",
-        ])
+        let head = HTTPResponse(
+            status: status,
+            headerFields: [
+                .contentType: "application/json; charset=utf-8",
+                .contentLength: String(body.readableBytes),
+                .cacheControl: "no-store",
+                .connection: "close",
+            ]
+        )
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         let done = context.eventLoop.makePromise(of: Void.self)
@@ -66,8 +69,10 @@ public final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChanne
     static func answer(for error: HTTPParserError) -> (HTTPResponse.Status, String, String) {
         switch error {
         case .headerOverflow:
-            (.init(code: 431, reasonPhrase: "Request Header Fields Too Large"), "request_header_fields_too_large",
-             "the request's header fields are too large")
+            (
+                .init(code: 431, reasonPhrase: "Request Header Fields Too Large"), "request_header_fields_too_large",
+                "the request's header fields are too large"
+            )
         default:
             (.badRequest, "malformed_request", "the request is not valid HTTP")
         }

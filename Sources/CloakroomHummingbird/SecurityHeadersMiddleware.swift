@@ -23,7 +23,8 @@ public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddlewa
         response.headers[HTTPField.Name("Cross-Origin-Opener-Policy")!] = "same-origin"
         response.headers[HTTPField.Name("Permissions-Policy")!] = cloakroomPermissionsPolicy
         if response.headers[.contentSecurityPolicy] == nil {
-            response.headers[.contentSecurityPolicy] = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+            response.headers[.contentSecurityPolicy] =
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         }
         if hsts { response.headers[.strictTransportSecurity] = "max-age=31536000" }
         return response

@@ -40,7 +40,8 @@ public struct SessionMiddleware<Context: SessionRequestContext>: RouterMiddlewar
             session = try await manager.load(
                 cookieValue: presented,
                 userAgent: request.headers[.userAgent],
-                ipAddress: context.clientAddress)
+                ipAddress: context.clientAddress
+            )
         } catch {
             context.logger.error("session store unavailable on load", metadata: ["error": "\(error)"])
             throw APIError.storeUnavailable()

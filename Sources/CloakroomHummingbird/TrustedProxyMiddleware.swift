@@ -1,12 +1,13 @@
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import HTTPTypes
-public import Hummingbird
-import NIOCore
 
 /// A block of IP addresses, IPv4 or IPv6, written as an address (`10.0.0.7`, `::1`) or a CIDR
 /// block by its network address (`10.0.0.0/8`, `fd00::/8`; not `10.1.2.3/8`).
@@ -47,7 +48,8 @@ public struct IPAddressRange: Sendable, Hashable, CustomStringConvertible {
     /// The address bytes of an IPv4 or IPv6 address in text, via `inet_pton` into a plain byte
     /// buffer (no `in_addr` value: which module that C type comes from differs between builds).
     static func bytes(of text: String) -> [UInt8]? {
-        let family: Int32, count: Int
+        let family: Int32
+        let count: Int
         if text.contains(":") {
             (family, count) = (AF_INET6, 16)
         } else if text.contains(".") {

@@ -70,7 +70,8 @@ extension Account {
 
     /// The keys to look a username up by: its key, then its legacy key when that differs.
     public static func lookupKeys(_ username: String) -> [String] {
-        let key = normalize(username), legacy = legacyKey(username)
+        let key = normalize(username)
+        let legacy = legacyKey(username)
         // Byte comparison: Swift's `==` treats canonically equivalent strings as equal, but the
         // stores compare bytes.
         return key.utf8.elementsEqual(legacy.utf8) ? [key] : [key, legacy]

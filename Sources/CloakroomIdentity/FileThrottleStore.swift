@@ -1,10 +1,11 @@
+import CloakroomCore
+public import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CloakroomCore
-public import Foundation
 
 /// Sign-in failure counters as files beside a `FileSessionStore` (`throttle/<sha256(key)>.json`),
 /// updated under an exclusive `flock` so several processes on one folder count together.
@@ -21,7 +22,8 @@ public actor FileThrottleStore: ThrottleStore {
 
     public func recordFailure(key: String, now: Date, window: TimeInterval) async throws -> ThrottleState {
         try locked {
-            var state = read(key).flatMap { $0.lastFailure.addingTimeInterval(window) > now ? $0 : nil }
+            var state =
+                read(key).flatMap { $0.lastFailure.addingTimeInterval(window) > now ? $0 : nil }
                 ?? ThrottleState(failures: 0, lastFailure: now)
             state.failures += 1
             state.lastFailure = now
@@ -47,7 +49,8 @@ public actor FileThrottleStore: ThrottleStore {
             for name in names where name.hasSuffix(".json") {
                 let url = folder.appendingPathComponent(name)
                 if let data = FileManager.default.contents(atPath: url.path),
-                   let state = try? JSONDecoder().decode(ThrottleState.self, from: data), state.lastFailure < cutoff {
+                    let state = try? JSONDecoder().decode(ThrottleState.self, from: data), state.lastFailure < cutoff
+                {
                     unlink(url.path)
                     removed += 1
                 }

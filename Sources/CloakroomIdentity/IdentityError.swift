@@ -56,7 +56,8 @@ public struct IdentityError: Error, Sendable, Equatable, CustomStringConvertible
     public static func weakPassword(_ why: String) -> IdentityError { .init(.weakPassword, why) }
     /// Too many failures; try again after `retryAfter` seconds.
     public static func throttled(retryAfter: Int, locked: Bool) -> IdentityError {
-        let text = locked
+        let text =
+            locked
             ? "too many failed sign-ins: sign-in is locked for \(duration(retryAfter))"
             : "too many failed sign-ins: wait \(duration(retryAfter)) before trying again"
         return .init(.throttled, text, retryAfter: retryAfter)

@@ -35,7 +35,8 @@ public actor MemoryThrottleStore: ThrottleStore {
     public init() {}
 
     public func recordFailure(key: String, now: Date, window: TimeInterval) async throws -> ThrottleState {
-        var state = counters[key].flatMap { $0.lastFailure.addingTimeInterval(window) > now ? $0 : nil }
+        var state =
+            counters[key].flatMap { $0.lastFailure.addingTimeInterval(window) > now ? $0 : nil }
             ?? ThrottleState(failures: 0, lastFailure: now)
         state.failures += 1
         state.lastFailure = now

@@ -97,8 +97,12 @@ public struct PasswordHasher: Sendable {
 
     static func derive(password: String, salt: [UInt8], parameters: ScryptParameters, length: Int) throws -> [UInt8] {
         let key = try KDF.Scrypt.deriveKey(
-            from: Array(password.utf8), salt: salt, outputByteCount: length,
-            rounds: 1 << parameters.logN, blockSize: parameters.r, parallelism: parameters.p
+            from: Array(password.utf8),
+            salt: salt,
+            outputByteCount: length,
+            rounds: 1 << parameters.logN,
+            blockSize: parameters.r,
+            parallelism: parameters.p
         )
         return key.withUnsafeBytes { Array($0) }
     }
@@ -113,9 +117,9 @@ public struct PasswordHasher: Sendable {
             values[String(pair[0])] = number
         }
         guard let logN = values["ln"], let r = values["r"], let p = values["p"],
-              (1...30).contains(logN), (1...64).contains(r), (1...64).contains(p),
-              let salt = Data(base64Encoded: String(parts[3])), let hash = Data(base64Encoded: String(parts[4])),
-              !salt.isEmpty, hash.count >= 16
+            (1...30).contains(logN), (1...64).contains(r), (1...64).contains(p),
+            let salt = Data(base64Encoded: String(parts[3])), let hash = Data(base64Encoded: String(parts[4])),
+            !salt.isEmpty, hash.count >= 16
         else { return nil }
         return (ScryptParameters(logN: logN, r: r, p: p), Array(salt), Array(hash))
     }

@@ -35,7 +35,14 @@ public struct SignInService: Sendable {
     let logger: Logger
 
     /// Creates the service.
-    public init(accounts: any AccountStore, hasher: PasswordHasher, throttle: LoginThrottle, policy: Policy = .init(), clock: any CloakroomClock = SystemClock(), logger: Logger = Logger(label: "cloakroom.identity")) {
+    public init(
+        accounts: any AccountStore,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle,
+        policy: Policy = .init(),
+        clock: any CloakroomClock = SystemClock(),
+        logger: Logger = Logger(label: "cloakroom.identity")
+    ) {
         self.accounts = accounts
         self.hasher = hasher
         self.throttle = throttle
@@ -94,19 +101,25 @@ public struct SignInService: Sendable {
         do {
             try await throttle.check(username: username, address: address, now: now)
         } catch let error as IdentityError {
-            logger.notice("sign-in refused: throttled", metadata: [
-                "username_sha256": "\(Self.digest(username))", "address": "\(address ?? "-")", "retry_after_s": "\(error.retryAfter ?? 0)",
-            ])
+            logger.notice(
+                "sign-in refused: throttled",
+                metadata: [
+                    "username_sha256": "\(Self.digest(username))", "address": "\(address ?? "-")", "retry_after_s": "\(error.retryAfter ?? 0)",
+                ]
+            )
             throw error
         }
         guard password.utf8.count <= policy.maxPasswordBytes,
-              let account = try await accounts.account(username: username)
+            let account = try await accounts.account(username: username)
         else {
             try await hasher.verifyDummy(String(password.utf8.prefix(policy.maxPasswordBytes)) ?? "")
             try await throttle.recordFailure(username: username, address: address, now: now)
-            logger.notice("sign-in failed: unknown user or oversized password", metadata: [
-                "username_sha256": "\(Self.digest(username))", "address": "\(address ?? "-")",
-            ])
+            logger.notice(
+                "sign-in failed: unknown user or oversized password",
+                metadata: [
+                    "username_sha256": "\(Self.digest(username))", "address": "\(address ?? "-")",
+                ]
+            )
             throw IdentityError.invalidCredentials()
         }
         guard try await hasher.verify(password, against: account.passwordHash) else {

@@ -46,8 +46,14 @@ extension CloakroomPostgresDatabase {
 
         /// Creates a configuration.
         public init(
-            host: String, port: Int = 5432, username: String, password: String? = nil, database: String,
-            tls: TLSMode = .prefer, timeout: Duration = .seconds(2), migrationTimeout: Duration = .seconds(30),
+            host: String,
+            port: Int = 5432,
+            username: String,
+            password: String? = nil,
+            database: String,
+            tls: TLSMode = .prefer,
+            timeout: Duration = .seconds(2),
+            migrationTimeout: Duration = .seconds(30),
             maximumConnections: Int = 20
         ) {
             self.host = host
@@ -65,7 +71,7 @@ extension CloakroomPostgresDatabase {
         /// (`postgresql://` too); user, password and database may be percent-encoded.
         public init(url: String, timeout: Duration = .seconds(2)) throws {
             guard let components = URLComponents(string: url),
-                  let scheme = components.scheme?.lowercased(), scheme == "postgres" || scheme == "postgresql"
+                let scheme = components.scheme?.lowercased(), scheme == "postgres" || scheme == "postgresql"
             else { throw PostgresStoreError("a PostgreSQL URL looks like postgres://user:password@host:5432/database") }
             guard var host = components.host, !host.isEmpty else { throw PostgresStoreError("the PostgreSQL URL has no host") }
             if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
@@ -100,8 +106,15 @@ extension CloakroomPostgresDatabase {
                 }
                 port = value
             }
-            self.init(host: host, port: port, username: username, password: components.password,
-                      database: database, tls: tls, timeout: timeout)
+            self.init(
+                host: host,
+                port: port,
+                username: username,
+                password: components.password,
+                database: database,
+                tls: tls,
+                timeout: timeout
+            )
         }
 
         /// The URL without the password.
@@ -123,8 +136,13 @@ extension CloakroomPostgresDatabase {
         case .require, .verifyCA, .verifyFull: tls = .require(tlsConfiguration(configuration.tls))
         }
         var client = PostgresClient.Configuration(
-            host: configuration.host, port: configuration.port, username: configuration.username,
-            password: configuration.password, database: configuration.database, tls: tls)
+            host: configuration.host,
+            port: configuration.port,
+            username: configuration.username,
+            password: configuration.password,
+            database: configuration.database,
+            tls: tls
+        )
         client.options.connectTimeout = configuration.timeout
         client.options.maximumConnections = max(1, configuration.maximumConnections)
         client.options.additionalStartupParameters = Self.startupParameters(configuration)
@@ -149,8 +167,13 @@ extension CloakroomPostgresDatabase {
             throw PostgresStoreError("cannot set up TLS for PostgreSQL: \(String(describing: type(of: error)))")
         }
         var connection = PostgresConnection.Configuration(
-            host: configuration.host, port: configuration.port, username: configuration.username,
-            password: configuration.password, database: configuration.database, tls: tls)
+            host: configuration.host,
+            port: configuration.port,
+            username: configuration.username,
+            password: configuration.password,
+            database: configuration.database,
+            tls: tls
+        )
         connection.options.connectTimeout = configuration.timeout.timeAmount
         return connection
     }

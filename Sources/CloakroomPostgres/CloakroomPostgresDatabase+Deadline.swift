@@ -13,7 +13,9 @@ extension CloakroomPostgresDatabase {
     /// once (a statement on a dead socket): `body` is cancelled and left to finish on its own, instead
     /// of a task group waiting for it, which would stretch a 2 s timeout to however long the socket takes.
     static func withDeadline<T: Sendable>(
-        _ limit: Duration, _ what: String, onTimeout: @escaping @Sendable () -> Void,
+        _ limit: Duration,
+        _ what: String,
+        onTimeout: @escaping @Sendable () -> Void,
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let outcome = DeadlineOutcome<T>()

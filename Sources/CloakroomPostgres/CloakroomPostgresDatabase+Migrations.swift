@@ -124,8 +124,11 @@ extension CloakroomPostgresDatabase {
             return try await PostgresConnection.connect(configuration: connection, id: 0, logger: logger)
         } catch {
             let failure = PostgresStoreError(wrapping: error, during: "connect")
-            throw PostgresStoreError("cannot open PostgreSQL database \(configuration): \(failure.message)",
-                                     sqlState: failure.sqlState, isConnectivity: failure.isConnectivity)
+            throw PostgresStoreError(
+                "cannot open PostgreSQL database \(configuration): \(failure.message)",
+                sqlState: failure.sqlState,
+                isConnectivity: failure.isConnectivity
+            )
         }
     }
 
@@ -140,16 +143,22 @@ extension CloakroomPostgresDatabase {
                         version integer PRIMARY KEY,
                         applied_at timestamptz NOT NULL DEFAULT now()
                     )
-                    """, logger: logger)
+                    """,
+                    logger: logger
+                )
                 let rows = try await connection.query(
-                    "SELECT COALESCE(MAX(version), 0)::bigint FROM cloakroom_schema_migrations", logger: logger).collect()
+                    "SELECT COALESCE(MAX(version), 0)::bigint FROM cloakroom_schema_migrations",
+                    logger: logger
+                ).collect()
                 let current = try rows.first?.decode(Int.self) ?? 0
                 guard current < version else { return }
                 for statement in statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
                 try await connection.query(
-                    "INSERT INTO cloakroom_schema_migrations (version) VALUES (\(Int32(version)))", logger: logger)
+                    "INSERT INTO cloakroom_schema_migrations (version) VALUES (\(Int32(version)))",
+                    logger: logger
+                )
                 logger.info("applied PostgreSQL schema migration", metadata: ["version": "\(version)"])
             }
         }

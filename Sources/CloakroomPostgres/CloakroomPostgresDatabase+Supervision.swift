@@ -87,7 +87,10 @@ extension CloakroomPostgresDatabase {
         do {
             try await Self.withDeadline(configuration.timeout, "probe", onTimeout: { leased.close() }) {
                 let connection = try await PostgresConnection.connect(
-                    configuration: try Self.connectionConfiguration(configuration), id: 0, logger: logger)
+                    configuration: try Self.connectionConfiguration(configuration),
+                    id: 0,
+                    logger: logger
+                )
                 leased.set(connection)
                 do {
                     try await connection.query("SELECT 1", logger: logger)

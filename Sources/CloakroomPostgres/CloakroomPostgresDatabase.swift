@@ -47,7 +47,8 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
     /// Throws `PostgresStoreError` if the server cannot be reached within the timeout or a
     /// migration fails. Two nodes opening at once serialise on an advisory lock.
     public static func open(
-        configuration: Configuration, logger: Logger = Logger(label: "cloakroom.postgres")
+        configuration: Configuration,
+        logger: Logger = Logger(label: "cloakroom.postgres")
     ) async throws -> CloakroomPostgresDatabase {
         let database = try CloakroomPostgresDatabase(configuration: configuration, logger: logger)
         try await database.migrate()
@@ -56,7 +57,9 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
 
     /// Parses `url` (see `Configuration.init(url:)`) and opens the database.
     public static func open(
-        url: String, timeout: Duration = .seconds(2), logger: Logger = Logger(label: "cloakroom.postgres")
+        url: String,
+        timeout: Duration = .seconds(2),
+        logger: Logger = Logger(label: "cloakroom.postgres")
     ) async throws -> CloakroomPostgresDatabase {
         try await open(configuration: Configuration(url: url, timeout: timeout), logger: logger)
     }
@@ -64,7 +67,8 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
     /// Opens the database, runs it for the duration of `body`, then closes it (for commands and
     /// tests that have no `ServiceGroup`).
     public static func withDatabase<T: Sendable>(
-        configuration: Configuration, logger: Logger = Logger(label: "cloakroom.postgres"),
+        configuration: Configuration,
+        logger: Logger = Logger(label: "cloakroom.postgres"),
         _ body: @Sendable (CloakroomPostgresDatabase) async throws -> T
     ) async throws -> T {
         let database = try await open(configuration: configuration, logger: logger)
@@ -165,7 +169,9 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
     /// included). On timeout the connection is closed, so the server abandons the statement too.
     /// Failures are `PostgresStoreError`s.
     func withConnection<T: Sendable>(
-        _ what: String, timeout: Duration? = nil, recordingHealth: Bool = true,
+        _ what: String,
+        timeout: Duration? = nil,
+        recordingHealth: Bool = true,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let limit = timeout ?? configuration.timeout
@@ -189,8 +195,11 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
             if Task.isCancelled { throw PostgresStoreError("PostgreSQL \(what) was cancelled") }
             var failure = PostgresStoreError(wrapping: error, during: what)
             if phase == .idle, state.withLock({ $0.phase == .idle }) {
-                failure = PostgresStoreError(failure.message + " (the database is not running: add it to a ServiceGroup or call run())",
-                                             sqlState: failure.sqlState, isConnectivity: true)
+                failure = PostgresStoreError(
+                    failure.message + " (the database is not running: add it to a ServiceGroup or call run())",
+                    sqlState: failure.sqlState,
+                    isConnectivity: true
+                )
             }
             if recordingHealth, failure.isConnectivity { recordFailure(failure) }
             throw failure

@@ -25,7 +25,9 @@ public struct PostgresAccountStore: IterableAccountStore {
                 INSERT INTO cloakroom_accounts (id, username, username_key, password_hash, created_at, disabled)
                 VALUES (\(account.id), \(account.username), \(Account.normalize(account.username)),
                     \(account.passwordHash), \(account.createdAt), \(account.disabled))
-                """, "account create")
+                """,
+                "account create"
+            )
         } catch let error as PostgresStoreError where error.isUniqueViolation {
             throw IdentityError.usernameTaken()
         }

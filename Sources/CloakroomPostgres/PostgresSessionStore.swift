@@ -20,11 +20,14 @@ public struct PostgresSessionStore: CompleteSessionStore {
         self.database = database
     }
 
-    private static let columns = "key, handle, user_id, data, created_at, last_seen, authenticated_at, idle_expires_at, absolute_expires_at, user_agent, ip_address, version"
+    private static let columns =
+        "key, handle, user_id, data, created_at, last_seen, authenticated_at, idle_expires_at, absolute_expires_at, user_agent, ip_address, version"
 
     public func load(key: String, now: Date) async throws -> SessionRecord? {
-        let rows = try await run("session load",
-            "SELECT \(unescaped: Self.columns) FROM cloakroom_sessions WHERE key = \(key) AND expires_at > \(now)")
+        let rows = try await run(
+            "session load",
+            "SELECT \(unescaped: Self.columns) FROM cloakroom_sessions WHERE key = \(key) AND expires_at > \(now)"
+        )
         return try rows.first.map(Self.record(from:))
     }
 
@@ -37,7 +40,9 @@ public struct PostgresSessionStore: CompleteSessionStore {
                     \(record.key), \(record.handle), \(record.userID), \(data), \(record.createdAt), \(record.lastSeen),
                     \(record.authenticatedAt), \(record.idleExpiresAt), \(record.absoluteExpiresAt), \(record.userAgent),
                     \(record.ipAddress), \(record.version), \(record.expiresAt))
-                """, "session insert")
+                """,
+                "session insert"
+            )
         } catch let error as PostgresStoreError where error.isUniqueViolation {
             throw StoreError.duplicateKey()
         } catch let error as PostgresStoreError {
@@ -47,7 +52,8 @@ public struct PostgresSessionStore: CompleteSessionStore {
 
     public func update(_ record: SessionRecord, expectedVersion: Int) async throws -> Bool {
         let data = try Self.encodeData(record.data)
-        let rows = try await run("session update",
+        let rows = try await run(
+            "session update",
             """
             UPDATE cloakroom_sessions SET user_id = \(record.userID), data = \(data), last_seen = \(record.lastSeen),
                 authenticated_at = \(record.authenticatedAt), idle_expires_at = \(record.idleExpiresAt),
@@ -55,17 +61,20 @@ public struct PostgresSessionStore: CompleteSessionStore {
                 user_agent = \(record.userAgent), ip_address = \(record.ipAddress), version = \(record.version),
                 handle = \(record.handle)
             WHERE key = \(record.key) AND version = \(expectedVersion) RETURNING key
-            """)
+            """
+        )
         return !rows.isEmpty
     }
 
     public func touch(key: String, lastSeen: Date, idleExpiresAt: Date) async throws {
-        try await run("session touch",
+        try await run(
+            "session touch",
             """
             UPDATE cloakroom_sessions SET last_seen = \(lastSeen), idle_expires_at = \(idleExpiresAt),
                 expires_at = LEAST(\(idleExpiresAt), absolute_expires_at)
             WHERE key = \(key)
-            """)
+            """
+        )
     }
 
     public func delete(key: String) async throws {
@@ -73,27 +82,32 @@ public struct PostgresSessionStore: CompleteSessionStore {
     }
 
     public func records(forUser userID: String, now: Date) async throws -> [SessionRecord] {
-        let rows = try await run("per-user session listing",
+        let rows = try await run(
+            "per-user session listing",
             """
             SELECT \(unescaped: Self.columns) FROM cloakroom_sessions
             WHERE user_id = \(userID) AND expires_at > \(now) ORDER BY created_at, key
-            """)
+            """
+        )
         return try rows.map(Self.record(from:))
     }
 
     public func deleteAll(forUser userID: String, exceptKey: String?) async throws -> Int {
-        let rows = try await run("per-user session delete",
+        let rows = try await run(
+            "per-user session delete",
             """
             WITH deleted AS (
                 DELETE FROM cloakroom_sessions WHERE user_id = \(userID) AND key IS DISTINCT FROM \(exceptKey) RETURNING 1
             ) SELECT count(*) FROM deleted
-            """)
+            """
+        )
         return try Self.count(rows)
     }
 
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {
         guard limit > 0 else { return 0 }
-        let rows = try await run("expired session sweep",
+        let rows = try await run(
+            "expired session sweep",
             """
             WITH deleted AS (
                 DELETE FROM cloakroom_sessions WHERE key IN (
@@ -101,17 +115,20 @@ public struct PostgresSessionStore: CompleteSessionStore {
                     ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
                 RETURNING 1
             ) SELECT count(*) FROM deleted
-            """)
+            """
+        )
         return try Self.count(rows)
     }
 
     public func list(now: Date, afterKey: String?, limit: Int) async throws -> [SessionRecord] {
         guard limit > 0 else { return [] }
-        let rows = try await run("session listing",
+        let rows = try await run(
+            "session listing",
             """
             SELECT \(unescaped: Self.columns) FROM cloakroom_sessions
             WHERE key > \(afterKey ?? "") AND expires_at > \(now) ORDER BY key LIMIT \(limit)
-            """)
+            """
+        )
         return try rows.map(Self.record(from:))
     }
 
@@ -159,9 +176,18 @@ public struct PostgresSessionStore: CompleteSessionStore {
         let (key, handle, userID, dataText, created, lastSeen, authenticated, idle, absolute, userAgent, ipAddress, version) = columns
         let data = (try? JSONDecoder().decode([String: String].self, from: Data(dataText.utf8))) ?? [:]
         return SessionRecord(
-            key: key, handle: handle, userID: userID, data: data,
-            createdAt: created, lastSeen: lastSeen, authenticatedAt: authenticated,
-            idleExpiresAt: idle, absoluteExpiresAt: absolute,
-            userAgent: userAgent, ipAddress: ipAddress, version: version)
+            key: key,
+            handle: handle,
+            userID: userID,
+            data: data,
+            createdAt: created,
+            lastSeen: lastSeen,
+            authenticatedAt: authenticated,
+            idleExpiresAt: idle,
+            absoluteExpiresAt: absolute,
+            userAgent: userAgent,
+            ipAddress: ipAddress,
+            version: version
+        )
     }
 }

@@ -22,7 +22,9 @@ public struct PostgresThrottleStore: ThrottleStore {
                     THEN t.failures + 1 ELSE 1 END,
                 last_failure = excluded.last_failure
             RETURNING failures, last_failure
-            """, "throttle update")
+            """,
+            "throttle update"
+        )
         guard let state = try rows.first.map(Self.state(from:)) else {
             throw PostgresStoreError("throttle upsert returned no row")
         }
@@ -34,7 +36,8 @@ public struct PostgresThrottleStore: ThrottleStore {
             """
             SELECT failures, last_failure FROM cloakroom_throttle
             WHERE key = \(key) AND last_failure + \(window)::double precision * interval '1 second' > \(now)
-            """, "throttle lookup"
+            """,
+            "throttle lookup"
         ).first.map(Self.state(from:))
     }
 
@@ -49,7 +52,9 @@ public struct PostgresThrottleStore: ThrottleStore {
             """
             WITH deleted AS (DELETE FROM cloakroom_throttle WHERE last_failure < \(cutoff) RETURNING 1)
             SELECT count(*) FROM deleted
-            """, "throttle purge")
+            """,
+            "throttle purge"
+        )
         guard let row = rows.first else { return 0 }
         do {
             return try row.decode(Int.self)

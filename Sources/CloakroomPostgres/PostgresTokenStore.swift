@@ -42,7 +42,9 @@ public struct PostgresTokenStore: TokenStore {
                     \(record.key), \(record.familyID), \(record.userID), \(record.clientID), \(record.scope),
                     \(Self.ms(record.issuedAt)), \(Self.ms(record.expiresAt)), \(Self.ms(record.familyExpiresAt)),
                     \(record.usedAt.map(Self.ms)))
-                """, "refresh token insert")
+                """,
+                "refresh token insert"
+            )
         } catch let error as PostgresStoreError where error.isUniqueViolation {
             throw StoreError.duplicateKey()
         } catch let error as PostgresStoreError {
@@ -51,8 +53,10 @@ public struct PostgresTokenStore: TokenStore {
     }
 
     public func refreshToken(key: String, now: Date) async throws -> RefreshTokenRecord? {
-        let rows = try await run("refresh token load",
-            "SELECT \(unescaped: Self.columns) FROM cloakroom_refresh_tokens WHERE key = \(key) AND expires_at > \(Self.ms(now))")
+        let rows = try await run(
+            "refresh token load",
+            "SELECT \(unescaped: Self.columns) FROM cloakroom_refresh_tokens WHERE key = \(key) AND expires_at > \(Self.ms(now))"
+        )
         return try rows.first.map(Self.record(from:))
     }
 
@@ -75,7 +79,9 @@ public struct PostgresTokenStore: TokenStore {
                     SELECT \(newKey), family_id, user_id, client_id, scope, \(now), LEAST(\(expiry), family_expires_at), family_expires_at
                     FROM used
                     RETURNING \(unescaped: Self.columns)
-                    """, "refresh token rotation")
+                    """,
+                    "refresh token rotation"
+                )
             } catch let error as PostgresStoreError where error.isUniqueViolation {
                 // The successor key is taken; the statement (the used mark too) rolled back.
                 throw StoreError.duplicateKey()
@@ -95,30 +101,38 @@ public struct PostgresTokenStore: TokenStore {
     }
 
     public func revokeFamily(_ familyID: String) async throws -> Int {
-        try await deleteUntilGone("refresh token family revocation",
-            "WITH deleted AS (DELETE FROM cloakroom_refresh_tokens WHERE family_id = \(familyID) RETURNING 1) SELECT count(*) FROM deleted")
+        try await deleteUntilGone(
+            "refresh token family revocation",
+            "WITH deleted AS (DELETE FROM cloakroom_refresh_tokens WHERE family_id = \(familyID) RETURNING 1) SELECT count(*) FROM deleted"
+        )
     }
 
     public func revokeRefreshTokens(forUser userID: String) async throws -> Int {
-        try await deleteUntilGone("per-user refresh token revocation",
-            "WITH deleted AS (DELETE FROM cloakroom_refresh_tokens WHERE user_id = \(userID) RETURNING 1) SELECT count(*) FROM deleted")
+        try await deleteUntilGone(
+            "per-user refresh token revocation",
+            "WITH deleted AS (DELETE FROM cloakroom_refresh_tokens WHERE user_id = \(userID) RETURNING 1) SELECT count(*) FROM deleted"
+        )
     }
 
     public func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) async throws {
-        try await run("revocation epoch update",
+        try await run(
+            "revocation epoch update",
             """
             INSERT INTO cloakroom_token_epochs AS e (user_id, epoch, keep_until) VALUES (\(userID), \(epoch), \(Self.ms(keepUntil)))
             ON CONFLICT (user_id) DO UPDATE SET
                 epoch = GREATEST(e.epoch, excluded.epoch), keep_until = GREATEST(e.keep_until, excluded.keep_until)
-            """)
+            """
+        )
     }
 
     public func denyTokenID(_ tokenID: String, until: Date) async throws {
-        try await run("token deny-list insert",
+        try await run(
+            "token deny-list insert",
             """
             INSERT INTO cloakroom_denied_token_ids AS d (jti, until) VALUES (\(tokenID), \(Self.ms(until)))
             ON CONFLICT (jti) DO UPDATE SET until = GREATEST(d.until, excluded.until)
-            """)
+            """
+        )
     }
 
     /// One query: the epoch and both deny-list lookups (a nil `sessionID` binds NULL, which
@@ -126,12 +140,14 @@ public struct PostgresTokenStore: TokenStore {
     public func revocationState(userID: String, tokenID: String, sessionID: String?, now: Date) async throws -> RevocationState {
         let now = Self.ms(now)
         let sessionKey = sessionID.map { RevocationState.deniedID(sessionID: $0) }
-        let rows = try await run("revocation state",
+        let rows = try await run(
+            "revocation state",
             """
             SELECT COALESCE((SELECT epoch FROM cloakroom_token_epochs WHERE user_id = \(userID) AND keep_until > \(now)), 0)::bigint,
                    EXISTS (SELECT 1 FROM cloakroom_denied_token_ids WHERE jti = \(tokenID) AND until > \(now)),
                    EXISTS (SELECT 1 FROM cloakroom_denied_token_ids WHERE jti = \(sessionKey) AND until > \(now))
-            """)
+            """
+        )
         guard let row = rows.first else { throw StoreError.unavailable("revocation state query returned no row") }
         do {
             let (epoch, denied, sessionDenied) = try row.decode((Int, Bool, Bool).self)
@@ -149,7 +165,8 @@ public struct PostgresTokenStore: TokenStore {
             ("cloakroom_token_epochs", "user_id", "keep_until"),
             ("cloakroom_denied_token_ids", "jti", "until"),
         ] where removed < limit {
-            let rows = try await run("expired token state sweep",
+            let rows = try await run(
+                "expired token state sweep",
                 """
                 WITH deleted AS (
                     DELETE FROM \(unescaped: table) WHERE \(unescaped: key) IN (
@@ -157,7 +174,8 @@ public struct PostgresTokenStore: TokenStore {
                         ORDER BY \(unescaped: expiry) LIMIT \(limit - removed) FOR UPDATE SKIP LOCKED)
                     RETURNING 1
                 ) SELECT count(*) FROM deleted
-                """)
+                """
+            )
             removed += try Self.count(rows)
         }
         return removed
@@ -207,7 +225,15 @@ public struct PostgresTokenStore: TokenStore {
         }
         let (key, family, user, client, scope, issued, expires, familyExpires, used) = columns
         return RefreshTokenRecord(
-            key: key, familyID: family, userID: user, clientID: client, scope: scope,
-            issuedAt: issued, expiresAt: expires, familyExpiresAt: familyExpires, usedAt: used)
+            key: key,
+            familyID: family,
+            userID: user,
+            clientID: client,
+            scope: scope,
+            issuedAt: issued,
+            expiresAt: expires,
+            familyExpiresAt: familyExpires,
+            usedAt: used
+        )
     }
 }

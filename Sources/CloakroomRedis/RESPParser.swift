@@ -54,7 +54,7 @@ struct RESPParser: Sendable {
             let count = Int(length)
             guard buffer.writerIndex - next >= count + 2 else { return nil }
             guard buffer.getInteger(at: next + count, as: UInt8.self) == UInt8(ascii: "\r"),
-                  buffer.getInteger(at: next + count + 1, as: UInt8.self) == UInt8(ascii: "\n")
+                buffer.getInteger(at: next + count + 1, as: UInt8.self) == UInt8(ascii: "\n")
             else { throw RESPDecodingError(message: "bulk string not followed by CRLF") }
             guard let bytes = buffer.getBytes(at: next, length: count) else { return nil }
             index = next + count + 2

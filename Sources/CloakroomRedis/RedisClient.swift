@@ -40,8 +40,10 @@ final class RedisClient: Sendable {
         if sha == nil { sha = try await load(script) }
         for attempt in 0..<2 {
             guard let current = sha else { break }
-            let command = RedisCommand(bytes: [Array("EVALSHA".utf8), Array(current.utf8), Array(String(keys.count).utf8)]
-                + keys.map { Array($0.utf8) } + arguments)
+            let command = RedisCommand(
+                bytes: [Array("EVALSHA".utf8), Array(current.utf8), Array(String(keys.count).utf8)]
+                    + keys.map { Array($0.utf8) } + arguments
+            )
             let replies = try await pool.send([command])
             guard let reply = replies.first else { throw StoreError.unavailable("redis sent no reply") }
             if reply.errorCode == "NOSCRIPT" && attempt == 0 {

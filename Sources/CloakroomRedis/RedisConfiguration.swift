@@ -41,10 +41,18 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
 
     /// Creates a configuration; the defaults reach `redis://127.0.0.1:6379/0`.
     public init(
-        host: String = "127.0.0.1", port: Int = 6379, username: String? = nil, password: String? = nil,
-        database: Int = 0, keyPrefix: String = "cloakroom:", poolSize: Int = 8, pipelineDepth: Int = 128,
-        commandTimeout: Duration = .seconds(2), connectTimeout: Duration = .seconds(2),
-        maxReconnectDelay: Duration = .seconds(1), expiryGrace: Duration = .seconds(60)
+        host: String = "127.0.0.1",
+        port: Int = 6379,
+        username: String? = nil,
+        password: String? = nil,
+        database: Int = 0,
+        keyPrefix: String = "cloakroom:",
+        poolSize: Int = 8,
+        pipelineDepth: Int = 128,
+        commandTimeout: Duration = .seconds(2),
+        connectTimeout: Duration = .seconds(2),
+        maxReconnectDelay: Duration = .seconds(1),
+        expiryGrace: Duration = .seconds(60)
     ) {
         self.host = host
         self.port = port
@@ -100,11 +108,12 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
 
     /// The URL with the password replaced by `***`.
     public var description: String {
-        let credentials = switch (username, password) {
-        case (let user?, _?): "\(user):***@"
-        case (nil, _?): ":***@"
-        default: ""
-        }
+        let credentials =
+            switch (username, password) {
+            case (let user?, _?): "\(user):***@"
+            case (nil, _?): ":***@"
+            default: ""
+            }
         let hostPart = host.contains(":") ? "[\(host)]" : host
         return "redis://\(credentials)\(hostPart):\(port)/\(database)"
     }

@@ -49,7 +49,8 @@ final class RedisConnection: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers(
                             ByteToMessageHandler(RESPDecoder(parser: parser), maximumBufferSize: parser.maxBulkLength + 1024),
-                            RedisCommandHandler())
+                            RedisCommandHandler()
+                        )
                     }
                 }
                 .connect(host: configuration.host, port: configuration.port)

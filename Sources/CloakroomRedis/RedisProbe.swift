@@ -16,7 +16,8 @@ public enum RedisProbe {
     }
 
     /// Checks `configuration`; never throws, and no secret appears in a message.
-    public static func check(_ configuration: RedisConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async -> Outcome {
+    public static func check(_ configuration: RedisConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async -> Outcome
+    {
         let connection: RedisConnection
         switch await RedisConnection.open(configuration: configuration, group: group) {
         case .connected(let opened): connection = opened

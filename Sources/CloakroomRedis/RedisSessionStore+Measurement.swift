@@ -23,7 +23,9 @@ extension RedisSessionStore {
         var cursor = "0"
         repeat {
             let reply = try await client.send(RedisCommand("SCAN", cursor, "MATCH", configuration.keyPrefix + "*", "COUNT", "1000"))
-            guard case .array(let parts) = reply, parts.count == 2, case .bulkString(let next) = parts[0], case .array(let keys) = parts[1] else { return }
+            guard case .array(let parts) = reply, parts.count == 2, case .bulkString(let next) = parts[0], case .array(let keys) = parts[1] else {
+                return
+            }
             cursor = String(decoding: next, as: UTF8.self)
             let names = keys.compactMap { value -> [UInt8]? in
                 if case .bulkString(let bytes) = value { return bytes }

@@ -70,25 +70,31 @@ public struct RedisSessionStore: CompleteSessionStore {
     public func insert(_ record: SessionRecord) async throws {
         let json = try Self.encode(record)
         let reply = try await client.run(
-            Self.insertScript, keys: [recordKey(record.key)],
+            Self.insertScript,
+            keys: [recordKey(record.key)],
             arguments: [bytes(prefix), bytes(record.key), json, bytes(String(record.version))]
-                + userArguments(record.userID) + timeArguments(record) + [bytes(grace)])
+                + userArguments(record.userID) + timeArguments(record) + [bytes(grace)]
+        )
         if reply.int == 0 { throw StoreError.duplicateKey() }
     }
 
     public func update(_ record: SessionRecord, expectedVersion: Int) async throws -> Bool {
         let json = try Self.encode(record)
         let reply = try await client.run(
-            Self.updateScript, keys: [recordKey(record.key)],
+            Self.updateScript,
+            keys: [recordKey(record.key)],
             arguments: [bytes(prefix), bytes(record.key), bytes(String(expectedVersion)), json, bytes(String(record.version))]
-                + userArguments(record.userID) + timeArguments(record) + [bytes(grace)])
+                + userArguments(record.userID) + timeArguments(record) + [bytes(grace)]
+        )
         return reply.int == 1
     }
 
     public func touch(key: String, lastSeen: Date, idleExpiresAt: Date) async throws {
         _ = try await client.run(
-            Self.touchScript, keys: [recordKey(key)],
-            arguments: [bytes(prefix), bytes(key), bytes(Self.ms(lastSeen)), bytes(Self.ms(idleExpiresAt)), bytes(grace)])
+            Self.touchScript,
+            keys: [recordKey(key)],
+            arguments: [bytes(prefix), bytes(key), bytes(Self.ms(lastSeen)), bytes(Self.ms(idleExpiresAt)), bytes(grace)]
+        )
     }
 
     public func delete(key: String) async throws {
@@ -97,7 +103,10 @@ public struct RedisSessionStore: CompleteSessionStore {
 
     public func records(forUser userID: String, now: Date) async throws -> [SessionRecord] {
         let reply = try await client.run(
-            Self.recordsForUserScript, keys: [indexKey(userID)], arguments: [bytes(prefix), bytes(userID)])
+            Self.recordsForUserScript,
+            keys: [indexKey(userID)],
+            arguments: [bytes(prefix), bytes(userID)]
+        )
         guard let values = reply.array, values.count % 3 == 0 else {
             throw StoreError.unavailable("unexpected reply from redis")
         }
@@ -112,8 +121,10 @@ public struct RedisSessionStore: CompleteSessionStore {
 
     public func deleteAll(forUser userID: String, exceptKey: String?) async throws -> Int {
         let reply = try await client.run(
-            Self.deleteAllScript, keys: [indexKey(userID)],
-            arguments: [bytes(prefix), bytes(userID), bytes(exceptKey == nil ? "0" : "1"), bytes(exceptKey ?? "")])
+            Self.deleteAllScript,
+            keys: [indexKey(userID)],
+            arguments: [bytes(prefix), bytes(userID), bytes(exceptKey == nil ? "0" : "1"), bytes(exceptKey ?? "")]
+        )
         return Int(reply.int ?? 0)
     }
 
@@ -126,8 +137,10 @@ public struct RedisSessionStore: CompleteSessionStore {
             cursor = next
             if !keys.isEmpty {
                 let reply = try await client.run(
-                    Self.deleteExpiredScript, keys: keys.map(recordKey),
-                    arguments: [bytes(prefix), bytes(Self.ms(now)), bytes(String(limit - removed))])
+                    Self.deleteExpiredScript,
+                    keys: keys.map(recordKey),
+                    arguments: [bytes(prefix), bytes(Self.ms(now)), bytes(String(limit - removed))]
+                )
                 removed += Int(reply.int ?? 0)
             }
         } while cursor != "0" && removed < limit

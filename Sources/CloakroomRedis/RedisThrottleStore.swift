@@ -41,8 +41,10 @@ public struct RedisThrottleStore: ThrottleStore {
         let nowMs = RedisSessionStore.milliseconds(now)
         let windowMs = Int64(min(max((window * 1000).rounded(.up), 1), 9e15))
         let reply = try await client.run(
-            Self.recordFailureScript, keys: [counterKey(key)],
-            arguments: [Array(String(nowMs).utf8), Array(String(windowMs).utf8)])
+            Self.recordFailureScript,
+            keys: [counterKey(key)],
+            arguments: [Array(String(nowMs).utf8), Array(String(windowMs).utf8)]
+        )
         guard let failures = reply.int else { throw StoreError.unavailable("unexpected reply from redis") }
         return ThrottleState(failures: Int(failures), lastFailure: Date(timeIntervalSince1970: Double(nowMs) / 1000))
     }
@@ -50,7 +52,7 @@ public struct RedisThrottleStore: ThrottleStore {
     public func state(key: String, now: Date, window: TimeInterval) async throws -> ThrottleState? {
         let reply = try await client.send(RedisCommand("HMGET", counterKey(key), "failures", "last"))
         guard let fields = reply.array, fields.count == 2,
-              let failures = fields[0].int, let last = fields[1].int
+            let failures = fields[0].int, let last = fields[1].int
         else { return nil }
         let lastFailure = Date(timeIntervalSince1970: Double(last) / 1000)
         guard lastFailure.addingTimeInterval(window) > now else { return nil }
@@ -62,15 +64,18 @@ public struct RedisThrottleStore: ThrottleStore {
     }
 
     /// KEYS: counter. ARGV: now, window (ms). Returns the new failure count.
-    static let recordFailureScript = RedisScript(name: "recordFailure", source: """
-        local v = redis.call('HMGET', KEYS[1], 'failures', 'last')
-        local now = tonumber(ARGV[1])
-        local window = tonumber(ARGV[2])
-        local failures = 0
-        if v[1] and v[2] and tonumber(v[2]) + window > now then failures = tonumber(v[1]) end
-        failures = failures + 1
-        redis.call('HSET', KEYS[1], 'failures', string.format('%d', failures), 'last', ARGV[1])
-        redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        return failures
-        """)
+    static let recordFailureScript = RedisScript(
+        name: "recordFailure",
+        source: """
+            local v = redis.call('HMGET', KEYS[1], 'failures', 'last')
+            local now = tonumber(ARGV[1])
+            local window = tonumber(ARGV[2])
+            local failures = 0
+            if v[1] and v[2] and tonumber(v[2]) + window > now then failures = tonumber(v[1]) end
+            failures = failures + 1
+            redis.call('HSET', KEYS[1], 'failures', string.format('%d', failures), 'last', ARGV[1])
+            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+            return failures
+            """
+    )
 }

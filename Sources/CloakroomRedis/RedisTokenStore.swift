@@ -45,16 +45,32 @@ public struct RedisTokenStore: TokenStore {
 
     public func insertRefreshToken(_ record: RefreshTokenRecord) async throws {
         let reply = try await run(
-            Self.insertScript, keys: [tokenKey(record.key)],
-            arguments: [prefix, record.key, record.familyID, record.userID, record.clientID, record.scope,
-                        RedisSessionStore.ms(record.issuedAt), RedisSessionStore.ms(record.expiresAt),
-                        RedisSessionStore.ms(record.familyExpiresAt), record.usedAt.map(RedisSessionStore.ms) ?? "", grace])
+            Self.insertScript,
+            keys: [tokenKey(record.key)],
+            arguments: [
+                prefix, record.key, record.familyID, record.userID, record.clientID, record.scope,
+                RedisSessionStore.ms(record.issuedAt), RedisSessionStore.ms(record.expiresAt),
+                RedisSessionStore.ms(record.familyExpiresAt), record.usedAt.map(RedisSessionStore.ms) ?? "", grace,
+            ]
+        )
         if reply.int == 0 { throw StoreError.duplicateKey() }
     }
 
     public func refreshToken(key: String, now: Date) async throws -> RefreshTokenRecord? {
-        let reply = try await send(RedisCommand(
-            "HMGET", tokenKey(key), "family", "user", "client", "scope", "issued", "exp", "fexp", "used"))
+        let reply = try await send(
+            RedisCommand(
+                "HMGET",
+                tokenKey(key),
+                "family",
+                "user",
+                "client",
+                "scope",
+                "issued",
+                "exp",
+                "fexp",
+                "used"
+            )
+        )
         guard let fields = reply.array, fields.count == 8 else { throw StoreError.unavailable("unexpected reply from redis") }
         guard fields[0] != .null else { return nil }
         let record = try Self.record(key: key, fields)
@@ -64,8 +80,10 @@ public struct RedisTokenStore: TokenStore {
     public func rotateRefreshToken(key: String, newKey: String, now: Date, lifetime: TimeInterval) async throws -> RefreshRotation {
         let successorExpiry = now.addingTimeInterval(max(lifetime, 0))
         let reply = try await run(
-            Self.rotateScript, keys: [tokenKey(key), tokenKey(newKey)],
-            arguments: [prefix, newKey, RedisSessionStore.ms(now), RedisSessionStore.ms(successorExpiry), grace])
+            Self.rotateScript,
+            keys: [tokenKey(key), tokenKey(newKey)],
+            arguments: [prefix, newKey, RedisSessionStore.ms(now), RedisSessionStore.ms(successorExpiry), grace]
+        )
         guard let values = reply.array, let outcome = values.first?.int else {
             throw StoreError.unavailable("unexpected reply from redis")
         }
@@ -96,8 +114,10 @@ public struct RedisTokenStore: TokenStore {
 
     public func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) async throws {
         _ = try await run(
-            Self.raiseEpochScript, keys: [epochKey(userID)],
-            arguments: [String(epoch), RedisSessionStore.ms(keepUntil), grace])
+            Self.raiseEpochScript,
+            keys: [epochKey(userID)],
+            arguments: [String(epoch), RedisSessionStore.ms(keepUntil), grace]
+        )
     }
 
     public func denyTokenID(_ tokenID: String, until: Date) async throws {
@@ -125,7 +145,10 @@ public struct RedisTokenStore: TokenStore {
             return until > nowMs
         }
         return RevocationState(
-            epoch: epoch, denied: try isDenied(values[1]), sessionDenied: try values.count > 2 && isDenied(values[2]))
+            epoch: epoch,
+            denied: try isDenied(values[1]),
+            sessionDenied: try values.count > 2 && isDenied(values[2])
+        )
     }
 
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {
@@ -142,8 +165,10 @@ public struct RedisTokenStore: TokenStore {
             let keys = names.compactMap(\.string)
             if !keys.isEmpty {
                 let reply = try await run(
-                    Self.deleteExpiredScript, keys: keys,
-                    arguments: [prefix, RedisSessionStore.ms(now), String(limit - removed)])
+                    Self.deleteExpiredScript,
+                    keys: keys,
+                    arguments: [prefix, RedisSessionStore.ms(now), String(limit - removed)]
+                )
                 removed += Int(reply.int ?? 0)
             }
         } while cursor != "0" && removed < limit
@@ -174,11 +199,19 @@ public struct RedisTokenStore: TokenStore {
             value.int.map { Date(timeIntervalSince1970: Double($0) / 1000) }
         }
         guard fields.count == 8, let family = fields[0].string, let user = fields[1].string,
-              let client = fields[2].string, let scope = fields[3].string, let issued = date(fields[4]),
-              let expires = date(fields[5]), let familyExpires = date(fields[6])
+            let client = fields[2].string, let scope = fields[3].string, let issued = date(fields[4]),
+            let expires = date(fields[5]), let familyExpires = date(fields[6])
         else { throw StoreError.unavailable("malformed refresh token in redis") }
         return RefreshTokenRecord(
-            key: key, familyID: family, userID: user, clientID: client, scope: scope,
-            issuedAt: issued, expiresAt: expires, familyExpiresAt: familyExpires, usedAt: date(fields[7]))
+            key: key,
+            familyID: family,
+            userID: user,
+            clientID: client,
+            scope: scope,
+            issuedAt: issued,
+            expiresAt: expires,
+            familyExpiresAt: familyExpires,
+            usedAt: date(fields[7])
+        )
     }
 }

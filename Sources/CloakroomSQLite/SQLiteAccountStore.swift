@@ -16,8 +16,11 @@ public struct SQLiteAccountStore: IterableAccountStore {
         do {
             try await database.query(
                 "INSERT INTO accounts (id, username, username_key, password_hash, created_at, disabled) VALUES (?, ?, ?, ?, ?, ?)",
-                [.text(account.id), .text(account.username), .text(Account.normalize(account.username)),
-                 .text(account.passwordHash), account.createdAt.sqlite, .integer(account.disabled ? 1 : 0)])
+                [
+                    .text(account.id), .text(account.username), .text(Account.normalize(account.username)),
+                    .text(account.passwordHash), account.createdAt.sqlite, .integer(account.disabled ? 1 : 0),
+                ]
+            )
         } catch let error as SQLiteStoreError where error.isConstraint {
             throw IdentityError.usernameTaken()
         }
@@ -26,7 +29,9 @@ public struct SQLiteAccountStore: IterableAccountStore {
     public func account(username: String) async throws -> Account? {
         let keys = Account.lookupKeys(username)
         let rows = try await database.read(
-            "SELECT * FROM accounts WHERE username_key IN (\(keys.map { _ in "?" }.joined(separator: ", ")))", keys.map { .text($0) })
+            "SELECT * FROM accounts WHERE username_key IN (\(keys.map { _ in "?" }.joined(separator: ", ")))",
+            keys.map { .text($0) }
+        )
         // The current key wins over a legacy one.
         let row = rows.first { $0.column("username_key")?.string == keys[0] } ?? rows.first
         return row.map(Self.account(from:))
@@ -58,7 +63,8 @@ public struct SQLiteAccountStore: IterableAccountStore {
             username: row.column("username")?.string ?? "",
             passwordHash: row.column("password_hash")?.string ?? "",
             createdAt: row.column("created_at")?.date ?? Date(timeIntervalSince1970: 0),
-            disabled: (row.column("disabled")?.integer ?? 0) != 0)
+            disabled: (row.column("disabled")?.integer ?? 0) != 0
+        )
     }
 }
 
@@ -80,7 +86,8 @@ public struct SQLiteThrottleStore: ThrottleStore {
                 last_failure = excluded.last_failure
             RETURNING failures, last_failure
             """,
-            [.text(key), now.sqlite, .float(window)])
+            [.text(key), now.sqlite, .float(window)]
+        )
         guard let row = rows.first, let failures = row.column("failures")?.integer, let last = row.column("last_failure")?.date else {
             throw SQLiteStoreError("throttle upsert returned no row")
         }
@@ -90,7 +97,8 @@ public struct SQLiteThrottleStore: ThrottleStore {
     public func state(key: String, now: Date, window: TimeInterval) async throws -> ThrottleState? {
         let rows = try await database.read(
             "SELECT failures, last_failure FROM throttle WHERE key = ? AND last_failure + ? > ?",
-            [.text(key), .float(window), now.sqlite])
+            [.text(key), .float(window), now.sqlite]
+        )
         guard let row = rows.first, let failures = row.column("failures")?.integer, let last = row.column("last_failure")?.date else { return nil }
         return ThrottleState(failures: Int(failures), lastFailure: last)
     }
@@ -104,6 +112,8 @@ public struct SQLiteThrottleStore: ThrottleStore {
     public func purge(before cutoff: Date) async throws -> Int {
         try await database.deleteInChunks(
             "DELETE FROM throttle WHERE key IN (SELECT key FROM throttle WHERE last_failure < ? LIMIT ?) RETURNING key",
-            [cutoff.sqlite], limit: .max)
+            [cutoff.sqlite],
+            limit: .max
+        )
     }
 }

@@ -1,10 +1,11 @@
 public import CloakroomCore
+import CloakroomSessions
 import Foundation
 public import Logging
 import NIOCore
 import SQLiteNIO
-import CloakroomSessions
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -44,7 +45,11 @@ public final class CloakroomSQLiteDatabase: Sendable {
     /// Opens (creating if needed) and migrates the database at `path`; `":memory:"` for a private one.
     ///
     /// `readers` read-only connections (default 2) serve pure reads beside the one writer.
-    public static func open(path: String, readers readerCount: Int = 2, logger: Logger = Logger(label: "cloakroom.sqlite")) async throws -> CloakroomSQLiteDatabase {
+    public static func open(
+        path: String,
+        readers readerCount: Int = 2,
+        logger: Logger = Logger(label: "cloakroom.sqlite")
+    ) async throws -> CloakroomSQLiteDatabase {
         let storage: SQLiteConnection.Storage = path == ":memory:" ? .memory : .file(path: path)
         // A private database (in memory, or SQLite's temporary "") is another one on each connection.
         let isPrivate = path == ":memory:" || path.isEmpty || path.contains("mode=memory")
@@ -103,14 +108,24 @@ public final class CloakroomSQLiteDatabase: Sendable {
         if let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int, mode & 0o004 != 0 {
             logger.warning(
                 "the SQLite database is readable by every user of this machine (it holds password hashes): chmod 600 it",
-                metadata: ["path": "\(path)", "mode": "\(String(mode & 0o777, radix: 8))"])
+                metadata: ["path": "\(path)", "mode": "\(String(mode & 0o777, radix: 8))"]
+            )
         }
     }
 
-    private static func connect(_ storage: SQLiteConnection.Storage, path: String, pool: NIOThreadPool, logger: Logger) async throws -> SQLiteConnection {
+    private static func connect(
+        _ storage: SQLiteConnection.Storage,
+        path: String,
+        pool: NIOThreadPool,
+        logger: Logger
+    ) async throws -> SQLiteConnection {
         do {
             return try await SQLiteConnection.open(
-                storage: storage, threadPool: pool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
+                storage: storage,
+                threadPool: pool,
+                logger: logger,
+                on: MultiThreadedEventLoopGroup.singleton.any()
+            )
         } catch {
             throw SQLiteStoreError("cannot open SQLite database at \(path): \(error)")
         }
@@ -179,7 +194,9 @@ public final class CloakroomSQLiteDatabase: Sendable {
     private static func run(_ connection: SQLiteConnection, _ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
         do {
             return try await connection.query(sql, binds)
-        } catch let error as SQLiteError where error.reason == .constraint || error.reason == .constraintPrimaryKeyFailed || error.reason == .constraintUniqueFailed {
+        } catch let error as SQLiteError
+            where error.reason == .constraint || error.reason == .constraintPrimaryKeyFailed || error.reason == .constraintUniqueFailed
+        {
             throw SQLiteStoreError(constraint: "\(error)")
         } catch let error as SQLiteStoreError {
             throw error
@@ -292,8 +309,11 @@ public final class CloakroomSQLiteDatabase: Sendable {
                 // Another process may have migrated between our read and our lock.
                 if try await schemaVersion(writer) < version {
                     for statement in statements { try await run(writer, statement) }
-                    try await run(writer, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                                  [.integer(version), .float(Date().timeIntervalSince1970)])
+                    try await run(
+                        writer,
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                        [.integer(version), .float(Date().timeIntervalSince1970)]
+                    )
                 }
                 try await run(writer, "COMMIT")
             } catch {

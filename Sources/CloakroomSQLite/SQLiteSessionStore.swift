@@ -16,7 +16,8 @@ public struct SQLiteSessionStore: CompleteSessionStore {
         self.database = database
     }
 
-    private static let columns = "key, handle, user_id, data, created_at, last_seen, authenticated_at, idle_expires_at, absolute_expires_at, user_agent, ip_address, version"
+    private static let columns =
+        "key, handle, user_id, data, created_at, last_seen, authenticated_at, idle_expires_at, absolute_expires_at, user_agent, ip_address, version"
 
     public func load(key: String, now: Date) async throws -> SessionRecord? {
         let rows = try await run {
@@ -29,7 +30,8 @@ public struct SQLiteSessionStore: CompleteSessionStore {
         do {
             try await database.query(
                 "INSERT INTO sessions (\(Self.columns), expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                try Self.binds(record) + [record.expiresAt.sqlite])
+                try Self.binds(record) + [record.expiresAt.sqlite]
+            )
         } catch let error as SQLiteStoreError where error.isConstraint {
             throw StoreError.duplicateKey()
         } catch let error as SQLiteStoreError {
@@ -46,10 +48,13 @@ public struct SQLiteSessionStore: CompleteSessionStore {
                     absolute_expires_at = ?, expires_at = ?, user_agent = ?, ip_address = ?, version = ?, handle = ?
                 WHERE key = ? AND version = ? RETURNING key
                 """,
-                [record.userID.sqlite, .text(data), record.lastSeen.sqlite, record.authenticatedAt.map(\.sqlite) ?? .null,
-                 record.idleExpiresAt.sqlite, record.absoluteExpiresAt.sqlite, record.expiresAt.sqlite,
-                 record.userAgent.sqlite, record.ipAddress.sqlite, .integer(record.version), .text(record.handle),
-                 .text(record.key), .integer(expectedVersion)])
+                [
+                    record.userID.sqlite, .text(data), record.lastSeen.sqlite, record.authenticatedAt.map(\.sqlite) ?? .null,
+                    record.idleExpiresAt.sqlite, record.absoluteExpiresAt.sqlite, record.expiresAt.sqlite,
+                    record.userAgent.sqlite, record.ipAddress.sqlite, .integer(record.version), .text(record.handle),
+                    .text(record.key), .integer(expectedVersion),
+                ]
+            )
         }
         return !rows.isEmpty
     }
@@ -58,7 +63,8 @@ public struct SQLiteSessionStore: CompleteSessionStore {
         try await run {
             try await database.query(
                 "UPDATE sessions SET last_seen = ?, idle_expires_at = ?, expires_at = MIN(?, absolute_expires_at) WHERE key = ?",
-                [lastSeen.sqlite, idleExpiresAt.sqlite, idleExpiresAt.sqlite, .text(key)])
+                [lastSeen.sqlite, idleExpiresAt.sqlite, idleExpiresAt.sqlite, .text(key)]
+            )
         }
     }
 
@@ -84,7 +90,9 @@ public struct SQLiteSessionStore: CompleteSessionStore {
         try await run {
             try await database.deleteInChunks(
                 "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions WHERE expires_at <= ? LIMIT ?) RETURNING key",
-                [now.sqlite], limit: limit)
+                [now.sqlite],
+                limit: limit
+            )
         }
     }
 
@@ -92,7 +100,8 @@ public struct SQLiteSessionStore: CompleteSessionStore {
         let rows = try await run {
             try await database.read(
                 "SELECT \(Self.columns) FROM sessions WHERE key > ? AND expires_at > ? ORDER BY key LIMIT ?",
-                [.text(afterKey ?? ""), now.sqlite, .integer(limit)])
+                [.text(afterKey ?? ""), now.sqlite, .integer(limit)]
+            )
         }
         return try rows.map(Self.record(from:))
     }
@@ -113,10 +122,12 @@ public struct SQLiteSessionStore: CompleteSessionStore {
     }
 
     private static func binds(_ record: SessionRecord) throws -> [SQLiteData] {
-        [.text(record.key), .text(record.handle), record.userID.sqlite, .text(try encodeData(record.data)),
-         record.createdAt.sqlite, record.lastSeen.sqlite, record.authenticatedAt.map(\.sqlite) ?? .null,
-         record.idleExpiresAt.sqlite, record.absoluteExpiresAt.sqlite, record.userAgent.sqlite,
-         record.ipAddress.sqlite, .integer(record.version)]
+        [
+            .text(record.key), .text(record.handle), record.userID.sqlite, .text(try encodeData(record.data)),
+            record.createdAt.sqlite, record.lastSeen.sqlite, record.authenticatedAt.map(\.sqlite) ?? .null,
+            record.idleExpiresAt.sqlite, record.absoluteExpiresAt.sqlite, record.userAgent.sqlite,
+            record.ipAddress.sqlite, .integer(record.version),
+        ]
     }
 
     private static func encodeData(_ data: [String: String]) throws -> String {
@@ -127,17 +138,25 @@ public struct SQLiteSessionStore: CompleteSessionStore {
 
     private static func record(from row: SQLiteRow) throws -> SessionRecord {
         guard let key = row.column("key")?.string, let handle = row.column("handle")?.string,
-              let dataText = row.column("data")?.string,
-              let created = row.column("created_at")?.date, let lastSeen = row.column("last_seen")?.date,
-              let idle = row.column("idle_expires_at")?.date, let absolute = row.column("absolute_expires_at")?.date,
-              let version = row.column("version")?.integer
+            let dataText = row.column("data")?.string,
+            let created = row.column("created_at")?.date, let lastSeen = row.column("last_seen")?.date,
+            let idle = row.column("idle_expires_at")?.date, let absolute = row.column("absolute_expires_at")?.date,
+            let version = row.column("version")?.integer
         else { throw StoreError.unavailable("malformed session row") }
         let data = (try? JSONDecoder().decode([String: String].self, from: Data(dataText.utf8))) ?? [:]
         return SessionRecord(
-            key: key, handle: handle, userID: row.column("user_id")?.string, data: data,
-            createdAt: created, lastSeen: lastSeen, authenticatedAt: row.column("authenticated_at")?.date,
-            idleExpiresAt: idle, absoluteExpiresAt: absolute,
-            userAgent: row.column("user_agent")?.string, ipAddress: row.column("ip_address")?.string,
-            version: Int(version))
+            key: key,
+            handle: handle,
+            userID: row.column("user_id")?.string,
+            data: data,
+            createdAt: created,
+            lastSeen: lastSeen,
+            authenticatedAt: row.column("authenticated_at")?.date,
+            idleExpiresAt: idle,
+            absoluteExpiresAt: absolute,
+            userAgent: row.column("user_agent")?.string,
+            ipAddress: row.column("ip_address")?.string,
+            version: Int(version)
+        )
     }
 }

@@ -27,9 +27,12 @@ public struct SQLiteTokenStore: TokenStore {
         do {
             try await database.query(
                 "INSERT INTO refresh_tokens (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [.text(record.key), .text(record.familyID), .text(record.userID), .text(record.clientID),
-                 .text(record.scope), .integer(Self.ms(record.issuedAt)), .integer(Self.ms(record.expiresAt)),
-                 .integer(Self.ms(record.familyExpiresAt)), record.usedAt.map { .integer(Self.ms($0)) } ?? .null])
+                [
+                    .text(record.key), .text(record.familyID), .text(record.userID), .text(record.clientID),
+                    .text(record.scope), .integer(Self.ms(record.issuedAt)), .integer(Self.ms(record.expiresAt)),
+                    .integer(Self.ms(record.familyExpiresAt)), record.usedAt.map { .integer(Self.ms($0)) } ?? .null,
+                ]
+            )
         } catch let error as SQLiteStoreError where error.isConstraint {
             throw StoreError.duplicateKey()
         } catch let error as SQLiteStoreError {
@@ -40,7 +43,9 @@ public struct SQLiteTokenStore: TokenStore {
     public func refreshToken(key: String, now: Date) async throws -> RefreshTokenRecord? {
         let rows = try await run {
             try await database.read(
-                "SELECT \(Self.columns) FROM refresh_tokens WHERE key = ? AND expires_at > ?", [.text(key), .integer(Self.ms(now))])
+                "SELECT \(Self.columns) FROM refresh_tokens WHERE key = ? AND expires_at > ?",
+                [.text(key), .integer(Self.ms(now))]
+            )
         }
         return try rows.first.map(Self.record(from:))
     }
@@ -58,7 +63,8 @@ public struct SQLiteTokenStore: TokenStore {
                     UPDATE refresh_tokens SET used_at = ?, successor_key = ?, successor_expires_at = MIN(?, family_expires_at)
                     WHERE key = ? AND used_at IS NULL AND expires_at > ? RETURNING \(Self.columns), successor_expires_at
                     """,
-                    [.integer(nowMs), .text(newKey), .integer(successorExpiry), .text(key), .integer(nowMs)])
+                    [.integer(nowMs), .text(newKey), .integer(successorExpiry), .text(key), .integer(nowMs)]
+                )
             } catch let error as SQLiteStoreError where error.isConstraint {
                 // The successor key is taken; the whole statement (the used mark too) rolled back.
                 throw StoreError.duplicateKey()
@@ -70,10 +76,18 @@ public struct SQLiteTokenStore: TokenStore {
                 guard let expiry = row.column("successor_expires_at")?.integer else {
                     throw StoreError.unavailable("malformed refresh token row")
                 }
-                return .rotated(successor: RefreshTokenRecord(
-                    key: newKey, familyID: old.familyID, userID: old.userID, clientID: old.clientID, scope: old.scope,
-                    issuedAt: Self.date(nowMs), expiresAt: Self.date(expiry),
-                    familyExpiresAt: old.familyExpiresAt))
+                return .rotated(
+                    successor: RefreshTokenRecord(
+                        key: newKey,
+                        familyID: old.familyID,
+                        userID: old.userID,
+                        clientID: old.clientID,
+                        scope: old.scope,
+                        issuedAt: Self.date(nowMs),
+                        expiresAt: Self.date(expiry),
+                        familyExpiresAt: old.familyExpiresAt
+                    )
+                )
             }
             guard let existing = try await refreshToken(key: key, now: now) else { return .invalid }
             if existing.usedAt != nil {
@@ -105,7 +119,8 @@ public struct SQLiteTokenStore: TokenStore {
                 INSERT INTO token_epochs (user_id, epoch, keep_until) VALUES (?, ?, ?)
                 ON CONFLICT (user_id) DO UPDATE SET epoch = MAX(epoch, excluded.epoch), keep_until = MAX(keep_until, excluded.keep_until)
                 """,
-                [.text(userID), .integer(epoch), .integer(Self.ms(keepUntil))])
+                [.text(userID), .integer(epoch), .integer(Self.ms(keepUntil))]
+            )
         }
     }
 
@@ -113,7 +128,8 @@ public struct SQLiteTokenStore: TokenStore {
         try await run {
             try await database.query(
                 "INSERT INTO denied_token_ids (jti, until) VALUES (?, ?) ON CONFLICT (jti) DO UPDATE SET until = MAX(until, excluded.until)",
-                [.text(tokenID), .integer(Self.ms(until))])
+                [.text(tokenID), .integer(Self.ms(until))]
+            )
         }
     }
 
@@ -128,11 +144,14 @@ public struct SQLiteTokenStore: TokenStore {
                        EXISTS (SELECT 1 FROM denied_token_ids WHERE jti = ? AND until > ?) AS denied,
                        EXISTS (SELECT 1 FROM denied_token_ids WHERE jti = ? AND until > ?) AS session_denied
                 """,
-                [.text(userID), .integer(nowMs), .text(tokenID), .integer(nowMs),
-                 sessionID.map { .text(RevocationState.deniedID(sessionID: $0)) } ?? .null, .integer(nowMs)])
+                [
+                    .text(userID), .integer(nowMs), .text(tokenID), .integer(nowMs),
+                    sessionID.map { .text(RevocationState.deniedID(sessionID: $0)) } ?? .null, .integer(nowMs),
+                ]
+            )
         }
         guard let row = rows.first, let epoch = row.column("epoch")?.integer, let denied = row.column("denied")?.integer,
-              let sessionDenied = row.column("session_denied")?.integer
+            let sessionDenied = row.column("session_denied")?.integer
         else {
             throw StoreError.unavailable("malformed revocation state row")
         }
@@ -142,12 +161,16 @@ public struct SQLiteTokenStore: TokenStore {
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {
         let nowMs = Self.ms(now)
         var removed = 0
-        for (table, key, expiry) in [("refresh_tokens", "key", "expires_at"), ("token_epochs", "user_id", "keep_until"), ("denied_token_ids", "jti", "until")]
+        for (table, key, expiry) in [
+            ("refresh_tokens", "key", "expires_at"), ("token_epochs", "user_id", "keep_until"), ("denied_token_ids", "jti", "until"),
+        ]
         where removed < limit {
             removed += try await run {
                 try await database.deleteInChunks(
                     "DELETE FROM \(table) WHERE \(key) IN (SELECT \(key) FROM \(table) WHERE \(expiry) <= ? LIMIT ?) RETURNING \(key)",
-                    [.integer(nowMs)], limit: limit - removed)
+                    [.integer(nowMs)],
+                    limit: limit - removed
+                )
             }
         }
         return removed
@@ -172,13 +195,20 @@ public struct SQLiteTokenStore: TokenStore {
 
     private static func record(from row: SQLiteRow) throws -> RefreshTokenRecord {
         guard let key = row.column("key")?.string, let family = row.column("family_id")?.string,
-              let user = row.column("user_id")?.string, let client = row.column("client_id")?.string,
-              let scope = row.column("scope")?.string, let issued = row.column("issued_at")?.integer,
-              let expires = row.column("expires_at")?.integer, let familyExpires = row.column("family_expires_at")?.integer
+            let user = row.column("user_id")?.string, let client = row.column("client_id")?.string,
+            let scope = row.column("scope")?.string, let issued = row.column("issued_at")?.integer,
+            let expires = row.column("expires_at")?.integer, let familyExpires = row.column("family_expires_at")?.integer
         else { throw StoreError.unavailable("malformed refresh token row") }
         return RefreshTokenRecord(
-            key: key, familyID: family, userID: user, clientID: client, scope: scope,
-            issuedAt: date(issued), expiresAt: date(expires), familyExpiresAt: date(familyExpires),
-            usedAt: row.column("used_at")?.integer.map(date))
+            key: key,
+            familyID: family,
+            userID: user,
+            clientID: client,
+            scope: scope,
+            issuedAt: date(issued),
+            expiresAt: date(expires),
+            familyExpiresAt: date(familyExpires),
+            usedAt: row.column("used_at")?.integer.map(date)
+        )
     }
 }

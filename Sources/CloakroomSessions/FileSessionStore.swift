@@ -1,10 +1,11 @@
+import CloakroomCore
+public import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CloakroomCore
-public import Foundation
 
 /// Sessions as files in one folder: `sessions/<key>.json`, one file per session named by its
 /// hashed key, and `users/<sha256(userID)>/<key>` marker files for the per-user index.

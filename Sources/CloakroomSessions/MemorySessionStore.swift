@@ -31,7 +31,7 @@ public actor MemorySessionStore: CompleteSessionStore {
 
     public func update(_ record: SessionRecord, expectedVersion: Int) async throws -> Bool {
         guard let hashed = HashedKey(record.key), let entry = table.find(hashed),
-              MemorySessionTable.int(table.blob(entry), at: MemorySessionTable.Layout.version) == Int64(expectedVersion)
+            MemorySessionTable.int(table.blob(entry), at: MemorySessionTable.Layout.version) == Int64(expectedVersion)
         else { return false }
         table.replace(entry, blob: record.binaryEncoded(), userID: record.userID)
         return true

@@ -34,7 +34,12 @@ public struct SessionManager: Sendable {
     let logger: Logger
 
     /// Creates a manager.
-    public init(store: any SessionStore, configuration: SessionConfiguration = .init(), clock: any CloakroomClock = SystemClock(), logger: Logger = Logger(label: "cloakroom.sessions")) {
+    public init(
+        store: any SessionStore,
+        configuration: SessionConfiguration = .init(),
+        clock: any CloakroomClock = SystemClock(),
+        logger: Logger = Logger(label: "cloakroom.sessions")
+    ) {
         self.store = store
         self.configuration = configuration
         self.clock = clock
@@ -65,9 +70,11 @@ public struct SessionManager: Sendable {
 
     /// When the session will end if unused from now on: the earlier of its idle and absolute expiry.
     public func expiry(of record: SessionRecord) -> Date {
-        min(record.expiresAt,
+        min(
+            record.expiresAt,
             record.lastSeen.addingTimeInterval(configuration.idleTimeout),
-            record.createdAt.addingTimeInterval(configuration.absoluteLifetime))
+            record.createdAt.addingTimeInterval(configuration.absoluteLifetime)
+        )
     }
 
     /// Signs `userID` in on `session`: a new ID, the old one deleted at once, the data carried over.
@@ -193,11 +200,14 @@ public struct SessionManager: Sendable {
                     try? await Task.sleep(nanoseconds: UInt64.random(in: 0...ceiling))
                 }
                 guard attempt <= configuration.maxCommitRetries,
-                      let fresh = try await store.load(key: record.key, now: now)
+                    let fresh = try await store.load(key: record.key, now: now)
                 else {
                     if attempt > configuration.maxCommitRetries { throw SessionError.commitConflict() }
                     // The session ended (revoked or expired) while this request ran.
-                    session.state.withLock { $0.record = nil; $0.id = nil }
+                    session.state.withLock {
+                        $0.record = nil
+                        $0.id = nil
+                    }
                     return .clear
                 }
                 record = fresh
@@ -235,7 +245,11 @@ public struct SessionManager: Sendable {
 
     /// Ends the session of `userID` named by `handle`; throws `SessionError.notFound` if there is none.
     public func revoke(handle: String, ofUser userID: String) async throws {
-        guard let record = try await userIndex("find a user's sessions").records(forUser: userID, now: clock.now()).first(where: { ConstantTime.equals($0.handle, handle) }) else {
+        guard
+            let record = try await userIndex("find a user's sessions").records(forUser: userID, now: clock.now()).first(where: {
+                ConstantTime.equals($0.handle, handle)
+            })
+        else {
             throw SessionError.notFound()
         }
         try await store.delete(key: record.key)

@@ -9,7 +9,9 @@ import Foundation
 extension SessionRecord {
     func binaryEncoded() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(64 + handle.utf8.count + (userAgent?.utf8.count ?? 0) + data.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 8 })
+        out.reserveCapacity(
+            64 + handle.utf8.count + (userAgent?.utf8.count ?? 0) + data.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 8 }
+        )
         func int(_ value: Int64) { withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) } }
         func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) } }
         func string(_ value: String?) {
@@ -19,9 +21,15 @@ extension SessionRecord {
         }
         func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
         int(Int64(version))
-        int(ms(createdAt)); int(ms(lastSeen)); int(ms(idleExpiresAt)); int(ms(absoluteExpiresAt))
+        int(ms(createdAt))
+        int(ms(lastSeen))
+        int(ms(idleExpiresAt))
+        int(ms(absoluteExpiresAt))
         int(authenticatedAt.map(ms) ?? .min)
-        string(handle); string(userID); string(userAgent); string(ipAddress)
+        string(handle)
+        string(userID)
+        string(userAgent)
+        string(ipAddress)
         u32(UInt32(data.count))
         for (key, value) in data {
             string(key)
@@ -73,8 +81,8 @@ extension SessionRecord {
         }
         func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
         guard let version = int(), let created = int(), let seen = int(), let idle = int(), let absolute = int(), let authenticated = int(),
-              let handleField = string(), let handle = handleField, let userID = string(), let userAgent = string(), let ip = string(),
-              let count = u32()
+            let handleField = string(), let handle = handleField, let userID = string(), let userAgent = string(), let ip = string(),
+            let count = u32()
         else { return nil }
         var data: [String: String] = [:]
         data.reserveCapacity(Int(count))
@@ -83,8 +91,18 @@ extension SessionRecord {
             data[key] = value
         }
         self.init(
-            key: key, handle: handle, userID: userID, data: data, createdAt: date(created), lastSeen: date(seen),
-            authenticatedAt: authenticated == .min ? nil : date(authenticated), idleExpiresAt: date(idle),
-            absoluteExpiresAt: date(absolute), userAgent: userAgent, ipAddress: ip, version: Int(version))
+            key: key,
+            handle: handle,
+            userID: userID,
+            data: data,
+            createdAt: date(created),
+            lastSeen: date(seen),
+            authenticatedAt: authenticated == .min ? nil : date(authenticated),
+            idleExpiresAt: date(idle),
+            absoluteExpiresAt: date(absolute),
+            userAgent: userAgent,
+            ipAddress: ip,
+            version: Int(version)
+        )
     }
 }

@@ -33,10 +33,18 @@ public struct SessionRecord: Sendable, Codable, Equatable {
 
     /// Creates a record.
     public init(
-        key: String, handle: String, userID: String? = nil, data: [String: String] = [:],
-        createdAt: Date, lastSeen: Date, authenticatedAt: Date? = nil,
-        idleExpiresAt: Date, absoluteExpiresAt: Date,
-        userAgent: String? = nil, ipAddress: String? = nil, version: Int = 1
+        key: String,
+        handle: String,
+        userID: String? = nil,
+        data: [String: String] = [:],
+        createdAt: Date,
+        lastSeen: Date,
+        authenticatedAt: Date? = nil,
+        idleExpiresAt: Date,
+        absoluteExpiresAt: Date,
+        userAgent: String? = nil,
+        ipAddress: String? = nil,
+        version: Int = 1
     ) {
         self.key = key
         self.handle = handle

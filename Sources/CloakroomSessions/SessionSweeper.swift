@@ -15,7 +15,13 @@ public struct SessionSweeper: Service {
     let logger: Logger
 
     /// Creates a sweeper that runs every `interval`.
-    public init(store: any SweepableStore, interval: Duration = .seconds(60), batchSize: Int = 1_000, clock: any CloakroomClock = SystemClock(), logger: Logger = Logger(label: "cloakroom.sweeper")) {
+    public init(
+        store: any SweepableStore,
+        interval: Duration = .seconds(60),
+        batchSize: Int = 1_000,
+        clock: any CloakroomClock = SystemClock(),
+        logger: Logger = Logger(label: "cloakroom.sweeper")
+    ) {
         self.store = store
         self.interval = interval
         self.batchSize = batchSize

@@ -81,9 +81,13 @@ public final class PostgresTestServer: Sendable {
         let watchdog = try startWatchdog(root: root, binDirectory: binDirectory, runAs: runAs)
         let server = PostgresTestServer(port: port, root: root, binDirectory: binDirectory, runAs: runAs, watchdog: watchdog)
         do {
-            try await server.command("initdb", [
-                "-D", server.dataDirectory.path, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync",
-            ], what: "initdb")
+            try await server.command(
+                "initdb",
+                [
+                    "-D", server.dataDirectory.path, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync",
+                ],
+                what: "initdb"
+            )
             try await server.start()
             try await server.createDatabase(server.databaseName)
         } catch {
@@ -153,10 +157,12 @@ public final class PostgresTestServer: Sendable {
     }
 
     private func stop(mode: String) async throws {
-        guard let server = running.withLock({ current -> RunningServer? in
-            defer { current = nil }
-            return current
-        }) else { return }
+        guard
+            let server = running.withLock({ current -> RunningServer? in
+                defer { current = nil }
+                return current
+            })
+        else { return }
         if server.process.isRunning {
             try await command("pg_ctl", ["-D", dataDirectory.path, "-m", mode, "-w", "-t", "60", "stop"], what: "stopping PostgreSQL")
         }
@@ -166,9 +172,13 @@ public final class PostgresTestServer: Sendable {
     /// Creates a new, empty database named `name` and returns its URL.
     @discardableResult
     public func createDatabase(_ name: String) async throws -> String {
-        try await Self.run(binDirectory.appendingPathComponent("createdb"), [
-            "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", name,
-        ], what: "createdb \(name)")
+        try await Self.run(
+            binDirectory.appendingPathComponent("createdb"),
+            [
+                "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", name,
+            ],
+            what: "createdb \(name)"
+        )
         return url(database: name)
     }
 
@@ -233,7 +243,9 @@ public final class PostgresTestServer: Sendable {
         }
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         guard status == 0 else {
-            throw SetupError(description: "\(what) failed (exit \(status)): \(executable.lastPathComponent) \(arguments.joined(separator: " "))\n\(text)")
+            throw SetupError(
+                description: "\(what) failed (exit \(status)): \(executable.lastPathComponent) \(arguments.joined(separator: " "))\n\(text)"
+            )
         }
         return text
     }
@@ -261,19 +273,23 @@ public final class PostgresTestServer: Sendable {
                 return dir
             }
         }
-        throw SetupError(description: """
-            PostgreSQL server binaries (initdb, pg_ctl, postgres, createdb, pg_isready) were not found; looked in \
-            \(candidates.isEmpty ? "nothing" : candidates.joined(separator: ", ")). Install PostgreSQL \
-            (e.g. apt-get install postgresql) or set CLOAKROOM_PG_BINDIR to its bin directory.
-            """)
+        throw SetupError(
+            description: """
+                PostgreSQL server binaries (initdb, pg_ctl, postgres, createdb, pg_isready) were not found; looked in \
+                \(candidates.isEmpty ? "nothing" : candidates.joined(separator: ", ")). Install PostgreSQL \
+                (e.g. apt-get install postgresql) or set CLOAKROOM_PG_BINDIR to its bin directory.
+                """
+        )
     }
 
     /// `runuser -u postgres --` when the process is root (PostgreSQL refuses root), nothing otherwise.
     private static func runAsPrefix() throws -> [String] {
         guard geteuid() == 0 else { return [] }
-        guard let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"].first(where: {
-            FileManager.default.isExecutableFile(atPath: $0)
-        }) else {
+        guard
+            let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"].first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        else {
             throw SetupError(description: "running as root, PostgreSQL must run as the postgres user, but runuser was not found")
         }
         guard getpwnam("postgres") != nil else {

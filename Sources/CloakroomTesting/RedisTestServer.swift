@@ -73,11 +73,13 @@ public final class RedisTestServer: Sendable {
     /// Not SIGTERM: children of the test process inherit its blocked signal mask, so a polite
     /// signal would never arrive. Nothing is lost that matters: the server persists nothing.
     public func stop() async {
-        guard let running = process.withLock({ current -> Process? in
-            let running = current
-            current = nil
-            return running
-        }) else { return }
+        guard
+            let running = process.withLock({ current -> Process? in
+                let running = current
+                current = nil
+                return running
+            })
+        else { return }
         // SIGKILL also ends a paused (SIGSTOPped) process.
         if running.isRunning { kill(running.processIdentifier, SIGKILL) }
         let deadline = ContinuousClock.now + .seconds(10)
@@ -137,9 +139,13 @@ public final class RedisTestServer: Sendable {
 
     private static func findExecutable() throws -> String {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let candidates = ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server"]
+        let candidates =
+            ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server"]
             + path.split(separator: ":").map { "\($0)/redis-server" }
         if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
-        throw Failure(description: "redis-server not found (looked in /usr/bin, /usr/local/bin and PATH). The Redis tests need a real Redis 6.2+: install it (e.g. apt-get install redis-server).")
+        throw Failure(
+            description:
+                "redis-server not found (looked in /usr/bin, /usr/local/bin and PATH). The Redis tests need a real Redis 6.2+: install it (e.g. apt-get install redis-server)."
+        )
     }
 }

@@ -32,8 +32,16 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
 
     /// Creates claims; times are truncated to whole seconds, as they are on the wire.
     public init(
-        issuer: String, subject: String, audience: [String], expiresAt: Date, issuedAt: Date,
-        notBefore: Date? = nil, tokenID: String, clientID: String, scope: String, epoch: Int,
+        issuer: String,
+        subject: String,
+        audience: [String],
+        expiresAt: Date,
+        issuedAt: Date,
+        notBefore: Date? = nil,
+        tokenID: String,
+        clientID: String,
+        scope: String,
+        epoch: Int,
         sessionID: String? = nil
     ) {
         self.issuer = issuer
@@ -55,8 +63,15 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case issuer = "iss", subject = "sub", audience = "aud", expiresAt = "exp", issuedAt = "iat"
-        case notBefore = "nbf", tokenID = "jti", clientID = "client_id", scope, epoch
+        case issuer = "iss"
+        case subject = "sub"
+        case audience = "aud"
+        case expiresAt = "exp"
+        case issuedAt = "iat"
+        case notBefore = "nbf"
+        case tokenID = "jti"
+        case clientID = "client_id"
+        case scope, epoch
         case sessionID = "sid"
     }
 
@@ -96,7 +111,17 @@ public struct AccessTokenClaims: Sendable, Hashable, Encodable {
     /// `issuer` and `audience`, the verifier's expected values, only spare copies: an equal
     /// `iss` or `aud` string is that very `String`.
     init(payload: UnsafeBufferPointer<UInt8>, issuer knownIssuer: String?, audience knownAudience: String?) throws(TokenError) {
-        var iss, sub, aud, exp, iat, nbf, jti, clientID, scope, epoch, sid: Slot?
+        var iss: Slot?
+        var sub: Slot?
+        var aud: Slot?
+        var exp: Slot?
+        var iat: Slot?
+        var nbf: Slot?
+        var jti: Slot?
+        var clientID: Slot?
+        var scope: Slot?
+        var epoch: Slot?
+        var sid: Slot?
         var parser = JSONValue.Parser(bytes: payload)
         let valid = parser.objectDocument(Self.names) { index, parser in
             let slot: Slot

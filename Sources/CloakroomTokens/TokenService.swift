@@ -29,8 +29,10 @@ public struct TokenService: Sendable {
         public var refreshAbsoluteLifetime: TimeInterval
 
         public init(
-            audience: String, clientID: String = "cloakroom",
-            refreshIdleLifetime: TimeInterval = 14 * 86_400, refreshAbsoluteLifetime: TimeInterval = 30 * 86_400
+            audience: String,
+            clientID: String = "cloakroom",
+            refreshIdleLifetime: TimeInterval = 14 * 86_400,
+            refreshAbsoluteLifetime: TimeInterval = 30 * 86_400
         ) {
             self.audience = audience
             self.clientID = clientID
@@ -84,7 +86,13 @@ public struct TokenService: Sendable {
     public let configuration: Configuration
     let logger: Logger
 
-    public init(issuer: AccessTokenIssuer, verifier: TokenVerifier, store: any TokenStore, configuration: Configuration, logger: Logger = Logger(label: "cloakroom.tokens")) {
+    public init(
+        issuer: AccessTokenIssuer,
+        verifier: TokenVerifier,
+        store: any TokenStore,
+        configuration: Configuration,
+        logger: Logger = Logger(label: "cloakroom.tokens")
+    ) {
         self.issuer = issuer
         self.verifier = verifier
         self.store = store
@@ -99,10 +107,15 @@ public struct TokenService: Sendable {
         let now = clock.now()
         let refresh = SecureToken()
         let record = RefreshTokenRecord(
-            key: refresh.hashed, familyID: SecureToken(byteCount: 16).text, userID: userID,
-            clientID: clientID ?? configuration.clientID, scope: scope, issuedAt: now,
+            key: refresh.hashed,
+            familyID: SecureToken(byteCount: 16).text,
+            userID: userID,
+            clientID: clientID ?? configuration.clientID,
+            scope: scope,
+            issuedAt: now,
             expiresAt: now.addingTimeInterval(min(configuration.refreshIdleLifetime, configuration.refreshAbsoluteLifetime)),
-            familyExpiresAt: now.addingTimeInterval(configuration.refreshAbsoluteLifetime))
+            familyExpiresAt: now.addingTimeInterval(configuration.refreshAbsoluteLifetime)
+        )
         try await store.insertRefreshToken(record)
         return try await grant(for: record, refreshToken: refresh.text, now: now)
     }
@@ -121,7 +134,8 @@ public struct TokenService: Sendable {
             }
         }
         let successor = SecureToken()
-        switch try await store.rotateRefreshToken(key: token.hashed, newKey: successor.hashed, now: now, lifetime: configuration.refreshIdleLifetime) {
+        switch try await store.rotateRefreshToken(key: token.hashed, newKey: successor.hashed, now: now, lifetime: configuration.refreshIdleLifetime)
+        {
         case .rotated(let record):
             return try await grant(for: record, refreshToken: successor.text, now: now)
         case .reused(let record):
@@ -129,7 +143,8 @@ public struct TokenService: Sendable {
             try await denyFamily(record.familyID)
             logger.warning(
                 "refresh token reused: revoked its whole family",
-                metadata: ["user": "\(record.userID)", "client": "\(record.clientID)"])
+                metadata: ["user": "\(record.userID)", "client": "\(record.clientID)"]
+            )
             throw RefreshError(reason: .reused)
         case .invalid:
             throw RefreshError(reason: .invalid)
@@ -141,7 +156,11 @@ public struct TokenService: Sendable {
     public func authenticate(_ accessToken: String) async throws -> AccessTokenClaims {
         let claims = try await verifier.verify(accessToken)
         let state = try await store.revocationState(
-            userID: claims.subject, tokenID: claims.tokenID, sessionID: claims.sessionID, now: clock.now())
+            userID: claims.subject,
+            tokenID: claims.tokenID,
+            sessionID: claims.sessionID,
+            now: clock.now()
+        )
         if state.denied { throw TokenError.revoked("the token has been revoked") }
         if state.sessionDenied {
             throw TokenError.revoked("the token was revoked: its sign-in was signed out, revoked or ended by refresh token reuse")
@@ -206,7 +225,8 @@ public struct TokenService: Sendable {
     /// for a token being issued while this runs.
     func denyFamily(_ familyID: String) async throws {
         let until = clock.now().addingTimeInterval(
-            issuer.keyRing.configuration.maxTokenLifetime + verifier.configuration.leeway + 60)
+            issuer.keyRing.configuration.maxTokenLifetime + verifier.configuration.leeway + 60
+        )
         try await store.denySession(familyID, until: until)
     }
 
@@ -217,12 +237,20 @@ public struct TokenService: Sendable {
     func grant(for record: RefreshTokenRecord, refreshToken: String, now: Date) async throws -> Grant {
         let state = try await store.revocationState(userID: record.userID, tokenID: "", sessionID: nil, now: now)
         let (accessToken, claims) = try await issuer.issue(
-            subject: record.userID, audience: configuration.audience, clientID: record.clientID, scope: record.scope,
-            epoch: state.epoch, sessionID: record.familyID)
+            subject: record.userID,
+            audience: configuration.audience,
+            clientID: record.clientID,
+            scope: record.scope,
+            epoch: state.epoch,
+            sessionID: record.familyID
+        )
         return Grant(
-            accessToken: accessToken, refreshToken: refreshToken,
+            accessToken: accessToken,
+            refreshToken: refreshToken,
             expiresIn: Int(claims.expiresAt.timeIntervalSince(claims.issuedAt).rounded()),
             refreshExpiresIn: Int(record.expiresAt.timeIntervalSince(now).rounded(.down)),
-            scope: record.scope, claims: claims)
+            scope: record.scope,
+            claims: claims
+        )
     }
 }

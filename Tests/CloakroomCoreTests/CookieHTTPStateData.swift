@@ -42,7 +42,8 @@ enum CookieHTTPStateData {
         .deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    static let dataDirectory = packageRoot
+    static let dataDirectory =
+        packageRoot
         .appendingPathComponent("..")
         .appendingPathComponent("shared/testdata/http-state")
         .standardizedFileURL

@@ -41,10 +41,11 @@ struct CookieHTTPStateTests {
     func cookieHeaderOrder() throws {
         let setURL = try #require(URL(string: "\(Self.origin)/cookie-parser?ORDERING0001"))
         var jar = CookieJar()
-        for header in ["key=val0;", "key=val1; path=/cookie-parser-result", "key=val2; path=/",
+        for header in [
+            "key=val0;", "key=val1; path=/cookie-parser-result", "key=val2; path=/",
             "key=val3; path=/bar", "key=val4; domain=.example.org",
-            "key=val5; domain=.example.org; path=/cookie-parser-result/foo"]
-        {
+            "key=val5; domain=.example.org; path=/cookie-parser-result/foo",
+        ] {
             jar.receive(setCookie: header, from: setURL, now: Self.now)
         }
         let url = try #require(URL(string: "\(Self.origin)/cookie-parser-result/foo/baz?ordering0001"))

@@ -73,9 +73,10 @@ struct CookieJarTests {
     @Test func foreignOrPublicSuffixDomainsAreRefused() throws {
         var jar = CookieJar()
         let from = try url("http://www.example.com/")
-        for header in ["a=1; Domain=other.com", "a=1; Domain=com", "a=1; Domain=.com", "a=1; Domain=sub.www.example.com",
-            "a=1; Domain=exämple.com", "a=1; Domain=ample.com"]
-        {
+        for header in [
+            "a=1; Domain=other.com", "a=1; Domain=com", "a=1; Domain=.com", "a=1; Domain=sub.www.example.com",
+            "a=1; Domain=exämple.com", "a=1; Domain=ample.com",
+        ] {
             jar.receive(setCookie: header, from: from, now: Self.now)
         }
         #expect(jar.count == 0)
@@ -337,9 +338,10 @@ struct CookieJarTests {
     func hostPrefixOnReceipt(_ prefix: String) throws {
         var jar = CookieJar()
         let https = try url("https://www.example.com/dir/page")
-        for rejected in ["\(prefix)a=1; Path=/", "\(prefix)a=1; Secure", "\(prefix)a=1; Secure; Path=/dir",
-            "\(prefix)a=1; Secure; Path=/; Domain=www.example.com", "\(prefix)a=1; Secure; Path=/; Domain=example.com"]
-        {
+        for rejected in [
+            "\(prefix)a=1; Path=/", "\(prefix)a=1; Secure", "\(prefix)a=1; Secure; Path=/dir",
+            "\(prefix)a=1; Secure; Path=/; Domain=www.example.com", "\(prefix)a=1; Secure; Path=/; Domain=example.com",
+        ] {
             jar.receive(setCookie: rejected, from: https, now: Self.now)
         }
         #expect(jar.count == 0)

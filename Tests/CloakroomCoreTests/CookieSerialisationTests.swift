@@ -291,7 +291,12 @@ struct CookieSerialisationTests {
 
     @Test func expiredCookie() throws {
         let cookie = Cookie.expired(
-            name: "sid", path: "/app", domain: "example.com", secure: false, httpOnly: true, sameSite: .lax
+            name: "sid",
+            path: "/app",
+            domain: "example.com",
+            secure: false,
+            httpOnly: true,
+            sameSite: .lax
         )
         #expect(cookie.value == "")
         #expect(cookie.maxAge == 0)
@@ -305,7 +310,12 @@ struct CookieSerialisationTests {
 
     @Test func expiredCookieObeysPrefixRules() throws {
         let host = Cookie.expired(
-            name: "__Host-sid", path: "/app", domain: "example.com", secure: false, httpOnly: true, sameSite: .strict
+            name: "__Host-sid",
+            path: "/app",
+            domain: "example.com",
+            secure: false,
+            httpOnly: true,
+            sameSite: .strict
         )
         #expect(host.secure && host.path == "/" && host.domain == nil)
         #expect(
@@ -322,7 +332,13 @@ struct CookieSerialisationTests {
         #expect(throws: Never.self) { try none.validate() }
 
         let partitioned = Cookie.expired(
-            name: "x", path: "/", domain: nil, secure: false, httpOnly: false, sameSite: nil, partitioned: true
+            name: "x",
+            path: "/",
+            domain: nil,
+            secure: false,
+            httpOnly: false,
+            sameSite: nil,
+            partitioned: true
         )
         #expect(partitioned.secure && partitioned.partitioned)
         #expect(throws: Never.self) { try partitioned.validate() }

@@ -24,7 +24,10 @@ struct SecureTokenTests {
         #expect(token.hashed != token.text)
     }
 
-    @Test(arguments: ["", "short", String(repeating: "A", count: 42), String(repeating: "A", count: 44), "=" + String(repeating: "A", count: 42), String(repeating: "+", count: 43), String(repeating: "é", count: 43)])
+    @Test(arguments: [
+        "", "short", String(repeating: "A", count: 42), String(repeating: "A", count: 44), "=" + String(repeating: "A", count: 42),
+        String(repeating: "+", count: 43), String(repeating: "é", count: 43),
+    ])
     func malformedTokensAreRefused(_ text: String) {
         #expect(SecureToken(validating: text) == nil)
     }

@@ -48,12 +48,13 @@ struct BearerAdoptionTests {
         let tokens = TokenService(
             issuer: AccessTokenIssuer(keyRing: ring, configuration: .init(issuer: "https://auth.example")),
             verifier: TokenVerifier(keys: ring, configuration: .init(issuer: "https://auth.example", audience: "https://api.example")),
-            store: MemoryTokenStore(),   // or SQLiteTokenStore / PostgresTokenStore / RedisTokenStore
-            configuration: .init(audience: "https://api.example"))
+            store: MemoryTokenStore(),  // or SQLiteTokenStore / PostgresTokenStore / RedisTokenStore
+            configuration: .init(audience: "https://api.example")
+        )
         let router = Router(context: CloakroomRequestContext.self)
         router.add(middleware: BearerTokenMiddleware(service: tokens))
         router.post("/token") { _, _ -> String in
-            try await tokens.signIn(userID: "user-42").accessToken   // after checking credentials
+            try await tokens.signIn(userID: "user-42").accessToken  // after checking credentials
         }
         router.get("/whoami") { _, context -> String in
             guard let claims = context.accessToken else { throw HTTPError(.unauthorized) }
@@ -63,8 +64,11 @@ struct BearerAdoptionTests {
         // Elsewhere, an API that only verifies: keys from the issuer's /.well-known/jwks.json.
         let jwks = try await VerificationKeySet.load(jwkJSON: Data(await ring.jwks().utf8))
         let api = Router(context: CloakroomRequestContext.self)
-        api.add(middleware: BearerTokenMiddleware(
-            verifier: TokenVerifier(keys: jwks, configuration: .init(issuer: "https://auth.example", audience: "https://api.example"))))
+        api.add(
+            middleware: BearerTokenMiddleware(
+                verifier: TokenVerifier(keys: jwks, configuration: .init(issuer: "https://auth.example", audience: "https://api.example"))
+            )
+        )
         api.get("/whoami") { _, context -> String in context.accessToken?.subject ?? "nobody" }
 
         let issuerApp = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))

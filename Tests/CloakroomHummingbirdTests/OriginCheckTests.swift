@@ -1,6 +1,7 @@
-@testable import CloakroomHummingbird
 import Hummingbird
 import Testing
+
+@testable import CloakroomHummingbird
 
 @Suite("Origin check")
 struct OriginCheckTests {

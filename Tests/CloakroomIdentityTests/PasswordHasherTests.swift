@@ -31,7 +31,8 @@ struct PasswordHasherTests {
 
     @Test func scryptMatchesRFC7914TestVector() async throws {
         // RFC 7914 section 12, second vector: P="password", S="NaCl", N=1024, r=8, p=16, dkLen=64.
-        let expected = "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640"
+        let expected =
+            "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640"
         let salt = Data("NaCl".utf8).base64EncodedString()
         let hashBytes = try #require(Data(hexString: expected))
         let encoded = "$scrypt$ln=10,r=8,p=16$\(salt)$\(hashBytes.base64EncodedString())"
@@ -48,7 +49,10 @@ struct PasswordHasherTests {
         #expect(try await strong.verify("some password 123", against: old), "old hashes still verify")
     }
 
-    @Test(arguments: ["", "plain", "$scrypt$ln=10,r=8$c2FsdA==$aGFzaA==", "$scrypt$ln=99,r=8,p=1$c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA==", "$bcrypt$x$y$z", "$scrypt$ln=10,r=8,p=1$!!!$???"])
+    @Test(arguments: [
+        "", "plain", "$scrypt$ln=10,r=8$c2FsdA==$aGFzaA==", "$scrypt$ln=99,r=8,p=1$c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA==", "$bcrypt$x$y$z",
+        "$scrypt$ln=10,r=8,p=1$!!!$???",
+    ])
     func malformedHashesAreErrorsNotCrashes(_ encoded: String) async throws {
         await #expect(throws: IdentityError.self) { _ = try await fast.verify("x", against: encoded) }
     }

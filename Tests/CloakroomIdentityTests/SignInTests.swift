@@ -1,21 +1,27 @@
 import CloakroomCore
 import CloakroomIdentity
-@testable import CloakroomSQLite
 import CloakroomTesting
 import Foundation
 import SQLiteNIO
 import Testing
 
+@testable import CloakroomSQLite
+
 @Suite("Registration, sign-in and throttling")
 struct SignInTests {
     let clock = ManualClock()
 
-    func service(accounts: any AccountStore = MemoryAccountStore(), throttle: any ThrottleStore = MemoryThrottleStore(), logN: Int = 10) -> SignInService {
+    func service(
+        accounts: any AccountStore = MemoryAccountStore(),
+        throttle: any ThrottleStore = MemoryThrottleStore(),
+        logN: Int = 10
+    ) -> SignInService {
         SignInService(
             accounts: accounts,
             hasher: PasswordHasher(parameters: ScryptParameters(logN: logN, r: 8, p: 1)),
             throttle: LoginThrottle(store: throttle),
-            clock: clock)
+            clock: clock
+        )
     }
 
     @Test func registerThenSignIn() async throws {
@@ -202,7 +208,8 @@ struct SignInTests {
         let legacyName = "E\u{301}mile"
         try await database.query(
             "INSERT INTO accounts (id, username, username_key, password_hash, created_at, disabled) VALUES ('old-1', ?, ?, '$scrypt$x', 0, 0)",
-            [.text(legacyName), .text(Account.legacyKey(legacyName))])
+            [.text(legacyName), .text(Account.legacyKey(legacyName))]
+        )
         #expect(!Account.legacyKey(legacyName).utf8.elementsEqual(Account.normalize(legacyName).utf8))
         let store = SQLiteAccountStore(database: database)
         #expect(try await store.account(username: "E\u{301}MILE")?.id == "old-1")
@@ -230,4 +237,3 @@ struct SignInTests {
         #expect(try await !store.delete(id: account.id))
     }
 }
-

@@ -22,8 +22,10 @@ extension PostgresTests {
             let ipv6 = try CloakroomPostgresDatabase.Configuration(url: "postgres://app@[::1]:5433/db?sslmode=disable")
             #expect(ipv6.host == "::1" && ipv6.port == 5433 && ipv6.tls == .disable)
 
-            for (mode, expected) in [("allow", CloakroomPostgresDatabase.Configuration.TLSMode.disable), ("prefer", .prefer),
-                                     ("verify-ca", .verifyCA), ("verify-full", .verifyFull)] {
+            for (mode, expected) in [
+                ("allow", CloakroomPostgresDatabase.Configuration.TLSMode.disable), ("prefer", .prefer),
+                ("verify-ca", .verifyCA), ("verify-full", .verifyFull),
+            ] {
                 #expect(try CloakroomPostgresDatabase.Configuration(url: "postgres://app@h/db?sslmode=\(mode)").tls == expected)
             }
         }
@@ -41,8 +43,13 @@ extension PostgresTests {
             let url = try await PostgresFixture.sharedServer().freshDatabase()
             let configuration = try PostgresFixture.configuration(url)
             let record = SessionRecord(
-                key: SecureToken.hash("kept"), handle: "h", createdAt: Date(), lastSeen: Date(),
-                idleExpiresAt: Date().addingTimeInterval(600), absoluteExpiresAt: Date().addingTimeInterval(3600))
+                key: SecureToken.hash("kept"),
+                handle: "h",
+                createdAt: Date(),
+                lastSeen: Date(),
+                idleExpiresAt: Date().addingTimeInterval(600),
+                absoluteExpiresAt: Date().addingTimeInterval(3600)
+            )
             try await CloakroomPostgresDatabase.withDatabase(configuration: configuration) { database in
                 #expect(try await database.schemaVersion() == CloakroomPostgresDatabase.latestSchemaVersion)
                 try await PostgresSessionStore(database: database).insert(record)

@@ -14,8 +14,14 @@ extension PostgresTests {
 
         static func record() -> SessionRecord {
             SessionRecord(
-                key: key, handle: "h", userID: "u", createdAt: Date(), lastSeen: Date(),
-                idleExpiresAt: Date().addingTimeInterval(3600), absoluteExpiresAt: Date().addingTimeInterval(7200))
+                key: key,
+                handle: "h",
+                userID: "u",
+                createdAt: Date(),
+                lastSeen: Date(),
+                idleExpiresAt: Date().addingTimeInterval(3600),
+                absoluteExpiresAt: Date().addingTimeInterval(7200)
+            )
         }
 
         /// Runs `body` against a private server that it may stop and restart.

@@ -46,7 +46,9 @@ extension PostgresTests {
                     for i in 0..<8 {
                         group.addTask {
                             do {
-                                try await store.create(Account(username: i % 2 == 0 ? "Carol" : "CAROL", passwordHash: "$scrypt$\(i)", createdAt: Date()))
+                                try await store.create(
+                                    Account(username: i % 2 == 0 ? "Carol" : "CAROL", passwordHash: "$scrypt$\(i)", createdAt: Date())
+                                )
                                 return true
                             } catch {
                                 return false

@@ -11,9 +11,15 @@ extension PostgresTests {
 
         static func record(_ name: String, user: String, idle: TimeInterval) -> SessionRecord {
             SessionRecord(
-                key: SecureToken.hash(name), handle: "h-" + name, userID: user, data: ["n": "\"\(name)\""],
-                createdAt: t0, lastSeen: t0, idleExpiresAt: t0.addingTimeInterval(idle),
-                absoluteExpiresAt: t0.addingTimeInterval(43200))
+                key: SecureToken.hash(name),
+                handle: "h-" + name,
+                userID: user,
+                data: ["n": "\"\(name)\""],
+                createdAt: t0,
+                lastSeen: t0,
+                idleExpiresAt: t0.addingTimeInterval(idle),
+                absoluteExpiresAt: t0.addingTimeInterval(43200)
+            )
         }
 
         /// Inserts `count` records named `prefix0…` with eight writers at once.
@@ -48,7 +54,9 @@ extension PostgresTests {
                     if removed == 0 { break }
                     batches.append(removed)
                 }
-                print("PostgreSQL sweep: 10 000 rows in \(batches.count) batches, \(started.duration(to: clock.now)) in all, slowest batch \(slowest)")
+                print(
+                    "PostgreSQL sweep: 10 000 rows in \(batches.count) batches, \(started.duration(to: clock.now)) in all, slowest batch \(slowest)"
+                )
                 #expect(batches.count == 20, "batches: \(batches)")
                 #expect(batches.allSatisfy { $0 <= 500 })
                 #expect(batches.reduce(0, +) == 10_000)

@@ -33,8 +33,15 @@ extension PostgresTests {
 
         static func token(_ name: String, family: String) -> RefreshTokenRecord {
             RefreshTokenRecord(
-                key: SecureToken.hash(name), familyID: family, userID: "u", clientID: "c", scope: "",
-                issuedAt: t0, expiresAt: t0.addingTimeInterval(600), familyExpiresAt: t0.addingTimeInterval(3600))
+                key: SecureToken.hash(name),
+                familyID: family,
+                userID: "u",
+                clientID: "c",
+                scope: "",
+                issuedAt: t0,
+                expiresAt: t0.addingTimeInterval(600),
+                familyExpiresAt: t0.addingTimeInterval(3600)
+            )
         }
 
         @Test("rotations of one token from two nodes: exactly one wins, the family dies")
@@ -48,7 +55,11 @@ extension PostgresTests {
                         for i in 0..<10 {
                             group.addTask {
                                 try await stores[i % 2].rotateRefreshToken(
-                                    key: first.key, newKey: SecureToken.hash("race-\(round)-\(i)"), now: Self.t0.addingTimeInterval(1), lifetime: 60)
+                                    key: first.key,
+                                    newKey: SecureToken.hash("race-\(round)-\(i)"),
+                                    now: Self.t0.addingTimeInterval(1),
+                                    lifetime: 60
+                                )
                             }
                         }
                         return try await group.reduce(into: []) { $0.append($1) }
@@ -69,8 +80,11 @@ extension PostgresTests {
                         var step = 0
                         while step < 200 {
                             let outcome = try await a.rotateRefreshToken(
-                                key: SecureToken.hash("chain-\(round)-\(step)"), newKey: SecureToken.hash("chain-\(round)-\(step + 1)"),
-                                now: Self.t0.addingTimeInterval(Double(step)), lifetime: 600)
+                                key: SecureToken.hash("chain-\(round)-\(step)"),
+                                newKey: SecureToken.hash("chain-\(round)-\(step + 1)"),
+                                now: Self.t0.addingTimeInterval(Double(step)),
+                                lifetime: 600
+                            )
                             guard case .rotated = outcome else { return step }
                             step += 1
                         }

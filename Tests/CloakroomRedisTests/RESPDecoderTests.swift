@@ -1,8 +1,9 @@
-@testable import CloakroomRedis
 import NIOCore
 import NIOEmbedded
 import NIOTestUtils
 import Testing
+
+@testable import CloakroomRedis
 
 /// The RESP2 decoder: every reply type, replies split anywhere, and malformed input as errors.
 @Suite("RESP decoder")
@@ -76,7 +77,8 @@ struct RESPDecoderTests {
     func verifier() throws {
         try ByteToMessageDecoderVerifier.verifyDecoder(
             stringInputOutputPairs: Self.replies.map { ($0.0, [$0.1]) },
-            decoderFactory: { RESPDecoder() })
+            decoderFactory: { RESPDecoder() }
+        )
     }
 
     static let malformed: [(String, String)] = [

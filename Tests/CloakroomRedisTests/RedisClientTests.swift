@@ -1,9 +1,10 @@
-@testable import CloakroomRedis
 import CloakroomCore
 import CloakroomSessions
 import CloakroomTesting
 import Foundation
 import Testing
+
+@testable import CloakroomRedis
 
 /// The RESP client against a real server: authentication, databases, scripts, the pool, and
 /// behaviour while Redis is down or frozen.
@@ -13,8 +14,14 @@ struct RedisClientTests {
 
     func record(_ name: String, user: String? = nil, created: Date = Date(), idle: TimeInterval = 1800) -> SessionRecord {
         SessionRecord(
-            key: SecureToken.hash(name), handle: "h-" + name, userID: user, createdAt: created, lastSeen: created,
-            idleExpiresAt: created.addingTimeInterval(idle), absoluteExpiresAt: created.addingTimeInterval(43_200))
+            key: SecureToken.hash(name),
+            handle: "h-" + name,
+            userID: user,
+            createdAt: created,
+            lastSeen: created,
+            idleExpiresAt: created.addingTimeInterval(idle),
+            absoluteExpiresAt: created.addingTimeInterval(43_200)
+        )
     }
 
     @Test("AUTH with the right password works; a wrong or missing one fails as unavailable")
@@ -51,17 +58,29 @@ struct RedisClientTests {
             #expect(await RedisProbe.check(good) == .ready)
             var wrong = good
             wrong.password = "not-the-password"
-            guard case .refused(let reason) = await RedisProbe.check(wrong) else { Issue.record("wrong password not refused"); return }
+            guard case .refused(let reason) = await RedisProbe.check(wrong) else {
+                Issue.record("wrong password not refused")
+                return
+            }
             #expect(!reason.contains("not-the-password"))
             var none = good
             none.password = nil
-            guard case .refused = await RedisProbe.check(none) else { Issue.record("missing password not refused"); return }
+            guard case .refused = await RedisProbe.check(none) else {
+                Issue.record("missing password not refused")
+                return
+            }
             var database = good
             database.database = 99
-            guard case .refused = await RedisProbe.check(database) else { Issue.record("database 99 not refused"); return }
+            guard case .refused = await RedisProbe.check(database) else {
+                Issue.record("database 99 not refused")
+                return
+            }
             var down = good
             down.port = 1
-            guard case .unreachable = await RedisProbe.check(down) else { Issue.record("port 1 not unreachable"); return }
+            guard case .unreachable = await RedisProbe.check(down) else {
+                Issue.record("port 1 not unreachable")
+                return
+            }
         }
     }
 
@@ -219,7 +238,10 @@ struct RedisClientTests {
                 server.resume()
                 #expect(error?.isUnavailable == true)
                 #expect(error?.message.contains("timed out") == true)
-                #expect(elapsed >= .milliseconds(1900) && elapsed < .milliseconds(4000), "timed out after \(elapsed) (2 s timeout; the margin is for a loaded machine)")
+                #expect(
+                    elapsed >= .milliseconds(1900) && elapsed < .milliseconds(4000),
+                    "timed out after \(elapsed) (2 s timeout; the margin is for a loaded machine)"
+                )
                 try await store.ping()
             }
         }
@@ -311,9 +333,11 @@ struct RedisClientTests {
         #expect(bare.poolSize == 8 && bare.commandTimeout == .seconds(2))
         let ipv6 = try RedisConfiguration(url: "redis://[::1]:7000/1")
         #expect(ipv6.host == "::1" && ipv6.port == 7000 && ipv6.database == 1)
-        for bad in ["http://localhost", "rediss://:x@localhost", "redis://", "redis://localhost/abc",
-                    "redis://localhost/-1", "redis://localhost:0", "redis://localhost:18446744073709551616", "redis://localhost:65536",
-                    "redis://user@localhost", "redis://:topsecret@h/0?x=1", "not a url"] {
+        for bad in [
+            "http://localhost", "rediss://:x@localhost", "redis://", "redis://localhost/abc",
+            "redis://localhost/-1", "redis://localhost:0", "redis://localhost:18446744073709551616", "redis://localhost:65536",
+            "redis://user@localhost", "redis://:topsecret@h/0?x=1", "not a url",
+        ] {
             #expect(throws: RedisConfiguration.ParseError.self, "\(bad)") { try RedisConfiguration(url: bad) }
             do { _ = try RedisConfiguration(url: bad) } catch { #expect(!"\(error)".contains("topsecret")) }
         }

@@ -1,9 +1,10 @@
-@testable import CloakroomRedis
 import CloakroomCore
 import CloakroomSessions
 import CloakroomTesting
 import Foundation
 import Testing
+
+@testable import CloakroomRedis
 
 /// What the store leaves in Redis: hashed keys only, and everything with a TTL.
 @Suite("Redis key layout")
@@ -63,8 +64,14 @@ struct RedisKeyLayoutTests {
             try await withStore(config) { store in
                 let now = Date()
                 let record = SessionRecord(
-                    key: SecureToken.hash("short"), handle: "h", userID: "bob", createdAt: now, lastSeen: now,
-                    idleExpiresAt: now.addingTimeInterval(6), absoluteExpiresAt: now.addingTimeInterval(60))
+                    key: SecureToken.hash("short"),
+                    handle: "h",
+                    userID: "bob",
+                    createdAt: now,
+                    lastSeen: now,
+                    idleExpiresAt: now.addingTimeInterval(6),
+                    absoluteExpiresAt: now.addingTimeInterval(60)
+                )
                 try await store.insert(record)
                 try await withRawClient(config) { raw in
                     let index = config.keyPrefix + "u:bob"
@@ -91,8 +98,14 @@ struct RedisKeyLayoutTests {
             try await withStore(config) { store in
                 let past = Date(timeIntervalSince1970: 1_767_225_600)
                 let record = SessionRecord(
-                    key: SecureToken.hash("past"), handle: "h", userID: "carol", createdAt: past, lastSeen: past,
-                    idleExpiresAt: past.addingTimeInterval(1800), absoluteExpiresAt: past.addingTimeInterval(43_200))
+                    key: SecureToken.hash("past"),
+                    handle: "h",
+                    userID: "carol",
+                    createdAt: past,
+                    lastSeen: past,
+                    idleExpiresAt: past.addingTimeInterval(1800),
+                    absoluteExpiresAt: past.addingTimeInterval(43_200)
+                )
                 try await store.insert(record)
                 #expect(try await store.load(key: record.key, now: past) != nil)
                 #expect(try await store.records(forUser: "carol", now: past).count == 1)
@@ -114,10 +127,14 @@ struct RedisKeyLayoutTests {
             let other = configuration(server, prefix: "app1:")
             let globby = configuration(server, prefix: "app*:")
             try await withStore(other) { store in
-                try await store.insert(SessionRecord(key: "k1", handle: "h1", createdAt: t0, lastSeen: t0, idleExpiresAt: t0 + 10, absoluteExpiresAt: t0 + 10))
+                try await store.insert(
+                    SessionRecord(key: "k1", handle: "h1", createdAt: t0, lastSeen: t0, idleExpiresAt: t0 + 10, absoluteExpiresAt: t0 + 10)
+                )
             }
             try await withStore(globby) { store in
-                try await store.insert(SessionRecord(key: "k2", handle: "h2", createdAt: t0, lastSeen: t0, idleExpiresAt: t0 + 10, absoluteExpiresAt: t0 + 10))
+                try await store.insert(
+                    SessionRecord(key: "k2", handle: "h2", createdAt: t0, lastSeen: t0, idleExpiresAt: t0 + 10, absoluteExpiresAt: t0 + 10)
+                )
                 #expect(try await store.list(now: t0, afterKey: nil, limit: 10).map(\.key) == ["k2"])
                 #expect(try await store.deleteExpired(now: t0 + 20, limit: 10) == 1)
             }
@@ -137,7 +154,9 @@ struct RedisKeyLayoutTests {
                 _ = try await raw.send(RedisCommand("SET", config.keyPrefix + "s:zzz", "not a session"))
             }
             try await withStore(config) { store in
-                try await store.insert(SessionRecord(key: "k1", handle: "h1", createdAt: t0, lastSeen: t0, idleExpiresAt: t0 + 10, absoluteExpiresAt: t0 + 10))
+                try await store.insert(
+                    SessionRecord(key: "k1", handle: "h1", createdAt: t0, lastSeen: t0, idleExpiresAt: t0 + 10, absoluteExpiresAt: t0 + 10)
+                )
                 #expect(try await store.list(now: t0, afterKey: nil, limit: 10).map(\.key) == ["k1"])
                 #expect(try await store.deleteExpired(now: t0 + 20, limit: 10) == 1)
                 #expect(try await store.list(now: t0, afterKey: nil, limit: 10).isEmpty)

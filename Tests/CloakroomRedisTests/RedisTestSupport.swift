@@ -1,10 +1,11 @@
-@testable import CloakroomRedis
 import CloakroomSessions
 import CloakroomTesting
 import Foundation
 import Logging
 import NIOPosix
 import Synchronization
+
+@testable import CloakroomRedis
 
 /// A key prefix no other test uses.
 func uniquePrefix(_ label: String = "test") -> String {
@@ -17,7 +18,11 @@ func configuration(_ server: RedisTestServer, prefix: String? = nil) -> RedisCon
 }
 
 /// Runs `body` with a store and always closes its connections.
-func withStore<T>(_ configuration: RedisConfiguration, logger: Logger = Logger(label: "test"), _ body: (RedisSessionStore) async throws -> T) async throws -> T {
+func withStore<T>(
+    _ configuration: RedisConfiguration,
+    logger: Logger = Logger(label: "test"),
+    _ body: (RedisSessionStore) async throws -> T
+) async throws -> T {
     let store = RedisSessionStore(configuration: configuration, logger: logger)
     do {
         let value = try await body(store)

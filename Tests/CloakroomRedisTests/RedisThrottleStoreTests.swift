@@ -1,14 +1,20 @@
 import CloakroomIdentity
-@testable import CloakroomRedis
 import CloakroomSessions
 import CloakroomTesting
 import Foundation
 import Testing
 
+@testable import CloakroomRedis
+
 /// `RedisThrottleStore` answers exactly like `MemoryThrottleStore` for the same calls.
 @Suite("Redis throttle store")
 struct RedisThrottleStoreTests {
-    enum Step { case fail(String), state(String), reset(String), advance(TimeInterval) }
+    enum Step {
+        case fail(String)
+        case state(String)
+        case reset(String)
+        case advance(TimeInterval)
+    }
 
     static let window: TimeInterval = 900
     static let script: [Step] = [

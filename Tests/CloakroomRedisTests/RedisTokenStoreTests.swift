@@ -1,9 +1,10 @@
-@testable import CloakroomRedis
 import CloakroomCore
 import CloakroomTesting
 import CloakroomTokens
 import Foundation
 import Testing
+
+@testable import CloakroomRedis
 
 /// `RedisTokenStore` runs the shared token store contract against a real redis-server, and leaves
 /// only hashed token keys, each with a TTL.
@@ -28,18 +29,33 @@ struct RedisTokenStoreTests {
                 let store = RedisTokenStore(database: sessions.database)
                 let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000)
                 let first = RefreshTokenRecord(
-                    key: SecureToken.hash("secret-a"), familyID: "fam-x", userID: "alice", clientID: "cli", scope: "openid",
-                    issuedAt: now, expiresAt: now.addingTimeInterval(600), familyExpiresAt: now.addingTimeInterval(3600))
+                    key: SecureToken.hash("secret-a"),
+                    familyID: "fam-x",
+                    userID: "alice",
+                    clientID: "cli",
+                    scope: "openid",
+                    issuedAt: now,
+                    expiresAt: now.addingTimeInterval(600),
+                    familyExpiresAt: now.addingTimeInterval(3600)
+                )
                 try await store.insertRefreshToken(first)
-                guard case .rotated(let second) = try await store.rotateRefreshToken(
-                    key: first.key, newKey: SecureToken.hash("secret-b"), now: now.addingTimeInterval(1), lifetime: 1200)
+                guard
+                    case .rotated(let second) = try await store.rotateRefreshToken(
+                        key: first.key,
+                        newKey: SecureToken.hash("secret-b"),
+                        now: now.addingTimeInterval(1),
+                        lifetime: 1200
+                    )
                 else {
                     Issue.record("rotation failed")
                     return
                 }
                 try await store.raiseEpoch(forUser: "alice", to: 5, keepUntil: now.addingTimeInterval(900))
                 try await store.denyTokenID("jti-1", until: now.addingTimeInterval(300))
-                #expect(try await store.revocationState(userID: "alice", tokenID: "jti-1", sessionID: nil, now: now) == RevocationState(epoch: 5, denied: true))
+                #expect(
+                    try await store.revocationState(userID: "alice", tokenID: "jti-1", sessionID: nil, now: now)
+                        == RevocationState(epoch: 5, denied: true)
+                )
                 #expect(try await store.deleteExpired(now: now, limit: 100) == 0)
 
                 try await withRawClient(config) { raw in
@@ -47,10 +63,13 @@ struct RedisTokenStoreTests {
                     #expect(!stats.contains("cmdstat_keys:"), "the store used KEYS")
                     #expect(stats.contains("cmdstat_scan:"))
                     let keys = try await raw.allKeys().sorted()
-                    #expect(keys == [
-                        prefix + "r:" + first.key, prefix + "r:" + second.key, prefix + "rd:jti-1",
-                        prefix + "re:alice", prefix + "rf:fam-x", prefix + "ru:alice",
-                    ].sorted())
+                    #expect(
+                        keys
+                            == [
+                                prefix + "r:" + first.key, prefix + "r:" + second.key, prefix + "rd:jti-1",
+                                prefix + "re:alice", prefix + "rf:fam-x", prefix + "ru:alice",
+                            ].sorted()
+                    )
                     let fields = try await raw.send(RedisCommand("HGETALL", prefix + "r:" + first.key)).array ?? []
                     let names = stride(from: 0, to: fields.count, by: 2).compactMap { fields[$0].string }.sorted()
                     #expect(names == ["client", "exp", "family", "fexp", "issued", "scope", "used", "user"])
@@ -96,9 +115,18 @@ struct RedisTokenStoreTests {
                 // Times in the past on the Redis clock: every key lives for the grace period.
                 let t0 = Date(timeIntervalSince1970: 1_767_225_600)
                 for i in 0..<30 {
-                    try await store.insertRefreshToken(RefreshTokenRecord(
-                        key: SecureToken.hash("s\(i)"), familyID: "fam-\(i % 6)", userID: "user-\(i % 6 % 2)", clientID: "c", scope: "",
-                        issuedAt: t0, expiresAt: t0.addingTimeInterval(10), familyExpiresAt: t0.addingTimeInterval(100)))
+                    try await store.insertRefreshToken(
+                        RefreshTokenRecord(
+                            key: SecureToken.hash("s\(i)"),
+                            familyID: "fam-\(i % 6)",
+                            userID: "user-\(i % 6 % 2)",
+                            clientID: "c",
+                            scope: "",
+                            issuedAt: t0,
+                            expiresAt: t0.addingTimeInterval(10),
+                            familyExpiresAt: t0.addingTimeInterval(100)
+                        )
+                    )
                 }
                 var total = 0
                 while true {

@@ -1,10 +1,11 @@
 import CloakroomCore
-@testable import CloakroomSQLite
 import CloakroomSessions
 import CloakroomTesting
 import CloakroomTokens
 import Foundation
 import Testing
+
+@testable import CloakroomSQLite
 
 /// Reads run on read-only WAL connections beside the one writer: they never wait for it, see the
 /// last committed state, and see every write that returned before they started.
@@ -14,9 +15,15 @@ struct SQLiteReaderTests {
 
     static func record(_ name: String, user: String? = nil, expiresIn lifetime: TimeInterval = 3600) -> SessionRecord {
         SessionRecord(
-            key: SecureToken.hash(name), handle: String(SecureToken.hash(name).prefix(16)), userID: user,
-            data: ["k": name], createdAt: now, lastSeen: now,
-            idleExpiresAt: now.addingTimeInterval(lifetime), absoluteExpiresAt: now.addingTimeInterval(lifetime))
+            key: SecureToken.hash(name),
+            handle: String(SecureToken.hash(name).prefix(16)),
+            userID: user,
+            data: ["k": name],
+            createdAt: now,
+            lastSeen: now,
+            idleExpiresAt: now.addingTimeInterval(lifetime),
+            absoluteExpiresAt: now.addingTimeInterval(lifetime)
+        )
     }
 
     @Test("a read completes while the writer holds an open write transaction, and sees the last committed state")
@@ -45,7 +52,10 @@ struct SQLiteReaderTests {
                 #expect(try await sessions.load(key: pending.key, now: Self.now) == nil)
                 #expect(try await sessions.records(forUser: "u1", now: Self.now).map(\.key) == [kept.key])
                 #expect(try await sessions.list(now: Self.now, afterKey: nil, limit: 10).map(\.key) == [kept.key])
-                #expect(try await tokens.revocationState(userID: "u1", tokenID: "jti-1", sessionID: nil, now: Self.now) == RevocationState(epoch: 0, denied: true))
+                #expect(
+                    try await tokens.revocationState(userID: "u1", tokenID: "jti-1", sessionID: nil, now: Self.now)
+                        == RevocationState(epoch: 0, denied: true)
+                )
                 try await sessions.ping()
                 try await database.query("COMMIT")
             } catch {
@@ -163,9 +173,18 @@ struct SQLiteReaderTests {
 
             let tokens = SQLiteTokenStore(database: database)
             for index in 0..<(chunk + 5) {
-                try await tokens.insertRefreshToken(RefreshTokenRecord(
-                    key: SecureToken.hash("rt-\(index)"), familyID: "f\(index)", userID: "u", clientID: "c", scope: "",
-                    issuedAt: Self.now, expiresAt: Self.now.addingTimeInterval(60), familyExpiresAt: Self.now.addingTimeInterval(600)))
+                try await tokens.insertRefreshToken(
+                    RefreshTokenRecord(
+                        key: SecureToken.hash("rt-\(index)"),
+                        familyID: "f\(index)",
+                        userID: "u",
+                        clientID: "c",
+                        scope: "",
+                        issuedAt: Self.now,
+                        expiresAt: Self.now.addingTimeInterval(60),
+                        familyExpiresAt: Self.now.addingTimeInterval(600)
+                    )
+                )
             }
             #expect(try await tokens.deleteExpired(now: later, limit: chunk + 1) == chunk + 1)
             #expect(try await tokens.deleteExpired(now: later, limit: 10_000) == 4)

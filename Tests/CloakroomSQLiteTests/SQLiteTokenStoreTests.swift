@@ -28,14 +28,25 @@ struct SQLiteTokenStoreTests {
                 let now = Date(timeIntervalSince1970: 1_767_225_600)
                 for round in 0..<5 {
                     let record = RefreshTokenRecord(
-                        key: SecureToken.hash("race-\(round)"), familyID: "fam-\(round)", userID: "u", clientID: "c",
-                        scope: "", issuedAt: now, expiresAt: now.addingTimeInterval(600), familyExpiresAt: now.addingTimeInterval(3600))
+                        key: SecureToken.hash("race-\(round)"),
+                        familyID: "fam-\(round)",
+                        userID: "u",
+                        clientID: "c",
+                        scope: "",
+                        issuedAt: now,
+                        expiresAt: now.addingTimeInterval(600),
+                        familyExpiresAt: now.addingTimeInterval(3600)
+                    )
                     try await stores[0].insertRefreshToken(record)
                     let outcomes = try await withThrowingTaskGroup(of: RefreshRotation.self) { group in
                         for i in 0..<8 {
                             group.addTask {
                                 try await stores[i % 2].rotateRefreshToken(
-                                    key: record.key, newKey: SecureToken.hash("race-\(round)-\(i)"), now: now.addingTimeInterval(1), lifetime: 60)
+                                    key: record.key,
+                                    newKey: SecureToken.hash("race-\(round)-\(i)"),
+                                    now: now.addingTimeInterval(1),
+                                    lifetime: 60
+                                )
                             }
                         }
                         return try await group.reduce(into: []) { $0.append($1) }

@@ -1,11 +1,11 @@
 import CloakroomCore
+import CloakroomHummingbird
 import CloakroomSessions
 import CloakroomTesting
-import CloakroomHummingbird
 import Foundation
-import NIOCore
 import HTTPTypes
 import HummingbirdTesting
+import NIOCore
 import Testing
 
 @testable import CloakroomServer
@@ -175,17 +175,48 @@ struct APITests {
             try await v.request(.post, "/api/register", json: credentials("henry"))
 
             let cases: [(String, TestResponse, HTTPResponse.Status, String)] = [
-                ("wrong content type", try await Visitor(client).request(.post, "/api/login", headers: [.contentType: "text/plain"]), .unsupportedMediaType, "unsupported_media_type"),
+                (
+                    "wrong content type", try await Visitor(client).request(.post, "/api/login", headers: [.contentType: "text/plain"]),
+                    .unsupportedMediaType, "unsupported_media_type"
+                ),
                 ("malformed JSON", try await Visitor(client).request(.post, "/api/login", json: "{\"username\":"), .badRequest, "invalid_json"),
-                ("missing field", try await Visitor(client).request(.post, "/api/login", json: #"{"username":"henry"}"#), .badRequest, "invalid_request"),
-                ("wrong type", try await Visitor(client).request(.post, "/api/login", json: #"{"username":1,"password":2}"#), .badRequest, "invalid_request"),
-                ("invalid UTF-8", try await Visitor(client).request(.post, "/api/login", json: "{\"username\":\"\u{FFFD}\"}".replacingOccurrences(of: "\u{FFFD}", with: "")), .badRequest, "invalid_request"),
-                ("too large", try await Visitor(client).request(.post, "/api/login", json: String(repeating: " ", count: 70_000) + "{}"), .contentTooLarge, "payload_too_large"),
-                ("duplicate user", try await Visitor(client).request(.post, "/api/register", json: credentials("HENRY")), .conflict, "username_taken"),
-                ("weak password", try await Visitor(client).request(.post, "/api/register", json: credentials("ivy", "short")), .badRequest, "weak_password"),
-                ("bad username", try await Visitor(client).request(.post, "/api/register", json: credentials("a b<c>")), .badRequest, "invalid_username"),
+                (
+                    "missing field", try await Visitor(client).request(.post, "/api/login", json: #"{"username":"henry"}"#), .badRequest,
+                    "invalid_request"
+                ),
+                (
+                    "wrong type", try await Visitor(client).request(.post, "/api/login", json: #"{"username":1,"password":2}"#), .badRequest,
+                    "invalid_request"
+                ),
+                (
+                    "invalid UTF-8",
+                    try await Visitor(client).request(
+                        .post,
+                        "/api/login",
+                        json: "{\"username\":\"\u{FFFD}\"}".replacingOccurrences(of: "\u{FFFD}", with: "")
+                    ), .badRequest, "invalid_request"
+                ),
+                (
+                    "too large", try await Visitor(client).request(.post, "/api/login", json: String(repeating: " ", count: 70_000) + "{}"),
+                    .contentTooLarge, "payload_too_large"
+                ),
+                (
+                    "duplicate user", try await Visitor(client).request(.post, "/api/register", json: credentials("HENRY")), .conflict,
+                    "username_taken"
+                ),
+                (
+                    "weak password", try await Visitor(client).request(.post, "/api/register", json: credentials("ivy", "short")), .badRequest,
+                    "weak_password"
+                ),
+                (
+                    "bad username", try await Visitor(client).request(.post, "/api/register", json: credentials("a b<c>")), .badRequest,
+                    "invalid_username"
+                ),
                 ("not signed in", try await Visitor(client).request(.get, "/api/sessions"), .unauthorized, "unauthenticated"),
-                ("cross-origin", try await v.request(.post, "/api/logout", json: "{}", headers: [.origin: "https://evil.example"]), .forbidden, "cross_origin_request"),
+                (
+                    "cross-origin", try await v.request(.post, "/api/logout", json: "{}", headers: [.origin: "https://evil.example"]), .forbidden,
+                    "cross_origin_request"
+                ),
                 ("cookie POST without CSRF header", try await v.request(.post, "/api/logout"), .forbidden, "csrf_header_missing"),
                 ("unknown route", try await Visitor(client).request(.get, "/api/nope"), .notFound, "not_found"),
             ]
@@ -217,8 +248,11 @@ struct APITests {
             let v = Visitor(client)
             try await v.request(.post, "/api/register", json: credentials("jack"))
             let good = try #require(v.cookie)
-            for header in ["cloakroom=", "cloakroom=%%%", "=;;;", "cloakroom=\(String(repeating: "A", count: 43))", "cloakroom", ";", "cloakroom=\(good.dropLast())",
-                           "a=b; cloakroom=\(good)"] {
+            for header in [
+                "cloakroom=", "cloakroom=%%%", "=;;;", "cloakroom=\(String(repeating: "A", count: 43))", "cloakroom", ";",
+                "cloakroom=\(good.dropLast())",
+                "a=b; cloakroom=\(good)",
+            ] {
                 let response = try await client.executeRequest(uri: "/api/me", method: .get, headers: [.cookie: header], body: nil)
                 if header.hasSuffix(good) {
                     #expect(response.status == .ok, "a valid cookie after others is found")
@@ -254,7 +288,10 @@ struct APITests {
             for _ in 0..<20 {
                 server.clock.advance(by: 61)
                 let r = try await Visitor(client).request(.post, "/api/login", json: credentials("kate", "wrong password 3"))
-                if r.status == .tooManyRequests { locked = r; break }
+                if r.status == .tooManyRequests {
+                    locked = r
+                    break
+                }
             }
             let lock = try #require(locked)
             #expect(Int(lock.headers[.retryAfter] ?? "0") ?? 0 > 800, "locked for about 15 minutes: \(lock.text)")
@@ -284,7 +321,10 @@ struct APITests {
     }
 
     @Test func sessionCapRefusesOrEvicts() async throws {
-        let refuse = try await TestServer.make { $0.sessions.maxSessionsPerUser = 2; $0.sessions.overflowPolicy = .refuse }
+        let refuse = try await TestServer.make {
+            $0.sessions.maxSessionsPerUser = 2
+            $0.sessions.overflowPolicy = .refuse
+        }
         try await refuse.run { client in
             try await Visitor(client).request(.post, "/api/register", json: credentials("mia"))
             #expect(try await Visitor(client).request(.post, "/api/login", json: credentials("mia")).status == .ok)
@@ -292,7 +332,10 @@ struct APITests {
             #expect(third.status == .conflict)
             #expect(third.errorCode == "too_many_sessions")
         }
-        let evict = try await TestServer.make { $0.sessions.maxSessionsPerUser = 2; $0.sessions.overflowPolicy = .evictOldest }
+        let evict = try await TestServer.make {
+            $0.sessions.maxSessionsPerUser = 2
+            $0.sessions.overflowPolicy = .evictOldest
+        }
         try await evict.run { client in
             let first = Visitor(client)
             try await first.request(.post, "/api/register", json: credentials("noah"))
@@ -309,7 +352,11 @@ struct APITests {
     }
 
     @Test func idleAndAbsoluteTimeoutsOverHTTP() async throws {
-        let server = try await TestServer.make { $0.sessions.idleTimeout = 600; $0.sessions.absoluteLifetime = 1800; $0.sessions.touchInterval = 60 }
+        let server = try await TestServer.make {
+            $0.sessions.idleTimeout = 600
+            $0.sessions.absoluteLifetime = 1800
+            $0.sessions.touchInterval = 60
+        }
         try await server.run { client in
             let olivia = Visitor(client)
             try await olivia.request(.post, "/api/register", json: credentials("olivia"))

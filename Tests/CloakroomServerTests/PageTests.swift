@@ -30,7 +30,11 @@ private func register(_ visitor: Visitor, _ name: String, agent: String? = nil) 
     if let agent { headers[.userAgent] = agent }
     let form = try await visitor.request(.get, "/register", headers: headers)
     let response = try await visitor.request(
-        .post, "/register", form: ["csrf_token": try csrf(form), "username": name, "password": goodPassword], headers: headers)
+        .post,
+        "/register",
+        form: ["csrf_token": try csrf(form), "username": name, "password": goodPassword],
+        headers: headers
+    )
     #expect(response.status == .seeOther && response.headers[.location] == "/account", "registration: \(response.status) \(response.text)")
     return response
 }
@@ -42,7 +46,11 @@ private func signIn(_ visitor: Visitor, _ name: String, agent: String? = nil) as
     if let agent { headers[.userAgent] = agent }
     let form = try await visitor.request(.get, "/login", headers: headers)
     return try await visitor.request(
-        .post, "/login", form: ["csrf_token": try csrf(form), "username": name, "password": goodPassword], headers: headers)
+        .post,
+        "/login",
+        form: ["csrf_token": try csrf(form), "username": name, "password": goodPassword],
+        headers: headers
+    )
 }
 
 private func isHTML(_ response: TestResponse) -> Bool {
@@ -100,14 +108,24 @@ struct PageTests {
             let form = try await v.request(.get, "/login", headers: browser)
             let stale = try csrf(form)
             server.clock.advance(by: server.configuration.sessions.idleTimeout + 60)
-            let refused = try await v.request(.post, "/login", form: ["csrf_token": stale, "username": "bea", "password": goodPassword], headers: browser)
+            let refused = try await v.request(
+                .post,
+                "/login",
+                form: ["csrf_token": stale, "username": "bea", "password": goodPassword],
+                headers: browser
+            )
             #expect(refused.status == .forbidden)
             #expect(isHTML(refused))
             #expect(refused.text.contains("The form expired; please try again."))
             #expect(refused.text.contains(#"value="bea""#), "the typed username is kept")
             let fresh = try csrf(refused)
             #expect(fresh != stale)
-            let retried = try await v.request(.post, "/login", form: ["csrf_token": fresh, "username": "bea", "password": goodPassword], headers: browser)
+            let retried = try await v.request(
+                .post,
+                "/login",
+                form: ["csrf_token": fresh, "username": "bea", "password": goodPassword],
+                headers: browser
+            )
             #expect(retried.headers[.location] == "/account")
 
             // Signed in, the account page left open past the idle timeout.
@@ -116,8 +134,11 @@ struct PageTests {
             server.clock.advance(by: server.configuration.sessions.idleTimeout + 60)
             let dead = v.cookie
             let password = try await v.request(
-                .post, "/account/password", form: ["csrf_token": token, "current_password": goodPassword, "new_password": "another long password"],
-                headers: browser)
+                .post,
+                "/account/password",
+                form: ["csrf_token": token, "current_password": goodPassword, "new_password": "another long password"],
+                headers: browser
+            )
             #expect(password.status == .seeOther)
             #expect(password.headers[.location] == "/login?notice=ended")
             v.cookie = dead
@@ -181,8 +202,11 @@ struct PageTests {
             // A form field over 64 KiB.
             let form = try await v.request(.get, "/login", headers: browser)
             let big = try await v.request(
-                .post, "/login", form: ["csrf_token": try csrf(form), "username": String(repeating: "x", count: 70_000), "password": "p"],
-                headers: browser)
+                .post,
+                "/login",
+                form: ["csrf_token": try csrf(form), "username": String(repeating: "x", count: 70_000), "password": "p"],
+                headers: browser
+            )
             #expect(big.status == .contentTooLarge)
             #expect(isHTML(big))
             #expect(big.text.contains("Too much data"))
@@ -260,14 +284,22 @@ struct PageTests {
             let v = Visitor(client)
             let form = try await v.request(.get, "/login", headers: browser)
             let before = try csrf(form)
-            let login = try await v.request(.post, "/login", form: ["csrf_token": before, "username": "fay", "password": goodPassword], headers: browser)
+            let login = try await v.request(
+                .post,
+                "/login",
+                form: ["csrf_token": before, "username": "fay", "password": goodPassword],
+                headers: browser
+            )
             #expect(login.headers[.location] == "/account")
             let signedIn = try csrf(try await v.request(.get, "/account", headers: browser))
             #expect(signedIn != before)
 
             let changed = try await v.request(
-                .post, "/account/password", form: ["csrf_token": signedIn, "current_password": goodPassword, "new_password": "a different long password"],
-                headers: browser)
+                .post,
+                "/account/password",
+                form: ["csrf_token": signedIn, "current_password": goodPassword, "new_password": "a different long password"],
+                headers: browser
+            )
             #expect(changed.headers[.location] == "/account?notice=password")
             let after = try csrf(try await v.request(.get, "/account", headers: browser))
             #expect(after != signedIn)
@@ -287,7 +319,11 @@ struct PageTests {
             func attempt(_ current: String, _ new: String) async throws -> String {
                 let token = try csrf(try await v.request(.get, "/account", headers: browser))
                 let post = try await v.request(
-                    .post, "/account/password", form: ["csrf_token": token, "current_password": current, "new_password": new], headers: browser)
+                    .post,
+                    "/account/password",
+                    form: ["csrf_token": token, "current_password": current, "new_password": new],
+                    headers: browser
+                )
                 #expect(post.status == .seeOther, "redirect after POST")
                 #expect(post.headers[.location]?.hasPrefix("/account") == true)
                 let page = try await v.request(.get, "/account", headers: browser)
@@ -316,7 +352,12 @@ struct PageTests {
             try await register(Visitor(client), "hal")
             let v = Visitor(client)
             let form = try await v.request(.get, "/login", headers: browser)
-            let wrong = try await v.request(.post, "/login", form: ["csrf_token": try csrf(form), "username": "hal", "password": "not the password"], headers: browser)
+            let wrong = try await v.request(
+                .post,
+                "/login",
+                form: ["csrf_token": try csrf(form), "username": "hal", "password": "not the password"],
+                headers: browser
+            )
             #expect(wrong.status == .unauthorized)
             #expect(wrong.text.contains("The username or password is incorrect."))
         }
@@ -336,7 +377,10 @@ struct PageTests {
             let v = Visitor(client)
             try await register(v, "ivy", agent: "Laptop/1.0")
             try await signIn(Visitor(client), "ivy", agent: String(repeating: "A", count: 20_000))
-            let records = try await server.backends.sessions.records(forUser: try #require(try await server.backends.accounts.account(username: "ivy")).id, now: server.clock.now())
+            let records = try await server.backends.sessions.records(
+                forUser: try #require(try await server.backends.accounts.account(username: "ivy")).id,
+                now: server.clock.now()
+            )
             #expect(records.count == 2)
             #expect(records.allSatisfy { ($0.userAgent?.utf8.count ?? 0) <= 512 }, "stored User-Agent capped")
 

@@ -97,7 +97,10 @@ struct ServeConfigurationTests {
         #expect(try configuration([], ["CLOAKROOM_REGISTRATION": "OPEN"]).registrationOpen)
         #expect(try !configuration(["--close-registration"], ["CLOAKROOM_REGISTRATION": "open"]).registrationOpen)
         for word in ["shut", "yes", "1", "close", ""] {
-            #expect(refusal([], ["CLOAKROOM_REGISTRATION": word])?.contains("CLOAKROOM_REGISTRATION=\(word) is not open or closed") == true, "\(word)")
+            #expect(
+                refusal([], ["CLOAKROOM_REGISTRATION": word])?.contains("CLOAKROOM_REGISTRATION=\(word) is not open or closed") == true,
+                "\(word)"
+            )
         }
     }
 
@@ -136,8 +139,10 @@ struct ServeConfigurationTests {
         #expect(try configuration(["--issuer", "https://auth.example.com"]).issuer == "https://auth.example.com")
         #expect(try configuration([], ["CLOAKROOM_ISSUER": "https://auth.example.com/tenant/1"]).issuer == "https://auth.example.com/tenant/1")
         #expect(try configuration(["--issuer", "http://localhost:8080"]).issuer == "http://localhost:8080")
-        for text in ["notaurl", "auth.example.com", "ftp://auth.example.com", "https://auth.example.com/?tenant=1",
-                     "https://auth.example.com/#x", "https://user@auth.example.com", "https:///path", "/relative"] {
+        for text in [
+            "notaurl", "auth.example.com", "ftp://auth.example.com", "https://auth.example.com/?tenant=1",
+            "https://auth.example.com/#x", "https://user@auth.example.com", "https:///path", "/relative",
+        ] {
             #expect(refusal(["--issuer", text])?.hasPrefix("issuer \(text) is not usable") == true, "\(text)")
         }
         #expect(refusal([], ["CLOAKROOM_ISSUER": "notaurl"]) != nil)

@@ -3,15 +3,16 @@ import CloakroomHummingbird
 import CloakroomSessions
 import CloakroomTesting
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Testing
 
 @testable import CloakroomServer
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// The stores a server can be started on in tests; each is a real backend.
 enum TestStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -106,7 +107,7 @@ struct SessionDataTests {
             #expect(try await v.request(.delete, "/api/session/data/cart", headers: [HTTPField.Name("X-Requested-With")!: "x"]).status == .noContent)
             #expect(try await v.request(.get, "/api/session/data/cart").status == .notFound)
             let everything = try await v.request(.get, "/api/session/data")
-        #expect((try everything.json()["data"] as? [String: Any])?["theme"] as? String == "dark")
+            #expect((try everything.json()["data"] as? [String: Any])?["theme"] as? String == "dark")
 
             for bad in ["_csrf", "a%20b", String(repeating: "k", count: 65), "semi;colon"] {
                 let r = try await v.request(.put, "/api/session/data/\(bad)", json: "1")
@@ -127,13 +128,20 @@ struct SessionDataTests {
                 #expect(stored.status == .ok, "\(strict.debugDescription): \(stored.text)")
                 #expect((try? stored.json()) != nil || strict == #""text""# || strict == "0", "the echo is valid JSON: \(stored.text)")
             }
-            let wrongType = try await v.request(.put, "/api/session/data/x", headers: [.contentType: "text/plain", HTTPField.Name("X-Requested-With")!: "x"])
+            let wrongType = try await v.request(
+                .put,
+                "/api/session/data/x",
+                headers: [.contentType: "text/plain", HTTPField.Name("X-Requested-With")!: "x"]
+            )
             #expect(wrongType.status == .unsupportedMediaType)
         }
     }
 
     @Test func limitsAnswer413AndKeepTheSession() async throws {
-        let server = try await TestServer.make { $0.sessions.maxDataKeys = 5; $0.sessions.maxDataBytes = 2000 }
+        let server = try await TestServer.make {
+            $0.sessions.maxDataKeys = 5
+            $0.sessions.maxDataBytes = 2000
+        }
         try await server.run { client in
             let v = Visitor(client)
             for i in 0..<4 { #expect(try await v.request(.put, "/api/session/data/k\(i)", json: "\(i)").status == .ok) }

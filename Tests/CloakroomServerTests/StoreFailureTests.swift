@@ -23,7 +23,12 @@ struct StoreFailureTests {
     @Test func postgresStopsAndComesBack() async throws {
         let database = try await PostgresTestServer.launch()
         do {
-            let outage = try await exercise(store: .postgres(url: database.url), persistent: true, stop: { try await database.stop() }, start: { try await database.start() })
+            let outage = try await exercise(
+                store: .postgres(url: database.url),
+                persistent: true,
+                stop: { try await database.stop() },
+                start: { try await database.start() }
+            )
             print("postgres outage: first 503 after \(outage.firstFailure) s, resumed \(outage.resumed) s after restart, statuses \(outage.statuses)")
         } catch {
             await database.cleanup()
@@ -66,7 +71,12 @@ struct StoreFailureTests {
     @Test func redisStopsAndComesBack() async throws {
         let redis = try await RedisTestServer.start()
         do {
-            let outage = try await exercise(store: .redis(url: redis.url), persistent: false, stop: { await redis.stop() }, start: { try await redis.start() })
+            let outage = try await exercise(
+                store: .redis(url: redis.url),
+                persistent: false,
+                stop: { await redis.stop() },
+                start: { try await redis.start() }
+            )
             print("redis outage: first 503 after \(outage.firstFailure) s, resumed \(outage.resumed) s after restart, statuses \(outage.statuses)")
         } catch {
             await redis.shutdown()
@@ -75,7 +85,12 @@ struct StoreFailureTests {
         await redis.shutdown()
     }
 
-    func exercise(store: StoreLocation, persistent: Bool, stop: @escaping @Sendable () async throws -> Void, start: @escaping @Sendable () async throws -> Void) async throws -> Outage {
+    func exercise(
+        store: StoreLocation,
+        persistent: Bool,
+        stop: @escaping @Sendable () async throws -> Void,
+        start: @escaping @Sendable () async throws -> Void
+    ) async throws -> Outage {
         let server = try await TestServer.make(store: store, accounts: .memory)
         let outage = try await server.run(.ahc()) { client -> Outage in
             let v = Visitor(client)
@@ -93,7 +108,8 @@ struct StoreFailureTests {
                         group.addTask {
                             var seen: [Int: Int] = [:]
                             while !stopLoad.isDone {
-                                let status = (try? await client.executeRequest(uri: "/api/me", method: .get, headers: headers, body: nil).status.code) ?? -1
+                                let status =
+                                    (try? await client.executeRequest(uri: "/api/me", method: .get, headers: headers, body: nil).status.code) ?? -1
                                 seen[status, default: 0] += 1
                                 try? await Task.sleep(for: .milliseconds(20))
                             }
@@ -128,7 +144,10 @@ struct StoreFailureTests {
                 let r = try await client.executeRequest(uri: "/api/me", method: .get, headers: headers, body: nil)
                 // Answered by the store again: 200, or 401 when the store lost its data (a Redis
                 // restarted without persistence forgets every session, as a crash would).
-                if r.status != .serviceUnavailable { back = true; break }
+                if r.status != .serviceUnavailable {
+                    back = true
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(50))
             }
             outage.resumed = (ContinuousClock.now - startedAt).seconds
@@ -147,7 +166,10 @@ struct StoreFailureTests {
 
             stopLoad.done()
             outage.statuses = await load.value
-            #expect(Set(outage.statuses.keys).isSubset(of: persistent ? [200, 503] : [200, 401, 503]), "only 200, 401 or 503 under load, saw \(outage.statuses)")
+            #expect(
+                Set(outage.statuses.keys).isSubset(of: persistent ? [200, 503] : [200, 401, 503]),
+                "only 200, 401 or 503 under load, saw \(outage.statuses)"
+            )
             return outage
         }
         try await server.backends.close()

@@ -3,8 +3,8 @@ import CloakroomHummingbird
 import CloakroomIdentity
 import CloakroomSQLite
 import CloakroomSessions
-import CloakroomTokens
 import CloakroomTesting
+import CloakroomTokens
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -37,7 +37,9 @@ struct TestServer {
         edit(&configuration)
         let backends = try await Backends.open(configuration.store, accounts: configuration.accounts, logger: Logger(label: "test"))
         let ring = TokenKeyRing(
-            configuration: .init(maxTokenLifetime: configuration.tokens.accessLifetime, leeway: configuration.tokens.leeway), clock: clock)
+            configuration: .init(maxTokenLifetime: configuration.tokens.accessLifetime, leeway: configuration.tokens.leeway),
+            clock: clock
+        )
         try await ring.generate()
         return TestServer(configuration: configuration, backends: backends, clock: clock, keyRing: ring)
     }
@@ -48,7 +50,12 @@ struct TestServer {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         let app = try CloakroomApplication.make(
-            configuration: configuration, backends: backends, keys: .init(ring: keyRing), clock: clock, logger: logger)
+            configuration: configuration,
+            backends: backends,
+            keys: .init(ring: keyRing),
+            clock: clock,
+            logger: logger
+        )
         return try await app.test(setup, body)
     }
 }
@@ -66,7 +73,13 @@ final class Visitor: @unchecked Sendable {
     }
 
     @discardableResult
-    func request(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, form: [String: String]? = nil, headers extra: HTTPFields = [:]) async throws -> TestResponse {
+    func request(
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        json: String? = nil,
+        form: [String: String]? = nil,
+        headers extra: HTTPFields = [:]
+    ) async throws -> TestResponse {
         var headers = extra
         var body: ByteBuffer? = nil
         if let json {

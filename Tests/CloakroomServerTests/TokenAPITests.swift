@@ -19,8 +19,12 @@ struct TokenAPITests {
     /// One JSON call with an optional Bearer token.
     @discardableResult
     static func call(
-        _ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, json: String? = nil,
-        bearer: String? = nil, headers extra: HTTPFields = [:]
+        _ client: any TestClientProtocol,
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        json: String? = nil,
+        bearer: String? = nil,
+        headers extra: HTTPFields = [:]
     ) async throws -> TestResponse {
         var headers = extra
         if let bearer { headers[.authorization] = "Bearer \(bearer)" }
@@ -72,8 +76,11 @@ struct TokenAPITests {
             // Form-encoded (RFC 6749) works too; a wrong password is refused as OAuth clients expect
             // (400 invalid_grant with error_description, RFC 6749 section 5.2).
             let form = try await client.executeRequest(
-                uri: "/api/token", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
-                body: ByteBuffer(string: "grant_type=password&username=alice&password=wrong+password+here"))
+                uri: "/api/token",
+                method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "grant_type=password&username=alice&password=wrong+password+here")
+            )
             #expect(form.status == .badRequest)
             #expect(form.errorCode == "invalid_grant")
             let refusal = try form.json()
@@ -254,11 +261,19 @@ struct TokenAPITests {
             let oldCookie = frank.cookie
             server.clock.advance(by: 1)
 
-            let wrong = try await frank.request(.post, "/api/password", json: #"{"current_password":"not my password!","new_password":"a whole new passphrase"}"#)
+            let wrong = try await frank.request(
+                .post,
+                "/api/password",
+                json: #"{"current_password":"not my password!","new_password":"a whole new passphrase"}"#
+            )
             #expect(wrong.status == .unauthorized)
             #expect(try await Self.call(client, .get, "/api/me", bearer: access).status == .ok, "a failed change revokes nothing")
 
-            let change = try await frank.request(.post, "/api/password", json: #"{"current_password":"\#(goodPassword)","new_password":"a whole new passphrase"}"#)
+            let change = try await frank.request(
+                .post,
+                "/api/password",
+                json: #"{"current_password":"\#(goodPassword)","new_password":"a whole new passphrase"}"#
+            )
             #expect(change.status == .noContent, "\(change.text)")
             #expect(frank.cookie != oldCookie, "the session ID is regenerated")
             #expect(try await frank.request(.get, "/api/me").status == .ok, "the changing session stays signed in")
@@ -309,7 +324,13 @@ struct TokenAPITests {
             let tokens = try await Self.signIn(client, "hank")
             let access = try #require(tokens["access_token"] as? String)
             let refresh = try #require(tokens["refresh_token"] as? String)
-            let services = AppServices(configuration: server.configuration, backends: server.backends, keyRing: server.keyRing, clock: server.clock, logger: .init(label: "test"))
+            let services = AppServices(
+                configuration: server.configuration,
+                backends: server.backends,
+                keyRing: server.keyRing,
+                clock: server.clock,
+                logger: .init(label: "test")
+            )
             let account = try #require(try await server.backends.accounts.account(username: "hank"))
             server.clock.advance(by: 1)
             _ = try await services.setDisabled(account, true)
@@ -372,15 +393,22 @@ struct TokenAPITests {
             #expect(me.status == .ok, "\(me.text)")
             // A cross-site form post carrying the cookie is refused (no JSON content type, no custom header).
             let forged = try await client.executeRequest(
-                uri: "/api/token", method: .post,
+                uri: "/api/token",
+                method: .post,
                 headers: [.cookie: "cloakroom-rt=\(refresh.value)", .contentType: "application/x-www-form-urlencoded"],
-                body: ByteBuffer(string: "grant_type=refresh_token"))
+                body: ByteBuffer(string: "grant_type=refresh_token")
+            )
             #expect(forged.status == .forbidden)
             #expect(forged.errorCode == "csrf_header_missing")
             #expect((try forged.json())["error_description"] is String, "the token endpoint's CSRF refusal has the OAuth shape too")
             // The page's own script refreshes with the cookie and a JSON body.
             let renewed = try await Self.call(
-                client, .post, "/api/token", json: #"{"grant_type":"refresh_token"}"#, headers: [.cookie: "cloakroom-rt=\(refresh.value)"])
+                client,
+                .post,
+                "/api/token",
+                json: #"{"grant_type":"refresh_token"}"#,
+                headers: [.cookie: "cloakroom-rt=\(refresh.value)"]
+            )
             #expect(renewed.status == .ok, "\(renewed.text)")
             let renewedCookies = renewed.headers[values: .setCookie].compactMap { SetCookieParser.parse($0) }
             let nextAccess = try #require(renewedCookies.first { $0.name == "cloakroom-at" })

@@ -30,20 +30,22 @@ struct TokenStoreBackendTests {
         // Both servers must know the account: one shared accounts file (the store itself for SQLite).
         let accountsFile = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-accounts-\(UUID().uuidString).sqlite").path
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: accountsFile + suffix) } }
-        let accounts: StoreLocation? = switch store {
-        case .memory: .memory
-        case .sqlite, .postgres: nil
-        case .file, .redis: .sqlite(path: accountsFile)
-        }
+        let accounts: StoreLocation? =
+            switch store {
+            case .memory: .memory
+            case .sqlite, .postgres: nil
+            case .file, .redis: .sqlite(path: accountsFile)
+            }
         let first = try await TestServer.make(store: location, accounts: accounts)
         let kind = String(describing: type(of: first.backends.tokens))
-        let expected = switch store {
-        case .memory: "MemoryTokenStore"
-        case .sqlite: "SQLiteTokenStore"
-        case .file: "FileTokenStore"
-        case .postgres: "PostgresTokenStore"
-        case .redis: "RedisTokenStore"
-        }
+        let expected =
+            switch store {
+            case .memory: "MemoryTokenStore"
+            case .sqlite: "SQLiteTokenStore"
+            case .file: "FileTokenStore"
+            case .postgres: "PostgresTokenStore"
+            case .redis: "RedisTokenStore"
+            }
         #expect(kind == expected)
         // Each server runs once (a PostgreSQL backend stops with its server), so the second runs
         // inside the first.

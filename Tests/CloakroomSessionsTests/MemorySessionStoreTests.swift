@@ -1,7 +1,8 @@
 import CloakroomCore
-@testable import CloakroomSessions
 import Foundation
 import Testing
+
+@testable import CloakroomSessions
 
 /// The memory store's own table (hash index with backward-shift deletion, entry reuse, expiry
 /// and user lists) checked against a plain dictionary over thousands of random operations.
@@ -34,11 +35,22 @@ struct MemorySessionStoreTests {
             let idle = nowMs + Int64.random(in: 1_000...600_000, using: &random)
             let absolute = nowMs + Int64.random(in: 1_000...3_600_000, using: &random)
             var data: [String: String] = [:]
-            for index in 0..<Int.random(in: 0...3, using: &random) { data["k\(index)"] = String(repeating: "x", count: Int.random(in: 0...300, using: &random)) }
+            for index in 0..<Int.random(in: 0...3, using: &random) {
+                data["k\(index)"] = String(repeating: "x", count: Int.random(in: 0...300, using: &random))
+            }
             return SessionRecord(
-                key: key, handle: "h-\(key.prefix(8))", userID: users.randomElement(using: &random) ?? nil, data: data,
-                createdAt: Self.date(nowMs), lastSeen: Self.date(nowMs), idleExpiresAt: Self.date(idle), absoluteExpiresAt: Self.date(absolute),
-                userAgent: Bool.random(using: &random) ? "UA" : nil, ipAddress: "10.0.0.1", version: version)
+                key: key,
+                handle: "h-\(key.prefix(8))",
+                userID: users.randomElement(using: &random) ?? nil,
+                data: data,
+                createdAt: Self.date(nowMs),
+                lastSeen: Self.date(nowMs),
+                idleExpiresAt: Self.date(idle),
+                absoluteExpiresAt: Self.date(absolute),
+                userAgent: Bool.random(using: &random) ? "UA" : nil,
+                ipAddress: "10.0.0.1",
+                version: version
+            )
         }
         func live(_ record: SessionRecord) -> Bool { record.expiresAt > Self.date(nowMs) }
 
@@ -132,7 +144,10 @@ struct MemorySessionStoreTests {
         #expect(keys.count == hexes.count)
         #expect(keys.map(\.hex) == hexes)
         #expect(keys.sorted().map(\.hex) == hexes.sorted())
-        for bad in ["", String(repeating: "a", count: 63), String(repeating: "a", count: 65), String(repeating: "A", count: 64), String(repeating: "g", count: 64), String(repeating: "é", count: 32)] {
+        for bad in [
+            "", String(repeating: "a", count: 63), String(repeating: "a", count: 65), String(repeating: "A", count: 64),
+            String(repeating: "g", count: 64), String(repeating: "é", count: 32),
+        ] {
             #expect(HashedKey(bad) == nil, "accepted \(bad)")
         }
     }
@@ -142,7 +157,9 @@ struct MemorySessionStoreTests {
         let t0 = Self.date(1_767_225_600_000)
         let keys = (0..<20).map { SecureToken.hash("list-\($0)") }
         for key in keys {
-            try await store.insert(SessionRecord(key: key, handle: "h", createdAt: t0, lastSeen: t0, idleExpiresAt: t0 + 60, absoluteExpiresAt: t0 + 60))
+            try await store.insert(
+                SessionRecord(key: key, handle: "h", createdAt: t0, lastSeen: t0, idleExpiresAt: t0 + 60, absoluteExpiresAt: t0 + 60)
+            )
         }
         for after in ["", "8", "c0ffee", "zzz"] {
             let listed = try await store.list(now: t0, afterKey: after, limit: 100).map(\.key)

@@ -176,7 +176,10 @@ struct SessionManagerTests {
     }
 
     @Test func sessionCapRefuses() async throws {
-        let manager = manager { $0.maxSessionsPerUser = 2; $0.overflowPolicy = .refuse }
+        let manager = manager {
+            $0.maxSessionsPerUser = 2
+            $0.overflowPolicy = .refuse
+        }
         for _ in 0..<2 {
             try await manager.signIn(try await manager.load(cookieValue: nil), userID: "u")
         }
@@ -187,7 +190,10 @@ struct SessionManagerTests {
     }
 
     @Test func sessionCapEvictsTheLeastRecentlyUsed() async throws {
-        let manager = manager { $0.maxSessionsPerUser = 2; $0.overflowPolicy = .evictOldest }
+        let manager = manager {
+            $0.maxSessionsPerUser = 2
+            $0.overflowPolicy = .evictOldest
+        }
         var handles: [String?] = []
         for _ in 0..<3 {
             let session = try await manager.load(cookieValue: nil)
@@ -200,7 +206,10 @@ struct SessionManagerTests {
     }
 
     @Test func dataLimitsAreEnforced() async throws {
-        let manager = manager { $0.maxDataKeys = 3; $0.maxDataBytes = 100 }
+        let manager = manager {
+            $0.maxDataKeys = 3
+            $0.maxDataBytes = 100
+        }
         let session = try await manager.load(cookieValue: nil)
         for i in 0..<4 { session.setValue("x", forKey: "k\(i)") }
         await #expect(throws: SessionError.self) { _ = try await manager.commit(session) }
@@ -239,7 +248,10 @@ struct SessionManagerTests {
     }
 
     @Test func sweeperRemovesExpiredSessionsInBatches() async throws {
-        let manager = manager { $0.idleTimeout = 60; $0.absoluteLifetime = 600 }
+        let manager = manager {
+            $0.idleTimeout = 60
+            $0.absoluteLifetime = 600
+        }
         for _ in 0..<25 { _ = try await createSession(manager) }
         clock.advance(by: 30)
         let keep = try await createSession(manager)

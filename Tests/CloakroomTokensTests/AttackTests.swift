@@ -44,8 +44,11 @@ struct AttackTests {
 
     // MARK: alg
 
-    @Test("alg none is refused in every casing, with or without a signature",
-          arguments: ["none", "None", "NONE", "nOnE"], ["", "c2lnbmF0dXJl"])
+    @Test(
+        "alg none is refused in every casing, with or without a signature",
+        arguments: ["none", "None", "NONE", "nOnE"],
+        ["", "c2lnbmF0dXJl"]
+    )
     func algNone(_ alg: String, _ signature: String) async throws {
         let setup = try await Setup()
         let token = TokenFixtures.unsigned(header: setup.header(["alg": alg]), payload: setup.claims, signature: signature)
@@ -189,7 +192,10 @@ struct AttackTests {
         await expectRefusal(.wrongType) { _ = try await setup.verifier.verify(token) }
     }
 
-    @Test("typ is matched case-insensitively, with or without application/", arguments: ["at+jwt", "AT+JWT", "At+Jwt", "application/at+jwt", "Application/AT+JWT"])
+    @Test(
+        "typ is matched case-insensitively, with or without application/",
+        arguments: ["at+jwt", "AT+JWT", "At+Jwt", "application/at+jwt", "Application/AT+JWT"]
+    )
     func acceptedTypes(_ typ: String) async throws {
         let setup = try await Setup()
         let token = try await setup.forge(setup.header(["typ": typ]))
@@ -276,9 +282,12 @@ struct AttackTests {
         await expectRefusal(.missingClaim) { _ = try await setup.verifier.verify(token) }
     }
 
-    @Test("claims of the wrong type are malformed", arguments: [
-        ("exp", "soon" as any Sendable), ("epoch", 1.5 as any Sendable), ("aud", 7 as any Sendable), ("sub", true as any Sendable),
-    ])
+    @Test(
+        "claims of the wrong type are malformed",
+        arguments: [
+            ("exp", "soon" as any Sendable), ("epoch", 1.5 as any Sendable), ("aud", 7 as any Sendable), ("sub", true as any Sendable),
+        ]
+    )
     func wrongClaimType(_ name: String, _ value: any Sendable) async throws {
         let setup = try await Setup()
         var claims = setup.claims
@@ -287,10 +296,13 @@ struct AttackTests {
         await expectRefusal(.malformed) { _ = try await setup.verifier.verify(token) }
     }
 
-    @Test("times beyond what a store can hold are malformed, not trusted", arguments: [
-        ("exp", 1e30 as any Sendable), ("exp", 9_223_372_036_854_776 as any Sendable), ("exp", 253_402_300_800 as any Sendable),
-        ("iat", -1e308 as any Sendable), ("iat", -1 as any Sendable), ("nbf", 1e300 as any Sendable),
-    ])
+    @Test(
+        "times beyond what a store can hold are malformed, not trusted",
+        arguments: [
+            ("exp", 1e30 as any Sendable), ("exp", 9_223_372_036_854_776 as any Sendable), ("exp", 253_402_300_800 as any Sendable),
+            ("iat", -1e308 as any Sendable), ("iat", -1 as any Sendable), ("nbf", 1e300 as any Sendable),
+        ]
+    )
     func timeOutOfRange(_ name: String, _ value: any Sendable) async throws {
         let setup = try await Setup()
         var claims = setup.claims
@@ -403,11 +415,13 @@ struct AttackTests {
         }
         let header = Base64URL.encode(TokenFixtures.json(setup.header()))
         let now = Int(setup.clock.now().timeIntervalSince1970)
-        let payload = #"{"iss":"\#(TokenFixtures.issuer)","sub":"u","aud":"\#(TokenFixtures.audience)","iat":\#(now),"exp":\#(now + 60),"jti":"j","client_id":"c","epoch":1,"exp":\#(now + 86400)}"#
+        let payload =
+            #"{"iss":"\#(TokenFixtures.issuer)","sub":"u","aud":"\#(TokenFixtures.audience)","iat":\#(now),"exp":\#(now + 60),"jti":"j","client_id":"c","epoch":1,"exp":\#(now + 86400)}"#
         let token = try await TokenFixtures.sign(header + "." + Base64URL.encode(Array(payload.utf8)), ring: setup.ring)
         await expectRefusal(.malformed) { _ = try await setup.verifier.verify(token) }
         // Equal names in different objects are fine.
-        let nested = #"{"iss":"\#(TokenFixtures.issuer)","sub":"u","aud":"\#(TokenFixtures.audience)","iat":\#(now),"exp":\#(now + 60),"jti":"j","client_id":"c","epoch":1,"cnf":{"exp":1,"sub":[{"exp":2}]}}"#
+        let nested =
+            #"{"iss":"\#(TokenFixtures.issuer)","sub":"u","aud":"\#(TokenFixtures.audience)","iat":\#(now),"exp":\#(now + 60),"jti":"j","client_id":"c","epoch":1,"cnf":{"exp":1,"sub":[{"exp":2}]}}"#
         let nestedToken = try await TokenFixtures.sign(header + "." + Base64URL.encode(Array(nested.utf8)), ring: setup.ring)
         #expect(try await setup.verifier.verify(nestedToken).epoch == 1)
     }
@@ -434,7 +448,10 @@ struct AttackTests {
             _ = try await setup.verifier.verify("a.b")
             Issue.record("accepted")
         } catch {
-            #expect(error.wwwAuthenticate == "Bearer error=\"invalid_token\", error_description=\"malformed: a token has exactly three dot-separated segments\"")
+            #expect(
+                error.wwwAuthenticate
+                    == "Bearer error=\"invalid_token\", error_description=\"malformed: a token has exactly three dot-separated segments\""
+            )
             #expect(error.wwwAuthenticate(realm: "api").hasPrefix("Bearer realm=\"api\", error=\"invalid_token\""))
         }
         for code in TokenError.Code.allCases {

@@ -1,7 +1,8 @@
 import CloakroomCore
-@testable import CloakroomTokens
 import Foundation
 import Testing
+
+@testable import CloakroomTokens
 
 /// The one-pass JSON parser and base64url decoder of the verification path, checked against
 /// the Foundation-based implementations they replaced (kept here as the reference).
@@ -14,7 +15,7 @@ struct JOSEParsingTests {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
                 continue
             default:
                 return nil
@@ -27,14 +28,15 @@ struct JOSEParsingTests {
     /// Previous `JSONValue.object(from:)`: a duplicate-name scan, then `JSONDecoder`.
     static func referenceObject(_ bytes: [UInt8]) -> [String: JSONValue]? {
         guard !referenceHasDuplicates(bytes),
-              let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
-              case .object(let members) = value
+            let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
+            case .object(let members) = value
         else { return nil }
         return members
     }
 
     static func referenceHasDuplicates(_ bytes: [UInt8]) -> Bool {
-        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        let quote = UInt8(ascii: "\"")
+        let backslash = UInt8(ascii: "\\")
         var objects: [Set<String>?] = []
         var expectingName = false
         var index = 0
@@ -115,9 +117,12 @@ struct JOSEParsingTests {
         }
     }
 
-    @Test("base64url: non-canonical, padded and foreign encodings are refused", arguments: [
-        "QR", "QQ=", "QQ==", "QUI", "QUJ", "Q", "QUJDR", "QUJD=", "QU+D", "QU/D", "QU D", "QUJD\n", "Zg", "Zm9", "Zm9vYg",
-    ])
+    @Test(
+        "base64url: non-canonical, padded and foreign encodings are refused",
+        arguments: [
+            "QR", "QQ=", "QQ==", "QUI", "QUJ", "Q", "QUJDR", "QUJD=", "QU+D", "QU/D", "QU D", "QUJD\n", "Zg", "Zm9", "Zm9vYg",
+        ]
+    )
     func base64Refusals(_ text: String) {
         #expect(Base64URL.decodeCanonical(text) == Self.referenceBase64(text))
         if !["QQ", "QUI", "Zg", "Zm9vYg"].contains(text) {
@@ -151,9 +156,13 @@ struct JOSEParsingTests {
         #expect(JSONValue.object(from: bytes) == Self.referenceObject(bytes), "\(text.debugDescription)")
     }
 
-    @Test("JSON: stricter than the reference: trailing commas, byte order marks, comments, deep nesting", arguments: [
-        #"{"a":1,}"#, #"{"a":[1,]}"#, "\u{FEFF}{}", #"{"a":1 /* c */}"#, "{\"a\":" + String(repeating: "[", count: 40) + String(repeating: "]", count: 40) + "}",
-    ])
+    @Test(
+        "JSON: stricter than the reference: trailing commas, byte order marks, comments, deep nesting",
+        arguments: [
+            #"{"a":1,}"#, #"{"a":[1,]}"#, "\u{FEFF}{}", #"{"a":1 /* c */}"#,
+            "{\"a\":" + String(repeating: "[", count: 40) + String(repeating: "]", count: 40) + "}",
+        ]
+    )
     func jsonStricter(_ text: String) {
         #expect(JSONValue.object(from: Array(text.utf8)) == nil)
     }

@@ -64,7 +64,10 @@ struct JWKUseTests {
         }
         // An RSA public key alone.
         let rsaCase = try TestData.cookbook("jws/4_1.rsa_v15_signature.json")
-        let rsaPublic = try TestData.cookbookKey("jws/4_1.rsa_v15_signature.json", changing: ["d": nil, "p": nil, "q": nil, "dp": nil, "dq": nil, "qi": nil])
+        let rsaPublic = try TestData.cookbookKey(
+            "jws/4_1.rsa_v15_signature.json",
+            changing: ["d": nil, "p": nil, "q": nil, "dp": nil, "dq": nil, "qi": nil]
+        )
         _ = try await JWSVerifier(keys: try await VerificationKeySet.load(jwkJSON: rsaPublic, algorithm: .rs256)).verifySignatureOnly(rsaCase.compact)
     }
 

@@ -1,7 +1,8 @@
 import CloakroomCore
-@testable import CloakroomTokens
 import Foundation
 import Testing
+
+@testable import CloakroomTokens
 
 /// Saving and loading the key ring: permissions, encryption at rest, wrong secrets.
 @Suite("Key file")
@@ -84,7 +85,9 @@ struct KeyFileTests {
             try await loaded.rotate()
             try await loaded.save(to: url, secret: secret)
             #expect(try Self.mode(of: url) == 0o600)
-            #expect(try await TokenKeyRing.load(from: url, secret: secret, clock: clock, logger: TokenFixtures.quiet).list().count == entries.count + 1)
+            #expect(
+                try await TokenKeyRing.load(from: url, secret: secret, clock: clock, logger: TokenFixtures.quiet).list().count == entries.count + 1
+            )
         }
     }
 
@@ -154,10 +157,14 @@ struct KeyFileTests {
             bytes[bytes.count / 2] ^= 0x01
             envelope["sealed"] = Base64URL.encode(bytes)
             try KeyFile.writeFile(try JSONSerialization.data(withJSONObject: envelope), to: url)
-            await expectKeyError(.wrongSecret) { _ = try await TokenKeyRing.load(from: url, secret: secret, clock: clock, logger: TokenFixtures.quiet) }
+            await expectKeyError(.wrongSecret) {
+                _ = try await TokenKeyRing.load(from: url, secret: secret, clock: clock, logger: TokenFixtures.quiet)
+            }
 
             try KeyFile.writeFile(Data(#"{"keys":[]}"#.utf8), to: url)
-            await expectKeyError(.corruptFile) { _ = try await TokenKeyRing.load(from: url, secret: secret, clock: clock, logger: TokenFixtures.quiet) }
+            await expectKeyError(.corruptFile) {
+                _ = try await TokenKeyRing.load(from: url, secret: secret, clock: clock, logger: TokenFixtures.quiet)
+            }
         }
     }
 
@@ -167,7 +174,9 @@ struct KeyFileTests {
             let clock = TestClock()
             let url = directory.appendingPathComponent("keys.json")
             let secret = try KeyEncryptionSecret(text: Self.secretText)
-            await expectKeyError(.fileAccess) { _ = try await TokenKeyRing.load(from: url, secret: secret, clock: clock, logger: TokenFixtures.quiet) }
+            await expectKeyError(.fileAccess) {
+                _ = try await TokenKeyRing.load(from: url, secret: secret, clock: clock, logger: TokenFixtures.quiet)
+            }
             let created = try await TokenKeyRing.loadOrCreate(at: url, secret: secret, clock: clock, logger: TokenFixtures.quiet)
             let kid = try #require(await created.activeKey()).kid
             #expect(try Self.mode(of: url) == 0o600)
@@ -206,7 +215,13 @@ struct KeyFileTests {
     func secretFilePermissions() async throws {
         try await Self.withDirectory { directory in
             let url = directory.appendingPathComponent("keys.json.secret")
-            #expect(FileManager.default.createFile(atPath: url.path, contents: Data((Self.secretText + "\n").utf8), attributes: [.posixPermissions: 0o644]))
+            #expect(
+                FileManager.default.createFile(
+                    atPath: url.path,
+                    contents: Data((Self.secretText + "\n").utf8),
+                    attributes: [.posixPermissions: 0o644]
+                )
+            )
             do {
                 _ = try KeyEncryptionSecret(contentsOf: url)
                 Issue.record("a 0644 secret file was accepted")

@@ -1,10 +1,11 @@
 import CloakroomCore
-@testable import CloakroomTokens
 import Crypto
 import Foundation
 import JWTKit
 import Testing
 import _CryptoExtras
+
+@testable import CloakroomTokens
 
 /// Importing existing private keys as the ring's signing key (`importSigningKey`).
 @Suite("Signing key import")
@@ -38,26 +39,37 @@ struct KeyImportTests {
         switch algorithm {
         case .eddsa:
             let key = Curve25519.Signing.PrivateKey()
-            jwk.merge(["kty": "OKP", "crv": "Ed25519", "x": Base64URL.encode(key.publicKey.rawRepresentation),
-                       "d": Base64URL.encode(key.rawRepresentation)]) { $1 }
+            jwk.merge([
+                "kty": "OKP", "crv": "Ed25519", "x": Base64URL.encode(key.publicKey.rawRepresentation),
+                "d": Base64URL.encode(key.rawRepresentation),
+            ]) { $1 }
             sign = { Array(try key.signature(for: $0)) }
         case .es256:
             let key = P256.Signing.PrivateKey()
             let point = Array(key.publicKey.x963Representation)
-            jwk.merge(["kty": "EC", "crv": "P-256", "x": Base64URL.encode(point[1...32]), "y": Base64URL.encode(point[33...64]),
-                       "d": Base64URL.encode(key.rawRepresentation)]) { $1 }
+            jwk.merge([
+                "kty": "EC", "crv": "P-256", "x": Base64URL.encode(point[1...32]), "y": Base64URL.encode(point[33...64]),
+                "d": Base64URL.encode(key.rawRepresentation),
+            ]) { $1 }
             sign = { Array(try key.signature(for: SHA256.hash(data: $0)).rawRepresentation) }
         case .es384:
             let key = P384.Signing.PrivateKey()
             let point = Array(key.publicKey.x963Representation)
-            jwk.merge(["kty": "EC", "crv": "P-384", "x": Base64URL.encode(point[1...48]), "y": Base64URL.encode(point[49...96]),
-                       "d": Base64URL.encode(key.rawRepresentation)]) { $1 }
+            jwk.merge([
+                "kty": "EC", "crv": "P-384", "x": Base64URL.encode(point[1...48]), "y": Base64URL.encode(point[49...96]),
+                "d": Base64URL.encode(key.rawRepresentation),
+            ]) { $1 }
             sign = { Array(try key.signature(for: SHA384.hash(data: $0)).rawRepresentation) }
         case .rs256, .ps256:
             let rsa = try cookbookRSA()
             for name in ["kty", "n", "e", "d", "p", "q", "dp", "dq", "qi"] { jwk[name] = rsa[name] }
             let key = try _RSA.Signing.PrivateKey(
-                n: try member(rsa, "n"), e: try member(rsa, "e"), d: try member(rsa, "d"), p: try member(rsa, "p"), q: try member(rsa, "q"))
+                n: try member(rsa, "n"),
+                e: try member(rsa, "e"),
+                d: try member(rsa, "d"),
+                p: try member(rsa, "p"),
+                q: try member(rsa, "q")
+            )
             let padding: _RSA.Signing.Padding = algorithm == .rs256 ? .insecurePKCS1v1_5 : .PSS
             sign = { Array(try key.signature(for: SHA256.hash(data: $0), padding: padding).rawRepresentation) }
         case .hs256, .hs384, .hs512:
@@ -143,11 +155,14 @@ struct KeyImportTests {
         }
     }
 
-    @Test("published vectors: the imported RFC 7520 / RFC 8037 keys reproduce the published signatures", arguments: [
-        ("jws/4_1.rsa_v15_signature.json", TokenAlgorithm.rs256),
-        ("jws/4_4.hmac-sha2_integrity_protection.json", .hs256),
-        ("curve25519/jws.json", .eddsa),
-    ])
+    @Test(
+        "published vectors: the imported RFC 7520 / RFC 8037 keys reproduce the published signatures",
+        arguments: [
+            ("jws/4_1.rsa_v15_signature.json", TokenAlgorithm.rs256),
+            ("jws/4_4.hmac-sha2_integrity_protection.json", .hs256),
+            ("curve25519/jws.json", .eddsa),
+        ]
+    )
     func publishedSignatures(_ file: String, _ algorithm: TokenAlgorithm) async throws {
         let clock = TestClock()
         let ring = try await TokenFixtures.ring(clock: clock)
@@ -176,7 +191,8 @@ struct KeyImportTests {
     }
 
     /// A 1024-bit RSA private key (made with Python's cryptography for this test; never used elsewhere).
-    static let weakRSA = #"{"kty":"RSA","key_ops":["sign"],"n":"rddU5C8glt8Vh55AgSrC-YEdytghmP0DI9nf0sihUkwz3uztwonaxSLCJk6MDI6e_QtczXiThwJ7_RyinoMRxc5ZuUDXhsJXWBixea1ofpFuiIYwxKDRqVNeEPERYAXRhMTi4HslLbMu3OREC2P2ct74la-4IzZfU9MDrBpBv7c","e":"AQAB","d":"aZfieLgnk3zuFvKJO-w9glBrSEsAHW2R-rTcv6weUV74IvDHeuNBf30dcSdE6lu3Nv0v4Z7b_aYEqjo6jQ4QPJYly9EmvwKOFbyCmMe4Z5MZyaXECHtlvprpByPT1n--Vf0HCHrJCwoZxejvsv1TFTvuhKZAFZpVwC7zHclGjAE","p":"2u4cnnJoTbVJeJbF3u-MIO3cqfeNryogPYmsOii_h6qGpP_dA5bfNAwYKuJeogDujLrxqlmKeOClPsys7psfyw","q":"y0bDYXPU7fave7qrGNtrx791H6JH0n0uiNDhwDOR9jLJ4mAY23TAYUQAy_ghxGOzJPF-2Hoy6UEvyJEMxpTKRQ","dp":"qISMhvItk1MuIKJ94OKnDFnLdxFUgDZ-5p9ocMQY2cbLKYrBhxfE6307xRbGHRF2jeEAUE3oJq9UwwgtPOUvDQ","dq":"liG-XbRiGBqwwq48fdBZCx8hjuqZJyHjg5LamMy9ydr69iHJWhQhnfTOrdamgdisz-U4rQObpGDLvNM8X1I3DQ","qi":"1DZjsbvv0Ohhv0INPepJXhh-dYPm8Wd6FgtBm-07-MlruXwlJzSrZrqKLZz8WoNyhgHujRZCyKxt72q9zdhOwg"}"#
+    static let weakRSA =
+        #"{"kty":"RSA","key_ops":["sign"],"n":"rddU5C8glt8Vh55AgSrC-YEdytghmP0DI9nf0sihUkwz3uztwonaxSLCJk6MDI6e_QtczXiThwJ7_RyinoMRxc5ZuUDXhsJXWBixea1ofpFuiIYwxKDRqVNeEPERYAXRhMTi4HslLbMu3OREC2P2ct74la-4IzZfU9MDrBpBv7c","e":"AQAB","d":"aZfieLgnk3zuFvKJO-w9glBrSEsAHW2R-rTcv6weUV74IvDHeuNBf30dcSdE6lu3Nv0v4Z7b_aYEqjo6jQ4QPJYly9EmvwKOFbyCmMe4Z5MZyaXECHtlvprpByPT1n--Vf0HCHrJCwoZxejvsv1TFTvuhKZAFZpVwC7zHclGjAE","p":"2u4cnnJoTbVJeJbF3u-MIO3cqfeNryogPYmsOii_h6qGpP_dA5bfNAwYKuJeogDujLrxqlmKeOClPsys7psfyw","q":"y0bDYXPU7fave7qrGNtrx791H6JH0n0uiNDhwDOR9jLJ4mAY23TAYUQAy_ghxGOzJPF-2Hoy6UEvyJEMxpTKRQ","dp":"qISMhvItk1MuIKJ94OKnDFnLdxFUgDZ-5p9ocMQY2cbLKYrBhxfE6307xRbGHRF2jeEAUE3oJq9UwwgtPOUvDQ","dq":"liG-XbRiGBqwwq48fdBZCx8hjuqZJyHjg5LamMy9ydr69iHJWhQhnfTOrdamgdisz-U4rQObpGDLvNM8X1I3DQ","qi":"1DZjsbvv0Ohhv0INPepJXhh-dYPm8Wd6FgtBm-07-MlruXwlJzSrZrqKLZz8WoNyhgHujRZCyKxt72q9zdhOwg"}"#
 
     struct Refusal: Sendable, CustomTestStringConvertible {
         let name: String
@@ -227,17 +243,32 @@ struct KeyImportTests {
         Refusal(name: "a 47-byte HS384 key", code: .invalidKey, algorithm: nil, json: oct(bytes: 47, alg: "HS384")),
         Refusal(name: "a 63-byte HS512 key", code: .invalidKey, algorithm: nil, json: oct(bytes: 63, alg: "HS512")),
         Refusal(name: "a 32-byte key for HS512", code: .invalidKey, algorithm: .hs512, json: oct(bytes: 32, alg: nil)),
-        Refusal(name: "a P-521 key (verify-only algorithm)", code: .unsupportedAlgorithm, algorithm: nil, json: {
-            try TestData.cookbook("jws/4_3.ecdsa_signature.json").keyJSON
-        }),
-        Refusal(name: "a private member that does not match", code: .invalidKey, algorithm: nil, json: {
-            var jwk = try outsideKey(.eddsa, kid: "k").jwk
-            jwk["d"] = try outsideKey(.eddsa, kid: "k").jwk["d"]
-            return Data(TokenFixtures.json(jwk))
-        }),
-        Refusal(name: "two keys at once", code: .invalidKey, algorithm: nil, json: {
-            Data(TokenFixtures.json(["keys": [try outsideKey(.eddsa, kid: "a").jwk, try outsideKey(.eddsa, kid: "b").jwk]]))
-        }),
+        Refusal(
+            name: "a P-521 key (verify-only algorithm)",
+            code: .unsupportedAlgorithm,
+            algorithm: nil,
+            json: {
+                try TestData.cookbook("jws/4_3.ecdsa_signature.json").keyJSON
+            }
+        ),
+        Refusal(
+            name: "a private member that does not match",
+            code: .invalidKey,
+            algorithm: nil,
+            json: {
+                var jwk = try outsideKey(.eddsa, kid: "k").jwk
+                jwk["d"] = try outsideKey(.eddsa, kid: "k").jwk["d"]
+                return Data(TokenFixtures.json(jwk))
+            }
+        ),
+        Refusal(
+            name: "two keys at once",
+            code: .invalidKey,
+            algorithm: nil,
+            json: {
+                Data(TokenFixtures.json(["keys": [try outsideKey(.eddsa, kid: "a").jwk, try outsideKey(.eddsa, kid: "b").jwk]]))
+            }
+        ),
         Refusal(name: "an empty kid", code: .invalidKey, algorithm: nil, json: changed(.eddsa, ["kid": .text("")])),
         Refusal(name: "a kid with a control character", code: .invalidKey, algorithm: nil, json: changed(.eddsa, ["kid": .text("a\nb")])),
         Refusal(name: "not JSON", code: .invalidKey, algorithm: nil, json: { Data("-----BEGIN PRIVATE KEY-----".utf8) }),
@@ -280,8 +311,10 @@ struct KeyImportTests {
 /// The issuer writes the header by hand: any kid must come out as valid JSON.
 @Suite("Issued header")
 struct IssuedHeaderTests {
-    @Test("a kid with quotes, backslashes and non-ASCII round-trips through an issued token",
-          arguments: [#"a"b"#, #"back\slash"#, "ключ-1", "emoji-😀", "tab\tkid", "del\u{7F}", "solidus/kid"])
+    @Test(
+        "a kid with quotes, backslashes and non-ASCII round-trips through an issued token",
+        arguments: [#"a"b"#, #"back\slash"#, "ключ-1", "emoji-😀", "tab\tkid", "del\u{7F}", "solidus/kid"]
+    )
     func kidRoundTrip(_ kid: String) async throws {
         let clock = TestClock()
         let ring = TokenKeyRing(clock: clock, logger: TokenFixtures.quiet)
@@ -290,7 +323,8 @@ struct IssuedHeaderTests {
         if kid.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             // Imports refuse control characters; go through a generated key's path instead.
             #expect(AccessTokenIssuer.jsonString(kid).contains("\\u00") || AccessTokenIssuer.jsonString(kid).contains("\\t"))
-            let decoded = try JSONSerialization.jsonObject(with: Data(AccessTokenIssuer.jsonString(kid).utf8), options: [.fragmentsAllowed]) as? String
+            let decoded =
+                try JSONSerialization.jsonObject(with: Data(AccessTokenIssuer.jsonString(kid).utf8), options: [.fragmentsAllowed]) as? String
             #expect(decoded == kid)
             return
         }

@@ -152,10 +152,12 @@ struct KeyRotationTests {
         let second = try await ring.rotate(activateIn: 60)
         let activation = clock.now().addingTimeInterval(60)
         #expect(await ring.list().map(\.kid) == [oldKid, second.kid], "the first next key never signed: it is gone")
-        #expect(await ring.list().map(\.state) == [
-            .retiring(signsUntil: activation, verifyUntil: activation.addingTimeInterval(600 + 30)),
-            .next(activatesAt: activation),
-        ])
+        #expect(
+            await ring.list().map(\.state) == [
+                .retiring(signsUntil: activation, verifyUntil: activation.addingTimeInterval(600 + 30)),
+                .next(activatesAt: activation),
+            ]
+        )
         #expect(first.kid != second.kid)
 
         try await ring.remove(kid: second.kid)

@@ -86,8 +86,10 @@ struct RoundTripTests {
         func verify(using algorithm: some JWTAlgorithm) async throws {}
     }
 
-    @Test("tokens signed by jwt-kit verify with imported public keys",
-          arguments: [TokenAlgorithm.rs384, .rs512, .ps384, .ps512, .es512])
+    @Test(
+        "tokens signed by jwt-kit verify with imported public keys",
+        arguments: [TokenAlgorithm.rs384, .rs512, .ps384, .ps512, .es512]
+    )
     func importedVerifyOnly(_ algorithm: TokenAlgorithm) async throws {
         let clock = TestClock()
         let file = algorithm == .es512 ? "jws/4_3.ecdsa_signature.json" : "jws/4_1.rsa_v15_signature.json"
@@ -97,8 +99,17 @@ struct RoundTripTests {
         let signer = try await JWTKeyCollection().add(jwk: privateJWK)
         let now = Int(clock.now().timeIntervalSince1970)
         let token = try await signer.sign(
-            ExternalClaims(iss: "https://partner.test", sub: "p-1", aud: [TokenFixtures.audience, "other"], exp: now + 300,
-                           iat: now, jti: "x1", client_id: "partner-app", scope: "read", epoch: 0),
+            ExternalClaims(
+                iss: "https://partner.test",
+                sub: "p-1",
+                aud: [TokenFixtures.audience, "other"],
+                exp: now + 300,
+                iat: now,
+                jti: "x1",
+                client_id: "partner-app",
+                scope: "read",
+                epoch: 0
+            ),
             kid: JWKIdentifier(string: kid),
             header: ["typ": .string("at+jwt")]
         )
@@ -124,16 +135,31 @@ struct RoundTripTests {
     func importedAlgorithmFixed() async throws {
         let clock = TestClock()
         let kid = "partner"
-        let privateJWK = try JWK(json: String(decoding: try TestData.cookbook(file: "jws/4_1.rsa_v15_signature.json", kid: kid, alg: .rs512), as: UTF8.self))
+        let privateJWK = try JWK(
+            json: String(decoding: try TestData.cookbook(file: "jws/4_1.rsa_v15_signature.json", kid: kid, alg: .rs512), as: UTF8.self)
+        )
         let signer = try await JWTKeyCollection().add(jwk: privateJWK)
         let now = Int(clock.now().timeIntervalSince1970)
         let token = try await signer.sign(
-            ExternalClaims(iss: "https://partner.test", sub: "p", aud: [TokenFixtures.audience], exp: now + 300,
-                           iat: now, jti: "x", client_id: "c", scope: "", epoch: 0),
-            kid: JWKIdentifier(string: kid), header: ["typ": .string("at+jwt")]
+            ExternalClaims(
+                iss: "https://partner.test",
+                sub: "p",
+                aud: [TokenFixtures.audience],
+                exp: now + 300,
+                iat: now,
+                jti: "x",
+                client_id: "c",
+                scope: "",
+                epoch: 0
+            ),
+            kid: JWKIdentifier(string: kid),
+            header: ["typ": .string("at+jwt")]
         )
         let ring = TokenKeyRing(clock: clock, logger: TokenFixtures.quiet)
-        try await ring.importVerificationKeys(jwkJSON: try TestData.cookbook(file: "jws/4_1.rsa_v15_signature.json", kid: kid, alg: nil), algorithm: .rs384)
+        try await ring.importVerificationKeys(
+            jwkJSON: try TestData.cookbook(file: "jws/4_1.rsa_v15_signature.json", kid: kid, alg: nil),
+            algorithm: .rs384
+        )
         let verifier = TokenFixtures.verifier(ring, clock: clock, issuer: "https://partner.test")
         await expectRefusal(.algMismatch) { _ = try await verifier.verify(token) }
     }

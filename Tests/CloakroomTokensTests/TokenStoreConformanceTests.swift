@@ -30,14 +30,25 @@ struct FileTokenStoreConformanceTests {
         let now = Date(timeIntervalSince1970: 1_767_225_600)
         for round in 0..<4 {
             let record = RefreshTokenRecord(
-                key: SecureToken.hash("race-\(round)"), familyID: "fam-\(round)", userID: "user-\(round % 2)", clientID: "c",
-                scope: "", issuedAt: now, expiresAt: now.addingTimeInterval(600), familyExpiresAt: now.addingTimeInterval(3600))
+                key: SecureToken.hash("race-\(round)"),
+                familyID: "fam-\(round)",
+                userID: "user-\(round % 2)",
+                clientID: "c",
+                scope: "",
+                issuedAt: now,
+                expiresAt: now.addingTimeInterval(600),
+                familyExpiresAt: now.addingTimeInterval(3600)
+            )
             try await stores[0].insertRefreshToken(record)
             let outcomes = try await withThrowingTaskGroup(of: RefreshRotation.self) { group in
                 for i in 0..<8 {
                     group.addTask {
                         try await stores[i % 2].rotateRefreshToken(
-                            key: record.key, newKey: SecureToken.hash("race-\(round)-\(i)"), now: now.addingTimeInterval(1), lifetime: 60)
+                            key: record.key,
+                            newKey: SecureToken.hash("race-\(round)-\(i)"),
+                            now: now.addingTimeInterval(1),
+                            lifetime: 60
+                        )
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
@@ -59,8 +70,15 @@ struct FileTokenStoreConformanceTests {
         let store = try FileTokenStore(directory: folder)
         let now = Date(timeIntervalSince1970: 1_767_225_600)
         let record = RefreshTokenRecord(
-            key: SecureToken.hash("secret-token"), familyID: "family-x", userID: "alice@example.com", clientID: "c",
-            scope: "openid", issuedAt: now, expiresAt: now.addingTimeInterval(60), familyExpiresAt: now.addingTimeInterval(600))
+            key: SecureToken.hash("secret-token"),
+            familyID: "family-x",
+            userID: "alice@example.com",
+            clientID: "c",
+            scope: "openid",
+            issuedAt: now,
+            expiresAt: now.addingTimeInterval(60),
+            familyExpiresAt: now.addingTimeInterval(600)
+        )
         try await store.insertRefreshToken(record)
         try await store.raiseEpoch(forUser: "alice@example.com", to: 5, keepUntil: now.addingTimeInterval(60))
         try await store.denyTokenID("jti-secret", until: now.addingTimeInterval(60))

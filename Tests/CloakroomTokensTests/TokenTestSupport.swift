@@ -1,10 +1,11 @@
 import CloakroomCore
-@testable import CloakroomTokens
 import Foundation
 import JWTKit
 import Logging
 import Synchronization
 import Testing
+
+@testable import CloakroomTokens
 
 /// A clock tests move by hand instead of sleeping.
 final class TestClock: CloakroomClock {
@@ -42,8 +43,10 @@ enum TokenFixtures {
     }
 
     static func verifier(
-        _ keys: any VerificationKeySource, clock: TestClock,
-        issuer: String = issuer, audience: String = audience
+        _ keys: any VerificationKeySource,
+        clock: TestClock,
+        issuer: String = issuer,
+        audience: String = audience
     ) -> TokenVerifier {
         TokenVerifier(keys: keys, configuration: .init(issuer: issuer, audience: audience), clock: clock)
     }

@@ -1,7 +1,8 @@
 import CloakroomCore
-@testable import CloakroomTokens
 import Foundation
 import Testing
+
+@testable import CloakroomTokens
 
 /// The verification fast paths (member-by-member header and claim readers, the slack base64url
 /// decoder, byte comparisons of `alg`, `kid` and `typ`) checked against the dictionary-based
@@ -59,8 +60,18 @@ struct VerifyFastPathTests {
             guard let epoch = epochValue.integerValue else { throw .malformed("the epoch claim is not an integer") }
             let sessionID = claims["sid"] == nil ? nil : try string("sid")
             var result = AccessTokenClaims(
-                issuer: issuer, subject: subject, audience: audience, expiresAt: expiresAt, issuedAt: issuedAt,
-                notBefore: notBefore, tokenID: tokenID, clientID: clientID, scope: scope, epoch: epoch, sessionID: sessionID)
+                issuer: issuer,
+                subject: subject,
+                audience: audience,
+                expiresAt: expiresAt,
+                issuedAt: issuedAt,
+                notBefore: notBefore,
+                tokenID: tokenID,
+                clientID: clientID,
+                scope: scope,
+                epoch: epoch,
+                sessionID: sessionID
+            )
             // The reader keeps the times as written (the issuer truncates; a forged token need not).
             result.expiresAt = expiresAt
             result.issuedAt = issuedAt
@@ -77,7 +88,8 @@ struct VerifyFastPathTests {
 
     // MARK: Claims
 
-    static let validClaims = #"{"aud":"https://api.example","client_id":"c","epoch":3,"exp":1767226200,"iat":1767225600,"iss":"https://auth.example","jti":"jti-1","scope":"read write","sub":"u-1"}"#
+    static let validClaims =
+        #"{"aud":"https://api.example","client_id":"c","epoch":3,"exp":1767226200,"iat":1767225600,"iss":"https://auth.example","jti":"jti-1","scope":"read write","sub":"u-1"}"#
 
     /// Claim sets that differ from a valid one in one way each, plus the generic JSON corpus.
     static var claimCorpus: [String] {
@@ -146,13 +158,14 @@ struct VerifyFastPathTests {
 
     @Test("header: read exactly when the dictionary parser reads an object, with the same members")
     func headerSameAsReference() {
-        let headers = JOSEParsingTests.sameAsReference + [
-            #"{"alg":"HS256","kid":"k","typ":"at+jwt"}"#, #"{"alg":"HS256","kid":7}"#, #"{"alg":1}"#, #"{"kid":"k"}"#,
-            #"{"alg":"H\u0053256","k\u0069d":"\u006b","typ":"AT+JWT"}"#, #"{"alg":"none"}"#, #"{"alg":" NoNe "}"#,
-            #"{"alg":"HS256","jwk":{}}"#, #"{"alg":"HS256","x5c":null}"#, #"{"alg":"HS256","crit":[]}"#,
-            #"{"alg":"HS256","alg":"HS256"}"#, #"{"alg":"HS256","al\u0067":"HS256"}"#, #"{"alg":"HS256","kid":"é"}"#,
-            #"{"alg":"HS2560"}"#, #"{"alg":"hs256"}"#, #"{"alg":""}"#, #"{"alg":"HS256","kid":""}"#,
-        ]
+        let headers =
+            JOSEParsingTests.sameAsReference + [
+                #"{"alg":"HS256","kid":"k","typ":"at+jwt"}"#, #"{"alg":"HS256","kid":7}"#, #"{"alg":1}"#, #"{"kid":"k"}"#,
+                #"{"alg":"H\u0053256","k\u0069d":"\u006b","typ":"AT+JWT"}"#, #"{"alg":"none"}"#, #"{"alg":" NoNe "}"#,
+                #"{"alg":"HS256","jwk":{}}"#, #"{"alg":"HS256","x5c":null}"#, #"{"alg":"HS256","crit":[]}"#,
+                #"{"alg":"HS256","alg":"HS256"}"#, #"{"alg":"HS256","al\u0067":"HS256"}"#, #"{"alg":"HS256","kid":"é"}"#,
+                #"{"alg":"HS2560"}"#, #"{"alg":"hs256"}"#, #"{"alg":""}"#, #"{"alg":"HS256","kid":""}"#,
+            ]
         for text in headers {
             let bytes = Array(text.utf8)
             let reference = JSONValue.object(from: bytes)

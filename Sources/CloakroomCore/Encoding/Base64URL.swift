@@ -66,7 +66,12 @@ public enum Base64URL {
     /// refuses (or, with `canonical` false, the same but for unused trailing bits).
     /// Table-driven, eight characters to one 8-byte store when there is slack, with the
     /// character check folded into one test at the end.
-    package static func decode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutablePointer<UInt8>, slack: Bool = false, canonical: Bool = true) -> Bool {
+    package static func decode(
+        _ input: UnsafeBufferPointer<UInt8>,
+        into output: UnsafeMutablePointer<UInt8>,
+        slack: Bool = false,
+        canonical: Bool = true
+    ) -> Bool {
         let tail = input.count & 3
         guard tail != 1 else { return false }
         guard let source = input.baseAddress else { return true }
@@ -85,9 +90,11 @@ public enum Base64URL {
                 shiftedDecodingTables.withUnsafeBufferPointer { shifted in
                     let shifted = shifted.baseAddress!
                     while whole - index >= 8 {
-                        let first = shifted[Int(source[index])] | shifted[256 + Int(source[index + 1])]
+                        let first =
+                            shifted[Int(source[index])] | shifted[256 + Int(source[index + 1])]
                             | shifted[512 + Int(source[index + 2])] | shifted[768 + Int(source[index + 3])]
-                        let second = shifted[Int(source[index + 4])] | shifted[256 + Int(source[index + 5])]
+                        let second =
+                            shifted[Int(source[index + 4])] | shifted[256 + Int(source[index + 5])]
                             | shifted[512 + Int(source[index + 6])] | shifted[768 + Int(source[index + 7])]
                         invalidGroups |= first | second
                         let bits = UInt64(first & 0xFF_FFFF) << 40 | UInt64(second & 0xFF_FFFF) << 16
@@ -99,8 +106,10 @@ public enum Base64URL {
                 if invalidGroups & 0x8000_0000 != 0 { invalid = 0xFF }
             }
             while index < whole {
-                let a = table[Int(source[index])], b = table[Int(source[index + 1])]
-                let c = table[Int(source[index + 2])], d = table[Int(source[index + 3])]
+                let a = table[Int(source[index])]
+                let b = table[Int(source[index + 1])]
+                let c = table[Int(source[index + 2])]
+                let d = table[Int(source[index + 3])]
                 invalid |= a | b | c | d
                 let group = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
                 output[written] = UInt8(truncatingIfNeeded: group >> 16)
@@ -110,7 +119,8 @@ public enum Base64URL {
                 written += 3
             }
             if tail >= 2 {
-                let a = table[Int(source[index])], b = table[Int(source[index + 1])]
+                let a = table[Int(source[index])]
+                let b = table[Int(source[index + 1])]
                 invalid |= a | b
                 output[written] = a << 2 | b >> 4
                 if tail == 3 {
@@ -151,7 +161,8 @@ public enum Base64URL {
                 var written = 0
                 var iterator = bytes.makeIterator()
                 while let first = iterator.next() {
-                    let second = iterator.next(), third = iterator.next()
+                    let second = iterator.next()
+                    let third = iterator.next()
                     let group = UInt32(first) << 16 | UInt32(second ?? 0) << 8 | UInt32(third ?? 0)
                     output[written] = table[Int(group >> 18 & 0x3F)]
                     output[written + 1] = table[Int(group >> 12 & 0x3F)]

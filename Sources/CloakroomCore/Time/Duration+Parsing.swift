@@ -17,15 +17,24 @@ public enum DurationText {
         let multiplier: Int
         var digits = Substring(trimmed)
         switch last {
-        case "s": multiplier = 1; digits = digits.dropLast()
-        case "m": multiplier = 60; digits = digits.dropLast()
-        case "h": multiplier = 3600; digits = digits.dropLast()
-        case "d": multiplier = 86400; digits = digits.dropLast()
+        case "s":
+            multiplier = 1
+            digits = digits.dropLast()
+        case "m":
+            multiplier = 60
+            digits = digits.dropLast()
+        case "h":
+            multiplier = 3600
+            digits = digits.dropLast()
+        case "d":
+            multiplier = 86400
+            digits = digits.dropLast()
         case "0"..."9": multiplier = 1
         default: return nil
         }
         guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let value = Int(digits) else { return nil }
+            let value = Int(digits)
+        else { return nil }
         let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
         return overflow || product > maximumSeconds ? nil : product
     }

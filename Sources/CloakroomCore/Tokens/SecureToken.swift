@@ -29,7 +29,7 @@ public struct SecureToken: Sendable, Hashable, CustomStringConvertible {
     /// Wraps text received from a client, if it has the shape of a token of `byteCount` bytes.
     public init?(validating text: String, byteCount: Int = 32) {
         guard text.utf8.count == Base64URL.encodedLength(of: byteCount),
-              let decoded = Base64URL.decode(text), decoded.count == byteCount
+            let decoded = Base64URL.decode(text), decoded.count == byteCount
         else { return nil }
         self.text = text
     }

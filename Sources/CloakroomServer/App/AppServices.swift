@@ -20,27 +20,48 @@ struct AppServices: Sendable {
     let logger: Logger
 
     /// `keyRing` signs and verifies access tokens; CLI commands that only revoke pass an empty ring.
-    init(configuration: ServerConfiguration, backends: Backends, keyRing: TokenKeyRing? = nil, clock: any CloakroomClock = SystemClock(), logger: Logger) {
+    init(
+        configuration: ServerConfiguration,
+        backends: Backends,
+        keyRing: TokenKeyRing? = nil,
+        clock: any CloakroomClock = SystemClock(),
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.backends = backends
         self.clock = clock
         self.logger = logger
-        let ring = keyRing ?? TokenKeyRing(
-            configuration: .init(maxTokenLifetime: configuration.tokens.accessLifetime, leeway: configuration.tokens.leeway),
-            clock: clock, logger: logger)
+        let ring =
+            keyRing
+            ?? TokenKeyRing(
+                configuration: .init(maxTokenLifetime: configuration.tokens.accessLifetime, leeway: configuration.tokens.leeway),
+                clock: clock,
+                logger: logger
+            )
         self.keyRing = ring
         let issuer = AccessTokenIssuer(
-            keyRing: ring, configuration: .init(issuer: configuration.issuer, lifetime: configuration.tokens.accessLifetime), clock: clock)
+            keyRing: ring,
+            configuration: .init(issuer: configuration.issuer, lifetime: configuration.tokens.accessLifetime),
+            clock: clock
+        )
         let verifier = TokenVerifier(
-            keys: ring, configuration: .init(issuer: configuration.issuer, audience: configuration.audience, leeway: configuration.tokens.leeway),
-            clock: clock)
+            keys: ring,
+            configuration: .init(issuer: configuration.issuer, audience: configuration.audience, leeway: configuration.tokens.leeway),
+            clock: clock
+        )
         self.tokens = TokenService(
-            issuer: issuer, verifier: verifier, store: backends.tokens,
+            issuer: issuer,
+            verifier: verifier,
+            store: backends.tokens,
             configuration: .init(
-                audience: configuration.audience, refreshIdleLifetime: configuration.tokens.refreshIdleLifetime,
-                refreshAbsoluteLifetime: configuration.tokens.refreshAbsoluteLifetime),
-            logger: logger)
-        self.tokenCookies = configuration.tokens.transport == .cookie
+                audience: configuration.audience,
+                refreshIdleLifetime: configuration.tokens.refreshIdleLifetime,
+                refreshAbsoluteLifetime: configuration.tokens.refreshAbsoluteLifetime
+            ),
+            logger: logger
+        )
+        self.tokenCookies =
+            configuration.tokens.transport == .cookie
             ? TokenCookieSettings(baseName: configuration.cookie.baseName, secure: configuration.cookie.secure) : nil
         self.sessions = SessionManager(store: backends.sessions, configuration: configuration.sessions, clock: clock, logger: logger)
         self.signIn = SignInService(
@@ -48,7 +69,8 @@ struct AppServices: Sendable {
             hasher: PasswordHasher(parameters: configuration.passwordHash),
             throttle: LoginThrottle(store: backends.throttle),
             clock: clock,
-            logger: logger)
+            logger: logger
+        )
     }
 
     /// The signed-in account of `session`, or nil (also nil when the account was deleted or disabled).

@@ -17,7 +17,9 @@ enum CloakroomApplication {
         router.add(middleware: TrustedProxyMiddleware(trusted: services.configuration.trustedProxies))
         router.add(middleware: SecurityHeadersMiddleware(hsts: services.configuration.cookie.secure))
         router.add(middleware: ErrorMiddleware(htmlPage: try PageRoutes.errorPageRenderer(services: services)))
-        router.add(middleware: OriginCheckMiddleware(allowedOrigins: services.configuration.allowedOrigins, secure: services.configuration.cookie.secure))
+        router.add(
+            middleware: OriginCheckMiddleware(allowedOrigins: services.configuration.allowedOrigins, secure: services.configuration.cookie.secure)
+        )
         router.add(middleware: SessionMiddleware(manager: services.sessions, cookie: services.configuration.cookie))
         APIRoutes(services: services).addRoutes(to: router)
         PageRoutes(services: services, library: try Templates.library()).addRoutes(to: router)
@@ -35,7 +37,11 @@ enum CloakroomApplication {
 
     /// A runnable application over already opened backends.
     static func make(
-        configuration: ServerConfiguration, backends: Backends, keys: Keys, clock: any CloakroomClock = SystemClock(), logger: Logger
+        configuration: ServerConfiguration,
+        backends: Backends,
+        keys: Keys,
+        clock: any CloakroomClock = SystemClock(),
+        logger: Logger
     ) throws -> some ApplicationProtocol {
         let services = AppServices(configuration: configuration, backends: backends, keyRing: keys.ring, clock: clock, logger: logger)
         let sweeper = SessionSweeper(store: backends.sessions, interval: configuration.sweepInterval, clock: clock, logger: logger)
@@ -45,18 +51,24 @@ enum CloakroomApplication {
         }
         var background: [any Service] = [sweeper, throttlePurge]
         if let file = keys.file, let secret = keys.secret {
-            background.append(KeyFileWatcher(ring: keys.ring, file: file, secret: secret, interval: configuration.tokens.keyReloadInterval, logger: logger))
+            background.append(
+                KeyFileWatcher(ring: keys.ring, file: file, secret: secret, interval: configuration.tokens.keyReloadInterval, logger: logger)
+            )
         }
         return Application(
             router: try router(services: services),
             // A connection that completes no request head for `headerTimeout` (a client that opened
             // it and sends nothing, or dribbles a header byte by byte) is closed, so idle and slow
             // connections cannot pile up until the server runs out of file descriptors.
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [ProtocolErrorResponder()],
-                idleTimeout: .milliseconds(Int64(configuration.headerTimeout * 1000)))),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ProtocolErrorResponder()],
+                    idleTimeout: .milliseconds(Int64(configuration.headerTimeout * 1000))
+                )
+            ),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Cloakroom"),
             services: backends.services + background,
-            logger: logger)
+            logger: logger
+        )
     }
 }

@@ -110,9 +110,12 @@ struct Backends: Sendable {
                 // Exit 1 like a PostgreSQL that refuses its password: the URL parsed, the server said no.
                 throw CommandFailure("store URL \(StoreLocation.redacted(url)): \(reason)")
             case .unreachable(let reason):
-                logger.warning("redis is not reachable yet; requests get 503 until it is", metadata: [
-                    "store": "\(StoreLocation.redacted(url))", "reason": "\(reason)",
-                ])
+                logger.warning(
+                    "redis is not reachable yet; requests get 503 until it is",
+                    metadata: [
+                        "store": "\(StoreLocation.redacted(url))", "reason": "\(reason)",
+                    ]
+                )
             }
             let database = CloakroomRedisDatabase(configuration: configuration, logger: logger)
             sessions = RedisSessionStore(database: database)
@@ -152,8 +155,14 @@ struct Backends: Sendable {
             }
         }
         return Backends(
-            sessions: sessions, accounts: accounts, throttle: throttle, tokens: tokens, purgeThrottle: purge, purgeTokens: purgeTokens,
+            sessions: sessions,
+            accounts: accounts,
+            throttle: throttle,
+            tokens: tokens,
+            purgeThrottle: purge,
+            purgeTokens: purgeTokens,
             services: allServices,
-            close: { for close in allClosers { try? await close() } })
+            close: { for close in allClosers { try? await close() } }
+        )
     }
 }

@@ -37,7 +37,10 @@ struct KeyFileWatcher: Service {
                         logger.notice("signing keys reloaded", metadata: metadata)
                     } catch {
                         seen = current  // Report a bad file once, not every interval.
-                        logger.error("key file changed but could not be loaded; keeping the previous keys", metadata: ["file": "\(file.path)", "error": "\(error)"])
+                        logger.error(
+                            "key file changed but could not be loaded; keeping the previous keys",
+                            metadata: ["file": "\(file.path)", "error": "\(error)"]
+                        )
                     }
                 }
                 let now = await ring.activeKey()?.kid
@@ -52,6 +55,9 @@ struct KeyFileWatcher: Service {
     /// Modification time and size, or nil when the file is missing.
     static func stamp(of file: URL) -> [String]? {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: file.path) else { return nil }
-        return ["\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)", "\(attributes[.size] ?? 0)", "\(attributes[.systemFileNumber] ?? 0)"]
+        return [
+            "\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)", "\(attributes[.size] ?? 0)",
+            "\(attributes[.systemFileNumber] ?? 0)",
+        ]
     }
 }

@@ -1,10 +1,10 @@
 import ArgumentParser
+import CloakroomBench
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
 import CloakroomSessions
 import CloakroomTokens
-import CloakroomBench
 import Foundation
 import Hummingbird
 import Logging

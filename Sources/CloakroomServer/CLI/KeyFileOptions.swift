@@ -16,10 +16,16 @@ struct KeyFileOptions: ParsableArguments {
     @Option(name: .customLong("keys"), help: "Token signing key file (created on first start). Env CLOAKROOM_KEYS. Default ./cloakroom-keys.json")
     var keysPath: String?
 
-    @Option(help: "File holding the secret the key file is encrypted under (at least 32 random bytes, e.g. from `openssl rand -base64 32`). Mode 0600 or 0400: refused if group or others may read it. Env CLOAKROOM_KEY_SECRET_FILE, or CLOAKROOM_KEY_SECRET with the secret itself. Default: KEYS.secret beside the key file, created 0600 on first use")
+    @Option(
+        help:
+            "File holding the secret the key file is encrypted under (at least 32 random bytes, e.g. from `openssl rand -base64 32`). Mode 0600 or 0400: refused if group or others may read it. Env CLOAKROOM_KEY_SECRET_FILE, or CLOAKROOM_KEY_SECRET with the secret itself. Default: KEYS.secret beside the key file, created 0600 on first use"
+    )
     var keySecretFile: String?
 
-    @Option(help: "Algorithm of newly generated keys: EdDSA, ES256, ES384, RS256, PS256, HS256, HS384, HS512. Env CLOAKROOM_TOKEN_ALGORITHM. Default EdDSA")
+    @Option(
+        help:
+            "Algorithm of newly generated keys: EdDSA, ES256, ES384, RS256, PS256, HS256, HS384, HS512. Env CLOAKROOM_TOKEN_ALGORITHM. Default EdDSA"
+    )
     var tokenAlgorithm: String?
 
     /// The key file.
@@ -55,11 +61,12 @@ struct KeyFileOptions: ParsableArguments {
             try Self.createSecretFile(at: url)
             logger.notice(
                 "created a key-file secret; in production set CLOAKROOM_KEY_SECRET or --key-secret-file and keep it apart from the key file",
-                metadata: ["file": "\(url.path)"])
+                metadata: ["file": "\(url.path)"]
+            )
         }
         do {
             return try KeyEncryptionSecret(contentsOf: url)
-        } catch where error.code == .weakSecret {
+        } catch  where error.code == .weakSecret {
             throw ConfigurationError("key-file secret \(url.path): \(error.message)")
         } catch {
             throw ConfigurationError("key-file secret: \(error.message)")
@@ -68,12 +75,19 @@ struct KeyFileOptions: ParsableArguments {
 
     /// Loads the key ring, or (with `create`) makes a new one with one active key.
     func open(
-        environment: [String: String], create: Bool, maxTokenLifetime: TimeInterval = 600, leeway: TimeInterval = 30,
-        clock: any CloakroomClock = SystemClock(), logger: Logger
+        environment: [String: String],
+        create: Bool,
+        maxTokenLifetime: TimeInterval = 600,
+        leeway: TimeInterval = 30,
+        clock: any CloakroomClock = SystemClock(),
+        logger: Logger
     ) async throws -> (ring: TokenKeyRing, url: URL, secret: KeyEncryptionSecret) {
         let url = keysURL(environment: environment)
         let configuration = TokenKeyRing.Configuration(
-            algorithm: try algorithm(environment: environment), maxTokenLifetime: maxTokenLifetime, leeway: leeway)
+            algorithm: try algorithm(environment: environment),
+            maxTokenLifetime: maxTokenLifetime,
+            leeway: leeway
+        )
         let exists = FileManager.default.fileExists(atPath: url.path)
         guard exists || create else {
             throw ConfigurationError("no key file at \(url.path): start the server once or run `cloakroom keys generate`")

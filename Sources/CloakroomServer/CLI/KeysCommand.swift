@@ -33,7 +33,8 @@ struct Keys: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the keys: kid, algorithm, state (active, next, retired, external), creation time, whether the JWKS publishes it.")
+            abstract: "List the keys: kid, algorithm, state (active, next, retired, external), creation time, whether the JWKS publishes it."
+        )
         @OptionGroup var keyFile: KeyFileOptions
 
         func run() async throws {
@@ -43,7 +44,10 @@ struct Keys: AsyncParsableCommand {
                 let infos = await ring.list()
                 let published = Set(KeyRingTool.kids(inJWKS: await ring.jwks()))
                 let rows = infos.map { info in
-                    [info.kid, info.algorithm.name, KeyRingTool.state(info, now: now), iso(info.createdAt), published.contains(info.kid) ? "yes" : "no"]
+                    [
+                        info.kid, info.algorithm.name, KeyRingTool.state(info, now: now), iso(info.createdAt),
+                        published.contains(info.kid) ? "yes" : "no",
+                    ]
                 }
                 print(KeyRingTool.table(header: ["KID", "ALGORITHM", "STATE", "CREATED", "IN JWKS"], rows: rows))
                 let active = infos.filter { $0.signs(at: now) }.count
@@ -61,11 +65,16 @@ struct Keys: AsyncParsableCommand {
     struct Generate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a new key as the next key: published now, it signs from --activate-in (default 6m); the active key then retires.",
-            discussion: "Creates the key file (and, by default, its secret file) if there is none; on a ring where no key signs, the new key activates at once.")
+            discussion:
+                "Creates the key file (and, by default, its secret file) if there is none; on a ring where no key signs, the new key activates at once."
+        )
         @OptionGroup var keyFile: KeyFileOptions
         @OptionGroup var grace: RetirementOptions
         @OptionGroup var activation: ActivationOptions
-        @Option(help: "Algorithm of the new key: \(TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ", ")). Default: --token-algorithm / CLOAKROOM_TOKEN_ALGORITHM, else EdDSA")
+        @Option(
+            help:
+                "Algorithm of the new key: \(TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ", ")). Default: --token-algorithm / CLOAKROOM_TOKEN_ALGORITHM, else EdDSA"
+        )
         var algorithm: String?
 
         func validate() throws {
@@ -88,7 +97,8 @@ struct Keys: AsyncParsableCommand {
 
     struct Rotate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Publish a new key of the same algorithm now; it replaces the active key at --activate-in (default 6m), and the old key retires (keeps verifying its tokens until they expire).",
+            abstract:
+                "Publish a new key of the same algorithm now; it replaces the active key at --activate-in (default 6m), and the old key retires (keeps verifying its tokens until they expire).",
             discussion: """
                 Every server already holds the new key (they load the key file within a second) and \
                 switches to it at the activation time by its own clock; verifiers that cache the JWKS \
@@ -97,7 +107,8 @@ struct Keys: AsyncParsableCommand {
                 without an active key, the new key has --token-algorithm (default EdDSA) and activates \
                 at once. A next key already waiting is replaced (it never signed). Creates the key file \
                 if there is none.
-                """)
+                """
+        )
         @OptionGroup var keyFile: KeyFileOptions
         @OptionGroup var grace: RetirementOptions
         @OptionGroup var activation: ActivationOptions
@@ -113,15 +124,24 @@ struct Keys: AsyncParsableCommand {
                 let before = await ring.list()
                 let info = try await ring.rotate(activateIn: activation.delay)
                 try await tool.save(ring, url, secret)
-                await tool.printScheduled("rotated: \(info.kid) (\(info.algorithm.name)) is", info, before: before, ring: ring, activation: activation)
+                await tool.printScheduled(
+                    "rotated: \(info.kid) (\(info.algorithm.name)) is",
+                    info,
+                    before: before,
+                    ring: ring,
+                    activation: activation
+                )
             }
         }
     }
 
     struct Retire: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Stop a key signing; it keeps verifying until every token it signed has expired (now + 30s for servers to load the file + --max-token-lifetime + --leeway).",
-            discussion: "Retiring the active key leaves the server without a signing key until the next key activates, or `keys generate` or `keys rotate`; to replace the active key, use `keys rotate`. Retiring the next key cancels the switch: the active key signs on. Another issuer's (external) key is removed, not retired.")
+            abstract:
+                "Stop a key signing; it keeps verifying until every token it signed has expired (now + 30s for servers to load the file + --max-token-lifetime + --leeway).",
+            discussion:
+                "Retiring the active key leaves the server without a signing key until the next key activates, or `keys generate` or `keys rotate`; to replace the active key, use `keys rotate`. Retiring the next key cancels the switch: the active key signs on. Another issuer's (external) key is removed, not retired."
+        )
         @OptionGroup var keyFile: KeyFileOptions
         @OptionGroup var grace: RetirementOptions
         @Argument(help: "The key's kid, as `keys list` shows it (a kid that begins with - goes after --, e.g. `retire -- -Xy…`)") var kid: String
@@ -142,7 +162,8 @@ struct Keys: AsyncParsableCommand {
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete a key at once: every token it signed is refused from now on (for a compromised key).")
+            abstract: "Delete a key at once: every token it signed is refused from now on (for a compromised key)."
+        )
         @OptionGroup var keyFile: KeyFileOptions
         @Argument(help: "The key's kid, as `keys list` shows it (a kid that begins with - goes after --, e.g. `retire -- -Xy…`)") var kid: String
 
@@ -188,7 +209,8 @@ struct Keys: AsyncParsableCommand {
                 (state external).
 
                 RSA and oct keys without an alg member need --algorithm. A key without kid gets a random one.
-                """)
+                """
+        )
         @OptionGroup var keyFile: KeyFileOptions
         @OptionGroup var grace: RetirementOptions
         @OptionGroup var activation: ActivationOptions
@@ -220,7 +242,13 @@ struct Keys: AsyncParsableCommand {
                     let before = await ring.list()
                     let info = try await ring.importSigningKey(jwkJSON: data, algorithm: requested, activateIn: activation.delay)
                     try await tool.save(ring, url, secret)
-                    await tool.printScheduled("imported \(info.kid) (\(info.algorithm.name)):", info, before: before, ring: ring, activation: activation)
+                    await tool.printScheduled(
+                        "imported \(info.kid) (\(info.algorithm.name)):",
+                        info,
+                        before: before,
+                        ring: ring,
+                        activation: activation
+                    )
                     if file != "-" {
                         print("the key is now stored encrypted in \(url.path); \(file) still holds it in plaintext: delete it or lock it away")
                     }
@@ -229,7 +257,9 @@ struct Keys: AsyncParsableCommand {
                     let infos = try await ring.importVerificationKeys(jwkJSON: data, algorithm: requested)
                     try await tool.save(ring, url, secret)
                     for info in infos {
-                        print("imported \(info.kid) (\(info.algorithm.name)) to verify only: it never signs and is not published (private members, if any, were dropped)")
+                        print(
+                            "imported \(info.kid) (\(info.algorithm.name)) to verify only: it never signs and is not published (private members, if any, were dropped)"
+                        )
                     }
                 }
             }
@@ -239,7 +269,9 @@ struct Keys: AsyncParsableCommand {
     struct JWKS: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "jwks",
-            abstract: "Print the public JWK Set: the ring's own asymmetric keys that verify now, the next key included (never private or symmetric keys).")
+            abstract:
+                "Print the public JWK Set: the ring's own asymmetric keys that verify now, the next key included (never private or symmetric keys)."
+        )
         @OptionGroup var keyFile: KeyFileOptions
 
         func run() async throws {
@@ -249,7 +281,9 @@ struct Keys: AsyncParsableCommand {
                 print(jwks)
                 let symmetric = await ring.list().filter { $0.algorithm.isSymmetric && $0.state != .external }
                 if !symmetric.isEmpty {
-                    KeyRingTool.standardError("note: \(symmetric.count) HMAC key(s) are not in the JWK Set: a symmetric key is a shared secret and is never published")
+                    KeyRingTool.standardError(
+                        "note: \(symmetric.count) HMAC key(s) are not in the JWK Set: a symmetric key is a shared secret and is never published"
+                    )
                 }
             }
         }
@@ -260,9 +294,14 @@ struct Keys: AsyncParsableCommand {
 /// `maxTokenLifetime + leeway`, read from the same settings as `serve` so the CLI and the server
 /// agree.
 struct RetirementOptions: ParsableArguments {
-    @Option(help: "Longest lifetime of the tokens the server issues; a retired key keeps verifying this long plus --leeway. Env CLOAKROOM_ACCESS_TOKEN_LIFETIME (as for serve). Default 10m")
+    @Option(
+        help:
+            "Longest lifetime of the tokens the server issues; a retired key keeps verifying this long plus --leeway. Env CLOAKROOM_ACCESS_TOKEN_LIFETIME (as for serve). Default 10m"
+    )
     var maxTokenLifetime: String?
-    @Option(help: "The verifiers' clock-skew leeway, added to a retired key's verification period. Env CLOAKROOM_TOKEN_LEEWAY (as for serve). Default 30s")
+    @Option(
+        help: "The verifiers' clock-skew leeway, added to a retired key's verification period. Env CLOAKROOM_TOKEN_LEEWAY (as for serve). Default 30s"
+    )
     var leeway: String?
 
     func validate() throws {
@@ -273,7 +312,9 @@ struct RetirementOptions: ParsableArguments {
         let reader = SettingReader(environment: environment)
         let lifetimeText = reader.text(flag: maxTokenLifetime, variable: "CLOAKROOM_ACCESS_TOKEN_LIFETIME") ?? "10m"
         guard let lifetime = DurationText.seconds(lifetimeText), lifetime > 0 else {
-            throw ValidationError("max token lifetime \(lifetimeText) is not a duration: use seconds or a suffix, e.g. 600, 10m (\(DurationText.limitText))")
+            throw ValidationError(
+                "max token lifetime \(lifetimeText) is not a duration: use seconds or a suffix, e.g. 600, 10m (\(DurationText.limitText))"
+            )
         }
         let leewayText = reader.text(flag: leeway, variable: "CLOAKROOM_TOKEN_LEEWAY") ?? "30s"
         guard let leewaySeconds = DurationText.seconds(leewayText) else {
@@ -288,9 +329,15 @@ struct RetirementOptions: ParsableArguments {
 /// By default 6 minutes after the command: every verifier that caches the JWK Set (`max-age`
 /// 5 minutes) has fetched it with the new key by then, and every server has loaded the key file.
 struct ActivationOptions: ParsableArguments {
-    @Option(help: "How long the new key is published before it signs, e.g. 6m, 90s. Below 5m30s, verifiers that cache the JWKS (max-age 5m) may refuse its first tokens. Default 6m")
+    @Option(
+        help:
+            "How long the new key is published before it signs, e.g. 6m, 90s. Below 5m30s, verifiers that cache the JWKS (max-age 5m) may refuse its first tokens. Default 6m"
+    )
     var activateIn: String?
-    @Flag(help: "Sign with the new key at once (emergency, e.g. after a compromise): verifiers that cached the JWKS may refuse new tokens for up to 5 minutes")
+    @Flag(
+        help:
+            "Sign with the new key at once (emergency, e.g. after a compromise): verifiers that cached the JWKS may refuse new tokens for up to 5 minutes"
+    )
     var now = false
 
     /// True when either option was given.
@@ -301,7 +348,9 @@ struct ActivationOptions: ParsableArguments {
             throw ValidationError("--now and --activate-in contradict each other: give one")
         }
         if let activateIn, DurationText.seconds(activateIn) == nil {
-            throw ValidationError("activation delay \(activateIn) is not a duration: use seconds or a suffix, e.g. 360, 6m (\(DurationText.limitText))")
+            throw ValidationError(
+                "activation delay \(activateIn) is not a duration: use seconds or a suffix, e.g. 360, 6m (\(DurationText.limitText))"
+            )
         }
     }
 
@@ -355,9 +404,13 @@ struct KeyRingTool {
     static func warnNoActiveKey(_ ring: TokenKeyRing) async {
         guard await ring.activeKey() == nil else { return }
         if let next = await ring.nextKey(), case .next(let activation) = next.state {
-            standardError("warning: the ring has no active key now: the server cannot issue tokens until \(next.kid) activates at \(iso(activation)), or `cloakroom keys rotate --now`")
+            standardError(
+                "warning: the ring has no active key now: the server cannot issue tokens until \(next.kid) activates at \(iso(activation)), or `cloakroom keys rotate --now`"
+            )
         } else {
-            standardError("warning: the ring has no active key now: the server cannot issue tokens until `cloakroom keys generate` or `cloakroom keys rotate`")
+            standardError(
+                "warning: the ring has no active key now: the server cannot issue tokens until `cloakroom keys generate` or `cloakroom keys rotate`"
+            )
         }
     }
 
@@ -373,7 +426,10 @@ struct KeyRingTool {
         let url = options.keysURL(environment: environment)
         guard !FileManager.default.fileExists(atPath: url.path) else { return try await open() }
         let configuration = TokenKeyRing.Configuration(
-            algorithm: try options.algorithm(environment: environment), maxTokenLifetime: lifetime, leeway: leeway)
+            algorithm: try options.algorithm(environment: environment),
+            maxTokenLifetime: lifetime,
+            leeway: leeway
+        )
         let secret = try options.secret(environment: environment, create: true, logger: logger)
         return (TokenKeyRing(configuration: configuration, logger: logger), url, secret)
     }
@@ -413,9 +469,13 @@ struct KeyRingTool {
         }
         guard !signedBefore.isEmpty, !info.algorithm.isSymmetric else { return }
         if case .active = info.state {
-            Self.standardError("warning: \(info.kid) signs at once: verifiers that cached the JWKS before now may refuse its tokens for up to \(Int(TokenKeyRing.jwksMaxAge / 60)) minutes (the JWKS max-age); if the old key was compromised, `cloakroom keys remove KID` refuses its tokens at once")
+            Self.standardError(
+                "warning: \(info.kid) signs at once: verifiers that cached the JWKS before now may refuse its tokens for up to \(Int(TokenKeyRing.jwksMaxAge / 60)) minutes (the JWKS max-age); if the old key was compromised, `cloakroom keys remove KID` refuses its tokens at once"
+            )
         } else if activation.delay < ActivationOptions.safeDelay {
-            Self.standardError("note: activating in \(Self.duration(activation.delay)): verifiers that cache the JWKS for its max-age (\(Self.duration(TokenKeyRing.jwksMaxAge))) may refuse the first tokens of \(info.kid); the default, 6m, leaves them time to fetch it")
+            Self.standardError(
+                "note: activating in \(Self.duration(activation.delay)): verifiers that cache the JWKS for its max-age (\(Self.duration(TokenKeyRing.jwksMaxAge))) may refuse the first tokens of \(info.kid); the default, 6m, leaves them time to fetch it"
+            )
         }
     }
 
@@ -459,7 +519,8 @@ struct KeyRingTool {
 
     static func kids(inJWKS json: String) -> [String] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let keys = object["keys"] as? [[String: Any]] else { return [] }
+            let keys = object["keys"] as? [[String: Any]]
+        else { return [] }
         return keys.compactMap { $0["kid"] as? String }
     }
 

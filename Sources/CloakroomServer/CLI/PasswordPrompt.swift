@@ -1,9 +1,10 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
 
 /// Reads a password: from a prompt with echo off when stdin is a terminal, else one line of stdin.
 enum PasswordPrompt {

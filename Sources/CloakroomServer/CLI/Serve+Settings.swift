@@ -13,15 +13,23 @@ extension Serve {
             guard let value = Int(text), (0...65535).contains(value) else { throw ConfigurationError("port \(text) is not a number from 0 to 65535") }
             draft.config.port = value
         },
-        Setting("CLOAKROOM_STORE", flag: \.storeOptions.store, always: { text, draft in
-            draft.config.store = try StoreLocation(parsing: text ?? StoreOptions.defaultStore)
-        }),
+        Setting(
+            "CLOAKROOM_STORE",
+            flag: \.storeOptions.store,
+            always: { text, draft in
+                draft.config.store = try StoreLocation(parsing: text ?? StoreOptions.defaultStore)
+            }
+        ),
         Setting("CLOAKROOM_ACCOUNTS", flag: \.storeOptions.accounts) { text, draft in
             draft.config.accounts = try StoreLocation(parsing: text)
         },
-        Setting("CLOAKROOM_LOG_LEVEL", flag: \.storeOptions.logLevel, always: { text, draft in
-            draft.config.logLevel = try StoreOptions.level(text ?? "info")
-        }),
+        Setting(
+            "CLOAKROOM_LOG_LEVEL",
+            flag: \.storeOptions.logLevel,
+            always: { text, draft in
+                draft.config.logLevel = try StoreOptions.level(text ?? "info")
+            }
+        ),
         Setting("CLOAKROOM_IDLE_TIMEOUT", flag: \.idleTimeout) { text, draft in
             draft.config.sessions.idleTimeout = try SettingReader.duration(text, "idle timeout")
             draft.given.idleTimeout = true
@@ -37,19 +45,33 @@ extension Serve {
         Setting("CLOAKROOM_HEADER_TIMEOUT", flag: \.headerTimeout) { text, draft in
             draft.config.headerTimeout = try SettingReader.duration(text, "header timeout")
         },
-        Setting("CLOAKROOM_COOKIE_NAME", flag: \.cookieName, always: { text, draft in
-            let name = text ?? "cloakroom"
-            guard (try? Cookie(name: name, value: "x").validate()) != nil, !name.isEmpty else {
-                throw ConfigurationError("cookie name \(name) is not a valid cookie name")
+        Setting(
+            "CLOAKROOM_COOKIE_NAME",
+            flag: \.cookieName,
+            always: { text, draft in
+                let name = text ?? "cloakroom"
+                guard (try? Cookie(name: name, value: "x").validate()) != nil, !name.isEmpty else {
+                    throw ConfigurationError("cookie name \(name) is not a valid cookie name")
+                }
+                draft.config.cookie.baseName = name
             }
-            draft.config.cookie.baseName = name
-        }),
-        Setting("CLOAKROOM_SECURE", precedence: .flagOrVariable, flag: { $0.secure ? "1" : nil }, always: { text, draft in
-            draft.config.cookie.secure = text == "1"
-        }),
-        Setting("CLOAKROOM_BROWSER_SESSION_COOKIE", precedence: .flagOrVariable, flag: { $0.browserSessionCookie ? "1" : nil }, always: { text, draft in
-            draft.config.sessions.persistentCookie = text != "1"
-        }),
+        ),
+        Setting(
+            "CLOAKROOM_SECURE",
+            precedence: .flagOrVariable,
+            flag: { $0.secure ? "1" : nil },
+            always: { text, draft in
+                draft.config.cookie.secure = text == "1"
+            }
+        ),
+        Setting(
+            "CLOAKROOM_BROWSER_SESSION_COOKIE",
+            precedence: .flagOrVariable,
+            flag: { $0.browserSessionCookie ? "1" : nil },
+            always: { text, draft in
+                draft.config.sessions.persistentCookie = text != "1"
+            }
+        ),
         Setting("CLOAKROOM_MAX_SESSIONS", flag: { $0.maxSessionsPerUser.map(String.init) }) { text, draft in
             guard let value = Int(text), value > 0 else { throw ConfigurationError("max sessions per user \(text) must be a positive number") }
             draft.config.sessions.maxSessionsPerUser = value
@@ -66,7 +88,9 @@ extension Serve {
         Setting("CLOAKROOM_TRUSTED_PROXIES", flag: { $0.trustedProxy.isEmpty ? nil : $0.trustedProxy.joined(separator: ",") }) { text, draft in
             draft.config.trustedProxies = try SettingReader.items(text).map { item in
                 guard let range = IPAddressRange(item) else {
-                    throw ConfigurationError("trusted proxy \(item) is not an IP address or CIDR block written by its network address (e.g. 10.0.0.0/8, ::1)")
+                    throw ConfigurationError(
+                        "trusted proxy \(item) is not an IP address or CIDR block written by its network address (e.g. 10.0.0.0/8, ::1)"
+                    )
                 }
                 return range
             }
@@ -82,7 +106,9 @@ extension Serve {
         },
         Setting("CLOAKROOM_ACCESS_TOKEN_LIFETIME", flag: \.accessTokenLifetime) { text, draft in
             let value = try SettingReader.duration(text, "access token lifetime")
-            guard value <= 86_400 else { throw ConfigurationError("access token lifetime must be at most 24h: a long-lived token cannot be revoked cheaply") }
+            guard value <= 86_400 else {
+                throw ConfigurationError("access token lifetime must be at most 24h: a long-lived token cannot be revoked cheaply")
+            }
             draft.config.tokens.accessLifetime = value
         },
         Setting("CLOAKROOM_REFRESH_TOKEN_IDLE", flag: \.refreshTokenIdle) { text, draft in

@@ -78,7 +78,8 @@ extension Serve {
         }
         if let port {
             guard !port.isEmpty, port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber), port.count <= 5,
-                  let number = Int(port), (1...65535).contains(number) else {
+                let number = Int(port), (1...65535).contains(number)
+            else {
                 throw refuse("the port must be a number from 1 to 65535")
             }
             guard number != (scheme == "https" ? 443 : 80) else {
@@ -128,7 +129,8 @@ extension Serve {
             guard !given.idleTimeout else {
                 throw ConfigurationError(
                     "idle timeout \(duration(sessions.idleTimeout)) is longer than the absolute lifetime \(label(sessions.absoluteLifetime, given.absoluteLifetime)): "
-                        + "every session would end before it could go idle; give an idle timeout of at most the absolute lifetime")
+                        + "every session would end before it could go idle; give an idle timeout of at most the absolute lifetime"
+                )
             }
             sessions.idleTimeout = sessions.absoluteLifetime
             idleCapped = true
@@ -137,12 +139,14 @@ extension Serve {
         // interval: an interval close to the timeout signs out users who are active.
         if sessions.touchInterval > sessions.idleTimeout / 2 {
             guard !given.touchInterval else {
-                let idle = idleCapped
+                let idle =
+                    idleCapped
                     ? "\(duration(sessions.idleTimeout)) (the default, capped at the absolute lifetime)"
                     : label(sessions.idleTimeout, given.idleTimeout)
                 throw ConfigurationError(
                     "touch interval \(duration(sessions.touchInterval)) must be at most half the idle timeout \(idle): "
-                        + "last-seen is written at most once per touch interval, so active users would be signed out")
+                        + "last-seen is written at most once per touch interval, so active users would be signed out"
+                )
             }
             sessions.touchInterval = sessions.idleTimeout / 2
         }
@@ -153,7 +157,8 @@ extension Serve {
                 throw ConfigurationError(
                     "refresh token idle lifetime \(duration(tokens.refreshIdleLifetime)) is longer than the refresh token lifetime "
                         + "\(label(tokens.refreshAbsoluteLifetime, given.refreshLifetime)): a sign-in ends at its lifetime however recently it was used; "
-                        + "give an idle lifetime of at most the lifetime")
+                        + "give an idle lifetime of at most the lifetime"
+                )
             }
             tokens.refreshIdleLifetime = tokens.refreshAbsoluteLifetime
         }

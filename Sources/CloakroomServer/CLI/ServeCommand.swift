@@ -24,7 +24,10 @@ struct Serve: AsyncParsableCommand {
     var absoluteLifetime: String?
     @Option(help: "Write last-seen at most this often per session. Env CLOAKROOM_TOUCH_INTERVAL. Default 60s")
     var touchInterval: String?
-    @Option(help: "Close a connection that completes no request head for this long (idle, or sending its header slowly). Env CLOAKROOM_HEADER_TIMEOUT. Default 30s")
+    @Option(
+        help:
+            "Close a connection that completes no request head for this long (idle, or sending its header slowly). Env CLOAKROOM_HEADER_TIMEOUT. Default 30s"
+    )
     var headerTimeout: String?
     @Option(help: "Session cookie base name (gets the __Host- prefix with --secure). Env CLOAKROOM_COOKIE_NAME. Default cloakroom")
     var cookieName: String?
@@ -36,9 +39,15 @@ struct Serve: AsyncParsableCommand {
     var maxSessionsPerUser: Int?
     @Option(help: "Past the limit: evict-oldest or refuse. Env CLOAKROOM_SESSION_OVERFLOW. Default evict-oldest")
     var sessionOverflow: String?
-    @Option(help: "Origin allowed to send state-changing requests (repeatable). Env CLOAKROOM_ALLOWED_ORIGINS (comma-separated). Default: the request's own host")
+    @Option(
+        help:
+            "Origin allowed to send state-changing requests (repeatable). Env CLOAKROOM_ALLOWED_ORIGINS (comma-separated). Default: the request's own host"
+    )
     var allowedOrigin: [String] = []
-    @Option(help: "Reverse proxy (address or CIDR block, repeatable) whose X-Forwarded-For names the client. Env CLOAKROOM_TRUSTED_PROXIES (comma-separated). Default none")
+    @Option(
+        help:
+            "Reverse proxy (address or CIDR block, repeatable) whose X-Forwarded-For names the client. Env CLOAKROOM_TRUSTED_PROXIES (comma-separated). Default none"
+    )
     var trustedProxy: [String] = []
     @Option(help: "scrypt cost for new password hashes, as ln=15,r=8,p=3. Env CLOAKROOM_PASSWORD_HASH. Default ln=15,r=8,p=3")
     var passwordHash: String?
@@ -57,7 +66,10 @@ struct Serve: AsyncParsableCommand {
     var refreshTokenLifetime: String?
     @Option(help: "Clock skew allowed when checking exp, nbf and iat. Env CLOAKROOM_TOKEN_LEEWAY. Default 30s")
     var tokenLeeway: String?
-    @Option(help: "How browsers carry tokens: header (Authorization: Bearer) or cookie (HttpOnly cookies, CSRF-checked). Env CLOAKROOM_TOKEN_TRANSPORT. Default header")
+    @Option(
+        help:
+            "How browsers carry tokens: header (Authorization: Bearer) or cookie (HttpOnly cookies, CSRF-checked). Env CLOAKROOM_TOKEN_TRANSPORT. Default header"
+    )
     var tokenTransport: String?
 
     func configuration(environment: [String: String]) throws -> ServerConfiguration {
@@ -83,7 +95,8 @@ struct Serve: AsyncParsableCommand {
                 throw ConfigurationError("password hash \(text) names each of ln, r and p once, and nothing else")
             }
         }
-        guard let ln = values["ln"], let r = values["r"], let p = values["p"], (1...24).contains(ln), (1...32).contains(r), (1...16).contains(p) else {
+        guard let ln = values["ln"], let r = values["r"], let p = values["p"], (1...24).contains(ln), (1...32).contains(r), (1...16).contains(p)
+        else {
             throw ConfigurationError("password hash \(text) needs ln (1-24), r (1-32) and p (1-16)")
         }
         return ScryptParameters(logN: ln, r: r, p: p)
@@ -120,7 +133,12 @@ struct Serve: AsyncParsableCommand {
         let keys: (ring: TokenKeyRing, url: URL, secret: KeyEncryptionSecret)
         do {
             keys = try await keyOptions.open(
-                environment: environment, create: true, maxTokenLifetime: config.tokens.accessLifetime, leeway: config.tokens.leeway, logger: logger)
+                environment: environment,
+                create: true,
+                maxTokenLifetime: config.tokens.accessLifetime,
+                leeway: config.tokens.leeway,
+                logger: logger
+            )
         } catch let error as ConfigurationError {
             try? await backends.close()
             throw CommandFailure(error.description)
@@ -128,17 +146,25 @@ struct Serve: AsyncParsableCommand {
         if config.passwordHash.work < ScryptParameters.owasp.work || config.passwordHash.memoryBytes < 16 * 1024 * 1024 {
             logger.warning(
                 "the password hash cost is below OWASP's minimum for scrypt: fine for tests, weak for real accounts",
-                metadata: ["password_hash": "\(config.passwordHash)", "recommended": "\(ScryptParameters.owasp)"])
+                metadata: ["password_hash": "\(config.passwordHash)", "recommended": "\(ScryptParameters.owasp)"]
+            )
         }
-        logger.info("cloakroom starting", metadata: [
-            "address": "http://\(config.host):\(config.port)", "store": "\(config.store)",
-            "cookie": "\(config.cookie.cookieName)", "idle_timeout_s": "\(Int(config.sessions.idleTimeout))",
-            "absolute_lifetime_s": "\(Int(config.sessions.absoluteLifetime))",
-            "issuer": "\(config.issuer)", "keys": "\(keys.url.path)", "token_transport": "\(config.tokens.transport.rawValue)",
-        ])
+        logger.info(
+            "cloakroom starting",
+            metadata: [
+                "address": "http://\(config.host):\(config.port)", "store": "\(config.store)",
+                "cookie": "\(config.cookie.cookieName)", "idle_timeout_s": "\(Int(config.sessions.idleTimeout))",
+                "absolute_lifetime_s": "\(Int(config.sessions.absoluteLifetime))",
+                "issuer": "\(config.issuer)", "keys": "\(keys.url.path)", "token_transport": "\(config.tokens.transport.rawValue)",
+            ]
+        )
         do {
             let app = try CloakroomApplication.make(
-                configuration: config, backends: backends, keys: .init(ring: keys.ring, file: keys.url, secret: keys.secret), logger: logger)
+                configuration: config,
+                backends: backends,
+                keys: .init(ring: keys.ring, file: keys.url, secret: keys.secret),
+                logger: logger
+            )
             try await app.runService()
         } catch {
             try? await backends.close()

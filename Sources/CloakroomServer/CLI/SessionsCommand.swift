@@ -37,8 +37,10 @@ struct Sessions: AsyncParsableCommand {
                 print(pad("ID", 18) + pad("USER", 20) + pad("CREATED", 22) + pad("LAST SEEN", 22) + pad("EXPIRES", 22) + pad("IP", 16) + "USER AGENT")
                 for record in records {
                     let who = record.userID.map { names[$0] ?? $0 } ?? "(anonymous)"
-                    print(pad(record.handle, 18) + pad(who, 20) + pad(iso(record.createdAt), 22) + pad(iso(record.lastSeen), 22)
-                          + pad(iso(services.sessions.expiry(of: record)), 22) + pad(record.ipAddress ?? "-", 16) + (record.userAgent ?? "-"))
+                    print(
+                        pad(record.handle, 18) + pad(who, 20) + pad(iso(record.createdAt), 22) + pad(iso(record.lastSeen), 22)
+                            + pad(iso(services.sessions.expiry(of: record)), 22) + pad(record.ipAddress ?? "-", 16) + (record.userAgent ?? "-")
+                    )
                 }
                 print("\(records.count) session(s)")
             }
@@ -47,7 +49,8 @@ struct Sessions: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "End one session by its ID (as listed), or every session and token of a user.")
+            abstract: "End one session by its ID (as listed), or every session and token of a user."
+        )
         @OptionGroup var storeOptions: StoreOptions
         @Argument(help: "Session ID as shown by `sessions list`") var id: String?
         @Option(help: "End every session of this user and revoke all their access and refresh tokens") var user: String?

@@ -11,10 +11,18 @@ import ServiceLifecycle
 
 /// Options every command shares: where the data lives and how much to log.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: "Where sessions and sign-in counters live: sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB or memory. Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite")
+    @Option(
+        name: .long,
+        help:
+            "Where sessions and sign-in counters live: sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB or memory. Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite"
+    )
     var store: String?
 
-    @Option(name: .long, help: "Where accounts live: sqlite:PATH, postgres://USER@HOST/DB or memory. Env CLOAKROOM_ACCOUNTS. Default: the store itself if it can hold accounts, else sqlite:./cloakroom.sqlite")
+    @Option(
+        name: .long,
+        help:
+            "Where accounts live: sqlite:PATH, postgres://USER@HOST/DB or memory. Env CLOAKROOM_ACCOUNTS. Default: the store itself if it can hold accounts, else sqlite:./cloakroom.sqlite"
+    )
     var accounts: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical. Env CLOAKROOM_LOG_LEVEL. Default info")

@@ -2,6 +2,7 @@ import ArgumentParser
 import CloakroomCore
 import CloakroomTokens
 import Foundation
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -20,7 +21,8 @@ struct Token: AsyncParsableCommand {
                 Shows what anyone holding the token can read: a signed token (JWS) is not encrypted. \
                 Nothing printed is trustworthy until `cloakroom token verify` accepts the token. \
                 Exit status 1 for input that is not a JWS in compact form.
-                """)
+                """
+        )
         @Argument(help: "The token (header.payload.signature), or - to read it from stdin") var token: String
 
         func run() throws {
@@ -63,7 +65,8 @@ struct Token: AsyncParsableCommand {
 
                 Prints "valid" and the claims, or "invalid: CODE: message". Exit status 0 only for a valid \
                 token; 1 for a refused token or keys that cannot be loaded; 64 for usage errors.
-                """)
+                """
+        )
         @Option(help: "JWK Set (or one JWK) to verify with: a file, or an http(s) URL")
         var jwks: String
         @Option(help: "The audience the token must be for (aud must contain it). Required unless --signature-only")
@@ -86,7 +89,9 @@ struct Token: AsyncParsableCommand {
                     throw ValidationError("--signature-only checks no claims: drop --aud, --iss and --leeway, or drop --signature-only")
                 }
             } else if aud == nil || iss == nil {
-                throw ValidationError("give --aud and --iss (the audience the token must be for and its issuer), as the server checks them; or --signature-only to check only the signature")
+                throw ValidationError(
+                    "give --aud and --iss (the audience the token must be for and its issuer), as the server checks them; or --signature-only to check only the signature"
+                )
             }
             _ = try leewaySeconds()
             _ = try timeoutSeconds()
@@ -141,7 +146,8 @@ struct Token: AsyncParsableCommand {
             }
             let verifier = TokenVerifier(
                 keys: keys,
-                configuration: .init(issuer: iss ?? "", audience: aud ?? "", leeway: try leewaySeconds()))
+                configuration: .init(issuer: iss ?? "", audience: aud ?? "", leeway: try leewaySeconds())
+            )
             do {
                 _ = try await verifier.verify(text)
             } catch {
@@ -150,7 +156,9 @@ struct Token: AsyncParsableCommand {
             }
             let decoded = try? TokenVerifier.decode(text)
             print("valid")
-            print("kid \(decoded?.kid ?? "(none)"), alg \(decoded?.algorithm ?? "?"); checked typ, signature, iss, aud, exp, nbf, iat (leeway \(Int(try leewaySeconds()))s)")
+            print(
+                "kid \(decoded?.kid ?? "(none)"), alg \(decoded?.algorithm ?? "?"); checked typ, signature, iss, aud, exp, nbf, iat (leeway \(Int(try leewaySeconds()))s)"
+            )
             if let decoded, let json = decoded.payloadJSON {
                 print("claims:")
                 print(json)
@@ -216,7 +224,9 @@ enum TokenInput {
     static func notJWS(_ text: String, _ error: TokenError) -> ExitCode {
         let segments = text.split(separator: ".", omittingEmptySubsequences: false).count
         if segments == 5 {
-            return KeyRingTool.failure("this is an encrypted token (JWE, five segments), not a signed one (JWS); it cannot be decoded without its decryption key")
+            return KeyRingTool.failure(
+                "this is an encrypted token (JWE, five segments), not a signed one (JWS); it cannot be decoded without its decryption key"
+            )
         }
         return KeyRingTool.failure("not a signed token (JWS in compact form: three base64url segments header.payload.signature): \(error.message)")
     }

@@ -12,7 +12,8 @@ import ServiceLifecycle
 struct Users: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage accounts.",
-        subcommands: [Add.self, List.self, SetPassword.self, Disable.self, Enable.self, Delete.self])
+        subcommands: [Add.self, List.self, SetPassword.self, Disable.self, Enable.self, Delete.self]
+    )
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an account; the password is read from stdin (or a prompt).")
@@ -38,7 +39,9 @@ struct Users: AsyncParsableCommand {
                 let accounts = try await services.backends.accounts.all()
                 print(pad("USERNAME", 24) + pad("ID", 38) + pad("CREATED", 22) + "STATUS")
                 for account in accounts {
-                    print(pad(account.username, 24) + pad(account.id, 38) + pad(iso(account.createdAt), 22) + (account.disabled ? "disabled" : "active"))
+                    print(
+                        pad(account.username, 24) + pad(account.id, 38) + pad(iso(account.createdAt), 22) + (account.disabled ? "disabled" : "active")
+                    )
                 }
             }
         }
@@ -47,7 +50,8 @@ struct Users: AsyncParsableCommand {
     struct SetPassword: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "set-password",
-            abstract: "Set a new password (read from stdin or a prompt); ends all the account's sessions and tokens and clears its sign-in lockout.")
+            abstract: "Set a new password (read from stdin or a prompt); ends all the account's sessions and tokens and clears its sign-in lockout."
+        )
         @OptionGroup var storeOptions: StoreOptions
         @Argument(help: "The username") var name: String
         @Option(help: "scrypt cost, as ln=15,r=8,p=3") var passwordHash: String?

@@ -34,8 +34,12 @@ struct Setting<Command>: Sendable {
     }
 
     /// A setting applied in every case, with `nil` when neither the flag nor the variable is given.
-    init(_ variable: String, precedence: Precedence = .flagThenVariable, flag: @escaping @Sendable (Command) -> String?,
-         always apply: @escaping @Sendable (String?, inout ServeDraft) throws -> Void) {
+    init(
+        _ variable: String,
+        precedence: Precedence = .flagThenVariable,
+        flag: @escaping @Sendable (Command) -> String?,
+        always apply: @escaping @Sendable (String?, inout ServeDraft) throws -> Void
+    ) {
         self.variable = variable
         self.precedence = precedence
         self.flag = flag

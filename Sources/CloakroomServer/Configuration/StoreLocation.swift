@@ -36,7 +36,9 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             self = .file(directory: path)
             return
         }
-        throw ConfigurationError("store URL \(text) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB or redis://HOST:PORT/DB")
+        throw ConfigurationError(
+            "store URL \(text) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB or redis://HOST:PORT/DB"
+        )
     }
 
     var description: String {

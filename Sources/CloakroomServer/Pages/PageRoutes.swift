@@ -56,7 +56,8 @@ struct PageRoutes {
         let account = try await services.currentAccount(session)
         let home = HomePage(
             idleText: Self.spoken(services.configuration.sessions.idleTimeout),
-            absoluteText: Self.spoken(services.configuration.sessions.absoluteLifetime))
+            absoluteText: Self.spoken(services.configuration.sessions.absoluteLifetime)
+        )
         return page("home", view(title: "Home", account: account, session: session, home))
     }
 
@@ -86,12 +87,26 @@ struct PageRoutes {
             return redirect("/account")
         } catch let error as IdentityError {
             let mapped = APIError(mapping: error)
-            return refilled("login", title: "Sign in", session: session, username: username, message: Self.sentence(error.message),
-                            status: mapped?.status, headers: mapped?.headers)
+            return refilled(
+                "login",
+                title: "Sign in",
+                session: session,
+                username: username,
+                message: Self.sentence(error.message),
+                status: mapped?.status,
+                headers: mapped?.headers
+            )
         } catch let error as SessionError where error.isTooManySessions {
             let mapped = APIError(mapping: error)
-            return refilled("login", title: "Sign in", session: session, username: username, message: Self.sentence(error.message),
-                            status: mapped?.status, headers: mapped?.headers)
+            return refilled(
+                "login",
+                title: "Sign in",
+                session: session,
+                username: username,
+                message: Self.sentence(error.message),
+                status: mapped?.status,
+                headers: mapped?.headers
+            )
         }
     }
 
@@ -118,8 +133,15 @@ struct PageRoutes {
             return redirect("/account")
         } catch let error as IdentityError {
             let mapped = APIError(mapping: error)
-            return refilled("register", title: "Register", session: session, username: username, message: Self.sentence(error.message),
-                            status: mapped?.status, headers: mapped?.headers)
+            return refilled(
+                "register",
+                title: "Register",
+                session: session,
+                username: username,
+                message: Self.sentence(error.message),
+                status: mapped?.status,
+                headers: mapped?.headers
+            )
         }
     }
 
@@ -128,12 +150,13 @@ struct PageRoutes {
         guard let account = try await services.currentAccount(session) else {
             return redirect(sessionEnded(request, session) ? "/login?notice=ended" : "/login")
         }
-        let notice: String? = switch request.uri.queryParameters["notice"] {
-        case "revoked": "That session has been signed out."
-        case "others": "All your other sessions and tokens have been signed out."
-        case "password": "Your password has been changed. Your other sessions and tokens have been signed out."
-        default: nil
-        }
+        let notice: String? =
+            switch request.uri.queryParameters["notice"] {
+            case "revoked": "That session has been signed out."
+            case "others": "All your other sessions and tokens have been signed out."
+            case "password": "Your password has been changed. Your other sessions and tokens have been signed out."
+            default: nil
+            }
         // A refusal the previous POST left for this page, shown once.
         var error: String?
         var passwordError: String?
@@ -160,16 +183,21 @@ struct PageRoutes {
                 ipAddress: record.ipAddress ?? "unknown",
                 created: format(record.authenticatedAt ?? record.createdAt),
                 lastSeen: format(record.lastSeen),
-                expires: format(services.sessions.expiry(of: record)))
+                expires: format(services.sessions.expiry(of: record))
+            )
         }
         let model = AccountPage(
             username: account.username,
             idleText: Self.spoken(services.configuration.sessions.idleTimeout),
             absoluteText: Self.spoken(services.configuration.sessions.absoluteLifetime),
             currentExpiry: session.record.map { format(services.sessions.expiry(of: $0)) },
-            sessionCount: records.count, sessions: rows,
-            notice: notice, error: error, passwordError: passwordError,
-            minPassword: services.signIn.policy.minPasswordLength)
+            sessionCount: records.count,
+            sessions: rows,
+            notice: notice,
+            error: error,
+            passwordError: passwordError,
+            minPassword: services.signIn.policy.minPasswordLength
+        )
         return page("account", view(title: "Account", account: account, session: session, forms: true, model))
     }
 
@@ -212,7 +240,13 @@ struct PageRoutes {
         do {
             try await services.sessions.revoke(handle: handle, ofUser: account.id)
         } catch let error as SessionError where error.isNotFound {
-            return errorPage(status: .notFound, heading: "No such session", message: "That session does not exist or has already ended.", session: session, account: account)
+            return errorPage(
+                status: .notFound,
+                heading: "No such session",
+                message: "That session does not exist or has already ended.",
+                session: session,
+                account: account
+            )
         }
         return redirect("/account?notice=revoked")
     }
@@ -260,7 +294,9 @@ struct PageRoutes {
     }
 
     static let csrfRefusal = APIError.forbidden(
-        code: "csrf_token_invalid", "the form's CSRF token is missing or does not match your session; reload the page and try again")
+        code: "csrf_token_invalid",
+        "the form's CSRF token is missing or does not match your session; reload the page and try again"
+    )
 
     /// True when the request presented a session cookie that names no live session (any more).
     func sessionEnded(_ request: Request, _ session: Session) -> Bool {
@@ -269,18 +305,32 @@ struct PageRoutes {
 
     /// The form again, with the typed username kept and the refusal shown, under the refusal's status.
     func refilled(
-        _ template: String, title: String, session: Session, username: String, message: String,
-        status: HTTPResponse.Status?, headers: HTTPFields? = nil
+        _ template: String,
+        title: String,
+        session: Session,
+        username: String,
+        message: String,
+        status: HTTPResponse.Status?,
+        headers: HTTPFields? = nil
     ) -> Response {
         let form = FormPage(error: message, username: username, minPassword: services.signIn.policy.minPasswordLength)
-        return page(template, view(title: title, account: nil, session: session, forms: true, form), status: status ?? .badRequest, headers: headers ?? [:])
+        return page(
+            template,
+            view(title: title, account: nil, session: session, forms: true, form),
+            status: status ?? .badRequest,
+            headers: headers ?? [:]
+        )
     }
 
     func registerView(session: Session) -> PageView<FormPage> {
         let open = services.configuration.registrationOpen
         return view(
-            title: open ? "Register" : "Registration is closed", account: nil, session: session, forms: open,
-            FormPage(minPassword: services.signIn.policy.minPasswordLength))
+            title: open ? "Register" : "Registration is closed",
+            account: nil,
+            session: session,
+            forms: open,
+            FormPage(minPassword: services.signIn.policy.minPasswordLength)
+        )
     }
 
     /// A page's view: the shared header values around `content`.
@@ -288,16 +338,26 @@ struct PageRoutes {
         // Only pages with forms (or a signed-in header with its sign-out form) create a CSRF token,
         // so an anonymous visit to the home page stores nothing.
         PageView(
-            title: title, registrationOpen: services.configuration.registrationOpen,
+            title: title,
+            registrationOpen: services.configuration.registrationOpen,
             user: account.map { PageUser(username: $0.username) },
-            csrf: forms || account != nil ? session.csrfToken() : nil, bare: false, page: content)
+            csrf: forms || account != nil ? session.csrfToken() : nil,
+            bare: false,
+            page: content
+        )
     }
 
     func page<Content>(_ name: String, _ view: PageView<Content>, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
         Self.render(library, name, view, status: status, headers: extra)
     }
 
-    static func render<Content>(_ library: MustacheLibrary, _ name: String, _ view: PageView<Content>, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
+    static func render<Content>(
+        _ library: MustacheLibrary,
+        _ name: String,
+        _ view: PageView<Content>,
+        status: HTTPResponse.Status = .ok,
+        headers extra: HTTPFields = [:]
+    ) -> Response {
         let html = library.render(view, withTemplate: name) ?? "template \(name) missing"
         var headers: HTTPFields = [.contentType: "text/html; charset=utf-8"]
         headers.append(contentsOf: extra)
@@ -309,8 +369,11 @@ struct PageRoutes {
     }
 
     static func asset(_ text: String, type: String) -> Response {
-        Response(status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=3600"],
-                 body: .init(byteBuffer: ByteBuffer(string: text)))
+        Response(
+            status: .ok,
+            headers: [.contentType: type, .cacheControl: "public, max-age=3600"],
+            body: .init(byteBuffer: ByteBuffer(string: text))
+        )
     }
 
     func redirect(_ location: String) -> Response {
@@ -384,7 +447,10 @@ struct PageRoutes {
         case (405, _):
             return ("Method not allowed", "This address does not accept that kind of request.", nil)
         case (413, _):
-            return ("Too much data", "The form sent more than this server accepts (\(Bodies.maxBytes / 1024) KiB). Shorten what you typed and try again.", nil)
+            return (
+                "Too much data", "The form sent more than this server accepts (\(Bodies.maxBytes / 1024) KiB). Shorten what you typed and try again.",
+                nil
+            )
         case (415, _):
             return ("Unsupported form", "This address does not accept data of that type.", nil)
         case (429, _):

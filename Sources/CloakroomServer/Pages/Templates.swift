@@ -21,215 +21,215 @@ enum Templates {
     /// `bare`: a page rendered without knowing the visitor (errors outside the page routes): the
     /// header shows no sign-in state.
     static let head = """
-    <!doctype html>
-    <html lang="en">
-    <head>
-    <meta charset="utf-8">
-    <meta name="viewport" content="width=device-width, initial-scale=1">
-    <title>{{title}} · Cloakroom</title>
-    <link rel="stylesheet" href="/assets/cloakroom.css">
-    <script src="/assets/cloakroom.js" defer></script>
-    </head>
-    <body>
-    <header><div class="bar">
-      <a class="brand" href="/">Cloakroom</a>
-      <nav>
-        {{^bare}}
-        {{#user}}<span class="muted">{{username}}</span><a href="/account">Account</a>
-        <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="secondary" type="submit">Sign out</button></form>{{/user}}
-        {{^user}}<a href="/login">Sign in</a>{{#registrationOpen}}<a href="/register">Register</a>{{/registrationOpen}}{{/user}}
-        {{/bare}}
-      </nav>
-    </div></header>
-    <main>
-    """
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{{title}} · Cloakroom</title>
+        <link rel="stylesheet" href="/assets/cloakroom.css">
+        <script src="/assets/cloakroom.js" defer></script>
+        </head>
+        <body>
+        <header><div class="bar">
+          <a class="brand" href="/">Cloakroom</a>
+          <nav>
+            {{^bare}}
+            {{#user}}<span class="muted">{{username}}</span><a href="/account">Account</a>
+            <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="secondary" type="submit">Sign out</button></form>{{/user}}
+            {{^user}}<a href="/login">Sign in</a>{{#registrationOpen}}<a href="/register">Register</a>{{/registrationOpen}}{{/user}}
+            {{/bare}}
+          </nav>
+        </div></header>
+        <main>
+        """
 
     static let foot = """
-    </main>
-    </body>
-    </html>
-    """
+        </main>
+        </body>
+        </html>
+        """
 
     static let home = """
-    {{> head}}
-    {{#page}}
-    <div class="card">
-      {{#user}}
-      <h1>Welcome back, {{username}}</h1>
-      <p>You are signed in. Your session ends after {{idleText}} without activity, and at the latest {{absoluteText}} after you signed in.</p>
-      <div class="actions"><a class="button" href="/account">Your account and sessions</a></div>
-      {{/user}}
-      {{^user}}
-      <h1>Cloakroom</h1>
-      <p>Hand in your coat, keep the ticket: the server keeps your session, your browser keeps only an opaque ID in a cookie it will not show to scripts.</p>
-      <p class="muted">You are not signed in.</p>
-      <div class="actions"><a class="button" href="/login">Sign in</a>{{#registrationOpen}}<a href="/register">Create an account</a>{{/registrationOpen}}</div>
-      {{/user}}
-    </div>
-    {{/page}}
-    {{> foot}}
-    """
+        {{> head}}
+        {{#page}}
+        <div class="card">
+          {{#user}}
+          <h1>Welcome back, {{username}}</h1>
+          <p>You are signed in. Your session ends after {{idleText}} without activity, and at the latest {{absoluteText}} after you signed in.</p>
+          <div class="actions"><a class="button" href="/account">Your account and sessions</a></div>
+          {{/user}}
+          {{^user}}
+          <h1>Cloakroom</h1>
+          <p>Hand in your coat, keep the ticket: the server keeps your session, your browser keeps only an opaque ID in a cookie it will not show to scripts.</p>
+          <p class="muted">You are not signed in.</p>
+          <div class="actions"><a class="button" href="/login">Sign in</a>{{#registrationOpen}}<a href="/register">Create an account</a>{{/registrationOpen}}</div>
+          {{/user}}
+        </div>
+        {{/page}}
+        {{> foot}}
+        """
 
     static let login = """
-    {{> head}}
-    {{#page}}
-    <div class="card narrow">
-      <h1>Sign in</h1>
-      {{#notice}}<div class="notice" role="status">{{notice}}</div>{{/notice}}
-      {{#error}}<div class="error" role="alert">{{error}}</div>{{/error}}
-      <form method="post" action="/login">
-        <input type="hidden" name="csrf_token" value="{{csrf}}">
-        <label for="username">Username</label>
-        <input id="username" name="username" type="text" autocomplete="username" value="{{username}}" required autofocus>
-        <label for="password">Password</label>
-        <input id="password" name="password" type="password" autocomplete="current-password" required>
-        <div class="actions"><button type="submit">Sign in</button>{{#registrationOpen}}<a href="/register">Create an account</a>{{/registrationOpen}}</div>
-      </form>
-    </div>
-    {{/page}}
-    {{> foot}}
-    """
+        {{> head}}
+        {{#page}}
+        <div class="card narrow">
+          <h1>Sign in</h1>
+          {{#notice}}<div class="notice" role="status">{{notice}}</div>{{/notice}}
+          {{#error}}<div class="error" role="alert">{{error}}</div>{{/error}}
+          <form method="post" action="/login">
+            <input type="hidden" name="csrf_token" value="{{csrf}}">
+            <label for="username">Username</label>
+            <input id="username" name="username" type="text" autocomplete="username" value="{{username}}" required autofocus>
+            <label for="password">Password</label>
+            <input id="password" name="password" type="password" autocomplete="current-password" required>
+            <div class="actions"><button type="submit">Sign in</button>{{#registrationOpen}}<a href="/register">Create an account</a>{{/registrationOpen}}</div>
+          </form>
+        </div>
+        {{/page}}
+        {{> foot}}
+        """
 
     static let register = """
-    {{> head}}
-    {{#page}}
-    <div class="card narrow">
-      {{#registrationOpen}}
-      <h1>Create an account</h1>
-      {{#error}}<div class="error" role="alert">{{error}}</div>{{/error}}
-      <form method="post" action="/register">
-        <input type="hidden" name="csrf_token" value="{{csrf}}">
-        <label for="username">Username</label>
-        <input id="username" name="username" type="text" autocomplete="username" value="{{username}}" required autofocus>
-        <label for="password">Password</label>
-        <input id="password" name="password" type="password" autocomplete="new-password" minlength="{{minPassword}}" required>
-        <p class="muted">At least {{minPassword}} characters.</p>
-        <div class="actions"><button type="submit">Create account</button><a href="/login">I have an account</a></div>
-      </form>
-      {{/registrationOpen}}
-      {{^registrationOpen}}
-      <h1>Registration is closed</h1>
-      <p>This server does not take new accounts. If you already have one, sign in.</p>
-      <div class="actions"><a class="button" href="/login">Sign in</a></div>
-      {{/registrationOpen}}
-    </div>
-    {{/page}}
-    {{> foot}}
-    """
+        {{> head}}
+        {{#page}}
+        <div class="card narrow">
+          {{#registrationOpen}}
+          <h1>Create an account</h1>
+          {{#error}}<div class="error" role="alert">{{error}}</div>{{/error}}
+          <form method="post" action="/register">
+            <input type="hidden" name="csrf_token" value="{{csrf}}">
+            <label for="username">Username</label>
+            <input id="username" name="username" type="text" autocomplete="username" value="{{username}}" required autofocus>
+            <label for="password">Password</label>
+            <input id="password" name="password" type="password" autocomplete="new-password" minlength="{{minPassword}}" required>
+            <p class="muted">At least {{minPassword}} characters.</p>
+            <div class="actions"><button type="submit">Create account</button><a href="/login">I have an account</a></div>
+          </form>
+          {{/registrationOpen}}
+          {{^registrationOpen}}
+          <h1>Registration is closed</h1>
+          <p>This server does not take new accounts. If you already have one, sign in.</p>
+          <div class="actions"><a class="button" href="/login">Sign in</a></div>
+          {{/registrationOpen}}
+        </div>
+        {{/page}}
+        {{> foot}}
+        """
 
     static let account = """
-    {{> head}}
-    {{#page}}
-    <div class="card">
-      <h1>Your account</h1>
-      {{#notice}}<div class="notice" role="status">{{notice}}</div>{{/notice}}
-      {{#error}}<div class="error" role="alert">{{error}}</div>{{/error}}
-      <p>Signed in as <strong>{{username}}</strong>. This session expires at {{currentExpiry}} unless you keep using it (idle limit {{idleText}}, hard limit {{absoluteText}}).</p>
-    </div>
-    <div class="card">
-      <h2>Your sessions ({{sessionCount}})</h2>
-      <table class="sessions">
-        <thead><tr><th>Device</th><th>Address</th><th>Signed in</th><th>Last active</th><th>Expires</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
-        <tbody>
-        {{#sessions}}
-        <tr id="session-{{handle}}">
-          <td class="ua" data-label="Device" title="{{userAgentFull}}">{{userAgent}} {{#current}}<span class="tag">this device</span>{{/current}}</td>
-          <td data-label="Address">{{ipAddress}}</td>
-          <td data-label="Signed in">{{created}}</td>
-          <td data-label="Last active">{{lastSeen}}</td>
-          <td data-label="Expires">{{expires}}</td>
-          <td class="row-actions">{{^current}}<form class="inline" method="post" action="/account/sessions/revoke"><input type="hidden" name="csrf_token" value="{{csrf}}"><input type="hidden" name="handle" value="{{handle}}"><button class="danger" type="submit" aria-label="Revoke the session on {{device}}, last active {{lastSeen}}">Revoke</button></form>{{/current}}</td>
-        </tr>
-        {{/sessions}}
-        </tbody>
-      </table>
-      <div class="actions">
-        <form class="inline" method="post" action="/account/sessions/revoke-others"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="danger" type="submit">Sign out everywhere else</button></form>
-        <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="secondary" type="submit">Sign out</button></form>
-      </div>
-    </div>
-    <div class="card" id="change-password">
-      <h2>Change password</h2>
-      {{#passwordError}}<div class="error" role="alert">Your password was not changed. {{passwordError}}</div>{{/passwordError}}
-      <p class="muted">Signs out your other sessions and every app signed in with a token.</p>
-      <form method="post" action="/account/password">
-        <input type="hidden" name="csrf_token" value="{{csrf}}">
-        <input type="text" name="username" autocomplete="username" value="{{username}}" hidden>
-        <label for="current_password">Current password</label>
-        <input id="current_password" name="current_password" type="password" autocomplete="current-password" required>
-        <label for="new_password">New password</label>
-        <input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength="{{minPassword}}" required>
-        <div class="actions"><button type="submit">Change password</button></div>
-      </form>
-    </div>
-    {{/page}}
-    {{> foot}}
-    """
+        {{> head}}
+        {{#page}}
+        <div class="card">
+          <h1>Your account</h1>
+          {{#notice}}<div class="notice" role="status">{{notice}}</div>{{/notice}}
+          {{#error}}<div class="error" role="alert">{{error}}</div>{{/error}}
+          <p>Signed in as <strong>{{username}}</strong>. This session expires at {{currentExpiry}} unless you keep using it (idle limit {{idleText}}, hard limit {{absoluteText}}).</p>
+        </div>
+        <div class="card">
+          <h2>Your sessions ({{sessionCount}})</h2>
+          <table class="sessions">
+            <thead><tr><th>Device</th><th>Address</th><th>Signed in</th><th>Last active</th><th>Expires</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
+            <tbody>
+            {{#sessions}}
+            <tr id="session-{{handle}}">
+              <td class="ua" data-label="Device" title="{{userAgentFull}}">{{userAgent}} {{#current}}<span class="tag">this device</span>{{/current}}</td>
+              <td data-label="Address">{{ipAddress}}</td>
+              <td data-label="Signed in">{{created}}</td>
+              <td data-label="Last active">{{lastSeen}}</td>
+              <td data-label="Expires">{{expires}}</td>
+              <td class="row-actions">{{^current}}<form class="inline" method="post" action="/account/sessions/revoke"><input type="hidden" name="csrf_token" value="{{csrf}}"><input type="hidden" name="handle" value="{{handle}}"><button class="danger" type="submit" aria-label="Revoke the session on {{device}}, last active {{lastSeen}}">Revoke</button></form>{{/current}}</td>
+            </tr>
+            {{/sessions}}
+            </tbody>
+          </table>
+          <div class="actions">
+            <form class="inline" method="post" action="/account/sessions/revoke-others"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="danger" type="submit">Sign out everywhere else</button></form>
+            <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="secondary" type="submit">Sign out</button></form>
+          </div>
+        </div>
+        <div class="card" id="change-password">
+          <h2>Change password</h2>
+          {{#passwordError}}<div class="error" role="alert">Your password was not changed. {{passwordError}}</div>{{/passwordError}}
+          <p class="muted">Signs out your other sessions and every app signed in with a token.</p>
+          <form method="post" action="/account/password">
+            <input type="hidden" name="csrf_token" value="{{csrf}}">
+            <input type="text" name="username" autocomplete="username" value="{{username}}" hidden>
+            <label for="current_password">Current password</label>
+            <input id="current_password" name="current_password" type="password" autocomplete="current-password" required>
+            <label for="new_password">New password</label>
+            <input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength="{{minPassword}}" required>
+            <div class="actions"><button type="submit">Change password</button></div>
+          </form>
+        </div>
+        {{/page}}
+        {{> foot}}
+        """
 
     /// Every page's error, and the errors `ErrorMiddleware` shows a browser (404, 403, 405, 413 …).
     static let error = """
-    {{> head}}
-    {{#page}}
-    <div class="card narrow">
-      <h1>{{heading}}</h1>
-      <div class="error" role="alert">{{message}}</div>
-      <div class="actions">{{#link}}<a class="button" href="{{href}}">{{text}}</a>{{/link}}{{^link}}<a class="button" href="/">Home</a>{{/link}}</div>
-    </div>
-    {{/page}}
-    {{> foot}}
-    """
+        {{> head}}
+        {{#page}}
+        <div class="card narrow">
+          <h1>{{heading}}</h1>
+          <div class="error" role="alert">{{message}}</div>
+          <div class="actions">{{#link}}<a class="button" href="{{href}}">{{text}}</a>{{/link}}{{^link}}<a class="button" href="/">Home</a>{{/link}}</div>
+        </div>
+        {{/page}}
+        {{> foot}}
+        """
 
     /// Served at /assets/cloakroom.js. A page restored from the back-forward cache is reloaded, so
     /// after sign-out the back button asks the server again (and gets the sign-in page) instead of
     /// showing a private page from memory; `Cache-Control: no-store` alone does not stop every browser.
     static let script = """
-    window.addEventListener('pageshow', function (event) {
-      if (event.persisted) { window.location.reload(); }
-    });
-    """
+        window.addEventListener('pageshow', function (event) {
+          if (event.persisted) { window.location.reload(); }
+        });
+        """
 
     /// Served at /assets/cloakroom.css, so the Content-Security-Policy needs no `'unsafe-inline'`
     /// for styles. Under 640 px the sessions table becomes one block per session.
     static let stylesheet = """
-    :root { --ink:#1d2433; --muted:#5b6577; --line:#d9dee7; --accent:#2f5bd3; --bad:#b42318; --good:#067647; }
-    * { box-sizing: border-box; }
-    body { margin:0; font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif; color:var(--ink); background:#f6f7fb; }
-    header { background:#fff; border-bottom:1px solid var(--line); }
-    header .bar { max-width:880px; margin:0 auto; padding:12px 20px; display:flex; align-items:center; gap:16px; flex-wrap:wrap; }
-    header .brand { font-weight:700; color:var(--ink); text-decoration:none; font-size:18px; }
-    header nav { margin-left:auto; display:flex; gap:14px; align-items:center; flex-wrap:wrap; }
-    header nav a { color:var(--accent); text-decoration:none; }
-    main { max-width:880px; margin:28px auto; padding:0 20px; }
-    .card { background:#fff; border:1px solid var(--line); border-radius:10px; padding:24px; margin-bottom:20px; }
-    .narrow { max-width:420px; margin-left:auto; margin-right:auto; }
-    h1 { font-size:24px; margin:0 0 12px; }
-    h2 { font-size:18px; margin:0 0 12px; }
-    label { display:block; font-weight:600; margin:14px 0 6px; }
-    input[type=text], input[type=password] { width:100%; padding:10px 12px; border:1px solid var(--line); border-radius:8px; font-size:16px; }
-    button, .button { display:inline-block; padding:9px 16px; border-radius:8px; border:1px solid var(--accent); background:var(--accent); color:#fff; font-size:15px; cursor:pointer; text-decoration:none; }
-    button.secondary { background:#fff; color:var(--accent); }
-    button.danger { background:#fff; color:var(--bad); border-color:var(--bad); }
-    form.inline { display:inline; margin:0; }
-    .actions { margin-top:18px; display:flex; gap:10px; align-items:center; flex-wrap:wrap; }
-    .error { background:#fef3f2; border:1px solid #fecdca; color:var(--bad); padding:10px 12px; border-radius:8px; margin-bottom:12px; }
-    .notice { background:#ecfdf3; border:1px solid #abefc6; color:var(--good); padding:10px 12px; border-radius:8px; margin-bottom:12px; }
-    .muted { color:var(--muted); font-size:14px; }
-    .visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
-    table { width:100%; border-collapse:collapse; font-size:14px; }
-    th, td { text-align:left; padding:10px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
-    th { color:var(--muted); font-weight:600; }
-    .tag { display:inline-block; background:#eef4ff; color:var(--accent); border-radius:999px; padding:1px 8px; font-size:12px; font-weight:600; }
-    .ua { max-width:300px; overflow-wrap:anywhere; }
-    @media (max-width: 640px) {
-      main { padding:0 12px; margin:16px auto; }
-      .card { padding:16px; }
-      table.sessions thead { display:none; }
-      table.sessions, table.sessions tbody, table.sessions tr, table.sessions td { display:block; width:100%; }
-      table.sessions tr { border-bottom:1px solid var(--line); padding:10px 0; }
-      table.sessions td { border:0; padding:2px 0; }
-      table.sessions td[data-label]::before { content:attr(data-label) ": "; color:var(--muted); font-weight:600; }
-      table.sessions td.row-actions { padding-top:8px; }
-      .ua { max-width:none; }
-    }
-    """
+        :root { --ink:#1d2433; --muted:#5b6577; --line:#d9dee7; --accent:#2f5bd3; --bad:#b42318; --good:#067647; }
+        * { box-sizing: border-box; }
+        body { margin:0; font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif; color:var(--ink); background:#f6f7fb; }
+        header { background:#fff; border-bottom:1px solid var(--line); }
+        header .bar { max-width:880px; margin:0 auto; padding:12px 20px; display:flex; align-items:center; gap:16px; flex-wrap:wrap; }
+        header .brand { font-weight:700; color:var(--ink); text-decoration:none; font-size:18px; }
+        header nav { margin-left:auto; display:flex; gap:14px; align-items:center; flex-wrap:wrap; }
+        header nav a { color:var(--accent); text-decoration:none; }
+        main { max-width:880px; margin:28px auto; padding:0 20px; }
+        .card { background:#fff; border:1px solid var(--line); border-radius:10px; padding:24px; margin-bottom:20px; }
+        .narrow { max-width:420px; margin-left:auto; margin-right:auto; }
+        h1 { font-size:24px; margin:0 0 12px; }
+        h2 { font-size:18px; margin:0 0 12px; }
+        label { display:block; font-weight:600; margin:14px 0 6px; }
+        input[type=text], input[type=password] { width:100%; padding:10px 12px; border:1px solid var(--line); border-radius:8px; font-size:16px; }
+        button, .button { display:inline-block; padding:9px 16px; border-radius:8px; border:1px solid var(--accent); background:var(--accent); color:#fff; font-size:15px; cursor:pointer; text-decoration:none; }
+        button.secondary { background:#fff; color:var(--accent); }
+        button.danger { background:#fff; color:var(--bad); border-color:var(--bad); }
+        form.inline { display:inline; margin:0; }
+        .actions { margin-top:18px; display:flex; gap:10px; align-items:center; flex-wrap:wrap; }
+        .error { background:#fef3f2; border:1px solid #fecdca; color:var(--bad); padding:10px 12px; border-radius:8px; margin-bottom:12px; }
+        .notice { background:#ecfdf3; border:1px solid #abefc6; color:var(--good); padding:10px 12px; border-radius:8px; margin-bottom:12px; }
+        .muted { color:var(--muted); font-size:14px; }
+        .visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
+        table { width:100%; border-collapse:collapse; font-size:14px; }
+        th, td { text-align:left; padding:10px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
+        th { color:var(--muted); font-weight:600; }
+        .tag { display:inline-block; background:#eef4ff; color:var(--accent); border-radius:999px; padding:1px 8px; font-size:12px; font-weight:600; }
+        .ua { max-width:300px; overflow-wrap:anywhere; }
+        @media (max-width: 640px) {
+          main { padding:0 12px; margin:16px auto; }
+          .card { padding:16px; }
+          table.sessions thead { display:none; }
+          table.sessions, table.sessions tbody, table.sessions tr, table.sessions td { display:block; width:100%; }
+          table.sessions tr { border-bottom:1px solid var(--line); padding:10px 0; }
+          table.sessions td { border:0; padding:2px 0; }
+          table.sessions td[data-label]::before { content:attr(data-label) ": "; color:var(--muted); font-weight:600; }
+          table.sessions td.row-actions { padding-top:8px; }
+          .ua { max-width:none; }
+        }
+        """
 }

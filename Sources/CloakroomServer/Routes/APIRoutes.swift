@@ -66,7 +66,8 @@ struct APIRoutes {
         let currentPassword: String
         let newPassword: String
         enum CodingKeys: String, CodingKey {
-            case currentPassword = "current_password", newPassword = "new_password"
+            case currentPassword = "current_password"
+            case newPassword = "new_password"
         }
     }
 
@@ -101,15 +102,33 @@ struct APIRoutes {
     // MARK: - Handlers
 
     @Sendable func health(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
-        struct Health: Encodable { let status: String; let store: String; let accounts: String; let error: String? }
+        struct Health: Encodable {
+            let status: String
+            let store: String
+            let accounts: String
+            let error: String?
+        }
         // Both stores a sign-in needs: a node whose account store is down cannot sign anyone in,
         // so a load balancer should stop sending it traffic.
-        async let sessionsUp: Bool = { do { try await services.backends.sessions.ping(); return true } catch { return false } }()
-        async let accountsUp: Bool = { do { _ = try await services.backends.accounts.account(id: "healthz-probe"); return true } catch { return false } }()
+        async let sessionsUp: Bool = {
+            do {
+                try await services.backends.sessions.ping()
+                return true
+            } catch { return false }
+        }()
+        async let accountsUp: Bool = {
+            do {
+                _ = try await services.backends.accounts.account(id: "healthz-probe")
+                return true
+            } catch { return false }
+        }()
         let (store, accounts) = await (sessionsUp, accountsUp)
         let health = Health(
-            status: store && accounts ? "ok" : "unavailable", store: store ? "up" : "down", accounts: accounts ? "up" : "down",
-            error: !store ? "session_store_unavailable" : !accounts ? "store_unavailable" : nil)
+            status: store && accounts ? "ok" : "unavailable",
+            store: store ? "up" : "down",
+            accounts: accounts ? "up" : "down",
+            error: !store ? "session_store_unavailable" : !accounts ? "store_unavailable" : nil
+        )
         return try json(health, status: store && accounts ? .ok : .serviceUnavailable)
     }
 
@@ -127,7 +146,10 @@ struct APIRoutes {
     @Sendable func login(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let credentials = try await Bodies.json(Credentials.self, from: request)
         let account = try await services.signIn.authenticate(
-            username: credentials.username, password: credentials.password, address: context.clientAddress)
+            username: credentials.username,
+            password: credentials.password,
+            address: context.clientAddress
+        )
         let session = try context.requireSession()
         try await services.sessions.signIn(session, userID: account.id)
         return try json(meView(account, session))
@@ -152,10 +174,19 @@ struct APIRoutes {
         case .session(let account, let session):
             return try json(meView(account, session))
         case .token(let account, let claims):
-            return try json(MeView(
-                user: UserView(id: account.id, username: account.username), session: nil,
-                token: TokenView(clientID: claims.clientID, scope: claims.scope, issuedAt: claims.issuedAt,
-                                 expiresAt: claims.expiresAt, sessionID: claims.sessionID)))
+            return try json(
+                MeView(
+                    user: UserView(id: account.id, username: account.username),
+                    session: nil,
+                    token: TokenView(
+                        clientID: claims.clientID,
+                        scope: claims.scope,
+                        issuedAt: claims.issuedAt,
+                        expiresAt: claims.expiresAt,
+                        sessionID: claims.sessionID
+                    )
+                )
+            )
         }
     }
 
@@ -181,7 +212,10 @@ struct APIRoutes {
     /// "Sign out everywhere else": every other session, and every token of the account (a token
     /// caller's own access token included).
     @Sendable func revokeOthers(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
-        struct Revoked: Encodable { let revoked: Int; let refreshTokensRevoked: Int }
+        struct Revoked: Encodable {
+            let revoked: Int
+            let refreshTokensRevoked: Int
+        }
         let caller = try await requireCaller(context)
         let keeping: Session? = if case .session(_, let session) = caller { session } else { nil }
         let count = try await services.sessions.revokeAll(ofUser: caller.account.id, keeping: keeping)
@@ -204,8 +238,13 @@ struct APIRoutes {
     func requireCaller(_ context: CloakroomRequestContext) async throws -> Caller {
         if let claims = context.accessToken {
             guard let account = try await services.account(for: claims) else {
-                throw APIError(.unauthorized, code: "invalid_token", message: "the account of this token no longer exists or is disabled",
-                               headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""], reason: "account_unavailable")
+                throw APIError(
+                    .unauthorized,
+                    code: "invalid_token",
+                    message: "the account of this token no longer exists or is disabled",
+                    headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""],
+                    reason: "account_unavailable"
+                )
             }
             return .token(account, claims)
         }
@@ -217,8 +256,12 @@ struct APIRoutes {
         let session = try context.requireSession()
         guard let account = try await services.currentAccount(session) else {
             // RFC 6750 section 3: a protected resource asked for without credentials names its scheme.
-            throw APIError(.unauthorized, code: "unauthenticated", message: "sign in first",
-                           headers: [.wwwAuthenticate: "Bearer realm=\"cloakroom\""])
+            throw APIError(
+                .unauthorized,
+                code: "unauthenticated",
+                message: "sign in first",
+                headers: [.wwwAuthenticate: "Bearer realm=\"cloakroom\""]
+            )
         }
         return (account, session)
     }
@@ -227,22 +270,40 @@ struct APIRoutes {
         let record = session.record
         return MeView(
             user: UserView(id: account.id, username: account.username),
-            session: record.map { view($0, current: true) } ?? view(placeholder: account), token: nil)
+            session: record.map { view($0, current: true) } ?? view(placeholder: account),
+            token: nil
+        )
     }
 
     func view(_ record: SessionRecord, current: Bool) -> SessionView {
         SessionView(
-            id: record.handle, current: current, createdAt: record.createdAt, lastSeenAt: record.lastSeen,
-            authenticatedAt: record.authenticatedAt, expiresAt: services.sessions.expiry(of: record),
+            id: record.handle,
+            current: current,
+            createdAt: record.createdAt,
+            lastSeenAt: record.lastSeen,
+            authenticatedAt: record.authenticatedAt,
+            expiresAt: services.sessions.expiry(of: record),
             idleExpiresAt: min(record.idleExpiresAt, record.lastSeen.addingTimeInterval(services.configuration.sessions.idleTimeout)),
             absoluteExpiresAt: min(record.absoluteExpiresAt, record.createdAt.addingTimeInterval(services.configuration.sessions.absoluteLifetime)),
-            userAgent: record.userAgent, ipAddress: record.ipAddress)
+            userAgent: record.userAgent,
+            ipAddress: record.ipAddress
+        )
     }
 
     func view(placeholder account: Account) -> SessionView {
         let now = services.clock.now()
-        return SessionView(id: "", current: true, createdAt: now, lastSeenAt: now, authenticatedAt: now, expiresAt: now,
-                           idleExpiresAt: now, absoluteExpiresAt: now, userAgent: nil, ipAddress: nil)
+        return SessionView(
+            id: "",
+            current: true,
+            createdAt: now,
+            lastSeenAt: now,
+            authenticatedAt: now,
+            expiresAt: now,
+            idleExpiresAt: now,
+            absoluteExpiresAt: now,
+            userAgent: nil,
+            ipAddress: nil
+        )
     }
 
     func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -250,8 +311,11 @@ struct APIRoutes {
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(value)
-        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 }
 
@@ -275,11 +339,14 @@ struct APICSRFMiddleware<Context: SessionRequestContext>: RouterMiddleware {
         }
         if hasCookie {
             let json = Bodies.mediaType(request) == "application/json"
-            let custom = request.headers[HTTPField.Name("X-Requested-With")!] != nil
+            let custom =
+                request.headers[HTTPField.Name("X-Requested-With")!] != nil
                 || request.headers[HTTPField.Name("X-CSRF-Token")!] != nil
             guard json || custom else {
-                throw APIError.forbidden(code: "csrf_header_missing",
-                    "a cookie-authenticated API request that changes state needs Content-Type: application/json or an X-CSRF-Token header")
+                throw APIError.forbidden(
+                    code: "csrf_header_missing",
+                    "a cookie-authenticated API request that changes state needs Content-Type: application/json or an X-CSRF-Token header"
+                )
             }
             if let token = request.headers[HTTPField.Name("X-CSRF-Token")!], let session = context.session, session.exists {
                 guard session.verifyCSRF(token) else {

@@ -1,8 +1,8 @@
+import CloakroomHummingbird
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import CloakroomHummingbird
 
 /// Request-body helpers shared by pages and the API: bounded collection, content types, decoding.
 enum Bodies {

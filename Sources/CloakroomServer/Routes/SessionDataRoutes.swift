@@ -94,8 +94,11 @@ struct SessionDataRoutes {
 
     static func raw(key: String, value: String) -> Response {
         let keyJSON = (try? JSONEncoder().encode(key)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
-        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(string: #"{"key":\#(keyJSON),"value":\#(value)}"#)))
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: #"{"key":\#(keyJSON),"value":\#(value)}"#))
+        )
     }
 
     static func json(_ object: [String: Any]) throws -> Response {

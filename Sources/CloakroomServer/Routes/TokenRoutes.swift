@@ -24,8 +24,12 @@ struct TokenRoutes {
         let scope: String
 
         enum CodingKeys: String, CodingKey {
-            case accessToken = "access_token", tokenType = "token_type", expiresIn = "expires_in"
-            case refreshToken = "refresh_token", refreshTokenExpiresIn = "refresh_token_expires_in", scope
+            case accessToken = "access_token"
+            case tokenType = "token_type"
+            case expiresIn = "expires_in"
+            case refreshToken = "refresh_token"
+            case refreshTokenExpiresIn = "refresh_token_expires_in"
+            case scope
         }
     }
 
@@ -66,7 +70,11 @@ struct TokenRoutes {
             // Until clients are registered (OAuth), the password grant serves one client: this
             // server's own. Another client_id is refused, not written into the token.
             if let clientID = fields["client_id"], clientID != services.tokens.configuration.clientID {
-                throw APIError(.unauthorized, code: "invalid_client", message: "unknown client_id; this server issues tokens only to \(services.tokens.configuration.clientID)")
+                throw APIError(
+                    .unauthorized,
+                    code: "invalid_client",
+                    message: "unknown client_id; this server issues tokens only to \(services.tokens.configuration.clientID)"
+                )
             }
             let account = try await services.signIn.authenticate(username: username, password: password, address: context.clientAddress)
             // RFC 6749 section 3.3: the server may grant less than asked and says what it granted in
@@ -111,13 +119,30 @@ struct TokenRoutes {
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store", HTTPField.Name("Pragma")!: "no-cache"]
         let body: TokenResponse
         if let cookies = services.tokenCookies {
-            headers.append(HTTPField(name: .setCookie, value: try cookies.accessCookie(grant.accessToken, maxAge: grant.expiresIn).setCookieHeaderValue()))
-            headers.append(HTTPField(name: .setCookie, value: try cookies.refreshCookie(grant.refreshToken, maxAge: grant.refreshExpiresIn).setCookieHeaderValue()))
-            body = TokenResponse(accessToken: nil, expiresIn: grant.expiresIn, refreshToken: nil, refreshTokenExpiresIn: grant.refreshExpiresIn, scope: grant.scope)
+            headers.append(
+                HTTPField(name: .setCookie, value: try cookies.accessCookie(grant.accessToken, maxAge: grant.expiresIn).setCookieHeaderValue())
+            )
+            headers.append(
+                HTTPField(
+                    name: .setCookie,
+                    value: try cookies.refreshCookie(grant.refreshToken, maxAge: grant.refreshExpiresIn).setCookieHeaderValue()
+                )
+            )
+            body = TokenResponse(
+                accessToken: nil,
+                expiresIn: grant.expiresIn,
+                refreshToken: nil,
+                refreshTokenExpiresIn: grant.refreshExpiresIn,
+                scope: grant.scope
+            )
         } else {
             body = TokenResponse(
-                accessToken: grant.accessToken, expiresIn: grant.expiresIn, refreshToken: grant.refreshToken,
-                refreshTokenExpiresIn: grant.refreshExpiresIn, scope: grant.scope)
+                accessToken: grant.accessToken,
+                expiresIn: grant.expiresIn,
+                refreshToken: grant.refreshToken,
+                refreshTokenExpiresIn: grant.refreshExpiresIn,
+                scope: grant.scope
+            )
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

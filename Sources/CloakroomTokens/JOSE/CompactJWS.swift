@@ -93,8 +93,8 @@ struct JWSBytes {
     /// ``Base64URL/decodingCapacity(_:)`` bytes). The size limit is the caller's.
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) throws(TokenError) -> JWSBytes {
         guard let firstDot = find(UInt8(ascii: "."), in: bytes, from: 0),
-              let secondDot = find(UInt8(ascii: "."), in: bytes, from: firstDot + 1),
-              find(UInt8(ascii: "."), in: bytes, from: secondDot + 1) == nil
+            let secondDot = find(UInt8(ascii: "."), in: bytes, from: firstDot + 1),
+            find(UInt8(ascii: "."), in: bytes, from: secondDot + 1) == nil
         else {
             throw .malformed("a token has exactly three dot-separated segments")
         }
@@ -102,8 +102,8 @@ struct JWSBytes {
         let payloadText = UnsafeBufferPointer(rebasing: bytes[(firstDot + 1)..<secondDot])
         let signatureText = UnsafeBufferPointer(rebasing: bytes[(secondDot + 1)...])
         guard let headerCount = Base64URL.decodedCount(headerText), headerCount > 0,
-              let payloadCount = Base64URL.decodedCount(payloadText),
-              let signatureCount = Base64URL.decodedCount(signatureText)
+            let payloadCount = Base64URL.decodedCount(payloadText),
+            let signatureCount = Base64URL.decodedCount(signatureText)
         else {
             throw .malformed("a segment is not unpadded base64url")
         }
@@ -113,8 +113,8 @@ struct JWSBytes {
         precondition(output.count >= total + 2)
         let base = output.baseAddress!
         guard Base64URL.decode(headerText, into: base, slack: true),
-              Base64URL.decode(payloadText, into: base + headerCount, slack: true),
-              Base64URL.decode(signatureText, into: base + headerCount + payloadCount, slack: true)
+            Base64URL.decode(payloadText, into: base + headerCount, slack: true),
+            Base64URL.decode(signatureText, into: base + headerCount + payloadCount, slack: true)
         else {
             throw .malformed("a segment is not unpadded base64url")
         }
@@ -123,8 +123,12 @@ struct JWSBytes {
             throw .malformed("the header is not a JSON object with distinct member names")
         }
         let layout = CompactJWS.Layout(
-            headerCount: headerCount, payloadCount: payloadCount, signatureCount: signatureCount,
-            signingInputCount: secondDot, header: header)
+            headerCount: headerCount,
+            payloadCount: payloadCount,
+            signatureCount: signatureCount,
+            signingInputCount: secondDot,
+            header: header
+        )
         return JWSBytes(decoded: decoded, layout: layout)
     }
 

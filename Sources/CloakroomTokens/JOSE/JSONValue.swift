@@ -480,7 +480,7 @@ struct JSONMemberNames: Sendable {
         @inline(__always)
         init(_ bytes: UnsafeBufferPointer<UInt8>, within readable: UnsafeBufferPointer<UInt8>) {
             guard let start = bytes.baseAddress, let end = readable.baseAddress.map({ $0 + readable.count }),
-                  start + 16 <= end, bytes.count <= 16
+                start + 16 <= end, bytes.count <= 16
             else {
                 self.init(bytes)
                 return
@@ -491,7 +491,8 @@ struct JSONMemberNames: Sendable {
             self.init(
                 count: count,
                 low: UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)) & mask(count),
-                high: count > 8 ? UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) & mask(count - 8) : 0)
+                high: count > 8 ? UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) & mask(count - 8) : 0
+            )
         }
 
         private init(count: Int, low: UInt64, high: UInt64) {

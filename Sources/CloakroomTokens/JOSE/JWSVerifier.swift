@@ -72,7 +72,10 @@ public struct JWSVerifier: Sendable {
     /// The shared path without suspending, for a key source that answers at once: `token` is
     /// the UTF-8 of the token `jws` was parsed from.
     func verify(
-        _ jws: JWSBytes, token: UnsafeBufferPointer<UInt8>, acceptedTypes: AcceptedTypes?, now: Date,
+        _ jws: JWSBytes,
+        token: UnsafeBufferPointer<UInt8>,
+        acceptedTypes: AcceptedTypes?,
+        now: Date,
         keys: any ImmediateVerificationKeySource
     ) throws(TokenError) -> TokenAlgorithm {
         let headerAlgorithm = try checkHeader(jws, acceptedTypes: acceptedTypes)
@@ -94,7 +97,10 @@ public struct JWSVerifier: Sendable {
 
     /// The key found (or not) for the header's `kid`, its algorithm, and the signature.
     private func checkSignature(
-        _ jws: JWSBytes, token: UnsafeBufferPointer<UInt8>, key: VerificationKey?, headerAlgorithm: TokenAlgorithm?
+        _ jws: JWSBytes,
+        token: UnsafeBufferPointer<UInt8>,
+        key: VerificationKey?,
+        headerAlgorithm: TokenAlgorithm?
     ) throws(TokenError) -> TokenAlgorithm {
         guard let key else {
             throw jws.header.kid == .absent ? .missingKid() : .unknownKid()
@@ -126,9 +132,10 @@ public struct JWSVerifier: Sendable {
                 return types.contains(typ.string.lowercased())
             }
             return ascii.contains { type in
-                type.count == bytes.count && zip(type, bytes).allSatisfy { expected, byte in
-                    expected == ((UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte)
-                }
+                type.count == bytes.count
+                    && zip(type, bytes).allSatisfy { expected, byte in
+                        expected == ((UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte)
+                    }
             }
         }
     }
@@ -150,7 +157,8 @@ enum HeaderRules {
         }
         // A known algorithm name is not "none"; anything else is checked in every casing and spacing.
         if header.algorithm == nil, let alg = jws.string(header.alg),
-           alg.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() == "none" {
+            alg.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() == "none"
+        {
             throw .algNone()
         }
         if header.hasEmbeddedKey {

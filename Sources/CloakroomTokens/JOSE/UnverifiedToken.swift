@@ -41,7 +41,10 @@ public struct UnverifiedToken: Sendable, Hashable {
 
     private static func pretty(_ bytes: [UInt8]) -> String? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]),
-              let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
+            let data = try? JSONSerialization.data(
+                withJSONObject: object,
+                options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed]
+            )
         else { return nil }
         return String(decoding: data, as: UTF8.self)
     }

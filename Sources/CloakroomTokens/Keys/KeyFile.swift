@@ -2,6 +2,7 @@ import CCloakroomShims
 import CloakroomCore
 import Crypto
 import Foundation
+
 #if canImport(Glibc)
 import CoreFoundation
 import Glibc
@@ -75,8 +76,12 @@ enum KeyFile {
             let box = try AES.GCM.seal(plaintext, using: secret.keyEncryptionKey(salt: salt), authenticating: associatedData)
             guard let combined = box.combined else { throw TokenKeyError(.fileAccess, "AES-GCM produced no output") }
             let envelope = Envelope(
-                format: format, version: version, kdf: "HKDF-SHA256", cipher: "AES-256-GCM",
-                salt: Base64URL.encode(salt), sealed: Base64URL.encode(combined)
+                format: format,
+                version: version,
+                kdf: "HKDF-SHA256",
+                cipher: "AES-256-GCM",
+                salt: Base64URL.encode(salt),
+                sealed: Base64URL.encode(combined)
             )
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             return try encoder.encode(envelope)
@@ -95,7 +100,7 @@ enum KeyFile {
             throw TokenKeyError(.corruptFile, "\(path) has an unsupported key file version or cipher")
         }
         guard let salt = Base64URL.decode(envelope.salt), let sealed = Base64URL.decode(envelope.sealed),
-              let box = try? AES.GCM.SealedBox(combined: sealed)
+            let box = try? AES.GCM.SealedBox(combined: sealed)
         else {
             throw TokenKeyError(.corruptFile, "\(path) is damaged")
         }

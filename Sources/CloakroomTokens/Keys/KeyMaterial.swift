@@ -54,13 +54,13 @@ enum KeyMaterial: Sendable {
     func fits(_ algorithm: TokenAlgorithm) -> Bool {
         switch (self, algorithm) {
         case (.ed25519Private, .eddsa), (.ed25519Public, .eddsa),
-             (.p256Private, .es256), (.p256Public, .es256),
-             (.p384Private, .es384), (.p384Public, .es384),
-             (.p521Private, .es512), (.p521Public, .es512),
-             (.rsaPrivate, .rs256), (.rsaPrivate, .rs384), (.rsaPrivate, .rs512),
-             (.rsaPrivate, .ps256), (.rsaPrivate, .ps384), (.rsaPrivate, .ps512),
-             (.rsaPublic, .rs256), (.rsaPublic, .rs384), (.rsaPublic, .rs512),
-             (.rsaPublic, .ps256), (.rsaPublic, .ps384), (.rsaPublic, .ps512):
+            (.p256Private, .es256), (.p256Public, .es256),
+            (.p384Private, .es384), (.p384Public, .es384),
+            (.p521Private, .es512), (.p521Public, .es512),
+            (.rsaPrivate, .rs256), (.rsaPrivate, .rs384), (.rsaPrivate, .rs512),
+            (.rsaPrivate, .ps256), (.rsaPrivate, .ps384), (.rsaPrivate, .ps512),
+            (.rsaPublic, .rs256), (.rsaPublic, .rs384), (.rsaPublic, .rs512),
+            (.rsaPublic, .ps256), (.rsaPublic, .ps384), (.rsaPublic, .ps512):
             return true
         case (.symmetric(let key), _):
             guard let minimum = algorithm.minimumSymmetricKeyBytes else { return false }
@@ -145,7 +145,10 @@ enum KeyMaterial: Sendable {
     }
 
     private static func addRSA(
-        _ key: some RSAKey, algorithm: TokenAlgorithm, kid: JWKIdentifier, to collection: JWTKeyCollection
+        _ key: some RSAKey,
+        algorithm: TokenAlgorithm,
+        kid: JWKIdentifier,
+        to collection: JWTKeyCollection
     ) async {
         switch algorithm {
         case .ps256, .ps384, .ps512:
@@ -326,7 +329,10 @@ enum KeyMaterial: Sendable {
         } catch let error as TokenKeyError {
             throw error
         } catch {
-            throw TokenKeyError(.invalidKey, "\(jwk.label) is not a valid \(algorithm.keyType.rawValue) key for \(algorithm.name) (RSA keys need at least 2048 bits)")
+            throw TokenKeyError(
+                .invalidKey,
+                "\(jwk.label) is not a valid \(algorithm.keyType.rawValue) key for \(algorithm.name) (RSA keys need at least 2048 bits)"
+            )
         }
         guard material.fits(algorithm) else {
             if let minimum = algorithm.minimumSymmetricKeyBytes {

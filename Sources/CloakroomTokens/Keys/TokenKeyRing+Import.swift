@@ -23,7 +23,9 @@ extension TokenKeyRing {
     /// public ones; a `kid` already in the ring.
     @discardableResult
     public func importSigningKey(
-        jwkJSON data: Data, algorithm: TokenAlgorithm? = nil, activateIn delay: TimeInterval? = nil
+        jwkJSON data: Data,
+        algorithm: TokenAlgorithm? = nil,
+        activateIn delay: TimeInterval? = nil
     ) async throws(TokenKeyError) -> TokenKeyInfo {
         let jwks = try JSONWebKey.keys(fromJSON: data)
         guard jwks.count == 1, let jwk = jwks.first else {
@@ -43,7 +45,10 @@ extension TokenKeyRing {
         }
         let resolved = try jwk.resolvedAlgorithm(requested: algorithm)
         guard resolved.canSign else {
-            throw TokenKeyError(.unsupportedAlgorithm, "the ring signs with \(TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ", ")); \(resolved.name) keys can only be imported to verify")
+            throw TokenKeyError(
+                .unsupportedAlgorithm,
+                "the ring signs with \(TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ", ")); \(resolved.name) keys can only be imported to verify"
+            )
         }
         if resolved.keyType == .rsa {
             try Self.checkRSAModulus(of: jwk)
@@ -75,7 +80,7 @@ extension TokenKeyRing {
     /// printable text.
     static func checkImportedKid(_ kid: String) throws(TokenKeyError) {
         guard !kid.isEmpty, kid.utf8.count <= 256,
-              !kid.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            !kid.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw TokenKeyError(.invalidKey, "an imported kid must be 1 to 256 bytes of printable text")
         }

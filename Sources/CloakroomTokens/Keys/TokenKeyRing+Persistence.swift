@@ -11,7 +11,10 @@ extension TokenKeyRing {
         for entry in entries {
             let info = entry.info
             var key = KeyFile.StoredKey(
-                kid: info.kid, alg: info.algorithm, created: info.createdAt.timeIntervalSince1970, state: "active"
+                kid: info.kid,
+                alg: info.algorithm,
+                created: info.createdAt.timeIntervalSince1970,
+                state: "active"
             )
             switch info.state {
             case .active:
@@ -82,7 +85,10 @@ extension TokenKeyRing {
                 throw TokenKeyError(.corruptFile, "\(url.path) has a key without material")
             }
             let info = TokenKeyInfo(
-                kid: key.kid, algorithm: key.alg, createdAt: Date(timeIntervalSince1970: key.created), state: state
+                kid: key.kid,
+                algorithm: key.alg,
+                createdAt: Date(timeIntervalSince1970: key.created),
+                state: state
             )
             entries.append(Entry(info: info, material: material, jwtAlgorithm: try await material.jwtAlgorithm(for: key.alg)))
         }

@@ -39,8 +39,11 @@ public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource
 
         /// Creates a configuration.
         public init(
-            algorithm: TokenAlgorithm = .eddsa, maxTokenLifetime: TimeInterval = 600, leeway: TimeInterval = 30,
-            activationDelay: TimeInterval = 360, keyFilePickup: TimeInterval = 30
+            algorithm: TokenAlgorithm = .eddsa,
+            maxTokenLifetime: TimeInterval = 600,
+            leeway: TimeInterval = 30,
+            activationDelay: TimeInterval = 360,
+            keyFilePickup: TimeInterval = 30
         ) {
             self.algorithm = algorithm
             self.maxTokenLifetime = maxTokenLifetime
@@ -172,7 +175,10 @@ public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource
     public func generate(_ algorithm: TokenAlgorithm? = nil, activateIn delay: TimeInterval? = nil) async throws(TokenKeyError) -> TokenKeyInfo {
         let algorithm = algorithm ?? configuration.algorithm
         guard algorithm.canSign else {
-            throw TokenKeyError(.unsupportedAlgorithm, "the ring signs with \(TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ", ")); \(algorithm.name) is for imported keys only")
+            throw TokenKeyError(
+                .unsupportedAlgorithm,
+                "the ring signs with \(TokenAlgorithm.signingAlgorithms.map(\.name).joined(separator: ", ")); \(algorithm.name) is for imported keys only"
+            )
         }
         let material = try KeyMaterial.generate(for: algorithm)
         let jwtAlgorithm = try await material.jwtAlgorithm(for: algorithm)
@@ -209,8 +215,12 @@ public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource
     /// signing key. One assignment of ``entries``, so verifiers and issuers never see a ring in
     /// between.
     func schedule(
-        kid: String, algorithm: TokenAlgorithm, material: KeyMaterial, jwtAlgorithm: any JWTAlgorithm,
-        activateIn delay: TimeInterval?, event: String
+        kid: String,
+        algorithm: TokenAlgorithm,
+        material: KeyMaterial,
+        jwtAlgorithm: any JWTAlgorithm,
+        activateIn delay: TimeInterval?,
+        event: String
     ) -> TokenKeyInfo {
         let now = clock.now()
         var keys = Self.settled(entries, at: now)
@@ -223,7 +233,8 @@ public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource
         for index in keys.indices {
             switch keys[index].info.state {
             case .active, .retiring:
-                keys[index].info.state = activation > now
+                keys[index].info.state =
+                    activation > now
                     ? .retiring(signsUntil: activation, verifyUntil: until)
                     : .retired(verifyUntil: until)
                 retiring.append(keys[index].info.kid)
@@ -232,14 +243,20 @@ public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource
             }
         }
         let info = TokenKeyInfo(
-            kid: kid, algorithm: algorithm, createdAt: now,
-            state: activation > now ? .next(activatesAt: activation) : .active)
+            kid: kid,
+            algorithm: algorithm,
+            createdAt: now,
+            state: activation > now ? .next(activatesAt: activation) : .active
+        )
         keys.append(Entry(info: info, material: material, jwtAlgorithm: jwtAlgorithm))
         entries = keys
-        logger.info("token signing key \(event)", metadata: [
-            "kid": "\(kid)", "alg": "\(algorithm.name)", "activates_at": "\(activation)",
-            "retiring": "\(retiring.joined(separator: ","))", "replaced_next": "\(replaced.joined(separator: ","))",
-        ])
+        logger.info(
+            "token signing key \(event)",
+            metadata: [
+                "kid": "\(kid)", "alg": "\(algorithm.name)", "activates_at": "\(activation)",
+                "retiring": "\(retiring.joined(separator: ","))", "replaced_next": "\(replaced.joined(separator: ","))",
+            ]
+        )
         return info
     }
 
@@ -397,7 +414,8 @@ public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource
     /// appear.
     public func jwks() -> String {
         let now = clock.now()
-        let keys = entries
+        let keys =
+            entries
             .filter { $0.info.state != .external && $0.info.verifies(at: now) }
             .compactMap { $0.material.publicJWK(kid: $0.info.kid, algorithm: $0.info.algorithm) }
         let encoder = JSONEncoder()

@@ -1,10 +1,11 @@
+import CloakroomCore
+public import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CloakroomCore
-public import Foundation
 
 /// Token state as files in the store folder (`--store file:DIR`), beside the `FileSessionStore`:
 ///
@@ -70,9 +71,15 @@ public struct FileTokenStore: TokenStore {
             }
             guard try readToken(key: newKey) == nil else { throw StoreError.duplicateKey() }
             let successor = RefreshTokenRecord(
-                key: newKey, familyID: record.familyID, userID: record.userID, clientID: record.clientID,
-                scope: record.scope, issuedAt: now, expiresAt: min(now.addingTimeInterval(lifetime), record.familyExpiresAt),
-                familyExpiresAt: record.familyExpiresAt)
+                key: newKey,
+                familyID: record.familyID,
+                userID: record.userID,
+                clientID: record.clientID,
+                scope: record.scope,
+                issuedAt: now,
+                expiresAt: min(now.addingTimeInterval(lifetime), record.familyExpiresAt),
+                familyExpiresAt: record.familyExpiresAt
+            )
             // Mark the old token used before storing its successor: a crash in between leaves a
             // used token without a successor (its next use ends the family), never two live tokens.
             record.usedAt = now
@@ -125,7 +132,8 @@ public struct FileTokenStore: TokenStore {
         return RevocationState(
             epoch: epoch.flatMap { $0.keepUntil > nowMs ? $0.epoch : nil } ?? 0,
             denied: denial.map { $0.until > nowMs } ?? false,
-            sessionDenied: sessionDenial.map { $0.until > nowMs } ?? false)
+            sessionDenied: sessionDenial.map { $0.until > nowMs } ?? false
+        )
     }
 
     /// Reads each file without the lock and takes the lock only to remove an expired one (checked
@@ -245,16 +253,30 @@ public struct FileTokenStore: TokenStore {
     private func readToken(key: String) throws -> RefreshTokenRecord? {
         guard let stored = try read(StoredToken.self, try tokenFile(key)) else { return nil }
         return RefreshTokenRecord(
-            key: stored.key, familyID: stored.family, userID: stored.user, clientID: stored.client, scope: stored.scope,
-            issuedAt: Self.date(stored.issued), expiresAt: Self.date(stored.expires),
-            familyExpiresAt: Self.date(stored.familyExpires), usedAt: stored.used.map(Self.date))
+            key: stored.key,
+            familyID: stored.family,
+            userID: stored.user,
+            clientID: stored.client,
+            scope: stored.scope,
+            issuedAt: Self.date(stored.issued),
+            expiresAt: Self.date(stored.expires),
+            familyExpiresAt: Self.date(stored.familyExpires),
+            usedAt: stored.used.map(Self.date)
+        )
     }
 
     private func saveToken(_ record: RefreshTokenRecord) throws {
         let stored = StoredToken(
-            key: record.key, family: record.familyID, user: record.userID, client: record.clientID, scope: record.scope,
-            issued: Self.ms(record.issuedAt), expires: Self.ms(record.expiresAt),
-            familyExpires: Self.ms(record.familyExpiresAt), used: record.usedAt.map(Self.ms))
+            key: record.key,
+            family: record.familyID,
+            user: record.userID,
+            client: record.clientID,
+            scope: record.scope,
+            issued: Self.ms(record.issuedAt),
+            expires: Self.ms(record.expiresAt),
+            familyExpires: Self.ms(record.familyExpiresAt),
+            used: record.usedAt.map(Self.ms)
+        )
         try save(stored, to: try tokenFile(record.key))
     }
 

@@ -32,9 +32,15 @@ public actor MemoryTokenStore: TokenStore {
         record.usedAt = now
         tokens[key] = record
         let successor = RefreshTokenRecord(
-            key: newKey, familyID: record.familyID, userID: record.userID, clientID: record.clientID,
-            scope: record.scope, issuedAt: now, expiresAt: min(now.addingTimeInterval(lifetime), record.familyExpiresAt),
-            familyExpiresAt: record.familyExpiresAt)
+            key: newKey,
+            familyID: record.familyID,
+            userID: record.userID,
+            clientID: record.clientID,
+            scope: record.scope,
+            issuedAt: now,
+            expiresAt: min(now.addingTimeInterval(lifetime), record.familyExpiresAt),
+            familyExpiresAt: record.familyExpiresAt
+        )
         store(successor)
         return .rotated(successor: successor)
     }

@@ -28,8 +28,15 @@ public struct RefreshTokenRecord: Sendable, Hashable, Codable {
     public var usedAt: Date?
 
     public init(
-        key: String, familyID: String, userID: String, clientID: String, scope: String,
-        issuedAt: Date, expiresAt: Date, familyExpiresAt: Date, usedAt: Date? = nil
+        key: String,
+        familyID: String,
+        userID: String,
+        clientID: String,
+        scope: String,
+        issuedAt: Date,
+        expiresAt: Date,
+        familyExpiresAt: Date,
+        usedAt: Date? = nil
     ) {
         self.key = key
         self.familyID = familyID
