@@ -20,9 +20,13 @@ public import NIOHTTPTypes
 ///     additionalChannelHandlers: [ProtocolErrorResponder()])))
 /// ```
 public final class ProtocolErrorResponder: ChannelDuplexHandler, RemovableChannelHandler {
+    /// Request parts, passed on unchanged.
     public typealias InboundIn = HTTPRequestPart
+    /// Request parts, as received.
     public typealias InboundOut = HTTPRequestPart
+    /// Response parts from the application.
     public typealias OutboundIn = HTTPResponsePart
+    /// Response parts to the client.
     public typealias OutboundOut = HTTPResponsePart
 
     /// Requests whose head has arrived and whose response has not ended: while one is open, an

@@ -56,6 +56,7 @@ public struct TokenService: Sendable {
     /// Why a refresh was refused: `invalid_grant` (RFC 6749 section 5.2) in every case, with the
     /// reason for logs and the client's message.
     public struct RefreshError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// Why a refresh was refused, stable for logs and the API's `reason` field.
         public enum Reason: String, Sendable, Hashable {
             /// Unknown, expired, revoked, or not shaped like one of ours.
             case invalid

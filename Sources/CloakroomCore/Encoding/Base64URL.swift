@@ -3,7 +3,7 @@
 /// Two decoders over one table: ``decodeCanonical(_:)-(ArraySlice<UInt8>)`` accepts exactly one
 /// encoding of each byte string (what JOSE requires of tokens and keys, RFC 7515 section 2), and
 /// ``decode(_:)`` is lenient (padding allowed, unused trailing bits ignored) for values Cloakroom
-/// wrote itself. ``encode(_:)`` writes the canonical form.
+/// wrote itself. `encode(_:)` writes the canonical form.
 public enum Base64URL {
     /// The bytes `segment` encodes, or nil if it holds padding, a character outside
     /// `A-Z a-z 0-9 - _`, an impossible length, or non-zero trailing bits (so each byte string

@@ -4,7 +4,7 @@ import Logging
 
 extension TokenKeyRing {
     /// The smallest RSA modulus accepted for a signing key (NIST SP 800-57 Part 1: 112-bit
-    /// security through 2030), the size ``generate(_:)`` makes.
+    /// security through 2030), the size ``generate(_:activateIn:)`` makes.
     public static let minimumRSAModulusBits = 2048
 
     /// Imports an existing private key (one JWK with `d`, or an `oct` key with `k`) as this

@@ -12,15 +12,15 @@ import Synchronization
 /// key file), so no verifier meets a `kid` it has not been offered (RFC 7517 section 4.5; OWASP
 /// JSON Web Token Cheat Sheet, key rotation). At that time every server holding the ring
 /// switches by its own clock; the previous key stops signing and keeps verifying until every
-/// token it signed has expired (``retirementEnd(signingStops:now:)``); ``prune(now:)`` then
+/// token it signed has expired (its retirement end (activation + the longest token lifetime + leeway)); ``prune(now:)`` then
 /// drops it. Imported public keys of other issuers verify only. ``jwks()`` publishes the public
 /// keys that currently verify, the next key included; symmetric keys and imported keys are
 /// never published. Persistence lives in `TokenKeyRing+Persistence.swift`.
 public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource {
     /// Ring settings.
     public struct Configuration: Sendable, Hashable {
-        /// The algorithm of keys made by ``TokenKeyRing/rotate()`` on an empty ring and by
-        /// ``TokenKeyRing/generate(_:)`` without an argument (default EdDSA).
+        /// The algorithm of keys made by ``TokenKeyRing/rotate(activateIn:)`` on an empty ring and by
+        /// ``TokenKeyRing/generate(_:activateIn:)`` without an argument (default EdDSA).
         public var algorithm: TokenAlgorithm
         /// The longest lifetime of a token signed by the ring (default 10 minutes); issuers
         /// never exceed it, so a retired key is kept this long.
@@ -130,7 +130,7 @@ public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource
     /// an actor hop (``immediateVerificationKey(kid:at:)``, ``signingKey()``).
     nonisolated let published: Mutex<Snapshot>
 
-    /// An empty ring; call ``rotate()`` or ``generate(_:)`` before issuing tokens.
+    /// An empty ring; call ``rotate(activateIn:)`` or ``generate(_:activateIn:)`` before issuing tokens.
     public init(
         configuration: Configuration = Configuration(),
         clock: any CloakroomClock = SystemClock(),
@@ -192,7 +192,7 @@ public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource
     ///
     /// The new key is published and verifies at once; until its activation time the current
     /// key keeps signing. At that time every server holding the ring switches by its own clock
-    /// and the current key retires: it verifies until ``retirementEnd(signingStops:now:)`` of
+    /// and the current key retires: it verifies until its retirement end (activation + the longest token lifetime + leeway) of
     /// the activation time. With `delay` 0 (an emergency, e.g. a compromised key) the new key
     /// signs at once, and a verifier that cached the JWK Set before may refuse its tokens until
     /// its cache expires (up to ``jwksMaxAge``). On a ring where no key signs, the new key
@@ -261,7 +261,7 @@ public actor TokenKeyRing: VerificationKeySource, ImmediateVerificationKeySource
     }
 
     /// Stops a key signing (if it signs, or would) and keeps it verifying until
-    /// ``retirementEnd(signingStops:now:)`` of now; a retired key's period is never shortened.
+    /// its retirement end (activation + the longest token lifetime + leeway) of now; a retired key's period is never shortened.
     /// Retiring the signing key leaves the ring without one until the next key's activation,
     /// or the next ``generate(_:activateIn:)`` or ``rotate(activateIn:)``; retiring the next key
     /// cancels the switch (the current key keeps signing). Another issuer's key cannot be

@@ -44,7 +44,9 @@ public struct VerificationKey: Sendable, CustomStringConvertible {
 
     /// The key a JWK describes (public, private or `oct`), checked against its `use`/`key_ops`.
     ///
-    /// - Parameter algorithm: the algorithm to bind; required for RSA and `oct` keys without `alg`.
+    /// - Parameters:
+    ///   - jwk: the key.
+    ///   - algorithm: the algorithm to bind; required for RSA and `oct` keys without `alg`.
     public static func make(jwk: JSONWebKey, algorithm: TokenAlgorithm? = nil) async throws(TokenKeyError) -> VerificationKey {
         guard jwk.allowsVerification else {
             return VerificationKey(kid: jwk.kid, unusableReason: "its use or key_ops does not allow verifying signatures")

@@ -21,8 +21,10 @@ public struct VerificationKeySet: VerificationKeySource, ImmediateVerificationKe
 
     /// Reads a JWK Set (`{"keys": [...]}`) or a single JWK.
     ///
-    /// - Parameter algorithm: binds keys that carry no `alg` (needed for RSA and `oct`); a key
-    ///   whose `alg` differs from it is refused.
+    /// - Parameters:
+    ///   - data: the JSON text of the set or the key.
+    ///   - algorithm: binds keys that carry no `alg` (needed for RSA and `oct`); a key
+    ///     whose `alg` differs from it is refused.
     public static func load(jwkJSON data: Data, algorithm: TokenAlgorithm? = nil) async throws(TokenKeyError) -> VerificationKeySet {
         let jwks = try JSONWebKey.keys(fromJSON: data)
         var keys: [VerificationKey] = []

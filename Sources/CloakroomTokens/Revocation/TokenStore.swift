@@ -50,7 +50,7 @@ public struct RefreshTokenRecord: Sendable, Hashable, Codable {
     }
 }
 
-/// What ``TokenStore/rotateRefreshToken(key:newKey:now:lifetime:)`` did.
+/// What ``RefreshTokenStore/rotateRefreshToken(key:newKey:now:lifetime:)`` did.
 public enum RefreshRotation: Sendable, Hashable {
     /// The token was live: it is now used, and `successor` (same family) is stored.
     case rotated(successor: RefreshTokenRecord)
