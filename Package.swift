@@ -138,7 +138,6 @@ let package = Package(
         .executableTarget(
             name: "CloakroomServer",
             dependencies: [
-                "CCloakroomShims",
                 "CloakroomCore",
                 "CloakroomSessions",
                 "CloakroomIdentity",
@@ -160,10 +159,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CCloakroomBenchShims"),
         .target(
             name: "CloakroomBench",
             dependencies: [
-                "CCloakroomShims",
+                "CCloakroomBenchShims",
                 "CloakroomCore",
                 "CloakroomSessions",
                 "CloakroomSQLite",

@@ -1,5 +1,5 @@
 package import ArgumentParser
-import CCloakroomShims
+import CCloakroomBenchShims
 import CloakroomPostgres
 import CloakroomRedis
 import CloakroomSQLite
