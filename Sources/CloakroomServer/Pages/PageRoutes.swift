@@ -86,27 +86,9 @@ struct PageRoutes {
             try await signIn(session, account: account)
             return redirect("/account")
         } catch let error as IdentityError {
-            let mapped = APIError(mapping: error)
-            return refilled(
-                "login",
-                title: "Sign in",
-                session: session,
-                username: username,
-                message: Self.sentence(error.message),
-                status: mapped?.status,
-                headers: mapped?.headers
-            )
+            return refused("login", title: "Sign in", session: session, username: username, error: error, message: error.message)
         } catch let error as SessionError where error.isTooManySessions {
-            let mapped = APIError(mapping: error)
-            return refilled(
-                "login",
-                title: "Sign in",
-                session: session,
-                username: username,
-                message: Self.sentence(error.message),
-                status: mapped?.status,
-                headers: mapped?.headers
-            )
+            return refused("login", title: "Sign in", session: session, username: username, error: error, message: error.message)
         }
     }
 
@@ -132,16 +114,7 @@ struct PageRoutes {
             try await signIn(session, account: account)
             return redirect("/account")
         } catch let error as IdentityError {
-            let mapped = APIError(mapping: error)
-            return refilled(
-                "register",
-                title: "Register",
-                session: session,
-                username: username,
-                message: Self.sentence(error.message),
-                status: mapped?.status,
-                headers: mapped?.headers
-            )
+            return refused("register", title: "Register", session: session, username: username, error: error, message: error.message)
         }
     }
 
@@ -301,6 +274,21 @@ struct PageRoutes {
     /// True when the request presented a session cookie that names no live session (any more).
     func sessionEnded(_ request: Request, _ session: Session) -> Bool {
         session.record == nil && request.cookie(named: services.configuration.cookie.cookieName) != nil
+    }
+
+    /// The form again after a library refusal (`IdentityError`, `SessionError`): its message as a
+    /// sentence, under the status and headers the API would answer it with.
+    func refused(_ template: String, title: String, session: Session, username: String, error: any Error, message: String) -> Response {
+        let mapped = APIError(mapping: error)
+        return refilled(
+            template,
+            title: title,
+            session: session,
+            username: username,
+            message: Self.sentence(message),
+            status: mapped?.status,
+            headers: mapped?.headers
+        )
     }
 
     /// The form again, with the typed username kept and the refusal shown, under the refusal's status.

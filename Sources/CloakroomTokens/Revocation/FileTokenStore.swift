@@ -70,16 +70,7 @@ public struct FileTokenStore: TokenStore {
                 return .reused(record)
             }
             guard try readToken(key: newKey) == nil else { throw StoreError.duplicateKey() }
-            let successor = RefreshTokenRecord(
-                key: newKey,
-                familyID: record.familyID,
-                userID: record.userID,
-                clientID: record.clientID,
-                scope: record.scope,
-                issuedAt: now,
-                expiresAt: min(now.addingTimeInterval(lifetime), record.familyExpiresAt),
-                familyExpiresAt: record.familyExpiresAt
-            )
+            let successor = record.successor(key: newKey, now: now, lifetime: lifetime)
             // Mark the old token used before storing its successor: a crash in between leaves a
             // used token without a successor (its next use ends the family), never two live tokens.
             record.usedAt = now

@@ -31,16 +31,7 @@ public actor MemoryTokenStore: TokenStore {
         guard tokens[newKey] == nil else { throw StoreError.duplicateKey() }
         record.usedAt = now
         tokens[key] = record
-        let successor = RefreshTokenRecord(
-            key: newKey,
-            familyID: record.familyID,
-            userID: record.userID,
-            clientID: record.clientID,
-            scope: record.scope,
-            issuedAt: now,
-            expiresAt: min(now.addingTimeInterval(lifetime), record.familyExpiresAt),
-            familyExpiresAt: record.familyExpiresAt
-        )
+        let successor = record.successor(key: newKey, now: now, lifetime: lifetime)
         store(successor)
         return .rotated(successor: successor)
     }

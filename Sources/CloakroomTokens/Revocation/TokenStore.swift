@@ -50,6 +50,23 @@ public struct RefreshTokenRecord: Sendable, Hashable, Codable {
     }
 }
 
+extension RefreshTokenRecord {
+    /// The token that replaces this one at `now` under `key`: same family, user, client and scope,
+    /// expiring at `min(now + lifetime, familyExpiresAt)` (what a rotation stores).
+    public func successor(key: String, now: Date, lifetime: TimeInterval) -> RefreshTokenRecord {
+        RefreshTokenRecord(
+            key: key,
+            familyID: familyID,
+            userID: userID,
+            clientID: clientID,
+            scope: scope,
+            issuedAt: now,
+            expiresAt: min(now.addingTimeInterval(lifetime), familyExpiresAt),
+            familyExpiresAt: familyExpiresAt
+        )
+    }
+}
+
 /// What ``RefreshTokenStore/rotateRefreshToken(key:newKey:now:lifetime:)`` did.
 public enum RefreshRotation: Sendable, Hashable {
     /// The token was live: it is now used, and `successor` (same family) is stored.
