@@ -201,6 +201,7 @@ let package = Package(
             name: "CloakroomIdentityTests",
             dependencies: [
                 "CloakroomCore", "CloakroomIdentity", "CloakroomTesting", "CloakroomSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
             ],
             swiftSettings: swiftSettings
@@ -241,7 +242,7 @@ let package = Package(
         .testTarget(
             name: "CloakroomHummingbirdTests",
             dependencies: [
-                "CloakroomHummingbird", "CloakroomSessions", "CloakroomTokens",
+                "CloakroomHummingbird", "CloakroomCore", "CloakroomSessions", "CloakroomTokens",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

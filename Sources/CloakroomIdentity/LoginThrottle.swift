@@ -1,8 +1,9 @@
+import CloakroomCore
 public import Foundation
 
 /// Failure counters for sign-in throttling, kept where every node can see them.
 ///
-/// Keys are opaque strings (`account:<name>`, `ip:<address>`). A counter forgets itself once
+/// Keys are opaque strings (`account:<SHA-256 of the name>`, `ip:<address or IPv6 network>`). A counter forgets itself once
 /// `window` passes with no new failure.
 public protocol ThrottleStore: Sendable {
     /// Adds one failure at `now` and returns the new state. A counter idle past `window` restarts at 1.
@@ -30,9 +31,20 @@ public struct ThrottleState: Sendable, Equatable, Codable {
 /// Counters in memory.
 public actor MemoryThrottleStore: ThrottleStore {
     private var counters: [String: ThrottleState] = [:]
+    /// The most counters kept: a flood of distinct keys (names, addresses) cannot grow the store
+    /// past it; the counters idle longest are dropped first.
+    public let maxEntries: Int
 
-    /// Creates an empty store.
-    public init() {}
+    /// Creates an empty store holding at most `maxEntries` counters (at least 1).
+    public init(maxEntries: Int = 100_000) {
+        self.maxEntries = max(1, maxEntries)
+    }
+
+    /// How many counters the store holds now (expired ones included until pruned).
+    public var count: Int { counters.count }
+
+    /// The keys of the counters held (tests inspect what reaches a store).
+    var storedKeys: [String] { Array(counters.keys) }
 
     public func recordFailure(key: String, now: Date, window: TimeInterval) async throws -> ThrottleState {
         var state =
@@ -41,10 +53,18 @@ public actor MemoryThrottleStore: ThrottleStore {
         state.failures += 1
         state.lastFailure = now
         counters[key] = state
-        if counters.count > 100_000 {
-            counters = counters.filter { $0.value.lastFailure.addingTimeInterval(window) > now }
-        }
+        if counters.count > maxEntries { prune(now: now, window: window) }
         return state
+    }
+
+    /// Drops expired counters, then, if still over the limit, the longest idle ones down to 90% of
+    /// it (so a flood pays the sort once per tenth of the limit, not on every failure).
+    private func prune(now: Date, window: TimeInterval) {
+        counters = counters.filter { $0.value.lastFailure.addingTimeInterval(window) > now }
+        guard counters.count > maxEntries else { return }
+        let keep = max(1, maxEntries * 9 / 10)
+        let newest = counters.sorted { $0.value.lastFailure > $1.value.lastFailure }.prefix(keep)
+        counters = Dictionary(uniqueKeysWithValues: newest.map { ($0.key, $0.value) })
     }
 
     public func state(key: String, now: Date, window: TimeInterval) async throws -> ThrottleState? {
@@ -99,12 +119,16 @@ public struct LoginThrottle: Sendable {
     let store: any ThrottleStore
     let accountPolicy: Policy
     let addressPolicy: Policy
+    /// IPv6 clients are counted by this network prefix (an IPv4 client by its address).
+    public let ipv6PrefixLength: Int
 
-    /// Creates a throttle over `store`.
-    public init(store: any ThrottleStore, accountPolicy: Policy = .account, addressPolicy: Policy = .address) {
+    /// Creates a throttle over `store`. IPv6 clients are counted per `/ipv6PrefixLength` network
+    /// (default /64, one subscriber's allocation: a client can rotate through every address in it).
+    public init(store: any ThrottleStore, accountPolicy: Policy = .account, addressPolicy: Policy = .address, ipv6PrefixLength: Int = 64) {
         self.store = store
         self.accountPolicy = accountPolicy
         self.addressPolicy = addressPolicy
+        self.ipv6PrefixLength = max(1, min(128, ipv6PrefixLength))
     }
 
     /// Throws `IdentityError.throttled` if an attempt for `username` from `address` must wait.
@@ -132,12 +156,24 @@ public struct LoginThrottle: Sendable {
 
     /// Resets the account's counter after a successful sign-in.
     public func recordSuccess(username: String) async throws {
-        try await store.reset(key: "account:" + Account.normalize(username))
+        try await store.reset(key: Self.accountKey(username))
+    }
+
+    /// The store key of an account's counter: SHA-256 of the normalised username, so a key is 72
+    /// bytes however long the typed name, and the store never holds what was typed (people type
+    /// passwords into the username field).
+    static func accountKey(_ username: String) -> String {
+        "account:" + SecureToken.hash(Account.normalize(username))
+    }
+
+    /// The store key of a client's counter: its IPv4 address, or its IPv6 network.
+    func addressKey(_ address: String) -> String {
+        "ip:" + IPAddressRange.throttleBlock(of: address, ipv6PrefixLength: ipv6PrefixLength)
     }
 
     private func keys(username: String, address: String?) -> [(String, Policy)] {
-        var keys = [("account:" + Account.normalize(username), accountPolicy)]
-        if let address { keys.append(("ip:" + address, addressPolicy)) }
+        var keys = [(Self.accountKey(username), accountPolicy)]
+        if let address { keys.append((addressKey(address), addressPolicy)) }
         return keys
     }
 }

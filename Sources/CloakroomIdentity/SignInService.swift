@@ -1,6 +1,6 @@
 public import CloakroomCore
 import CloakroomSessions
-import Crypto
+public import Crypto
 import Foundation
 public import Logging
 
@@ -33,15 +33,24 @@ public struct SignInService: Sendable {
     public let policy: Policy
     let clock: any CloakroomClock
     let logger: Logger
+    /// The key of the usernames' digests in the audit log.
+    let logDigestKey: SymmetricKey
 
     /// Creates the service.
+    ///
+    /// `logDigestKey` keys the HMAC under which an unknown username appears in the audit log
+    /// (`username_hmac`): without the key, a log reader cannot confirm a guess of what was typed
+    /// (people type passwords into the username field). Give every node the same key (the server
+    /// derives it from the key-file secret) to match attempts across nodes; the default, a random
+    /// key, matches attempts within one process only.
     public init(
         accounts: any AccountStore,
         hasher: PasswordHasher,
         throttle: LoginThrottle,
         policy: Policy = .init(),
         clock: any CloakroomClock = SystemClock(),
-        logger: Logger = Logger(label: "cloakroom.identity")
+        logger: Logger = Logger(label: "cloakroom.identity"),
+        logDigestKey: SymmetricKey = SymmetricKey(size: .bits256)
     ) {
         self.accounts = accounts
         self.hasher = hasher
@@ -49,6 +58,7 @@ public struct SignInService: Sendable {
         self.policy = policy
         self.clock = clock
         self.logger = logger
+        self.logDigestKey = logDigestKey
     }
 
     /// Checks a username: 1–`maxUsernameLength` characters of letters, digits and `. _ - @ +`.
@@ -104,7 +114,7 @@ public struct SignInService: Sendable {
             logger.notice(
                 "sign-in refused: throttled",
                 metadata: [
-                    "username_sha256": "\(Self.digest(username))", "address": "\(address ?? "-")", "retry_after_s": "\(error.retryAfter ?? 0)",
+                    "username_hmac": "\(digest(username))", "address": "\(address ?? "-")", "retry_after_s": "\(error.retryAfter ?? 0)",
                 ]
             )
             throw error
@@ -117,7 +127,7 @@ public struct SignInService: Sendable {
             logger.notice(
                 "sign-in failed: unknown user or oversized password",
                 metadata: [
-                    "username_sha256": "\(Self.digest(username))", "address": "\(address ?? "-")",
+                    "username_hmac": "\(digest(username))", "address": "\(address ?? "-")",
                 ]
             )
             throw IdentityError.invalidCredentials()
@@ -152,10 +162,12 @@ public struct SignInService: Sendable {
         logger.notice("password reset by an operator", metadata: ["user": "\(account.id)"])
     }
 
-    /// The first 8 bytes of SHA-256 of the normalised username, hex: enough to see repeated
-    /// attempts on one name in a log, without writing what was typed.
-    static func digest(_ username: String) -> String {
-        SHA256.hash(data: Data(Account.normalize(username).utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+    /// The first 8 bytes of HMAC-SHA-256 of the normalised username under `logDigestKey`, hex:
+    /// enough to see repeated attempts on one name in a log, without writing what was typed, and
+    /// not reversible by a dictionary without the key.
+    func digest(_ username: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(Account.normalize(username).utf8), using: logDigestKey)
+        return Hex.encode(Array(mac).prefix(8))
     }
 
     /// Changes the password of `account` after checking the current one (throttled like a sign-in,

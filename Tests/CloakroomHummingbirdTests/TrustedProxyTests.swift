@@ -1,3 +1,4 @@
+import CloakroomCore
 import Hummingbird
 import Testing
 

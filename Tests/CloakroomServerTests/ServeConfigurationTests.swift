@@ -27,6 +27,33 @@ struct ServeConfigurationTests {
         }
     }
 
+    @Test("store URLs in logs and messages hide a password in the user part and in the query")
+    func storeURLRedaction() {
+        let cases = [
+            "postgres://app:hunter2@db.example/app?sslmode=require",
+            "postgres://app@db.example/app?sslmode=require&password=hunter2",
+            "postgres://app@db.example/app?PASSWORD=hunter2#frag",
+            "redis://:hunter2@cache.example:6379/0",
+            "postgres://app@db.example/app?sslpassword=hunter2&sslmode=verify-full",
+        ]
+        for url in cases {
+            let shown = StoreLocation.redacted(url)
+            #expect(!shown.contains("hunter2"), "\(shown)")
+            #expect(shown.contains("db.example") || shown.contains("cache.example"), "\(shown)")
+        }
+        #expect(StoreLocation.redacted("postgres://app@db/app?sslmode=require") == "postgres://app@db/app?sslmode=require")
+    }
+
+    @Test("the throttle's IPv6 prefix: 64 by default, 32 to 128 from the flag or the variable")
+    func throttleIPv6Prefix() throws {
+        #expect(try configuration().throttleIPv6Prefix == 64)
+        #expect(try configuration(["--throttle-ipv6-prefix", "56"]).throttleIPv6Prefix == 56)
+        #expect(try configuration([], ["CLOAKROOM_THROTTLE_IPV6_PREFIX": "48"]).throttleIPv6Prefix == 48)
+        for bad in ["16", "129", "sixty-four"] {
+            #expect(refusal([], ["CLOAKROOM_THROTTLE_IPV6_PREFIX": bad])?.contains("throttle IPv6 prefix") == true, "\(bad)")
+        }
+    }
+
     // MARK: Timeouts against each other
 
     @Test func aTouchIntervalAboveHalfTheIdleTimeoutIsRefused() throws {

@@ -3,6 +3,7 @@ import CloakroomHummingbird
 import CloakroomIdentity
 import CloakroomSessions
 import CloakroomTokens
+import Crypto
 import Foundation
 import Logging
 
@@ -24,6 +25,7 @@ struct AppServices: Sendable {
         configuration: ServerConfiguration,
         backends: Backends,
         keyRing: TokenKeyRing? = nil,
+        logDigestKey: SymmetricKey? = nil,
         clock: any CloakroomClock = SystemClock(),
         logger: Logger
     ) {
@@ -67,9 +69,10 @@ struct AppServices: Sendable {
         self.signIn = SignInService(
             accounts: backends.accounts,
             hasher: PasswordHasher(parameters: configuration.passwordHash),
-            throttle: LoginThrottle(store: backends.throttle),
+            throttle: LoginThrottle(store: backends.throttle, ipv6PrefixLength: configuration.throttleIPv6Prefix),
             clock: clock,
-            logger: logger
+            logger: logger,
+            logDigestKey: logDigestKey ?? SymmetricKey(size: .bits256)
         )
     }
 

@@ -43,7 +43,14 @@ enum CloakroomApplication {
         clock: any CloakroomClock = SystemClock(),
         logger: Logger
     ) throws -> some ApplicationProtocol {
-        let services = AppServices(configuration: configuration, backends: backends, keyRing: keys.ring, clock: clock, logger: logger)
+        let services = AppServices(
+            configuration: configuration,
+            backends: backends,
+            keyRing: keys.ring,
+            logDigestKey: keys.secret?.derivedKey(for: "audit log username digest"),
+            clock: clock,
+            logger: logger
+        )
         let sweeper = SessionSweeper(store: backends.sessions, interval: configuration.sweepInterval, clock: clock, logger: logger)
         let throttlePurge = PeriodicTask(interval: .seconds(3600)) {
             _ = try? await backends.purgeThrottle(clock.now())

@@ -95,6 +95,12 @@ extension Serve {
                 return range
             }
         },
+        Setting("CLOAKROOM_THROTTLE_IPV6_PREFIX", flag: { $0.throttleIPv6Prefix.map(String.init) }) { text, draft in
+            guard let value = Int(text), (32...128).contains(value) else {
+                throw ConfigurationError("throttle IPv6 prefix \(text) must be a prefix length from 32 to 128")
+            }
+            draft.config.throttleIPv6Prefix = value
+        },
         Setting("CLOAKROOM_PASSWORD_HASH", flag: \.passwordHash) { text, draft in
             draft.config.passwordHash = try Serve.scrypt(text)
         },

@@ -49,6 +49,12 @@ struct Serve: AsyncParsableCommand {
             "Reverse proxy (address or CIDR block, repeatable) whose X-Forwarded-For names the client. Env CLOAKROOM_TRUSTED_PROXIES (comma-separated). Default none"
     )
     var trustedProxy: [String] = []
+    @Option(
+        name: .customLong("throttle-ipv6-prefix"),
+        help:
+            "Sign-in throttling counts an IPv6 client by its network of this prefix length (32-128): a client can rotate through every address of its /64. Env CLOAKROOM_THROTTLE_IPV6_PREFIX. Default 64"
+    )
+    var throttleIPv6Prefix: Int?
     @Option(help: "scrypt cost for new password hashes, as ln=15,r=8,p=3. Env CLOAKROOM_PASSWORD_HASH. Default ln=15,r=8,p=3")
     var passwordHash: String?
     @Flag(help: "Refuse new registrations. Env CLOAKROOM_REGISTRATION=closed")

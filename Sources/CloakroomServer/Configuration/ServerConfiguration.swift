@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
 import CloakroomSessions
@@ -21,6 +22,8 @@ struct ServerConfiguration: Sendable {
     /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
     var trustedProxies: [IPAddressRange] = []
     var passwordHash = ScryptParameters.owasp
+    /// Sign-in throttling counts an IPv6 client by this network prefix (an IPv4 client by its address).
+    var throttleIPv6Prefix = 64
     var sweepInterval: Duration = .seconds(60)
     var registrationOpen = true
     var tokens = TokenSettings()

@@ -54,11 +54,29 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
 
 extension StoreLocation {
     /// The URL with any password replaced by `***`, for logs.
+    /// A password in the query (`?password=…`, `&sslpassword=…`) is replaced too.
     static func redacted(_ url: String) -> String {
+        redactedQuery(redactedUserInfo(url))
+    }
+
+    private static func redactedUserInfo(_ url: String) -> String {
         guard let scheme = url.range(of: "://"), let at = url.range(of: "@", range: scheme.upperBound..<url.endIndex) else { return url }
         let credentials = url[scheme.upperBound..<at.lowerBound]
         guard let colon = credentials.firstIndex(of: ":") else { return url }
         return String(url[..<colon]) + ":***" + String(url[at.lowerBound...])
+    }
+
+    /// Every query parameter whose name contains `password` or `secret` (any case) gets `***`.
+    private static func redactedQuery(_ url: String) -> String {
+        guard let question = url.firstIndex(of: "?") else { return url }
+        let fragmentStart = url[question...].firstIndex(of: "#") ?? url.endIndex
+        let query = url[url.index(after: question)..<fragmentStart]
+        let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
+            guard let equals = part.firstIndex(of: "=") else { return String(part) }
+            let name = part[..<equals].lowercased()
+            return name.contains("password") || name.contains("secret") ? part[...equals] + "***" : String(part)
+        }
+        return String(url[...question]) + parts.joined(separator: "&") + String(url[fragmentStart...])
     }
 }
 

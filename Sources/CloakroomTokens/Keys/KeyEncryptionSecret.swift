@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 public import Foundation
 
 /// The secret the key file is encrypted under, e.g. read by the server from an environment
@@ -37,6 +37,13 @@ public struct KeyEncryptionSecret: Sendable, CustomStringConvertible {
 
     /// Never prints the secret.
     public var description: String { "KeyEncryptionSecret(redacted)" }
+
+    /// A 256-bit key for `purpose`, derived from the secret with HKDF-SHA256 (info
+    /// `cloakroom <purpose> v1`): every node holding the secret derives the same key, and no
+    /// purpose's key reveals another's or the secret.
+    public func derivedKey(for purpose: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Array("cloakroom \(purpose) v1".utf8), outputByteCount: 32)
+    }
 
     /// The AES-256 key-encryption key for a file with `salt`.
     func keyEncryptionKey(salt: [UInt8]) -> SymmetricKey {
