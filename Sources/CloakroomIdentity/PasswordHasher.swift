@@ -2,6 +2,7 @@ import CloakroomCore
 import Crypto
 import Dispatch
 import Foundation
+import Synchronization
 import _CryptoExtras
 
 /// scrypt cost parameters, stored with every hash so they can be raised later.
@@ -44,6 +45,8 @@ public struct PasswordHasher: Sendable {
     let gate: ConcurrencyGate
     /// The salt of the stand-in derivation for unknown users (see ``verifyDummy(_:)``).
     let dummySalt: [UInt8]
+    /// scrypt work (N·r·p) done so far by this hasher and its copies, for tests.
+    let workDone = WorkCounter()
 
     /// Creates a hasher.
     public init(parameters: ScryptParameters = .owasp, maxConcurrent: Int = 2, maxQueued: Int = 64) {
@@ -58,13 +61,13 @@ public struct PasswordHasher: Sendable {
     public func hash(_ password: String) async throws -> String {
         let salt = Base64URL.decode(SecureToken(byteCount: 16).text) ?? []
         let parameters = self.parameters
-        return try await run { try Self.encode(password: password, salt: salt, parameters: parameters) }
+        return try await run(work: parameters.work) { try Self.encode(password: password, salt: salt, parameters: parameters) }
     }
 
     /// True when `password` matches `encoded`. Compares in constant time.
     public func verify(_ password: String, against encoded: String) async throws -> Bool {
         guard let parsed = Self.parse(encoded) else { throw IdentityError.malformedHash() }
-        let candidate = try await run {
+        let candidate = try await run(work: parsed.parameters.work) {
             try Self.derive(password: password, salt: parsed.salt, parameters: parsed.parameters, length: parsed.hash.count)
         }
         return ConstantTime.equals(candidate, parsed.hash)
@@ -76,7 +79,31 @@ public struct PasswordHasher: Sendable {
     public func verifyDummy(_ password: String) async throws {
         let salt = dummySalt
         let parameters = self.parameters
-        _ = try await run { try Self.derive(password: password, salt: salt, parameters: parameters, length: 32) }
+        _ = try await run(work: parameters.work) { try Self.derive(password: password, salt: salt, parameters: parameters, length: 32) }
+    }
+
+    /// Tops the effort of a `verify` against `encoded` up to that of ``parameters`` when `encoded`
+    /// was made with cheaper parameters (an account that has not signed in since the cost was
+    /// raised): without it, a wrong password for such an account answers faster than one for an
+    /// unknown user or a current hash, and tells that the account exists and is old. An extra
+    /// derivation supplies the missing work (Django's `harden_runtime`); nothing for a current hash.
+    public func hardenRuntime(_ password: String, stored encoded: String) async throws {
+        guard let extra = Self.hardening(stored: Self.parse(encoded)?.parameters, current: parameters) else { return }
+        let salt = dummySalt
+        _ = try await run(work: extra.work) { try Self.derive(password: password, salt: salt, parameters: extra, length: 32) }
+    }
+
+    /// Parameters whose work is the part of `current`'s that `stored` lacks (nearest to it with
+    /// `current.r` and a power-of-two N), nil when `stored` is not cheaper.
+    static func hardening(stored: ScryptParameters?, current: ScryptParameters) -> ScryptParameters? {
+        guard let stored, stored.work < current.work else { return nil }
+        let missing = current.work - stored.work
+        let r = current.r
+        var logN = 1
+        while logN < 30, (1 << (logN + 1)) * r * 4 <= missing { logN += 1 }
+        let unit = (1 << logN) * r
+        let p = max(1, min(64, Int((Double(missing) / Double(unit)).rounded())))
+        return ScryptParameters(logN: logN, r: r, p: p)
     }
 
     /// True when `encoded` was made with weaker parameters than `parameters` (rehash at sign-in).
@@ -124,8 +151,9 @@ public struct PasswordHasher: Sendable {
         return (ScryptParameters(logN: logN, r: r, p: p), Array(salt), Array(hash))
     }
 
-    private func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await gate.withPermit {
+    private func run<T: Sendable>(work units: Int, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+        workDone.add(units)
+        return try await gate.withPermit {
             try await withCheckedThrowingContinuation { continuation in
                 DispatchQueue.global(qos: .userInitiated).async {
                     continuation.resume(with: Result { try work() })
@@ -133,4 +161,11 @@ public struct PasswordHasher: Sendable {
             }
         }
     }
+}
+
+/// A count of scrypt work shared by a hasher's copies.
+final class WorkCounter: Sendable {
+    private let total = Mutex(0)
+    func add(_ units: Int) { total.withLock { $0 += units } }
+    var value: Int { total.withLock { $0 } }
 }

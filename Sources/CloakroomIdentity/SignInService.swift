@@ -132,7 +132,10 @@ public struct SignInService: Sendable {
             )
             throw IdentityError.invalidCredentials()
         }
-        guard try await hasher.verify(password, against: account.passwordHash) else {
+        let matches = try await hasher.verify(password, against: account.passwordHash)
+        // An older, cheaper hash costs as much as a current one (and as an unknown user's stand-in).
+        try await hasher.hardenRuntime(password, stored: account.passwordHash)
+        guard matches else {
             try await throttle.recordFailure(username: username, address: address, now: now)
             logger.notice("sign-in failed: wrong password", metadata: ["user": "\(account.id)", "address": "\(address ?? "-")"])
             throw IdentityError.invalidCredentials()
