@@ -9,10 +9,13 @@ public import Hummingbird
 /// ones), and `Strict-Transport-Security` in HTTPS deployments.
 public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     let hsts: Bool
+    let includeSubdomains: Bool
 
-    /// Creates the middleware; `hsts` when served over HTTPS.
-    public init(hsts: Bool) {
+    /// Creates the middleware; `hsts` when served over HTTPS. `includeSubdomains` extends HSTS to
+    /// every subdomain (RFC 6797 section 6.1.2): only when all of them serve HTTPS.
+    public init(hsts: Bool, includeSubdomains: Bool = false) {
         self.hsts = hsts
+        self.includeSubdomains = includeSubdomains
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -26,7 +29,7 @@ public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddlewa
             response.headers[.contentSecurityPolicy] =
                 "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         }
-        if hsts { response.headers[.strictTransportSecurity] = "max-age=31536000" }
+        if hsts { response.headers[.strictTransportSecurity] = includeSubdomains ? "max-age=31536000; includeSubDomains" : "max-age=31536000" }
         return response
     }
 }

@@ -377,7 +377,10 @@ struct APITests {
     }
 
     @Test func secureModeUsesHostPrefixedSecureCookie() async throws {
-        let server = try await TestServer.make { $0.cookie = .init(baseName: "cloakroom", secure: true) }
+        let server = try await TestServer.make {
+            $0.cookie = .init(baseName: "cloakroom", secure: true)
+            $0.hstsIncludeSubdomains = true
+        }
         try await server.run { client in
             let v = Visitor(client, cookieName: "__Host-cloakroom")
             let response = try await v.request(.post, "/api/register", json: credentials("quinn"))
@@ -386,7 +389,7 @@ struct APITests {
             #expect(setCookie.contains("; Secure"))
             #expect(setCookie.contains("Path=/"))
             #expect(!setCookie.contains("Domain"))
-            #expect(response.headers[.strictTransportSecurity] != nil)
+            #expect(response.headers[.strictTransportSecurity] == "max-age=31536000; includeSubDomains")
             #expect(try await v.request(.get, "/api/me").status == .ok)
         }
     }

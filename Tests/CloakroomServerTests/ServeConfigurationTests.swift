@@ -54,6 +54,23 @@ struct ServeConfigurationTests {
         }
     }
 
+    @Test("plain HTTP off loopback is refused unless --secure or --insecure-http says so")
+    func plainHTTPOffLoopback() throws {
+        for host in ["0.0.0.0", "192.0.2.10", "::", "2001:db8::1", "example.com"] {
+            let refused = refusal(["--host", host])
+            #expect(refused?.contains("--insecure-http") == true, "\(host): \(refused ?? "accepted")")
+            #expect(try configuration(["--host", host, "--secure"]).host == host)
+            #expect(try configuration(["--host", host, "--insecure-http"]).insecureHTTP)
+            #expect(try configuration([], ["CLOAKROOM_HOST": host, "CLOAKROOM_INSECURE_HTTP": "yes"]).insecureHTTP)
+        }
+        for host in ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"] {
+            #expect(refusal(["--host", host]) == nil, "\(host) is loopback")
+        }
+        #expect(refusal([], ["CLOAKROOM_HOST": "0.0.0.0"])?.contains("not a loopback address") == true)
+        #expect(refusal(["--hsts-include-subdomains"])?.contains("needs --secure") == true)
+        #expect(try configuration(["--secure", "--hsts-include-subdomains"]).hstsIncludeSubdomains)
+    }
+
     // MARK: Timeouts against each other
 
     @Test func aTouchIntervalAboveHalfTheIdleTimeoutIsRefused() throws {

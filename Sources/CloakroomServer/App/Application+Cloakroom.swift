@@ -15,7 +15,12 @@ enum CloakroomApplication {
         // HEAD is answered wherever GET is (RFC 9110 section 9.3.2).
         let router = Router(context: CloakroomRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: TrustedProxyMiddleware(trusted: services.configuration.trustedProxies))
-        router.add(middleware: SecurityHeadersMiddleware(hsts: services.configuration.cookie.secure))
+        router.add(
+            middleware: SecurityHeadersMiddleware(
+                hsts: services.configuration.cookie.secure,
+                includeSubdomains: services.configuration.hstsIncludeSubdomains
+            )
+        )
         router.add(middleware: ErrorMiddleware(htmlPage: try PageRoutes.errorPageRenderer(services: services)))
         router.add(
             middleware: OriginCheckMiddleware(allowedOrigins: services.configuration.allowedOrigins, secure: services.configuration.cookie.secure)

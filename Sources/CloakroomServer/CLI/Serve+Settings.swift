@@ -65,6 +65,22 @@ extension Serve {
             }
         ),
         Setting(
+            "CLOAKROOM_INSECURE_HTTP",
+            precedence: .flagOrVariable,
+            flag: { $0.insecureHttp ? "1" : nil },
+            always: { text, draft in
+                draft.config.insecureHTTP = text == "1"
+            }
+        ),
+        Setting(
+            "CLOAKROOM_HSTS_INCLUDE_SUBDOMAINS",
+            precedence: .flagOrVariable,
+            flag: { $0.hstsIncludeSubdomains ? "1" : nil },
+            always: { text, draft in
+                draft.config.hstsIncludeSubdomains = text == "1"
+            }
+        ),
+        Setting(
             "CLOAKROOM_BROWSER_SESSION_COOKIE",
             precedence: .flagOrVariable,
             flag: { $0.browserSessionCookie ? "1" : nil },

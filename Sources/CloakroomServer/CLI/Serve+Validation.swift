@@ -1,3 +1,5 @@
+import CloakroomCore
+import CloakroomHummingbird
 import CloakroomSessions
 import Foundation
 
@@ -119,6 +121,30 @@ extension Serve {
     /// is refused; a default that would contradict a given value gives way (the default idle
     /// timeout is capped at the absolute lifetime, the default touch interval at half the idle
     /// timeout, the default refresh idle lifetime at the refresh lifetime).
+    /// Plain HTTP is for loopback: on any other address, cookies without `Secure` and pages
+    /// without HSTS would cross a network. Such a start is refused unless `--secure` (HTTPS in
+    /// front) or `--insecure-http` (an explicit choice) says otherwise.
+    static func checkTransport(_ config: ServerConfiguration) throws {
+        if config.hstsIncludeSubdomains && !config.cookie.secure {
+            throw ConfigurationError("--hsts-include-subdomains needs --secure: HSTS is sent only over HTTPS")
+        }
+        guard !config.cookie.secure, !config.insecureHTTP, !isLoopback(config.host) else { return }
+        throw ConfigurationError(
+            "host \(config.host) is not a loopback address, and without --secure cookies would travel without Secure and pages without HSTS: "
+                + "serve behind HTTPS with --secure, or pass --insecure-http (CLOAKROOM_INSECURE_HTTP=1) to accept plain HTTP on this address"
+        )
+    }
+
+    /// `localhost`, 127.0.0.0/8, `::1` (and its IPv4-mapped forms).
+    static func isLoopback(_ host: String) -> Bool {
+        let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if name == "localhost" || name.hasSuffix(".localhost") { return true }
+        guard let bytes = IPAddressRange.bytes(of: name) else { return false }
+        if bytes.count == 4 { return bytes[0] == 127 }
+        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+        return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
+    }
+
     static func checkTimes(_ config: inout ServerConfiguration, given: GivenTimes) throws {
         func label(_ seconds: TimeInterval, _ given: Bool) -> String {
             given ? duration(seconds) : "\(duration(seconds)) (the default)"

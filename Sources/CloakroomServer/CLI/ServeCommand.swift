@@ -33,6 +33,13 @@ struct Serve: AsyncParsableCommand {
     var cookieName: String?
     @Flag(help: "HTTPS deployment: Secure cookie with the __Host- prefix, HSTS. Env CLOAKROOM_SECURE=1")
     var secure = false
+    @Flag(
+        help:
+            "Accept plain HTTP on an address other than loopback (cookies without Secure, no HSTS): only behind a proxy that terminates HTTPS on this host's network, or in a lab. Env CLOAKROOM_INSECURE_HTTP=1"
+    )
+    var insecureHttp = false
+    @Flag(help: "With --secure: HSTS with includeSubDomains (every subdomain must serve HTTPS). Env CLOAKROOM_HSTS_INCLUDE_SUBDOMAINS=1")
+    var hstsIncludeSubdomains = false
     @Flag(help: "Browser-session cookie (no Max-Age): the cookie ends when the browser closes. Env CLOAKROOM_BROWSER_SESSION_COOKIE=1")
     var browserSessionCookie = false
     @Option(help: "At most this many sessions per user. Env CLOAKROOM_MAX_SESSIONS. Default unlimited")
@@ -89,6 +96,7 @@ struct Serve: AsyncParsableCommand {
         // opened, so a bad one is a usage error like the others.
         _ = try keyOptions.algorithm(environment: environment)
         try Self.checkTimes(&config, given: draft.given)
+        try Self.checkTransport(config)
         return config
     }
 

@@ -24,6 +24,10 @@ struct ServerConfiguration: Sendable {
     var passwordHash = ScryptParameters.owasp
     /// Sign-in throttling counts an IPv6 client by this network prefix (an IPv4 client by its address).
     var throttleIPv6Prefix = 64
+    /// Plain HTTP on an address other than loopback, accepted explicitly (`--insecure-http`).
+    var insecureHTTP = false
+    /// HSTS covers subdomains too (`--hsts-include-subdomains`, with `--secure`).
+    var hstsIncludeSubdomains = false
     var sweepInterval: Duration = .seconds(60)
     var registrationOpen = true
     var tokens = TokenSettings()
