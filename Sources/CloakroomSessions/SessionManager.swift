@@ -285,6 +285,16 @@ public struct SessionManager: Sendable {
         return index
     }
 
+    /// A new public handle: 96 random bits in base64url, never starting with `-`, so that it can
+    /// be passed to a command line (`cloakroom sessions revoke HANDLE`) without being read as an
+    /// option (1 in 64 handles would; drawing again costs under a bit of entropy).
+    static func newHandle() -> String {
+        while true {
+            let handle = SecureToken(byteCount: 12).text
+            if !handle.hasPrefix("-") { return handle }
+        }
+    }
+
     /// Longest User-Agent kept with a session, in UTF-8 bytes.
     public static let maxUserAgentBytes = 512
 
@@ -305,7 +315,7 @@ public struct SessionManager: Sendable {
         let absolute = now.addingTimeInterval(configuration.absoluteLifetime)
         return SessionRecord(
             key: key,
-            handle: SecureToken(byteCount: 12).text,
+            handle: Self.newHandle(),
             createdAt: now,
             lastSeen: now,
             idleExpiresAt: min(now.addingTimeInterval(configuration.idleTimeout), absolute),

@@ -1,8 +1,9 @@
 import CloakroomCore
-import CloakroomSessions
 import CloakroomTesting
 import Foundation
 import Testing
+
+@testable import CloakroomSessions
 
 @Suite("SessionManager: creation, expiry, rotation, per-user operations")
 struct SessionManagerTests {
@@ -24,6 +25,15 @@ struct SessionManagerTests {
             return ""
         }
         return id
+    }
+
+    @Test("no handle starts with '-' (a command line would read it as an option)")
+    func handlesNeverStartWithADash() {
+        // With 1 in 64 handles starting with '-' before, 2,000 draws all but surely met one.
+        let handles = (0..<2_000).map { _ in SessionManager.newHandle() }
+        #expect(!handles.contains { $0.hasPrefix("-") })
+        #expect(handles.allSatisfy { $0.utf8.count == 16 })
+        #expect(Set(handles).count == handles.count)
     }
 
     @Test func anonymousVisitorWithNothingStoredWritesNothing() async throws {
