@@ -29,6 +29,13 @@ public struct SessionConfiguration: Sendable {
     public var maxDataBytes: Int
     /// How often a conflicting commit is retried before giving up.
     public var maxCommitRetries: Int
+    /// Application keys a sign-in carries from the session it replaces (a basket filled before
+    /// signing in, a language choice); every other key, and the CSRF token, is left behind. Only
+    /// from an anonymous session or one of the same user: a sign-in as another user on the same
+    /// browser starts empty. Default: none (OWASP: a new session at every privilege change;
+    /// Django's `cycle_key` keeps everything, which hands an anonymous session's contents, planted
+    /// or not, to whoever signs in).
+    public var keptAtSignIn: Set<String>
 
     /// Creates a configuration.
     public init(
@@ -40,7 +47,8 @@ public struct SessionConfiguration: Sendable {
         overflowPolicy: OverflowPolicy = .evictOldest,
         maxDataKeys: Int = 64,
         maxDataBytes: Int = 16 * 1024,
-        maxCommitRetries: Int = 50
+        maxCommitRetries: Int = 50,
+        keptAtSignIn: Set<String> = []
     ) {
         self.idleTimeout = idleTimeout
         self.absoluteLifetime = absoluteLifetime
@@ -51,6 +59,7 @@ public struct SessionConfiguration: Sendable {
         self.maxDataKeys = maxDataKeys
         self.maxDataBytes = maxDataBytes
         self.maxCommitRetries = maxCommitRetries
+        self.keptAtSignIn = keptAtSignIn
     }
 }
 

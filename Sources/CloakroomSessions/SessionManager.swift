@@ -77,7 +77,8 @@ public struct SessionManager: Sendable {
         )
     }
 
-    /// Signs `userID` in on `session`: a new ID, the old one deleted at once, the data carried over.
+    /// Signs `userID` in on `session`: a new session (new ID, new handle, new CSRF token) replaces
+    /// it, the old one deleted at once; only the `keptAtSignIn` keys are carried over.
     ///
     /// Enforces `maxSessionsPerUser`. Throws `SessionError.tooManySessions` under the `refuse` policy.
     public func signIn(_ session: Session, userID: String) async throws {
@@ -97,7 +98,7 @@ public struct SessionManager: Sendable {
                 }
             }
         }
-        try await rotate(session, now: now) { record in
+        try await rotate(session, now: now, signingIn: userID) { record in
             record.userID = userID
             record.authenticatedAt = now
         }
@@ -108,13 +109,23 @@ public struct SessionManager: Sendable {
         try await rotate(session, now: clock.now()) { _ in }
     }
 
-    private func rotate(_ session: Session, now: Date, edit: (inout SessionRecord) -> Void) async throws {
+    /// A new ID for `session`. With `signingIn`, a new session altogether (new handle, new
+    /// creation time, no CSRF token) holding only the `keptAtSignIn` keys, and those only from an
+    /// anonymous session or one of the same user; without, the same session under a new ID.
+    private func rotate(_ session: Session, now: Date, signingIn userID: String? = nil, edit: (inout SessionRecord) -> Void) async throws {
         let snapshot = session.state.withLock { $0 }
         let token = SecureToken()
         var record = snapshot.record ?? newRecord(key: token.hashed, now: now, state: snapshot)
         record.key = token.hashed
         for key in snapshot.removed { record.data[key] = nil }
         record.data.merge(snapshot.changed) { $1 }
+        if let userID {
+            let previousUser = snapshot.record?.userID
+            let carried = previousUser == nil || previousUser == userID
+            var fresh = newRecord(key: token.hashed, now: now, state: snapshot)
+            fresh.data = carried ? record.data.filter { configuration.keptAtSignIn.contains($0.key) && $0.key != Session.csrfKey } : [:]
+            record = fresh
+        }
         try checkLimits(record.data)
         record.lastSeen = now
         record.idleExpiresAt = now.addingTimeInterval(configuration.idleTimeout)

@@ -11,7 +11,7 @@ import Testing
 @Suite("SessionMiddleware in another app")
 struct MiddlewareAdoptionTests {
     @Test func readmeExampleCountsPerSessionAndRotatesOnLogin() async throws {
-        let manager = SessionManager(store: MemorySessionStore())
+        let manager = SessionManager(store: MemorySessionStore(), configuration: .init(keptAtSignIn: ["count"]))
         let router = Router(context: CloakroomRequestContext.self)
         router.add(middleware: SessionMiddleware(manager: manager))
         router.get("/count") { _, context -> String in

@@ -130,9 +130,18 @@ struct SessionManagerTests {
         #expect(try await manager.commit(session) == .set(id: try #require(session.cookieValue), maxAge: nil))
     }
 
-    @Test func signInRegeneratesTheIDAndCarriesTheData() async throws {
-        let manager = manager()
-        let oldID = try await createSession(manager, value: "cart")
+    @Test("sign-in: a new ID, a new handle, a new CSRF token, and only the keys marked to carry")
+    func signInStartsANewSessionKeepingOnlyMarkedKeys() async throws {
+        let manager = manager { $0.keptAtSignIn = ["basket"] }
+        let anonymous = try await manager.load(cookieValue: nil)
+        anonymous.setValue("planted", forKey: "v")
+        anonymous.setValue("3 books", forKey: "basket")
+        let csrf = anonymous.csrfToken()
+        guard case .set(let oldID, _) = try await manager.commit(anonymous) else {
+            Issue.record("expected a cookie")
+            return
+        }
+        clock.advance(by: 600)
         let session = try await manager.load(cookieValue: oldID)
         let handle = session.handle
         try await manager.signIn(session, userID: "user-1")
@@ -141,10 +150,43 @@ struct SessionManagerTests {
         #expect(try await !manager.load(cookieValue: oldID).exists, "the old ID stops working at once")
         let reloaded = try await manager.load(cookieValue: newID)
         #expect(reloaded.userID == "user-1")
-        #expect(reloaded.value(forKey: "v") == "cart")
-        #expect(reloaded.handle == handle, "the public handle survives rotation")
+        #expect(reloaded.value(forKey: "basket") == "3 books", "a key marked to carry is carried")
+        #expect(reloaded.value(forKey: "v") == nil, "an unmarked key is left behind")
+        #expect(reloaded.value(forKey: Session.csrfKey) == nil, "the CSRF token is never carried")
+        #expect(!reloaded.verifyCSRF(csrf))
+        #expect(reloaded.handle != handle, "a new session has a new public handle")
+        #expect(reloaded.record?.createdAt == clock.now(), "the absolute lifetime counts from the sign-in")
         #expect(reloaded.record?.authenticatedAt == clock.now())
         #expect(try await manager.commit(session) == .set(id: newID, maxAge: 1800))
+    }
+
+    @Test("sign-in as another user on a signed-in session carries nothing, marked keys included")
+    func signInAsAnotherUserCarriesNothing() async throws {
+        let manager = manager { $0.keptAtSignIn = ["basket"] }
+        let session = try await manager.load(cookieValue: nil)
+        try await manager.signIn(session, userID: "alice")
+        session.setValue("alice's books", forKey: "basket")
+        _ = try await manager.commit(session)
+        try await manager.signIn(session, userID: "mallory")
+        let reloaded = try await manager.load(cookieValue: session.cookieValue)
+        #expect(reloaded.userID == "mallory")
+        #expect(reloaded.value(forKey: "basket") == nil)
+        try await manager.signIn(reloaded, userID: "mallory")
+        #expect(try await manager.load(cookieValue: reloaded.cookieValue).userID == "mallory")
+    }
+
+    @Test("regenerate keeps the session (data, handle, user) under a new ID")
+    func regenerateKeepsTheSession() async throws {
+        let manager = manager()
+        let oldID = try await createSession(manager, value: "kept")
+        let session = try await manager.load(cookieValue: oldID)
+        let handle = session.handle
+        try await manager.regenerate(session)
+        let reloaded = try await manager.load(cookieValue: session.cookieValue)
+        #expect(session.cookieValue != oldID)
+        #expect(reloaded.value(forKey: "v") == "kept")
+        #expect(reloaded.handle == handle)
+        #expect(try await !manager.load(cookieValue: oldID).exists)
     }
 
     @Test func destroyDeletesTheRecordAndClearsTheCookie() async throws {
