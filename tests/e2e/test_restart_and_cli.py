@@ -407,3 +407,38 @@ def test_a_password_that_is_not_utf8_is_refused(workdir):
                        env={"CLOAKROOM_PASSWORD_HASH": FAST_HASH, "PATH": "/usr/bin:/bin"})
     assert r.returncode == 1, r.stderr
     assert b"not valid UTF-8" in r.stderr
+
+
+def test_cli_sessions_revoke_all_ends_everyone(make_server, workdir):
+    """`sessions revoke --all` (ASVS 7.4.5): every cookie session and every token of every user ends."""
+    store = f"sqlite:{workdir}/cli-all.sqlite"
+    password = "a long enough password"
+    for name in ("ann", "bob"):
+        assert run_cli(store, "users", "add", name, stdin=password + "\n").returncode == 0
+    server = make_server(store=store).start()
+    browsers, grants = [], []
+    for name in ("ann", "bob"):
+        browser = requests.Session()
+        assert browser.post(server.url + "/api/login", json={"username": name, "password": password}).status_code == 200
+        browsers.append(browser)
+        r = requests.post(server.url + "/api/token", json={"username": name, "password": password})
+        assert r.status_code == 200, r.text
+        grants.append(r.json())
+    anonymous = requests.Session()
+    assert anonymous.put(server.url + "/api/session/data/theme", json="dark").status_code in (200, 201, 204)
+
+    assert run_cli(store, "sessions", "revoke").returncode == 64
+    assert run_cli(store, "sessions", "revoke", "--all", "--user", "ann").returncode == 64
+    revoked = run_cli(store, "sessions", "revoke", "--all")
+    assert revoked.returncode == 0, revoked.stderr
+    assert "ended 3 session(s) and 2 refresh token(s) of every user" in revoked.stdout
+
+    for browser in browsers:
+        assert browser.get(server.url + "/api/me").status_code == 401
+    for grant in grants:
+        me = requests.get(server.url + "/api/me", headers={"Authorization": "Bearer " + grant["access_token"]})
+        assert me.status_code == 401 and me.json()["reason"] == "revoked", me.text
+    listed = run_cli(store, "sessions", "list")
+    assert "0 session(s)" in listed.stdout
+    # Everyone can sign in again.
+    assert requests.Session().post(server.url + "/api/login", json={"username": "ann", "password": password}).status_code == 200

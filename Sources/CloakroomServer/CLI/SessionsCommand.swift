@@ -49,14 +49,18 @@ struct Sessions: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "End one session by its ID (as listed), or every session and token of a user."
+            abstract: "End one session by its ID (as listed), every session and token of a user, or of everyone (--all)."
         )
         @OptionGroup var storeOptions: StoreOptions
         @Argument(help: "Session ID as shown by `sessions list`") var id: String?
         @Option(help: "End every session of this user and revoke all their access and refresh tokens") var user: String?
+        @Flag(help: "End every session of every user (anonymous ones too) and revoke every account's tokens (OWASP ASVS 7.4.5)")
+        var all = false
 
         func validate() throws {
-            if (id == nil) == (user == nil) { throw ValidationError("give either a session ID or --user NAME") }
+            if [id != nil, user != nil, all].filter({ $0 }).count != 1 {
+                throw ValidationError("give one of a session ID, --user NAME or --all")
+            }
         }
 
         func run() async throws {
@@ -68,6 +72,20 @@ struct Sessions: AsyncParsableCommand {
                     let tokens = try await services.tokens.revokeEverything(forUser: account.id)
                     let count = try await services.sessions.revokeAll(ofUser: account.id)
                     print("ended \(count) session(s) and \(tokens) refresh token(s) of \(account.username)")
+                } else if all {
+                    var tokens = 0
+                    for account in try await services.backends.accounts.all() {
+                        tokens += try await services.tokens.revokeEverything(forUser: account.id)
+                    }
+                    var ended = 0
+                    while true {
+                        // Deleting as it goes: each page starts again from the first key left.
+                        let page = try await services.backends.sessions.list(now: .distantPast, afterKey: nil, limit: 500)
+                        for record in page { try await services.backends.sessions.delete(key: record.key) }
+                        ended += page.count
+                        if page.count < 500 { break }
+                    }
+                    print("ended \(ended) session(s) and \(tokens) refresh token(s) of every user")
                 } else if let id {
                     guard let record = try await services.sessions.record(handle: id) else {
                         throw CommandFailure("no live session with ID \(id)")
