@@ -156,11 +156,16 @@ public struct SignInService: Sendable {
 
     /// An operator's password reset: sets `new` (after the password rules) without the current
     /// one, and clears the account's sign-in failures so a locked-out user can sign in at once.
-    /// The caller then ends the account's sessions and tokens.
-    public func resetPassword(_ account: Account, to new: String) async throws {
+    ///
+    /// `endSignIns` ends the account's sessions and tokens: it runs before the new hash is stored
+    /// and again after (a sign-in with the old password in between is ended too). A failure at any
+    /// step throws, and never leaves the old sign-ins working behind a changed password.
+    public func resetPassword(_ account: Account, to new: String, endSignIns: () async throws -> Void = {}) async throws {
         try validate(password: new)
         let hash = try await hasher.hash(new)
+        try await endSignIns()
         try await accounts.updatePasswordHash(id: account.id, hash: hash)
+        try await endSignIns()
         try await throttle.recordSuccess(username: account.username)
         logger.notice("password reset by an operator", metadata: ["user": "\(account.id)"])
     }
@@ -174,15 +179,26 @@ public struct SignInService: Sendable {
     }
 
     /// Changes the password of `account` after checking the current one (throttled like a sign-in,
-    /// so a stolen session cannot guess it). The caller then ends the account's other sessions and
-    /// tokens.
-    public func changePassword(_ account: Account, current: String, new: String, address: String?) async throws {
+    /// so a stolen session cannot guess it).
+    ///
+    /// `endSignIns` ends the account's other sessions and its tokens, before the new hash is stored
+    /// and again after: should any step fail, the change throws with the old sign-ins already
+    /// ended, never with a new password and the old sign-ins still working.
+    public func changePassword(
+        _ account: Account,
+        current: String,
+        new: String,
+        address: String?,
+        endSignIns: () async throws -> Void = {}
+    ) async throws {
         try validate(password: new)
         _ = try await authenticate(username: account.username, password: current, address: address)
         // Checked after the current password proved right, so it reveals nothing.
         guard new != current else { throw IdentityError.weakPassword("the new password is the same as the current one") }
         let hash = try await hasher.hash(new)
+        try await endSignIns()
         try await accounts.updatePasswordHash(id: account.id, hash: hash)
+        try await endSignIns()
         logger.info("password changed", metadata: ["user": "\(account.id)"])
     }
 }

@@ -200,18 +200,26 @@ public struct TokenService: Sendable {
         }
     }
 
-    /// "Sign out everywhere" / password change: every access token issued until now is refused, and
-    /// every refresh token of the user is deleted. Returns how many refresh tokens were deleted.
+    /// "Sign out everywhere" / password change: every refresh token of the user is deleted, then
+    /// every access token issued until now is refused (the epoch rises). Returns how many refresh
+    /// tokens were deleted.
+    ///
+    /// In that order: a rotation is atomic in every store, so one racing this either ran before the
+    /// deletion (its successor is deleted, its access token predates the epoch) or finds its token
+    /// gone; with the epoch first, a refresh between the two steps would get an access token newer
+    /// than the epoch. Should raising the epoch fail, the refresh tokens are already gone.
     @discardableResult
     public func revokeEverything(forUser userID: String) async throws -> Int {
         logger.info("every token of the user revoked", metadata: ["user": "\(userID)"])
+        let deleted = try await store.revokeRefreshTokens(forUser: userID)
+        // Read after the deletion: an access token from a rotation that beat it was stamped earlier.
         let now = clock.now()
         let epoch = Int((now.timeIntervalSince1970 * 1000).rounded(.up))
         // Kept well beyond the longest access token lifetime: an epoch forgotten too early would
         // let older tokens back in.
         let keepUntil = now.addingTimeInterval(max(issuer.keyRing.configuration.maxTokenLifetime + verifier.configuration.leeway + 60, 86_400))
         try await store.raiseEpoch(forUser: userID, to: epoch, keepUntil: keepUntil)
-        return try await store.revokeRefreshTokens(forUser: userID)
+        return deleted
     }
 
     /// Deletes a family's refresh tokens and puts its `sid` on the deny-list.

@@ -119,21 +119,23 @@ struct AppServices: Sendable {
     /// An operator sets a new password: every session and every token of the account end.
     /// Returns how many sessions ended.
     func resetPassword(_ account: Account, to new: String) async throws -> Int {
-        try await signIn.resetPassword(account, to: new)
-        try await tokens.revokeEverything(forUser: account.id)
-        return try await sessions.revokeAll(ofUser: account.id)
+        var ended = 0
+        try await signIn.resetPassword(account, to: new) {
+            try await tokens.revokeEverything(forUser: account.id)
+            ended += try await sessions.revokeAll(ofUser: account.id)
+        }
+        return ended
     }
 
     /// Changes the caller's password and ends every other session and every token of the account.
     func changePassword(_ caller: APIRoutes.Caller, current: String, new: String, address: String?) async throws {
         let account = caller.account
-        try await signIn.changePassword(account, current: current, new: new, address: address)
-        try await tokens.revokeEverything(forUser: account.id)
-        if case .session(_, let session) = caller {
-            _ = try await sessions.revokeAll(ofUser: account.id, keeping: session)
-            try await sessions.regenerate(session)
-        } else {
-            _ = try await sessions.revokeAll(ofUser: account.id)
+        let keeping: Session?
+        if case .session(_, let session) = caller { keeping = session } else { keeping = nil }
+        try await signIn.changePassword(account, current: current, new: new, address: address) {
+            try await tokens.revokeEverything(forUser: account.id)
+            _ = try await sessions.revokeAll(ofUser: account.id, keeping: keeping)
         }
+        if let keeping { try await sessions.regenerate(keeping) }
     }
 }
