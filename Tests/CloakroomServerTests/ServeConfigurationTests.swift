@@ -57,16 +57,21 @@ struct ServeConfigurationTests {
     @Test("plain HTTP off loopback is refused unless --secure or --insecure-http says so")
     func plainHTTPOffLoopback() throws {
         for host in ["0.0.0.0", "192.0.2.10", "::", "2001:db8::1", "example.com"] {
-            let refused = refusal(["--host", host])
+            // Listening everywhere also needs the names clients use (the Host check).
+            let names = ["0.0.0.0", "::"].contains(host) ? ["--allowed-host", "auth.example.com"] : []
+            let refused = refusal(["--host", host] + names)
             #expect(refused?.contains("--insecure-http") == true, "\(host): \(refused ?? "accepted")")
-            #expect(try configuration(["--host", host, "--secure"]).host == host)
-            #expect(try configuration(["--host", host, "--insecure-http"]).insecureHTTP)
-            #expect(try configuration([], ["CLOAKROOM_HOST": host, "CLOAKROOM_INSECURE_HTTP": "yes"]).insecureHTTP)
+            #expect(try configuration(["--host", host, "--secure"] + names).host == host)
+            #expect(try configuration(["--host", host, "--insecure-http"] + names).insecureHTTP)
+            #expect(try configuration(names, ["CLOAKROOM_HOST": host, "CLOAKROOM_INSECURE_HTTP": "yes"]).insecureHTTP)
         }
         for host in ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"] {
             #expect(refusal(["--host", host]) == nil, "\(host) is loopback")
         }
-        #expect(refusal([], ["CLOAKROOM_HOST": "0.0.0.0"])?.contains("not a loopback address") == true)
+        #expect(refusal([], ["CLOAKROOM_HOST": "192.0.2.1"])?.contains("not a loopback address") == true)
+        #expect(refusal(["--host", "0.0.0.0", "--secure"])?.contains("listens on every address") == true)
+        #expect(try configuration(["--host", "::", "--secure", "--issuer", "https://auth.example.com"]).hostsServed == ["auth.example.com"])
+        #expect(refusal(["--allowed-host", "user@evil"])?.contains("is not a host name") == true)
         #expect(refusal(["--hsts-include-subdomains"])?.contains("needs --secure") == true)
         #expect(try configuration(["--secure", "--hsts-include-subdomains"]).hstsIncludeSubdomains)
     }

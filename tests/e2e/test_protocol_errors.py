@@ -51,7 +51,7 @@ def test_server_keeps_serving_after_protocol_errors(server):
 def test_malformed_chunked_body_gets_400_json(server):
     """The head is fine, so a route runs; then the parser refuses a chunk size: still 400, not 500."""
     for chunk in (b"1\r\n12\r\n0\r\n\r\n", b"zz\r\nab\r\n0\r\n\r\n", b"-1\r\na\r\n0\r\n\r\n"):
-        request = (b"PUT /api/session/data/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        request = (b"PUT /api/session/data/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                    b"Transfer-Encoding: chunked\r\n\r\n" + chunk)
         status, headers, body = parse(raw_exchange(server, request))
         assert status == 400, (chunk, status, body)

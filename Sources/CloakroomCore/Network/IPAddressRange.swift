@@ -84,3 +84,34 @@ extension IPAddressRange {
         return groups.joined(separator: ":") + "/\(length)"
     }
 }
+
+extension IPAddressRange {
+    /// The host name of a `Host` header or URL authority, lowercased, without port, brackets or a
+    /// trailing dot: `[::1]:8080` is `::1`, `Example.COM.:443` is `example.com`.
+    public static func hostname(ofAuthority authority: String) -> String {
+        var text = Substring(authority.lowercased())
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return String(text) }
+            return String(text[text.index(after: text.startIndex)..<close])
+        }
+        if let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon { text = text[..<colon] }
+        while text.hasSuffix(".") { text = text.dropLast() }
+        return String(text)
+    }
+
+    /// True for `localhost` (and `*.localhost`), 127.0.0.0/8, `::1` and IPv4-mapped 127.x addresses.
+    public static func isLoopback(host: String) -> Bool {
+        let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if name == "localhost" || name.hasSuffix(".localhost") { return true }
+        guard let bytes = bytes(of: name) else { return false }
+        if bytes.count == 4 { return bytes[0] == 127 }
+        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+        return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
+    }
+
+    /// True for the wildcard addresses a server listens on for every interface (`0.0.0.0`, `::`).
+    public static func isUnspecified(host: String) -> Bool {
+        guard let bytes = bytes(of: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))) else { return false }
+        return bytes.allSatisfy { $0 == 0 }
+    }
+}

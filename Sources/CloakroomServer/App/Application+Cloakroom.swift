@@ -22,6 +22,7 @@ enum CloakroomApplication {
             )
         )
         router.add(middleware: ErrorMiddleware(htmlPage: try PageRoutes.errorPageRenderer(services: services)))
+        router.add(middleware: HostCheckMiddleware(allowedHosts: services.configuration.hostsServed, exemptPaths: ["/healthz"]))
         router.add(
             middleware: OriginCheckMiddleware(allowedOrigins: services.configuration.allowedOrigins, secure: services.configuration.cookie.secure)
         )

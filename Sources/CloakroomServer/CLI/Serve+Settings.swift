@@ -117,6 +117,15 @@ extension Serve {
             }
             draft.config.throttleIPv6Prefix = value
         },
+        Setting("CLOAKROOM_ALLOWED_HOSTS", flag: { $0.allowedHost.isEmpty ? nil : $0.allowedHost.joined(separator: ",") }) { text, draft in
+            draft.config.allowedHosts = try SettingReader.items(text).map { item in
+                let host = IPAddressRange.hostname(ofAuthority: item)
+                guard !host.isEmpty, !host.contains("/"), !host.contains("@"), !host.contains(" ") else {
+                    throw ConfigurationError("allowed host \(item) is not a host name (e.g. auth.example.com)")
+                }
+                return host
+            }
+        },
         Setting("CLOAKROOM_PASSWORD_HASH", flag: \.passwordHash) { text, draft in
             draft.config.passwordHash = try Serve.scrypt(text)
         },

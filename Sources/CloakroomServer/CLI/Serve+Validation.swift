@@ -128,6 +128,12 @@ extension Serve {
         if config.hstsIncludeSubdomains && !config.cookie.secure {
             throw ConfigurationError("--hsts-include-subdomains needs --secure: HSTS is sent only over HTTPS")
         }
+        if IPAddressRange.isUnspecified(host: config.host), config.tokens.issuer == nil, config.allowedOrigins.isEmpty, config.allowedHosts.isEmpty {
+            throw ConfigurationError(
+                "host \(config.host) listens on every address, so the names clients use must be given: --issuer https://auth.example.com "
+                    + "(or --allowed-origin, --allowed-host); requests for other names get 421 (DNS rebinding)"
+            )
+        }
         guard !config.cookie.secure, !config.insecureHTTP, !isLoopback(config.host) else { return }
         throw ConfigurationError(
             "host \(config.host) is not a loopback address, and without --secure cookies would travel without Secure and pages without HSTS: "
@@ -136,14 +142,7 @@ extension Serve {
     }
 
     /// `localhost`, 127.0.0.0/8, `::1` (and its IPv4-mapped forms).
-    static func isLoopback(_ host: String) -> Bool {
-        let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        if name == "localhost" || name.hasSuffix(".localhost") { return true }
-        guard let bytes = IPAddressRange.bytes(of: name) else { return false }
-        if bytes.count == 4 { return bytes[0] == 127 }
-        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
-        return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
-    }
+    static func isLoopback(_ host: String) -> Bool { IPAddressRange.isLoopback(host: host) }
 
     static func checkTimes(_ config: inout ServerConfiguration, given: GivenTimes) throws {
         func label(_ seconds: TimeInterval, _ given: Bool) -> String {

@@ -33,6 +33,12 @@ struct Serve: AsyncParsableCommand {
     var cookieName: String?
     @Flag(help: "HTTPS deployment: Secure cookie with the __Host- prefix, HSTS. Env CLOAKROOM_SECURE=1")
     var secure = false
+    @Option(
+        name: .customLong("allowed-host"),
+        help:
+            "A host name clients use for this server (repeatable), beside the issuer's and the allowed origins' hosts; other Host headers get 421 (DNS rebinding). Env CLOAKROOM_ALLOWED_HOSTS (comma-separated)"
+    )
+    var allowedHost: [String] = []
     @Flag(
         help:
             "Accept plain HTTP on an address other than loopback (cookies without Secure, no HSTS): only behind a proxy that terminates HTTPS on this host's network, or in a lab. Env CLOAKROOM_INSECURE_HTTP=1"

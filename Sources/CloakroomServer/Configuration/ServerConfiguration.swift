@@ -26,6 +26,9 @@ struct ServerConfiguration: Sendable {
     var throttleIPv6Prefix = 64
     /// Plain HTTP on an address other than loopback, accepted explicitly (`--insecure-http`).
     var insecureHTTP = false
+    /// More host names the server answers for (`--allowed-host`), beside the issuer's and the
+    /// allowed origins' hosts and loopback names.
+    var allowedHosts: [String] = []
     /// HSTS covers subdomains too (`--hsts-include-subdomains`, with `--secure`).
     var hstsIncludeSubdomains = false
     var sweepInterval: Duration = .seconds(60)
@@ -58,6 +61,14 @@ extension ServerConfiguration {
         let scheme = cookie.secure ? "https" : "http"
         let host = self.host.contains(":") ? "[\(self.host)]" : self.host
         return "\(scheme)://\(host):\(port)"
+    }
+
+    /// The host names requests may name in `Host` (loopback names are always allowed): the
+    /// issuer's, the allowed origins', and `--allowed-host`.
+    var hostsServed: [String] {
+        let origins = allowedOrigins.map { String($0.drop { $0 != "/" }.dropFirst(2)) }
+        let issuerHost = URL(string: issuer)?.host.map { [$0] } ?? []
+        return issuerHost + origins + allowedHosts
     }
 
     /// The audience tokens are for.
