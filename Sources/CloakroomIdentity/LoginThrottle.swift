@@ -106,6 +106,9 @@ public struct LoginThrottle: Sendable {
         public static let account = Policy(freeAttempts: 3, lockAfter: 10)
         /// Per client address: 20 free, locked at 100 failures for 15 minutes.
         public static let address = Policy(freeAttempts: 20, lockAfter: 100)
+        /// Registrations per client address: 10 within an hour; past that, refused until the client
+        /// has made none for an hour (only `freeAttempts` and `lockDuration` apply).
+        public static let registration = Policy(freeAttempts: 10, lockAfter: 10, maxDelay: 3600, lockDuration: 3600)
 
         /// Seconds to wait after `state`, measured from its last failure; 0 if none.
         func wait(after state: ThrottleState) -> TimeInterval {
@@ -119,15 +122,23 @@ public struct LoginThrottle: Sendable {
     let store: any ThrottleStore
     let accountPolicy: Policy
     let addressPolicy: Policy
+    let registrationPolicy: Policy
     /// IPv6 clients are counted by this network prefix (an IPv4 client by its address).
     public let ipv6PrefixLength: Int
 
     /// Creates a throttle over `store`. IPv6 clients are counted per `/ipv6PrefixLength` network
     /// (default /64, one subscriber's allocation: a client can rotate through every address in it).
-    public init(store: any ThrottleStore, accountPolicy: Policy = .account, addressPolicy: Policy = .address, ipv6PrefixLength: Int = 64) {
+    public init(
+        store: any ThrottleStore,
+        accountPolicy: Policy = .account,
+        addressPolicy: Policy = .address,
+        registrationPolicy: Policy = .registration,
+        ipv6PrefixLength: Int = 64
+    ) {
         self.store = store
         self.accountPolicy = accountPolicy
         self.addressPolicy = addressPolicy
+        self.registrationPolicy = registrationPolicy
         self.ipv6PrefixLength = max(1, min(128, ipv6PrefixLength))
     }
 
@@ -145,6 +156,19 @@ public struct LoginThrottle: Sendable {
             }
         }
         if let worst { throw IdentityError.throttled(retryAfter: worst.wait, locked: worst.locked) }
+    }
+
+    /// Reserves one registration attempt from `address`: counted first, in one atomic step of the
+    /// store, and refused with `IdentityError.throttled` when it is past `freeAttempts` in the
+    /// window, so parallel attempts all count and at most the allowed number go on to hash. Every
+    /// attempt counts, successful or not (a registration storm would take the hashing slots sign-in
+    /// needs), and the window restarts with each one: a client that keeps trying stays refused.
+    public func reserveRegistration(address: String, now: Date) async throws {
+        let key = "register:" + addressKey(address)
+        let state = try await store.recordFailure(key: key, now: now, window: registrationPolicy.lockDuration)
+        if state.failures > registrationPolicy.freeAttempts {
+            throw IdentityError.throttled(retryAfter: Int(registrationPolicy.lockDuration.rounded(.up)), locked: true)
+        }
     }
 
     /// Counts a failed attempt.

@@ -88,12 +88,17 @@ public struct SignInService: Sendable {
     }
 
     /// Creates an account.
-    public func register(username: String, password: String) async throws -> Account {
+    ///
+    /// With `address`, registrations are throttled per client (``LoginThrottle/reserveRegistration(address:now:)``).
+    /// The password is hashed before the name is looked up, so "that username is already
+    /// registered" costs the same work as a success and timing does not tell it faster.
+    public func register(username: String, password: String, address: String? = nil) async throws -> Account {
+        if let address { try await throttle.reserveRegistration(address: String(address.prefix(64)), now: clock.now()) }
         try validate(username: username)
         try validate(password: password)
         let name = Account.displayForm(username)
-        if try await accounts.account(username: name) != nil { throw IdentityError.usernameTaken() }
         let hash = try await hasher.hash(password)
+        if try await accounts.account(username: name) != nil { throw IdentityError.usernameTaken() }
         let account = Account(username: name, passwordHash: hash, createdAt: clock.now())
         try await accounts.create(account)
         logger.info("account registered", metadata: ["user": "\(account.id)"])

@@ -111,9 +111,9 @@ struct AppServices: Sendable {
     /// Creates an account for a sign-up that will be signed in at once. The account is created
     /// before its session: with the session store down, refuse first (503) rather than create the
     /// account and then fail to sign it in (a retry would find the name taken).
-    func register(username: String, password: String) async throws -> Account {
+    func register(username: String, password: String, address: String? = nil) async throws -> Account {
         try await backends.sessions.ping()
-        return try await signIn.register(username: username, password: password)
+        return try await signIn.register(username: username, password: password, address: address)
     }
 
     /// An operator sets a new password: every session and every token of the account end.

@@ -110,7 +110,7 @@ struct PageRoutes {
             return refilled("register", title: "Register", session: session, username: username, message: Self.expired, status: .forbidden)
         }
         do {
-            let account = try await services.register(username: username, password: form["password"] ?? "")
+            let account = try await services.register(username: username, password: form["password"] ?? "", address: context.clientAddress)
             try await signIn(session, account: account)
             return redirect("/account")
         } catch let error as IdentityError {

@@ -137,7 +137,7 @@ struct APIRoutes {
             throw APIError(.forbidden, code: "registration_closed", message: "registration is closed on this server")
         }
         let credentials = try await Bodies.json(Credentials.self, from: request)
-        let account = try await services.register(username: credentials.username, password: credentials.password)
+        let account = try await services.register(username: credentials.username, password: credentials.password, address: context.clientAddress)
         let session = try context.requireSession()
         try await services.sessions.signIn(session, userID: account.id)
         return try json(meView(account, session), status: .created)
