@@ -143,10 +143,14 @@ public struct LoginThrottle: Sendable {
     }
 
     /// Throws `IdentityError.throttled` if an attempt for `username` from `address` must wait.
-    public func check(username: String, address: String?, now: Date) async throws {
+    /// Returns the account's failure count it saw (0 when none).
+    @discardableResult
+    public func check(username: String, address: String?, now: Date) async throws -> Int {
         var worst: (wait: Int, locked: Bool)? = nil
+        var accountFailures = 0
         for (key, policy) in keys(username: username, address: address) {
             guard let state = try await store.state(key: key, now: now, window: policy.lockDuration) else { continue }
+            if key == Self.accountKey(username) { accountFailures = state.failures }
             let wait = policy.wait(after: state)
             let remaining = state.lastFailure.addingTimeInterval(wait).timeIntervalSince(now)
             if remaining > 0 {
@@ -156,6 +160,22 @@ public struct LoginThrottle: Sendable {
             }
         }
         if let worst { throw IdentityError.throttled(retryAfter: worst.wait, locked: worst.locked) }
+        return accountFailures
+    }
+
+    /// Counts an attempt on the account before its password is hashed, in one atomic step of the
+    /// store. `seen` is the count ``check(username:address:now:)`` saw: when other attempts were
+    /// counted in between (a parallel burst), this one goes on only while the count is within
+    /// `freeAttempts`, so N parallel guesses count as N and at most the free ones are hashed.
+    /// A wrong password then counts only against the address (``recordFailure(username:address:now:accountCounted:)``);
+    /// a right one resets the account.
+    public func reserveAttempt(username: String, seen: Int, now: Date) async throws {
+        let state = try await store.recordFailure(key: Self.accountKey(username), now: now, window: accountPolicy.lockDuration)
+        let before = state.failures - 1
+        if before > seen, before >= accountPolicy.freeAttempts {
+            let wait = accountPolicy.wait(after: ThrottleState(failures: before, lastFailure: now))
+            throw IdentityError.throttled(retryAfter: max(1, Int(wait.rounded(.up))), locked: before >= accountPolicy.lockAfter)
+        }
     }
 
     /// Reserves one registration attempt from `address`: counted first, in one atomic step of the
@@ -172,8 +192,9 @@ public struct LoginThrottle: Sendable {
     }
 
     /// Counts a failed attempt.
-    public func recordFailure(username: String, address: String?, now: Date) async throws {
-        for (key, policy) in keys(username: username, address: address) {
+    /// With `accountCounted`, only the address's counter (the attempt was reserved on the account).
+    public func recordFailure(username: String, address: String?, now: Date, accountCounted: Bool = false) async throws {
+        for (key, policy) in keys(username: username, address: address) where !(accountCounted && key == Self.accountKey(username)) {
             _ = try await store.recordFailure(key: key, now: now, window: policy.lockDuration)
         }
     }

@@ -114,7 +114,9 @@ public struct SignInService: Sendable {
         // only as a digest: people type their password into the username field.
         let address = address.map { String($0.prefix(64)) }
         do {
-            try await throttle.check(username: username, address: address, now: now)
+            let seen = try await throttle.check(username: username, address: address, now: now)
+            // Counted before the hash: a burst of parallel guesses cannot all pass the check above.
+            try await throttle.reserveAttempt(username: username, seen: seen, now: now)
         } catch let error as IdentityError {
             logger.notice(
                 "sign-in refused: throttled",
@@ -128,7 +130,7 @@ public struct SignInService: Sendable {
             let account = try await accounts.account(username: username)
         else {
             try await hasher.verifyDummy(String(password.utf8.prefix(policy.maxPasswordBytes)) ?? "")
-            try await throttle.recordFailure(username: username, address: address, now: now)
+            try await throttle.recordFailure(username: username, address: address, now: now, accountCounted: true)
             logger.notice(
                 "sign-in failed: unknown user or oversized password",
                 metadata: [
@@ -141,7 +143,7 @@ public struct SignInService: Sendable {
         // An older, cheaper hash costs as much as a current one (and as an unknown user's stand-in).
         try await hasher.hardenRuntime(password, stored: account.passwordHash)
         guard matches else {
-            try await throttle.recordFailure(username: username, address: address, now: now)
+            try await throttle.recordFailure(username: username, address: address, now: now, accountCounted: true)
             logger.notice("sign-in failed: wrong password", metadata: ["user": "\(account.id)", "address": "\(address ?? "-")"])
             throw IdentityError.invalidCredentials()
         }
