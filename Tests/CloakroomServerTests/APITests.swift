@@ -140,6 +140,48 @@ struct APITests {
         }
     }
 
+    @Test("ending other sessions over 5 minutes after signing in needs the password again (ASVS 7.5.2)")
+    func endingOtherSessionsNeedsRecentAuthentication() async throws {
+        let server = try await TestServer.make()
+        try await server.run { client in
+            let laptop = Visitor(client)
+            try await laptop.request(.post, "/api/register", json: credentials("ivan"))
+            let phone = Visitor(client)
+            try await phone.request(.post, "/api/login", json: credentials("ivan"), headers: [.userAgent: "Phone/1.0"])
+            let list = try await laptop.request(.get, "/api/sessions")
+            let sessions = try #require((try list.json())["sessions"] as? [[String: Any]])
+            let phoneID = try #require(sessions.first { $0["userAgent"] as? String == "Phone/1.0" }?["id"] as? String)
+            server.clock.advance(by: 301)
+
+            let bare = try await laptop.request(.delete, "/api/sessions/\(phoneID)", headers: [HTTPField.Name("X-Requested-With")!: "t"])
+            #expect(bare.status == .forbidden)
+            #expect(bare.errorCode == "reauthentication_required")
+            let everywhere = try await laptop.request(.delete, "/api/sessions", headers: [HTTPField.Name("X-Requested-With")!: "t"])
+            #expect(everywhere.errorCode == "reauthentication_required")
+            let wrong = try await laptop.request(.delete, "/api/sessions/\(phoneID)", json: #"{"password":"not the password at all"}"#)
+            #expect(wrong.status == .unauthorized)
+            #expect(wrong.errorCode == "invalid_credentials")
+            #expect(try await phone.request(.get, "/api/me").status == .ok, "nothing ended without the password")
+
+            let right = try await laptop.request(.delete, "/api/sessions/\(phoneID)", json: #"{"password":"\#(goodPassword)"}"#)
+            #expect(right.status == .noContent)
+            #expect(try await phone.request(.get, "/api/me").status == .unauthorized)
+            // The re-entered password counts as a fresh sign-in for the next 5 minutes.
+            let tablet = Visitor(client)
+            try await tablet.request(.post, "/api/login", json: credentials("ivan"))
+            let others = try await laptop.request(.delete, "/api/sessions", headers: [HTTPField.Name("X-Requested-With")!: "t"])
+            #expect(others.status == .ok)
+            #expect(try await tablet.request(.get, "/api/me").status == .unauthorized)
+            // Signing out of one's own session never asks.
+            server.clock.advance(by: 301)
+            let own = try await laptop.request(.get, "/api/me")
+            let ownID = try #require(((try own.json())["session"] as? [String: Any])?["id"] as? String)
+            #expect(
+                try await laptop.request(.delete, "/api/sessions/\(ownID)", headers: [HTTPField.Name("X-Requested-With")!: "t"]).status == .noContent
+            )
+        }
+    }
+
     @Test func anotherUsersSessionCannotBeRevoked() async throws {
         let server = try await TestServer.make()
         try await server.run { client in

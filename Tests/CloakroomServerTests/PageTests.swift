@@ -147,6 +147,47 @@ struct PageTests {
         }
     }
 
+    @Test("past 5 minutes, the account page asks for the password to end other sessions")
+    func endingOtherSessionsAsksForThePasswordLater() async throws {
+        let server = try await TestServer.make()
+        try await server.run { client in
+            let a = Visitor(client)
+            try await register(a, "gus")
+            let b = Visitor(client)
+            try await signIn(b, "gus")
+            #expect(
+                !(try await a.request(.get, "/account", headers: browser)).text.contains("name=\"password\" required"),
+                "no password asked just after signing in"
+            )
+            server.clock.advance(by: 301)
+            let page = try await a.request(.get, "/account", headers: browser)
+            #expect(page.text.contains("name=\"password\" required"))
+            let refused = try await a.request(.post, "/account/sessions/revoke-others", form: ["csrf_token": try csrf(page)], headers: browser)
+            #expect(refused.headers[.location] == "/account")
+            #expect(try await b.request(.get, "/api/me").status == .ok, "nothing ended without the password")
+            let again = try await a.request(.get, "/account", headers: browser)
+            #expect(again.text.contains("Enter your password to end other sessions."))
+            let wrong = try await a.request(
+                .post,
+                "/account/sessions/revoke-others",
+                form: ["csrf_token": try csrf(again), "password": "not the password"],
+                headers: browser
+            )
+            #expect(wrong.headers[.location] == "/account")
+            #expect(try await b.request(.get, "/api/me").status == .ok)
+            let third = try await a.request(.get, "/account", headers: browser)
+            #expect(third.text.contains("Your password is incorrect; no session was ended."))
+            let done = try await a.request(
+                .post,
+                "/account/sessions/revoke-others",
+                form: ["csrf_token": try csrf(third), "password": goodPassword],
+                headers: browser
+            )
+            #expect(done.headers[.location] == "/account?notice=others")
+            #expect(try await b.request(.get, "/api/me").status == .unauthorized)
+        }
+    }
+
     @Test func aForgedFormStillChangesNothing() async throws {
         let server = try await TestServer.make()
         try await server.run { client in

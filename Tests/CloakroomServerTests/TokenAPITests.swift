@@ -231,7 +231,16 @@ struct TokenAPITests {
             let laptopAccess = try #require((try laptop.json())["access_token"] as? String)
             server.clock.advance(by: 1)
 
-            let everywhere = try await Self.call(client, .delete, "/api/sessions", bearer: laptopAccess)
+            // A token caller gives its password to end other sign-ins (ASVS 7.5.2).
+            let bare = try await Self.call(client, .delete, "/api/sessions", bearer: laptopAccess)
+            #expect(bare.errorCode == "reauthentication_required")
+            let everywhere = try await Self.call(
+                client,
+                .delete,
+                "/api/sessions",
+                json: #"{"password":"\#(goodPassword)"}"#,
+                bearer: laptopAccess
+            )
             #expect(everywhere.status == .ok)
             let everywhereBody = try everywhere.json()
             #expect(everywhereBody["refreshTokensRevoked"] as? Int == 2)

@@ -76,6 +76,34 @@ struct AppServices: Sendable {
         )
     }
 
+    /// How long after a sign-in (or a re-entered password) a caller may end its other sessions
+    /// without entering the password again (ASVS 7.5.2).
+    static let reauthenticationGrace: TimeInterval = 300
+    /// The session key holding when the password was last re-entered (seconds since 1970).
+    static let reauthenticatedKey = "_reauth"
+
+    /// Lets `caller` end other sessions: a session signed in or re-authenticated in the last
+    /// 5 minutes goes on; otherwise `password` must be the account's (checked and throttled like a
+    /// sign-in; it then stamps the session), else 403 `reauthentication_required`. A token caller
+    /// always gives its password: an access token does not tell when its sign-in happened.
+    func requireRecentAuthentication(_ caller: APIRoutes.Caller, password: String?, address: String?) async throws {
+        if case .session(_, let session) = caller, let record = session.record {
+            let reauthenticated = session.value(forKey: Self.reauthenticatedKey).flatMap(Double.init).map(Date.init(timeIntervalSince1970:))
+            let latest = [record.authenticatedAt, reauthenticated].compactMap { $0 }.max()
+            if let latest, clock.now().timeIntervalSince(latest) < Self.reauthenticationGrace { return }
+        }
+        guard let password, !password.isEmpty else {
+            throw APIError.forbidden(
+                code: "reauthentication_required",
+                "enter your password again to end other sessions (not needed within 5 minutes of signing in)"
+            )
+        }
+        _ = try await signIn.authenticate(username: caller.account.username, password: password, address: address)
+        if case .session(_, let session) = caller {
+            session.setValue(String(clock.now().timeIntervalSince1970), forKey: Self.reauthenticatedKey)
+        }
+    }
+
     /// The signed-in account of `session`, or nil (also nil when the account was deleted or disabled).
     func currentAccount(_ session: Session) async throws -> Account? {
         guard let userID = session.userID else { return nil }

@@ -62,6 +62,8 @@ struct AccountPage: Sendable {
     let error: String?
     let passwordError: String?
     let minPassword: Int
+    /// Ending other sessions needs the password again (the sign-in is over 5 minutes old).
+    let needsPassword: Bool
 }
 
 /// `error`: what went wrong, and where to go next.

@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
 import CloakroomSessions
@@ -169,7 +170,8 @@ struct PageRoutes {
             notice: notice,
             error: error,
             passwordError: passwordError,
-            minPassword: services.signIn.policy.minPasswordLength
+            minPassword: services.signIn.policy.minPasswordLength,
+            needsPassword: needsPassword(session)
         )
         return page("account", view(title: "Account", account: account, session: session, forms: true, model))
     }
@@ -210,6 +212,7 @@ struct PageRoutes {
         guard let handle = form["handle"], !handle.isEmpty else {
             return errorPage(status: .badRequest, heading: "Nothing to revoke", message: "No session was named.", session: session, account: account)
         }
+        if let refused = try await reauthenticate(session, account: account, password: form["password"], context: context) { return refused }
         do {
             try await services.sessions.revoke(handle: handle, ofUser: account.id)
         } catch let error as SessionError where error.isNotFound {
@@ -229,9 +232,35 @@ struct PageRoutes {
         let form = try await Bodies.form(from: request)
         guard let account = try await services.currentAccount(session) else { return redirect("/login?notice=ended") }
         guard session.verifyCSRF(form["csrf_token"]) else { return try formExpired(request, session) }
+        if let refused = try await reauthenticate(session, account: account, password: form["password"], context: context) { return refused }
         try await services.sessions.revokeAll(ofUser: account.id, keeping: session)
         try await services.tokens.revokeEverything(forUser: account.id)
         return redirect("/account?notice=others")
+    }
+
+    /// Whether ending other sessions would ask for the password now.
+    func needsPassword(_ session: Session) -> Bool {
+        guard let record = session.record else { return true }
+        let reauthenticated = session.value(forKey: AppServices.reauthenticatedKey).flatMap(Double.init).map(Date.init(timeIntervalSince1970:))
+        let latest = [record.authenticatedAt, reauthenticated].compactMap { $0 }.max() ?? .distantPast
+        return services.clock.now().timeIntervalSince(latest) >= AppServices.reauthenticationGrace
+    }
+
+    /// nil when the visitor may end other sessions now (signed in within 5 minutes, or the
+    /// password entered is right); else the account page again with the reason.
+    func reauthenticate(_ session: Session, account: Account, password: String?, context: CloakroomRequestContext) async throws -> Response? {
+        do {
+            try await services.requireRecentAuthentication(.session(account, session), password: password, address: context.clientAddress)
+            return nil
+        } catch let error as APIError where error.code == "reauthentication_required" {
+            session.setValue("Enter your password to end other sessions.", forKey: Self.flashKey)
+        } catch let error as IdentityError {
+            session.setValue(
+                error.code == .invalidCredentials ? "Your password is incorrect; no session was ended." : Self.sentence(error.message),
+                forKey: Self.flashKey
+            )
+        }
+        return redirect("/account")
     }
 
     @Sendable func logout(_ request: Request, context: CloakroomRequestContext) async throws -> Response {

@@ -138,13 +138,13 @@ enum Templates {
               <td data-label="Signed in">{{created}}</td>
               <td data-label="Last active">{{lastSeen}}</td>
               <td data-label="Expires">{{expires}}</td>
-              <td class="row-actions">{{^current}}<form class="inline" method="post" action="/account/sessions/revoke"><input type="hidden" name="csrf_token" value="{{csrf}}"><input type="hidden" name="handle" value="{{handle}}"><button class="danger" type="submit" aria-label="Revoke the session on {{device}}, last active {{lastSeen}}">Revoke</button></form>{{/current}}</td>
+              <td class="row-actions">{{^current}}<form class="inline" method="post" action="/account/sessions/revoke"><input type="hidden" name="csrf_token" value="{{csrf}}"><input type="hidden" name="handle" value="{{handle}}">{{#needsPassword}}<input type="password" name="password" required autocomplete="current-password" placeholder="Your password" aria-label="Your password, to end this session">{{/needsPassword}}<button class="danger" type="submit" aria-label="Revoke the session on {{device}}, last active {{lastSeen}}">Revoke</button></form>{{/current}}</td>
             </tr>
             {{/sessions}}
             </tbody>
           </table>
           <div class="actions">
-            <form class="inline" method="post" action="/account/sessions/revoke-others"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="danger" type="submit">Sign out everywhere else</button></form>
+            <form class="inline" method="post" action="/account/sessions/revoke-others"><input type="hidden" name="csrf_token" value="{{csrf}}">{{#needsPassword}}<input type="password" name="password" required autocomplete="current-password" placeholder="Your password" aria-label="Your password, to sign out everywhere else">{{/needsPassword}}<button class="danger" type="submit">Sign out everywhere else</button></form>
             <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="secondary" type="submit">Sign out</button></form>
           </div>
         </div>

@@ -204,6 +204,8 @@ struct APIRoutes {
         if case .session(_, let session) = caller, handle == session.handle {
             try await services.sessions.destroy(session)
         } else {
+            let password = try await Bodies.optionalPassword(from: request)
+            try await services.requireRecentAuthentication(caller, password: password, address: context.clientAddress)
             try await services.sessions.revoke(handle: handle, ofUser: caller.account.id)
         }
         return Response(status: .noContent)
@@ -217,6 +219,8 @@ struct APIRoutes {
             let refreshTokensRevoked: Int
         }
         let caller = try await requireCaller(context)
+        let password = try await Bodies.optionalPassword(from: request)
+        try await services.requireRecentAuthentication(caller, password: password, address: context.clientAddress)
         let keeping: Session? = if case .session(_, let session) = caller { session } else { nil }
         let count = try await services.sessions.revokeAll(ofUser: caller.account.id, keeping: keeping)
         let tokens = try await services.tokens.revokeEverything(forUser: caller.account.id)

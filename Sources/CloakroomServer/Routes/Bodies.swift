@@ -40,6 +40,14 @@ enum Bodies {
         }
     }
 
+    /// The `password` of an optional JSON body (`{"password": "…"}`), for requests such as DELETE
+    /// that usually carry none; nil when the body is empty.
+    static func optionalPassword(from request: Request) async throws -> String? {
+        struct Reauthentication: Decodable { let password: String? }
+        guard request.headers[.contentLength].map({ $0 != "0" }) ?? (request.headers[.transferEncoding] != nil) else { return nil }
+        return try await json(Reauthentication.self, from: request).password
+    }
+
     /// Decodes an `application/x-www-form-urlencoded` body (first value wins per name).
     static func form(from request: Request) async throws -> [String: String] {
         guard mediaType(request) == "application/x-www-form-urlencoded" else {
