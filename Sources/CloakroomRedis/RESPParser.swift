@@ -12,14 +12,48 @@ struct RESPDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
 /// `parse` either returns a whole value and consumes exactly its bytes, returns nil and consumes
 /// nothing (more bytes needed), or throws `RESPDecodingError`.
 struct RESPParser: Sendable {
-    /// Longest bulk string accepted (Redis's own `proto-max-bulk-len` default).
-    var maxBulkLength = 512 * 1024 * 1024
+    /// Longest bulk string accepted: a session record is at most tens of KiB, `INFO` a few, so
+    /// 8 MiB is ample (Redis's own `proto-max-bulk-len` is 512 MiB, which would let a hostile
+    /// server make us buffer that much). `RedisConfiguration.maxReplyBulkBytes`.
+    var maxBulkLength = 8 * 1024 * 1024
     /// Deepest nesting of arrays accepted (our replies nest at most 2 deep).
     var maxDepth = 32
-    /// Most elements accepted in one array.
-    var maxArrayCount = 16 * 1024 * 1024
+    /// Most elements accepted in one array: `SCAN` pages and a user's sessions are far fewer.
+    /// `RedisConfiguration.maxReplyArrayCount`.
+    var maxArrayCount = 1_000_000
     /// Longest simple string, error or length line accepted.
     var maxLineLength = 64 * 1024
+
+    /// One step of an incremental parse: a whole scalar, or the header of an array whose elements
+    /// follow as further items.
+    enum Item: Sendable, Equatable {
+        case value(RESPValue)
+        case arrayStart(count: Int)
+    }
+
+    /// Parses one item at the reader index of `buffer` and consumes its bytes: a scalar (simple
+    /// string, error, integer, bulk string, null) whole, or an array header alone; nil and nothing
+    /// consumed when more bytes are needed. `depth` is how many arrays enclose it (checked
+    /// against `maxDepth`). Each byte is examined once per item, so a large array that arrives
+    /// slowly costs linear, not quadratic, work.
+    func parseItem(_ buffer: inout ByteBuffer, depth: Int) throws -> Item? {
+        let start = buffer.readerIndex
+        guard let type = buffer.getInteger(at: start, as: UInt8.self) else { return nil }
+        if type == UInt8(ascii: "*") {
+            guard let (line, next) = try readLine(buffer, from: start + 1) else { return nil }
+            let length = try parseInteger(line)
+            buffer.moveReaderIndex(to: next)
+            if length == -1 { return .value(.null) }
+            guard length >= 0 else { throw RESPDecodingError(message: "negative array length") }
+            guard length <= maxArrayCount else { throw RESPDecodingError(message: "array longer than \(maxArrayCount) elements") }
+            guard depth < maxDepth else { throw RESPDecodingError(message: "arrays nested deeper than \(maxDepth)") }
+            return .arrayStart(count: Int(length))
+        }
+        var index = start
+        guard let value = try parseValue(buffer, at: &index, depth: depth) else { return nil }
+        buffer.moveReaderIndex(to: index)
+        return .value(value)
+    }
 
     /// Parses one value at the reader index of `buffer`.
     func parse(_ buffer: inout ByteBuffer) throws -> RESPValue? {

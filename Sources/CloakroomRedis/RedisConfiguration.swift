@@ -38,6 +38,11 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     /// skew, or tests with a fixed clock) still lives this long, so the TTL never removes a record
     /// before callers consider it expired. Loads filter on `expiresAt > now` either way.
     public var expiryGrace: Duration
+    /// Longest bulk string accepted in a reply (default 8 MiB): a server that announces a longer
+    /// one is refused at once and its connection closed, before anything is buffered.
+    public var maxReplyBulkBytes = 8 * 1024 * 1024
+    /// Most elements accepted in one reply array (default 1,000,000).
+    public var maxReplyArrayCount = 1_000_000
 
     /// Creates a configuration; the defaults reach `redis://127.0.0.1:6379/0`.
     public init(

@@ -39,7 +39,7 @@ final class RedisConnection: Sendable {
     /// Connects, then sends `AUTH` and `SELECT` as configured, telling the two kinds of failure apart.
     static func open(configuration: RedisConfiguration, group: any EventLoopGroup) async -> OpenOutcome {
         let timeout = TimeAmount(configuration.commandTimeout)
-        let parser = RESPParser()
+        let parser = RESPParser(maxBulkLength: configuration.maxReplyBulkBytes, maxArrayCount: configuration.maxReplyArrayCount)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
