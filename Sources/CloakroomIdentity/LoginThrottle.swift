@@ -74,20 +74,30 @@ public actor MemoryThrottleStore: ThrottleStore {
     public func reset(key: String) async throws { counters[key] = nil }
 }
 
-/// Slows down and then locks repeated sign-in failures, per account and per client address.
+/// Slows down repeated sign-in failures on an account, and locks them per (account, source).
 ///
-/// OWASP Authentication Cheat Sheet ("Login Throttling"): after `freeAttempts` failures each
-/// further attempt must wait an exponentially growing delay (1 s, 2 s, 4 s … up to `maxDelay`);
-/// at `lockAfter` failures sign-in is locked for `lockDuration`. Attempts during a wait are
-/// refused without checking the password. Unknown usernames are counted like known ones, so the
-/// throttle reveals nothing about which accounts exist. A successful sign-in resets the account's
-/// counter (not the address's, so one valid account cannot launder a stuffing run).
+/// OWASP Authentication Cheat Sheet ("Login Throttling", "Account Lockout"): a lock keyed on the
+/// account alone lets anyone lock anyone out, so the counters are
+/// - per (account, source): `accountPolicy` (3 free failures, then delays of 1 s, 2 s, 4 s … up to
+///   `maxDelay`, locked at 10 failures for 15 minutes). The source is the client's address (its
+///   IPv6 network), or, for a known device, that device: a signed cookie set at a past successful
+///   sign-in, or the signed-in session itself (a password change, a re-authentication). An attacker
+///   elsewhere therefore locks only himself;
+/// - per account, from every unknown source together: `globalPolicy` slows (10 free failures, then
+///   delays up to a minute) and never locks, so a guessing run spread over many addresses gets at
+///   most about one guess a minute, while the owner on a known device is not slowed at all;
+/// - per client address across accounts: `addressPolicy` (credential stuffing from one place).
+///
+/// Attempts during a wait are refused without checking the password. Unknown usernames are
+/// counted like known ones, so the throttle reveals nothing about which accounts exist. A
+/// successful sign-in resets its source's counter and the account's global one (not the address's,
+/// so one valid account cannot launder a stuffing run).
 public struct LoginThrottle: Sendable {
     /// Limits for one kind of key.
     public struct Policy: Sendable {
         /// Failures allowed before delays start.
         public var freeAttempts: Int
-        /// Failures that lock.
+        /// Failures that lock (`Int.max`: never).
         public var lockAfter: Int
         /// Longest delay before the lock.
         public var maxDelay: TimeInterval
@@ -102,8 +112,11 @@ public struct LoginThrottle: Sendable {
             self.lockDuration = lockDuration
         }
 
-        /// Per account: 3 free, then delays, locked at 10 failures for 15 minutes.
+        /// Per (account, source): 3 free, then delays, locked at 10 failures for 15 minutes.
         public static let account = Policy(freeAttempts: 3, lockAfter: 10)
+        /// Per account from all unknown sources together: 10 free, then delays up to a minute; never
+        /// locked. The counter lives 15 minutes after its last failure.
+        public static let accountGlobal = Policy(freeAttempts: 10, lockAfter: .max, maxDelay: 60)
         /// Per client address: 20 free, locked at 100 failures for 15 minutes.
         public static let address = Policy(freeAttempts: 20, lockAfter: 100)
         /// Registrations per client address: 10 within an hour; past that, refused until the client
@@ -119,8 +132,29 @@ public struct LoginThrottle: Sendable {
         }
     }
 
+    /// Where an attempt comes from, as far as the throttle counts it.
+    public struct Source: Sendable, Hashable {
+        /// The client's address (nil when unknown, e.g. a command-line caller).
+        public var address: String?
+        /// A device the server recognises, verified by the caller (a known-device cookie's ID, a
+        /// signed-in session): counted on its own and not slowed by failures from elsewhere.
+        public var device: String?
+
+        /// Creates a source.
+        public init(address: String?, device: String? = nil) {
+            self.address = address.map { String($0.prefix(64)) }
+            self.device = device
+        }
+    }
+
+    /// What ``check(username:source:now:)`` saw: the failure counts the reservation compares with.
+    public struct Seen: Sendable {
+        var counts: [String: Int] = [:]
+    }
+
     let store: any ThrottleStore
     let accountPolicy: Policy
+    let globalPolicy: Policy
     let addressPolicy: Policy
     let registrationPolicy: Policy
     /// IPv6 clients are counted by this network prefix (an IPv4 client by its address).
@@ -131,26 +165,28 @@ public struct LoginThrottle: Sendable {
     public init(
         store: any ThrottleStore,
         accountPolicy: Policy = .account,
+        globalPolicy: Policy = .accountGlobal,
         addressPolicy: Policy = .address,
         registrationPolicy: Policy = .registration,
         ipv6PrefixLength: Int = 64
     ) {
         self.store = store
         self.accountPolicy = accountPolicy
+        self.globalPolicy = globalPolicy
         self.addressPolicy = addressPolicy
         self.registrationPolicy = registrationPolicy
         self.ipv6PrefixLength = max(1, min(128, ipv6PrefixLength))
     }
 
-    /// Throws `IdentityError.throttled` if an attempt for `username` from `address` must wait.
-    /// Returns the account's failure count it saw (0 when none).
+    /// Throws `IdentityError.throttled` if an attempt for `username` from `source` must wait.
+    /// Returns the counts it saw, for ``reserveAttempt(username:source:seen:now:)``.
     @discardableResult
-    public func check(username: String, address: String?, now: Date) async throws -> Int {
+    public func check(username: String, source: Source, now: Date) async throws -> Seen {
         var worst: (wait: Int, locked: Bool)? = nil
-        var accountFailures = 0
-        for (key, policy) in keys(username: username, address: address) {
+        var seen = Seen()
+        for (key, policy, _) in keys(username: username, source: source) {
             guard let state = try await store.state(key: key, now: now, window: policy.lockDuration) else { continue }
-            if key == Self.accountKey(username) { accountFailures = state.failures }
+            seen.counts[key] = state.failures
             let wait = policy.wait(after: state)
             let remaining = state.lastFailure.addingTimeInterval(wait).timeIntervalSince(now)
             if remaining > 0 {
@@ -160,21 +196,24 @@ public struct LoginThrottle: Sendable {
             }
         }
         if let worst { throw IdentityError.throttled(retryAfter: worst.wait, locked: worst.locked) }
-        return accountFailures
+        return seen
     }
 
-    /// Counts an attempt on the account before its password is hashed, in one atomic step of the
-    /// store. `seen` is the count ``check(username:address:now:)`` saw: when other attempts were
-    /// counted in between (a parallel burst), this one goes on only while the count is within
-    /// `freeAttempts`, so N parallel guesses count as N and at most the free ones are hashed.
-    /// A wrong password then counts only against the address (``recordFailure(username:address:now:accountCounted:)``);
-    /// a right one resets the account.
-    public func reserveAttempt(username: String, seen: Int, now: Date) async throws {
-        let state = try await store.recordFailure(key: Self.accountKey(username), now: now, window: accountPolicy.lockDuration)
-        let before = state.failures - 1
-        if before > seen, before >= accountPolicy.freeAttempts {
-            let wait = accountPolicy.wait(after: ThrottleState(failures: before, lastFailure: now))
-            throw IdentityError.throttled(retryAfter: max(1, Int(wait.rounded(.up))), locked: before >= accountPolicy.lockAfter)
+    /// Counts an attempt on the account (its source's counter and, from an unknown source, the
+    /// global one) before its password is hashed, each in one atomic step of the store. `seen` is
+    /// what ``check(username:source:now:)`` saw: when other attempts were counted in between (a
+    /// parallel burst), this one goes on only while each count is within its `freeAttempts`, so N
+    /// parallel guesses count as N and at most the free ones are hashed. A wrong password then
+    /// counts only against the address (``recordFailure(username:source:now:accountCounted:)``);
+    /// a right one resets the account's counters.
+    public func reserveAttempt(username: String, source: Source, seen: Seen, now: Date) async throws {
+        for (key, policy, reserved) in keys(username: username, source: source) where reserved {
+            let state = try await store.recordFailure(key: key, now: now, window: policy.lockDuration)
+            let before = state.failures - 1
+            if before > seen.counts[key] ?? 0, before >= policy.freeAttempts {
+                let wait = policy.wait(after: ThrottleState(failures: before, lastFailure: now))
+                throw IdentityError.throttled(retryAfter: max(1, Int(wait.rounded(.up))), locked: before >= policy.lockAfter)
+            }
         }
     }
 
@@ -193,22 +232,41 @@ public struct LoginThrottle: Sendable {
 
     /// Counts a failed attempt.
     /// With `accountCounted`, only the address's counter (the attempt was reserved on the account).
-    public func recordFailure(username: String, address: String?, now: Date, accountCounted: Bool = false) async throws {
-        for (key, policy) in keys(username: username, address: address) where !(accountCounted && key == Self.accountKey(username)) {
+    public func recordFailure(username: String, source: Source, now: Date, accountCounted: Bool = false) async throws {
+        for (key, policy, reserved) in keys(username: username, source: source) where !(accountCounted && reserved) {
             _ = try await store.recordFailure(key: key, now: now, window: policy.lockDuration)
         }
     }
 
-    /// Resets the account's counter after a successful sign-in.
-    public func recordSuccess(username: String) async throws {
-        try await store.reset(key: Self.accountKey(username))
+    /// Resets the account's counters for `source` (and the global one) after a successful sign-in.
+    public func recordSuccess(username: String, source: Source) async throws {
+        for (key, _, reserved) in keys(username: username, source: source) where reserved {
+            try await store.reset(key: key)
+        }
     }
 
-    /// The store key of an account's counter: SHA-256 of the normalised username, so a key is 72
-    /// bytes however long the typed name, and the store never holds what was typed (people type
-    /// passwords into the username field).
+    /// Resets every counter of an account that is not tied to a source: the global one and the
+    /// counter of unknown sources (an operator's password reset; per-address counters expire).
+    public func resetAccount(username: String) async throws {
+        try await store.reset(key: Self.accountKey(username))
+        try await store.reset(key: Self.sourceKey(username, block: "-"))
+    }
+
+    /// The store key of an account's global counter: SHA-256 of the normalised username, so a key
+    /// is 72 bytes however long the typed name, and the store never holds what was typed (people
+    /// type passwords into the username field).
     static func accountKey(_ username: String) -> String {
         "account:" + SecureToken.hash(Account.normalize(username))
+    }
+
+    /// The store key of an account's counter for one source block (an address, a network, `-`).
+    static func sourceKey(_ username: String, block: String) -> String {
+        "source:" + SecureToken.hash(Account.normalize(username) + "\u{0}" + block)
+    }
+
+    /// The store key of an account's counter on one known device.
+    static func deviceKey(_ username: String, device: String) -> String {
+        "device:" + SecureToken.hash(Account.normalize(username) + "\u{0}" + device)
     }
 
     /// The store key of a client's counter: its IPv4 address, or its IPv6 network.
@@ -216,9 +274,18 @@ public struct LoginThrottle: Sendable {
         "ip:" + IPAddressRange.throttleBlock(of: address, ipv6PrefixLength: ipv6PrefixLength)
     }
 
-    private func keys(username: String, address: String?) -> [(String, Policy)] {
-        var keys = [(Self.accountKey(username), accountPolicy)]
-        if let address { keys.append((addressKey(address), addressPolicy)) }
+    /// The counters an attempt touches, with their policies, and whether each is an account
+    /// counter (reserved before hashing, reset on success) rather than the address's.
+    private func keys(username: String, source: Source) -> [(String, Policy, Bool)] {
+        var keys: [(String, Policy, Bool)] = []
+        if let device = source.device {
+            keys.append((Self.deviceKey(username, device: device), accountPolicy, true))
+        } else {
+            let block = source.address.map { IPAddressRange.throttleBlock(of: $0, ipv6PrefixLength: ipv6PrefixLength) } ?? "-"
+            keys.append((Self.sourceKey(username, block: block), accountPolicy, true))
+            keys.append((Self.accountKey(username), globalPolicy, true))
+        }
+        if let address = source.address { keys.append((addressKey(address), addressPolicy, false)) }
         return keys
     }
 }

@@ -108,15 +108,20 @@ public struct SignInService: Sendable {
     /// Verifies credentials; returns the account. Throws `invalidCredentials` for an unknown user
     /// and a wrong password alike (same response, same hashing work), `throttled` when too many
     /// failures came first, `accountDisabled` only after a correct password.
-    public func authenticate(username: String, password: String, address: String?) async throws -> Account {
+    ///
+    /// `device` names a device the caller has verified as one this account signed in from before
+    /// (a known-device cookie) or the caller's own signed-in session: its failures are counted on
+    /// their own, and failures from elsewhere neither slow nor lock it (``LoginThrottle``).
+    public func authenticate(username: String, password: String, address: String?, device: String? = nil) async throws -> Account {
         let now = clock.now()
         // The audit trail (notice for refusals, info for success). An unknown username is logged
         // only as a digest: people type their password into the username field.
-        let address = address.map { String($0.prefix(64)) }
+        let source = LoginThrottle.Source(address: address, device: device)
+        let address = source.address
         do {
-            let seen = try await throttle.check(username: username, address: address, now: now)
+            let seen = try await throttle.check(username: username, source: source, now: now)
             // Counted before the hash: a burst of parallel guesses cannot all pass the check above.
-            try await throttle.reserveAttempt(username: username, seen: seen, now: now)
+            try await throttle.reserveAttempt(username: username, source: source, seen: seen, now: now)
         } catch let error as IdentityError {
             logger.notice(
                 "sign-in refused: throttled",
@@ -130,7 +135,7 @@ public struct SignInService: Sendable {
             let account = try await accounts.account(username: username)
         else {
             try await hasher.verifyDummy(String(password.utf8.prefix(policy.maxPasswordBytes)) ?? "")
-            try await throttle.recordFailure(username: username, address: address, now: now, accountCounted: true)
+            try await throttle.recordFailure(username: username, source: source, now: now, accountCounted: true)
             logger.notice(
                 "sign-in failed: unknown user or oversized password",
                 metadata: [
@@ -143,7 +148,7 @@ public struct SignInService: Sendable {
         // An older, cheaper hash costs as much as a current one (and as an unknown user's stand-in).
         try await hasher.hardenRuntime(password, stored: account.passwordHash)
         guard matches else {
-            try await throttle.recordFailure(username: username, address: address, now: now, accountCounted: true)
+            try await throttle.recordFailure(username: username, source: source, now: now, accountCounted: true)
             logger.notice("sign-in failed: wrong password", metadata: ["user": "\(account.id)", "address": "\(address ?? "-")"])
             throw IdentityError.invalidCredentials()
         }
@@ -151,7 +156,7 @@ public struct SignInService: Sendable {
             logger.notice("sign-in refused: account disabled", metadata: ["user": "\(account.id)", "address": "\(address ?? "-")"])
             throw IdentityError.accountDisabled()
         }
-        try await throttle.recordSuccess(username: username)
+        try await throttle.recordSuccess(username: username, source: source)
         logger.info("signed in", metadata: ["user": "\(account.id)", "address": "\(address ?? "-")"])
         if hasher.needsRehash(account.passwordHash) {
             let upgraded = try await hasher.hash(password)
@@ -162,7 +167,8 @@ public struct SignInService: Sendable {
     }
 
     /// An operator's password reset: sets `new` (after the password rules) without the current
-    /// one, and clears the account's sign-in failures so a locked-out user can sign in at once.
+    /// one, and clears the account's global failure count (the slowdown from everywhere); a lock
+    /// on one source (address) is that source's own and lasts its 15 minutes.
     ///
     /// `endSignIns` ends the account's sessions and tokens: it runs before the new hash is stored
     /// and again after (a sign-in with the old password in between is ended too). A failure at any
@@ -173,7 +179,7 @@ public struct SignInService: Sendable {
         try await endSignIns()
         try await accounts.updatePasswordHash(id: account.id, hash: hash)
         try await endSignIns()
-        try await throttle.recordSuccess(username: account.username)
+        try await throttle.resetAccount(username: account.username)
         logger.notice("password reset by an operator", metadata: ["user": "\(account.id)"])
     }
 
@@ -196,10 +202,11 @@ public struct SignInService: Sendable {
         current: String,
         new: String,
         address: String?,
+        device: String? = nil,
         endSignIns: () async throws -> Void = {}
     ) async throws {
         try validate(password: new)
-        _ = try await authenticate(username: account.username, password: current, address: address)
+        _ = try await authenticate(username: account.username, password: current, address: address, device: device)
         // Checked after the current password proved right, so it reveals nothing.
         guard new != current else { throw IdentityError.weakPassword("the new password is the same as the current one") }
         let hash = try await hasher.hash(new)

@@ -152,12 +152,12 @@ struct SignInTests {
     @Test func addressThrottleSpansAccounts() async throws {
         let throttle = LoginThrottle(store: MemoryThrottleStore(), addressPolicy: .init(freeAttempts: 5, lockAfter: 8))
         for i in 0..<5 {
-            try await throttle.recordFailure(username: "user\(i)", address: "6.6.6.6", now: clock.now())
+            try await throttle.recordFailure(username: "user\(i)", source: .init(address: "6.6.6.6"), now: clock.now())
         }
         await #expect(throws: IdentityError.self) {
-            try await throttle.check(username: "fresh-user", address: "6.6.6.6", now: clock.now())
+            try await throttle.check(username: "fresh-user", source: .init(address: "6.6.6.6"), now: clock.now())
         }
-        try await throttle.check(username: "fresh-user", address: "7.7.7.7", now: clock.now())
+        try await throttle.check(username: "fresh-user", source: .init(address: "7.7.7.7"), now: clock.now())
     }
 
     @Test("look-alike usernames (NFC/NFD, full-width, case folding) name one account, on memory and SQLite")

@@ -113,15 +113,15 @@ extension PostgresTests {
             try await PostgresFixture.withFreshDatabase { database in
                 let throttle = LoginThrottle(store: PostgresThrottleStore(database: database), accountPolicy: .init(freeAttempts: 2, lockAfter: 4))
                 let now = Date()
-                for _ in 0..<4 { try await throttle.recordFailure(username: "Dora", address: nil, now: now) }
+                for _ in 0..<4 { try await throttle.recordFailure(username: "Dora", source: .init(address: nil), now: now) }
                 do {
-                    try await throttle.check(username: "dora", address: nil, now: now.addingTimeInterval(1))
+                    try await throttle.check(username: "dora", source: .init(address: nil), now: now.addingTimeInterval(1))
                     Issue.record("a locked account was let through")
                 } catch let error as IdentityError {
                     #expect(error.code == .throttled && error.message.contains("locked"))
                 }
-                try await throttle.recordSuccess(username: "DORA")
-                try await throttle.check(username: "dora", address: nil, now: now.addingTimeInterval(1))
+                try await throttle.recordSuccess(username: "DORA", source: .init(address: nil))
+                try await throttle.check(username: "dora", source: .init(address: nil), now: now.addingTimeInterval(1))
             }
         }
     }

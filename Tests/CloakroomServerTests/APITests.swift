@@ -18,7 +18,7 @@ struct APITests {
             let alice = Visitor(client)
             let response = try await alice.request(.post, "/api/register", json: credentials("alice"))
             #expect(response.status == .created)
-            let setCookie = try #require(response.headers[.setCookie])
+            let setCookie = try #require(alice.lastSetCookie)
             #expect(setCookie.contains("HttpOnly"))
             #expect(setCookie.contains("SameSite=Lax"))
             #expect(setCookie.contains("Path=/"))
@@ -426,7 +426,7 @@ struct APITests {
         try await server.run { client in
             let v = Visitor(client, cookieName: "__Host-cloakroom")
             let response = try await v.request(.post, "/api/register", json: credentials("quinn"))
-            let setCookie = try #require(response.headers[.setCookie])
+            let setCookie = try #require(v.lastSetCookie)
             #expect(setCookie.hasPrefix("__Host-cloakroom="))
             #expect(setCookie.contains("; Secure"))
             #expect(setCookie.contains("Path=/"))
@@ -439,8 +439,9 @@ struct APITests {
     @Test func browserSessionCookieHasNoMaxAge() async throws {
         let server = try await TestServer.make { $0.sessions.persistentCookie = false }
         try await server.run { client in
-            let response = try await Visitor(client).request(.post, "/api/register", json: credentials("rose"))
-            let setCookie = try #require(response.headers[.setCookie])
+            let rose = Visitor(client)
+            try await rose.request(.post, "/api/register", json: credentials("rose"))
+            let setCookie = try #require(rose.lastSetCookie)
             #expect(!setCookie.contains("Max-Age"))
             #expect(!setCookie.contains("Expires"))
         }

@@ -92,8 +92,10 @@ final class Visitor: @unchecked Sendable {
         }
         if let cookie { headers[.cookie] = "\(cookieName)=\(cookie)" }
         let response = try await client.executeRequest(uri: uri, method: method, headers: headers, body: body)
-        lastSetCookie = response.headers[.setCookie]
-        if let set = response.headers[.setCookie], let parsed = SetCookieParser.parse(set), parsed.name == cookieName {
+        // The session cookie among every Set-Cookie (a sign-in also sets the known-device cookie).
+        let sessionCookie = response.headers[values: .setCookie].first { SetCookieParser.parse($0)?.name == cookieName }
+        lastSetCookie = sessionCookie ?? response.headers[.setCookie]
+        if let set = sessionCookie, let parsed = SetCookieParser.parse(set) {
             if let maxAge = parsed.maxAge, maxAge <= 0 { cookie = nil } else { cookie = parsed.value }
         }
         return response

@@ -17,6 +17,8 @@ struct AppServices: Sendable {
     let tokens: TokenService
     /// The token cookies with `--token-transport cookie`, else nil.
     let tokenCookies: TokenCookieSettings?
+    /// The known-device cookie set at sign-in.
+    let knownDevices: KnownDevices
     let clock: any CloakroomClock
     let logger: Logger
 
@@ -26,6 +28,7 @@ struct AppServices: Sendable {
         backends: Backends,
         keyRing: TokenKeyRing? = nil,
         logDigestKey: SymmetricKey? = nil,
+        deviceKey: SymmetricKey? = nil,
         clock: any CloakroomClock = SystemClock(),
         logger: Logger
     ) {
@@ -65,6 +68,11 @@ struct AppServices: Sendable {
         self.tokenCookies =
             configuration.tokens.transport == .cookie
             ? TokenCookieSettings(baseName: configuration.cookie.baseName, secure: configuration.cookie.secure) : nil
+        self.knownDevices = KnownDevices(
+            key: deviceKey ?? SymmetricKey(size: .bits256),
+            secure: configuration.cookie.secure,
+            baseName: configuration.cookie.baseName
+        )
         self.sessions = SessionManager(store: backends.sessions, configuration: configuration.sessions, clock: clock, logger: logger)
         self.signIn = SignInService(
             accounts: backends.accounts,
@@ -98,7 +106,7 @@ struct AppServices: Sendable {
                 "enter your password again to end other sessions (not needed within 5 minutes of signing in)"
             )
         }
-        _ = try await signIn.authenticate(username: caller.account.username, password: password, address: address)
+        _ = try await signIn.authenticate(username: caller.account.username, password: password, address: address, device: caller.device)
         if case .session(_, let session) = caller {
             session.setValue(String(clock.now().timeIntervalSince1970), forKey: Self.reauthenticatedKey)
         }
@@ -160,7 +168,7 @@ struct AppServices: Sendable {
         let account = caller.account
         let keeping: Session?
         if case .session(_, let session) = caller { keeping = session } else { keeping = nil }
-        try await signIn.changePassword(account, current: current, new: new, address: address) {
+        try await signIn.changePassword(account, current: current, new: new, address: address, device: caller.device) {
             try await tokens.revokeEverything(forUser: account.id)
             _ = try await sessions.revokeAll(ofUser: account.id, keeping: keeping)
         }

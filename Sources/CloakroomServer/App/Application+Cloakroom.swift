@@ -54,6 +54,7 @@ enum CloakroomApplication {
             backends: backends,
             keyRing: keys.ring,
             logDigestKey: keys.secret?.derivedKey(for: "audit log username digest"),
+            deviceKey: keys.secret?.derivedKey(for: "known device cookie"),
             clock: clock,
             logger: logger
         )

@@ -83,9 +83,18 @@ struct PageRoutes {
             return refilled("login", title: "Sign in", session: session, username: username, message: Self.expired, status: .forbidden)
         }
         do {
-            let account = try await services.signIn.authenticate(username: username, password: form["password"] ?? "", address: context.clientAddress)
+            let now = services.clock.now()
+            let device = services.knownDevices.device(in: request, username: username, now: now)
+            let account = try await services.signIn.authenticate(
+                username: username,
+                password: form["password"] ?? "",
+                address: context.clientAddress,
+                device: device
+            )
             try await signIn(session, account: account)
-            return redirect("/account")
+            var response = redirect("/account")
+            try services.knownDevices.remember(account.username, request: request, in: &response, now: now)
+            return response
         } catch let error as IdentityError {
             return refused("login", title: "Sign in", session: session, username: username, error: error, message: error.message)
         } catch let error as SessionError where error.isTooManySessions {
@@ -113,7 +122,9 @@ struct PageRoutes {
         do {
             let account = try await services.register(username: username, password: form["password"] ?? "", address: context.clientAddress)
             try await signIn(session, account: account)
-            return redirect("/account")
+            var response = redirect("/account")
+            try services.knownDevices.remember(account.username, request: request, in: &response, now: services.clock.now())
+            return response
         } catch let error as IdentityError {
             return refused("register", title: "Register", session: session, username: username, error: error, message: error.message)
         }

@@ -60,6 +60,16 @@ struct APIRoutes {
             case .session(let account, _), .token(let account, _): account
             }
         }
+
+        /// The caller as a known source for the sign-in throttle: a signed-in session, or the
+        /// token's refresh family (its session), so re-entering a password is never locked by
+        /// failures from elsewhere.
+        var device: String {
+            switch self {
+            case .session(_, let session): "session:" + (session.handle ?? "")
+            case .token(_, let claims): "token:" + (claims.sessionID ?? claims.subject)
+            }
+        }
     }
 
     struct PasswordChange: Decodable {
@@ -140,19 +150,26 @@ struct APIRoutes {
         let account = try await services.register(username: credentials.username, password: credentials.password, address: context.clientAddress)
         let session = try context.requireSession()
         try await services.sessions.signIn(session, userID: account.id)
-        return try json(meView(account, session), status: .created)
+        var response = try json(meView(account, session), status: .created)
+        try services.knownDevices.remember(account.username, request: request, in: &response, now: services.clock.now())
+        return response
     }
 
     @Sendable func login(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let credentials = try await Bodies.json(Credentials.self, from: request)
+        let now = services.clock.now()
+        let device = services.knownDevices.device(in: request, username: credentials.username, now: now)
         let account = try await services.signIn.authenticate(
             username: credentials.username,
             password: credentials.password,
-            address: context.clientAddress
+            address: context.clientAddress,
+            device: device
         )
         let session = try context.requireSession()
         try await services.sessions.signIn(session, userID: account.id)
-        return try json(meView(account, session))
+        var response = try json(meView(account, session))
+        try services.knownDevices.remember(account.username, request: request, in: &response, now: now)
+        return response
     }
 
     @Sendable func logout(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
