@@ -64,6 +64,8 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The common-password list (scripts/common-passwords builds it; NOTICE names its sources).
+            resources: [.copy("Resources/common-passwords.bloom")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -184,8 +184,14 @@ public struct LoginThrottle: Sendable {
     public func check(username: String, source: Source, now: Date) async throws -> Seen {
         var worst: (wait: Int, locked: Bool)? = nil
         var seen = Seen()
-        for (key, policy, _) in keys(username: username, source: source) {
+        let unlocked = try await store.state(key: Self.unlockKey(username), now: now, window: accountPolicy.lockDuration)
+        for (key, policy, reserved) in keys(username: username, source: source) {
             guard let state = try await store.state(key: key, now: now, window: policy.lockDuration) else { continue }
+            // Counted before an operator's reset: forgotten.
+            if reserved, let unlocked, state.lastFailure <= unlocked.lastFailure {
+                try await store.reset(key: key)
+                continue
+            }
             seen.counts[key] = state.failures
             let wait = policy.wait(after: state)
             let remaining = state.lastFailure.addingTimeInterval(wait).timeIntervalSince(now)
@@ -245,11 +251,17 @@ public struct LoginThrottle: Sendable {
         }
     }
 
-    /// Resets every counter of an account that is not tied to a source: the global one and the
-    /// counter of unknown sources (an operator's password reset; per-address counters expire).
-    public func resetAccount(username: String) async throws {
+    /// Forgets every failure counted on an account so far, from every source and device (an
+    /// operator's password reset): the global counter now, the per-source ones at their next check
+    /// (a marker records when; per-address counters are the address's own and stay).
+    public func resetAccount(username: String, now: Date) async throws {
+        _ = try await store.recordFailure(key: Self.unlockKey(username), now: now, window: accountPolicy.lockDuration)
         try await store.reset(key: Self.accountKey(username))
-        try await store.reset(key: Self.sourceKey(username, block: "-"))
+    }
+
+    /// The store key of the time of an account's last reset by an operator.
+    static func unlockKey(_ username: String) -> String {
+        "unlock:" + SecureToken.hash(Account.normalize(username))
     }
 
     /// The store key of an account's global counter: SHA-256 of the normalised username, so a key

@@ -14,12 +14,21 @@ public struct SignInService: Sendable {
         public var maxPasswordBytes: Int
         /// Longest username.
         public var maxUsernameLength: Int
+        /// Words of this service a password must not lean on (NIST SP 800-63B 3.1.1.2: "context-
+        /// specific words, such as the name of the service"), besides the username itself.
+        public var contextWords: [String]
 
         /// Creates a policy.
-        public init(minPasswordLength: Int = 12, maxPasswordBytes: Int = 1024, maxUsernameLength: Int = 64) {
+        public init(
+            minPasswordLength: Int = 12,
+            maxPasswordBytes: Int = 1024,
+            maxUsernameLength: Int = 64,
+            contextWords: [String] = ["cloakroom"]
+        ) {
             self.minPasswordLength = minPasswordLength
             self.maxPasswordBytes = maxPasswordBytes
             self.maxUsernameLength = maxUsernameLength
+            self.contextWords = contextWords
         }
     }
 
@@ -35,6 +44,8 @@ public struct SignInService: Sendable {
     let logger: Logger
     /// The key of the usernames' digests in the audit log.
     let logDigestKey: SymmetricKey
+    /// Passwords refused as common or breached (nil: none).
+    public let commonPasswords: CommonPasswordList?
 
     /// Creates the service.
     ///
@@ -50,8 +61,10 @@ public struct SignInService: Sendable {
         policy: Policy = .init(),
         clock: any CloakroomClock = SystemClock(),
         logger: Logger = Logger(label: "cloakroom.identity"),
-        logDigestKey: SymmetricKey = SymmetricKey(size: .bits256)
+        logDigestKey: SymmetricKey = SymmetricKey(size: .bits256),
+        commonPasswords: CommonPasswordList? = .shipped
     ) {
+        self.commonPasswords = commonPasswords
         self.accounts = accounts
         self.hasher = hasher
         self.throttle = throttle
@@ -74,8 +87,10 @@ public struct SignInService: Sendable {
         }
     }
 
-    /// Checks a password against the policy.
-    public func validate(password: String) throws {
+    /// Checks a new password against the policy: its length, not only spaces, not in the list of
+    /// common and breached passwords, and still long enough and not common once the username and
+    /// the service's context words are taken out of it ("alice2024alice" for alice, "cloakroom123").
+    public func validate(password: String, username: String? = nil) throws {
         guard password.count >= policy.minPasswordLength else {
             throw IdentityError.weakPassword("password must be at least \(policy.minPasswordLength) characters")
         }
@@ -84,6 +99,18 @@ public struct SignInService: Sendable {
         }
         guard !password.allSatisfy(\.isWhitespace) else {
             throw IdentityError.weakPassword("password must not be only spaces")
+        }
+        if let commonPasswords, commonPasswords.contains(password) {
+            throw IdentityError.weakPassword("password is in a list of common or breached passwords; choose another")
+        }
+        var rest = password.lowercased()
+        let words = ([username.map(Account.normalize)].compactMap { $0 } + policy.contextWords.map { $0.lowercased() }).filter { $0.count >= 3 }
+        for word in words { rest = rest.replacingOccurrences(of: word, with: "") }
+        if rest.count < password.lowercased().count {
+            let remaining = rest.trimmingCharacters(in: .whitespacesAndNewlines.union(.punctuationCharacters))
+            if remaining.count < policy.minPasswordLength || commonPasswords?.contains(remaining) == true {
+                throw IdentityError.weakPassword("password must not be built on your username or the name of this service")
+            }
         }
     }
 
@@ -95,7 +122,7 @@ public struct SignInService: Sendable {
     public func register(username: String, password: String, address: String? = nil) async throws -> Account {
         if let address { try await throttle.reserveRegistration(address: String(address.prefix(64)), now: clock.now()) }
         try validate(username: username)
-        try validate(password: password)
+        try validate(password: password, username: username)
         let name = Account.displayForm(username)
         let hash = try await hasher.hash(password)
         if try await accounts.account(username: name) != nil { throw IdentityError.usernameTaken() }
@@ -167,19 +194,19 @@ public struct SignInService: Sendable {
     }
 
     /// An operator's password reset: sets `new` (after the password rules) without the current
-    /// one, and clears the account's global failure count (the slowdown from everywhere); a lock
-    /// on one source (address) is that source's own and lasts its 15 minutes.
+    /// one, and forgets the account's sign-in failures from every source, so a locked-out user can
+    /// sign in at once.
     ///
     /// `endSignIns` ends the account's sessions and tokens: it runs before the new hash is stored
     /// and again after (a sign-in with the old password in between is ended too). A failure at any
     /// step throws, and never leaves the old sign-ins working behind a changed password.
     public func resetPassword(_ account: Account, to new: String, endSignIns: () async throws -> Void = {}) async throws {
-        try validate(password: new)
+        try validate(password: new, username: account.username)
         let hash = try await hasher.hash(new)
         try await endSignIns()
         try await accounts.updatePasswordHash(id: account.id, hash: hash)
         try await endSignIns()
-        try await throttle.resetAccount(username: account.username)
+        try await throttle.resetAccount(username: account.username, now: clock.now())
         logger.notice("password reset by an operator", metadata: ["user": "\(account.id)"])
     }
 
@@ -205,7 +232,7 @@ public struct SignInService: Sendable {
         device: String? = nil,
         endSignIns: () async throws -> Void = {}
     ) async throws {
-        try validate(password: new)
+        try validate(password: new, username: account.username)
         _ = try await authenticate(username: account.username, password: current, address: address, device: device)
         // Checked after the current password proved right, so it reveals nothing.
         guard new != current else { throw IdentityError.weakPassword("the new password is the same as the current one") }

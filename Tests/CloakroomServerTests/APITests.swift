@@ -251,6 +251,10 @@ struct APITests {
                     "weak_password"
                 ),
                 (
+                    "breached password", try await Visitor(client).request(.post, "/api/register", json: credentials("ivy", "Qwertyuiop123")),
+                    .badRequest, "weak_password"
+                ),
+                (
                     "bad username", try await Visitor(client).request(.post, "/api/register", json: credentials("a b<c>")), .badRequest,
                     "invalid_username"
                 ),

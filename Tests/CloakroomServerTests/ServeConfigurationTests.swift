@@ -27,6 +27,18 @@ struct ServeConfigurationTests {
         }
     }
 
+    @Test("the common-password list: the shipped one by default, a file of the same format, or off; a missing or foreign file is refused")
+    func commonPasswordList() throws {
+        #expect(try configuration().commonPasswords?.entryCount == CommonPasswordList.shipped?.entryCount)
+        #expect(try configuration(["--common-password-list", "off"]).commonPasswords == nil)
+        #expect(try configuration([], ["CLOAKROOM_COMMON_PASSWORD_LIST": "OFF"]).commonPasswordsOff)
+        #expect(refusal(["--common-password-list", "/nonexistent/list.bloom"])?.contains("cannot read the common-password list") == true)
+        let foreign = FileManager.default.temporaryDirectory.appendingPathComponent("foreign-\(UUID().uuidString).txt")
+        try Data("password\n123456\n".utf8).write(to: foreign)
+        defer { try? FileManager.default.removeItem(at: foreign) }
+        #expect(refusal(["--common-password-list", foreign.path])?.contains("not a common-password list") == true)
+    }
+
     @Test("store URLs in logs and messages hide a password in the user part and in the query")
     func storeURLRedaction() {
         let cases = [

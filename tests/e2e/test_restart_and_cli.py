@@ -195,7 +195,11 @@ def test_documented_configuration_words_are_accepted_in_any_case(workdir, monkey
         r = requests.post(server.url + "/api/login", json={"username": "worduser", "password": password},
                           headers={"Origin": "https://app.example.com"})
         assert r.status_code == 200, r.text
-        cookie = r.headers["Set-Cookie"]
+        # The session cookie among the response's Set-Cookie headers (a sign-in also sets the
+        # known-device cookie).
+        cookie = next(c for c in r.raw.headers.getlist("Set-Cookie") if c.startswith("__Host-cloakroom="))
+        device = next(c for c in r.raw.headers.getlist("Set-Cookie") if c.startswith("__Host-cloakroom-device="))
+        assert "Secure" in device and "HttpOnly" in device, device
         assert cookie.startswith("__Host-cloakroom=") and "Secure" in cookie and "Max-Age" not in cookie, cookie
         r = requests.post(server.url + "/api/login", json={"username": "worduser", "password": password},
                           headers={"Origin": "https://evil.example.com"})

@@ -80,7 +80,8 @@ struct AppServices: Sendable {
             throttle: LoginThrottle(store: backends.throttle, ipv6PrefixLength: configuration.throttleIPv6Prefix),
             clock: clock,
             logger: logger,
-            logDigestKey: logDigestKey ?? SymmetricKey(size: .bits256)
+            logDigestKey: logDigestKey ?? SymmetricKey(size: .bits256),
+            commonPasswords: configuration.commonPasswords
         )
     }
 

@@ -1,5 +1,6 @@
 import CloakroomCore
 import CloakroomHummingbird
+import CloakroomIdentity
 import CloakroomSessions
 import Foundation
 
@@ -124,6 +125,18 @@ extension Serve {
                     throw ConfigurationError("allowed host \(item) is not a host name (e.g. auth.example.com)")
                 }
                 return host
+            }
+        },
+        Setting("CLOAKROOM_COMMON_PASSWORD_LIST", flag: \.commonPasswordList) { text, draft in
+            if text.trimmingCharacters(in: .whitespaces).lowercased() == "off" {
+                draft.config.commonPasswords = nil
+                draft.config.commonPasswordsOff = true
+                return
+            }
+            do {
+                draft.config.commonPasswords = try CommonPasswordList(contentsOf: URL(fileURLWithPath: text))
+            } catch {
+                throw ConfigurationError("common-password list: \(error)")
             }
         },
         Setting("CLOAKROOM_PASSWORD_HASH", flag: \.passwordHash) { text, draft in

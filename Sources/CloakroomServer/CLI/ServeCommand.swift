@@ -68,6 +68,11 @@ struct Serve: AsyncParsableCommand {
             "Sign-in throttling counts an IPv6 client by its network of this prefix length (32-128): a client can rotate through every address of its /64. Env CLOAKROOM_THROTTLE_IPV6_PREFIX. Default 64"
     )
     var throttleIPv6Prefix: Int?
+    @Option(
+        help:
+            "Passwords refused as common or breached: a list file built like scripts/common-passwords builds the shipped one, or off. Env CLOAKROOM_COMMON_PASSWORD_LIST. Default the shipped list (1.46 million passwords)"
+    )
+    var commonPasswordList: String?
     @Option(help: "scrypt cost for new password hashes, as ln=15,r=8,p=3. Env CLOAKROOM_PASSWORD_HASH. Default ln=15,r=8,p=3")
     var passwordHash: String?
     @Flag(help: "Refuse new registrations. Env CLOAKROOM_REGISTRATION=closed")
@@ -103,6 +108,11 @@ struct Serve: AsyncParsableCommand {
         _ = try keyOptions.algorithm(environment: environment)
         try Self.checkTimes(&config, given: draft.given)
         try Self.checkTransport(config)
+        if config.commonPasswords == nil, !config.commonPasswordsOff {
+            throw ConfigurationError(
+                "the common-password list shipped with Cloakroom was not found (\(CommonPasswordList.missingReason)): give --common-password-list FILE, or off"
+            )
+        }
         return config
     }
 

@@ -22,6 +22,10 @@ struct ServerConfiguration: Sendable {
     /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
     var trustedProxies: [IPAddressRange] = []
     var passwordHash = ScryptParameters.owasp
+    /// Passwords refused at registration and password changes (the shipped list by default).
+    var commonPasswords: CommonPasswordList? = CommonPasswordList.shipped
+    /// The list was turned off explicitly (`--common-password-list off`).
+    var commonPasswordsOff = false
     /// Sign-in throttling counts an IPv6 client by this network prefix (an IPv4 client by its address).
     var throttleIPv6Prefix = 64
     /// Plain HTTP on an address other than loopback, accepted explicitly (`--insecure-http`).
