@@ -1,6 +1,7 @@
 import CloakroomCore
 import CloakroomSessions
 import NIOCore
+import NIOSSL
 
 /// Commands written to one connection, waiting for their replies.
 struct RedisRequest: Sendable {
@@ -23,6 +24,8 @@ struct RedisConnectionError: Error, Sendable, Equatable, CustomStringConvertible
         case timeout
         /// The server sent bytes that are not RESP2, or a reply nobody asked for.
         case protocolViolation
+        /// The TLS handshake failed (the certificate was not trusted or does not name the host).
+        case tls
     }
 
     let kind: Kind
@@ -33,6 +36,7 @@ struct RedisConnectionError: Error, Sendable, Equatable, CustomStringConvertible
         case .closed: "redis connection lost"
         case .timeout: "redis command timed out"
         case .protocolViolation: "redis sent a malformed reply"
+        case .tls: "the TLS handshake with redis failed: its certificate is not trusted (give ?ca=FILE for a private CA) or does not name the host"
         }
     }
 }
@@ -102,7 +106,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let malformed = error is RESPDecodingError || error is ByteToMessageDecoderError
-        let kind: RedisConnectionError.Kind = malformed ? .protocolViolation : .closed
+        let tls = error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError
+        let kind: RedisConnectionError.Kind = malformed ? .protocolViolation : tls ? .tls : .closed
         fail(context: context, with: RedisConnectionError(kind: kind))
     }
 

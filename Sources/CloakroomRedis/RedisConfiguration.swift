@@ -1,10 +1,11 @@
 import CloakroomCore
 import Foundation
+import NIOSSL
 
 /// Where and how to reach Redis, and how the Redis stores lay out their keys.
 ///
-/// Only standalone Redis (or a primary behind a fixed address) over plain TCP is supported: the
-/// stores' Lua scripts touch keys they compute, which Redis Cluster forbids, and there is no TLS.
+/// Only standalone Redis (or a primary behind a fixed address) is supported, over TCP or TLS
+/// (`rediss://`): the stores' Lua scripts touch keys they compute, which Redis Cluster forbids.
 /// `description` never shows the password.
 public struct RedisConfiguration: Sendable, CustomStringConvertible {
     /// Host name or address.
@@ -43,6 +44,42 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     public var maxReplyBulkBytes = 8 * 1024 * 1024
     /// Most elements accepted in one reply array (default 1,000,000).
     public var maxReplyArrayCount = 1_000_000
+    /// TLS to the server (`rediss://`); nil is plain TCP.
+    public var tls: TLS?
+
+    /// TLS settings: the server's certificate is always verified, against the system's trusted
+    /// roots or, for a private CA, against `caFile` only; its name (or, for an address, its IP
+    /// address) must match the host connected to.
+    public struct TLS: Sendable {
+        /// PEM file of the certificate authorities to trust instead of the system's (`?ca=`).
+        public let caFile: String?
+        /// The context every connection's handshake uses, built once.
+        let context: NIOSSLContext
+
+        /// Builds the TLS context; throws `ParseError` when `caFile` cannot be read or holds no
+        /// certificate.
+        public init(caFile: String? = nil) throws {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = .fullVerification
+            configuration.minimumTLSVersion = .tlsv12
+            if let caFile {
+                let certificates: [NIOSSLCertificate]
+                do {
+                    certificates = try NIOSSLCertificate.fromPEMFile(caFile)
+                } catch {
+                    throw ParseError("cannot read the CA certificates in \(caFile)")
+                }
+                guard !certificates.isEmpty else { throw ParseError("no certificate in \(caFile)") }
+                configuration.trustRoots = .certificates(certificates)
+            }
+            self.caFile = caFile
+            do {
+                self.context = try NIOSSLContext(configuration: configuration)
+            } catch {
+                throw ParseError("cannot set up TLS: \(error)")
+            }
+        }
+    }
 
     /// Creates a configuration; the defaults reach `redis://127.0.0.1:6379/0`.
     public init(
@@ -73,17 +110,20 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         self.expiryGrace = expiryGrace
     }
 
-    /// Parses `redis://[[user]:password@]host[:port][/db]`, e.g. `redis://:secret@cache:6379/2`.
+    /// Parses `redis://[[user]:password@]host[:port][/db]`, e.g. `redis://:secret@cache:6379/2`,
+    /// or `rediss://…` for TLS, optionally with `?ca=/path/ca.pem` to trust a private CA instead of
+    /// the system's roots (certificates are always verified).
     ///
     /// User and password may be percent-encoded. The port defaults to 6379, the database to 0.
-    /// Other settings keep their defaults. `rediss://` (TLS) is refused: it is not supported.
+    /// Other settings keep their defaults.
     public init(url: String) throws {
         self.init()
         guard let components = URLComponents(string: url) else { throw ParseError("not a URL") }
+        let secure: Bool
         switch components.scheme?.lowercased() {
-        case "redis": break
-        case "rediss": throw ParseError("TLS (rediss://) is not supported")
-        default: throw ParseError("the scheme must be redis://")
+        case "redis": secure = false
+        case "rediss": secure = true
+        default: throw ParseError("the scheme must be redis:// or rediss://")
         }
         guard let host = components.host, !host.isEmpty else { throw ParseError("no host") }
         self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
@@ -108,7 +148,15 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
             }
             self.database = database
         }
-        if components.query != nil || components.fragment != nil { throw ParseError("query and fragment are not supported") }
+        if components.fragment != nil { throw ParseError("a fragment is not supported") }
+        var caFile: String? = nil
+        for item in components.queryItems ?? [] {
+            guard secure, item.name == "ca", let value = item.value, !value.isEmpty, caFile == nil else {
+                throw ParseError(secure ? "the only query parameter is ca=/path/to/ca.pem" : "a query is only for rediss:// (ca=)")
+            }
+            caFile = value
+        }
+        if secure { self.tls = try TLS(caFile: caFile) }
     }
 
     /// The URL with the password replaced by `***`.
@@ -120,7 +168,8 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
             default: ""
             }
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        return "redis://\(credentials)\(hostPart):\(port)/\(database)"
+        let query = tls?.caFile.map { "?ca=\($0)" } ?? ""
+        return "\(tls == nil ? "redis" : "rediss")://\(credentials)\(hostPart):\(port)/\(database)\(query)"
     }
 
     /// A Redis URL that could not be used. The message never contains the URL (it may hold a password).

@@ -2,6 +2,8 @@ import CloakroomCore
 import CloakroomSessions
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 /// One TCP connection to Redis, authenticated and on the configured database, that pipelines:
 /// any number of callers may `send` at once and each gets its own replies.
@@ -41,12 +43,21 @@ final class RedisConnection: Sendable {
         let timeout = TimeAmount(configuration.commandTimeout)
         let parser = RESPParser(maxBulkLength: configuration.maxReplyBulkBytes, maxArrayCount: configuration.maxReplyArrayCount)
         let channel: any Channel
+        // Completed when the TLS handshake is (nil without TLS).
+        let handshake = configuration.tls.map { _ in group.any().makePromise(of: Void.self) }
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(TimeAmount(configuration.connectTimeout))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls = configuration.tls {
+                            // The name for SNI and verification; an address is verified against
+                            // the certificate's IP addresses instead.
+                            let name = IPAddressRange.bytes(of: configuration.host) == nil ? configuration.host : nil
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: name))
+                            if let handshake { try channel.pipeline.syncOperations.addHandler(TLSHandshakeWatcher(promise: handshake)) }
+                        }
                         try channel.pipeline.syncOperations.addHandlers(
                             ByteToMessageHandler(RESPDecoder(parser: parser), maximumBufferSize: parser.maxBulkLength + 1024),
                             RedisCommandHandler()
@@ -56,7 +67,20 @@ final class RedisConnection: Sendable {
                 .connect(host: configuration.host, port: configuration.port)
                 .get()
         } catch {
+            handshake?.fail(RedisConnectionError(kind: .notSent))
             return .unreachable("cannot connect to redis")
+        }
+        if let handshake {
+            do {
+                try await handshake.futureResult.get()
+            } catch let error as RedisConnectionError where error.kind == .tls {
+                // A certificate that is not trusted will not become trusted by retrying.
+                channel.close(promise: nil)
+                return .refused(error.description)
+            } catch {
+                channel.close(promise: nil)
+                return .unreachable("redis closed the connection during the TLS handshake")
+            }
         }
         let connection = RedisConnection(channel: channel, timeout: timeout)
         var setup: [RedisCommand] = []
@@ -80,7 +104,8 @@ final class RedisConnection: Sendable {
             return .connected(connection)
         } catch let error as RedisConnectionError {
             connection.close()
-            return .unreachable(error.description)
+            // A certificate that is not trusted will not become trusted by retrying.
+            return error.kind == .tls ? .refused(error.description) : .unreachable(error.description)
         } catch {
             connection.close()
             return .unreachable("redis did not answer AUTH or SELECT")
@@ -106,5 +131,41 @@ final class RedisConnection: Sendable {
     /// Closes the socket and waits until it is closed.
     func closeAndWait() async {
         try? await channel.close().get()
+    }
+}
+
+/// Completes `promise` when the TLS handshake does, or fails it with `RedisConnectionError(.tls)`
+/// when the handshake fails (the connection closing first fails it as `.closed`). Then gets out
+/// of the way.
+final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let promise: EventLoopPromise<Void>
+    private var done = false
+
+    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    private func finish(_ result: Result<Void, RedisConnectionError>) {
+        guard !done else { return }
+        done = true
+        promise.completeWith(result.mapError { $0 as any Error })
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            finish(.success(()))
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let tls = error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError
+        finish(.failure(RedisConnectionError(kind: tls ? .tls : .closed)))
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(.failure(RedisConnectionError(kind: .closed)))
+        context.fireChannelInactive()
     }
 }

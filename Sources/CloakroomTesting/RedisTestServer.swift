@@ -12,6 +12,8 @@ public final class RedisTestServer: Sendable {
     public let port: Int
     /// The `--requirepass` password, if any.
     public let password: String?
+    /// The server's TLS certificate, key and CA files when it speaks TLS only (`--tls-port`).
+    public let tls: TLSFiles?
     private let executable: String
     private let directory: URL
     private let process = Mutex<Process?>(nil)
@@ -22,11 +24,29 @@ public final class RedisTestServer: Sendable {
         public let description: String
     }
 
-    private init(executable: String, directory: URL, port: Int, password: String?) {
+    /// PEM files for a TLS server: its certificate and key, and the CA that signed it.
+    public struct TLSFiles: Sendable {
+        /// The server certificate.
+        public var certificate: String
+        /// The server's private key.
+        public var key: String
+        /// The CA certificate clients should trust.
+        public var ca: String
+
+        /// Names the files.
+        public init(certificate: String, key: String, ca: String) {
+            self.certificate = certificate
+            self.key = key
+            self.ca = ca
+        }
+    }
+
+    private init(executable: String, directory: URL, port: Int, password: String?, tls: TLSFiles?) {
         self.executable = executable
         self.directory = directory
         self.port = port
         self.password = password
+        self.tls = tls
     }
 
     /// `redis://[:password@]127.0.0.1:port/0`.
@@ -35,12 +55,19 @@ public final class RedisTestServer: Sendable {
     }
 
     /// Starts a server on a free port and waits until it accepts connections.
-    public static func start(password: String? = nil) async throws -> RedisTestServer {
+    /// With `tls`, the server accepts TLS connections only.
+    public static func start(password: String? = nil, tls: TLSFiles? = nil) async throws -> RedisTestServer {
         let executable = try findExecutable()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for _ in 0..<20 {
-            let server = RedisTestServer(executable: executable, directory: directory, port: Int.random(in: 20_000...60_999), password: password)
+            let server = RedisTestServer(
+                executable: executable,
+                directory: directory,
+                port: Int.random(in: 20_000...60_999),
+                password: password,
+                tls: tls
+            )
             // False when the port was taken: try another.
             if try await server.launch() { return server }
         }
@@ -49,8 +76,8 @@ public final class RedisTestServer: Sendable {
     }
 
     /// Runs `body` with a fresh server and always shuts it down afterwards.
-    public static func with<T>(password: String? = nil, _ body: (RedisTestServer) async throws -> T) async throws -> T {
-        let server = try await start(password: password)
+    public static func with<T>(password: String? = nil, tls: TLSFiles? = nil, _ body: (RedisTestServer) async throws -> T) async throws -> T {
+        let server = try await start(password: password, tls: tls)
         do {
             let value = try await body(server)
             await server.shutdown()
@@ -114,6 +141,13 @@ public final class RedisTestServer: Sendable {
             "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", directory.path, "--logfile", log.path, "--daemonize", "no",
         ]
+        if let tls {
+            arguments[1] = "0"
+            arguments += [
+                "--tls-port", String(port), "--tls-cert-file", tls.certificate, "--tls-key-file", tls.key,
+                "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", "no",
+            ]
+        }
         if let password { arguments += ["--requirepass", password] }
         child.arguments = arguments
         child.standardInput = FileHandle.nullDevice

@@ -279,7 +279,10 @@ struct RedisClientTests {
                 #expect(results.count == 20 && results.allSatisfy { $0 }, "every request fails as unavailable")
                 #expect(elapsed < .seconds(3), "took \(elapsed)")
                 server.resume()
-                // A new connection (AUTH included) serves again.
+                // A new connection (AUTH included) serves again, once the pool's reconnect backoff
+                // (at most maxReconnectDelay, 1 s) has passed.
+                let deadline = clock.now + .seconds(3)
+                while (try? await store.ping()) == nil, clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
                 try await store.ping()
             }
             // A fresh store whose AUTH meets a frozen server fails as unavailable too.
@@ -334,7 +337,8 @@ struct RedisClientTests {
         let ipv6 = try RedisConfiguration(url: "redis://[::1]:7000/1")
         #expect(ipv6.host == "::1" && ipv6.port == 7000 && ipv6.database == 1)
         for bad in [
-            "http://localhost", "rediss://:x@localhost", "redis://", "redis://localhost/abc",
+            "http://localhost", "rediss://:x@localhost?ca=/nonexistent/ca.pem", "redis://localhost?ca=/etc/hostname",
+            "rediss://localhost?ca=/etc/hostname", "rediss://localhost?verify=no", "redis://", "redis://localhost/abc",
             "redis://localhost/-1", "redis://localhost:0", "redis://localhost:18446744073709551616", "redis://localhost:65536",
             "redis://user@localhost", "redis://:topsecret@h/0?x=1", "not a url",
         ] {

@@ -14,7 +14,7 @@ struct StoreOptions: ParsableArguments {
     @Option(
         name: .long,
         help:
-            "Where sessions and sign-in counters live: sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB or memory. Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite"
+            "Where sessions and sign-in counters live: sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB (rediss:// for TLS, ?ca=FILE for a private CA) or memory. Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite"
     )
     var store: String?
 

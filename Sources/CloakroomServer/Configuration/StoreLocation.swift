@@ -25,7 +25,7 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             self = .postgres(url: text)
             return
         }
-        if text.hasPrefix("redis://") {
+        if text.hasPrefix("redis://") || text.hasPrefix("rediss://") {
             self = .redis(url: text)
             return
         }
@@ -37,7 +37,7 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             return
         }
         throw ConfigurationError(
-            "store URL \(text) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB or redis://HOST:PORT/DB"
+            "store URL \(text) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB or rediss://HOST:PORT/DB (TLS)"
         )
     }
 
