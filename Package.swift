@@ -278,3 +278,28 @@ let package = Package(
         ),
     ]
 )
+
+// Fuzz targets (libFuzzer): declared only for scripts/fuzz, which sets CLOAKROOM_FUZZ and builds
+// them with -sanitize=fuzzer,address into .build-fuzz. Each target's sources are in Tests/Fuzz/NAME.
+if Context.environment["CLOAKROOM_FUZZ"] != nil {
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("CookieHeader", ["CloakroomCore"]),
+        ("SetCookie", ["CloakroomCore"]),
+        ("JWS", ["CloakroomCore", "CloakroomTokens"]),
+        ("Form", ["CloakroomCore"]),
+        ("RESP", ["CloakroomRedis", .product(name: "NIOCore", package: "swift-nio")]),
+        ("Duration", ["CloakroomCore"]),
+        ("StoreURL", ["CloakroomCore", "CloakroomRedis", "CloakroomPostgres"]),
+    ]
+    package.targets.append(.target(name: "CCloakroomFuzz", path: "Tests/Fuzz/CCloakroomFuzz"))
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(
+            .executableTarget(
+                name: "Fuzz\(name)",
+                dependencies: dependencies + ["CCloakroomFuzz"],
+                path: "Tests/Fuzz/\(name)",
+                swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+            )
+        )
+    }
+}

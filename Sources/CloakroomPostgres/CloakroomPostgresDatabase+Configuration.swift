@@ -100,8 +100,10 @@ extension CloakroomPostgresDatabase {
             }
             // The port's text, not `components.port`: a number too large for Int reads as no port.
             var port = 5432
-            if let range = components.rangeOfPort {
-                guard let value = Int(url[range]), (1...65535).contains(value) else {
+            // The range is in `components.string`, which may differ from `url` (URLComponents
+            // percent-encodes what the URL left raw): indexing `url` with it could fall outside it.
+            if let range = components.rangeOfPort, let string = components.string {
+                guard let value = Int(string[range]), (1...65535).contains(value) else {
                     throw PostgresStoreError("the PostgreSQL URL's port is not 1 to 65535")
                 }
                 port = value

@@ -128,8 +128,10 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         guard let host = components.host, !host.isEmpty else { throw ParseError("no host") }
         self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         // The port's text, not `components.port`: a number too large for Int reads as no port.
-        if let range = components.rangeOfPort {
-            guard let port = Int(url[range]), (1...65535).contains(port) else { throw ParseError("port out of range (1 to 65535)") }
+        // The range is in `components.string`, which may differ from `url` (URLComponents
+        // percent-encodes what the URL left raw): indexing `url` with it could fall outside it.
+        if let range = components.rangeOfPort, let string = components.string {
+            guard let port = Int(string[range]), (1...65535).contains(port) else { throw ParseError("port out of range (1 to 65535)") }
             self.port = port
         }
         if let user = components.percentEncodedUser, !user.isEmpty {

@@ -39,6 +39,17 @@ extension PostgresTests {
             #expect(throws: PostgresStoreError.self) { try CloakroomPostgresDatabase.Configuration(url: url) }
         }
 
+        @Test(
+            "a URL with characters URLComponents re-encodes keeps its port, or is refused; never a crash (found by fuzzing)",
+            arguments: [
+                "postgres://\u{FFFD}app:pw@db.example:6543/app", "postgres://äpp:p w@db.example:6543/app", "postgres://app:pw@db.example:6543/dätä",
+            ]
+        )
+        func reencodedURLsDoNotCrash(_ url: String) {
+            let parsed = try? CloakroomPostgresDatabase.Configuration(url: url)
+            #expect(parsed == nil || parsed?.port == 6543)
+        }
+
         @Test func migrationsAreIdempotentAndKeepData() async throws {
             let url = try await PostgresFixture.sharedServer().freshDatabase()
             let configuration = try PostgresFixture.configuration(url)

@@ -345,5 +345,11 @@ struct RedisClientTests {
             #expect(throws: RedisConfiguration.ParseError.self, "\(bad)") { try RedisConfiguration(url: bad) }
             do { _ = try RedisConfiguration(url: bad) } catch { #expect(!"\(error)".contains("topsecret")) }
         }
+        // Characters URLComponents re-encodes move the port in its string: the port is read from
+        // that string, not the URL as typed (an index into the latter crashed; found by fuzzing).
+        for url in ["redis://\u{FFFD}user:pw%2F1@cache.internal:6380/2", "redis://üser:p w@cache.internal:6380/2", "rediss://:pw@cäche:6380/2"] {
+            let parsed = try? RedisConfiguration(url: url)
+            #expect(parsed == nil || parsed?.port == 6380, "\(url)")
+        }
     }
 }

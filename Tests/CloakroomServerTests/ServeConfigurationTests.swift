@@ -1,4 +1,5 @@
 import ArgumentParser
+import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
 import CloakroomSessions

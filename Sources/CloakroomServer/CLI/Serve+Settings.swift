@@ -18,11 +18,11 @@ extension Serve {
             "CLOAKROOM_STORE",
             flag: \.storeOptions.store,
             always: { text, draft in
-                draft.config.store = try StoreLocation(parsing: text ?? StoreOptions.defaultStore)
+                draft.config.store = try StoreLocation.configured(text ?? StoreOptions.defaultStore)
             }
         ),
         Setting("CLOAKROOM_ACCOUNTS", flag: \.storeOptions.accounts) { text, draft in
-            draft.config.accounts = try StoreLocation(parsing: text)
+            draft.config.accounts = try StoreLocation.configured(text)
         },
         Setting(
             "CLOAKROOM_LOG_LEVEL",

@@ -32,11 +32,11 @@ struct StoreOptions: ParsableArguments {
     static let defaultStore = "sqlite:./cloakroom.sqlite"
 
     func location(environment: [String: String]) throws -> StoreLocation {
-        try StoreLocation(parsing: SettingReader(environment: environment).text(flag: store, variable: "CLOAKROOM_STORE") ?? Self.defaultStore)
+        try StoreLocation.configured(SettingReader(environment: environment).text(flag: store, variable: "CLOAKROOM_STORE") ?? Self.defaultStore)
     }
 
     func accountsLocation(environment: [String: String]) throws -> StoreLocation? {
-        try SettingReader(environment: environment).text(flag: accounts, variable: "CLOAKROOM_ACCOUNTS").map { try StoreLocation(parsing: $0) }
+        try SettingReader(environment: environment).text(flag: accounts, variable: "CLOAKROOM_ACCOUNTS").map { try StoreLocation.configured($0) }
     }
 
     func level(environment: [String: String]) throws -> Logger.Level {

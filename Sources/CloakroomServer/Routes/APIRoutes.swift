@@ -83,6 +83,13 @@ struct APIRoutes {
 
     func addRoutes(to router: Router<CloakroomRequestContext>) {
         router.get("/healthz", use: health)
+        router.get("/openapi.json") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json", .cacheControl: "public, max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json + "\n"))
+            )
+        }
         var csrfCookies = [services.configuration.cookie.cookieName]
         if let cookies = services.tokenCookies { csrfCookies += [cookies.accessCookieName, cookies.refreshCookieName] }
         // Routes that authenticate by credentials in the body (and the token endpoints, which judge
@@ -218,10 +225,11 @@ struct APIRoutes {
     @Sendable func revokeOne(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let caller = try await requireCaller(context)
         let handle = try context.parameters.require("id")
+        // The body is read (and a malformed one refused) whichever session is named.
+        let password = try await Bodies.optionalPassword(from: request)
         if case .session(_, let session) = caller, handle == session.handle {
             try await services.sessions.destroy(session)
         } else {
-            let password = try await Bodies.optionalPassword(from: request)
             try await services.requireRecentAuthentication(caller, password: password, address: context.clientAddress)
             try await services.sessions.revoke(handle: handle, ofUser: caller.account.id)
         }

@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomHummingbird
 import Foundation
 import HTTPTypes
@@ -57,18 +58,9 @@ enum Bodies {
         guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
             throw APIError(.badRequest, code: "invalid_form", message: "form body is not valid UTF-8")
         }
-        var fields: [String: String] = [:]
-        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = decode(parts[0]), let value = decode(parts.count > 1 ? parts[1] : "") else {
-                throw APIError(.badRequest, code: "invalid_form", message: "form body has a malformed percent-encoding")
-            }
-            if fields[name] == nil { fields[name] = value }
+        guard let fields = FormURLEncoded.parse(text) else {
+            throw APIError(.badRequest, code: "invalid_form", message: "form body has a malformed percent-encoding")
         }
         return fields
-    }
-
-    private static func decode(_ part: Substring) -> String? {
-        String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 }

@@ -1,15 +1,27 @@
 import Foundation
 
 /// Where sessions and accounts live, from a store URL.
-enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
+public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
+    /// A store URL that names no store this server has; `description` says which are.
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        /// What is wrong, with the URL redacted.
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// In this process only.
     case memory
+    /// An SQLite file.
     case sqlite(path: String)
+    /// A folder of files.
     case file(directory: String)
+    /// A PostgreSQL server (`postgres://…`).
     case postgres(url: String)
+    /// A Redis server (`redis://…`, `rediss://…` for TLS).
     case redis(url: String)
 
     /// Parses `memory` or `sqlite:PATH` (also `sqlite://PATH`).
-    init(parsing text: String) throws {
+    public init(parsing text: String) throws(ParseError) {
         if text == "memory" || text == "memory:" {
             self = .memory
             return
@@ -17,7 +29,7 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
         if text.hasPrefix("sqlite:") {
             var path = String(text.dropFirst("sqlite:".count))
             if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
-            guard !path.isEmpty else { throw ConfigurationError("store URL \(text): sqlite needs a path, e.g. sqlite:./cloakroom.sqlite") }
+            guard !path.isEmpty else { throw ParseError("store URL \(text): sqlite needs a path, e.g. sqlite:./cloakroom.sqlite") }
             self = .sqlite(path: path)
             return
         }
@@ -32,16 +44,16 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
         if text.hasPrefix("file:") {
             var path = String(text.dropFirst("file:".count))
             if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
-            guard !path.isEmpty else { throw ConfigurationError("store URL \(text): file needs a folder, e.g. file:./sessions") }
+            guard !path.isEmpty else { throw ParseError("store URL \(text): file needs a folder, e.g. file:./sessions") }
             self = .file(directory: path)
             return
         }
-        throw ConfigurationError(
-            "store URL \(text) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB or rediss://HOST:PORT/DB (TLS)"
+        throw ParseError(
+            "store URL \(Self.redacted(text)) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB or rediss://HOST:PORT/DB (TLS)"
         )
     }
 
-    var description: String {
+    public var description: String {
         switch self {
         case .memory: "memory"
         case .sqlite(let path): "sqlite:\(path)"
@@ -55,7 +67,7 @@ enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
 extension StoreLocation {
     /// The URL with any password replaced by `***`, for logs.
     /// A password in the query (`?password=…`, `&sslpassword=…`) is replaced too.
-    static func redacted(_ url: String) -> String {
+    public static func redacted(_ url: String) -> String {
         redactedQuery(redactedUserInfo(url))
     }
 
@@ -82,7 +94,7 @@ extension StoreLocation {
 
 extension StoreLocation {
     /// Where accounts go when `--accounts` is not given.
-    var defaultAccounts: StoreLocation {
+    public var defaultAccounts: StoreLocation {
         switch self {
         case .memory, .sqlite, .postgres: self
         case .file, .redis: .sqlite(path: "./cloakroom.sqlite")
@@ -90,7 +102,7 @@ extension StoreLocation {
     }
 
     /// Durable stores that can hold accounts.
-    var canHoldAccounts: Bool {
+    public var canHoldAccounts: Bool {
         switch self {
         case .memory, .sqlite, .postgres: true
         case .file, .redis: false
