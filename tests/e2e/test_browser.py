@@ -344,3 +344,32 @@ def test_sessions_table_fits_a_phone(server, browser):
         assert button.get_attribute("aria-label").startswith("Revoke the session on ")
     # The 20,000-character User-Agent is not shown whole.
     assert "X" * 600 not in browser.page_source
+
+
+def test_breached_password_refused_and_known_device_remembered(server, browser):
+    """Registering with a password from the breach list gets a sentence saying so; a sign-in leaves
+    the known-device cookie, which scripts cannot read."""
+    user = "kim-" + uuid.uuid4().hex[:8]
+    browser.get(server.url + "/register")
+    fill(browser, user, "Qwertyuiop123")
+    wait_for_text(browser, "common or breached passwords")
+    assert_no_json(browser)
+    assert "/account" not in browser.current_url
+    shot(browser, "breached-password")
+
+    browser.get(server.url + "/register")
+    fill(browser, user, user + "2024" + user)
+    wait_for_text(browser, "your username or the name of this service")
+
+    register_in(browser, server, user, "a long enough password")
+    cookies = {c["name"]: c for c in browser.get_cookies()}
+    device = cookies["cloakroom-device"]
+    assert device["httpOnly"] is True and device["sameSite"] == "Lax", device
+    assert device["value"].startswith("v1."), device
+    assert "cloakroom-device" not in browser.execute_script("return document.cookie")
+    # Signing out keeps the device known; signing in again renews the cookie under the same ID.
+    browser.find_element(By.XPATH, "//main//form[@action='/logout']//button").click()
+    wait_for_text(browser, "You are not signed in")
+    sign_in(browser, server, user)
+    renewed = {c["name"]: c for c in browser.get_cookies()}["cloakroom-device"]
+    assert renewed["value"].split(".")[1] == device["value"].split(".")[1]
