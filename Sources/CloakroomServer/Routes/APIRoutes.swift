@@ -215,7 +215,17 @@ struct APIRoutes {
     }
 
     @Sendable func listSessions(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
-        struct List: Encodable { let sessions: [SessionView] }
+        struct List: Encodable, JSONWritable {
+            let sessions: [SessionView]
+            func write(to writer: inout JSONWriter) {
+                writer.beginObject()
+                writer.key("sessions")
+                writer.beginArray()
+                for session in sessions { session.write(to: &writer) }
+                writer.endArray()
+                writer.endObject()
+            }
+        }
         let caller = try await requireCaller(context)
         let current: String? = if case .session(_, let session) = caller { session.handle } else { nil }
         let records = try await services.sessions.sessions(ofUser: caller.account.id)
@@ -336,6 +346,16 @@ struct APIRoutes {
     }
 
     func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        // The signed-in views write themselves: the same bytes, a fraction of the work.
+        if let writable = value as? any JSONWritable {
+            var writer = JSONWriter()
+            writable.write(to: &writer)
+            return Response(
+                status: status,
+                headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: writer.bytes))
+            )
+        }
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]
