@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The HTTP benchmark behind `scripts/bench http` (which starts Redis and PostgreSQL and passes
+# their URLs in REDIS_URL and POSTGRES_URL). Usage: scripts/bench-http.sh CLOAKROOM_BINARY
+set -uo pipefail
+bin=$1
+work=${BENCH_WORK:-$(mktemp -d)}
+duration=${DURATION:-10s}; threads=${THREADS:-2}; connections=${CONNECTIONS:-64}; warmup=${WARMUP:-3s}
+stores=${STORES:-memory sqlite redis postgres}
+password="correct horse battery"
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
+
+# wrk's summary line → "req/s p50 p99" (latencies in ms).
+summary() {
+    awk '/Requests\/sec/ { rps = $2 } / 50%/ { p50 = $2 } / 99%/ { p99 = $2 }
+         function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+         END { printf "%.0f %.2f %.2f\n", rps, ms(p50), ms(p99) }'
+}
+
+cat > "$work/login.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"username":"alice","password":"$password"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+declare -A result
+port=9400
+for store in $stores; do
+    case "$store" in
+        memory) url=memory ;;
+        sqlite) url="sqlite:$work/bench-$port.sqlite" ;;
+        redis) url="${REDIS_URL:?}" ;;
+        postgres) url="${POSTGRES_URL:?}" ;;
+        *) echo "unknown store $store"; continue ;;
+    esac
+    port=$((port + 1))
+    dir="$work/server-$store"; mkdir -p "$dir"
+    (cd "$dir" && exec "$bin" serve --host 127.0.0.1 --port "$port" --store "$url" --log-level error >"$dir/log" 2>&1) &
+    pid=$!
+    base="http://127.0.0.1:$port"
+    for _ in $(seq 100); do curl -s -o /dev/null "$base/healthz" && break; sleep 0.2; done
+    user="alice"
+    curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "{\"username\":\"$user\",\"password\":\"$password\"}" "$base/api/register"
+    cookie=$(curl -s -D - -o /dev/null -X POST -H 'Content-Type: application/json' \
+        -d "{\"username\":\"$user\",\"password\":\"$password\"}" "$base/api/login" | tr -d '\r' |
+        awk -F': ' 'tolower($1) == "set-cookie" && $2 ~ /^cloakroom=/ { split($2, a, ";"); print a[1] }')
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "$base/api/me")" != "200" ]; then
+        echo "$store: could not sign in (see $dir/log)"; kill "$pid"; wait "$pid" 2>/dev/null; continue
+    fi
+    wrk -t"$threads" -c"$connections" -d"$warmup" -H "Cookie: $cookie" "$base/api/me" >/dev/null
+    result[$store,hello]=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency "$base/healthz" | summary)
+    result[$store,me]=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency -H "Cookie: $cookie" "$base/api/me" | summary)
+    # The storm: 50 connections signing in without pause while /api/me is measured.
+    wrk -t1 -c50 -d"$duration" -s "$work/login.lua" "$base/api/login" >"$dir/storm" 2>&1 &
+    storm=$!
+    sleep 1
+    result[$store,storm]=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency -H "Cookie: $cookie" "$base/api/me" | summary)
+    wait "$storm"
+    kill "$pid"; wait "$pid" 2>/dev/null
+done
+
+printf '\n| store | /healthz req/s | /api/me req/s | /api/me p50 ms | /api/me p99 ms | /api/me ÷ /healthz | ÷ memory /api/me | p99 during 50 sign-ins | storm p99 ÷ rest p99 |\n'
+printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
+read -r mem_rps _ _ <<<"${result[memory,me]:-0 0 0}"
+for store in $stores; do
+    [ -n "${result[$store,me]:-}" ] || continue
+    read -r h_rps _ _ <<<"${result[$store,hello]}"
+    read -r m_rps m_p50 m_p99 <<<"${result[$store,me]}"
+    read -r _ _ s_p99 <<<"${result[$store,storm]}"
+    awk -v s="$store" -v h="$h_rps" -v r="$m_rps" -v p50="$m_p50" -v p99="$m_p99" -v mem="$mem_rps" -v sp="$s_p99" 'BEGIN {
+        printf "| %s | %d | %d | %.2f | %.2f | %.2f | %s | %.2f | %.2f |\n", s, h, r, p50, p99, r / h, (mem > 0 ? sprintf("%.2f", r / mem) : "-"), sp, sp / p99 }'
+done
+echo
+echo "Targets (issue 11): /api/me ≥ 0.9 × /healthz (memory); SQLite ≥ 0.7, Redis ≥ 0.6, PostgreSQL ≥ 0.4 × memory; storm p99 ≤ 3 × rest p99."
