@@ -53,11 +53,11 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     public struct TLS: Sendable {
         /// PEM file of the certificate authorities to trust instead of the system's (`?ca=`).
         public let caFile: String?
-        /// The context every connection's handshake uses, built once.
-        let context: NIOSSLContext
+        /// What each connection's TLS context is built from. The context itself is built when a
+        /// connection opens (loading the system's roots takes milliseconds, too much for a parse).
+        let configuration: TLSConfiguration
 
-        /// Builds the TLS context; throws `ParseError` when `caFile` cannot be read or holds no
-        /// certificate.
+        /// Checks the CA file; throws `ParseError` when it cannot be read or holds no certificate.
         public init(caFile: String? = nil) throws {
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.certificateVerification = .fullVerification
@@ -72,12 +72,8 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
                 guard !certificates.isEmpty else { throw ParseError("no certificate in \(caFile)") }
                 configuration.trustRoots = .certificates(certificates)
             }
+            self.configuration = configuration
             self.caFile = caFile
-            do {
-                self.context = try NIOSSLContext(configuration: configuration)
-            } catch {
-                throw ParseError("cannot set up TLS: \(error)")
-            }
         }
     }
 

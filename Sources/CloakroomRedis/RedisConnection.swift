@@ -43,6 +43,16 @@ final class RedisConnection: Sendable {
         let timeout = TimeAmount(configuration.commandTimeout)
         let parser = RESPParser(maxBulkLength: configuration.maxReplyBulkBytes, maxArrayCount: configuration.maxReplyArrayCount)
         let channel: any Channel
+        let tlsContext: NIOSSLContext?
+        if let tls = configuration.tls {
+            do {
+                tlsContext = try NIOSSLContext(configuration: tls.configuration)
+            } catch {
+                return .refused("cannot set up TLS for redis: \(error)")
+            }
+        } else {
+            tlsContext = nil
+        }
         // Completed when the TLS handshake is (nil without TLS).
         let handshake = configuration.tls.map { _ in group.any().makePromise(of: Void.self) }
         do {
@@ -51,11 +61,11 @@ final class RedisConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        if let tls = configuration.tls {
+                        if let tlsContext {
                             // The name for SNI and verification; an address is verified against
                             // the certificate's IP addresses instead.
                             let name = IPAddressRange.bytes(of: configuration.host) == nil ? configuration.host : nil
-                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: name))
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: name))
                             if let handshake { try channel.pipeline.syncOperations.addHandler(TLSHandshakeWatcher(promise: handshake)) }
                         }
                         try channel.pipeline.syncOperations.addHandlers(

@@ -5,15 +5,16 @@ import CloakroomRedis
 
 /// The store-URL parsers (`--store`, `--accounts`): the scheme dispatch, the Redis and the
 /// PostgreSQL URL parsers, and the redaction used in logs. No crash; a password the parsers found
-/// never appears in what is logged.
+/// never appears as the password in what is logged.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
     let location = try? StoreLocation(parsing: text)
     let logged = StoreLocation.redacted(text)
     _ = location?.description
-    if let redis = try? RedisConfiguration(url: text), let password = redis.password, password.count >= 6 {
-        precondition(!redis.description.contains(password), "the Redis description shows the password")
+    if let redis = try? RedisConfiguration(url: text), let password = redis.password {
+        precondition(!redis.description.contains(":" + password + "@"), "the Redis description shows the password")
+        precondition(redis.description.contains(":***@"), "the Redis description does not mark the password")
     }
     if let postgres = try? CloakroomPostgresDatabase.Configuration(url: text) {
         _ = postgres.description
