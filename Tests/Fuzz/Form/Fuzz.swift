@@ -7,17 +7,31 @@ import CloakroomCore
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
     guard let fields = FormURLEncoded.parse(text) else { return 0 }
-    let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8)
-    func encode(_ text: String) -> String {
-        text.utf8.map { unreserved.contains($0) ? String(UnicodeScalar($0)) : "%" + String($0, radix: 16, uppercase: true).leftPad() }.joined()
+    var again: [UInt8] = []
+    for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
+        if !again.isEmpty { again.append(UInt8(ascii: "&")) }
+        percentEncode(name, into: &again)
+        again.append(UInt8(ascii: "="))
+        percentEncode(value, into: &again)
     }
-    let again = fields.sorted { $0.key < $1.key }.map { encode($0.key) + "=" + encode($0.value) }.joined(separator: "&")
-    precondition(FormURLEncoded.parse(again) == fields, "a form did not survive encoding and parsing again")
+    precondition(FormURLEncoded.parse(String(decoding: again, as: UTF8.self)) == fields, "a form did not survive encoding and parsing again")
     return 0
 }
 
-extension String {
-    fileprivate func leftPad() -> String { count < 2 ? "0" + self : self }
+/// Unreserved characters (RFC 3986) as they are, every other byte as %XX.
+private func percentEncode(_ text: String, into bytes: inout [UInt8]) {
+    let hex = Array("0123456789ABCDEF".utf8)
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            bytes.append(byte)
+        default:
+            bytes.append(UInt8(ascii: "%"))
+            bytes.append(hex[Int(byte >> 4)])
+            bytes.append(hex[Int(byte & 0xF)])
+        }
+    }
 }
 
 @_cdecl("FuzzForm_main")
