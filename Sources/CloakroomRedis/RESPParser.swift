@@ -119,24 +119,24 @@ struct RESPParser: Sendable {
     }
 
     /// The bytes up to the next CRLF and the index after it; nil if the line is not complete yet.
+    /// Scans the readable bytes directly (a reply's lines are looked at again as more bytes come).
     private func readLine(_ buffer: ByteBuffer, from start: Int) throws -> ([UInt8], Int)? {
-        var index = start
-        let end = buffer.writerIndex
-        while index < end {
-            guard let byte = buffer.getInteger(at: index, as: UInt8.self) else { return nil }
-            if byte == UInt8(ascii: "\r") {
-                guard index + 1 < end else { return nil }
-                guard buffer.getInteger(at: index + 1, as: UInt8.self) == UInt8(ascii: "\n") else {
-                    throw RESPDecodingError(message: "CR not followed by LF")
+        guard start < buffer.writerIndex else { return nil }
+        let maxLineLength = maxLineLength
+        return try buffer.withUnsafeReadableBytes { readable throws -> ([UInt8], Int)? in
+            let bytes = UnsafeRawBufferPointer(rebasing: readable[(start - buffer.readerIndex)...])
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\r") {
+                    guard index + 1 < bytes.count else { return nil }
+                    guard bytes[index + 1] == UInt8(ascii: "\n") else { throw RESPDecodingError(message: "CR not followed by LF") }
+                    return (Array(bytes[0..<index]), start + index + 2)
                 }
-                guard let line = buffer.getBytes(at: start, length: index - start) else { return nil }
-                return (line, index + 2)
+                if byte == UInt8(ascii: "\n") { throw RESPDecodingError(message: "LF without CR") }
+                if index + 1 > maxLineLength { throw RESPDecodingError(message: "line longer than \(maxLineLength) bytes") }
             }
-            if byte == UInt8(ascii: "\n") { throw RESPDecodingError(message: "LF without CR") }
-            index += 1
-            if index - start > maxLineLength { throw RESPDecodingError(message: "line longer than \(maxLineLength) bytes") }
+            return nil
         }
-        return nil
     }
 
     /// A strict decimal integer: optional `-`, then 1 to 19 digits, within Int64.
