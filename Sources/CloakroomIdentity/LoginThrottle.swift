@@ -283,21 +283,26 @@ public struct LoginThrottle: Sendable {
 
     /// The store key of a client's counter: its IPv4 address, or its IPv6 network.
     func addressKey(_ address: String) -> String {
-        "ip:" + IPAddressRange.throttleBlock(of: address, ipv6PrefixLength: ipv6PrefixLength)
+        "ip:" + block(of: address)
+    }
+
+    /// The block a client is counted under: its IPv4 address, or its IPv6 network.
+    private func block(of address: String) -> String {
+        IPAddressRange.throttleBlock(of: address, ipv6PrefixLength: ipv6PrefixLength)
     }
 
     /// The counters an attempt touches, with their policies, and whether each is an account
     /// counter (reserved before hashing, reset on success) rather than the address's.
     private func keys(username: String, source: Source) -> [(String, Policy, Bool)] {
         var keys: [(String, Policy, Bool)] = []
+        let block = source.address.map(block(of:))
         if let device = source.device {
             keys.append((Self.deviceKey(username, device: device), accountPolicy, true))
         } else {
-            let block = source.address.map { IPAddressRange.throttleBlock(of: $0, ipv6PrefixLength: ipv6PrefixLength) } ?? "-"
-            keys.append((Self.sourceKey(username, block: block), accountPolicy, true))
+            keys.append((Self.sourceKey(username, block: block ?? "-"), accountPolicy, true))
             keys.append((Self.accountKey(username), globalPolicy, true))
         }
-        if let address = source.address { keys.append((addressKey(address), addressPolicy, false)) }
+        if let block { keys.append(("ip:" + block, addressPolicy, false)) }
         return keys
     }
 }

@@ -103,10 +103,11 @@ public struct SignInService: Sendable {
         if let commonPasswords, commonPasswords.contains(password) {
             throw IdentityError.weakPassword("password is in a list of common or breached passwords; choose another")
         }
-        var rest = password.lowercased()
+        let lowered = password.lowercased()
+        var rest = lowered
         let words = ([username.map(Account.normalize)].compactMap { $0 } + policy.contextWords.map { $0.lowercased() }).filter { $0.count >= 3 }
         for word in words { rest = rest.replacingOccurrences(of: word, with: "") }
-        if rest.count < password.lowercased().count {
+        if rest != lowered {
             let remaining = rest.trimmingCharacters(in: .whitespacesAndNewlines.union(.punctuationCharacters))
             if remaining.count < policy.minPasswordLength || commonPasswords?.contains(remaining) == true {
                 throw IdentityError.weakPassword("password must not be built on your username or the name of this service")

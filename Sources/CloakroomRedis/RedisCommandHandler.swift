@@ -30,6 +30,14 @@ struct RedisConnectionError: Error, Sendable, Equatable, CustomStringConvertible
 
     let kind: Kind
 
+    /// The kind a channel error is for a pending request: a TLS failure (swift-nio-ssl or
+    /// BoringSSL refused the handshake), a malformed reply, or else a lost connection.
+    static func kind(of error: any Error) -> Kind {
+        if error is RESPDecodingError || error is ByteToMessageDecoderError { return .protocolViolation }
+        if error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError { return .tls }
+        return .closed
+    }
+
     var description: String {
         switch kind {
         case .notSent: "redis connection closed"
@@ -105,10 +113,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let malformed = error is RESPDecodingError || error is ByteToMessageDecoderError
-        let tls = error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError
-        let kind: RedisConnectionError.Kind = malformed ? .protocolViolation : tls ? .tls : .closed
-        fail(context: context, with: RedisConnectionError(kind: kind))
+        fail(context: context, with: RedisConnectionError(kind: RedisConnectionError.kind(of: error)))
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -169,8 +169,7 @@ final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let tls = error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError
-        finish(.failure(RedisConnectionError(kind: tls ? .tls : .closed)))
+        finish(.failure(RedisConnectionError(kind: RedisConnectionError.kind(of: error) == .tls ? .tls : .closed)))
         context.fireErrorCaught(error)
     }
 

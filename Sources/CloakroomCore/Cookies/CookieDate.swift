@@ -200,8 +200,9 @@ public enum CookieDate {
         return era * 146_097 + dayOfEra - 719_468
     }
 
-    /// Civil date of a day count since 1970-01-01 (H. Hinnant's civil_from_days).
-    private static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
+    /// Civil date of a day count since 1970-01-01 (H. Hinnant's civil_from_days); `JSONWriter`
+    /// uses it too.
+    static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
         let shifted = days + 719_468
         let era = floorDivide(shifted, 146_097)
         let dayOfEra = shifted - era * 146_097

@@ -82,7 +82,7 @@ public struct JSONWriter: Sendable {
         // before 1582, and to five-digit years) by Foundation itself.
         if seconds >= 0, seconds < 253_402_300_800 {
             let whole = Int(seconds.rounded(.down))
-            let (year, month, day) = Self.civil(days: whole / 86_400)
+            let (year, month, day) = CookieDate.civilFromDays(whole / 86_400)
             let time = whole % 86_400
             digits(year, 4)
             bytes.append(UInt8(ascii: "-"))
@@ -140,20 +140,6 @@ public struct JSONWriter: Sendable {
             }
         }
         bytes.append(UInt8(ascii: "\""))
-    }
-
-    /// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian; Howard Hinnant's
-    /// `civil_from_days`).
-    static func civil(days: Int) -> (Int, Int, Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthPrime = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthPrime + 2) / 5 + 1
-        let month = monthPrime < 10 ? monthPrime + 3 : monthPrime - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
 

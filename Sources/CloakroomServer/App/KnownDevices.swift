@@ -56,9 +56,10 @@ struct KnownDevices: Sendable {
         )
     }
 
-    /// Adds the cookie for `username` to `response` (the device ID of the request's cookie kept).
-    func remember(_ username: String, request: Request, in response: inout Response, now: Date) throws {
-        let cookie = cookie(for: username, device: device(in: request, username: username, now: now), now: now)
+    /// Adds the cookie for `username` to `response`, keeping `device` (the ID ``device(in:username:now:)``
+    /// verified for this account, if any).
+    func remember(_ username: String, device: String?, in response: inout Response, now: Date) throws {
+        let cookie = cookie(for: username, device: device, now: now)
         response.headers.append(HTTPField(name: .setCookie, value: try cookie.setCookieHeaderValue()))
     }
 

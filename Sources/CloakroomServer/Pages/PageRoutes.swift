@@ -93,7 +93,7 @@ struct PageRoutes {
             )
             try await signIn(session, account: account)
             var response = redirect("/account")
-            try services.knownDevices.remember(account.username, request: request, in: &response, now: now)
+            try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
             return response
         } catch let error as IdentityError {
             return refused("login", title: "Sign in", session: session, username: username, error: error, message: error.message)
@@ -123,7 +123,9 @@ struct PageRoutes {
             let account = try await services.register(username: username, password: form["password"] ?? "", address: context.clientAddress)
             try await signIn(session, account: account)
             var response = redirect("/account")
-            try services.knownDevices.remember(account.username, request: request, in: &response, now: services.clock.now())
+            let now = services.clock.now()
+            let device = services.knownDevices.device(in: request, username: account.username, now: now)
+            try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
             return response
         } catch let error as IdentityError {
             return refused("register", title: "Register", session: session, username: username, error: error, message: error.message)

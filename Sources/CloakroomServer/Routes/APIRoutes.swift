@@ -83,11 +83,12 @@ struct APIRoutes {
 
     func addRoutes(to router: Router<CloakroomRequestContext>) {
         router.get("/healthz", use: health)
+        let openAPI = ByteBuffer(string: OpenAPIDocument.json + "\n")
         router.get("/openapi.json") { _, _ in
             Response(
                 status: .ok,
                 headers: [.contentType: "application/json", .cacheControl: "public, max-age=3600"],
-                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json + "\n"))
+                body: .init(byteBuffer: openAPI)
             )
         }
         var csrfCookies = [services.configuration.cookie.cookieName]
@@ -158,7 +159,9 @@ struct APIRoutes {
         let session = try context.requireSession()
         try await services.sessions.signIn(session, userID: account.id)
         var response = try json(meView(account, session), status: .created)
-        try services.knownDevices.remember(account.username, request: request, in: &response, now: services.clock.now())
+        let now = services.clock.now()
+        let device = services.knownDevices.device(in: request, username: account.username, now: now)
+        try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
         return response
     }
 
@@ -175,7 +178,7 @@ struct APIRoutes {
         let session = try context.requireSession()
         try await services.sessions.signIn(session, userID: account.id)
         var response = try json(meView(account, session))
-        try services.knownDevices.remember(account.username, request: request, in: &response, now: now)
+        try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
         return response
     }
 
