@@ -29,7 +29,7 @@ public struct SQLiteAccountStore: IterableAccountStore {
     public func account(username: String) async throws -> Account? {
         let keys = Account.lookupKeys(username)
         let rows = try await database.read(
-            "SELECT * FROM accounts WHERE username_key IN (\(keys.map { _ in "?" }.joined(separator: ", ")))",
+            "SELECT \(Self.columns) FROM accounts WHERE username_key IN (\(keys.map { _ in "?" }.joined(separator: ", ")))",
             keys.map { .text($0) }
         )
         // The current key wins over a legacy one.
@@ -38,7 +38,7 @@ public struct SQLiteAccountStore: IterableAccountStore {
     }
 
     public func account(id: String) async throws -> Account? {
-        try await database.read("SELECT * FROM accounts WHERE id = ?", [.text(id)]).first.map(Self.account(from:))
+        try await database.read("SELECT \(Self.columns) FROM accounts WHERE id = ?", [.text(id)]).first.map(Self.account(from:))
     }
 
     public func updatePasswordHash(id: String, hash: String) async throws {
@@ -54,10 +54,12 @@ public struct SQLiteAccountStore: IterableAccountStore {
     }
 
     public func all() async throws -> [Account] {
-        try await database.read("SELECT * FROM accounts ORDER BY username_key").map(Self.account(from:))
+        try await database.read("SELECT \(Self.columns) FROM accounts ORDER BY username_key").map(Self.account(from:))
     }
 
-    private static func account(from row: SQLiteRow) -> Account {
+    private static let columns = "id, username, username_key, password_hash, created_at, disabled"
+
+    private static func account(from row: CloakroomSQLiteDatabase.Row) -> Account {
         Account(
             id: row.column("id")?.string ?? "",
             username: row.column("username")?.string ?? "",

@@ -3,6 +3,7 @@ import CloakroomSessions
 import Foundation
 public import Logging
 import NIOCore
+import NIOPosix
 import SQLiteNIO
 import Synchronization
 
@@ -14,72 +15,54 @@ import Darwin
 
 /// One SQLite file shared by the session, account, throttle and token stores, migrated on open.
 ///
-/// WAL mode, `synchronous=NORMAL`, a busy handler that waits, so two server processes can share the
-/// file. One writer connection runs every write (each one statement, compare-and-swap included, so
-/// no transaction is ever held open across an `await`) and the migrations; pure reads go to a few
-/// read-only connections (`PRAGMA query_only`), which WAL lets run beside the writer, so a request's
-/// read never queues behind a sweep's `DELETE`. Each read is its own autocommit statement, so it
-/// sees every write that returned before it started (read-your-writes across connections).
-/// The writer and each reader run on their own one-thread pool, so queued writes never hold the
-/// threads reads need and no connection ever runs two statements at once (two overlapping statements
-/// on one connection would share one read snapshot). `:memory:` has no readers.
+/// WAL mode, `synchronous=NORMAL`, a busy timeout that waits (10 s), so two server processes can
+/// share the file. One writer connection runs every write (each one statement, compare-and-swap
+/// included, so no transaction is ever held open across an `await`) and the migrations, on its own
+/// one-thread pool. Pure reads go to read-only connections (`PRAGMA query_only`), which WAL lets
+/// run beside the writer, so a request's read never queues behind a sweep's `DELETE`; a read runs
+/// on the caller's own thread with a connection checked out for it (a point read is a few
+/// microseconds, far less than a hop to another thread and back). Each read is its own autocommit
+/// statement, so it sees every write that returned before it started (read-your-writes across
+/// connections). Every connection keeps its prepared statements. `:memory:` has no readers.
 public final class CloakroomSQLiteDatabase: Sendable {
     /// The only connection that writes.
-    let writer: SQLiteConnection
-    /// Read-only connections for pure reads; empty for `:memory:` (reads then use the writer).
-    let readers: [SQLiteConnection]
-    /// Reads in flight on each reader, to pick the least busy one.
-    private let readerLoad: Mutex<[Int]>
-    private let pools: [NIOThreadPool]
+    let writer: SQLiteHandle
+    /// Read-only connections for pure reads; nil for `:memory:` (reads then use the writer).
+    let readers: SQLiteReaderPool?
+    /// The writer's one thread.
+    private let writerPool: NIOThreadPool
     /// The file path, or `:memory:`.
     public let path: String
 
-    private init(writer: SQLiteConnection, readers: [SQLiteConnection], pools: [NIOThreadPool], path: String) {
+    private init(writer: SQLiteHandle, readers: SQLiteReaderPool?, writerPool: NIOThreadPool, path: String) {
         self.writer = writer
         self.readers = readers
-        self.readerLoad = Mutex(Array(repeating: 0, count: readers.count))
-        self.pools = pools
+        self.writerPool = writerPool
         self.path = path
     }
 
     /// Opens (creating if needed) and migrates the database at `path`; `":memory:"` for a private one.
     ///
-    /// `readers` read-only connections (default 2) serve pure reads beside the one writer.
+    /// `readers` read-only connections (default 2) are opened at once; more open when more reads
+    /// run at the same moment (one per thread reading), and idle ones are kept.
     public static func open(
         path: String,
         readers readerCount: Int = 2,
         logger: Logger = Logger(label: "cloakroom.sqlite")
     ) async throws -> CloakroomSQLiteDatabase {
-        let storage: SQLiteConnection.Storage = path == ":memory:" ? .memory : .file(path: path)
         // A private database (in memory, or SQLite's temporary "") is another one on each connection.
         let isPrivate = path == ":memory:" || path.isEmpty || path.contains("mode=memory")
-        let readerCount = isPrivate ? 0 : max(readerCount, 0)
         let writerPool = NIOThreadPool(numberOfThreads: 1)
         writerPool.start()
-        // One thread per reader: a connection must run one statement at a time. Two overlapping
-        // statements on one connection share a read transaction, so the second would read the
-        // first one's (older) snapshot and miss a write committed in between.
-        let readerPools = (0..<readerCount).map { _ in NIOThreadPool(numberOfThreads: 1) }
-        for pool in readerPools { pool.start() }
-        let pools = [writerPool] + readerPools
         if !isPrivate { createOwnerOnly(path, logger: logger) }
-        var opened: [SQLiteConnection] = []
         do {
-            let writer = try await connect(storage, path: path, pool: writerPool, logger: logger)
-            opened.append(writer)
-            try await migrate(writer)
+            let writer = try await writerPool.runIfActive { try SQLiteHandle(path: path) }
+            try await writerPool.runIfActive { try migrate(writer) }
             // Readers open after the migration, so the file is already in WAL mode (persistent).
-            var readers: [SQLiteConnection] = []
-            for readerPool in readerPools {
-                let reader = try await connect(storage, path: path, pool: readerPool, logger: logger)
-                opened.append(reader)
-                try await run(reader, "PRAGMA query_only = ON")
-                readers.append(reader)
-            }
-            return CloakroomSQLiteDatabase(writer: writer, readers: readers, pools: pools, path: path)
+            let readers = isPrivate ? nil : try SQLiteReaderPool(path: path, opening: max(readerCount, 1))
+            return CloakroomSQLiteDatabase(writer: writer, readers: readers, writerPool: writerPool, path: path)
         } catch {
-            for connection in opened { try? await connection.close() }
-            for pool in pools { try? await pool.shutdownGracefully() }
+            try? await writerPool.shutdownGracefully()
             throw error
         }
     }
@@ -113,64 +96,51 @@ public final class CloakroomSQLiteDatabase: Sendable {
         }
     }
 
-    private static func connect(
-        _ storage: SQLiteConnection.Storage,
-        path: String,
-        pool: NIOThreadPool,
-        logger: Logger
-    ) async throws -> SQLiteConnection {
-        do {
-            return try await SQLiteConnection.open(
-                storage: storage,
-                threadPool: pool,
-                logger: logger,
-                on: MultiThreadedEventLoopGroup.singleton.any()
-            )
-        } catch {
-            throw SQLiteStoreError("cannot open SQLite database at \(path): \(error)")
-        }
-    }
-
-    /// Closes every connection and stops their threads.
+    /// Closes every connection and stops the writer's thread. Reads still running finish first on
+    /// their own connection, which closes when they return it.
     public func close() async throws {
-        var failure: (any Error)?
-        for connection in readers + [writer] {
-            do { try await connection.close() } catch { failure = failure ?? error }
-        }
-        for pool in pools {
-            do { try await pool.shutdownGracefully() } catch { failure = failure ?? error }
-        }
-        if let failure { throw failure }
+        readers?.close()
+        let writer = self.writer
+        try? await writerPool.runIfActive { writer.close() }
+        try await writerPool.shutdownGracefully()
     }
 
     /// The schema version the file is at.
     public func schemaVersion() async throws -> Int {
-        try await Self.schemaVersion(readers.isEmpty ? writer : readers[0])
-    }
-
-    private static func schemaVersion(_ connection: SQLiteConnection) async throws -> Int {
-        let rows = try await run(connection, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        let rows = try await read("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
         return Int(rows.first?.column("v")?.integer ?? 0)
     }
 
     /// Runs a statement that writes (or must see this process's open writes) on the writer.
     @discardableResult
-    func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
-        try await Self.run(writer, sql, binds)
+    func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [Row] {
+        let writer = self.writer
+        do {
+            return try await writerPool.runIfActive { try writer.execute(sql, binds) }
+        } catch let error as SQLiteStoreError {
+            throw error
+        } catch {
+            // The pool has stopped: the database was closed.
+            throw SQLiteStoreError("SQLite query failed: the database is closed")
+        }
     }
 
-    /// Runs a pure read on the least busy reader: it never waits for the writer, and sees every
-    /// write committed before it starts.
-    func read(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
-        guard !readers.isEmpty else { return try await query(sql, binds) }
-        let index = readerLoad.withLock { load in
-            var best = 0
-            for candidate in load.indices where load[candidate] < load[best] { best = candidate }
-            load[best] += 1
-            return best
+    /// Runs a pure read on a reader connection, on this thread: it never waits for the writer, and
+    /// sees every write committed before it starts.
+    func read(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [Row] {
+        guard let readers else { return try await query(sql, binds) }
+        return try readers.withReader { try $0.execute(sql, binds) }
+    }
+
+    /// One result row: values by column name.
+    struct Row: Sendable {
+        let columns: [String]
+        let values: [SQLiteData]
+
+        /// The value of the column named `name`, or nil when the statement has no such column.
+        func column(_ name: String) -> SQLiteData? {
+            columns.firstIndex(of: name).map { values[$0] }
         }
-        defer { readerLoad.withLock { $0[index] -= 1 } }
-        return try await Self.run(readers[index], sql, binds)
     }
 
     /// Rows one purge statement deletes at most: each chunk is its own short write, so a request's
@@ -188,21 +158,6 @@ public final class CloakroomSQLiteDatabase: Sendable {
             if deleted < chunk { break }
         }
         return removed
-    }
-
-    @discardableResult
-    private static func run(_ connection: SQLiteConnection, _ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
-        do {
-            return try await connection.query(sql, binds)
-        } catch let error as SQLiteError
-            where error.reason == .constraint || error.reason == .constraintPrimaryKeyFailed || error.reason == .constraintUniqueFailed
-        {
-            throw SQLiteStoreError(constraint: "\(error)")
-        } catch let error as SQLiteStoreError {
-            throw error
-        } catch {
-            throw SQLiteStoreError("SQLite query failed: \(error)")
-        }
     }
 
     /// Migrations, in order; each runs once, recorded in `schema_migrations`.
@@ -297,27 +252,29 @@ public final class CloakroomSQLiteDatabase: Sendable {
     /// The schema version `open` migrates to.
     public static var latestSchemaVersion: Int { migrations.count }
 
-    private static func migrate(_ writer: SQLiteConnection) async throws {
-        try await run(writer, "PRAGMA journal_mode = WAL")
-        try await run(writer, "PRAGMA synchronous = NORMAL")
-        try await run(writer, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
-        let current = try await schemaVersion(writer)
-        for (offset, statements) in migrations.enumerated() where offset + 1 > current {
+    private static func migrate(_ writer: SQLiteHandle) throws {
+        try writer.execute("PRAGMA journal_mode = WAL")
+        try writer.execute("PRAGMA synchronous = NORMAL")
+        try writer.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+        func current() throws -> Int {
+            Int(try writer.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").first?.column("v")?.integer ?? 0)
+        }
+        let start = try current()
+        for (offset, statements) in migrations.enumerated() where offset + 1 > start {
             let version = offset + 1
-            try await run(writer, "BEGIN IMMEDIATE")
+            try writer.execute("BEGIN IMMEDIATE")
             do {
                 // Another process may have migrated between our read and our lock.
-                if try await schemaVersion(writer) < version {
-                    for statement in statements { try await run(writer, statement) }
-                    try await run(
-                        writer,
+                if try current() < version {
+                    for statement in statements { try writer.execute(statement) }
+                    try writer.execute(
                         "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                         [.integer(version), .float(Date().timeIntervalSince1970)]
                     )
                 }
-                try await run(writer, "COMMIT")
+                try writer.execute("COMMIT")
             } catch {
-                _ = try? await run(writer, "ROLLBACK")
+                _ = try? writer.execute("ROLLBACK")
                 throw error
             }
         }

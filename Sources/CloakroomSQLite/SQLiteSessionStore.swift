@@ -131,19 +131,21 @@ public struct SQLiteSessionStore: CompleteSessionStore {
     }
 
     private static func encodeData(_ data: [String: String]) throws -> String {
+        // Most sessions hold no data: skip the encoder for them.
+        if data.isEmpty { return "{}" }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return String(decoding: try encoder.encode(data), as: UTF8.self)
     }
 
-    private static func record(from row: SQLiteRow) throws -> SessionRecord {
+    private static func record(from row: CloakroomSQLiteDatabase.Row) throws -> SessionRecord {
         guard let key = row.column("key")?.string, let handle = row.column("handle")?.string,
             let dataText = row.column("data")?.string,
             let created = row.column("created_at")?.date, let lastSeen = row.column("last_seen")?.date,
             let idle = row.column("idle_expires_at")?.date, let absolute = row.column("absolute_expires_at")?.date,
             let version = row.column("version")?.integer
         else { throw StoreError.unavailable("malformed session row") }
-        let data = (try? JSONDecoder().decode([String: String].self, from: Data(dataText.utf8))) ?? [:]
+        let data = dataText == "{}" ? [:] : (try? JSONDecoder().decode([String: String].self, from: Data(dataText.utf8))) ?? [:]
         return SessionRecord(
             key: key,
             handle: handle,

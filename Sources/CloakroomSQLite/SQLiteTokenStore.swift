@@ -56,7 +56,7 @@ public struct SQLiteTokenStore: TokenStore {
         // A row that is neither rotatable nor used-and-live can only appear if the key was deleted
         // and re-inserted between the two statements; look again, a bounded number of times.
         for _ in 0..<3 {
-            let rotated: [SQLiteRow]
+            let rotated: [CloakroomSQLiteDatabase.Row]
             do {
                 rotated = try await database.query(
                     """
@@ -193,7 +193,7 @@ public struct SQLiteTokenStore: TokenStore {
         Date(timeIntervalSince1970: Double(ms) / 1000)
     }
 
-    private static func record(from row: SQLiteRow) throws -> RefreshTokenRecord {
+    private static func record(from row: CloakroomSQLiteDatabase.Row) throws -> RefreshTokenRecord {
         guard let key = row.column("key")?.string, let family = row.column("family_id")?.string,
             let user = row.column("user_id")?.string, let client = row.column("client_id")?.string,
             let scope = row.column("scope")?.string, let issued = row.column("issued_at")?.integer,

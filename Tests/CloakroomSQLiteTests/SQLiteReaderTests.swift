@@ -31,7 +31,7 @@ struct SQLiteReaderTests {
         let path = TemporaryFile.path("readers")
         defer { TemporaryFile.remove(path) }
         try await withDatabase(path) { database in
-            #expect(database.readers.count == 2)
+            #expect(database.readers?.openCount == 2)
             let sessions = SQLiteSessionStore(database: database)
             let tokens = SQLiteTokenStore(database: database)
             let kept = Self.record("kept", user: "u1")
@@ -138,7 +138,7 @@ struct SQLiteReaderTests {
     func inMemoryReadsUseTheWriter() async throws {
         let database = try await CloakroomSQLiteDatabase.open(path: ":memory:")
         do {
-            #expect(database.readers.isEmpty)
+            #expect(database.readers == nil)
             let store = SQLiteSessionStore(database: database)
             let record = Self.record("memory")
             try await store.insert(record)

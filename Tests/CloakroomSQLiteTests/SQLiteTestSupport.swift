@@ -19,7 +19,7 @@ enum SQLiteTestStore {
     }
 }
 
-/// Opens a real SQLite file, runs `body`, and always closes it (SQLiteNIO requires an explicit close).
+/// Opens a real SQLite file, runs `body`, and always closes it.
 func withDatabase<T>(_ path: String, _ body: (CloakroomSQLiteDatabase) async throws -> T) async throws -> T {
     let database = try await CloakroomSQLiteDatabase.open(path: path)
     do {

@@ -139,7 +139,7 @@ struct Backends: Sendable {
             }
         } catch {
             // The session store is open by now: close it before giving up, or its connections
-            // are dropped unclosed (SQLiteNIO asserts on that in debug builds).
+            // would stay open (files, threads) until the process ends.
             for close in closers { try? await close() }
             throw error
         }
