@@ -129,6 +129,10 @@ package struct Bench: AsyncParsableCommand {
                     var configuration = try RedisConfiguration(url: url)
                     configuration.keyPrefix = "cloakroom-bench:"
                     configuration.poolSize = 16
+                    // The bench's sessions are dated in the past, so Redis would expire each one a
+                    // grace period after it is written; a million take minutes, so keep them an hour
+                    // (the sweep step then finds every one of them).
+                    configuration.expiryGrace = .seconds(3600)
                     let store = RedisSessionStore(configuration: configuration)
                     do {
                         try await store.removeAllKeys()

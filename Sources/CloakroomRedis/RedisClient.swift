@@ -36,13 +36,18 @@ final class RedisClient: Sendable {
     /// Runs `script` with `EVALSHA`, loading it first if needed and again after a `NOSCRIPT` reply
     /// (the server restarted, or someone ran `SCRIPT FLUSH`).
     func run(_ script: RedisScript, keys: [String], arguments: [[UInt8]]) async throws -> RESPValue {
+        try await run(script, keys: keys.map { Array($0.utf8) }, arguments: arguments)
+    }
+
+    /// `run` with binary key names.
+    func run(_ script: RedisScript, keys: [[UInt8]], arguments: [[UInt8]]) async throws -> RESPValue {
         var sha = loadedScripts.withLock { $0[script.name] }
         if sha == nil { sha = try await load(script) }
         for attempt in 0..<2 {
             guard let current = sha else { break }
             let command = RedisCommand(
                 bytes: [Array("EVALSHA".utf8), Array(current.utf8), Array(String(keys.count).utf8)]
-                    + keys.map { Array($0.utf8) } + arguments
+                    + keys + arguments
             )
             let replies = try await pool.send([command])
             guard let reply = replies.first else { throw StoreError.unavailable("redis sent no reply") }

@@ -7,7 +7,7 @@ import Foundation
 /// ipAddress (length 0xFFFFFFFF for nil), then a u32 count of data pairs, each two strings.
 /// The key is not included: the store holds it.
 extension SessionRecord {
-    func binaryEncoded() -> [UInt8] {
+    package func binaryEncoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(
             64 + handle.utf8.count + (userAgent?.utf8.count ?? 0) + data.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 8 }
@@ -55,7 +55,7 @@ extension SessionRecord {
     /// Size of the compact binary form: the session's content without any store's overhead.
     public var binaryEncodedCount: Int { binaryEncoded().count }
 
-    init?(binary bytes: [UInt8], key: String) {
+    package init?(binary bytes: [UInt8], key: String) {
         var offset = 0
         func int() -> Int64? {
             guard offset + 8 <= bytes.count else { return nil }
