@@ -18,7 +18,7 @@ import Testing
 /// Builds a real server (real HTTP over loopback) on real stores for one test.
 struct TestServer {
     var configuration: ServerConfiguration
-    let backends: Backends
+    var backends: Backends
     let clock: ManualClock
     /// The signing keys (one EdDSA key unless the test adds more).
     let keyRing: TokenKeyRing
