@@ -86,6 +86,43 @@ extension PostgresTests {
             }
         }
 
+        /// Sends `signal` to the postmaster and every backend of `server` (a frozen server keeps
+        /// its sockets open and answers nothing), and to the postmaster's parent: `runuser` stops
+        /// itself when its child stops, and must go on too.
+        static func signalServer(_ server: PostgresTestServer, _ signal: String) throws {
+            let pidFile = server.root.appendingPathComponent("data/postmaster.pid")
+            let text = try String(contentsOf: pidFile, encoding: .utf8)
+            let postmaster = try #require(text.split(separator: "\n").first.map(String.init))
+            let targets = [["-\(signal)", "-P", postmaster], ["-\(signal)", "-F", pidFile.path]]
+            // /proc/PID/stat: "pid (comm) state ppid …"; comm has no spaces here ("postgres").
+            let stat = try String(contentsOfFile: "/proc/\(postmaster)/stat", encoding: .utf8).split(separator: " ")
+            if signal == "CONT", stat.count > 3, let parent = Int32(stat[3]), parent > 1 { kill(parent, SIGCONT) }
+            for arguments in targets {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+                process.arguments = arguments
+                try process.run()
+                process.waitUntilExit()
+            }
+        }
+
+        @Test("a frozen server (open sockets, no answers) fails each call within the timeout, and service resumes", .timeLimit(.minutes(2)))
+        func frozenServerFailsWithinTheTimeout() async throws {
+            try await Self.withPrivateServer { server, database in
+                let store = PostgresSessionStore(database: database)
+                try await store.insert(Self.record())
+                try Self.signalServer(server, "STOP")
+                // A statement on an established connection, and calls waiting for connections.
+                for _ in 0..<3 {
+                    let took = await Self.timeFailure(store)
+                    #expect(took < database.configuration.timeout + .milliseconds(1500), "a call on a frozen server took \(took)")
+                }
+                try Self.signalServer(server, "CONT")
+                let resume = try await Self.timeRecovery(store)
+                #expect(resume < .seconds(5), "resume took \(resume)")
+            }
+        }
+
         @Test(.timeLimit(.minutes(2)))
         func aLongOutageStillResumesPromptly() async throws {
             // Keep calling while the server is down so the pool's reconnect back-off grows; the
