@@ -10,26 +10,39 @@ public import Hummingbird
 public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     let hsts: Bool
     let includeSubdomains: Bool
+    /// The fields set on every response, built (and validated) once rather than per response.
+    private let fields: [HTTPField]
+    /// The default policy, for responses that do not bring their own.
+    private let contentSecurityPolicy = HTTPField(
+        name: .contentSecurityPolicy,
+        value: "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
 
     /// Creates the middleware; `hsts` when served over HTTPS. `includeSubdomains` extends HSTS to
     /// every subdomain (RFC 6797 section 6.1.2): only when all of them serve HTTPS.
     public init(hsts: Bool, includeSubdomains: Bool = false) {
         self.hsts = hsts
         self.includeSubdomains = includeSubdomains
+        var fields = [
+            HTTPField(name: .xContentTypeOptions, value: "nosniff"),
+            HTTPField(name: HTTPField.Name("X-Frame-Options")!, value: "DENY"),
+            HTTPField(name: HTTPField.Name("Referrer-Policy")!, value: "same-origin"),
+            HTTPField(name: HTTPField.Name("Cross-Origin-Opener-Policy")!, value: "same-origin"),
+            HTTPField(name: HTTPField.Name("Permissions-Policy")!, value: cloakroomPermissionsPolicy),
+        ]
+        if hsts {
+            fields.append(
+                HTTPField(name: .strictTransportSecurity, value: includeSubdomains ? "max-age=31536000; includeSubDomains" : "max-age=31536000")
+            )
+        }
+        self.fields = fields
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        response.headers[.xContentTypeOptions] = "nosniff"
-        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        response.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
-        response.headers[HTTPField.Name("Cross-Origin-Opener-Policy")!] = "same-origin"
-        response.headers[HTTPField.Name("Permissions-Policy")!] = cloakroomPermissionsPolicy
-        if response.headers[.contentSecurityPolicy] == nil {
-            response.headers[.contentSecurityPolicy] =
-                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-        }
-        if hsts { response.headers[.strictTransportSecurity] = includeSubdomains ? "max-age=31536000; includeSubDomains" : "max-age=31536000" }
+        // Each replaces whatever the handler set under its name.
+        for field in fields { response.headers[fields: field.name] = [field] }
+        if response.headers[.contentSecurityPolicy] == nil { response.headers.append(contentSecurityPolicy) }
         return response
     }
 }
