@@ -100,7 +100,8 @@ extension RedisSessionStore {
             """
     )
 
-    /// KEYS: user index. ARGV: prefix, user, hasExcept, except. Returns how many sessions were removed.
+    /// KEYS: user index. ARGV: prefix, user, hasExcept, except. Returns how many sessions were removed;
+    /// every member but the exception leaves the index, a member naming no record of this layout too.
     static let deleteAllScript = RedisScript(
         name: "deleteAll",
         source: luaHelpers + """
@@ -109,7 +110,8 @@ extension RedisSessionStore {
             for _, m in ipairs(members) do
               if not (ARGV[3] == '1' and m == ARGV[4]) then
                 local k = ARGV[1] .. 's:' .. m
-                local v = redis.call('GET', k)
+                -- pcall: a member left by the earlier layout names a hash (not read any more).
+                local v = redis.pcall('GET', k)
                 if is_record(v) and user_of(v) == ARGV[2] then n = n + redis.call('DEL', k) end
                 redis.call('ZREM', KEYS[1], m)
               end
@@ -119,7 +121,8 @@ extension RedisSessionStore {
     )
 
     /// KEYS: user index. ARGV: prefix, user. Returns member, value for each indexed record
-    /// (flattened), dropping members whose record is gone or belongs to someone else.
+    /// (flattened), dropping members whose record is gone, belongs to someone else or is no record
+    /// of this layout.
     static let recordsForUserScript = RedisScript(
         name: "recordsForUser",
         source: luaHelpers + """
@@ -127,7 +130,7 @@ extension RedisSessionStore {
             local members = redis.call('ZRANGE', KEYS[1], 0, -1)
             local out = {}
             for _, m in ipairs(members) do
-              local v = redis.call('GET', ARGV[1] .. 's:' .. m)
+              local v = redis.pcall('GET', ARGV[1] .. 's:' .. m)
               if is_record(v) and user_of(v) == ARGV[2] then
                 table.insert(out, m)
                 table.insert(out, v)

@@ -24,6 +24,8 @@ import Darwin
 /// microseconds, far less than a hop to another thread and back). Each read is its own autocommit
 /// statement, so it sees every write that returned before it started (read-your-writes across
 /// connections). Every connection keeps its prepared statements. `:memory:` has no readers.
+/// In WAL mode a read waits for a lock only in rare moments (another process recovering the log
+/// after a crash); it then waits, on its own thread, up to the busy timeout (10 s).
 public final class CloakroomSQLiteDatabase: Sendable {
     /// The only connection that writes.
     let writer: SQLiteHandle

@@ -179,6 +179,42 @@ struct RedisKeyLayoutTests {
         }
     }
 
+    @Test("a user index left by the earlier layout (hex members naming hashes) breaks neither listing nor signing out everywhere")
+    func earlierLayoutIndexMembers() async throws {
+        try await RedisTestServer.with { server in
+            let config = configuration(server)
+            let t0 = Date()
+            let legacy = SecureToken.hash("legacy session")
+            let index = config.keyPrefix + "u:alice"
+            try await withRawClient(config) { raw in
+                _ = try await raw.send(RedisCommand("HSET", config.keyPrefix + "s:" + legacy, "json", "{}", "user", "alice"))
+                let score = String(RedisSessionStore.milliseconds(t0.addingTimeInterval(3600)))
+                _ = try await raw.send(RedisCommand("ZADD", index, score, legacy))
+            }
+            try await withStore(config) { store in
+                let key = SecureToken.hash("current session")
+                let record = SessionRecord(
+                    key: key,
+                    handle: "h",
+                    userID: "alice",
+                    createdAt: t0,
+                    lastSeen: t0,
+                    idleExpiresAt: t0 + 1800,
+                    absoluteExpiresAt: t0 + 3600
+                )
+                try await store.insert(record)
+                #expect(try await store.records(forUser: "alice", now: t0).map(\.key) == [key])
+                try await withRawClient(config) { raw in
+                    #expect(try await raw.send(RedisCommand("ZSCORE", index, legacy)).string == nil, "the old member was pruned")
+                    _ = try await raw.send(RedisCommand("ZADD", index, "99999999999999", legacy))
+                }
+                #expect(try await store.deleteAll(forUser: "alice", exceptKey: nil) == 1)
+                #expect(try await store.load(key: key, now: t0) == nil)
+                #expect(try await store.records(forUser: "alice", now: t0).isEmpty)
+            }
+        }
+    }
+
     @Test("foreign keys under the prefix (another shape, another type, a short value) do not break sweeps or listings")
     func foreignKey() async throws {
         try await RedisTestServer.with { server in
