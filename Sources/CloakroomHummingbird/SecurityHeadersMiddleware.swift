@@ -8,8 +8,6 @@ public import Hummingbird
 /// a restrictive `Content-Security-Policy` (scripts and styles only from this origin, no inline
 /// ones), and `Strict-Transport-Security` in HTTPS deployments.
 public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
-    let hsts: Bool
-    let includeSubdomains: Bool
     /// The fields set on every response, built (and validated) once rather than per response.
     private let fields: [HTTPField]
     /// The default policy, for responses that do not bring their own.
@@ -21,8 +19,6 @@ public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddlewa
     /// Creates the middleware; `hsts` when served over HTTPS. `includeSubdomains` extends HSTS to
     /// every subdomain (RFC 6797 section 6.1.2): only when all of them serve HTTPS.
     public init(hsts: Bool, includeSubdomains: Bool = false) {
-        self.hsts = hsts
-        self.includeSubdomains = includeSubdomains
         var fields = [
             HTTPField(name: .xContentTypeOptions, value: "nosniff"),
             HTTPField(name: HTTPField.Name("X-Frame-Options")!, value: "DENY"),

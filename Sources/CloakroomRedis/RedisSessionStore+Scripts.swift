@@ -69,15 +69,15 @@ extension RedisSessionStore {
             """
     )
 
-    /// KEYS: record. ARGV: prefix, member, lastSeen and idle (16 bytes, little-endian), idle,
-    /// grace. Rewrites the two times in place. Returns 1, or 0 if missing.
+    /// KEYS: record. ARGV: prefix, member, lastSeen and idle (16 bytes, little-endian), grace.
+    /// Rewrites the two times in place. Returns 1, or 0 if missing.
     static let touchScript = RedisScript(
         name: "touch",
         source: luaHelpers + """
             local v = redis.call('GET', KEYS[1])
             if not is_record(v) then return 0 end
             redis.call('SETRANGE', KEYS[1], 16, ARGV[3])
-            local at = expire_at(math.min(tonumber(ARGV[4]), i64(v, 33)), tonumber(ARGV[5]))
+            local at = expire_at(math.min(i64(ARGV[3], 9), i64(v, 33)), tonumber(ARGV[4]))
             redis.call('PEXPIREAT', KEYS[1], fmt(at))
             local user = user_of(v)
             if user then index_add(ARGV[1] .. 'u:' .. user, ARGV[2], at) end

@@ -2,11 +2,12 @@
 ///
 /// Ordered like its lowercase hex form: the words are big-endian chunks of the hex text, and hex
 /// digits sort in the order of their values, so `<` on keys is `<` on their strings.
-struct HashedKey: Hashable, Comparable, Sendable {
+/// `package` so that stores keeping keys as bytes (Redis) parse and print them with this one type.
+package struct HashedKey: Hashable, Comparable, Sendable {
     let a: UInt64, b: UInt64, c: UInt64, d: UInt64
 
     /// Parses 64 lowercase hex digits; nil for anything else.
-    init?(_ hex: String) {
+    package init?(_ hex: String) {
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         var word: UInt64 = 0
         var digits = 0
@@ -33,8 +34,31 @@ struct HashedKey: Hashable, Comparable, Sendable {
         (a, b, c, d) = words
     }
 
+    /// The digest's 32 bytes, nil unless there are exactly 32.
+    package init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == 32 else { return nil }
+        var words: [UInt64] = []
+        var word: UInt64 = 0
+        for (index, byte) in bytes.enumerated() {
+            word = word << 8 | UInt64(byte)
+            if index % 8 == 7 {
+                words.append(word)
+                word = 0
+            }
+        }
+        (a, b, c, d) = (words[0], words[1], words[2], words[3])
+    }
+
+    /// The digest's 32 bytes (the words big-endian, as the hex digits read).
+    package var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        for word in [a, b, c, d] { withUnsafeBytes(of: word.bigEndian) { out.append(contentsOf: $0) } }
+        return out
+    }
+
     /// The 64 lowercase hex digits.
-    var hex: String {
+    package var hex: String {
         String(unsafeUninitializedCapacity: 64) { buffer in
             func write(_ word: UInt64, at offset: Int) {
                 for index in 0..<16 {
@@ -50,7 +74,7 @@ struct HashedKey: Hashable, Comparable, Sendable {
         }
     }
 
-    static func < (lhs: HashedKey, rhs: HashedKey) -> Bool {
+    package static func < (lhs: HashedKey, rhs: HashedKey) -> Bool {
         (lhs.a, lhs.b, lhs.c, lhs.d) < (rhs.a, rhs.b, rhs.c, rhs.d)
     }
 }

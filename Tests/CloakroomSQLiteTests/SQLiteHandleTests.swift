@@ -1,5 +1,6 @@
 import CloakroomCore
 import CloakroomSessions
+import CloakroomTesting
 import Foundation
 import SQLiteNIO
 import Testing

@@ -31,13 +31,3 @@ func withDatabase<T>(_ path: String, _ body: (CloakroomSQLiteDatabase) async thr
         throw error
     }
 }
-
-enum TemporaryFile {
-    static func path(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-\(name)-\(UUID().uuidString).sqlite").path
-    }
-
-    static func remove(_ path: String) {
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-    }
-}

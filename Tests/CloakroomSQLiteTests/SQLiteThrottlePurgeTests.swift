@@ -1,5 +1,6 @@
 import CloakroomIdentity
 import CloakroomSQLite
+import CloakroomTesting
 import Foundation
 import Testing
 
@@ -7,8 +8,8 @@ import Testing
 struct SQLiteThrottlePurgeTests {
     @Test("the purge deletes in short chunks and counts every row")
     func purgeSpansChunks() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("throttle-\(UUID().uuidString).sqlite").path
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let path = TemporaryFile.path("throttle")
+        defer { TemporaryFile.remove(path) }
         let database = try await CloakroomSQLiteDatabase.open(path: path)
         do {
             let throttle = SQLiteThrottleStore(database: database)

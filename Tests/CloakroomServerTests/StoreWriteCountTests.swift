@@ -16,8 +16,8 @@ import Testing
 struct StoreWriteCountTests {
     @Test("read-only requests inside the touch interval write nothing; the first one after it touches once")
     func readOnlyRequestsDoNotWrite() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-writes-\(UUID().uuidString).sqlite").path
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let path = TemporaryFile.path("writes")
+        defer { TemporaryFile.remove(path) }
         let plain = try await TestServer.make(store: .sqlite(path: path)) {
             $0.sessions.idleTimeout = 1800
             $0.sessions.touchInterval = 60
