@@ -1,4 +1,5 @@
 import CloakroomCore
+public import CoreMetrics
 public import Foundation
 
 /// Failure counters for sign-in throttling, kept where every node can see them.
@@ -159,6 +160,8 @@ public struct LoginThrottle: Sendable {
     let registrationPolicy: Policy
     /// IPv6 clients are counted by this network prefix (an IPv4 client by its address).
     public let ipv6PrefixLength: Int
+    /// Counts the attempts it refuses (nil: none kept).
+    let metrics: ThrottleMetrics?
 
     /// Creates a throttle over `store`. IPv6 clients are counted per `/ipv6PrefixLength` network
     /// (default /64, one subscriber's allocation: a client can rotate through every address in it).
@@ -168,8 +171,10 @@ public struct LoginThrottle: Sendable {
         globalPolicy: Policy = .accountGlobal,
         addressPolicy: Policy = .address,
         registrationPolicy: Policy = .registration,
-        ipv6PrefixLength: Int = 64
+        ipv6PrefixLength: Int = 64,
+        metrics: ThrottleMetrics? = nil
     ) {
+        self.metrics = metrics
         self.store = store
         self.accountPolicy = accountPolicy
         self.globalPolicy = globalPolicy
@@ -201,7 +206,10 @@ public struct LoginThrottle: Sendable {
                 if seconds > (worst?.wait ?? 0) { worst = (seconds, locked) }
             }
         }
-        if let worst { throw IdentityError.throttled(retryAfter: worst.wait, locked: worst.locked) }
+        if let worst {
+            metrics?.refused(locked: worst.locked)
+            throw IdentityError.throttled(retryAfter: worst.wait, locked: worst.locked)
+        }
         return seen
     }
 
@@ -218,6 +226,7 @@ public struct LoginThrottle: Sendable {
             let before = state.failures - 1
             if before > seen.counts[key] ?? 0, before >= policy.freeAttempts {
                 let wait = policy.wait(after: ThrottleState(failures: before, lastFailure: now))
+                metrics?.refused(locked: before >= policy.lockAfter)
                 throw IdentityError.throttled(retryAfter: max(1, Int(wait.rounded(.up))), locked: before >= policy.lockAfter)
             }
         }
@@ -232,6 +241,7 @@ public struct LoginThrottle: Sendable {
         let key = "register:" + addressKey(address)
         let state = try await store.recordFailure(key: key, now: now, window: registrationPolicy.lockDuration)
         if state.failures > registrationPolicy.freeAttempts {
+            metrics?.registrationRefused.increment()
             throw IdentityError.throttled(retryAfter: Int(registrationPolicy.lockDuration.rounded(.up)), locked: true)
         }
     }
@@ -304,5 +314,24 @@ public struct LoginThrottle: Sendable {
         }
         if let block { keys.append(("ip:" + block, addressPolicy, false)) }
         return keys
+    }
+}
+
+/// What a ``LoginThrottle`` refuses, counted on a swift-metrics factory:
+/// `cloakroom_throttle_events_total{kind="delayed"|"locked"|"registration"}`.
+public struct ThrottleMetrics: Sendable {
+    let delayed: Counter
+    let locked: Counter
+    let registrationRefused: Counter
+
+    /// Creates the counters on `factory`.
+    public init(factory: any MetricsFactory) {
+        delayed = Counter(label: "cloakroom_throttle_events_total", dimensions: [("kind", "delayed")], factory: factory)
+        locked = Counter(label: "cloakroom_throttle_events_total", dimensions: [("kind", "locked")], factory: factory)
+        registrationRefused = Counter(label: "cloakroom_throttle_events_total", dimensions: [("kind", "registration")], factory: factory)
+    }
+
+    func refused(locked isLocked: Bool) {
+        (isLocked ? locked : delayed).increment()
     }
 }

@@ -1,4 +1,5 @@
 public import CloakroomCore
+import CoreMetrics
 public import Foundation
 public import Logging
 import Synchronization
@@ -32,18 +33,22 @@ public struct SessionManager: Sendable {
     /// Where time comes from.
     public let clock: any CloakroomClock
     let logger: Logger
+    /// Counters of sessions created, loaded and found expired (nil: none kept).
+    let metrics: SessionMetrics?
 
     /// Creates a manager.
     public init(
         store: any SessionStore,
         configuration: SessionConfiguration = .init(),
         clock: any CloakroomClock = SystemClock(),
-        logger: Logger = Logger(label: "cloakroom.sessions")
+        logger: Logger = Logger(label: "cloakroom.sessions"),
+        metrics: SessionMetrics? = nil
     ) {
         self.store = store
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// The session for a request: the stored one if `cookieValue` names a live session, else a fresh,
@@ -52,9 +57,16 @@ public struct SessionManager: Sendable {
         var state = Session.State(userAgent: userAgent.map(Self.capped(userAgent:)), ipAddress: ipAddress)
         state.cookiePresented = cookieValue != nil
         if let cookieValue, let token = SecureToken(validating: cookieValue) {
-            if let record = try await store.load(key: token.hashed, now: clock.now()), isLive(record, at: clock.now()) {
-                state.id = token.text
-                state.record = record
+            if let record = try await store.load(key: token.hashed, now: clock.now()) {
+                if isLive(record, at: clock.now()) {
+                    state.id = token.text
+                    state.record = record
+                    metrics?.loaded.increment()
+                } else {
+                    metrics?.expiredOnRequest.increment()
+                }
+            } else {
+                metrics?.notFound.increment()
             }
         }
         return Session(state: state)
@@ -134,6 +146,7 @@ public struct SessionManager: Sendable {
         record.version = 1
         edit(&record)
         try await store.insert(record)
+        if userID != nil || snapshot.record == nil { metrics?.created.increment() }
         if let old = snapshot.record {
             try await store.delete(key: old.key)
         }
@@ -180,6 +193,7 @@ public struct SessionManager: Sendable {
             fresh.data = snapshot.changed
             try checkLimits(fresh.data)
             try await store.insert(fresh)
+            metrics?.created.increment()
             session.state.withLock { state in
                 state.id = token.text
                 state.record = fresh

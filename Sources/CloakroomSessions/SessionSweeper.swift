@@ -1,4 +1,5 @@
 public import CloakroomCore
+import CoreMetrics
 import Foundation
 public import Logging
 public import ServiceLifecycle
@@ -13,15 +14,18 @@ public struct SessionSweeper: Service {
     let batchSize: Int
     let clock: any CloakroomClock
     let logger: Logger
+    let metrics: SessionMetrics?
 
-    /// Creates a sweeper that runs every `interval`.
+    /// Creates a sweeper that runs every `interval`; `metrics` counts what it removes.
     public init(
         store: any SweepableStore,
         interval: Duration = .seconds(60),
         batchSize: Int = 1_000,
         clock: any CloakroomClock = SystemClock(),
-        logger: Logger = Logger(label: "cloakroom.sweeper")
+        logger: Logger = Logger(label: "cloakroom.sweeper"),
+        metrics: SessionMetrics? = nil
     ) {
+        self.metrics = metrics
         self.store = store
         self.interval = interval
         self.batchSize = batchSize
@@ -55,6 +59,7 @@ public struct SessionSweeper: Service {
         while !Task.isCancelled {
             let removed = try await store.deleteExpired(now: now, limit: batchSize)
             total += removed
+            if removed > 0 { metrics?.expiredBySweep.increment(by: removed) }
             if removed < batchSize { break }
             await Task.yield()
         }

@@ -67,6 +67,15 @@ struct ServeConfigurationTests {
         }
     }
 
+    @Test("who may read /metrics: loopback by default, CIDR blocks or any from the flag or the variable")
+    func metricsFrom() throws {
+        #expect(try configuration().metricsFrom.map(\.description) == ["127.0.0.0/8", "::1"])
+        #expect(try configuration(["--metrics-from", "10.0.0.0/8", "--metrics-from", "::1"]).metricsFrom.count == 2)
+        let any = try configuration([], ["CLOAKROOM_METRICS_FROM": "any"]).metricsFrom
+        #expect(any.contains { $0.contains("198.51.100.7") } && any.contains { $0.contains("2001:db8::1") })
+        #expect(refusal(["--metrics-from", "everyone"])?.contains("metrics client everyone") == true)
+    }
+
     @Test("plain HTTP off loopback is refused unless --secure or --insecure-http says so")
     func plainHTTPOffLoopback() throws {
         for host in ["0.0.0.0", "192.0.2.10", "::", "2001:db8::1", "example.com"] {

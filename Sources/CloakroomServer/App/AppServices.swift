@@ -21,6 +21,8 @@ struct AppServices: Sendable {
     let knownDevices: KnownDevices
     let clock: any CloakroomClock
     let logger: Logger
+    /// This server's figures, served at `GET /metrics`.
+    let metrics: ServerMetrics
 
     /// `keyRing` signs and verifies access tokens; CLI commands that only revoke pass an empty ring.
     init(
@@ -30,10 +32,12 @@ struct AppServices: Sendable {
         logDigestKey: SymmetricKey? = nil,
         deviceKey: SymmetricKey? = nil,
         clock: any CloakroomClock = SystemClock(),
+        metrics: ServerMetrics = ServerMetrics(),
         logger: Logger
     ) {
         self.configuration = configuration
-        self.backends = backends
+        self.metrics = metrics
+        self.backends = backends.meteringSessions(factory: metrics.factory)
         self.clock = clock
         self.logger = logger
         let ring =
@@ -73,11 +77,17 @@ struct AppServices: Sendable {
             secure: configuration.cookie.secure,
             baseName: configuration.cookie.baseName
         )
-        self.sessions = SessionManager(store: backends.sessions, configuration: configuration.sessions, clock: clock, logger: logger)
+        self.sessions = SessionManager(
+            store: self.backends.sessions,
+            configuration: configuration.sessions,
+            clock: clock,
+            logger: logger,
+            metrics: metrics.sessions
+        )
         self.signIn = SignInService(
             accounts: backends.accounts,
             hasher: PasswordHasher(parameters: configuration.passwordHash),
-            throttle: LoginThrottle(store: backends.throttle, ipv6PrefixLength: configuration.throttleIPv6Prefix),
+            throttle: LoginThrottle(store: backends.throttle, ipv6PrefixLength: configuration.throttleIPv6Prefix, metrics: metrics.throttle),
             clock: clock,
             logger: logger,
             logDigestKey: logDigestKey ?? SymmetricKey(size: .bits256),

@@ -14,6 +14,7 @@ enum CloakroomApplication {
     static func router(services: AppServices) throws -> Router<CloakroomRequestContext> {
         // HEAD is answered wherever GET is (RFC 9110 section 9.3.2).
         let router = Router(context: CloakroomRequestContext.self, options: .autoGenerateHeadEndpoints)
+        router.add(middleware: RequestMetricsMiddleware(factory: services.metrics.factory))
         router.add(middleware: TrustedProxyMiddleware(trusted: services.configuration.trustedProxies))
         router.add(
             middleware: SecurityHeadersMiddleware(
@@ -58,7 +59,13 @@ enum CloakroomApplication {
             clock: clock,
             logger: logger
         )
-        let sweeper = SessionSweeper(store: backends.sessions, interval: configuration.sweepInterval, clock: clock, logger: logger)
+        let sweeper = SessionSweeper(
+            store: services.backends.sessions,
+            interval: configuration.sweepInterval,
+            clock: clock,
+            logger: logger,
+            metrics: services.metrics.sessions
+        )
         let throttlePurge = PeriodicTask(interval: .seconds(3600)) {
             _ = try? await backends.purgeThrottle(clock.now())
             _ = try await backends.purgeTokens(clock.now())

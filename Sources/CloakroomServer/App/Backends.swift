@@ -5,6 +5,7 @@ import CloakroomRedis
 import CloakroomSQLite
 import CloakroomSessions
 import CloakroomTokens
+import CoreMetrics
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -26,6 +27,8 @@ struct Backends: Sendable {
     /// Background work the backends need while the server runs (connection pools).
     let services: [any Service]
     let close: @Sendable () async throws -> Void
+    /// The kind of session store (`memory`, `sqlite`, `file`, `postgres`, `redis`), as metrics label it.
+    var storeKind = "store"
 
     static func open(_ location: StoreLocation, accounts accountsLocation: StoreLocation? = nil, logger: Logger) async throws -> Backends {
         let accountsAt = accountsLocation ?? location.defaultAccounts
@@ -154,7 +157,7 @@ struct Backends: Sendable {
                 if removed < 1000 { return total }
             }
         }
-        return Backends(
+        var backends = Backends(
             sessions: sessions,
             accounts: accounts,
             throttle: throttle,
@@ -164,5 +167,36 @@ struct Backends: Sendable {
             services: allServices,
             close: { for close in allClosers { try? await close() } }
         )
+        backends.storeKind = location.kind
+        return backends
+    }
+
+    /// The same backends with the session store counted (`MeteredSessionStore`) on `factory`.
+    func meteringSessions(factory: any MetricsFactory) -> Backends {
+        var copy = Backends(
+            sessions: MeteredSessionStore(sessions, name: storeKind, factory: factory),
+            accounts: accounts,
+            throttle: throttle,
+            tokens: tokens,
+            purgeThrottle: purgeThrottle,
+            purgeTokens: purgeTokens,
+            services: services,
+            close: close
+        )
+        copy.storeKind = storeKind
+        return copy
+    }
+}
+
+extension StoreLocation {
+    /// The store's kind, without its path or URL (a metrics label).
+    var kind: String {
+        switch self {
+        case .memory: "memory"
+        case .sqlite: "sqlite"
+        case .file: "file"
+        case .postgres: "postgres"
+        case .redis: "redis"
+        }
     }
 }

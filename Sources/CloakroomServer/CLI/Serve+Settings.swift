@@ -112,6 +112,15 @@ extension Serve {
                 return range
             }
         },
+        Setting("CLOAKROOM_METRICS_FROM", flag: { $0.metricsFrom.isEmpty ? nil : $0.metricsFrom.joined(separator: ",") }) { text, draft in
+            draft.config.metricsFrom = try SettingReader.items(text).flatMap { item -> [IPAddressRange] in
+                if item == "any" { return ["0.0.0.0/0", "::/0"].compactMap(IPAddressRange.init) }
+                guard let range = IPAddressRange(item) else {
+                    throw ConfigurationError("metrics client \(item) is not an IP address, a CIDR block (e.g. 10.0.0.0/8) or any")
+                }
+                return [range]
+            }
+        },
         Setting("CLOAKROOM_THROTTLE_IPV6_PREFIX", flag: { $0.throttleIPv6Prefix.map(String.init) }) { text, draft in
             guard let value = Int(text), (32...128).contains(value) else {
                 throw ConfigurationError("throttle IPv6 prefix \(text) must be a prefix length from 32 to 128")

@@ -63,6 +63,11 @@ struct Serve: AsyncParsableCommand {
     )
     var trustedProxy: [String] = []
     @Option(
+        help:
+            "Client (address or CIDR block, repeatable) allowed to read GET /metrics, or 'any'. Env CLOAKROOM_METRICS_FROM (comma-separated). Default loopback only"
+    )
+    var metricsFrom: [String] = []
+    @Option(
         name: .customLong("throttle-ipv6-prefix"),
         help:
             "Sign-in throttling counts an IPv6 client by its network of this prefix length (32-128): a client can rotate through every address of its /64. Env CLOAKROOM_THROTTLE_IPV6_PREFIX. Default 64"

@@ -21,6 +21,8 @@ struct ServerConfiguration: Sendable {
     var headerTimeout: TimeInterval = 30
     /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
     var trustedProxies: [IPAddressRange] = []
+    /// Clients allowed to read `GET /metrics` (by default loopback only: a scraper on the node's host).
+    var metricsFrom: [IPAddressRange] = ["127.0.0.0/8", "::1"].compactMap(IPAddressRange.init)
     var passwordHash = ScryptParameters.owasp
     /// Passwords refused at registration and password changes (the shipped list by default).
     var commonPasswords: CommonPasswordList? = CommonPasswordList.shipped

@@ -83,6 +83,7 @@ struct APIRoutes {
 
     func addRoutes(to router: Router<CloakroomRequestContext>) {
         router.get("/healthz", use: health)
+        router.get("/metrics", use: metrics)
         let openAPI = ByteBuffer(string: OpenAPIDocument.json + "\n")
         router.get("/openapi.json") { _, _ in
             Response(
@@ -118,6 +119,19 @@ struct APIRoutes {
     }
 
     // MARK: - Handlers
+
+    /// The Prometheus text exposition of this node's figures, to the clients `--metrics-from` allows
+    /// (loopback by default; behind a trusted proxy, the forwarded client counts, not the proxy).
+    @Sendable func metrics(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        guard let client = context.clientAddress, services.configuration.metricsFrom.contains(where: { $0.contains(client) }) else {
+            throw APIError.forbidden(code: "metrics_forbidden", "metrics are served only to the clients --metrics-from allows (loopback by default)")
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.render()))
+        )
+    }
 
     @Sendable func health(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         struct Health: Encodable {

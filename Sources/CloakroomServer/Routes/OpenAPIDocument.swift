@@ -4119,6 +4119,92 @@ enum OpenAPIDocument {
                 ]
               }
             },
+            "/metrics": {
+              "get": {
+                "description": "This node's figures in the Prometheus text format (version 0.0.4): `cloakroom_http_requests_total{method,route,status}`, `cloakroom_http_request_duration_seconds{method,route}` (histogram), `cloakroom_sessions_created_total`, `cloakroom_sessions_loaded_total`, `cloakroom_sessions_not_found_total`, `cloakroom_sessions_expired_total{via}`, `cloakroom_store_operations_total{store,operation}`, `cloakroom_store_errors_total{store,operation}`, `cloakroom_store_operation_duration_seconds{store,operation}` (histogram) and `cloakroom_throttle_events_total{kind}`. Served only to the clients `--metrics-from` allows (loopback by default; behind a trusted proxy the forwarded client is the one checked). `HEAD` is answered too.",
+                "operationId": "metrics",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    },
+                    "description": "The figures.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "malformed_request"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "metrics_forbidden"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The client is not one `--metrics-from` allows (`metrics_forbidden`).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  }
+                },
+                "security": [],
+                "summary": "Prometheus metrics",
+                "tags": [
+                  "operations"
+                ]
+              }
+            },
             "/openapi.json": {
               "get": {
                 "description": "The OpenAPI document of the JSON API, byte for byte `docs/openapi.json` of the source tree. `HEAD` is answered too.",
@@ -4225,7 +4311,7 @@ enum OpenAPIDocument {
               "name": "session-data"
             },
             {
-              "description": "Health check and this document.",
+              "description": "Health check, metrics and this document.",
               "name": "operations"
             }
           ]
