@@ -23,11 +23,14 @@ struct AppServices: Sendable {
     let logger: Logger
     /// This server's figures, served at `GET /metrics`.
     let metrics: ServerMetrics
+    /// Set when the node shuts down: `/healthz` then answers 503 `draining`.
+    let drain: DrainState
 
     /// `keyRing` signs and verifies access tokens; CLI commands that only revoke pass an empty ring.
     init(
         configuration: ServerConfiguration,
         backends: Backends,
+        drain: DrainState = DrainState(),
         keyRing: TokenKeyRing? = nil,
         logDigestKey: SymmetricKey? = nil,
         deviceKey: SymmetricKey? = nil,
@@ -37,6 +40,7 @@ struct AppServices: Sendable {
     ) {
         self.configuration = configuration
         self.metrics = metrics
+        self.drain = drain
         self.backends = backends.meteringSessions(factory: metrics.factory)
         self.clock = clock
         self.logger = logger

@@ -48,11 +48,13 @@ enum CloakroomApplication {
         backends: Backends,
         keys: Keys,
         clock: any CloakroomClock = SystemClock(),
+        drain: DrainState = DrainState(),
         logger: Logger
     ) throws -> some ApplicationProtocol {
         let services = AppServices(
             configuration: configuration,
             backends: backends,
+            drain: drain,
             keyRing: keys.ring,
             logDigestKey: keys.secret?.derivedKey(for: "audit log username digest"),
             deviceKey: keys.secret?.derivedKey(for: "known device cookie"),

@@ -46,6 +46,9 @@ extension Serve {
         Setting("CLOAKROOM_HEADER_TIMEOUT", flag: \.headerTimeout) { text, draft in
             draft.config.headerTimeout = try SettingReader.duration(text, "header timeout")
         },
+        Setting("CLOAKROOM_DRAIN_SECONDS", flag: \.drainSeconds) { text, draft in
+            draft.config.drainSeconds = try SettingReader.duration(text, "drain time", allowZero: true)
+        },
         Setting(
             "CLOAKROOM_COOKIE_NAME",
             flag: \.cookieName,

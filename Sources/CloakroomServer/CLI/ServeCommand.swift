@@ -8,6 +8,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the server (pages, JSON API, health check).")
@@ -29,6 +30,11 @@ struct Serve: AsyncParsableCommand {
             "Close a connection that completes no request head for this long (idle, or sending its header slowly). Env CLOAKROOM_HEADER_TIMEOUT. Default 30s"
     )
     var headerTimeout: String?
+    @Option(
+        help:
+            "On SIGTERM or SIGINT, answer /healthz with 503 draining for this long before closing the listener, so a load balancer stops sending requests first; requests in flight then finish. Env CLOAKROOM_DRAIN_SECONDS. Default 0s"
+    )
+    var drainSeconds: String?
     @Option(help: "Session cookie base name (gets the __Host- prefix with --secure). Env CLOAKROOM_COOKIE_NAME. Default cloakroom")
     var cookieName: String?
     @Flag(help: "HTTPS deployment: Secure cookie with the __Host- prefix, HSTS. Env CLOAKROOM_SECURE=1")
@@ -194,13 +200,23 @@ struct Serve: AsyncParsableCommand {
             ]
         )
         do {
+            let drain = DrainState()
             let app = try CloakroomApplication.make(
                 configuration: config,
                 backends: backends,
                 keys: .init(ring: keys.ring, file: keys.url, secret: keys.secret),
+                drain: drain,
                 logger: logger
             )
-            try await app.runService()
+            // Shut down in reverse order: first drain (health check fails), then the server.
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [app, DrainOnShutdown(state: drain, delay: .milliseconds(Int64(config.drainSeconds * 1000)))],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
         } catch {
             try? await backends.close()
             throw error

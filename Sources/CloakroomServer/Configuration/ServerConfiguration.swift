@@ -19,6 +19,9 @@ struct ServerConfiguration: Sendable {
     /// A connection that completes no request head for this long is closed (idle keep-alive
     /// connections, and clients that send their header slowly).
     var headerTimeout: TimeInterval = 30
+    /// On SIGTERM, how long `/healthz` answers 503 `draining` before the server stops accepting
+    /// connections (it then finishes the requests in flight). 0: stop at once.
+    var drainSeconds: TimeInterval = 0
     /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
     var trustedProxies: [IPAddressRange] = []
     /// Clients allowed to read `GET /metrics` (by default loopback only: a scraper on the node's host).

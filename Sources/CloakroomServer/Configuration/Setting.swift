@@ -85,8 +85,8 @@ struct SettingReader: Sendable {
     }
 
     /// A positive duration (`90s`, `30m`, `12h`, `7d`), named `name` in the error.
-    static func duration(_ text: String, _ name: String) throws -> TimeInterval {
-        guard let seconds = DurationText.seconds(text), seconds > 0 else {
+    static func duration(_ text: String, _ name: String, allowZero: Bool = false) throws -> TimeInterval {
+        guard let seconds = DurationText.seconds(text), seconds > 0 || (allowZero && seconds == 0) else {
             throw ConfigurationError("\(name) \(text) is not a duration: use seconds or a suffix, e.g. 90s, 30m, 12h (\(DurationText.limitText))")
         }
         return TimeInterval(seconds)

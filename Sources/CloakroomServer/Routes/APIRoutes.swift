@@ -155,6 +155,10 @@ struct APIRoutes {
             } catch { return false }
         }()
         let (store, accounts) = await (sessionsUp, accountsUp)
+        if services.drain.isDraining {
+            let health = Health(status: "draining", store: store ? "up" : "down", accounts: accounts ? "up" : "down", error: "draining")
+            return try json(health, status: .serviceUnavailable)
+        }
         let health = Health(
             status: store && accounts ? "ok" : "unavailable",
             store: store ? "up" : "down",
