@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "CloakroomRedis", targets: ["CloakroomRedis"]),
         .library(name: "CloakroomHummingbird", targets: ["CloakroomHummingbird"]),
         .library(name: "CloakroomTesting", targets: ["CloakroomTesting"]),
+        .library(name: "CloakroomCluster", targets: ["CloakroomCluster"]),
         .executable(name: "cloakroom", targets: ["CloakroomServer"]),
     ],
     dependencies: [
@@ -158,6 +159,7 @@ let package = Package(
                 "CloakroomHummingbird",
                 "CloakroomTokens",
                 "CloakroomBench",
+                "CloakroomCluster",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -174,6 +176,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CloakroomCluster", swiftSettings: swiftSettings),
         .target(name: "CCloakroomBenchShims"),
         .target(
             name: "CloakroomBench",

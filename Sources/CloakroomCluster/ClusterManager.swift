@@ -1,0 +1,479 @@
+public import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Starts, inspects and stops a cluster of `cloakroom serve` nodes behind HAProxy, all on loopback,
+/// with what it needs beside them (a Redis for sessions and a PostgreSQL for accounts in the
+/// `central` topology), and keeps what it started in `cluster.json` in the cluster's folder.
+public struct ClusterManager: Sendable {
+    /// What `up` is asked for.
+    public struct Request: Sendable, Equatable {
+        public var nodes: Int
+        public var topology: ClusterTopology
+        /// Session store URL; nil: `central` starts a Redis, `sticky` gives each node its own memory store.
+        public var store: String?
+        /// Account store URL; nil: `central` starts a PostgreSQL, `sticky` shares an SQLite file in the folder.
+        public var accounts: String?
+        /// The users' port (HAProxy).
+        public var port: Int
+
+        public init(nodes: Int, topology: ClusterTopology, store: String?, accounts: String?, port: Int) {
+            self.nodes = nodes
+            self.topology = topology
+            self.store = store
+            self.accounts = accounts
+            self.port = port
+        }
+    }
+
+    /// The cluster's folder.
+    public let directory: URL
+    /// The `cloakroom` executable the nodes run.
+    public let executable: String
+    /// Written to as things happen (one line each).
+    public let say: @Sendable (String) -> Void
+
+    public init(directory: URL, executable: String, say: @escaping @Sendable (String) -> Void) {
+        self.directory = directory.standardizedFileURL
+        self.executable = executable
+        self.say = say
+    }
+
+    // MARK: - up
+
+    /// Starts the cluster, or whatever of it is not running (idempotent). Refuses a folder that
+    /// holds a different cluster.
+    @discardableResult
+    public func up(_ request: Request) async throws -> ClusterState {
+        guard request.nodes >= 1, request.nodes <= 16 else { throw ClusterError("--nodes must be 1 to 16") }
+        guard let haproxy = ProcessControl.executable("haproxy") else {
+            throw ClusterError("haproxy is not installed: apt-get install haproxy")
+        }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // Traversable (not readable) by others: PostgreSQL runs as its own user beneath it.
+        chmod(directory.path, 0o711)
+        var state: ClusterState
+        if let existing = try ClusterState.load(from: directory) {
+            try Self.check(existing, matches: request, in: directory)
+            state = existing
+        } else {
+            state = try await plan(request)
+            try state.save(to: directory)
+        }
+        try await startBacking(&state)
+        try state.save(to: directory)
+        // The first node creates the shared signing-key file; the others then read it.
+        for index in state.nodes.indices {
+            try await startNode(&state, index)
+            if index == 0 { try await waitHealthy(state.nodes[0], seconds: 60) }
+        }
+        try state.save(to: directory)
+        for node in state.nodes { try await waitHealthy(node, seconds: 60) }
+        try await startHAProxy(&state, program: haproxy)
+        try state.save(to: directory)
+        try await waitFrontend(state)
+        say(
+            "cluster up: http://127.0.0.1:\(state.port) (\(state.topology.rawValue), \(state.nodes.count) nodes; HAProxy stats http://127.0.0.1:\(state.statsPort)/stats; folder \(directory.path))"
+        )
+        return state
+    }
+
+    static func check(_ existing: ClusterState, matches request: Request, in directory: URL) throws {
+        var differences: [String] = []
+        if existing.topology != request.topology { differences.append("topology \(existing.topology.rawValue)") }
+        if existing.nodes.count != request.nodes { differences.append("\(existing.nodes.count) nodes") }
+        if existing.port != request.port { differences.append("port \(existing.port)") }
+        if let store = request.store, store != existing.store { differences.append("another store") }
+        if let accounts = request.accounts, accounts != existing.accounts { differences.append("other accounts") }
+        guard differences.isEmpty else {
+            throw ClusterError(
+                "\(directory.path) holds another cluster (\(differences.joined(separator: ", "))): use another --dir, or `cluster down` that one first and remove its folder"
+            )
+        }
+    }
+
+    func plan(_ request: Request) async throws -> ClusterState {
+        var backing: [ClusterState.Process] = []
+        let store: String
+        let accounts: String
+        switch request.topology {
+        case .sticky:
+            store = request.store ?? "memory"
+            accounts = request.accounts ?? "sqlite:" + directory.appendingPathComponent("accounts.sqlite").path
+        case .central:
+            if let given = request.store {
+                store = given
+            } else {
+                guard ProcessControl.executable("redis-server") != nil else {
+                    throw ClusterError(
+                        "the central topology starts a Redis for sessions, and redis-server is not installed: apt-get install redis-server (or give --store URL)"
+                    )
+                }
+                let port = try ProcessControl.freePort()
+                backing.append(.init(name: "redis", port: port, program: "redis-server"))
+                store = "redis://127.0.0.1:\(port)/0"
+            }
+            if let given = request.accounts {
+                accounts = given
+            } else if store.hasPrefix("postgres") {
+                accounts = store
+            } else {
+                guard await Self.postgresBin() != nil else {
+                    throw ClusterError(
+                        "the central topology starts a PostgreSQL for accounts, and PostgreSQL is not installed: apt-get install postgresql (or give --accounts URL)"
+                    )
+                }
+                let port = try ProcessControl.freePort()
+                backing.append(.init(name: "postgres", port: port, program: "postgres"))
+                accounts = "postgres://postgres@127.0.0.1:\(port)/postgres"
+            }
+        }
+        var nodes: [ClusterState.Process] = []
+        for index in 1...request.nodes {
+            nodes.append(.init(name: "node\(index)", port: try ProcessControl.freePort(), program: "cloakroom"))
+        }
+        return ClusterState(
+            id: UUID().uuidString,
+            topology: request.topology,
+            port: request.port,
+            statsPort: try ProcessControl.freePort(),
+            store: store,
+            accounts: accounts,
+            nodes: nodes,
+            haproxy: .init(name: "haproxy", port: request.port, program: "haproxy"),
+            backing: backing
+        )
+    }
+
+    func startBacking(_ state: inout ClusterState) async throws {
+        for index in state.backing.indices {
+            let process = state.backing[index]
+            if let pid = process.pid, ProcessControl.isRunning(pid, program: process.program) { continue }
+            switch process.name {
+            case "redis":
+                let folder = directory.appendingPathComponent("redis")
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                state.backing[index].pid = try ProcessControl.spawnDetached(
+                    [
+                        "redis-server", "--port", "\(process.port)", "--bind", "127.0.0.1", "--dir", folder.path,
+                        "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+                    ],
+                    log: directory.appendingPathComponent("redis.log")
+                )
+                try await waitPort(process.port, "redis", seconds: 20)
+            case "postgres":
+                state.backing[index].pid = try await startPostgres(port: process.port)
+            default:
+                continue
+            }
+            say("started \(process.name) on 127.0.0.1:\(process.port)")
+        }
+    }
+
+    func startPostgres(port: Int) async throws -> Int32 {
+        guard let bin = await Self.postgresBin() else { throw ClusterError("PostgreSQL is not installed: apt-get install postgresql") }
+        let data = directory.appendingPathComponent("postgres")
+        let asRoot = getuid() == 0
+        if asRoot, (try? await Self.run(["runuser", "-u", "postgres", "--", "test", "-x", directory.path])) == nil {
+            throw ClusterError(
+                "PostgreSQL runs as the postgres user, which cannot reach \(directory.path) (a parent folder is closed to others): use a --dir it can reach, such as one under /tmp, or give --accounts URL"
+            )
+        }
+        if !FileManager.default.fileExists(atPath: data.appendingPathComponent("PG_VERSION").path) {
+            try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+            if asRoot { try await Self.run(["chown", "postgres", data.path]) }
+            chmod(data.path, 0o700)
+            try await Self.run(Self.asPostgres(["\(bin)/initdb", "-D", data.path, "-U", "postgres", "--auth=trust"]))
+        }
+        // PostgreSQL refuses to run as root: as its own user, with its socket in its folder.
+        try await Self.run(
+            Self.asPostgres([
+                "\(bin)/pg_ctl", "-D", data.path, "-l", data.appendingPathComponent("log").path, "-w", "-t", "60",
+                "-o", "-p \(port) -k \(data.path) -c listen_addresses=127.0.0.1", "start",
+            ])
+        )
+        let pidText = try String(contentsOf: data.appendingPathComponent("postmaster.pid"), encoding: .utf8)
+        guard let pid = pidText.split(separator: "\n").first.flatMap({ Int32($0) }) else {
+            throw ClusterError("PostgreSQL started without a postmaster.pid in \(data.path)")
+        }
+        return pid
+    }
+
+    func startNode(_ state: inout ClusterState, _ index: Int) async throws {
+        let node = state.nodes[index]
+        if let pid = node.pid, ProcessControl.isRunning(pid, program: node.program) {
+            if ProcessControl.isStopped(pid) { ProcessControl.signal(pid, SIGCONT) }
+            return
+        }
+        let arguments = [
+            executable, "serve", "--host", "127.0.0.1", "--port", "\(node.port)",
+            "--store", state.store, "--accounts", state.accounts,
+            "--keys", directory.appendingPathComponent("keys.json").path,
+            "--trusted-proxy", "127.0.0.1", "--drain-seconds", "2",
+        ]
+        state.nodes[index].pid = try ProcessControl.spawnDetached(
+            arguments,
+            log: directory.appendingPathComponent("\(node.name).log")
+        )
+        say("started \(node.name) on 127.0.0.1:\(node.port)")
+    }
+
+    func startHAProxy(_ state: inout ClusterState, program: String) async throws {
+        let config = HAProxyConfiguration(
+            topology: state.topology,
+            port: state.port,
+            statsPort: state.statsPort,
+            nodes: state.nodes.map { ($0.name, $0.port) },
+            socketPath: directory.appendingPathComponent("haproxy.sock").path
+        )
+        let file = directory.appendingPathComponent("haproxy.cfg")
+        try config.render().write(to: file, atomically: true, encoding: .utf8)
+        if let pid = state.haproxy.pid, ProcessControl.isRunning(pid, program: "haproxy") { return }
+        do {
+            try await Self.run([program, "-c", "-q", "-f", file.path])
+        } catch {
+            throw ClusterError("HAProxy refuses \(file.path): \(error)")
+        }
+        state.haproxy.pid = try ProcessControl.spawnDetached([program, "-f", file.path], log: directory.appendingPathComponent("haproxy.log"))
+        say("started haproxy on 127.0.0.1:\(state.port)")
+    }
+
+    // MARK: - status, kill, hang, start, down
+
+    /// One line per process: what runs, its health, and HAProxy's view of each node.
+    public func status() async throws -> String {
+        let state = try existingState()
+        let view = await haproxyView(state)
+        var lines = ["cluster \(directory.path): \(state.topology.rawValue), users on http://127.0.0.1:\(state.port), store \(state.store)"]
+        lines.append("node      port   process   health    haproxy   requests  sessions created/loaded")
+        for node in state.nodes {
+            let process = Self.describe(node)
+            var health = "-"
+            var requests = "-"
+            var sessions = "-"
+            if process == "running" {
+                if let reply = await LoopbackHTTP.get(port: node.port, path: "/healthz") {
+                    health = reply.status == 200 ? "ok" : "\(reply.status)"
+                } else {
+                    health = "no answer"
+                }
+                if let metrics = await LoopbackHTTP.get(port: node.port, path: "/metrics"), metrics.status == 200 {
+                    let figures = Self.prometheus(metrics.body)
+                    requests = String(Int(figures.filter { $0.key.hasPrefix("cloakroom_http_requests_total") }.values.reduce(0, +)))
+                    sessions = "\(Int(figures["cloakroom_sessions_created_total"] ?? 0))/\(Int(figures["cloakroom_sessions_loaded_total"] ?? 0))"
+                }
+            }
+            lines.append(
+                [
+                    node.name.padding(8), String(node.port).padding(6), process.padding(9), health.padding(9), (view[node.name] ?? "?").padding(9),
+                    requests.padding(9), sessions,
+                ]
+                .joined(separator: " ")
+            )
+        }
+        lines.append("haproxy   \(String(state.port).padding(6)) \(Self.describe(state.haproxy))")
+        for process in state.backing {
+            lines.append("\(process.name.padding(8))  \(String(process.port).padding(6)) \(Self.describe(process))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// SIGKILL to a node: it ends at once, as in a crash.
+    public func kill(node name: String) throws {
+        let state = try existingState()
+        let node = try running(state, name)
+        ProcessControl.signal(node.pid ?? 0, SIGKILL)
+        say("killed \(node.name) (pid \(node.pid ?? 0))")
+    }
+
+    /// SIGSTOP to a node: it holds its connections and answers nothing, as a hung process.
+    public func hang(node name: String) throws {
+        let state = try existingState()
+        let node = try running(state, name)
+        ProcessControl.signal(node.pid ?? 0, SIGSTOP)
+        say("stopped \(node.name) (pid \(node.pid ?? 0)): it answers nothing until `cluster start \(node.name)`")
+    }
+
+    /// Resumes a hung node or starts a dead one again on its port.
+    public func start(node name: String) async throws {
+        var state = try existingState()
+        guard let index = state.nodeIndex(name) else {
+            throw ClusterError("no node \(name) in this cluster (\(state.nodes.map(\.name).joined(separator: ", ")))")
+        }
+        let node = state.nodes[index]
+        if let pid = node.pid, ProcessControl.isRunning(pid, program: node.program) {
+            if ProcessControl.isStopped(pid) {
+                ProcessControl.signal(pid, SIGCONT)
+                say("resumed \(node.name)")
+            } else {
+                say("\(node.name) is running")
+            }
+            return
+        }
+        try await startNode(&state, index)
+        try state.save(to: directory)
+        try await waitHealthy(state.nodes[index], seconds: 60)
+    }
+
+    /// Stops exactly the processes `up` started (by process ID, each checked to be still the
+    /// program it started): HAProxy first, then the nodes (each drains), then Redis and PostgreSQL.
+    /// Removes no file: the folder keeps the logs, the data and `cluster.json` for the next `up`.
+    public func down() async throws {
+        var state = try existingState()
+        if let pid = state.haproxy.pid {
+            await ProcessControl.stop(pid, program: "haproxy")
+            state.haproxy.pid = nil
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for node in state.nodes {
+                guard let pid = node.pid else { continue }
+                group.addTask { await ProcessControl.stop(pid, program: node.program) }
+            }
+        }
+        for index in state.nodes.indices { state.nodes[index].pid = nil }
+        for index in state.backing.indices {
+            let process = state.backing[index]
+            guard let pid = process.pid, ProcessControl.isRunning(pid, program: process.program) else {
+                state.backing[index].pid = nil
+                continue
+            }
+            if process.name == "postgres", let bin = await Self.postgresBin() {
+                _ = try? await Self.run(
+                    Self.asPostgres(["\(bin)/pg_ctl", "-D", directory.appendingPathComponent("postgres").path, "-m", "fast", "-w", "stop"])
+                )
+            }
+            await ProcessControl.stop(pid, program: process.program)
+            state.backing[index].pid = nil
+        }
+        try state.save(to: directory)
+        say("cluster down: every process it started has stopped; \(directory.path) keeps its logs and data")
+    }
+
+    // MARK: - helpers
+
+    func existingState() throws -> ClusterState {
+        guard let state = try ClusterState.load(from: directory) else {
+            throw ClusterError("no cluster in \(directory.path): start one with `cloakroom cluster up`")
+        }
+        return state
+    }
+
+    func running(_ state: ClusterState, _ name: String) throws -> ClusterState.Process {
+        guard let index = state.nodeIndex(name) else {
+            throw ClusterError("no node \(name) in this cluster (\(state.nodes.map(\.name).joined(separator: ", ")))")
+        }
+        let node = state.nodes[index]
+        guard let pid = node.pid, ProcessControl.isRunning(pid, program: node.program) else { throw ClusterError("\(node.name) is not running") }
+        return node
+    }
+
+    static func describe(_ process: ClusterState.Process) -> String {
+        guard let pid = process.pid else { return "stopped" }
+        guard ProcessControl.isRunning(pid, program: process.program) else { return "dead" }
+        return ProcessControl.isStopped(pid) ? "hung" : "running"
+    }
+
+    /// HAProxy's status of each node (`UP`, `DOWN`, `UP 1/2` …) from its CSV statistics.
+    func haproxyView(_ state: ClusterState) async -> [String: String] {
+        guard let reply = await LoopbackHTTP.get(port: state.statsPort, path: "/stats;csv"), reply.status == 200 else { return [:] }
+        let rows = reply.body.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        guard let header = rows.first?.map({ $0.replacingOccurrences(of: "# ", with: "") }),
+            let name = header.firstIndex(of: "svname"), let status = header.firstIndex(of: "status")
+        else { return [:] }
+        var view: [String: String] = [:]
+        for row in rows.dropFirst() where row.count > max(name, status) && row[0] == "nodes" {
+            view[row[name]] = row[status]
+        }
+        return view
+    }
+
+    /// `name{labels} value` lines of a Prometheus page.
+    static func prometheus(_ text: String) -> [String: Double] {
+        var figures: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            figures[String(line[..<space])] = value
+        }
+        return figures
+    }
+
+    func waitHealthy(_ node: ClusterState.Process, seconds: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if let reply = await LoopbackHTTP.get(port: node.port, path: "/healthz"), reply.status == 200 { return }
+            if let pid = node.pid, !ProcessControl.isRunning(pid, program: node.program) {
+                ProcessControl.reap(pid)
+                throw ClusterError("\(node.name) exited; see \(directory.appendingPathComponent("\(node.name).log").path)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ClusterError("\(node.name) did not become healthy in \(seconds) s; see \(directory.appendingPathComponent("\(node.name).log").path)")
+    }
+
+    func waitFrontend(_ state: ClusterState) async throws {
+        for _ in 0..<100 {
+            if let reply = await LoopbackHTTP.get(port: state.port, path: "/healthz"), reply.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ClusterError("HAProxy does not answer on 127.0.0.1:\(state.port); see \(directory.appendingPathComponent("haproxy.log").path)")
+    }
+
+    func waitPort(_ port: Int, _ what: String, seconds: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if Self.canConnect(port) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ClusterError("\(what) did not listen on 127.0.0.1:\(port) within \(seconds) s")
+    }
+
+    static func canConnect(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    /// PostgreSQL's program folder (`pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin).
+    static func postgresBin() async -> String? {
+        if let output = try? await run(["pg_config", "--bindir"]), FileManager.default.isExecutableFile(atPath: output + "/initdb") { return output }
+        let root = "/usr/lib/postgresql"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) })
+        where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/initdb") {
+            return "\(root)/\(version)/bin"
+        }
+        return nil
+    }
+
+    static func asPostgres(_ arguments: [String]) -> [String] {
+        getuid() == 0 ? ["runuser", "-u", "postgres", "--"] + arguments : arguments
+    }
+
+    /// Runs a short command to its end; its trimmed output, or an error with it.
+    @discardableResult
+    static func run(_ arguments: [String]) async throws -> String {
+        let program = arguments.first ?? "?"
+        let (status, text) = try await ProcessControl.runToEnd(arguments)
+        guard status == 0 else {
+            throw ClusterError("\(URL(fileURLWithPath: program).lastPathComponent) failed (status \(status)): \(text.suffix(600))")
+        }
+        return text
+    }
+}
+
+extension String {
+    fileprivate func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

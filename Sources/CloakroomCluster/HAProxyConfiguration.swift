@@ -1,0 +1,93 @@
+/// The HAProxy configuration `cloakroom cluster up` writes (`haproxy.cfg` in the cluster's folder).
+///
+/// - `timeout server 5s`: a request already sent to a node that then hangs fails after 5 s (504)
+///   instead of holding the browser; a sign-in takes well under a second.
+/// - Health checks: `GET /healthz` every 300 ms, a server is down after 2 failed checks and each
+///   check gives up after 400 ms, so a killed node (connection refused) is out within about 0.6 s and
+///   a hung one (no answer) within about 1.4 s; a node that drains (503 on SIGTERM) is out as fast.
+/// - `option redispatch` with `retries 2`: a request whose server cannot be reached is sent to
+///   another one, and a browser pinned to a dead node is re-pinned instead of stuck.
+/// - `X-Forwarded-For` is set to the client's address (never appended to one the client sent); the
+///   nodes trust it from loopback (`--trusted-proxy 127.0.0.1`).
+/// - `sticky`: cookie-insert stickiness, `cookie CLOAKROOM_NODE insert indirect nocache httponly`
+///   (plus `secure` when the cluster is served over HTTPS); `central`: round robin, no cookie.
+/// - `/metrics` is refused at the balancer: each node's figures are for its operator, read on the
+///   node's own port.
+public struct HAProxyConfiguration: Sendable {
+    public var topology: ClusterTopology
+    public var port: Int
+    public var statsPort: Int
+    /// Node name and port, in order.
+    public var nodes: [(name: String, port: Int)]
+    /// Adds `secure` to the stickiness cookie.
+    public var secureCookie = false
+    /// HAProxy's runtime socket (`show stat`, `disable server`), in the cluster's folder.
+    public var socketPath: String
+
+    public init(
+        topology: ClusterTopology,
+        port: Int,
+        statsPort: Int,
+        nodes: [(name: String, port: Int)],
+        socketPath: String,
+        secureCookie: Bool = false
+    ) {
+        self.topology = topology
+        self.port = port
+        self.statsPort = statsPort
+        self.nodes = nodes
+        self.socketPath = socketPath
+        self.secureCookie = secureCookie
+    }
+
+    /// The name of HAProxy's stickiness cookie.
+    public static let stickyCookie = "CLOAKROOM_NODE"
+
+    /// The configuration file's text.
+    public func render() -> String {
+        var lines = [
+            "# Written by `cloakroom cluster up` (\(topology.rawValue) topology). Rewritten by every `up`.",
+            "global",
+            "    maxconn 4096",
+            "    stats socket \(socketPath) mode 600 level admin",
+            "",
+            "defaults",
+            "    mode http",
+            "    option http-keep-alive",
+            "    timeout connect 1s",
+            "    timeout client 30s",
+            "    timeout server 5s",
+            "    timeout check 400ms",
+            "    option redispatch",
+            "    retries 2",
+            "",
+            "frontend users",
+            "    bind 127.0.0.1:\(port)",
+            "    http-request set-header X-Forwarded-For %[src]",
+            "    http-request deny deny_status 403 if { path -m beg /metrics }",
+            "    default_backend nodes",
+            "",
+            "backend nodes",
+            "    balance roundrobin",
+            "    option httpchk GET /healthz",
+            "    http-check expect status 200",
+        ]
+        if topology == .sticky {
+            lines.append("    cookie \(Self.stickyCookie) insert indirect nocache httponly\(secureCookie ? " secure" : "")")
+        }
+        for node in nodes {
+            let cookie = topology == .sticky ? " cookie \(node.name)" : ""
+            lines.append("    server \(node.name) 127.0.0.1:\(node.port) check inter 300ms fall 2 rise 2\(cookie)")
+        }
+        lines += [
+            "",
+            "listen stats",
+            "    bind 127.0.0.1:\(statsPort)",
+            "    stats enable",
+            "    stats uri /stats",
+            "    stats refresh 5s",
+            "",
+        ]
+        return lines.joined(separator: "\n")
+    }
+}
