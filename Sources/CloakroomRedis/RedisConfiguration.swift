@@ -46,6 +46,32 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     public var maxReplyArrayCount = 1_000_000
     /// TLS to the server (`rediss://`); nil is plain TCP.
     public var tls: TLS?
+    /// When set, `host` and `port` are not used: every new connection asks these Sentinels for the
+    /// primary of the service (`SENTINEL get-master-addr-by-name`) and confirms it with `ROLE`.
+    public var sentinel: Sentinel?
+
+    /// Redis Sentinel: where the Sentinels listen and the name of the service they watch.
+    public struct Sentinel: Sendable, Equatable {
+        /// Sentinel addresses, asked in order until one names a primary.
+        public var addresses: [Address]
+        /// The monitored service (`sentinel monitor NAME …`).
+        public var service: String
+
+        /// A host and port.
+        public struct Address: Sendable, Equatable {
+            public var host: String
+            public var port: Int
+            public init(host: String, port: Int) {
+                self.host = host
+                self.port = port
+            }
+        }
+
+        public init(addresses: [Address], service: String) {
+            self.addresses = addresses
+            self.service = service
+        }
+    }
 
     /// TLS settings: the server's certificate is always verified, against the system's trusted
     /// roots or, for a private CA, against `caFile` only; its name (or, for an address, its IP
@@ -114,6 +140,10 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     /// Other settings keep their defaults.
     public init(url: String) throws {
         self.init()
+        if url.lowercased().hasPrefix("redis-sentinel://") {
+            try self.init(sentinelURL: url)
+            return
+        }
         guard let components = URLComponents(string: url) else { throw ParseError("not a URL") }
         let secure: Bool
         switch components.scheme?.lowercased() {
@@ -157,6 +187,68 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         if secure { self.tls = try TLS(caFile: caFile) }
     }
 
+    /// Parses `redis-sentinel://[[user]:password@]HOST:PORT[,HOST:PORT…]/SERVICE[/db]`: the Sentinels
+    /// (port default 26379) and the service they monitor. The user and password are the data nodes'
+    /// (Sentinels are asked without them); the database defaults to 0.
+    init(sentinelURL url: String) throws {
+        self.init()
+        var rest = Substring(url.dropFirst("redis-sentinel://".count))
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2 else { throw ParseError("credentials must be user:password or :password") }
+            guard let user = parts[0].removingPercentEncoding, let password = parts[1].removingPercentEncoding else {
+                throw ParseError("bad credential encoding")
+            }
+            if !user.isEmpty { username = user }
+            if !password.isEmpty { self.password = password }
+            if username != nil && self.password == nil { throw ParseError("a user needs a password") }
+        }
+        guard let slash = rest.firstIndex(of: "/") else { throw ParseError("no service: redis-sentinel://HOST:PORT/SERVICE") }
+        var addresses: [Sentinel.Address] = []
+        for item in rest[..<slash].split(separator: ",", omittingEmptySubsequences: false) {
+            addresses.append(try Self.address(item, defaultPort: 26379))
+        }
+        guard !addresses.isEmpty else { throw ParseError("no sentinel address") }
+        let path = rest[rest.index(after: slash)...].split(separator: "/", omittingEmptySubsequences: false)
+        guard let service = path.first, !service.isEmpty, service.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "?" && $0 != "#" }),
+            path.count <= 2
+        else {
+            throw ParseError("the path must be /SERVICE or /SERVICE/DB")
+        }
+        if path.count == 2 {
+            guard let database = Int(path[1]), database >= 0 else { throw ParseError("the database must be a number") }
+            self.database = database
+        }
+        self.sentinel = Sentinel(addresses: addresses, service: String(service))
+        self.host = addresses[0].host
+        self.port = addresses[0].port
+    }
+
+    private static func address(_ text: Substring, defaultPort: Int) throws -> Sentinel.Address {
+        var host = text
+        var port = defaultPort
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw ParseError("bad IPv6 address") }
+            host = text[text.index(after: text.startIndex)..<close]
+            let after = text[text.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":"), let number = Int(after.dropFirst()) else { throw ParseError("bad port") }
+                port = number
+            }
+        } else if let colon = text.lastIndex(of: ":") {
+            host = text[..<colon]
+            guard let number = Int(text[text.index(after: colon)...]) else { throw ParseError("bad port") }
+            port = number
+        }
+        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "@" && $0 != "/" }) else {
+            throw ParseError("bad sentinel host")
+        }
+        guard (1...65535).contains(port) else { throw ParseError("port out of range (1 to 65535)") }
+        return Sentinel.Address(host: String(host), port: port)
+    }
+
     /// The URL with the password replaced by `***`.
     public var description: String {
         let credentials =
@@ -165,6 +257,10 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
             case (nil, _?): ":***@"
             default: ""
             }
+        if let sentinel {
+            let hosts = sentinel.addresses.map { ($0.host.contains(":") ? "[\($0.host)]" : $0.host) + ":\($0.port)" }
+            return "redis-sentinel://\(credentials)\(hosts.joined(separator: ","))/\(sentinel.service)/\(database)"
+        }
         let hostPart = host.contains(":") ? "[\(host)]" : host
         let query = tls?.caFile.map { "?ca=\($0)" } ?? ""
         return "\(tls == nil ? "redis" : "rediss")://\(credentials)\(hostPart):\(port)/\(database)\(query)"

@@ -72,6 +72,16 @@ actor RedisConnectionPool {
             do {
                 let replies = try await connection.send(commands)
                 release(slotID)
+                // A primary demoted to a replica after a failover refuses writes (and did nothing):
+                // drop the connection, so the next one asks the Sentinels again, and try once more.
+                if configuration.sentinel != nil, replies.contains(where: { $0.errorCode == "READONLY" }) {
+                    connection.close()
+                    if !retried {
+                        retried = true
+                        continue
+                    }
+                    throw StoreError.unavailable("redis primary changed (READONLY): a failover is under way")
+                }
                 return replies
             } catch let error as RedisConnectionError {
                 release(slotID)
@@ -152,7 +162,9 @@ actor RedisConnectionPool {
         let group = group
         let task = Task { () async throws -> RedisConnection in
             do {
-                let connection = try await RedisConnection.connect(configuration: configuration, group: group)
+                let target = try await RedisSentinel.resolve(configuration, group: group)
+                let connection = try await RedisConnection.connect(configuration: target, group: group)
+                if configuration.sentinel != nil { try await RedisSentinel.confirmPrimary(connection) }
                 connected(id, connection)
                 return connection
             } catch {

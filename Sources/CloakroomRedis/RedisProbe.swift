@@ -19,7 +19,13 @@ public enum RedisProbe {
     public static func check(_ configuration: RedisConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async -> Outcome
     {
         let connection: RedisConnection
-        switch await RedisConnection.open(configuration: configuration, group: group) {
+        let target: RedisConfiguration
+        do {
+            target = try await RedisSentinel.resolve(configuration, group: group)
+        } catch {
+            return .unreachable("\(error)")
+        }
+        switch await RedisConnection.open(configuration: target, group: group) {
         case .connected(let opened): connection = opened
         case .unreachable(let reason): return .unreachable(reason)
         case .refused(let reason): return .refused(reason)

@@ -41,7 +41,12 @@ public final class RedisTestServer: Sendable {
         }
     }
 
-    private init(executable: String, directory: URL, port: Int, password: String?, tls: TLSFiles?) {
+    /// More `redis-server` arguments (`--replicaof HOST PORT`), or a configuration file and
+    /// `--sentinel` for a Sentinel.
+    private let extraArguments: [String]
+
+    private init(executable: String, directory: URL, port: Int, password: String?, tls: TLSFiles?, extraArguments: [String] = []) {
+        self.extraArguments = extraArguments
         self.executable = executable
         self.directory = directory
         self.port = port
@@ -56,7 +61,7 @@ public final class RedisTestServer: Sendable {
 
     /// Starts a server on a free port and waits until it accepts connections.
     /// With `tls`, the server accepts TLS connections only.
-    public static func start(password: String? = nil, tls: TLSFiles? = nil) async throws -> RedisTestServer {
+    public static func start(password: String? = nil, tls: TLSFiles? = nil, arguments: [String] = []) async throws -> RedisTestServer {
         let executable = try findExecutable()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -66,7 +71,8 @@ public final class RedisTestServer: Sendable {
                 directory: directory,
                 port: Int.random(in: 20_000...60_999),
                 password: password,
-                tls: tls
+                tls: tls,
+                extraArguments: arguments
             )
             // False when the port was taken: try another.
             if try await server.launch() { return server }
@@ -148,7 +154,22 @@ public final class RedisTestServer: Sendable {
                 "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", "no",
             ]
         }
-        if let password { arguments += ["--requirepass", password] }
+        if let password { arguments += ["--requirepass", password, "--masterauth", password] }
+        if extraArguments.contains("--sentinel") {
+            // A Sentinel reads (and rewrites) its configuration file, given first.
+            let file = directory.appendingPathComponent("sentinel-\(port).conf")
+            try extraArguments.filter { $0 != "--sentinel" }.joined(separator: "\n").appending("\n").write(
+                to: file,
+                atomically: true,
+                encoding: .utf8
+            )
+            arguments = [
+                file.path, "--sentinel", "--port", String(port), "--bind", "127.0.0.1", "--dir", directory.path, "--logfile", log.path, "--daemonize",
+                "no",
+            ]
+        } else {
+            arguments += extraArguments
+        }
         child.arguments = arguments
         child.standardInput = FileHandle.nullDevice
         child.standardOutput = FileHandle.nullDevice
@@ -160,7 +181,9 @@ public final class RedisTestServer: Sendable {
         }
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if let text = try? String(contentsOf: log, encoding: .utf8), text.contains("Ready to accept connections") {
+            if let text = try? String(contentsOf: log, encoding: .utf8),
+                text.contains("Ready to accept connections") || (extraArguments.contains("--sentinel") && text.contains("+monitor"))
+            {
                 process.withLock { $0 = child }
                 return true
             }
@@ -181,5 +204,71 @@ public final class RedisTestServer: Sendable {
             description:
                 "redis-server not found (looked in /usr/bin, /usr/local/bin and PATH). The Redis tests need a real Redis 6.2+: install it (e.g. apt-get install redis-server)."
         )
+    }
+}
+
+/// A Redis primary, one replica and one Sentinel watching them (quorum 1, down after 1 s), each a
+/// real `redis-server` on a free loopback port: for tests of `redis-sentinel://` and of failover.
+public final class RedisSentinelTestSetup: Sendable {
+    /// The service name the Sentinel monitors.
+    public static let service = "cloakroom"
+    public let primary: RedisTestServer
+    public let replica: RedisTestServer
+    public let sentinel: RedisTestServer
+
+    private init(primary: RedisTestServer, replica: RedisTestServer, sentinel: RedisTestServer) {
+        self.primary = primary
+        self.replica = replica
+        self.sentinel = sentinel
+    }
+
+    /// `redis-sentinel://127.0.0.1:PORT/cloakroom`.
+    public var url: String { "redis-sentinel://127.0.0.1:\(sentinel.port)/\(Self.service)" }
+
+    /// Starts the three and waits until the replica has synchronised.
+    public static func start() async throws -> RedisSentinelTestSetup {
+        let primary = try await RedisTestServer.start()
+        let replica = try await RedisTestServer.start(arguments: ["--replicaof", "127.0.0.1", String(primary.port)])
+        let sentinel = try await RedisTestServer.start(arguments: [
+            "sentinel monitor \(service) 127.0.0.1 \(primary.port) 1",
+            "sentinel down-after-milliseconds \(service) 1000",
+            "sentinel failover-timeout \(service) 10000",
+            "sentinel parallel-syncs \(service) 1",
+            "--sentinel",
+        ])
+        let setup = RedisSentinelTestSetup(primary: primary, replica: replica, sentinel: sentinel)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if replica.logText.contains("MASTER <-> REPLICA sync: Finished with success") { return setup }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await setup.shutdown()
+        throw RedisTestServer.Failure(description: "the replica did not synchronise with the primary within 20 s")
+    }
+
+    /// Runs `body` with a fresh setup and always shuts it down afterwards.
+    public static func with<T>(_ body: (RedisSentinelTestSetup) async throws -> T) async throws -> T {
+        let setup = try await start()
+        do {
+            let value = try await body(setup)
+            await setup.shutdown()
+            return value
+        } catch {
+            await setup.shutdown()
+            throw error
+        }
+    }
+
+    public func shutdown() async {
+        await sentinel.shutdown()
+        await replica.shutdown()
+        await primary.shutdown()
+    }
+}
+
+extension RedisTestServer {
+    /// The server's log so far.
+    public var logText: String {
+        (try? String(contentsOf: directory.appendingPathComponent("redis-\(port).log"), encoding: .utf8)) ?? ""
     }
 }

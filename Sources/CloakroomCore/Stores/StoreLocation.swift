@@ -17,7 +17,7 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     case file(directory: String)
     /// A PostgreSQL server (`postgres://…`).
     case postgres(url: String)
-    /// A Redis server (`redis://…`, `rediss://…` for TLS).
+    /// A Redis server (`redis://…`, `rediss://…` for TLS), or the primary a Sentinel names (`redis-sentinel://…`).
     case redis(url: String)
 
     /// Parses `memory` or `sqlite:PATH` (also `sqlite://PATH`).
@@ -37,7 +37,7 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             self = .postgres(url: text)
             return
         }
-        if text.hasPrefix("redis://") || text.hasPrefix("rediss://") {
+        if text.hasPrefix("redis://") || text.hasPrefix("rediss://") || text.hasPrefix("redis-sentinel://") {
             self = .redis(url: text)
             return
         }
@@ -49,7 +49,7 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             return
         }
         throw ParseError(
-            "store URL \(Self.redacted(text)) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB or rediss://HOST:PORT/DB (TLS)"
+            "store URL \(Self.redacted(text)) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) or redis-sentinel://HOST:PORT[,HOST:PORT…]/SERVICE"
         )
     }
 
