@@ -49,6 +49,16 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     /// When set, `host` and `port` are not used: every new connection asks these Sentinels for the
     /// primary of the service (`SENTINEL get-master-addr-by-name`) and confirms it with `ROLE`.
     public var sentinel: Sentinel?
+    /// After a session is created or ended (sign-in, sign-out), wait until this many replicas have
+    /// the write (`WAIT`), so a failover right after it cannot lose it; 0 (the default) does not
+    /// wait: replication is asynchronous, and a write acknowledged just before the primary dies
+    /// can be missing on the replica that takes over. URL: `?wait=N`.
+    public var replicaAcknowledgements = 0
+    /// How long `replicaAcknowledgements` may take before the write is reported failed.
+    public var replicaTimeout: Duration = .milliseconds(500)
+    /// When set, a Redis Cluster: these seed nodes are asked for the slot map (`CLUSTER SHARDS`,
+    /// else `CLUSTER SLOTS`) and every command goes to the primary of its key's slot.
+    public var clusterSeeds: [Sentinel.Address]?
 
     /// Redis Sentinel: where the Sentinels listen and the name of the service they watch.
     public struct Sentinel: Sendable, Equatable {
@@ -144,6 +154,10 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
             try self.init(sentinelURL: url)
             return
         }
+        if url.lowercased().hasPrefix("redis-cluster://") {
+            try self.init(clusterURL: url)
+            return
+        }
         guard let components = URLComponents(string: url) else { throw ParseError("not a URL") }
         let secure: Bool
         switch components.scheme?.lowercased() {
@@ -187,31 +201,66 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         if secure { self.tls = try TLS(caFile: caFile) }
     }
 
+    /// Parses `redis-cluster://[[user]:password@]HOST:PORT[,HOST:PORT…][/]`: seed nodes of a Redis
+    /// Cluster (port default 6379; a cluster has database 0 only).
+    init(clusterURL url: String) throws {
+        self.init()
+        var rest = Substring(url.dropFirst("redis-cluster://".count))
+        try takeCredentials(&rest)
+        var hosts = rest
+        if let slash = rest.firstIndex(of: "/") {
+            hosts = rest[..<slash]
+            guard rest[rest.index(after: slash)...].isEmpty else { throw ParseError("a cluster URL has no path: a cluster has database 0 only") }
+        }
+        var seeds: [Sentinel.Address] = []
+        for item in hosts.split(separator: ",", omittingEmptySubsequences: false) {
+            seeds.append(try Self.address(item, defaultPort: 6379))
+        }
+        guard !seeds.isEmpty else { throw ParseError("no cluster node address") }
+        self.clusterSeeds = seeds
+        self.host = seeds[0].host
+        self.port = seeds[0].port
+    }
+
+    private mutating func takeCredentials(_ rest: inout Substring) throws {
+        guard let at = rest.lastIndex(of: "@") else { return }
+        let credentials = rest[..<at]
+        rest = rest[rest.index(after: at)...]
+        let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw ParseError("credentials must be user:password or :password") }
+        guard let user = parts[0].removingPercentEncoding, let password = parts[1].removingPercentEncoding else {
+            throw ParseError("bad credential encoding")
+        }
+        if !user.isEmpty { username = user }
+        if !password.isEmpty { self.password = password }
+        if username != nil && self.password == nil { throw ParseError("a user needs a password") }
+    }
+
     /// Parses `redis-sentinel://[[user]:password@]HOST:PORT[,HOST:PORT…]/SERVICE[/db]`: the Sentinels
     /// (port default 26379) and the service they monitor. The user and password are the data nodes'
     /// (Sentinels are asked without them); the database defaults to 0.
     init(sentinelURL url: String) throws {
         self.init()
         var rest = Substring(url.dropFirst("redis-sentinel://".count))
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2 else { throw ParseError("credentials must be user:password or :password") }
-            guard let user = parts[0].removingPercentEncoding, let password = parts[1].removingPercentEncoding else {
-                throw ParseError("bad credential encoding")
-            }
-            if !user.isEmpty { username = user }
-            if !password.isEmpty { self.password = password }
-            if username != nil && self.password == nil { throw ParseError("a user needs a password") }
-        }
+        try takeCredentials(&rest)
         guard let slash = rest.firstIndex(of: "/") else { throw ParseError("no service: redis-sentinel://HOST:PORT/SERVICE") }
         var addresses: [Sentinel.Address] = []
         for item in rest[..<slash].split(separator: ",", omittingEmptySubsequences: false) {
             addresses.append(try Self.address(item, defaultPort: 26379))
         }
         guard !addresses.isEmpty else { throw ParseError("no sentinel address") }
-        let path = rest[rest.index(after: slash)...].split(separator: "/", omittingEmptySubsequences: false)
+        var pathText = rest[rest.index(after: slash)...]
+        if let question = pathText.firstIndex(of: "?") {
+            for item in pathText[pathText.index(after: question)...].split(separator: "&") {
+                let pair = item.split(separator: "=", maxSplits: 1)
+                guard pair.count == 2, pair[0] == "wait", let count = Int(pair[1]), (0...16).contains(count) else {
+                    throw ParseError("the only query parameter is wait=N (replicas to wait for, 0 to 16)")
+                }
+                replicaAcknowledgements = count
+            }
+            pathText = pathText[..<question]
+        }
+        let path = pathText.split(separator: "/", omittingEmptySubsequences: false)
         guard let service = path.first, !service.isEmpty, service.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "?" && $0 != "#" }),
             path.count <= 2
         else {
@@ -257,9 +306,14 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
             case (nil, _?): ":***@"
             default: ""
             }
+        if let clusterSeeds {
+            let hosts = clusterSeeds.map { ($0.host.contains(":") ? "[\($0.host)]" : $0.host) + ":\($0.port)" }
+            return "redis-cluster://\(credentials)\(hosts.joined(separator: ","))"
+        }
         if let sentinel {
             let hosts = sentinel.addresses.map { ($0.host.contains(":") ? "[\($0.host)]" : $0.host) + ":\($0.port)" }
-            return "redis-sentinel://\(credentials)\(hosts.joined(separator: ","))/\(sentinel.service)/\(database)"
+            let wait = replicaAcknowledgements > 0 ? "?wait=\(replicaAcknowledgements)" : ""
+            return "redis-sentinel://\(credentials)\(hosts.joined(separator: ","))/\(sentinel.service)/\(database)\(wait)"
         }
         let hostPart = host.contains(":") ? "[\(host)]" : host
         let query = tls?.caFile.map { "?ca=\($0)" } ?? ""

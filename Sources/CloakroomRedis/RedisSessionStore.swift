@@ -77,6 +77,7 @@ public struct RedisSessionStore: CompleteSessionStore {
     public func insert(_ record: SessionRecord) async throws {
         guard let raw = Self.keyBytes(record.key) else { throw StoreError.unavailable("session key is not a SHA-256 hex digest") }
         let reply = try await client.run(
+            durable: true,
             Self.insertScript,
             keys: [recordKey(raw)],
             arguments: [bytes(prefix), raw, record.binaryEncoded()] + userArguments(record.userID) + [grace]
@@ -108,7 +109,7 @@ public struct RedisSessionStore: CompleteSessionStore {
 
     public func delete(key: String) async throws {
         guard let raw = Self.keyBytes(key) else { return }
-        _ = try await client.run(Self.deleteScript, keys: [recordKey(raw)], arguments: [bytes(prefix), raw])
+        _ = try await client.run(durable: true, Self.deleteScript, keys: [recordKey(raw)], arguments: [bytes(prefix), raw])
     }
 
     public func records(forUser userID: String, now: Date) async throws -> [SessionRecord] {
@@ -132,6 +133,7 @@ public struct RedisSessionStore: CompleteSessionStore {
     public func deleteAll(forUser userID: String, exceptKey: String?) async throws -> Int {
         let except = exceptKey.flatMap(Self.keyBytes)
         let reply = try await client.run(
+            durable: true,
             Self.deleteAllScript,
             keys: [bytes(indexKey(userID))],
             arguments: [bytes(prefix), bytes(userID), bytes(except == nil ? "0" : "1"), except ?? []]
@@ -174,7 +176,7 @@ public struct RedisSessionStore: CompleteSessionStore {
             let end = min(start + max(limit - out.count, 16), ordered.endIndex)
             let chunk = Array(ordered[start..<end])
             // Raw replies: a key of another type under the prefix (an error reply) is skipped.
-            let replies = try await client.pool.send(chunk.map { RedisCommand(bytes: [Array("GET".utf8), recordKey(Self.keyBytes($0) ?? [])]) })
+            let replies = try await client.raw(chunk.map { RedisCommand(bytes: [Array("GET".utf8), recordKey(Self.keyBytes($0) ?? [])]) })
             for (key, reply) in zip(chunk, replies) where out.count < limit {
                 guard let value = reply.bytes, let record = SessionRecord(binary: value, key: key) else { continue }
                 if !record.isExpired(at: now) { out.append(record) }

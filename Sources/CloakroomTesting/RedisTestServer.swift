@@ -272,3 +272,123 @@ extension RedisTestServer {
         (try? String(contentsOf: directory.appendingPathComponent("redis-\(port).log"), encoding: .utf8)) ?? ""
     }
 }
+
+/// A real Redis Cluster of 3 primaries and 3 replicas (`redis-server --cluster-enabled yes`, joined
+/// with `redis-cli --cluster create`), each on a free loopback port, for tests of `redis-cluster://`.
+public final class RedisClusterTestSetup: Sendable {
+    /// Every node, primaries first as `redis-cli` assigned them (the roles change with failovers).
+    public let nodes: [RedisTestServer]
+
+    private init(nodes: [RedisTestServer]) {
+        self.nodes = nodes
+    }
+
+    /// `redis-cluster://127.0.0.1:P1,127.0.0.1:P2` (two seeds).
+    public var url: String { "redis-cluster://127.0.0.1:\(nodes[0].port),127.0.0.1:\(nodes[1].port)" }
+
+    /// Starts six nodes, creates the cluster and waits until every node reports `cluster_state:ok`.
+    public static func start(nodeTimeoutMilliseconds: Int = 1000) async throws -> RedisClusterTestSetup {
+        var nodes: [RedisTestServer] = []
+        do {
+            for _ in 0..<6 {
+                nodes.append(
+                    try await RedisTestServer.start(arguments: [
+                        "--cluster-enabled", "yes", "--cluster-node-timeout", String(nodeTimeoutMilliseconds),
+                        "--cluster-require-full-coverage", "no",
+                        // Replicas synchronise at once (the default waits 5 s to batch them), so a
+                        // failover test has a replica that can take over.
+                        "--repl-diskless-sync-delay", "0",
+                    ])
+                )
+            }
+            let setup = RedisClusterTestSetup(nodes: nodes)
+            try await setup.redisCLI(["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"])
+            try await setup.waitUntilHealthy()
+            return setup
+        } catch {
+            for node in nodes { await node.shutdown() }
+            throw error
+        }
+    }
+
+    /// Runs `body` with a fresh cluster and always shuts it down afterwards.
+    public static func with<T>(_ body: (RedisClusterTestSetup) async throws -> T) async throws -> T {
+        let setup = try await start()
+        do {
+            let value = try await body(setup)
+            await setup.shutdown()
+            return value
+        } catch {
+            await setup.shutdown()
+            throw error
+        }
+    }
+
+    public func shutdown() async {
+        for node in nodes { await node.shutdown() }
+    }
+
+    /// Waits until every running node says `cluster_state:ok` and sees all 16384 slots assigned,
+    /// and every replica's link to its primary is up.
+    public func waitUntilHealthy(timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var healthy = true
+            for node in nodes where node.isRunning {
+                let info = (try? await redisCLI(["-p", String(node.port), "cluster", "info"])) ?? ""
+                if !info.contains("cluster_state:ok") || !info.contains("cluster_slots_assigned:16384") { healthy = false }
+                let replication = (try? await redisCLI(["-p", String(node.port), "info", "replication"])) ?? ""
+                if replication.contains("role:slave") && !replication.contains("master_link_status:up") { healthy = false }
+            }
+            if healthy { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw RedisTestServer.Failure(description: "the Redis Cluster did not become healthy within \(timeout)")
+    }
+
+    /// Runs `redis-cli ARGS` against 127.0.0.1 and returns its output; throws on a non-zero exit.
+    @discardableResult
+    public func redisCLI(_ arguments: [String]) async throws -> String {
+        let candidates = ["/usr/bin/redis-cli", "/usr/local/bin/redis-cli", "/opt/homebrew/bin/redis-cli"]
+        guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw RedisTestServer.Failure(description: "redis-cli not found (apt-get install redis-tools)")
+        }
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("redis-cli-\(UUID().uuidString).out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let handle = try FileHandle(forWritingTo: output)
+        defer { try? handle.close() }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: executable)
+        child.arguments = ["-h", "127.0.0.1"] + arguments
+        child.standardInput = FileHandle.nullDevice
+        child.standardOutput = handle
+        child.standardError = handle
+        try child.run()
+        while child.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        guard child.terminationStatus == 0 else {
+            throw RedisTestServer.Failure(description: "redis-cli \(arguments.prefix(3).joined(separator: " ")) failed: \(text.suffix(500))")
+        }
+        return text
+    }
+
+    /// The node IDs and roles as `CLUSTER NODES` on `node` lists them: (port, id, isPrimary).
+    public func topology(from node: RedisTestServer) async throws -> [(port: Int, id: String, isPrimary: Bool)] {
+        let text = try await redisCLI(["-p", String(node.port), "cluster", "nodes"])
+        return text.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count >= 3, let colon = fields[1].firstIndex(of: ":") else { return nil }
+            let portText = fields[1][fields[1].index(after: colon)...].prefix { $0.isNumber }
+            guard let port = Int(portText) else { return nil }
+            let flags = fields[2]
+            guard !flags.contains("fail") else { return nil }
+            return (port, String(fields[0]), flags.contains("master"))
+        }
+    }
+}
+
+extension RedisTestServer {
+    /// Whether the process is running (not stopped by `stop()`).
+    public var isRunning: Bool { process.withLock { $0?.isRunning ?? false } }
+}

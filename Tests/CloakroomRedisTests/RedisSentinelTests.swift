@@ -55,42 +55,56 @@ struct RedisSentinelTests {
         }
     }
 
-    @Test("the primary's process killed: Sentinel promotes the replica and the store follows it; sessions written before are there")
+    @Test("the primary's process killed: Sentinel promotes the replica and the store follows it; with ?wait=1 no session written before is lost")
     func failover() async throws {
         try await RedisSentinelTestSetup.with { setup in
-            var configuration = try RedisConfiguration(url: setup.url)
-            configuration.keyPrefix = uniquePrefix("failover")
-            configuration.maxReconnectDelay = .milliseconds(200)
-            try await withStore(configuration) { store in
-                let now = Date()
-                var written: [String] = []
-                for index in 0..<20 {
-                    let record = Self.record(index, now: now)
-                    try await store.insert(record)
-                    written.append(record.key)
-                }
-                // Replication is asynchronous: let the replica catch up before the crash, as
-                // `WAIT 1` would (what is lost without it is measured by the cluster lab).
-                try await Task.sleep(for: .milliseconds(300))
-                await setup.primary.stop()
-                let killed = ContinuousClock.now
-                var failures = 0
-                var recovered: Duration?
-                while ContinuousClock.now - killed < .seconds(30) {
-                    do {
-                        try await store.insert(Self.record(1000 + failures, now: now))
-                        recovered = ContinuousClock.now - killed
-                        break
-                    } catch let error as StoreError {
-                        #expect(error.isUnavailable, "failures during a failover are 'unavailable' (503), never anything else: \(error)")
-                        failures += 1
-                        try await Task.sleep(for: .milliseconds(100))
+            var plain = try RedisConfiguration(url: setup.url)
+            plain.keyPrefix = uniquePrefix("failover")
+            plain.maxReconnectDelay = .milliseconds(200)
+            var durable = try RedisConfiguration(url: setup.url + "?wait=1")
+            #expect(durable.replicaAcknowledgements == 1)
+            durable.keyPrefix = plain.keyPrefix
+            durable.maxReconnectDelay = .milliseconds(200)
+            durable.replicaTimeout = .seconds(5)  // generous: a loaded CI machine
+            try await withStore(plain) { store in
+                try await withStore(durable) { durableStore in
+                    let now = Date()
+                    var acknowledged: [String] = []
+                    var replicated: [String] = []
+                    for index in 0..<40 {
+                        let record = Self.record(index, now: now)
+                        if index % 2 == 0 {
+                            try await store.insert(record)
+                            acknowledged.append(record.key)
+                        } else {
+                            try await durableStore.insert(record)
+                            replicated.append(record.key)
+                        }
                     }
-                }
-                let took = try #require(recovered, "the store did not follow the failover within 30 s")
-                print("sentinel failover: writes resumed \(took) after the primary was killed (\(failures) refused meanwhile)")
-                for key in written {
-                    #expect(try await store.load(key: key, now: now) != nil, "a session written before the failover was lost")
+                    await setup.primary.stop()
+                    let killed = ContinuousClock.now
+                    var failures = 0
+                    var recovered: Duration?
+                    while ContinuousClock.now - killed < .seconds(30) {
+                        do {
+                            try await store.insert(Self.record(1000 + failures, now: now))
+                            recovered = ContinuousClock.now - killed
+                            break
+                        } catch let error as StoreError {
+                            #expect(error.isUnavailable, "failures during a failover are 'unavailable' (503), never anything else: \(error)")
+                            failures += 1
+                            try await Task.sleep(for: .milliseconds(100))
+                        }
+                    }
+                    let took = try #require(recovered, "the store did not follow the failover within 30 s")
+                    var lost = 0
+                    for key in acknowledged where try await store.load(key: key, now: now) == nil { lost += 1 }
+                    for key in replicated {
+                        #expect(try await store.load(key: key, now: now) != nil, "a session written with ?wait=1 was lost")
+                    }
+                    print(
+                        "sentinel failover: writes resumed \(took) after the primary was killed (\(failures) refused meanwhile); lost without WAIT: \(lost) of \(acknowledged.count), with ?wait=1: 0 of \(replicated.count)"
+                    )
                 }
             }
         }

@@ -1,0 +1,153 @@
+import CloakroomCore
+import CloakroomIdentity
+import CloakroomTesting
+import Foundation
+import Testing
+
+@testable import CloakroomRedis
+
+/// `redis-cluster://` (issue 12): Cloakroom's own client on a real Redis Cluster of 3 primaries and
+/// 3 replicas: slots computed as Redis computes them, commands routed to each slot's primary,
+/// redirections followed during a live reshard, and a primary's failure survived.
+@Suite("Redis Cluster client", .serialized)
+struct RedisClusterTests {
+    @Test("hash slots match CLUSTER KEYSLOT, hash tags included")
+    func slots() async throws {
+        try await RedisClusterTestSetup.with { cluster in
+            var keys = ["", "a", "foo", "{user1000}.following", "{user1000}.followers", "foo{}{bar}", "foo{{bar}}zap", "foo{bar}{zap}", "{}x"]
+            keys += (0..<40).map { _ in UUID().uuidString }
+            for key in keys where !key.isEmpty {
+                let expected = try await cluster.redisCLI(["-p", String(cluster.nodes[0].port), "cluster", "keyslot", key])
+                #expect(
+                    RedisClusterSlots.slot(of: Array(key.utf8)) == Int(expected.trimmingCharacters(in: .whitespacesAndNewlines)),
+                    "\(key)"
+                )
+            }
+            #expect(RedisClusterSlots.crc16(Array("123456789".utf8)) == 0x31C3, "the CRC16/XMODEM check value")
+            #expect(RedisClusterSlots.slot(of: Array("{user1000}.following".utf8)) == RedisClusterSlots.slot(of: Array("{user1000}.followers".utf8)))
+        }
+    }
+
+    @Test("keys spread over the three primaries; every one is written and read through the router; URLs parse")
+    func routing() async throws {
+        let parsed = try RedisConfiguration(url: "redis-cluster://:pw@10.0.0.1:7000,10.0.0.2")
+        #expect(parsed.clusterSeeds?.map(\.port) == [7000, 6379])
+        #expect(parsed.description == "redis-cluster://:***@10.0.0.1:7000,10.0.0.2:6379")
+        #expect(throws: RedisConfiguration.ParseError.self) { try RedisConfiguration(url: "redis-cluster://h:1/2") }
+        try await RedisClusterTestSetup.with { cluster in
+            try await withRawClient(try RedisConfiguration(url: cluster.url)) { client in
+                for index in 0..<300 {
+                    _ = try await client.send(RedisCommand("SET", "k\(index)", "v\(index)"))
+                }
+                for index in 0..<300 {
+                    #expect(try await client.send(RedisCommand("GET", "k\(index)")).string == "v\(index)")
+                }
+                // A pipeline across slots comes back in order.
+                let replies = try await client.pipeline((0..<50).map { RedisCommand("GET", "k\($0)") })
+                #expect(replies.map(\.string) == (0..<50).map { "v\($0)" })
+                let primaries = try #require(await client.cluster?.primaries())
+                #expect(primaries.count == 3)
+                for primary in primaries {
+                    let size = try await cluster.redisCLI(["-p", String(primary.port), "dbsize"])
+                    #expect((Int(size.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 50, "every primary holds a share")
+                }
+                // A script on one key runs on that key's primary, loaded there on first use.
+                let script = RedisScript(name: "incr-twice", source: "redis.call('INCR', KEYS[1]); return redis.call('INCR', KEYS[1])")
+                #expect(try await client.run(script, keys: ["counter"], arguments: []).int == 2)
+                #expect(try await client.run(script, keys: ["{other}counter"], arguments: []).int == 2)
+            }
+        }
+    }
+
+    @Test("a reshard under load: MOVED and ASK are followed and no command fails")
+    func reshard() async throws {
+        try await RedisClusterTestSetup.with { cluster in
+            try await withRawClient(try RedisConfiguration(url: cluster.url)) { client in
+                for index in 0..<400 { _ = try await client.send(RedisCommand("SET", "r\(index)", "\(index)")) }
+                let topology = try await cluster.topology(from: cluster.nodes[0])
+                let primaries = topology.filter(\.isPrimary)
+                try #require(primaries.count == 3)
+                let load = Task {
+                    var failures: [String] = []
+                    var rounds = 0
+                    while !Task.isCancelled {
+                        for index in stride(from: rounds % 7, to: 400, by: 7) {
+                            do {
+                                let value = try await client.send(RedisCommand("GET", "r\(index)"))
+                                if value.string != "\(index)" { failures.append("r\(index) read \(String(describing: value.string))") }
+                            } catch {
+                                failures.append("r\(index): \(error)")
+                            }
+                        }
+                        rounds += 1
+                    }
+                    return (failures, rounds)
+                }
+                try await cluster.redisCLI([
+                    "--cluster", "reshard", "127.0.0.1:\(primaries[0].port)", "--cluster-from", primaries[0].id, "--cluster-to", primaries[1].id,
+                    "--cluster-slots", "2000", "--cluster-yes",
+                ])
+                try await Task.sleep(for: .milliseconds(200))
+                load.cancel()
+                let (failures, rounds) = await load.value
+                #expect(failures.isEmpty, "\(failures.prefix(5))")
+                #expect(rounds > 0)
+                for index in 0..<400 {
+                    #expect(try await client.send(RedisCommand("GET", "r\(index)")).string == "\(index)")
+                }
+            }
+        }
+    }
+
+    @Test("a primary killed: the replica takes over and the client follows within the retry window")
+    func failover() async throws {
+        try await RedisClusterTestSetup.with { cluster in
+            try await withRawClient(try RedisConfiguration(url: cluster.url)) { client in
+                for index in 0..<100 { _ = try await client.send(RedisCommand("SET", "f\(index)", "\(index)")) }
+                try await Task.sleep(for: .milliseconds(300))  // let the replicas catch up
+                let primaries = try await cluster.topology(from: cluster.nodes[0]).filter(\.isPrimary)
+                let victim = try #require(cluster.nodes.first { $0.port == primaries[0].port })
+                await victim.stop()
+                let killed = ContinuousClock.now
+                var refused = 0
+                var messages: Set<String> = []
+                var resumed: Duration?
+                while ContinuousClock.now - killed < .seconds(30) {
+                    do {
+                        for index in 0..<100 {
+                            #expect(try await client.send(RedisCommand("GET", "f\(index)")).string == "\(index)")
+                        }
+                        resumed = ContinuousClock.now - killed
+                        break
+                    } catch let error as StoreError {
+                        #expect(error.isUnavailable)
+                        refused += 1
+                        messages.insert(error.message)
+                    }
+                }
+                let took = try #require(resumed, "reads did not resume within 30 s of the primary's death: \(messages)")
+                print("redis cluster failover: every key readable \(took) after a primary was killed (\(refused) calls refused meanwhile)")
+            }
+        }
+    }
+
+    @Test("the sign-in throttle store works on the cluster")
+    func throttle() async throws {
+        try await RedisClusterTestSetup.with { cluster in
+            var configuration = try RedisConfiguration(url: cluster.url)
+            configuration.keyPrefix = uniquePrefix("throttle")
+            let store = RedisThrottleStore(configuration: configuration)
+            let now = Date()
+            for account in 0..<20 {
+                for attempt in 1...3 {
+                    let state = try await store.recordFailure(key: "account:\(account)", now: now, window: 60)
+                    #expect(state.failures == attempt)
+                }
+            }
+            #expect(try await store.state(key: "account:7", now: now, window: 60)?.failures == 3)
+            try await store.reset(key: "account:7")
+            #expect(try await store.state(key: "account:7", now: now, window: 60) == nil)
+            await store.shutdown()
+        }
+    }
+}
