@@ -223,13 +223,16 @@ public struct ClusterManager: Sendable {
     }
 
     func startHAProxy(_ state: inout ClusterState, program: String) async throws {
-        let config = HAProxyConfiguration(
+        var config = HAProxyConfiguration(
             topology: state.topology,
             port: state.port,
             statsPort: state.statsPort,
             nodes: state.nodes.map { ($0.name, $0.port) },
             socketPath: directory.appendingPathComponent("haproxy.sock").path
         )
+        let unavailable = directory.appendingPathComponent("haproxy-503.http")
+        try HAProxyConfiguration.unavailableResponse.write(to: unavailable, atomically: true, encoding: .utf8)
+        config.unavailablePath = unavailable.path
         let file = directory.appendingPathComponent("haproxy.cfg")
         try config.render().write(to: file, atomically: true, encoding: .utf8)
         if let pid = state.haproxy.pid, ProcessControl.isRunning(pid, program: "haproxy") { return }

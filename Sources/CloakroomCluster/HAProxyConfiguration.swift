@@ -11,6 +11,8 @@
 ///   nodes trust it from loopback (`--trusted-proxy 127.0.0.1`).
 /// - `sticky`: cookie-insert stickiness, `cookie CLOAKROOM_NODE insert indirect nocache httponly`
 ///   (plus `secure` when the cluster is served over HTTPS); `central`: round robin, no cookie.
+/// - When no node is up, HAProxy answers 503 with `Retry-After: 1` and a JSON body
+///   (`errorfile 503`), never its HTML page.
 /// - `/metrics` is refused at the balancer: each node's figures are for its operator, read on the
 ///   node's own port.
 public struct HAProxyConfiguration: Sendable {
@@ -23,6 +25,8 @@ public struct HAProxyConfiguration: Sendable {
     public var secureCookie = false
     /// HAProxy's runtime socket (`show stat`, `disable server`), in the cluster's folder.
     public var socketPath: String
+    /// The file HAProxy answers with when no node is up (see `unavailableResponse`).
+    public var unavailablePath: String?
 
     public init(
         topology: ClusterTopology,
@@ -40,12 +44,19 @@ public struct HAProxyConfiguration: Sendable {
         self.secureCookie = secureCookie
     }
 
+    /// What HAProxy answers when no node is up (every node failing its health check, as during a
+    /// store failover): 503 with `Retry-After: 1` and the same JSON error shape the nodes use, so
+    /// clients see one kind of "try again shortly".
+    public static let unavailableResponse =
+        "HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Type: application/json\r\nRetry-After: 1\r\n\r\n"
+        + #"{"error":"service_unavailable","message":"no node can serve requests right now: try again shortly"}"# + "\n"
+
     /// The name of HAProxy's stickiness cookie.
     public static let stickyCookie = "CLOAKROOM_NODE"
 
     /// The configuration file's text.
     public func render() -> String {
-        var lines = [
+        var lines: [String] = [
             "# Written by `cloakroom cluster up` (\(topology.rawValue) topology). Rewritten by every `up`.",
             "global",
             "    maxconn 4096",
@@ -60,6 +71,9 @@ public struct HAProxyConfiguration: Sendable {
             "    timeout check 400ms",
             "    option redispatch",
             "    retries 2",
+        ]
+        if let unavailablePath { lines.append("    errorfile 503 \(unavailablePath)") }
+        lines += [
             "",
             "frontend users",
             "    bind 127.0.0.1:\(port)",

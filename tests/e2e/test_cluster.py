@@ -214,3 +214,103 @@ def test_sticky_cluster_pins_a_browser_and_repins_it_when_its_node_dies(cluster_
         else:
             assert reply.status_code == 200, "users on other nodes are unaffected"
     print(f"sticky kill: {len(pinned[victim])} of {len(people)} browsers had to sign in again")
+
+
+def start_redis(directory, *arguments):
+    """A redis-server on a free port in `directory` (daemonised, pid file there)."""
+    port = free_port()
+    os.makedirs(directory, exist_ok=True)
+    subprocess.run(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--dir", directory, "--daemonize", "yes", "--pidfile", os.path.join(directory, f"{port}.pid"),
+                    "--logfile", os.path.join(directory, f"{port}.log"), *arguments], check=True, timeout=20)
+    return port
+
+
+def redis_cli(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=10).stdout
+
+
+def wait_for(condition, seconds, what):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} within {seconds} s")
+
+
+def test_redis_primary_failover_under_load_through_haproxy(cluster_dir):
+    """Sessions on a Sentinel-managed primary with ?wait=1; the primary's process killed while
+    clients use the site: only 503 with Retry-After meanwhile (never a 500, nobody signed out),
+    and service resumes by itself within the failover time plus 2 s."""
+    redis_dir = os.path.join(os.path.dirname(cluster_dir), "redis")
+    primary = start_redis(redis_dir, "--repl-diskless-sync-delay", "0")
+    replica = start_redis(redis_dir, "--replicaof", "127.0.0.1", str(primary))
+    sentinel_port = free_port()
+    config = os.path.join(redis_dir, "sentinel.conf")
+    with open(config, "w") as f:
+        f.write(f"port {sentinel_port}\nbind 127.0.0.1\nsentinel monitor svc 127.0.0.1 {primary} 1\n"
+                "sentinel down-after-milliseconds svc 1000\nsentinel failover-timeout svc 10000\n")
+    subprocess.run(["redis-server", config, "--sentinel", "--daemonize", "yes", "--pidfile",
+                    os.path.join(redis_dir, "sentinel.pid"), "--logfile", os.path.join(redis_dir, "sentinel.log")],
+                   check=True, timeout=20)
+    try:
+        wait_for(lambda: "master_link_status:up" in redis_cli(replica, "info", "replication"), 20, "the replica synchronised")
+        wait_for(lambda: str(primary) in redis_cli(sentinel_port, "sentinel", "get-master-addr-by-name", "svc"), 20,
+                 "the sentinel watches the primary")
+        cluster = Cluster(cluster_dir, "central", nodes=2)
+        cluster.up("--store", f"redis-sentinel://127.0.0.1:{sentinel_port}/svc?wait=1",
+                   "--accounts", "sqlite:" + os.path.join(cluster_dir, "accounts.sqlite"))
+        users = [sign_up(cluster.url, f"fo{i}") for i in range(6)]
+        outcome = {}
+        failures = []
+        lock = threading.Lock()
+        killed_at = {}
+
+        def run(user):
+            stop = time.monotonic() + 9.0
+            while time.monotonic() < stop:
+                try:
+                    reply = user.get(cluster.url + "/api/me", timeout=10)
+                    status = reply.status_code
+                    if status != 200:
+                        with lock:
+                            failures.append((time.monotonic(), status, reply.headers.get("Retry-After"),
+                                             reply.headers.get("Content-Type", "")))
+                except requests.RequestException:
+                    status = "error"
+                    with lock:
+                        failures.append((time.monotonic(), status, None, ""))
+                with lock:
+                    outcome[status] = outcome.get(status, 0) + 1
+                time.sleep(0.01)
+
+        threads = [threading.Thread(target=run, args=(user,)) for user in users]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+        with open(os.path.join(redis_dir, f"{primary}.pid")) as f:
+            os.kill(int(f.read().strip()), 9)
+        killed_at["t"] = time.monotonic()
+        for thread in threads:
+            thread.join()
+        print(f"redis failover through haproxy: {outcome}; failures from {min((f[0] for f in failures), default=0) - killed_at['t']:.2f} s "
+              f"to {max((f[0] for f in failures), default=0) - killed_at['t']:.2f} s after the kill")
+        assert outcome.get(200, 0) > 100, outcome
+        assert all(status == 503 for _, status, _, _ in failures), outcome
+        assert all(retry is not None for _, _, retry, _ in failures), "every 503 carries Retry-After"
+        assert all("json" in kind for _, _, _, kind in failures), "every 503 is JSON, the balancer's too"
+        # Failover: down after 1 s, then an election; service back by itself within that plus 2 s.
+        if failures:
+            assert max(f[0] for f in failures) - killed_at["t"] < 1.0 + 3.0 + 2.0, outcome
+        # Sessions written (with WAIT 1) before the failover are still there: nobody signed out.
+        for user in users:
+            assert user.get(cluster.url + "/api/me", timeout=10).status_code == 200
+    finally:
+        for name in os.listdir(redis_dir):
+            if name.endswith(".pid"):
+                try:
+                    with open(os.path.join(redis_dir, name)) as f:
+                        os.kill(int(f.read().strip()), 9)
+                except (OSError, ValueError):
+                    pass
