@@ -119,19 +119,3 @@ final class CountingSessionStore: CompleteSessionStore {
 
     func ping() async throws { try await base.ping() }
 }
-
-extension Backends {
-    /// The same backends with another session store in front.
-    func replacingSessions(_ sessions: any CompleteSessionStore) -> Backends {
-        Backends(
-            sessions: sessions,
-            accounts: accounts,
-            throttle: throttle,
-            tokens: tokens,
-            purgeThrottle: purgeThrottle,
-            purgeTokens: purgeTokens,
-            services: services,
-            close: close
-        )
-    }
-}

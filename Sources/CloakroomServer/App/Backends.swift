@@ -173,8 +173,13 @@ struct Backends: Sendable {
 
     /// The same backends with the session store counted (`MeteredSessionStore`) on `factory`.
     func meteringSessions(factory: any MetricsFactory) -> Backends {
+        replacingSessions(MeteredSessionStore(sessions, name: storeKind, factory: factory))
+    }
+
+    /// The same backends with another session store in front (a decorator of this one).
+    func replacingSessions(_ sessions: any CompleteSessionStore) -> Backends {
         var copy = Backends(
-            sessions: MeteredSessionStore(sessions, name: storeKind, factory: factory),
+            sessions: sessions,
             accounts: accounts,
             throttle: throttle,
             tokens: tokens,
