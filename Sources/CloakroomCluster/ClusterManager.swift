@@ -53,9 +53,12 @@ public struct ClusterManager: Sendable {
         guard let haproxy = ProcessControl.executable("haproxy") else {
             throw ClusterError("haproxy is not installed: apt-get install haproxy")
         }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        // Traversable (not readable) by others: PostgreSQL runs as its own user beneath it.
-        chmod(directory.path, 0o711)
+        if !FileManager.default.fileExists(atPath: directory.path) {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            // Traversable (not readable) by others: PostgreSQL runs as its own user beneath it.
+            // Only a folder made here: an existing one (/tmp, a home) keeps its mode.
+            chmod(directory.path, 0o711)
+        }
         var state: ClusterState
         if let existing = try ClusterState.load(from: directory) {
             try Self.check(existing, matches: request, in: directory)
@@ -164,9 +167,12 @@ public struct ClusterManager: Sendable {
                     ],
                     log: directory.appendingPathComponent("redis.log")
                 )
+                // Saved before waiting: a failure below must not leave a process `down` cannot find.
+                try state.save(to: directory)
                 try await waitPort(process.port, "redis", seconds: 20)
             case "postgres":
                 state.backing[index].pid = try await startPostgres(port: process.port)
+                try state.save(to: directory)
             default:
                 continue
             }
@@ -211,14 +217,19 @@ public struct ClusterManager: Sendable {
         }
         let arguments = [
             executable, "serve", "--host", "127.0.0.1", "--port", "\(node.port)",
-            "--store", state.store, "--accounts", state.accounts,
             "--keys", directory.appendingPathComponent("keys.json").path,
             "--trusted-proxy", "127.0.0.1", "--drain-seconds", "2",
         ]
+        // The store URLs go in the environment, not on the command line `ps` shows to everyone.
+        var environment = ProcessInfo.processInfo.environment
+        environment["CLOAKROOM_STORE"] = state.store
+        environment["CLOAKROOM_ACCOUNTS"] = state.accounts
         state.nodes[index].pid = try ProcessControl.spawnDetached(
             arguments,
-            log: directory.appendingPathComponent("\(node.name).log")
+            log: directory.appendingPathComponent("\(node.name).log"),
+            environment: environment
         )
+        try state.save(to: directory)
         say("started \(node.name) on 127.0.0.1:\(node.port)")
     }
 
@@ -242,6 +253,7 @@ public struct ClusterManager: Sendable {
             throw ClusterError("HAProxy refuses \(file.path): \(error)")
         }
         state.haproxy.pid = try ProcessControl.spawnDetached([program, "-f", file.path], log: directory.appendingPathComponent("haproxy.log"))
+        try state.save(to: directory)
         say("started haproxy on 127.0.0.1:\(state.port)")
     }
 
@@ -251,7 +263,9 @@ public struct ClusterManager: Sendable {
     public func status() async throws -> String {
         let state = try existingState()
         let view = await haproxyView(state)
-        var lines = ["cluster \(directory.path): \(state.topology.rawValue), users on http://127.0.0.1:\(state.port), store \(state.store)"]
+        var lines = [
+            "cluster \(directory.path): \(state.topology.rawValue), users on http://127.0.0.1:\(state.port), store \(Self.redacted(state.store)), accounts \(Self.redacted(state.accounts))"
+        ]
         lines.append("node      port   process   health    haproxy   requests  sessions created/loaded")
         for node in state.nodes {
             let process = Self.describe(node)
@@ -372,6 +386,14 @@ public struct ClusterManager: Sendable {
         let node = state.nodes[index]
         guard let pid = node.pid, ProcessControl.isRunning(pid, program: node.program) else { throw ClusterError("\(node.name) is not running") }
         return node
+    }
+
+    /// A URL with the password in its user part hidden (as `serve` logs it).
+    static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let authorityEnd = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
+        guard let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@") else { return url }
+        return String(url[..<scheme.upperBound]) + "***" + String(url[at...])
     }
 
     static func describe(_ process: ClusterState.Process) -> String {

@@ -86,7 +86,10 @@ public struct ClusterState: Codable, Sendable, Equatable {
     public func save(to directory: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: Self.file(in: directory), options: .atomic)
+        // Owner-only: it names the store URLs, which may hold passwords.
+        let url = Self.file(in: directory)
+        try encoder.encode(self).write(to: url, options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
     }
 
     /// The node named `name` (`node2`, or just `2`).

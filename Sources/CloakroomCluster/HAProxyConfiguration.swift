@@ -78,7 +78,8 @@ public struct HAProxyConfiguration: Sendable {
             "frontend users",
             "    bind 127.0.0.1:\(port)",
             "    http-request set-header X-Forwarded-For %[src]",
-            "    http-request deny deny_status 403 if { path -m beg /metrics }",
+            // `//metrics` and `/%6detrics` reach the same route on a node: match them all.
+            "    http-request deny deny_status 403 if { path,url_dec -m reg -i ^/+metrics }",
             "    default_backend nodes",
             "",
             "backend nodes",

@@ -102,7 +102,7 @@ final class RedisClusterRouter: Sendable {
             switch code {
             case "MOVED", "ASK":
                 redirects += 1
-                guard redirects <= 16, let (slot, destination) = Self.redirection(reply) else { return reply }
+                guard redirects <= 16, let (slot, destination) = Self.redirection(reply, replyingHost: node.host) else { return reply }
                 if code == "MOVED" {
                     state.withLock { $0.map.assign(slot...slot, to: destination) }
                     scheduleRefresh()
@@ -152,7 +152,8 @@ final class RedisClusterRouter: Sendable {
     }
 
     /// `MOVED 3999 127.0.0.1:6381` → (3999, 127.0.0.1:6381).
-    static func redirection(_ reply: RESPValue) -> (Int, RedisSlotMap.Node)? {
+    /// An empty or `?` host (a node that does not know its address) means the replying node's.
+    static func redirection(_ reply: RESPValue, replyingHost: String) -> (Int, RedisSlotMap.Node)? {
         guard case .error(let message) = reply else { return nil }
         let parts = message.split(separator: " ")
         guard parts.count >= 3, let slot = Int(parts[1]), (0..<RedisClusterSlots.count).contains(slot), let colon = parts[2].lastIndex(of: ":"),
@@ -160,6 +161,7 @@ final class RedisClusterRouter: Sendable {
         else { return nil }
         var host = String(parts[2][..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.isEmpty || host == "?" { host = replyingHost }
         return (slot, RedisSlotMap.Node(host: host, port: port))
     }
 

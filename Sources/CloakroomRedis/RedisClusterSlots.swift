@@ -72,16 +72,19 @@ struct RedisSlotMap: Sendable, Equatable {
         return index >= 0 ? nodes[index] : nil
     }
 
-    /// Records that `node` serves `range` (slots outside 0..<16384 are ignored).
+    /// Records that `node` serves `range`; a range outside 0..<16384 is ignored, and so is a node
+    /// past the 16,384th (a cluster has at most one primary per slot).
     mutating func assign(_ range: ClosedRange<Int>, to node: Node) {
+        guard range.lowerBound >= 0, range.upperBound < RedisClusterSlots.count else { return }
         let index: Int
         if let known = nodes.firstIndex(of: node) {
             index = known
         } else {
+            guard nodes.count < RedisClusterSlots.count else { return }
             nodes.append(node)
             index = nodes.count - 1
         }
-        for slot in range.clamped(to: 0...(RedisClusterSlots.count - 1)) { owner[slot] = Int16(index) }
+        for slot in range { owner[slot] = Int16(index) }
     }
 
     /// How many slots have a primary.

@@ -222,8 +222,11 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         self.port = seeds[0].port
     }
 
+    /// Credentials end at the last `@` before the path (a password may hold `@`; a `/` in it must
+    /// be percent-encoded).
     private mutating func takeCredentials(_ rest: inout Substring) throws {
-        guard let at = rest.lastIndex(of: "@") else { return }
+        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return }
         let credentials = rest[..<at]
         rest = rest[rest.index(after: at)...]
         let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)

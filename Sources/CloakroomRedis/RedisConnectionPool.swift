@@ -71,17 +71,20 @@ actor RedisConnectionPool {
             }
             do {
                 let replies = try await connection.send(commands)
-                release(slotID)
                 // A primary demoted to a replica after a failover refuses writes (and did nothing):
-                // drop the connection, so the next one asks the Sentinels again, and try once more.
+                // drop the connection (out of the pool first, so no one else is handed it), so
+                // the next one asks the Sentinels again, and try once more.
                 if configuration.sentinel != nil, replies.contains(where: { $0.errorCode == "READONLY" }) {
+                    slots[slotID] = nil
                     connection.close()
+                    release(slotID)
                     if !retried {
                         retried = true
                         continue
                     }
                     throw StoreError.unavailable("redis primary changed (READONLY): a failover is under way")
                 }
+                release(slotID)
                 return replies
             } catch let error as RedisConnectionError {
                 release(slotID)

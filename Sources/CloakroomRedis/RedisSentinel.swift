@@ -40,8 +40,12 @@ enum RedisSentinel {
 
     /// Throws unless the server behind `connection` is a primary (during a failover a Sentinel may
     /// still name the old one, now a replica).
+    /// A server that refuses `ROLE` (an ACL user without `@dangerous` gets `NOPERM`) cannot be
+    /// checked this way: it is used, and a write it refuses with `READONLY` sends the next
+    /// connection back to the Sentinels.
     static func confirmPrimary(_ connection: RedisConnection) async throws {
         let reply = try? await connection.send([RedisCommand("ROLE")]).first
+        if reply?.errorCode != nil { return }
         guard reply?.array?.first?.string == "master" else {
             connection.close()
             throw StoreError.unavailable("redis sentinel named a server that is not a primary (a failover is under way)")

@@ -48,6 +48,10 @@ struct ServeConfigurationTests {
             "postgres://app@db.example/app?PASSWORD=hunter2#frag",
             "redis://:hunter2@cache.example:6379/0",
             "postgres://app@db.example/app?sslpassword=hunter2&sslmode=verify-full",
+            // A password holding '@', and a lone secret without a user (review findings).
+            "redis-sentinel://:hun@hunter2@cache.example:26379/svc",
+            "redis-sentinel://hunter2@cache.example/svc",
+            "redis-cluster://app:hunter2@cache.example:7000,cache.example:7001",
         ]
         for url in cases {
             let shown = StoreLocation.redacted(url)

@@ -126,7 +126,8 @@ def test_central_cluster_shares_sessions_and_survives_a_node_kill(cluster_dir):
         assert got.status_code == 200 and got.json()["value"] == {"items": [1, 2]}, got.text
     # The nodes see the client, not the balancer (X-Forwarded-For, trusted from loopback), and
     # the balancer refuses /metrics, which each node serves on its own port.
-    assert requests.get(cluster.url + "/metrics", timeout=5).status_code == 403
+    for path in ("/metrics", "//metrics", "/%6Detrics"):
+        assert requests.get(cluster.url + path, timeout=5).status_code == 403, path
     assert requests.get(cluster.node_url(0) + "/metrics", timeout=5).status_code == 200
 
     # `up` again is idempotent; a different cluster in the same folder is refused.

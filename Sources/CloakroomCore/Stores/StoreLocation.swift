@@ -71,11 +71,20 @@ extension StoreLocation {
         redactedQuery(redactedUserInfo(url))
     }
 
+    /// The authority is what follows `://` up to the first `/`; its credentials end at its last
+    /// `@` (a password may hold an `@`). `user:password@` keeps the user; a lone `secret@` in a
+    /// Redis URL is all hidden.
     private static func redactedUserInfo(_ url: String) -> String {
-        guard let scheme = url.range(of: "://"), let at = url.range(of: "@", range: scheme.upperBound..<url.endIndex) else { return url }
-        let credentials = url[scheme.upperBound..<at.lowerBound]
-        guard let colon = credentials.firstIndex(of: ":") else { return url }
-        return String(url[..<colon]) + ":***" + String(url[at.lowerBound...])
+        guard let scheme = url.range(of: "://") else { return url }
+        let authorityEnd = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
+        guard let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@") else { return url }
+        let credentials = url[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else {
+            // `postgres://app@db`: a user name. A Redis URL takes no user without a password, so
+            // `redis…://secret@host` is a password written without its colon: hidden.
+            return url.lowercased().hasPrefix("redis") ? String(url[..<scheme.upperBound]) + "***" + String(url[at...]) : url
+        }
+        return String(url[..<colon]) + ":***" + String(url[at...])
     }
 
     /// Every query parameter whose name contains `password` or `secret` (any case) gets `***`.
