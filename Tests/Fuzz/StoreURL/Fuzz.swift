@@ -13,7 +13,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let logged = StoreLocation.redacted(text)
     _ = location?.description
     if let redis = try? RedisConfiguration(url: text), let password = redis.password {
-        precondition(!redis.description.contains(":" + password + "@"), "the Redis description shows the password")
+        // The description must not depend on the password at all (comparing texts instead gives
+        // false alarms: a password of "***", or one whose text the user name also holds).
+        var other = redis
+        other.password = password == "a" ? "b" : "a"
+        precondition(other.description == redis.description, "the Redis description shows the password")
         precondition(redis.description.contains(":***@"), "the Redis description does not mark the password")
     }
     if let postgres = try? CloakroomPostgresDatabase.Configuration(url: text) {
