@@ -177,7 +177,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "CloakroomCluster", swiftSettings: swiftSettings),
+        .target(name: "CloakroomCluster", dependencies: ["CloakroomCore"], swiftSettings: swiftSettings),
         .target(name: "CCloakroomBenchShims"),
         .target(
             name: "CloakroomBench",

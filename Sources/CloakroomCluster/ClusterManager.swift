@@ -1,3 +1,4 @@
+import CloakroomCore
 public import Foundation
 
 #if canImport(Glibc)
@@ -264,7 +265,7 @@ public struct ClusterManager: Sendable {
         let state = try existingState()
         let view = await haproxyView(state)
         var lines = [
-            "cluster \(directory.path): \(state.topology.rawValue), users on http://127.0.0.1:\(state.port), store \(Self.redacted(state.store)), accounts \(Self.redacted(state.accounts))"
+            "cluster \(directory.path): \(state.topology.rawValue), users on http://127.0.0.1:\(state.port), store \(StoreLocation.redacted(state.store)), accounts \(StoreLocation.redacted(state.accounts))"
         ]
         lines.append("node      port   process   health    haproxy   requests  sessions created/loaded")
         for node in state.nodes {
@@ -388,14 +389,6 @@ public struct ClusterManager: Sendable {
         return node
     }
 
-    /// A URL with the password in its user part hidden (as `serve` logs it).
-    static func redacted(_ url: String) -> String {
-        guard let scheme = url.range(of: "://") else { return url }
-        let authorityEnd = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
-        guard let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@") else { return url }
-        return String(url[..<scheme.upperBound]) + "***" + String(url[at...])
-    }
-
     static func describe(_ process: ClusterState.Process) -> String {
         guard let pid = process.pid else { return "stopped" }
         guard ProcessControl.isRunning(pid, program: process.program) else { return "dead" }
@@ -460,13 +453,7 @@ public struct ClusterManager: Sendable {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
+        return LoopbackHTTP.connectToLoopback(descriptor, port: port)
     }
 
     /// PostgreSQL's program folder (`pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin).

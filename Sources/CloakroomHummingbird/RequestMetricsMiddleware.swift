@@ -1,3 +1,4 @@
+import CloakroomCore
 public import CoreMetrics
 public import Hummingbird
 import Synchronization
@@ -40,7 +41,7 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
         let route = context.endpointPath.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "unmatched"
         let instruments = cache.instruments(Key(method: method.rawValue, route: route, status: status), factory: factory)
         instruments.requests.increment()
-        instruments.duration.recordNanoseconds(Self.nanoseconds(since: start))
+        instruments.duration.recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds)
     }
 
     struct Key: Hashable {
@@ -77,12 +78,5 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
                 return made
             }
         }
-    }
-}
-
-extension RequestMetricsMiddleware {
-    static func nanoseconds(since start: ContinuousClock.Instant) -> Int64 {
-        let elapsed = (ContinuousClock.now - start).components
-        return elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000
     }
 }

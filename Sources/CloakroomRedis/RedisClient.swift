@@ -65,15 +65,12 @@ final class RedisClient: Sendable {
                 bytes: [Array("EVALSHA".utf8), Array(current.utf8), Array(String(keys.count).utf8)]
                     + keys + arguments
             )
-            let wait = RedisCommand(
-                "WAIT",
-                String(acknowledgements),
-                String(
-                    configuration.replicaTimeout.components.seconds * 1000 + configuration.replicaTimeout.components.attoseconds
-                        / 1_000_000_000_000_000
-                )
-            )
-            let replies = try await raw(acknowledgements > 0 ? [command, wait] : [command])
+            var commands = [command]
+            if acknowledgements > 0 {
+                let timeout = RedisSessionStore.milliseconds(configuration.replicaTimeout)
+                commands.append(RedisCommand("WAIT", String(acknowledgements), String(timeout)))
+            }
+            let replies = try await raw(commands)
             guard let reply = replies.first else { throw StoreError.unavailable("redis sent no reply") }
             if acknowledgements > 0, reply.errorCode == nil {
                 let acknowledged = replies.count > 1 ? replies[1].int ?? 0 : 0

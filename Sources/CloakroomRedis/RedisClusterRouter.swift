@@ -186,14 +186,19 @@ final class RedisClusterRouter: Sendable {
         try state.withLock { state in
             guard !state.isShutdown else { throw StoreError.unavailable("redis client is shut down") }
             if let pool = state.pools[node] { return pool }
-            var nodeConfiguration = configuration
-            nodeConfiguration.clusterSeeds = nil
-            nodeConfiguration.host = node.host
-            nodeConfiguration.port = node.port
-            let pool = RedisConnectionPool(configuration: nodeConfiguration, group: group, logger: logger)
+            let pool = RedisConnectionPool(configuration: configuration(for: node), group: group, logger: logger)
             state.pools[node] = pool
             return pool
         }
+    }
+
+    /// The configuration of one node: its address, without the seeds.
+    private func configuration(for node: RedisSlotMap.Node) -> RedisConfiguration {
+        var single = configuration
+        single.clusterSeeds = nil
+        single.host = node.host
+        single.port = node.port
+        return single
     }
 
     private func pause(_ delay: inout Duration) async throws {
@@ -251,11 +256,7 @@ final class RedisClusterRouter: Sendable {
     }
 
     private func fetchMap(from node: RedisSlotMap.Node) async -> RedisSlotMap? {
-        var nodeConfiguration = configuration
-        nodeConfiguration.clusterSeeds = nil
-        nodeConfiguration.host = node.host
-        nodeConfiguration.port = node.port
-        guard case .connected(let connection) = await RedisConnection.open(configuration: nodeConfiguration, group: group) else { return nil }
+        guard case .connected(let connection) = await RedisConnection.open(configuration: configuration(for: node), group: group) else { return nil }
         defer { connection.close() }
         if let reply = try? await connection.send([RedisCommand("CLUSTER", "SHARDS")]).first, reply.errorCode == nil,
             let map = RedisSlotMap.fromShards(reply, fallbackHost: node.host)

@@ -74,7 +74,7 @@ public final class MeteredSessionStore: CompleteSessionStore {
         let start = ContinuousClock.now
         defer {
             instruments.count.increment()
-            instruments.duration.recordNanoseconds(Self.nanoseconds(since: start))
+            instruments.duration.recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds)
         }
         do {
             return try await body()
@@ -122,12 +122,5 @@ public final class MeteredSessionStore: CompleteSessionStore {
 
     public func ping() async throws {
         try await measured(.ping) { try await base.ping() }
-    }
-}
-
-extension MeteredSessionStore {
-    static func nanoseconds(since start: ContinuousClock.Instant) -> Int64 {
-        let elapsed = (ContinuousClock.now - start).components
-        return elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000
     }
 }
