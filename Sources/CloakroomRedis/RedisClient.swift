@@ -103,6 +103,41 @@ final class RedisClient: Sendable {
         throw StoreError.unavailable("redis script \(script.name) could not be loaded")
     }
 
+    /// Walks every key matching `pattern` with `SCAN` (never `KEYS`; on a cluster, on every
+    /// primary in turn), handing each page of names to `page`, until `page` returns false.
+    func scan(matching pattern: String, page: ([[UInt8]]) async throws -> Bool) async throws {
+        let nodes: [RedisSlotMap.Node?] = try await cluster?.primaries() ?? [nil]
+        for node in nodes {
+            var cursor = "0"
+            repeat {
+                let command = RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", "500")
+                let reply: RESPValue
+                if let node, let cluster {
+                    reply = try Self.checked(try await cluster.send([command], to: node).first ?? .null, "SCAN")
+                } else {
+                    reply = try await send(command)
+                }
+                guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let names = parts[1].array else {
+                    throw StoreError.unavailable("unexpected SCAN reply from redis")
+                }
+                cursor = next
+                guard try await page(names.compactMap(\.bytes)) else { return }
+            } while cursor != "0"
+        }
+    }
+
+    /// The prefix of every key in the slot of `tag`: on a cluster the configured prefix then
+    /// `{tag}` (a hash tag: the keys of one user share a slot), otherwise the configured prefix.
+    /// On a cluster, a prefix holding a brace would move the hash tag: it is refused.
+    func prefix(tag: KeyTag?) throws -> String {
+        let base = configuration.keyPrefix
+        guard cluster != nil, let tag else { return base }
+        guard !base.contains("{"), !base.contains("}") else {
+            throw StoreError.unavailable("redis cluster: the key prefix must not hold { or }")
+        }
+        return base + "{" + tag.hex + "}"
+    }
+
     /// Closes every connection.
     func shutdown() async {
         await pool.shutdown()

@@ -18,20 +18,12 @@ extension RedisSessionStore {
         return 0
     }
 
-    /// Removes every key under the store's prefix (benchmarks start empty); uses `SCAN`, never `KEYS`.
+    /// Removes every key under the store's prefix (benchmarks start empty); uses `SCAN`, never
+    /// `KEYS`, on every primary of a cluster, and unlinks each key on its own node.
     package func removeAllKeys() async throws {
-        var cursor = "0"
-        repeat {
-            let reply = try await client.send(RedisCommand("SCAN", cursor, "MATCH", configuration.keyPrefix + "*", "COUNT", "1000"))
-            guard case .array(let parts) = reply, parts.count == 2, case .bulkString(let next) = parts[0], case .array(let keys) = parts[1] else {
-                return
-            }
-            cursor = String(decoding: next, as: UTF8.self)
-            let names = keys.compactMap { value -> [UInt8]? in
-                if case .bulkString(let bytes) = value { return bytes }
-                return nil
-            }
-            if !names.isEmpty { _ = try await client.send(RedisCommand(bytes: [Array("UNLINK".utf8)] + names)) }
-        } while cursor != "0"
+        try await client.scan(matching: Self.globEscaped(configuration.keyPrefix) + "*") { names in
+            if !names.isEmpty { _ = try await client.raw(names.map { RedisCommand(bytes: [Array("UNLINK".utf8), $0]) }) }
+            return true
+        }
     }
 }

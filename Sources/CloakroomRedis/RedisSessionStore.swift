@@ -1,4 +1,4 @@
-import CloakroomCore
+public import CloakroomCore
 public import CloakroomSessions
 public import Foundation
 public import Logging
@@ -32,7 +32,7 @@ public import NIOPosix
 ///
 /// Needs standalone Redis 6.2 or later (tested with 7.0; not Cluster: scripts derive key names). Call `shutdown()`
 /// when done to close the connections.
-public struct RedisSessionStore: CompleteSessionStore {
+public struct RedisSessionStore: CompleteSessionStore, KeyTaggedStore {
     let client: RedisClient
 
     /// The connections this store works on.
@@ -61,14 +61,28 @@ public struct RedisSessionStore: CompleteSessionStore {
         await client.shutdown()
     }
 
-    private var prefix: String { client.configuration.keyPrefix }
-    private func recordKey(_ key: [UInt8]) -> [UInt8] { Array((prefix + "s:").utf8) + key }
-    private func indexKey(_ userID: String) -> String { prefix + "u:" + userID }
+    /// On a cluster, keys of one user share a slot and signed-in sessions' keys must carry the
+    /// user's tag (`SessionManager` makes them so); standalone Redis takes any key.
+    public var requiresKeyTags: Bool { client.cluster != nil }
+
+    /// The tag a record key carries (its first two bytes), which names its slot on a cluster.
+    private func tag(of key: [UInt8]) -> KeyTag? { KeyTag(hex: Hex.encode(key.prefix(2))) }
+    /// The prefix of the record's slot (`P` standalone, `P{tag}` on a cluster).
+    private func prefix(of key: [UInt8]) throws -> String { try client.prefix(tag: tag(of: key)) }
+    private func recordKey(_ key: [UInt8]) throws -> [UInt8] { Array((try prefix(of: key) + "s:").utf8) + key }
+    private func indexPrefix(_ userID: String) throws -> String { try client.prefix(tag: KeyTag(user: userID)) }
+
+    /// On a cluster, refuses a signed-in record whose key is not tagged for its user: its index
+    /// would be in another slot, so no script could keep the two in step.
+    private func checkPlacement(_ key: [UInt8], userID: String?) throws {
+        guard requiresKeyTags, let userID, tag(of: key) != KeyTag(user: userID) else { return }
+        throw StoreError.unsupported("keep a session of a user under a key not tagged for that user (Redis Cluster; see KeyTag)")
+    }
     private var grace: [UInt8] { bytes(String(Self.milliseconds(client.configuration.expiryGrace))) }
 
     public func load(key: String, now: Date) async throws -> SessionRecord? {
         guard let raw = Self.keyBytes(key) else { return nil }
-        let reply = try await client.send(RedisCommand(bytes: [Array("GET".utf8), recordKey(raw)]))
+        let reply = try await client.send(RedisCommand(bytes: [Array("GET".utf8), try recordKey(raw)]))
         guard let value = reply.bytes else { return nil }
         let record = try Self.decode(value, key: key)
         return record.isExpired(at: now) ? nil : record
@@ -76,21 +90,23 @@ public struct RedisSessionStore: CompleteSessionStore {
 
     public func insert(_ record: SessionRecord) async throws {
         guard let raw = Self.keyBytes(record.key) else { throw StoreError.unavailable("session key is not a SHA-256 hex digest") }
+        try checkPlacement(raw, userID: record.userID)
         let reply = try await client.run(
             durable: true,
             Self.insertScript,
-            keys: [recordKey(raw)],
-            arguments: [bytes(prefix), raw, record.binaryEncoded()] + userArguments(record.userID) + [grace]
+            keys: [try recordKey(raw)],
+            arguments: [bytes(try prefix(of: raw)), raw, record.binaryEncoded()] + userArguments(record.userID) + [grace]
         )
         if reply.int == 0 { throw StoreError.duplicateKey() }
     }
 
     public func update(_ record: SessionRecord, expectedVersion: Int) async throws -> Bool {
         guard let raw = Self.keyBytes(record.key) else { return false }
+        try checkPlacement(raw, userID: record.userID)
         let reply = try await client.run(
             Self.updateScript,
-            keys: [recordKey(raw)],
-            arguments: [bytes(prefix), raw, Self.littleEndian(Int64(expectedVersion)), record.binaryEncoded()]
+            keys: [try recordKey(raw)],
+            arguments: [bytes(try prefix(of: raw)), raw, Self.littleEndian(Int64(expectedVersion)), record.binaryEncoded()]
                 + userArguments(record.userID) + [grace]
         )
         return reply.int == 1
@@ -100,22 +116,24 @@ public struct RedisSessionStore: CompleteSessionStore {
         guard let raw = Self.keyBytes(key) else { return }
         _ = try await client.run(
             Self.touchScript,
-            keys: [recordKey(raw)],
+            keys: [try recordKey(raw)],
             arguments: [
-                bytes(prefix), raw, Self.littleEndian(Self.milliseconds(lastSeen)) + Self.littleEndian(Self.milliseconds(idleExpiresAt)), grace,
+                bytes(try prefix(of: raw)), raw, Self.littleEndian(Self.milliseconds(lastSeen)) + Self.littleEndian(Self.milliseconds(idleExpiresAt)),
+                grace,
             ]
         )
     }
 
     public func delete(key: String) async throws {
         guard let raw = Self.keyBytes(key) else { return }
-        _ = try await client.run(durable: true, Self.deleteScript, keys: [recordKey(raw)], arguments: [bytes(prefix), raw])
+        _ = try await client.run(durable: true, Self.deleteScript, keys: [try recordKey(raw)], arguments: [bytes(try prefix(of: raw)), raw])
     }
 
     public func records(forUser userID: String, now: Date) async throws -> [SessionRecord] {
+        let prefix = try indexPrefix(userID)
         let reply = try await client.run(
             Self.recordsForUserScript,
-            keys: [bytes(indexKey(userID))],
+            keys: [bytes(prefix + "u:" + userID)],
             arguments: [bytes(prefix), bytes(userID)]
         )
         guard let values = reply.array, values.count % 2 == 0 else {
@@ -132,10 +150,11 @@ public struct RedisSessionStore: CompleteSessionStore {
 
     public func deleteAll(forUser userID: String, exceptKey: String?) async throws -> Int {
         let except = exceptKey.flatMap(Self.keyBytes)
+        let prefix = try indexPrefix(userID)
         let reply = try await client.run(
             durable: true,
             Self.deleteAllScript,
-            keys: [bytes(indexKey(userID))],
+            keys: [bytes(prefix + "u:" + userID)],
             arguments: [bytes(prefix), bytes(userID), bytes(except == nil ? "0" : "1"), except ?? []]
         )
         return Int(reply.int ?? 0)
@@ -144,31 +163,29 @@ public struct RedisSessionStore: CompleteSessionStore {
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {
         guard limit > 0 else { return 0 }
         var removed = 0
-        var cursor = "0"
-        repeat {
-            let (next, keys) = try await scan(cursor: cursor)
-            cursor = next
-            if !keys.isEmpty {
+        try await scan { keys in
+            // One script per slot: on a cluster a script's keys must share one.
+            for group in Dictionary(grouping: keys, by: { tag(of: $0)?.hex ?? "" }).values where removed < limit {
+                guard let first = group.first else { continue }
                 let reply = try await client.run(
                     Self.deleteExpiredScript,
-                    keys: keys.map(recordKey),
-                    arguments: [bytes(prefix), bytes(Self.ms(now)), bytes(String(limit - removed))]
+                    keys: try group.map(recordKey),
+                    arguments: [bytes(try prefix(of: first)), bytes(Self.ms(now)), bytes(String(limit - removed))]
                 )
                 removed += Int(reply.int ?? 0)
             }
-        } while cursor != "0" && removed < limit
+            return removed < limit
+        }
         return removed
     }
 
     public func list(now: Date, afterKey: String?, limit: Int) async throws -> [SessionRecord] {
         guard limit > 0 else { return [] }
         var keys = Set<String>()
-        var cursor = "0"
-        repeat {
-            let (next, batch) = try await scan(cursor: cursor)
-            cursor = next
+        try await scan { batch in
             for key in batch.compactMap(Self.hex) where afterKey.map({ key > $0 }) ?? true { keys.insert(key) }
-        } while cursor != "0"
+            return true
+        }
         let ordered = keys.sorted()
         var out: [SessionRecord] = []
         var start = ordered.startIndex
@@ -176,7 +193,9 @@ public struct RedisSessionStore: CompleteSessionStore {
             let end = min(start + max(limit - out.count, 16), ordered.endIndex)
             let chunk = Array(ordered[start..<end])
             // Raw replies: a key of another type under the prefix (an error reply) is skipped.
-            let replies = try await client.raw(chunk.map { RedisCommand(bytes: [Array("GET".utf8), recordKey(Self.keyBytes($0) ?? [])]) })
+            let replies = try await client.raw(
+                try chunk.map { RedisCommand(bytes: [Array("GET".utf8), try recordKey(Self.keyBytes($0) ?? [])]) }
+            )
             for (key, reply) in zip(chunk, replies) where out.count < limit {
                 guard let value = reply.bytes, let record = SessionRecord(binary: value, key: key) else { continue }
                 if !record.isExpired(at: now) { out.append(record) }
@@ -193,20 +212,25 @@ public struct RedisSessionStore: CompleteSessionStore {
 
     // MARK: - Helpers
 
-    /// One `SCAN` step over `P s:*`: the next cursor and the 32-byte session keys (prefix removed;
-    /// a key of another length under the prefix is not a session and is left out).
-    private func scan(cursor: String) async throws -> (String, [[UInt8]]) {
-        let pattern = Self.globEscaped(prefix + "s:") + "*"
-        let reply = try await client.send(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", "500"))
-        guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let names = parts[1].array else {
-            throw StoreError.unavailable("unexpected SCAN reply from redis")
+    /// Walks the session keys with `SCAN` (`P s:*`; on a cluster `P{*}s:*` on every primary),
+    /// handing each page's 32-byte session keys to `page` (a key of another length under the
+    /// prefix is not a session and is left out) until it returns false.
+    private func scan(_ page: ([[UInt8]]) async throws -> Bool) async throws {
+        let base = client.configuration.keyPrefix
+        let clustered = requiresKeyTags
+        let pattern = Self.globEscaped(base) + (clustered ? "\\{*\\}s:*" : "s:*")
+        // `P s:` standalone; `P{tttt}s:` on a cluster.
+        let skip = base.utf8.count + (clustered ? 6 : 0) + 2
+        try await client.scan(matching: pattern) { names in
+            let keys = names.compactMap { name -> [UInt8]? in
+                guard name.count == skip + 32 else { return nil }
+                let key = Array(name.dropFirst(skip))
+                // On a cluster, the braces must hold the key's own tag (the slot it was written to).
+                if clustered, (try? recordKey(key)) != name { return nil }
+                return key
+            }
+            return try await page(keys)
         }
-        let skip = (prefix + "s:").utf8.count
-        let keys = names.compactMap { name -> [UInt8]? in
-            guard let bytes = name.bytes, bytes.count == skip + 32 else { return nil }
-            return Array(bytes.dropFirst(skip))
-        }
-        return (next, keys)
     }
 
     private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }

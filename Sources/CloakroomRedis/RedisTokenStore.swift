@@ -1,4 +1,4 @@
-import CloakroomCore
+public import CloakroomCore
 import CloakroomSessions
 public import CloakroomTokens
 public import Foundation
@@ -27,7 +27,7 @@ public import Foundation
 /// `deleteExpired` walks `P r*` with `SCAN` (never `KEYS`) and removes what is expired at `now` but
 /// still held by Redis (within its grace, or written with a clock behind the server's); Redis
 /// expires the rest by itself. Errors are `StoreError.unavailable`.
-public struct RedisTokenStore: TokenStore {
+public struct RedisTokenStore: TokenStore, KeyTaggedStore {
     let client: RedisClient
 
     /// Creates a store on `database`'s connections and key prefix (shared with its other stores).
@@ -35,18 +35,34 @@ public struct RedisTokenStore: TokenStore {
         self.client = database.client
     }
 
-    private var prefix: String { client.configuration.keyPrefix }
-    private func tokenKey(_ key: String) -> String { prefix + "r:" + key }
-    private func familyKey(_ familyID: String) -> String { prefix + "rf:" + familyID }
-    private func userKey(_ userID: String) -> String { prefix + "ru:" + userID }
-    private func epochKey(_ userID: String) -> String { prefix + "re:" + userID }
-    private func deniedKey(_ tokenID: String) -> String { prefix + "rd:" + tokenID }
+    /// On a cluster, a user's token state shares one slot, and refresh tokens and family IDs must
+    /// carry the user's tag (`TokenService` makes them so); standalone Redis takes any.
+    public var requiresKeyTags: Bool { client.cluster != nil }
+
+    /// The prefix of `tag`'s slot: `P` standalone, `P{tag}` on a cluster.
+    private func prefix(_ tag: KeyTag?) throws -> String { try client.prefix(tag: tag) }
+    private func tokenPrefix(_ key: String) throws -> String { try prefix(KeyTag(key: key)) }
+    private func userPrefix(_ userID: String) throws -> String { try prefix(KeyTag(user: userID)) }
+    private func tokenKey(_ key: String) throws -> String { try tokenPrefix(key) + "r:" + key }
+    /// A deny-list entry: one key on its own, so it needs no tag.
+    private func deniedKey(_ tokenID: String) -> String { client.configuration.keyPrefix + "rd:" + tokenID }
+
+    /// On a cluster, refuses what would put one user's token state in two slots.
+    private func checkPlacement(_ tags: [KeyTag?], of userID: String) throws {
+        guard requiresKeyTags else { return }
+        let expected = KeyTag(user: userID)
+        guard tags.allSatisfy({ $0 == expected }) else {
+            throw StoreError.unsupported("keep a refresh token or family not tagged for its user (Redis Cluster; see KeyTag)")
+        }
+    }
     private var grace: String { String(RedisSessionStore.milliseconds(client.configuration.expiryGrace)) }
 
     public func insertRefreshToken(_ record: RefreshTokenRecord) async throws {
+        try checkPlacement([KeyTag(key: record.key), KeyTag(taggedText: record.familyID)], of: record.userID)
+        let prefix = try userPrefix(record.userID)
         let reply = try await run(
             Self.insertScript,
-            keys: [tokenKey(record.key)],
+            keys: [prefix + "r:" + record.key],
             arguments: [
                 prefix, record.key, record.familyID, record.userID, record.clientID, record.scope,
                 RedisSessionStore.ms(record.issuedAt), RedisSessionStore.ms(record.expiresAt),
@@ -60,7 +76,7 @@ public struct RedisTokenStore: TokenStore {
         let reply = try await send(
             RedisCommand(
                 "HMGET",
-                tokenKey(key),
+                try tokenKey(key),
                 "family",
                 "user",
                 "client",
@@ -79,9 +95,13 @@ public struct RedisTokenStore: TokenStore {
 
     public func rotateRefreshToken(key: String, newKey: String, now: Date, lifetime: TimeInterval) async throws -> RefreshRotation {
         let successorExpiry = now.addingTimeInterval(max(lifetime, 0))
+        let prefix = try tokenPrefix(key)
+        if requiresKeyTags && KeyTag(key: newKey) != KeyTag(key: key) {
+            throw StoreError.unsupported("rotate a refresh token to a successor tagged for another slot (Redis Cluster; see KeyTag)")
+        }
         let reply = try await run(
             Self.rotateScript,
-            keys: [tokenKey(key), tokenKey(newKey)],
+            keys: [prefix + "r:" + key, prefix + "r:" + newKey],
             arguments: [prefix, newKey, RedisSessionStore.ms(now), RedisSessionStore.ms(successorExpiry), grace]
         )
         guard let values = reply.array, let outcome = values.first?.int else {
@@ -103,19 +123,24 @@ public struct RedisTokenStore: TokenStore {
     }
 
     public func revokeFamily(_ familyID: String) async throws -> Int {
-        let reply = try await run(Self.revokeFamilyScript, keys: [familyKey(familyID)], arguments: [prefix, familyID])
+        let tag = KeyTag(taggedText: familyID)
+        // On a cluster every family carries its user's tag: one without was never stored.
+        if requiresKeyTags && tag == nil { return 0 }
+        let prefix = try prefix(tag)
+        let reply = try await run(Self.revokeFamilyScript, keys: [prefix + "rf:" + familyID], arguments: [prefix, familyID])
         return Int(reply.int ?? 0)
     }
 
     public func revokeRefreshTokens(forUser userID: String) async throws -> Int {
-        let reply = try await run(Self.revokeUserScript, keys: [userKey(userID)], arguments: [prefix])
+        let prefix = try userPrefix(userID)
+        let reply = try await run(Self.revokeUserScript, keys: [prefix + "ru:" + userID], arguments: [prefix])
         return Int(reply.int ?? 0)
     }
 
     public func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) async throws {
         _ = try await run(
             Self.raiseEpochScript,
-            keys: [epochKey(userID)],
+            keys: [try userPrefix(userID) + "re:" + userID],
             arguments: [String(epoch), RedisSessionStore.ms(keepUntil), grace]
         )
     }
@@ -124,12 +149,20 @@ public struct RedisTokenStore: TokenStore {
         _ = try await run(Self.denyScript, keys: [deniedKey(tokenID)], arguments: [RedisSessionStore.ms(until), grace])
     }
 
-    /// One `MGET` of the epoch, the `jti` entry and (with a `sessionID`) the sign-in's entry.
+    /// One `MGET` of the epoch, the `jti` entry and (with a `sessionID`) the sign-in's entry (on a
+    /// cluster, the three `GET`s at once).
     public func revocationState(userID: String, tokenID: String, sessionID: String?, now: Date) async throws -> RevocationState {
-        var keys = [epochKey(userID), deniedKey(tokenID)]
+        var keys = [try userPrefix(userID) + "re:" + userID, deniedKey(tokenID)]
         if let sessionID { keys.append(deniedKey(RevocationState.deniedID(sessionID: sessionID))) }
-        let reply = try await send(RedisCommand(["MGET"] + keys))
-        guard let values = reply.array, values.count == keys.count else { throw StoreError.unavailable("unexpected reply from redis") }
+        let values: [RESPValue]
+        if requiresKeyTags {
+            // The keys are in different slots: one GET each, sent to each key's primary at once.
+            values = try await pipeline(keys.map { RedisCommand("GET", $0) })
+        } else {
+            let reply = try await send(RedisCommand(["MGET"] + keys))
+            guard let array = reply.array, array.count == keys.count else { throw StoreError.unavailable("unexpected reply from redis") }
+            values = array
+        }
         let nowMs = RedisSessionStore.milliseconds(now)
         var epoch = 0
         if let text = values[0].string {
@@ -153,26 +186,45 @@ public struct RedisTokenStore: TokenStore {
 
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {
         guard limit > 0 else { return 0 }
-        let pattern = RedisSessionStore.globEscaped(prefix) + "r*"
+        let base = client.configuration.keyPrefix
+        let escaped = RedisSessionStore.globEscaped(base)
+        // Standalone: `P r*`. On a cluster: the tagged state `P{*}r*`, then the deny-list `P rd:*`.
+        let patterns = requiresKeyTags ? [escaped + "\\{*\\}r*", escaped + "rd:*"] : [escaped + "r*"]
         var removed = 0
-        var cursor = "0"
-        repeat {
-            let reply = try await send(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", "500"))
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let names = parts[1].array else {
-                throw StoreError.unavailable("unexpected SCAN reply from redis")
+        for pattern in patterns where removed < limit {
+            try await client.scan(matching: pattern) { names in
+                // One script per slot: the keys of one prefix (`P` or `P{tag}`) share it, except
+                // untagged deny-list entries on a cluster, each in a slot of its own.
+                var groups: [String: [String]] = [:]
+                for name in names.map({ String(decoding: $0, as: UTF8.self) }) {
+                    let prefix = Self.slotPrefix(of: name, base: base, clustered: requiresKeyTags)
+                    groups[requiresKeyTags && prefix == base ? name : prefix, default: []].append(name)
+                }
+                for keys in groups.values where removed < limit {
+                    guard let first = keys.first else { continue }
+                    let reply = try await run(
+                        Self.deleteExpiredScript,
+                        keys: keys,
+                        arguments: [
+                            Self.slotPrefix(of: first, base: base, clustered: requiresKeyTags), RedisSessionStore.ms(now), String(limit - removed),
+                        ]
+                    )
+                    removed += Int(reply.int ?? 0)
+                }
+                return removed < limit
             }
-            cursor = next
-            let keys = names.compactMap(\.string)
-            if !keys.isEmpty {
-                let reply = try await run(
-                    Self.deleteExpiredScript,
-                    keys: keys,
-                    arguments: [prefix, RedisSessionStore.ms(now), String(limit - removed)]
-                )
-                removed += Int(reply.int ?? 0)
-            }
-        } while cursor != "0" && removed < limit
+        }
         return removed
+    }
+
+    /// The prefix a key name was written under: `P{tttt}` for a tagged key on a cluster, else `P`.
+    static func slotPrefix(of name: String, base: String, clustered: Bool) -> String {
+        guard clustered, name.hasPrefix(base) else { return base }
+        let rest = name.dropFirst(base.count)
+        guard rest.count > 6, rest.first == "{", KeyTag(hex: rest.dropFirst().prefix(4)) != nil,
+            rest.dropFirst(5).first == "}"
+        else { return base }
+        return base + rest.prefix(6)
     }
 
     // MARK: - Helpers
@@ -180,6 +232,14 @@ public struct RedisTokenStore: TokenStore {
     private func run(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RESPValue {
         do {
             return try await client.run(script, keys: keys, arguments: arguments.map { Array($0.utf8) })
+        } catch let error as StoreError {
+            throw StoreError.unavailable(error.message)
+        }
+    }
+
+    private func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
+        do {
+            return try await client.pipeline(commands)
         } catch let error as StoreError {
             throw StoreError.unavailable(error.message)
         }

@@ -35,6 +35,8 @@ public struct SessionManager: Sendable {
     let logger: Logger
     /// Counters of sessions created, loaded and found expired (nil: none kept).
     let metrics: SessionMetrics?
+    /// Whether the store needs signed-in sessions' IDs to carry their user's `KeyTag`.
+    let tagsKeys: Bool
 
     /// Creates a manager.
     public init(
@@ -49,6 +51,7 @@ public struct SessionManager: Sendable {
         self.clock = clock
         self.logger = logger
         self.metrics = metrics
+        self.tagsKeys = (store as? any KeyTaggedStore)?.requiresKeyTags ?? false
     }
 
     /// The session for a request: the stored one if `cookieValue` names a live session, else a fresh,
@@ -126,7 +129,8 @@ public struct SessionManager: Sendable {
     /// anonymous session or one of the same user; without, the same session under a new ID.
     private func rotate(_ session: Session, now: Date, signingIn userID: String? = nil, edit: (inout SessionRecord) -> Void) async throws {
         let snapshot = session.state.withLock { $0 }
-        let token = SecureToken()
+        let owner = userID ?? snapshot.record?.userID
+        let token = SecureToken(tag: tagsKeys ? owner.map(KeyTag.init(user:)) : nil)
         var record = snapshot.record ?? newRecord(key: token.hashed, now: now, state: snapshot)
         record.key = token.hashed
         for key in snapshot.removed { record.data[key] = nil }

@@ -1,4 +1,4 @@
-import CloakroomCore
+public import CloakroomCore
 public import CoreMetrics
 public import Foundation
 
@@ -37,7 +37,7 @@ public struct SessionMetrics: Sendable {
 /// and `cloakroom_store_operation_duration_seconds{store,operation}` (a histogram).
 ///
 /// Wraps any complete store and forwards every ability; its behaviour is the wrapped store's.
-public final class MeteredSessionStore: CompleteSessionStore {
+public final class MeteredSessionStore: CompleteSessionStore, KeyTaggedStore {
     /// The store being measured.
     public let base: any CompleteSessionStore
     private let operations: [Operation: Instruments]
@@ -68,6 +68,8 @@ public final class MeteredSessionStore: CompleteSessionStore {
         }
         self.operations = operations
     }
+
+    public var requiresKeyTags: Bool { (base as? any KeyTaggedStore)?.requiresKeyTags ?? false }
 
     private func measured<T>(_ operation: Operation, _ body: () async throws -> T) async throws -> T {
         guard let instruments = operations[operation] else { return try await body() }

@@ -32,7 +32,7 @@ public enum SessionStoreConformance {
         absolute: TimeInterval = 43200
     ) -> SessionRecord {
         SessionRecord(
-            key: SecureToken.hash(name),
+            key: key(name, user: user),
             handle: "h-" + name,
             userID: user,
             data: data,
@@ -43,6 +43,14 @@ public enum SessionStoreConformance {
             userAgent: "UA/1.0 ✓",
             ipAddress: "127.0.0.1"
         )
+    }
+
+    /// The hashed key of session `name`: tagged for its user (see `KeyTag`), as `SessionManager`
+    /// makes a signed-in session's key for a store that shards by key; any store takes it.
+    static func key(_ name: String, user: String? = nil) -> String {
+        let hash = SecureToken.hash(name)
+        guard let user else { return hash }
+        return KeyTag(user: user).hex + hash.dropFirst(4)
     }
 
     static func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
@@ -157,14 +165,29 @@ public enum SessionStoreConformance {
                 try expect(u1 == ["h-u1a", "h-u1b"], "u1 sessions: \(u1)")
                 let later = try await store.records(forUser: "u1", now: t0.addingTimeInterval(20)).map(\.handle)
                 try expect(later == ["h-u1a"], "expired session listed: \(later)")
-                guard var moved = try await store.load(key: SecureToken.hash("anon"), now: t0) else {
+                guard var moved = try await store.load(key: key("anon"), now: t0) else {
                     throw ConformanceFailure(description: "anon missing")
                 }
                 moved.userID = "u2"
                 moved.version += 1
-                try expect(try await store.update(moved, expectedVersion: 1), "could not sign in anon")
-                let u2 = try await store.records(forUser: "u2", now: t0).map(\.handle).sorted()
-                try expect(u2 == ["h-anon", "h-u2a"], "u2 sessions after sign-in: \(u2)")
+                if (store as? any KeyTaggedStore)?.requiresKeyTags == true {
+                    // A store that shards by key cannot move a session to a user its key is not
+                    // tagged for (SessionManager signs in under a new, tagged ID): it refuses,
+                    // and writes nothing.
+                    var refused = false
+                    do { _ = try await store.update(moved, expectedVersion: 1) } catch let error as StoreError where error.isUnsupported {
+                        refused = true
+                    }
+                    try expect(refused, "a tagged store moved a session to a user its key is not tagged for")
+                    let still = try await store.load(key: key("anon"), now: t0)
+                    try expect(still?.userID == nil && still?.version == 1, "a refused update changed the record")
+                    let u2 = try await store.records(forUser: "u2", now: t0).map(\.handle)
+                    try expect(u2 == ["h-u2a"], "u2 sessions after a refused move: \(u2)")
+                } else {
+                    try expect(try await store.update(moved, expectedVersion: 1), "could not sign in anon")
+                    let u2 = try await store.records(forUser: "u2", now: t0).map(\.handle).sorted()
+                    try expect(u2 == ["h-anon", "h-u2a"], "u2 sessions after sign-in: \(u2)")
+                }
                 try expect(try await store.records(forUser: "nobody", now: t0).isEmpty, "unknown user has sessions")
             }
         ),
@@ -173,10 +196,10 @@ public enum SessionStoreConformance {
             { store in
                 for name in ["a", "b", "c"] { try await store.insert(record("x" + name, user: "ux")) }
                 try await store.insert(record("y", user: "uy"))
-                let removed = try await store.deleteAll(forUser: "ux", exceptKey: SecureToken.hash("xb"))
+                let removed = try await store.deleteAll(forUser: "ux", exceptKey: key("xb", user: "ux"))
                 try expect(removed == 2, "removed \(removed), expected 2")
                 try expect(try await store.records(forUser: "ux", now: t0).map(\.handle) == ["h-xb"], "wrong survivor")
-                try expect(try await store.load(key: SecureToken.hash("y"), now: t0) != nil, "another user's session was removed")
+                try expect(try await store.load(key: key("y", user: "uy"), now: t0) != nil, "another user's session was removed")
                 let all = try await store.deleteAll(forUser: "ux", exceptKey: nil)
                 let remaining = try await store.records(forUser: "ux", now: t0)
                 try expect(all == 1 && remaining.isEmpty, "deleteAll without exception left sessions")

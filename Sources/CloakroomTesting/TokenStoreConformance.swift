@@ -29,8 +29,8 @@ public enum TokenStoreConformance {
         familyLifetime: TimeInterval = 86_400
     ) -> RefreshTokenRecord {
         RefreshTokenRecord(
-            key: SecureToken.hash(name),
-            familyID: family,
+            key: key(name, user: user),
+            familyID: self.family(family, user: user),
             userID: user,
             clientID: "cloakroom-cli",
             scope: "openid profile ✓",
@@ -38,6 +38,17 @@ public enum TokenStoreConformance {
             expiresAt: issued.addingTimeInterval(lifetime),
             familyExpiresAt: issued.addingTimeInterval(familyLifetime)
         )
+    }
+
+    /// The hashed key of token `name`, tagged for its user (see `KeyTag`) as `TokenService` makes
+    /// it for a store that shards by key; any store takes it.
+    static func key(_ name: String, user: String = "user-1") -> String {
+        KeyTag(user: user).hex + SecureToken.hash(name).dropFirst(4)
+    }
+
+    /// A family ID tagged for its user, as `TokenService` makes it for a store that shards by key.
+    static func family(_ name: String, user: String = "user-1") -> String {
+        KeyTag(user: user).prefixing(name)
     }
 
     static func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
@@ -60,11 +71,11 @@ public enum TokenStoreConformance {
         (
             "missing token loads nil and does not rotate",
             { store in
-                let key = SecureToken.hash("nobody")
-                try expect(try await store.refreshToken(key: key, now: t0) == nil, "expected nil for a key never inserted")
-                let outcome = try await store.rotateRefreshToken(key: key, newKey: SecureToken.hash("n2"), now: t0, lifetime: 60)
+                let missing = key("nobody")
+                try expect(try await store.refreshToken(key: missing, now: t0) == nil, "expected nil for a key never inserted")
+                let outcome = try await store.rotateRefreshToken(key: missing, newKey: key("n2"), now: t0, lifetime: 60)
                 try expect(outcome == .invalid, "rotating a missing token gave \(outcome)")
-                try expect(try await store.refreshToken(key: SecureToken.hash("n2"), now: t0) == nil, "a failed rotation stored a successor")
+                try expect(try await store.refreshToken(key: key("n2"), now: t0) == nil, "a failed rotation stored a successor")
             }
         ),
         (
@@ -96,7 +107,7 @@ public enum TokenStoreConformance {
                 try await store.insertRefreshToken(record)
                 let later = t0.addingTimeInterval(60)
                 try expect(try await store.refreshToken(key: record.key, now: later) == nil, "expired token was returned")
-                let outcome = try await store.rotateRefreshToken(key: record.key, newKey: SecureToken.hash("old2"), now: later, lifetime: 60)
+                let outcome = try await store.rotateRefreshToken(key: record.key, newKey: key("old2"), now: later, lifetime: 60)
                 try expect(outcome == .invalid, "rotating an expired token gave \(outcome)")
             }
         ),
@@ -106,12 +117,12 @@ public enum TokenStoreConformance {
                 let first = token("r1")
                 try await store.insertRefreshToken(first)
                 let now = t0.addingTimeInterval(100)
-                let outcome = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("r2"), now: now, lifetime: 600)
+                let outcome = try await store.rotateRefreshToken(key: first.key, newKey: key("r2"), now: now, lifetime: 600)
                 guard case .rotated(let successor) = outcome else {
                     throw ConformanceFailure(description: "expected rotated, got \(outcome)")
                 }
                 let expected = RefreshTokenRecord(
-                    key: SecureToken.hash("r2"),
+                    key: key("r2"),
                     familyID: first.familyID,
                     userID: first.userID,
                     clientID: first.clientID,
@@ -133,7 +144,7 @@ public enum TokenStoreConformance {
                 let first = token("cap", lifetime: 7200, familyLifetime: 7200)
                 try await store.insertRefreshToken(first)
                 let now = t0.addingTimeInterval(7000)
-                let outcome = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("cap2"), now: now, lifetime: 3600)
+                let outcome = try await store.rotateRefreshToken(key: first.key, newKey: key("cap2"), now: now, lifetime: 3600)
                 guard case .rotated(let successor) = outcome else {
                     throw ConformanceFailure(description: "expected rotated, got \(outcome)")
                 }
@@ -160,7 +171,7 @@ public enum TokenStoreConformance {
                 let after = try await store.refreshToken(key: first.key, now: now)
                 try expect(after != nil && after?.usedAt == nil, "a refused rotation changed the token: \(String(describing: after))")
                 try expect(same(try await store.refreshToken(key: other.key, now: now), other), "a refused rotation changed the other token")
-                let retry = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("k3"), now: now, lifetime: 600)
+                let retry = try await store.rotateRefreshToken(key: first.key, newKey: key("k3"), now: now, lifetime: 600)
                 guard case .rotated = retry else { throw ConformanceFailure(description: "rotation after a refused one gave \(retry)") }
             }
         ),
@@ -169,11 +180,11 @@ public enum TokenStoreConformance {
             { store in
                 let first = token("x1", family: "fam-x", lifetime: 60)
                 try await store.insertRefreshToken(first)
-                _ = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("x2"), now: t0.addingTimeInterval(1), lifetime: 600)
+                _ = try await store.rotateRefreshToken(key: first.key, newKey: key("x2"), now: t0.addingTimeInterval(1), lifetime: 600)
                 let late = t0.addingTimeInterval(60)
-                let outcome = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("x3"), now: late, lifetime: 600)
+                let outcome = try await store.rotateRefreshToken(key: first.key, newKey: key("x3"), now: late, lifetime: 600)
                 try expect(outcome == .invalid, "rotating an expired used token gave \(outcome)")
-                try expect(try await store.refreshToken(key: SecureToken.hash("x2"), now: late) != nil, "the family was revoked by an expired token")
+                try expect(try await store.refreshToken(key: key("x2"), now: late) != nil, "the family was revoked by an expired token")
             }
         ),
         (
@@ -183,28 +194,28 @@ public enum TokenStoreConformance {
                 let bystander = token("other", family: "fam-other")
                 try await store.insertRefreshToken(first)
                 try await store.insertRefreshToken(bystander)
-                _ = try await store.rotateRefreshToken(key: first.key, newKey: SecureToken.hash("u2"), now: t0.addingTimeInterval(1), lifetime: 600)
+                _ = try await store.rotateRefreshToken(key: first.key, newKey: key("u2"), now: t0.addingTimeInterval(1), lifetime: 600)
                 _ = try await store.rotateRefreshToken(
-                    key: SecureToken.hash("u2"),
-                    newKey: SecureToken.hash("u3"),
+                    key: key("u2"),
+                    newKey: key("u3"),
                     now: t0.addingTimeInterval(2),
                     lifetime: 600
                 )
                 let outcome = try await store.rotateRefreshToken(
                     key: first.key,
-                    newKey: SecureToken.hash("evil"),
+                    newKey: key("evil"),
                     now: t0.addingTimeInterval(3),
                     lifetime: 600
                 )
                 guard case .reused(let reused) = outcome else {
                     throw ConformanceFailure(description: "expected reused, got \(outcome)")
                 }
-                try expect(reused.key == first.key && reused.familyID == "fam-reuse", "reused names \(reused)")
+                try expect(reused.key == first.key && reused.familyID == first.familyID, "reused names \(reused)")
                 let now = t0.addingTimeInterval(4)
                 for name in ["u1", "u2", "u3", "evil"] {
-                    try expect(try await store.refreshToken(key: SecureToken.hash(name), now: now) == nil, "token \(name) survived reuse")
+                    try expect(try await store.refreshToken(key: key(name), now: now) == nil, "token \(name) survived reuse")
                 }
-                let last = try await store.rotateRefreshToken(key: SecureToken.hash("u3"), newKey: SecureToken.hash("u4"), now: now, lifetime: 600)
+                let last = try await store.rotateRefreshToken(key: key("u3"), newKey: key("u4"), now: now, lifetime: 600)
                 try expect(last == .invalid, "the family's newest token still rotates after reuse: \(last)")
                 try expect(try await store.refreshToken(key: bystander.key, now: now) != nil, "another family was revoked too")
             }
@@ -219,7 +230,7 @@ public enum TokenStoreConformance {
                         group.addTask {
                             try await store.rotateRefreshToken(
                                 key: first.key,
-                                newKey: SecureToken.hash("race-\(i)"),
+                                newKey: key("race-\(i)"),
                                 now: t0.addingTimeInterval(5),
                                 lifetime: 600
                             )
@@ -246,18 +257,18 @@ public enum TokenStoreConformance {
             { store in
                 try await store.insertRefreshToken(token("f1", family: "fam-a"))
                 _ = try await store.rotateRefreshToken(
-                    key: SecureToken.hash("f1"),
-                    newKey: SecureToken.hash("f2"),
+                    key: key("f1"),
+                    newKey: key("f2"),
                     now: t0.addingTimeInterval(1),
                     lifetime: 600
                 )
                 try await store.insertRefreshToken(token("g1", family: "fam-b"))
-                let removed = try await store.revokeFamily("fam-a")
+                let removed = try await store.revokeFamily(family("fam-a"))
                 try expect(removed == 2, "revokeFamily removed \(removed), expected 2")
                 let now = t0.addingTimeInterval(2)
-                try expect(try await store.refreshToken(key: SecureToken.hash("f2"), now: now) == nil, "revoked family's token survived")
-                try expect(try await store.refreshToken(key: SecureToken.hash("g1"), now: now) != nil, "another family was revoked")
-                try expect(try await store.revokeFamily("fam-a") == 0, "revoking twice removed something")
+                try expect(try await store.refreshToken(key: key("f2"), now: now) == nil, "revoked family's token survived")
+                try expect(try await store.refreshToken(key: key("g1"), now: now) != nil, "another family was revoked")
+                try expect(try await store.revokeFamily(family("fam-a")) == 0, "revoking twice removed something")
             }
         ),
         (
@@ -268,12 +279,12 @@ public enum TokenStoreConformance {
                 try await store.insertRefreshToken(token("q1", family: "fam-q1", user: "bob"))
                 let removed = try await store.revokeRefreshTokens(forUser: "alice")
                 try expect(removed == 2, "removed \(removed), expected 2")
-                try expect(try await store.refreshToken(key: SecureToken.hash("p1"), now: t0) == nil, "alice's token survived")
-                try expect(try await store.refreshToken(key: SecureToken.hash("p2"), now: t0) == nil, "alice's token survived")
-                try expect(try await store.refreshToken(key: SecureToken.hash("q1"), now: t0) != nil, "bob's token was revoked")
+                try expect(try await store.refreshToken(key: key("p1", user: "alice"), now: t0) == nil, "alice's token survived")
+                try expect(try await store.refreshToken(key: key("p2", user: "alice"), now: t0) == nil, "alice's token survived")
+                try expect(try await store.refreshToken(key: key("q1", user: "bob"), now: t0) != nil, "bob's token was revoked")
                 // A new family for alice after the revocation works.
                 try await store.insertRefreshToken(token("p3", family: "fam-p3", user: "alice"))
-                try expect(try await store.refreshToken(key: SecureToken.hash("p3"), now: t0) != nil, "new family after revocation missing")
+                try expect(try await store.refreshToken(key: key("p3", user: "alice"), now: t0) != nil, "new family after revocation missing")
             }
         ),
         (
@@ -365,7 +376,7 @@ public enum TokenStoreConformance {
                     try expect(total <= 8, "removed \(total) records, only 8 were expired")
                 }
                 try expect(total == 8, "removed \(total) records in all, expected 8")
-                try expect(try await store.refreshToken(key: SecureToken.hash("live"), now: now) != nil, "a live token was swept")
+                try expect(try await store.refreshToken(key: key("live"), now: now) != nil, "a live token was swept")
                 let gina = try await store.revocationState(userID: "gina", tokenID: "jti-x", sessionID: "fam-kept", now: now)
                 try expect(gina.epoch == 4, "a live epoch was swept")
                 try expect(gina.sessionDenied, "a live denied sign-in was swept")

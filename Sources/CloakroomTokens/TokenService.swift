@@ -103,13 +103,19 @@ public struct TokenService: Sendable {
 
     var clock: any CloakroomClock { issuer.clock }
 
+    /// Whether the store needs refresh tokens and family IDs to carry their user's `KeyTag`.
+    var tagsKeys: Bool { (store as? any KeyTaggedStore)?.requiresKeyTags ?? false }
+
     /// Starts a family for `userID` after the caller has checked the user's credentials.
     public func signIn(userID: String, clientID: String? = nil, scope: String = "") async throws -> Grant {
         let now = clock.now()
-        let refresh = SecureToken()
+        // A store that shards by key (Redis Cluster) keeps a user's token state under the user's tag.
+        let tag = tagsKeys ? KeyTag(user: userID) : nil
+        let refresh = SecureToken(tag: tag)
+        let family = SecureToken(byteCount: 16).text
         let record = RefreshTokenRecord(
             key: refresh.hashed,
-            familyID: SecureToken(byteCount: 16).text,
+            familyID: tag?.prefixing(family) ?? family,
             userID: userID,
             clientID: clientID ?? configuration.clientID,
             scope: scope,
@@ -134,7 +140,8 @@ public struct TokenService: Sendable {
                 throw RefreshError(reason: .wrongClient)
             }
         }
-        let successor = SecureToken()
+        // The successor stays where its family is: under the tag its predecessor's key carries.
+        let successor = SecureToken(tag: tagsKeys ? KeyTag(key: token.hashed) : nil)
         switch try await store.rotateRefreshToken(key: token.hashed, newKey: successor.hashed, now: now, lifetime: configuration.refreshIdleLifetime)
         {
         case .rotated(let record):

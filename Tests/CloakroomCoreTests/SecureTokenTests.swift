@@ -32,6 +32,26 @@ struct SecureTokenTests {
         #expect(SecureToken(validating: text) == nil)
     }
 
+    @Test func taggedTokensCarryTheirTagInTheTextAndTheKey() throws {
+        let tag = KeyTag(user: "alice")
+        #expect(tag.hex == String(SecureToken.hash("alice").prefix(4)), "the first two bytes of SHA-256 of the user ID")
+        let token = SecureToken(tag: tag)
+        #expect(token.text.utf8.count == 48 && token.text.hasPrefix(tag.hex + "."))
+        #expect(token.hashed.count == 64 && token.hashed.hasPrefix(tag.hex))
+        #expect(token.hashed.dropFirst(4) == SecureToken.hash(token.text).dropFirst(4), "the rest is the token's own hash")
+        let presented = try #require(SecureToken(validating: token.text))
+        #expect(presented.tag == tag && presented.hashed == token.hashed)
+        #expect(KeyTag(key: token.hashed) == tag)
+        #expect(KeyTag(taggedText: tag.prefixing("family")) == tag)
+        #expect(SecureToken(validating: SecureToken().text)?.tag == nil)
+        // Malformed tags: upper case, not hex, no dot, a tag on a short token.
+        for bad in [
+            "ABCD." + SecureToken().text, "wxyz." + SecureToken().text, "abcd-" + SecureToken().text, "abcd." + SecureToken(byteCount: 31).text,
+        ] {
+            #expect(SecureToken(validating: bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func aWellFormedTokenValidates() {
         let token = SecureToken()
         #expect(SecureToken(validating: token.text) == token)

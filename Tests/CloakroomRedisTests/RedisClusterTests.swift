@@ -1,6 +1,8 @@
 import CloakroomCore
 import CloakroomIdentity
+import CloakroomSessions
 import CloakroomTesting
+import CloakroomTokens
 import Foundation
 import Testing
 
@@ -127,6 +129,102 @@ struct RedisClusterTests {
                 }
                 let took = try #require(resumed, "reads did not resume within 30 s of the primary's death: \(messages)")
                 print("redis cluster failover: every key readable \(took) after a primary was killed (\(refused) calls refused meanwhile)")
+            }
+        }
+    }
+
+    @Test("the session and token conformance suites pass on the cluster")
+    func conformance() async throws {
+        try await RedisClusterTestSetup.with { cluster in
+            // Each check under its own prefix, as on standalone Redis: the checks reuse user IDs.
+            for check in SessionStoreConformance.checkNames {
+                var configuration = try RedisConfiguration(url: cluster.url)
+                configuration.keyPrefix = uniquePrefix("cluster")
+                try await withStore(configuration) { store in
+                    #expect(store.requiresKeyTags)
+                    try await SessionStoreConformance.run(only: [check]) { store }
+                }
+            }
+            for check in TokenStoreConformance.checkNames {
+                var configuration = try RedisConfiguration(url: cluster.url)
+                configuration.keyPrefix = uniquePrefix("cluster-tokens")
+                try await withStore(configuration) { sessions in
+                    try await TokenStoreConformance.run(only: [check]) { RedisTokenStore(database: sessions.database) }
+                }
+            }
+        }
+    }
+
+    @Test("SessionManager and TokenService tag what they make: a user's sessions, index and tokens share one slot")
+    func tagging() async throws {
+        try await RedisClusterTestSetup.with { cluster in
+            var configuration = try RedisConfiguration(url: cluster.url)
+            configuration.keyPrefix = uniquePrefix("tagged")
+            let prefix = configuration.keyPrefix
+            try await withStore(configuration) { store in
+                let manager = SessionManager(store: store)
+                var sessionsOf: [String: [String]] = [:]
+                let users = (0..<12).map { "user-\($0)" }
+                for user in users {
+                    for _ in 0..<3 {
+                        let session = try await manager.load(cookieValue: nil)
+                        session.setValue("a visit", forKey: "seen")
+                        _ = try await manager.commit(session)
+                        let anonymous = try #require(session.cookieValue)
+                        #expect(SecureToken(validating: anonymous)?.tag == nil, "an anonymous session carries no tag")
+                        try await manager.signIn(session, userID: user)
+                        session.setValue("3 items", forKey: "cart")
+                        _ = try await manager.commit(session)
+                        let id = try #require(session.cookieValue)
+                        #expect(SecureToken(validating: id)?.tag == KeyTag(user: user), "a signed-in session carries its user's tag")
+                        #expect(try await manager.load(cookieValue: anonymous).record == nil, "the anonymous ID died at sign-in")
+                        sessionsOf[user, default: []].append(id)
+                    }
+                }
+                // The users' slots spread over the three primaries, and each user's keys share one.
+                var slots = Set<Int>()
+                for user in users {
+                    let tag = KeyTag(user: user).hex
+                    let index = prefix + "{" + tag + "}u:" + user
+                    let slot = Int(
+                        try await cluster.redisCLI(["-p", String(cluster.nodes[0].port), "cluster", "keyslot", index]).trimmingCharacters(
+                            in: .whitespacesAndNewlines
+                        )
+                    )
+                    #expect(slot == RedisClusterSlots.slot(of: Array(tag.utf8)))
+                    slots.insert(slot ?? -1)
+                    let ids = try #require(sessionsOf[user])
+                    for id in ids {
+                        let loaded = try await manager.load(cookieValue: id)
+                        #expect(loaded.userID == user && loaded.value(forKey: "cart") == "3 items")
+                        #expect(loaded.record.map { String($0.key.prefix(4)) } == tag, "the key carries the tag")
+                    }
+                    #expect(try await store.records(forUser: user, now: Date()).count == 3)
+                }
+                #expect(slots.count >= 10, "users spread over slots: \(slots.count) distinct for 12 users")
+                // A regenerated ID keeps the user's tag; sign-out everywhere is one script in that slot.
+                let session = try await manager.load(cookieValue: try #require(sessionsOf["user-0"]?.first))
+                try await manager.regenerate(session)
+                #expect(SecureToken(validating: try #require(session.cookieValue))?.tag == KeyTag(user: "user-0"))
+                #expect(try await store.deleteAll(forUser: "user-0", exceptKey: session.record?.key) == 2)
+                #expect(try await store.records(forUser: "user-0", now: Date()).map(\.key) == [session.record?.key])
+
+                // Refresh tokens: tagged for the user, rotated within the slot, reuse kills the family.
+                let ring = TokenKeyRing()
+                try await ring.generate()
+                let tokens = TokenService(
+                    issuer: AccessTokenIssuer(keyRing: ring, configuration: .init(issuer: "https://auth.example")),
+                    verifier: TokenVerifier(keys: ring, configuration: .init(issuer: "https://auth.example", audience: "https://api.example")),
+                    store: RedisTokenStore(database: store.database),
+                    configuration: .init(audience: "https://api.example")
+                )
+                let grant = try await tokens.signIn(userID: "user-5")
+                #expect(SecureToken(validating: grant.refreshToken)?.tag == KeyTag(user: "user-5"))
+                let next = try await tokens.refresh(grant.refreshToken)
+                #expect(SecureToken(validating: next.refreshToken)?.tag == KeyTag(user: "user-5"))
+                #expect(try await tokens.authenticate(next.accessToken).subject == "user-5")
+                await #expect(throws: TokenService.RefreshError.self) { try await tokens.refresh(grant.refreshToken) }
+                await #expect(throws: TokenService.RefreshError.self) { try await tokens.refresh(next.refreshToken) }
             }
         }
     }
