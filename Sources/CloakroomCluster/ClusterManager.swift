@@ -15,20 +15,33 @@ public struct ClusterManager: Sendable {
     public struct Request: Sendable, Equatable {
         public var nodes: Int
         public var topology: ClusterTopology
-        /// Session store URL; nil: `central` starts a Redis, `sticky` gives each node its own memory store.
+        /// Session store URL; nil: `central` starts a Redis (see `redis`), `sticky` gives each node
+        /// its own memory store.
         public var store: String?
+        /// What `central` starts when no `store` is given: a Redis Cluster of 3 primaries and
+        /// 3 replicas (the default), or one `redis-server`.
+        public var redis: RedisKind = .cluster
         /// Account store URL; nil: `central` starts a PostgreSQL, `sticky` shares an SQLite file in the folder.
         public var accounts: String?
         /// The users' port (HAProxy).
         public var port: Int
 
-        public init(nodes: Int, topology: ClusterTopology, store: String?, accounts: String?, port: Int) {
+        public init(nodes: Int, topology: ClusterTopology, store: String?, accounts: String?, port: Int, redis: RedisKind = .cluster) {
+            self.redis = redis
             self.nodes = nodes
             self.topology = topology
             self.store = store
             self.accounts = accounts
             self.port = port
         }
+    }
+
+    /// The Redis `central` starts for sessions when given no store.
+    public enum RedisKind: String, Sendable, Equatable, CaseIterable {
+        /// Six `redis-server --cluster-enabled yes` made one cluster by `redis-cli --cluster create`.
+        case cluster
+        /// One `redis-server`.
+        case single
     }
 
     /// The cluster's folder.
@@ -92,6 +105,9 @@ public struct ClusterManager: Sendable {
         if existing.nodes.count != request.nodes { differences.append("\(existing.nodes.count) nodes") }
         if existing.port != request.port { differences.append("port \(existing.port)") }
         if let store = request.store, store != existing.store { differences.append("another store") }
+        if request.store == nil, request.topology == .central, existing.startedRedis != nil, existing.startedRedis != request.redis {
+            differences.append("redis \(existing.startedRedis?.rawValue ?? "-")")
+        }
         if let accounts = request.accounts, accounts != existing.accounts { differences.append("other accounts") }
         guard differences.isEmpty else {
             throw ClusterError(
@@ -117,9 +133,26 @@ public struct ClusterManager: Sendable {
                         "the central topology starts a Redis for sessions, and redis-server is not installed: apt-get install redis-server (or give --store URL)"
                     )
                 }
-                let port = try ProcessControl.freePort()
-                backing.append(.init(name: "redis", port: port, program: "redis-server"))
-                store = "redis://127.0.0.1:\(port)/0"
+                switch request.redis {
+                case .single:
+                    let port = try ProcessControl.freePort()
+                    backing.append(.init(name: "redis", port: port, program: "redis-server"))
+                    store = "redis://127.0.0.1:\(port)/0"
+                case .cluster:
+                    guard ProcessControl.executable("redis-cli") != nil else {
+                        throw ClusterError(
+                            "the central topology creates a Redis Cluster with redis-cli, which is not installed: apt-get install redis-tools (or --redis single, or give --store URL)"
+                        )
+                    }
+                    var ports: [Int] = []
+                    for index in 1...Self.redisClusterSize {
+                        let port = try ProcessControl.freePort(avoiding: ports)
+                        ports.append(port)
+                        backing.append(.init(name: "redis\(index)", port: port, program: "redis-server"))
+                    }
+                    // Three seeds: the client needs one that answers to learn the slot map.
+                    store = "redis-cluster://" + ports.prefix(3).map { "127.0.0.1:\($0)" }.joined(separator: ",")
+                }
             }
             if let given = request.accounts {
                 accounts = given
@@ -158,19 +191,25 @@ public struct ClusterManager: Sendable {
             let process = state.backing[index]
             if let pid = process.pid, ProcessControl.isRunning(pid, program: process.program) { continue }
             switch process.name {
-            case "redis":
-                let folder = directory.appendingPathComponent("redis")
+            case let name where name.hasPrefix("redis"):
+                let folder = directory.appendingPathComponent(name)
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                state.backing[index].pid = try ProcessControl.spawnDetached(
-                    [
-                        "redis-server", "--port", "\(process.port)", "--bind", "127.0.0.1", "--dir", folder.path,
-                        "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-                    ],
-                    log: directory.appendingPathComponent("redis.log")
-                )
+                var arguments = [
+                    "redis-server", "--port", "\(process.port)", "--bind", "127.0.0.1", "--dir", folder.path,
+                    "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+                ]
+                if name != "redis" {
+                    // A Redis Cluster node: a primary unreachable for 2 s is failed over to its
+                    // replica; replicas copy at once rather than after Redis's default 5 s batching.
+                    arguments += [
+                        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+                        "--repl-diskless-sync-delay", "0",
+                    ]
+                }
+                state.backing[index].pid = try ProcessControl.spawnDetached(arguments, log: directory.appendingPathComponent("\(name).log"))
                 // Saved before waiting: a failure below must not leave a process `down` cannot find.
                 try state.save(to: directory)
-                try await waitPort(process.port, "redis", seconds: 20)
+                try await waitPort(process.port, name, seconds: 20)
             case "postgres":
                 state.backing[index].pid = try await startPostgres(port: process.port)
                 try state.save(to: directory)
@@ -179,6 +218,36 @@ public struct ClusterManager: Sendable {
             }
             say("started \(process.name) on 127.0.0.1:\(process.port)")
         }
+        try await formRedisCluster(state)
+    }
+
+    /// Six nodes in a Redis Cluster (3 primaries + 3 replicas).
+    static let redisClusterSize = 6
+
+    /// Makes the started Redis Cluster nodes one cluster the first time (`redis-cli --cluster
+    /// create`), and waits until every running node reports all 16,384 slots served. Nodes started
+    /// again find each other through their `nodes.conf`.
+    func formRedisCluster(_ state: ClusterState) async throws {
+        let members = state.backing.filter { $0.name.hasPrefix("redis") && $0.name != "redis" }
+        guard let first = members.first else { return }
+        let info = try await Self.run(["redis-cli", "-h", "127.0.0.1", "-p", "\(first.port)", "cluster", "info"])
+        if info.contains("cluster_known_nodes:1\r") || info.contains("cluster_known_nodes:1\n") || info.hasSuffix("cluster_known_nodes:1") {
+            try await Self.run(
+                ["redis-cli", "--cluster", "create"] + members.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"]
+            )
+            say("created a Redis Cluster: 3 primaries, 3 replicas (\(members.map { String($0.port) }.joined(separator: ", ")))")
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            var healthy = true
+            for member in members where member.pid.map({ ProcessControl.isRunning($0, program: member.program) }) == true {
+                let text = (try? await Self.run(["redis-cli", "-h", "127.0.0.1", "-p", "\(member.port)", "cluster", "info"])) ?? ""
+                if !text.contains("cluster_state:ok") || !text.contains("cluster_slots_ok:16384") { healthy = false }
+            }
+            if healthy { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ClusterError("the Redis Cluster did not serve all 16384 slots within 60 s; see \(directory.path)/redis*.log")
     }
 
     func startPostgres(port: Int) async throws -> Int32 {
@@ -220,6 +289,8 @@ public struct ClusterManager: Sendable {
             executable, "serve", "--host", "127.0.0.1", "--port", "\(node.port)",
             "--keys", directory.appendingPathComponent("keys.json").path,
             "--trusted-proxy", "127.0.0.1", "--drain-seconds", "2",
+            // One issuer for all: a token issued by one node is accepted by every other.
+            "--issuer", "http://127.0.0.1:\(state.port)",
         ]
         // The store URLs go in the environment, not on the command line `ps` shows to everyone.
         var environment = ProcessInfo.processInfo.environment
@@ -295,7 +366,15 @@ public struct ClusterManager: Sendable {
         }
         lines.append("haproxy   \(String(state.port).padding(6)) \(Self.describe(state.haproxy))")
         for process in state.backing {
-            lines.append("\(process.name.padding(8))  \(String(process.port).padding(6)) \(Self.describe(process))")
+            var line = "\(process.name.padding(8))  \(String(process.port).padding(6)) \(Self.describe(process))"
+            if process.name.hasPrefix("redis"), Self.describe(process) == "running",
+                let role = try? await Self.run(["redis-cli", "-h", "127.0.0.1", "-p", "\(process.port)", "role"])
+            {
+                // ROLE's first line: master, slave (a replica) or sentinel.
+                let first = role.split(separator: "\n").first.map(String.init) ?? ""
+                line += "   " + (first == "master" ? "primary" : first == "slave" ? "replica" : first)
+            }
+            lines.append(line)
         }
         return lines.joined(separator: "\n")
     }
@@ -319,8 +398,18 @@ public struct ClusterManager: Sendable {
     /// Resumes a hung node or starts a dead one again on its port.
     public func start(node name: String) async throws {
         var state = try existingState()
+        if let process = state.backing.first(where: { $0.name == name }) {
+            // Redis or PostgreSQL: resumed if hung, else started again with its data.
+            if let pid = process.pid, ProcessControl.isRunning(pid, program: process.program), ProcessControl.isStopped(pid) {
+                ProcessControl.signal(pid, SIGCONT)
+                say("resumed \(process.name)")
+            }
+            try await startBacking(&state)
+            try state.save(to: directory)
+            return
+        }
         guard let index = state.nodeIndex(name) else {
-            throw ClusterError("no node \(name) in this cluster (\(state.nodes.map(\.name).joined(separator: ", ")))")
+            throw ClusterError("no node \(name) in this cluster (\((state.nodes + state.backing).map(\.name).joined(separator: ", ")))")
         }
         let node = state.nodes[index]
         if let pid = node.pid, ProcessControl.isRunning(pid, program: node.program) {
@@ -381,10 +470,10 @@ public struct ClusterManager: Sendable {
     }
 
     func running(_ state: ClusterState, _ name: String) throws -> ClusterState.Process {
-        guard let index = state.nodeIndex(name) else {
-            throw ClusterError("no node \(name) in this cluster (\(state.nodes.map(\.name).joined(separator: ", ")))")
+        let found = state.nodeIndex(name).map { state.nodes[$0] } ?? state.backing.first { $0.name == name }
+        guard let node = found else {
+            throw ClusterError("no node \(name) in this cluster (\((state.nodes + state.backing).map(\.name).joined(separator: ", ")))")
         }
-        let node = state.nodes[index]
         guard let pid = node.pid, ProcessControl.isRunning(pid, program: node.program) else { throw ClusterError("\(node.name) is not running") }
         return node
     }

@@ -13,7 +13,7 @@ public enum ClusterTopology: String, Codable, Sendable, CaseIterable {
 public struct ClusterState: Codable, Sendable, Equatable {
     /// One process the cluster started.
     public struct Process: Codable, Sendable, Equatable {
-        /// `node1`, `haproxy`, `redis`, `postgres`.
+        /// `node1`, `haproxy`, `redis` (or `redis1`…`redis6`, a Redis Cluster), `postgres`.
         public var name: String
         /// The loopback port it listens on.
         public var port: Int
@@ -90,6 +90,13 @@ public struct ClusterState: Codable, Sendable, Equatable {
         let url = Self.file(in: directory)
         try encoder.encode(self).write(to: url, options: .atomic)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
+    }
+
+    /// What Redis `up` started for sessions (nil: none, a store URL was given).
+    public var startedRedis: ClusterManager.RedisKind? {
+        if backing.contains(where: { $0.name == "redis" }) { return .single }
+        if backing.contains(where: { $0.name == "redis1" }) { return .cluster }
+        return nil
     }
 
     /// The node named `name` (`node2`, or just `2`).

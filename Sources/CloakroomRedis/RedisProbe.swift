@@ -18,6 +18,20 @@ public enum RedisProbe {
     /// Checks `configuration`; never throws, and no secret appears in a message.
     public static func check(_ configuration: RedisConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async -> Outcome
     {
+        if let seeds = configuration.clusterSeeds, seeds.count > 1 {
+            // A cluster: the first seed that answers decides; all unreachable is unreachable.
+            var outcome = Outcome.unreachable("no redis cluster node answered")
+            for seed in seeds {
+                var one = configuration
+                one.clusterSeeds = [seed]
+                one.host = seed.host
+                one.port = seed.port
+                outcome = await check(one, group: group)
+                if case .unreachable = outcome { continue }
+                return outcome
+            }
+            return outcome
+        }
         let connection: RedisConnection
         let target: RedisConfiguration
         do {

@@ -2,6 +2,7 @@
 behind them in the central topology, each node's own memory in the sticky one. Nodes are killed
 and hung for real (SIGKILL, SIGSTOP) while clients with cookie jars keep using the site."""
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -108,7 +109,9 @@ def test_central_cluster_shares_sessions_and_survives_a_node_kill(cluster_dir):
     started = cluster.up()
     assert "cluster up" in started.stdout
     state = cluster.state
-    assert state["store"].startswith("redis://") and state["accounts"].startswith("postgres://")
+    # With no --store, central starts a Redis Cluster (3 primaries, 3 replicas) and a PostgreSQL.
+    assert state["store"].startswith("redis-cluster://") and state["accounts"].startswith("postgres://")
+    assert [p["name"] for p in state["backing"]] == [f"redis{i}" for i in range(1, 7)] + ["postgres"]
     config = open(os.path.join(cluster_dir, "haproxy.cfg")).read()
     assert "option redispatch" in config and "set-header X-Forwarded-For" in config and "balance roundrobin" in config
 
@@ -117,6 +120,8 @@ def test_central_cluster_shares_sessions_and_survives_a_node_kill(cluster_dir):
     for index in range(3):
         reply = requests.get(cluster.node_url(index) + "/api/me", cookies=alice.cookies, timeout=5)
         assert reply.status_code == 200 and reply.json()["user"]["username"] == "alice"
+    # The session ID carries alice's tag (tttt.random): every node finds its slot from the cookie.
+    assert re.fullmatch(r"[0-9a-f]{4}\.[A-Za-z0-9_-]{43}", alice.cookies.get("cloakroom")), alice.cookies
     # A write through one node is seen through the others.
     put = requests.put(cluster.node_url(0) + "/api/session/data/cart", json={"items": [1, 2]}, cookies=alice.cookies,
                        timeout=5)
@@ -315,3 +320,84 @@ def test_redis_primary_failover_under_load_through_haproxy(cluster_dir):
                         os.kill(int(f.read().strip()), 9)
                 except (OSError, ValueError):
                     pass
+
+
+def test_redis_cluster_reshard_and_failover_under_load_through_haproxy(cluster_dir):
+    """The central topology's own Redis Cluster: slots moved between primaries while clients use
+    the site (no error at all), then a primary killed (only 503 with Retry-After meanwhile, never a
+    500, nobody signed out, service back within the failover time plus 2 s, nothing acknowledged
+    before lost)."""
+    cluster = Cluster(cluster_dir, "central", nodes=2)
+    cluster.up("--accounts", "sqlite:" + os.path.join(cluster_dir, "accounts.sqlite"))
+    ports = {p["name"]: p["port"] for p in cluster.state["backing"]}
+    users = [sign_up(cluster.url, f"rc{i}") for i in range(8)]
+    for index, user in enumerate(users):
+        reply = user.put(cluster.url + "/api/session/data/cart", json={"items": [index]}, timeout=10)
+        assert reply.status_code == 200, reply.text
+
+    def loop(seconds, during):
+        outcome, failures, lock = {}, [], threading.Lock()
+
+        def run(user):
+            stop = time.monotonic() + seconds
+            while time.monotonic() < stop:
+                try:
+                    reply = user.get(cluster.url + "/api/me", timeout=10)
+                    status = reply.status_code
+                    if status != 200:
+                        with lock:
+                            failures.append((time.monotonic(), status, reply.headers.get("Retry-After")))
+                except requests.RequestException:
+                    status = "error"
+                    with lock:
+                        failures.append((time.monotonic(), status, None))
+                with lock:
+                    outcome[status] = outcome.get(status, 0) + 1
+                time.sleep(0.01)
+
+        threads = [threading.Thread(target=run, args=(user,)) for user in users]
+        for thread in threads:
+            thread.start()
+        at = during()
+        for thread in threads:
+            thread.join()
+        return outcome, failures, at
+
+    # A reshard under load: 2,000 slots from the first primary to the second.
+    def reshard():
+        time.sleep(0.5)
+        source = redis_cli(ports["redis1"], "cluster", "myid").strip()
+        target = redis_cli(ports["redis2"], "cluster", "myid").strip()
+        moved = subprocess.run(["redis-cli", "--cluster", "reshard", f"127.0.0.1:{ports['redis1']}", "--cluster-from", source,
+                                "--cluster-to", target, "--cluster-slots", "2000", "--cluster-yes"],
+                               capture_output=True, text=True, timeout=120)
+        assert moved.returncode == 0, moved.stdout[-2000:] + moved.stderr
+        return time.monotonic()
+
+    outcome, failures, _ = loop(6.0, reshard)
+    print(f"redis cluster reshard through haproxy: {outcome}")
+    assert set(outcome) == {200} and outcome[200] > 100, outcome
+
+    # A primary killed under load.
+    def kill_primary():
+        time.sleep(1.0)
+        cluster.cli("kill", "redis2")
+        return time.monotonic()
+
+    outcome, failures, killed = loop(10.0, kill_primary)
+    window = (max((f[0] for f in failures), default=killed) - killed)
+    print(f"redis cluster failover through haproxy: {outcome}; last failure {window:.2f} s after the kill")
+    assert outcome.get(200, 0) > 100, outcome
+    assert all(status == 503 for _, status, _ in failures), outcome
+    assert all(retry is not None for _, _, retry in failures), "every 503 carries Retry-After"
+    # cluster-node-timeout is 2 s, then the replica's election; back within that plus 2 s.
+    assert window < 2.0 + 2.0 + 2.0, outcome
+    # Everything written and acknowledged before the failover is still there: nobody signed out.
+    for index, user in enumerate(users):
+        got = user.get(cluster.url + "/api/session/data/cart", timeout=10)
+        assert got.status_code == 200 and got.json()["value"] == {"items": [index]}, got.text
+    # The killed primary comes back as a replica of the one that replaced it.
+    cluster.cli("start", "redis2")
+    wait_for(lambda: "role:slave" in redis_cli(ports["redis2"], "info", "replication"), 30, "redis2 rejoined as a replica")
+    status = cluster.cli("status").stdout
+    assert "replica" in next(line for line in status.splitlines() if line.startswith("redis2")), status

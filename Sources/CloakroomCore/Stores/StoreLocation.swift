@@ -17,7 +17,8 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     case file(directory: String)
     /// A PostgreSQL server (`postgres://…`).
     case postgres(url: String)
-    /// A Redis server (`redis://…`, `rediss://…` for TLS), or the primary a Sentinel names (`redis-sentinel://…`).
+    /// A Redis server (`redis://…`, `rediss://…` for TLS), the primary a Sentinel names
+    /// (`redis-sentinel://…`), or a Redis Cluster (`redis-cluster://…`).
     case redis(url: String)
 
     /// Parses `memory` or `sqlite:PATH` (also `sqlite://PATH`).
@@ -37,7 +38,9 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             self = .postgres(url: text)
             return
         }
-        if text.hasPrefix("redis://") || text.hasPrefix("rediss://") || text.hasPrefix("redis-sentinel://") {
+        if text.hasPrefix("redis://") || text.hasPrefix("rediss://") || text.hasPrefix("redis-sentinel://")
+            || text.hasPrefix("redis-cluster://")
+        {
             self = .redis(url: text)
             return
         }
@@ -49,7 +52,7 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             return
         }
         throw ParseError(
-            "store URL \(Self.redacted(text)) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) or redis-sentinel://HOST:PORT[,HOST:PORT…]/SERVICE"
+            "store URL \(Self.redacted(text)) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) redis-sentinel://HOST:PORT[,HOST:PORT…]/SERVICE or redis-cluster://HOST:PORT[,HOST:PORT…]"
         )
     }
 

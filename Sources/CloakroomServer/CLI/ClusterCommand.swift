@@ -41,8 +41,15 @@ struct Cluster: AsyncParsableCommand {
         @Option(help: "Nodes (1-16)") var nodes = 3
         @Option(help: "sticky (HAProxy pins each browser to a node; memory store per node) or central (round robin; one store)")
         var topology: String = "central"
-        @Option(help: "Session store URL for every node. Default: central starts a redis-server; sticky gives each node its own memory store")
+        @Option(
+            help:
+                "Session store URL for every node. Default: central starts a Redis Cluster (see --redis); sticky gives each node its own memory store"
+        )
         var store: String?
+        @Option(
+            help: "What central starts without --store: cluster (3 primaries + 3 replicas, redis-cli --cluster create) or single (one redis-server)"
+        )
+        var redis: String = "cluster"
         @Option(help: "Account store URL. Default: central starts a PostgreSQL; sticky shares an SQLite file in the folder")
         var accounts: String?
         @Option(help: "The users' port (HAProxy on 127.0.0.1)") var port = 8080
@@ -50,6 +57,7 @@ struct Cluster: AsyncParsableCommand {
 
         func validate() throws {
             guard ClusterTopology(rawValue: topology) != nil else { throw ValidationError("topology \(topology) is not sticky or central") }
+            guard ClusterManager.RedisKind(rawValue: redis) != nil else { throw ValidationError("--redis \(redis) is not cluster or single") }
             guard (1...16).contains(nodes) else { throw ValidationError("--nodes must be 1 to 16") }
             guard (1...65535).contains(port) else { throw ValidationError("--port must be 1 to 65535") }
         }
@@ -60,7 +68,8 @@ struct Cluster: AsyncParsableCommand {
                 topology: ClusterTopology(rawValue: topology) ?? .central,
                 store: store,
                 accounts: accounts,
-                port: port
+                port: port,
+                redis: ClusterManager.RedisKind(rawValue: redis) ?? .cluster
             )
             try await Cluster.failing { try await folder.manager().up(request) }
         }
@@ -73,22 +82,22 @@ struct Cluster: AsyncParsableCommand {
     }
 
     struct Kill: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "SIGKILL a node (a crash).")
-        @Argument(help: "node1, node2 … (or 1, 2 …)") var node: String
+        static let configuration = CommandConfiguration(abstract: "SIGKILL a node (a crash), or a Redis or PostgreSQL the cluster started.")
+        @Argument(help: "node1, node2 … (or 1, 2 …), redis, redis1 … redis6, postgres") var node: String
         @OptionGroup var folder: Folder
         func run() async throws { try await Cluster.failing { try folder.manager().kill(node: node) } }
     }
 
     struct Hang: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "SIGSTOP a node (it holds connections and answers nothing).")
-        @Argument(help: "node1, node2 … (or 1, 2 …)") var node: String
+        static let configuration = CommandConfiguration(abstract: "SIGSTOP a node, Redis or PostgreSQL (it holds connections and answers nothing).")
+        @Argument(help: "node1, node2 … (or 1, 2 …), redis, redis1 … redis6, postgres") var node: String
         @OptionGroup var folder: Folder
         func run() async throws { try await Cluster.failing { try folder.manager().hang(node: node) } }
     }
 
     struct Start: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Resume a hung node, or start a dead one again.")
-        @Argument(help: "node1, node2 … (or 1, 2 …)") var node: String
+        static let configuration = CommandConfiguration(abstract: "Resume a hung node, Redis or PostgreSQL, or start a dead one again.")
+        @Argument(help: "node1, node2 … (or 1, 2 …), redis, redis1 … redis6, postgres") var node: String
         @OptionGroup var folder: Folder
         func run() async throws { try await Cluster.failing { try await folder.manager().start(node: node) } }
     }
