@@ -25,6 +25,9 @@ public struct ClusterManager: Sendable {
         public var accounts: String?
         /// The users' port (HAProxy).
         public var port: Int
+        /// A PEM file (certificate chain and key) for HTTPS at the balancer; the nodes then run
+        /// with `--secure` (`__Host-` cookie, Secure, HSTS) and the stickiness cookie is Secure.
+        public var tlsCertificate: String?
 
         public init(nodes: Int, topology: ClusterTopology, store: String?, accounts: String?, port: Int, redis: RedisKind = .cluster) {
             self.redis = redis
@@ -94,7 +97,7 @@ public struct ClusterManager: Sendable {
         try state.save(to: directory)
         try await waitFrontend(state)
         say(
-            "cluster up: http://127.0.0.1:\(state.port) (\(state.topology.rawValue), \(state.nodes.count) nodes; HAProxy stats http://127.0.0.1:\(state.statsPort)/stats; folder \(directory.path))"
+            "cluster up: \(state.url) (\(state.topology.rawValue), \(state.nodes.count) nodes; HAProxy stats http://127.0.0.1:\(state.statsPort)/stats; folder \(directory.path))"
         )
         return state
     }
@@ -109,6 +112,9 @@ public struct ClusterManager: Sendable {
             differences.append("redis \(existing.startedRedis?.rawValue ?? "-")")
         }
         if let accounts = request.accounts, accounts != existing.accounts { differences.append("other accounts") }
+        if request.tlsCertificate.map({ URL(fileURLWithPath: $0).standardizedFileURL.path }) != existing.tlsCertificate {
+            differences.append(existing.tlsCertificate == nil ? "plain HTTP" : "HTTPS")
+        }
         guard differences.isEmpty else {
             throw ClusterError(
                 "\(directory.path) holds another cluster (\(differences.joined(separator: ", "))): use another --dir, or `cluster down` that one first and remove its folder"
@@ -182,8 +188,20 @@ public struct ClusterManager: Sendable {
             accounts: accounts,
             nodes: nodes,
             haproxy: .init(name: "haproxy", port: request.port, program: "haproxy"),
-            backing: backing
+            backing: backing,
+            tlsCertificate: try request.tlsCertificate.map(Self.readableCertificate)
         )
+    }
+
+    /// The certificate file's absolute path, once it is known to be readable PEM.
+    static func readableCertificate(_ path: String) throws -> String {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard let text = try? String(contentsOfFile: absolute, encoding: .utf8), text.contains("-----BEGIN CERTIFICATE-----"),
+            text.contains("PRIVATE KEY-----")
+        else {
+            throw ClusterError("--tls-cert \(path): not a readable PEM file holding a certificate and its private key")
+        }
+        return absolute
     }
 
     func startBacking(_ state: inout ClusterState) async throws {
@@ -285,13 +303,14 @@ public struct ClusterManager: Sendable {
             if ProcessControl.isStopped(pid) { ProcessControl.signal(pid, SIGCONT) }
             return
         }
-        let arguments = [
-            executable, "serve", "--host", "127.0.0.1", "--port", "\(node.port)",
-            "--keys", directory.appendingPathComponent("keys.json").path,
-            "--trusted-proxy", "127.0.0.1", "--drain-seconds", "2",
-            // One issuer for all: a token issued by one node is accepted by every other.
-            "--issuer", "http://127.0.0.1:\(state.port)",
-        ]
+        let arguments =
+            [
+                executable, "serve", "--host", "127.0.0.1", "--port", "\(node.port)",
+                "--keys", directory.appendingPathComponent("keys.json").path,
+                "--trusted-proxy", "127.0.0.1", "--drain-seconds", "2",
+                // One issuer for all: a token issued by one node is accepted by every other.
+                "--issuer", state.url,
+            ] + (state.tlsCertificate == nil ? [] : ["--secure"])
         // The store URLs go in the environment, not on the command line `ps` shows to everyone.
         var environment = ProcessInfo.processInfo.environment
         environment["CLOAKROOM_STORE"] = state.store
@@ -311,8 +330,10 @@ public struct ClusterManager: Sendable {
             port: state.port,
             statsPort: state.statsPort,
             nodes: state.nodes.map { ($0.name, $0.port) },
-            socketPath: directory.appendingPathComponent("haproxy.sock").path
+            socketPath: directory.appendingPathComponent("haproxy.sock").path,
+            secureCookie: state.tlsCertificate != nil
         )
+        config.tlsCertificate = state.tlsCertificate
         let unavailable = directory.appendingPathComponent("haproxy-503.http")
         try HAProxyConfiguration.unavailableResponse.write(to: unavailable, atomically: true, encoding: .utf8)
         config.unavailablePath = unavailable.path
@@ -336,7 +357,7 @@ public struct ClusterManager: Sendable {
         let state = try existingState()
         let view = await haproxyView(state)
         var lines = [
-            "cluster \(directory.path): \(state.topology.rawValue), users on http://127.0.0.1:\(state.port), store \(StoreLocation.redacted(state.store)), accounts \(StoreLocation.redacted(state.accounts))"
+            "cluster \(directory.path): \(state.topology.rawValue), users on \(state.url), store \(StoreLocation.redacted(state.store)), accounts \(StoreLocation.redacted(state.accounts))"
         ]
         lines.append("node      port   process   health    haproxy   requests  sessions created/loaded")
         for node in state.nodes {
@@ -523,7 +544,13 @@ public struct ClusterManager: Sendable {
 
     func waitFrontend(_ state: ClusterState) async throws {
         for _ in 0..<100 {
-            if let reply = await LoopbackHTTP.get(port: state.port, path: "/healthz"), reply.status == 200 { return }
+            if state.tlsCertificate != nil {
+                // HTTPS at the balancer: listening, and HAProxy's own checks find the nodes up.
+                let view = await haproxyView(state)
+                if Self.canConnect(state.port), !view.isEmpty, view.values.allSatisfy({ $0.hasPrefix("UP") }) { return }
+            } else if let reply = await LoopbackHTTP.get(port: state.port, path: "/healthz"), reply.status == 200 {
+                return
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw ClusterError("HAProxy does not answer on 127.0.0.1:\(state.port); see \(directory.appendingPathComponent("haproxy.log").path)")

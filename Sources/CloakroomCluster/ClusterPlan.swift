@@ -45,6 +45,11 @@ public struct ClusterState: Codable, Sendable, Equatable {
     public var haproxy: Process
     /// Servers `up` started itself for the store and accounts (none when URLs were given).
     public var backing: [Process]
+    /// With `--tls-cert`: the PEM file HAProxy serves users HTTPS with (nil: plain HTTP).
+    public var tlsCertificate: String?
+
+    /// The users' URL: `https://` with a certificate.
+    public var url: String { "\(tlsCertificate == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
     public init(
         id: String,
@@ -55,8 +60,10 @@ public struct ClusterState: Codable, Sendable, Equatable {
         accounts: String,
         nodes: [Process],
         haproxy: Process,
-        backing: [Process]
+        backing: [Process],
+        tlsCertificate: String? = nil
     ) {
+        self.tlsCertificate = tlsCertificate
         self.id = id
         self.topology = topology
         self.port = port

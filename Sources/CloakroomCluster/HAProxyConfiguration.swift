@@ -11,6 +11,8 @@
 ///   nodes trust it from loopback (`--trusted-proxy 127.0.0.1`).
 /// - `sticky`: cookie-insert stickiness, `cookie CLOAKROOM_NODE insert indirect nocache httponly`
 ///   (plus `secure` when the cluster is served over HTTPS); `central`: round robin, no cookie.
+/// - With a certificate (`tlsCertificate`): users connect over HTTPS (`bind … ssl crt FILE`), and
+///   HAProxy sets `X-Forwarded-Proto: https` for the nodes.
 /// - When no node is up, HAProxy answers 503 with `Retry-After: 1` and a JSON body
 ///   (`errorfile 503`), never its HTML page.
 /// - `/metrics` is refused at the balancer: each node's figures are for its operator, read on the
@@ -23,6 +25,8 @@ public struct HAProxyConfiguration: Sendable {
     public var nodes: [(name: String, port: Int)]
     /// Adds `secure` to the stickiness cookie.
     public var secureCookie = false
+    /// A PEM file with the certificate chain and its key: users connect over HTTPS.
+    public var tlsCertificate: String?
     /// HAProxy's runtime socket (`show stat`, `disable server`), in the cluster's folder.
     public var socketPath: String
     /// The file HAProxy answers with when no node is up (see `unavailableResponse`).
@@ -76,8 +80,9 @@ public struct HAProxyConfiguration: Sendable {
         lines += [
             "",
             "frontend users",
-            "    bind 127.0.0.1:\(port)",
+            "    bind 127.0.0.1:\(port)" + (tlsCertificate.map { " ssl crt \($0)" } ?? ""),
             "    http-request set-header X-Forwarded-For %[src]",
+            "    http-request set-header X-Forwarded-Proto \(tlsCertificate == nil ? "http" : "https")",
             // `//metrics` and `/%6detrics` reach the same route on a node: match them all.
             "    http-request deny deny_status 403 if { path,url_dec -m reg -i ^/+metrics }",
             "    default_backend nodes",

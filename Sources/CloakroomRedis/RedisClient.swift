@@ -18,11 +18,15 @@ final class RedisClient: Sendable {
     let cluster: RedisClusterRouter?
     /// SHA1 of each loaded script, by script name, as `SCRIPT LOAD` reported it.
     private let loadedScripts = Mutex<[String: String]>([:])
+    /// With `redis-sentinel://`: the subscription that follows `+switch-master`.
+    private let sentinelWatch: Task<Void, Never>?
 
     init(configuration: RedisConfiguration, group: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
         self.pool = RedisConnectionPool(configuration: configuration, group: group, logger: logger)
         self.cluster = configuration.clusterSeeds == nil ? nil : RedisClusterRouter(configuration: configuration, group: group, logger: logger)
+        let pool = self.pool
+        self.sentinelWatch = RedisSentinel.watch(configuration, group: group, logger: logger) { _ in await pool.primaryChanged() }
     }
 
     /// Sends the commands, on one connection as a pipeline (in a cluster: to each key's primary);
@@ -140,6 +144,7 @@ final class RedisClient: Sendable {
 
     /// Closes every connection.
     func shutdown() async {
+        sentinelWatch?.cancel()
         await pool.shutdown()
         await cluster?.shutdown()
     }

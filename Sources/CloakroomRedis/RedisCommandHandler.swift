@@ -68,8 +68,13 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     private var pending: CircularBuffer<Pending> = []
     private var closed = false
+    /// Where a reply nobody asked for goes (a subscribed connection's messages); without it such a
+    /// reply is a protocol violation and ends the connection.
+    private let onPush: (@Sendable (RESPValue) -> Void)?
 
-    init() {}
+    init(onPush: (@Sendable (RESPValue) -> Void)? = nil) {
+        self.onPush = onPush
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
@@ -102,6 +107,10 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let reply = unwrapInboundIn(data)
         guard !pending.isEmpty else {
+            if let onPush {
+                onPush(reply)
+                return
+            }
             fail(context: context, with: RedisConnectionError(kind: .protocolViolation))
             return
         }

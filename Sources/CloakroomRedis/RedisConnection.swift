@@ -39,7 +39,12 @@ final class RedisConnection: Sendable {
     }
 
     /// Connects, then sends `AUTH` and `SELECT` as configured, telling the two kinds of failure apart.
-    static func open(configuration: RedisConfiguration, group: any EventLoopGroup) async -> OpenOutcome {
+    /// With `onPush`, replies that answer no request (a subscription's messages) go there.
+    static func open(
+        configuration: RedisConfiguration,
+        group: any EventLoopGroup,
+        onPush: (@Sendable (RESPValue) -> Void)? = nil
+    ) async -> OpenOutcome {
         let timeout = TimeAmount(configuration.commandTimeout)
         let parser = RESPParser(maxBulkLength: configuration.maxReplyBulkBytes, maxArrayCount: configuration.maxReplyArrayCount)
         let channel: any Channel
@@ -70,7 +75,7 @@ final class RedisConnection: Sendable {
                         }
                         try channel.pipeline.syncOperations.addHandlers(
                             ByteToMessageHandler(RESPDecoder(parser: parser), maximumBufferSize: parser.maxBulkLength + 1024),
-                            RedisCommandHandler()
+                            RedisCommandHandler(onPush: onPush)
                         )
                     }
                 }
@@ -132,6 +137,9 @@ final class RedisConnection: Sendable {
         channel.writeAndFlush(RedisRequest(commands: commands, promise: promise, timeout: timeout), promise: written)
         return try await promise.futureResult.get()
     }
+
+    /// Completes when the socket has closed.
+    var closed: EventLoopFuture<Void> { channel.closeFuture }
 
     /// Closes the socket; requests in flight fail.
     func close() {

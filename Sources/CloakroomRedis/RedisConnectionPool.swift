@@ -44,6 +44,9 @@ actor RedisConnectionPool {
     private var consecutiveFailures = 0
     private var retryAfter: ContinuousClock.Instant?
     private var isShutdown = false
+    /// Connections taken out of service by `primaryChanged` while requests were still on them:
+    /// closed when the last one finishes.
+    private var retiring: [Int: (connection: RedisConnection, inFlight: Int)] = [:]
 
     init(configuration: RedisConfiguration, group: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
@@ -107,10 +110,29 @@ actor RedisConnectionPool {
     /// Closes every connection; waiting and later requests fail with `unavailable`.
     func shutdown() async {
         isShutdown = true
-        let connections = slots.values.compactMap(\.connection)
+        let connections = slots.values.compactMap(\.connection) + retiring.values.map(\.connection)
         slots.removeAll()
+        retiring.removeAll()
         wakeAll(.failed(StoreError.unavailable("redis client is shut down")))
         for connection in connections { await connection.closeAndWait() }
+    }
+
+    /// The Sentinels announced a new primary (`+switch-master`): no request is given a connection
+    /// to the old one any more. Idle connections close now, busy ones when their requests finish
+    /// (none is cut mid-request); the next request connects to the primary the Sentinels name.
+    func primaryChanged() {
+        for (id, slot) in slots {
+            guard let connection = slot.connection else { continue }
+            slots[id] = nil
+            if slot.inFlight == 0 {
+                connection.close()
+            } else {
+                retiring[id] = (connection, slot.inFlight)
+            }
+        }
+        consecutiveFailures = 0
+        retryAfter = nil
+        wakeAll(.retry)
     }
 
     /// How many connections are open or opening (for tests).
@@ -226,6 +248,15 @@ actor RedisConnectionPool {
 
     /// Gives the finished request's place to the first waiter, or frees it.
     private func release(_ id: Int) {
+        if var retired = retiring[id] {
+            retired.inFlight -= 1
+            if retired.inFlight <= 0 {
+                retired.connection.close()
+                retiring[id] = nil
+            } else {
+                retiring[id] = retired
+            }
+        }
         guard let slot = slots[id] else {
             if let waiter = nextLiveWaiter() { waiter.continuation.resume(returning: .retry) }
             return

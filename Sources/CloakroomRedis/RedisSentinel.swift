@@ -1,4 +1,5 @@
 import CloakroomCore
+import Logging
 import NIOCore
 
 /// Finding the primary through Redis Sentinel (`redis-sentinel://` URLs).
@@ -50,5 +51,65 @@ enum RedisSentinel {
             connection.close()
             throw StoreError.unavailable("redis sentinel named a server that is not a primary (a failover is under way)")
         }
+    }
+}
+
+extension RedisSentinel {
+    /// Follows `+switch-master`: subscribed on one Sentinel at a time (the next one in turn when it
+    /// goes away), it calls `switched` each time a Sentinel announces a new primary for the
+    /// configuration's service, so the pool stops using the old one at once, even one that is
+    /// cut off rather than dead (whose connections would otherwise hang until they time out).
+    /// Runs until cancelled.
+    static func watch(
+        _ configuration: RedisConfiguration,
+        group: any EventLoopGroup,
+        logger: Logger,
+        switched: @escaping @Sendable (String) async -> Void
+    ) -> Task<Void, Never>? {
+        guard let sentinel = configuration.sentinel, !sentinel.addresses.isEmpty else { return nil }
+        return Task {
+            var turn = 0
+            while !Task.isCancelled {
+                let address = sentinel.addresses[turn % sentinel.addresses.count]
+                turn += 1
+                var asking = RedisConfiguration(host: address.host, port: address.port)
+                asking.connectTimeout = configuration.connectTimeout
+                asking.commandTimeout = configuration.commandTimeout
+                let (messages, feed) = AsyncStream<RESPValue>.makeStream()
+                guard case .connected(let connection) = await open(asking, group: group, feed: feed) else {
+                    try? await Task.sleep(for: .milliseconds(500))
+                    continue
+                }
+                connection.closed.whenComplete { _ in feed.finish() }
+                await withTaskCancellationHandler {
+                    guard let reply = try? await connection.send([RedisCommand("SUBSCRIBE", "+switch-master")]).first,
+                        reply.array?.first?.string == "subscribe"
+                    else {
+                        connection.close()
+                        return
+                    }
+                    for await message in messages {
+                        // ["message", "+switch-master", "<service> <old ip> <old port> <new ip> <new port>"]
+                        guard let parts = message.array, parts.count == 3, parts[0].string == "message", let text = parts[2].string else { continue }
+                        let fields = text.split(separator: " ")
+                        guard fields.count == 5, fields[0] == sentinel.service else { continue }
+                        let primary = "\(fields[3]):\(fields[4])"
+                        logger.info("redis sentinel: new primary", metadata: ["service": "\(sentinel.service)", "primary": "\(primary)"])
+                        await switched(primary)
+                    }
+                } onCancel: {
+                    connection.close()
+                }
+                if !Task.isCancelled { try? await Task.sleep(for: .milliseconds(200)) }
+            }
+        }
+    }
+
+    private static func open(
+        _ configuration: RedisConfiguration,
+        group: any EventLoopGroup,
+        feed: AsyncStream<RESPValue>.Continuation
+    ) async -> RedisConnection.OpenOutcome {
+        await RedisConnection.open(configuration: configuration, group: group) { feed.yield($0) }
     }
 }

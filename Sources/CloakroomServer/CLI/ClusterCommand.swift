@@ -53,6 +53,11 @@ struct Cluster: AsyncParsableCommand {
         @Option(help: "Account store URL. Default: central starts a PostgreSQL; sticky shares an SQLite file in the folder")
         var accounts: String?
         @Option(help: "The users' port (HAProxy on 127.0.0.1)") var port = 8080
+        @Option(
+            help:
+                "A PEM file with a certificate chain and its private key: HAProxy serves users HTTPS, the nodes run with --secure (__Host- cookie, Secure, HSTS) and the sticky cookie is Secure"
+        )
+        var tlsCert: String?
         @OptionGroup var folder: Folder
 
         func validate() throws {
@@ -63,7 +68,7 @@ struct Cluster: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let request = ClusterManager.Request(
+            var request = ClusterManager.Request(
                 nodes: nodes,
                 topology: ClusterTopology(rawValue: topology) ?? .central,
                 store: store,
@@ -71,6 +76,7 @@ struct Cluster: AsyncParsableCommand {
                 port: port,
                 redis: ClusterManager.RedisKind(rawValue: redis) ?? .cluster
             )
+            request.tlsCertificate = tlsCert
             try await Cluster.failing { try await folder.manager().up(request) }
         }
     }
