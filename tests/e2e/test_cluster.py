@@ -401,3 +401,36 @@ def test_redis_cluster_reshard_and_failover_under_load_through_haproxy(cluster_d
     wait_for(lambda: "role:slave" in redis_cli(ports["redis2"], "info", "replication"), 30, "redis2 rejoined as a replica")
     status = cluster.cli("status").stdout
     assert "replica" in next(line for line in status.splitlines() if line.startswith("redis2")), status
+
+
+def test_sticky_cluster_over_https_marks_every_cookie_secure(cluster_dir):
+    """`--tls-cert`: HAProxy serves users HTTPS; its stickiness cookie is Secure, and the nodes
+    (run with --secure) send the __Host- session cookie with Secure and HSTS."""
+    os.makedirs(cluster_dir, exist_ok=True)
+    key, cert, pem = (os.path.join(cluster_dir, name) for name in ("key.pem", "cert.pem", "site.pem"))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    with open(pem, "w") as out:
+        out.write(open(cert).read() + open(key).read())
+    cluster = Cluster(cluster_dir, "sticky", nodes=2)
+    started = cluster.up("--tls-cert", pem)
+    assert f"https://127.0.0.1:{cluster.port}" in started.stdout
+    config = open(os.path.join(cluster_dir, "haproxy.cfg")).read()
+    assert f"ssl crt {pem}" in config and "insert indirect nocache httponly secure" in config
+    browser = requests.Session()
+    browser.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise replace the certificate below
+    browser.verify = cert
+    base = f"https://127.0.0.1:{cluster.port}"
+    reply = browser.post(base + "/api/register", json={"username": "tls-user", "password": PASSWORD}, timeout=10)
+    assert reply.status_code == 201, reply.text
+    cookies = reply.headers.get("Set-Cookie", "")
+    assert browser.cookies.get("__Host-cloakroom"), cookies
+    node_cookie = next(c for c in reply.raw.headers.getlist("Set-Cookie") if c.startswith("CLOAKROOM_NODE="))
+    session_cookie = next(c for c in reply.raw.headers.getlist("Set-Cookie") if c.startswith("__Host-cloakroom="))
+    assert "Secure" in node_cookie and "HttpOnly" in node_cookie, node_cookie
+    assert "Secure" in session_cookie and "HttpOnly" in session_cookie and "SameSite=Lax" in session_cookie, cookies
+    assert reply.headers.get("Strict-Transport-Security", "").startswith("max-age=")
+    # The browser stays signed in on its node over HTTPS.
+    for _ in range(3):
+        assert browser.get(base + "/api/me", timeout=5).json()["user"]["username"] == "tls-user"
