@@ -372,7 +372,7 @@ public struct ClusterManager: Sendable {
                     health = "no answer"
                 }
                 if let metrics = await LoopbackHTTP.get(port: node.port, path: "/metrics"), metrics.status == 200 {
-                    let figures = Self.prometheus(metrics.body)
+                    let figures = PrometheusText.samples(metrics.body)
                     requests = String(Int(figures.filter { $0.key.hasPrefix("cloakroom_http_requests_total") }.values.reduce(0, +)))
                     sessions = "\(Int(figures["cloakroom_sessions_created_total"] ?? 0))/\(Int(figures["cloakroom_sessions_loaded_total"] ?? 0))"
                 }
@@ -517,16 +517,6 @@ public struct ClusterManager: Sendable {
             view[row[name]] = row[status]
         }
         return view
-    }
-
-    /// `name{labels} value` lines of a Prometheus page.
-    static func prometheus(_ text: String) -> [String: Double] {
-        var figures: [String: Double] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-            figures[String(line[..<space])] = value
-        }
-        return figures
     }
 
     func waitHealthy(_ node: ClusterState.Process, seconds: Int) async throws {

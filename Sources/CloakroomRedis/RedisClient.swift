@@ -60,7 +60,7 @@ final class RedisClient: Sendable {
     /// above 0, `WAIT` follows the script on the same connection, and the call fails `unavailable`
     /// unless that many replicas acknowledged the write within `replicaTimeout`.
     func run(durable: Bool = false, _ script: RedisScript, keys: [[UInt8]], arguments: [[UInt8]]) async throws -> RESPValue {
-        let acknowledgements = durable && cluster == nil ? configuration.replicaAcknowledgements : 0
+        let acknowledgements = durable ? configuration.replicaAcknowledgements : 0
         var sha = loadedScripts.withLock { $0[script.name] }
         if sha == nil { sha = try await load(script) }
         for attempt in 0..<2 {
@@ -74,7 +74,13 @@ final class RedisClient: Sendable {
                 let timeout = RedisSessionStore.milliseconds(configuration.replicaTimeout)
                 commands.append(RedisCommand("WAIT", String(acknowledgements), String(timeout)))
             }
-            let replies = try await raw(commands)
+            // On a cluster, WAIT (keyless) rides on the script's connection to its slot's primary.
+            let replies: [RESPValue]
+            if let cluster {
+                replies = try await cluster.send(pinned: commands)
+            } else {
+                replies = try await raw(commands)
+            }
             guard let reply = replies.first else { throw StoreError.unavailable("redis sent no reply") }
             if acknowledgements > 0, reply.errorCode == nil {
                 let acknowledged = replies.count > 1 ? replies[1].int ?? 0 : 0

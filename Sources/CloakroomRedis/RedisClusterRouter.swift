@@ -68,6 +68,15 @@ final class RedisClusterRouter: Sendable {
 
     /// Sends one command to the primary of its slot, following redirections.
     func send(_ command: RedisCommand) async throws -> RESPValue {
+        guard let reply = try await send(pinned: [command]).first else { throw StoreError.unavailable("redis sent no reply") }
+        return reply
+    }
+
+    /// Sends the commands as one pipeline on one connection to the primary of the first one's
+    /// slot, following that command's redirections (the whole pipeline goes again), so that a
+    /// keyless command after it (`WAIT`) runs on the same connection as the write it waits for.
+    func send(pinned commands: [RedisCommand]) async throws -> [RESPValue] {
+        guard let command = commands.first else { return [] }
         let started = ContinuousClock.now
         var target: RedisSlotMap.Node?
         var asking = false
@@ -82,7 +91,8 @@ final class RedisClusterRouter: Sendable {
             }
             let replies: [RESPValue]
             do {
-                replies = try await pool(for: node).send(asking ? [RedisCommand("ASKING"), command] : [command])
+                let sent = try await pool(for: node).send(asking ? [RedisCommand("ASKING")] + commands : commands)
+                replies = asking ? Array(sent.dropFirst()) : sent
             } catch let error as StoreError {
                 // The node may have failed: ask again where the slot lives. When nothing was sent
                 // (no connection could be opened), the command is retried within the window.
@@ -97,12 +107,12 @@ final class RedisClusterRouter: Sendable {
                 try await pause(&delay)
                 continue
             }
-            guard let reply = replies.last else { throw StoreError.unavailable("redis sent no reply") }
-            guard let code = reply.errorCode else { return reply }
+            guard let reply = replies.first else { throw StoreError.unavailable("redis sent no reply") }
+            guard let code = reply.errorCode else { return replies }
             switch code {
             case "MOVED", "ASK":
                 redirects += 1
-                guard redirects <= 16, let (slot, destination) = Self.redirection(reply, replyingHost: node.host) else { return reply }
+                guard redirects <= 16, let (slot, destination) = Self.redirection(reply, replyingHost: node.host) else { return replies }
                 if code == "MOVED" {
                     state.withLock { $0.map.assign(slot...slot, to: destination) }
                     scheduleRefresh()
@@ -118,7 +128,7 @@ final class RedisClusterRouter: Sendable {
                 asking = false
                 try await pause(&delay)
             default:
-                return reply
+                return replies
             }
         }
     }

@@ -201,12 +201,13 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         if secure { self.tls = try TLS(caFile: caFile) }
     }
 
-    /// Parses `redis-cluster://[[user]:password@]HOST:PORT[,HOST:PORT…][/]`: seed nodes of a Redis
-    /// Cluster (port default 6379; a cluster has database 0 only).
+    /// Parses `redis-cluster://[[user]:password@]HOST:PORT[,HOST:PORT…][/][?wait=N]`: seed nodes of a
+    /// Redis Cluster (port default 6379; a cluster has database 0 only).
     init(clusterURL url: String) throws {
         self.init()
         var rest = Substring(url.dropFirst("redis-cluster://".count))
         try takeCredentials(&rest)
+        try takeWait(&rest)
         var hosts = rest
         if let slash = rest.firstIndex(of: "/") {
             hosts = rest[..<slash]
@@ -222,11 +223,22 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         self.port = seeds[0].port
     }
 
-    /// Credentials end at the last `@` before the path (a password may hold `@`; a `/` in it must
-    /// be percent-encoded).
+    /// Reads and removes a trailing `?wait=N` (the only query parameter of Sentinel and cluster URLs).
+    private mutating func takeWait(_ text: inout Substring) throws {
+        guard let question = text.firstIndex(of: "?") else { return }
+        for item in text[text.index(after: question)...].split(separator: "&") {
+            let pair = item.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, pair[0] == "wait", let count = Int(pair[1]), (0...16).contains(count) else {
+                throw ParseError("the only query parameter is wait=N (replicas to wait for, 0 to 16)")
+            }
+            replicaAcknowledgements = count
+        }
+        text = text[..<question]
+    }
+
+    /// Credentials end where `StoreLocation.credentialsEnd` says (the rule redaction follows too).
     private mutating func takeCredentials(_ rest: inout Substring) throws {
-        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return }
+        guard let at = StoreLocation.credentialsEnd(rest) else { return }
         let credentials = rest[..<at]
         rest = rest[rest.index(after: at)...]
         let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
@@ -253,16 +265,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         }
         guard !addresses.isEmpty else { throw ParseError("no sentinel address") }
         var pathText = rest[rest.index(after: slash)...]
-        if let question = pathText.firstIndex(of: "?") {
-            for item in pathText[pathText.index(after: question)...].split(separator: "&") {
-                let pair = item.split(separator: "=", maxSplits: 1)
-                guard pair.count == 2, pair[0] == "wait", let count = Int(pair[1]), (0...16).contains(count) else {
-                    throw ParseError("the only query parameter is wait=N (replicas to wait for, 0 to 16)")
-                }
-                replicaAcknowledgements = count
-            }
-            pathText = pathText[..<question]
-        }
+        try takeWait(&pathText)
         let path = pathText.split(separator: "/", omittingEmptySubsequences: false)
         guard let service = path.first, !service.isEmpty, service.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "?" && $0 != "#" }),
             path.count <= 2
@@ -311,7 +314,8 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
             }
         if let clusterSeeds {
             let hosts = clusterSeeds.map { ($0.host.contains(":") ? "[\($0.host)]" : $0.host) + ":\($0.port)" }
-            return "redis-cluster://\(credentials)\(hosts.joined(separator: ","))"
+            let wait = replicaAcknowledgements > 0 ? "/?wait=\(replicaAcknowledgements)" : ""
+            return "redis-cluster://\(credentials)\(hosts.joined(separator: ","))\(wait)"
         }
         if let sentinel {
             let hosts = sentinel.addresses.map { ($0.host.contains(":") ? "[\($0.host)]" : $0.host) + ":\($0.port)" }

@@ -83,15 +83,7 @@ public final class RedisTestServer: Sendable {
 
     /// Runs `body` with a fresh server and always shuts it down afterwards.
     public static func with<T>(password: String? = nil, tls: TLSFiles? = nil, _ body: (RedisTestServer) async throws -> T) async throws -> T {
-        let server = try await start(password: password, tls: tls)
-        do {
-            let value = try await body(server)
-            await server.shutdown()
-            return value
-        } catch {
-            await server.shutdown()
-            throw error
-        }
+        try await withShutdown(try await start(password: password, tls: tls), shutdown: { await $0.shutdown() }, body)
     }
 
     /// Starts the server again on the same port (after `stop()`).
@@ -248,15 +240,7 @@ public final class RedisSentinelTestSetup: Sendable {
 
     /// Runs `body` with a fresh setup and always shuts it down afterwards.
     public static func with<T>(_ body: (RedisSentinelTestSetup) async throws -> T) async throws -> T {
-        let setup = try await start()
-        do {
-            let value = try await body(setup)
-            await setup.shutdown()
-            return value
-        } catch {
-            await setup.shutdown()
-            throw error
-        }
+        try await withShutdown(try await start(), shutdown: { await $0.shutdown() }, body)
     }
 
     public func shutdown() async {
@@ -313,15 +297,7 @@ public final class RedisClusterTestSetup: Sendable {
 
     /// Runs `body` with a fresh cluster and always shuts it down afterwards.
     public static func with<T>(_ body: (RedisClusterTestSetup) async throws -> T) async throws -> T {
-        let setup = try await start()
-        do {
-            let value = try await body(setup)
-            await setup.shutdown()
-            return value
-        } catch {
-            await setup.shutdown()
-            throw error
-        }
+        try await withShutdown(try await start(), shutdown: { await $0.shutdown() }, body)
     }
 
     public func shutdown() async {
@@ -391,4 +367,20 @@ public final class RedisClusterTestSetup: Sendable {
 extension RedisTestServer {
     /// Whether the process is running (not stopped by `stop()`).
     public var isRunning: Bool { process.withLock { $0?.isRunning ?? false } }
+}
+
+/// Runs `body` with `resource` and always shuts it down afterwards, whether `body` returned or threw.
+func withShutdown<Resource, T>(
+    _ resource: Resource,
+    shutdown: (Resource) async -> Void,
+    _ body: (Resource) async throws -> T
+) async throws -> T {
+    do {
+        let value = try await body(resource)
+        await shutdown(resource)
+        return value
+    } catch {
+        await shutdown(resource)
+        throw error
+    }
 }

@@ -229,6 +229,54 @@ struct RedisClusterTests {
         }
     }
 
+    @Test("?wait=1 on a cluster: WAIT runs on the write's own connection; with the replicas stopped a durable write is refused, a plain one is not")
+    func waitOnCluster() async throws {
+        try await RedisClusterTestSetup.with { cluster in
+            var durable = try RedisConfiguration(url: cluster.url + "/?wait=1")
+            #expect(durable.replicaAcknowledgements == 1)
+            #expect(durable.description.hasSuffix("/?wait=1"))
+            durable.keyPrefix = uniquePrefix("wait")
+            durable.replicaTimeout = .seconds(1)
+            var plain = try RedisConfiguration(url: cluster.url)
+            plain.keyPrefix = durable.keyPrefix
+            try await withStore(durable) { durableStore in
+                try await withStore(plain) { plainStore in
+                    let now = Date()
+                    // Replicas up: every durable write is acknowledged, on all three primaries.
+                    for _ in 0..<30 { try await durableStore.insert(Self.anonymous(now)) }
+                    let replicaPorts = Set(try await cluster.topology(from: cluster.nodes[0]).filter { !$0.isPrimary }.map(\.port))
+                    let replicas = cluster.nodes.filter { replicaPorts.contains($0.port) }
+                    #expect(replicas.count == 3)
+                    for replica in replicas { replica.pause() }
+                    var refused = 0
+                    for _ in 0..<3 {
+                        do {
+                            try await durableStore.insert(Self.anonymous(now))
+                        } catch let error as StoreError {
+                            #expect(error.isUnavailable && error.message.contains("0 of 1 replicas"), "\(error)")
+                            refused += 1
+                        }
+                    }
+                    try await plainStore.insert(Self.anonymous(now))
+                    for replica in replicas { replica.resume() }
+                    #expect(refused == 3, "a durable write succeeded with every replica stopped")
+                }
+            }
+        }
+    }
+
+    /// An anonymous session record under a random key (any slot).
+    static func anonymous(_ now: Date) -> SessionRecord {
+        SessionRecord(
+            key: SecureToken().hashed,
+            handle: "h",
+            createdAt: now,
+            lastSeen: now,
+            idleExpiresAt: now.addingTimeInterval(600),
+            absoluteExpiresAt: now.addingTimeInterval(3600)
+        )
+    }
+
     @Test("the sign-in throttle store works on the cluster")
     func throttle() async throws {
         try await RedisClusterTestSetup.with { cluster in

@@ -91,12 +91,5 @@ struct MetricsTests {
     }
 
     /// `name{labels} value` lines, comments skipped.
-    static func parse(_ text: String) -> [String: Double] {
-        var figures: [String: Double] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-            figures[String(line[..<space])] = value
-        }
-        return figures
-    }
+    static func parse(_ text: String) -> [String: Double] { PrometheusText.samples(text) }
 }

@@ -78,9 +78,7 @@ extension StoreLocation {
     /// `@` (a password may hold an `@`). `user:password@` keeps the user; a lone `secret@` in a
     /// Redis URL is all hidden.
     private static func redactedUserInfo(_ url: String) -> String {
-        guard let scheme = url.range(of: "://") else { return url }
-        let authorityEnd = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
-        guard let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@") else { return url }
+        guard let scheme = url.range(of: "://"), let at = credentialsEnd(url[scheme.upperBound...]) else { return url }
         let credentials = url[scheme.upperBound..<at]
         guard let colon = credentials.firstIndex(of: ":") else {
             // `postgres://app@db`: a user name. A Redis URL takes no user without a password, so
@@ -88,6 +86,14 @@ extension StoreLocation {
             return url.lowercased().hasPrefix("redis") ? String(url[..<scheme.upperBound]) + "***" + String(url[at...]) : url
         }
         return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+
+    /// Where the credentials of an authority end: the last `@` before the path's first `/` (a
+    /// password may hold `@`; a `/` in it must be percent-encoded). Nil when there are none. The
+    /// one rule both parsing a store URL and redacting one follow.
+    public static func credentialsEnd(_ afterScheme: Substring) -> Substring.Index? {
+        let authorityEnd = afterScheme.firstIndex(of: "/") ?? afterScheme.endIndex
+        return afterScheme[..<authorityEnd].lastIndex(of: "@")
     }
 
     /// Every query parameter whose name contains `password` or `secret` (any case) gets `***`.
