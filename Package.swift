@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "CloakroomHummingbird", targets: ["CloakroomHummingbird"]),
         .library(name: "CloakroomTesting", targets: ["CloakroomTesting"]),
         .library(name: "CloakroomCluster", targets: ["CloakroomCluster"]),
+        .library(name: "CloakroomReplication", targets: ["CloakroomReplication"]),
         .executable(name: "cloakroom", targets: ["CloakroomServer"]),
     ],
     dependencies: [
@@ -161,6 +162,7 @@ let package = Package(
                 "CloakroomTokens",
                 "CloakroomBench",
                 "CloakroomCluster",
+                "CloakroomReplication",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -178,6 +180,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "CloakroomCluster", dependencies: ["CloakroomCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "CloakroomReplication",
+            dependencies: [
+                "CloakroomCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "CCloakroomBenchShims"),
         .target(
             name: "CloakroomBench",
@@ -202,10 +216,25 @@ let package = Package(
                 "CloakroomCore",
                 "CloakroomSessions",
                 "CloakroomTokens",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
         // One test target per library target; the shared conformance suites live in CloakroomTesting.
+        .testTarget(
+            name: "CloakroomReplicationTests",
+            dependencies: [
+                "CloakroomReplication",
+                "CloakroomCore",
+                "CloakroomTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CloakroomCoreTests",
             dependencies: ["CloakroomCore"],

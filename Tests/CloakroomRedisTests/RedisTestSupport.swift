@@ -53,31 +53,3 @@ extension RedisClient {
         try await send(RedisCommand("KEYS", "*")).array?.compactMap(\.string) ?? []
     }
 }
-
-/// A log handler that keeps every message and its metadata, to check nothing secret is logged.
-struct CapturingLogHandler: LogHandler {
-    let capture: LogCapture
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let all = metadata.merging(event.metadata ?? [:]) { $1 }
-        capture.lines.withLock { $0.append("\(event.message) \(all)") }
-    }
-}
-
-/// A logger whose output can be read back.
-final class LogCapture: Sendable {
-    let lines = Mutex<[String]>([])
-
-    var logger: Logger {
-        Logger(label: "capture") { _ in CapturingLogHandler(capture: self) }
-    }
-
-    var text: String { lines.withLock { $0.joined(separator: "\n") } }
-}

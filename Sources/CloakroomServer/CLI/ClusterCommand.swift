@@ -1,5 +1,6 @@
 import ArgumentParser
 import CloakroomCluster
+import CloakroomReplication
 import Foundation
 
 /// `cloakroom cluster`: N nodes behind HAProxy on loopback, with their store, for trying failures.
@@ -10,7 +11,7 @@ struct Cluster: AsyncParsableCommand {
             up writes haproxy.cfg and cluster.json into --dir and starts everything detached; the other \
             subcommands find the processes there. See docs/cluster.md.
             """,
-        subcommands: [Up.self, Status.self, Kill.self, Hang.self, Start.self, Down.self]
+        subcommands: [Up.self, Status.self, Kill.self, Hang.self, Start.self, Down.self, Secret.self]
     )
 
     struct Folder: ParsableArguments {
@@ -112,5 +113,31 @@ struct Cluster: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Stop every process up started (and nothing else); files stay.")
         @OptionGroup var folder: Folder
         func run() async throws { try await Cluster.failing { try await folder.manager().down() } }
+    }
+
+    struct Secret: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a new cluster secret (32 random bytes, base64url) to a file only its owner may read.",
+            discussion: "Every node of a replicated cluster reads the same file (see docs/replication.md). An existing file is never overwritten."
+        )
+        @Argument(help: "The file to create") var file: String
+
+        func run() throws {
+            let url = URL(fileURLWithPath: file)
+            guard !FileManager.default.fileExists(atPath: url.path) else {
+                throw CommandFailure("\(file) exists: a cluster secret is never overwritten (remove it first to replace it)")
+            }
+            // Created owner-only from the start, so the secret is never readable by others.
+            guard
+                FileManager.default.createFile(
+                    atPath: url.path,
+                    contents: Data(ClusterSecret.generate().utf8),
+                    attributes: [.posixPermissions: 0o600]
+                )
+            else {
+                throw CommandFailure("cannot create \(file)")
+            }
+            print("wrote a cluster secret to \(file) (mode 0600)")
+        }
     }
 }
