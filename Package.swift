@@ -184,6 +184,7 @@ let package = Package(
             name: "CloakroomReplication",
             dependencies: [
                 "CloakroomCore",
+                "CloakroomSessions",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -226,6 +227,7 @@ let package = Package(
             dependencies: [
                 "CloakroomReplication",
                 "CloakroomCore",
+                "CloakroomSessions",
                 "CloakroomTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,276 @@
+public import Logging
+import NIOCore
+import NIOPosix
+
+/// The links from one node to each of its peers, and who is alive.
+///
+/// - Every node dials every peer address it is given (and accepts peers that dial it, such as a
+///   node added later), and keeps one link per pair: when both directions connect, the one the
+///   node with the smaller name opened. A lost link is dialled again, backing off from 250 ms to 2 s.
+/// - Every 250 ms each link carries a heartbeat; a peer heard nothing from for 3 beats is down:
+///   its link is closed, and writes stop waiting for it.
+/// - A message can ask for an acknowledgement: `broadcast(wait:)` returns when every live peer
+///   has applied it, or when `ackTimeout` passes (then it says how many did not answer).
+public actor PeerMesh {
+    /// Where a peer listens.
+    public struct Address: Sendable, Hashable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        public var description: String { "\(host):\(port)" }
+    }
+
+    /// Everything a mesh needs; `Sendable` and defaulted, as every configuration here.
+    public struct Configuration: Sendable {
+        public var identity: PeerIdentity
+        public var secret: ClusterSecret
+        /// The replication listener's address (port 0: any free port).
+        public var host: String
+        public var port: Int
+        public var peers: [Address]
+        public var heartbeat: Duration = .milliseconds(250)
+        public var missedBeats = 3
+        /// How long an acknowledged write waits for peers before it goes on without them.
+        public var ackTimeout: Duration = .seconds(1)
+
+        public init(identity: PeerIdentity, secret: ClusterSecret, host: String = "127.0.0.1", port: Int, peers: [Address]) {
+            self.identity = identity
+            self.secret = secret
+            self.host = host
+            self.port = port
+            self.peers = peers
+        }
+    }
+
+    /// What the node is told: a message from a peer (by name), or that a peer's link came up.
+    enum Event: Sendable {
+        case message(ReplicationMessage, from: String)
+        case linkUp(String)
+    }
+
+    private struct Pending {
+        var waitingFor: Set<String>
+        var continuation: CheckedContinuation<Int, Never>
+    }
+
+    public nonisolated let configuration: Configuration
+    private let logger: Logger
+    private var links: [String: ReplicationLink] = [:]
+    /// Whether each peer's link was opened by the smaller of the two names.
+    private var linkIsCanonical: [String: Bool] = [:]
+    private var lastHeard: [String: ContinuousClock.Instant] = [:]
+    private var names: [Address: String] = [:]
+    private var pending: [UInt64: Pending] = [:]
+    private var nextAck: UInt64 = 1
+    private var listener: ReplicationListener?
+    private var tasks: [Task<Void, Never>] = []
+    private var stopped = false
+    private var onEvent: (@Sendable (Event) async -> Void)?
+    /// Acknowledged writes that went on without some peer (`ackTimeout` passed).
+    public private(set) var unacknowledgedWrites = 0
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "cloakroom.replication")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The port the listener is on.
+    public var port: Int { listener?.port ?? configuration.port }
+
+    /// The names of the peers whose link is up.
+    public var livePeers: [String] { links.keys.sorted() }
+
+    /// Starts listening, dialling and beating; `onEvent` gets every message and link.
+    func start(onEvent: @escaping @Sendable (Event) async -> Void) async throws {
+        self.onEvent = onEvent
+        listener = try await ReplicationListener.start(
+            host: configuration.host,
+            port: configuration.port,
+            secret: configuration.secret,
+            identity: configuration.identity,
+            logger: logger
+        ) { [weak self] link in
+            await self?.adopt(link, dialled: false)
+        }
+        for address in configuration.peers {
+            tasks.append(Task { [weak self] in await self?.dial(address) })
+        }
+        tasks.append(Task { [weak self] in await self?.beat() })
+    }
+
+    /// Closes every link and stops; pending writes return at once.
+    public func stop() async {
+        stopped = true
+        for task in tasks { task.cancel() }
+        tasks = []
+        for link in links.values { link.close() }
+        links = [:]
+        for (id, _) in pending { resolve(id) }
+        await listener?.close()
+    }
+
+    /// Sends `message(ackID)` to every live peer. With `wait`, returns once each has acknowledged
+    /// it or `ackTimeout` has passed: the number of peers that did not answer.
+    @discardableResult
+    func broadcast(wait: Bool, _ message: (UInt64) -> ReplicationMessage) async -> Int {
+        let targets = Set(links.keys)
+        guard !targets.isEmpty else { return 0 }
+        let id = wait ? nextAckID() : 0
+        let payload = message(id).encoded
+        for name in targets { links[name]?.send(payload) }
+        guard wait else { return 0 }
+        return await awaitAcks(id, from: targets)
+    }
+
+    /// Sends `message(ackID)` to one peer; with `wait`, returns whether it acknowledged in time.
+    @discardableResult
+    func send(to peer: String, wait: Bool, _ message: (UInt64) -> ReplicationMessage) async -> Bool {
+        guard let link = links[peer] else { return false }
+        let id = wait ? nextAckID() : 0
+        link.send(message(id).encoded)
+        guard wait else { return true }
+        return await awaitAcks(id, from: [peer]) == 0
+    }
+
+    /// Closes every link now, as a network cut would (the diallers connect again); for tests.
+    func disconnectAll() {
+        for (peer, link) in links {
+            link.close()
+            lost(link, peer: peer)
+        }
+    }
+
+    // MARK: - Links
+
+    private func nextAckID() -> UInt64 {
+        defer { nextAck += 1 }
+        return nextAck
+    }
+
+    private func awaitAcks(_ id: UInt64, from targets: Set<String>) async -> Int {
+        let timeout = configuration.ackTimeout
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            await self?.resolve(id)
+        }
+        let missing = await withCheckedContinuation { continuation in
+            pending[id] = Pending(waitingFor: targets, continuation: continuation)
+        }
+        timer.cancel()
+        if missing > 0 { unacknowledgedWrites += 1 }
+        return missing
+    }
+
+    private func resolve(_ id: UInt64) {
+        guard let done = pending.removeValue(forKey: id) else { return }
+        done.continuation.resume(returning: done.waitingFor.count)
+    }
+
+    private func acknowledged(_ id: UInt64, by peer: String) {
+        pending[id]?.waitingFor.remove(peer)
+        if pending[id]?.waitingFor.isEmpty == true { resolve(id) }
+    }
+
+    private func dial(_ address: Address) async {
+        var delay = Duration.milliseconds(250)
+        while !stopped && !Task.isCancelled {
+            if let name = names[address], links[name] != nil {
+                // Up already.
+                try? await Task.sleep(for: .milliseconds(250))
+                continue
+            }
+            do {
+                let link = try await ReplicationLink.connect(
+                    host: address.host,
+                    port: address.port,
+                    secret: configuration.secret,
+                    identity: configuration.identity,
+                    logger: logger
+                )
+                names[address] = link.peer.nodeID
+                adopt(link, dialled: true)
+                delay = .milliseconds(250)
+            } catch {
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// Keeps `link` as the pair's one link unless the pair has one already that the node with the
+    /// smaller name opened (both sides apply the same rule, so they keep the same link).
+    private func adopt(_ link: ReplicationLink, dialled: Bool) {
+        let mine = configuration.identity.nodeID
+        let peer = link.peer.nodeID
+        let canonical = dialled ? mine < peer : peer < mine
+        guard peer != mine, !stopped, canonical || links[peer] == nil || linkIsCanonical[peer] != true else {
+            link.close()
+            return
+        }
+        if let old = links[peer] { old.close() }
+        linkIsCanonical[peer] = canonical
+        links[peer] = link
+        lastHeard[peer] = .now
+        logger.info("replication peer up", metadata: ["peer": "\(link.peer)"])
+        let onEvent = onEvent
+        tasks.append(
+            Task { [weak self] in
+                await onEvent?(.linkUp(peer))
+                do {
+                    for try await frame in link.frames {
+                        await self?.received(frame, from: peer, on: link)
+                    }
+                } catch {}
+                await self?.lost(link, peer: peer)
+            }
+        )
+    }
+
+    private func received(_ frame: [UInt8], from peer: String, on link: ReplicationLink) async {
+        lastHeard[peer] = .now
+        let message: ReplicationMessage
+        do {
+            message = try ReplicationMessage(decoding: frame)
+        } catch {
+            logger.warning("replication message unreadable", metadata: ["peer": "\(peer)", "reason": "\(error)"])
+            return
+        }
+        switch message {
+        case .heartbeat:
+            return
+        case .ack(let id):
+            acknowledged(id, by: peer)
+        default:
+            await onEvent?(.message(message, from: peer))
+            if message.ackID != 0 { link.send(ReplicationMessage.ack(message.ackID).encoded) }
+        }
+    }
+
+    private func lost(_ link: ReplicationLink, peer: String) {
+        guard links[peer] === link else { return }
+        links[peer] = nil
+        lastHeard[peer] = nil
+        logger.warning("replication peer down", metadata: ["peer": "\(link.peer)"])
+        for id in pending.keys { acknowledged(id, by: peer) }
+    }
+
+    private func beat() async {
+        let heartbeat = ReplicationMessage.heartbeat.encoded
+        while !stopped && !Task.isCancelled {
+            try? await Task.sleep(for: configuration.heartbeat)
+            let deadline = ContinuousClock.now - configuration.heartbeat * configuration.missedBeats
+            for (peer, link) in links {
+                if let heard = lastHeard[peer], heard < deadline {
+                    // Silent for the missed beats: down (a hung peer too); the dialler retries.
+                    link.close()
+                    lost(link, peer: peer)
+                } else {
+                    link.send(heartbeat)
+                }
+            }
+        }
+    }
+}

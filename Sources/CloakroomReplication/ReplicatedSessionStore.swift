@@ -1,0 +1,334 @@
+import CloakroomCore
+public import CloakroomSessions
+public import Foundation
+public import Logging
+
+/// Sessions held by every node and copied between them (the `replicated` topology, all-to-all):
+/// a local store (memory by default) plus a `PeerMesh`.
+///
+/// - Sign-in and sign-out (`insert`, `delete`, `deleteAll`) return once every live peer has
+///   applied them, or after `ackTimeout` (the write then counts in `unacknowledgedWrites`); data
+///   writes (`update`) are sent without waiting; sliding-expiry touches are batched every heartbeat.
+/// - Conflicts resolve by (version, writer's node name): every node keeps the greater, whatever
+///   the order the copies arrive in; never by arrival order.
+/// - A deleted session is remembered (a tombstone, until its absolute expiry) so a late or
+///   replayed copy from a peer that was hung or cut off cannot bring it back.
+/// - A node that starts or returns asks a live peer for everything it holds, a chunk of 256
+///   records at a time, each acknowledged before the next (memory stays bounded), and is `isReady`
+///   only once that is done (or when no peer answers within `joinWait`: it is the first node).
+public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
+    /// The sessions this node holds.
+    public let local: any CompleteSessionStore
+    /// The links to the peers.
+    public let mesh: PeerMesh
+    let state: ReplicaState
+    let logger: Logger
+    /// How long a starting node waits for a peer before it decides it is the first.
+    public let joinWait: Duration
+
+    public init(
+        local: any CompleteSessionStore = MemorySessionStore(),
+        mesh: PeerMesh,
+        joinWait: Duration = .seconds(2),
+        logger: Logger = Logger(label: "cloakroom.replication")
+    ) {
+        self.local = local
+        self.mesh = mesh
+        self.joinWait = joinWait
+        self.logger = logger
+        self.state = ReplicaState(node: mesh.configuration.identity.nodeID)
+    }
+
+    /// Starts the mesh, then catches up from a peer; returns when this node is ready. A link that
+    /// comes back later makes it catch up from that peer again.
+    public func start() async throws {
+        try await mesh.start { [weak self] event in await self?.handle(event) }
+        let flusher = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                await self?.flushTouches()
+            }
+        }
+        await state.keep(flusher)
+        let deadline = ContinuousClock.now + joinWait
+        while ContinuousClock.now < deadline, await mesh.livePeers.isEmpty {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        guard let peer = await mesh.livePeers.first else {
+            await state.markReady()
+            logger.info("replication: no peer answered; starting as the first node")
+            return
+        }
+        let started = ContinuousClock.now
+        await state.expectSync(from: peer)
+        await mesh.send(to: peer, wait: false) { _ in .syncRequest }
+        while !(await state.isReady), ContinuousClock.now - started < .seconds(60) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let (records, bytes) = await state.syncFigures
+        logger.info(
+            "replication: caught up",
+            metadata: ["from": "\(peer)", "records": "\(records)", "bytes": "\(bytes)", "took": "\(ContinuousClock.now - started)"]
+        )
+        await state.markReady()
+    }
+
+    /// Whether this node holds what it should (false while it catches up).
+    public var isReady: Bool { get async { await state.isReady } }
+
+    /// Records and bytes received while catching up.
+    public var catchUp: (records: Int, bytes: Int) { get async { await state.syncFigures } }
+
+    /// Stops replicating (the local store is left as it is).
+    public func stop() async {
+        await state.cancelTasks()
+        await mesh.stop()
+    }
+
+    // MARK: - SessionStore
+
+    public func load(key: String, now: Date) async throws -> SessionRecord? {
+        try await local.load(key: key, now: now)
+    }
+
+    public func insert(_ record: SessionRecord) async throws {
+        try await local.insert(record)
+        await state.wrote(record.key)
+        guard let key = HashedKey(record.key)?.bytes else { return }
+        let origin = state.node
+        await mesh.broadcast(wait: true) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
+    }
+
+    public func update(_ record: SessionRecord, expectedVersion: Int) async throws -> Bool {
+        guard try await local.update(record, expectedVersion: expectedVersion) else { return false }
+        await state.wrote(record.key)
+        if let key = HashedKey(record.key)?.bytes {
+            let origin = state.node
+            await mesh.broadcast(wait: false) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
+        }
+        return true
+    }
+
+    public func touch(key: String, lastSeen: Date, idleExpiresAt: Date) async throws {
+        try await local.touch(key: key, lastSeen: lastSeen, idleExpiresAt: idleExpiresAt)
+        if let bytes = HashedKey(key)?.bytes {
+            await state.queueTouch(.init(key: bytes, lastSeen: Self.ms(lastSeen), idleExpiresAt: Self.ms(idleExpiresAt)))
+        }
+    }
+
+    public func delete(key: String) async throws {
+        let until = try await tombstoneExpiry(key)
+        try await local.delete(key: key)
+        await state.bury(key, until: until)
+        guard let bytes = HashedKey(key)?.bytes else { return }
+        await mesh.broadcast(wait: true) { .delete(key: bytes, until: until, ack: $0) }
+    }
+
+    public func records(forUser userID: String, now: Date) async throws -> [SessionRecord] {
+        try await local.records(forUser: userID, now: now)
+    }
+
+    public func deleteAll(forUser userID: String, exceptKey: String?) async throws -> Int {
+        let until = Self.ms(Date().addingTimeInterval(Self.tombstoneLifetime))
+        let removed = try await buryUser(userID, except: exceptKey, until: until)
+        let except = exceptKey.flatMap { HashedKey($0)?.bytes }
+        await mesh.broadcast(wait: true) { .deleteUser(userID: userID, except: except, until: until, ack: $0) }
+        return removed
+    }
+
+    public func list(now: Date, afterKey: String?, limit: Int) async throws -> [SessionRecord] {
+        try await local.list(now: now, afterKey: afterKey, limit: limit)
+    }
+
+    public func deleteExpired(now: Date, limit: Int) async throws -> Int {
+        await state.forgetTombstones(before: Self.ms(now))
+        return try await local.deleteExpired(now: now, limit: limit)
+    }
+
+    public func ping() async throws { try await local.ping() }
+
+    // MARK: - From peers
+
+    func handle(_ event: PeerMesh.Event) async {
+        switch event {
+        case .linkUp(let peer):
+            // A link back after this node had caught up: it may have missed writes while it was
+            // cut off or hung. It asks that peer again, and is not ready until it has the answer.
+            guard await state.isReady else { return }
+            await state.expectSync(from: peer)
+            await state.markNotReady()
+            await mesh.send(to: peer, wait: false) { _ in .syncRequest }
+        case .message(let message, let peer):
+            do {
+                try await apply(message, from: peer)
+            } catch {
+                logger.warning("replication: a message from a peer could not be applied", metadata: ["peer": "\(peer)", "reason": "\(error)"])
+            }
+        }
+    }
+
+    func apply(_ message: ReplicationMessage, from peer: String) async throws {
+        switch message {
+        case .put(let key, let record, let origin, _):
+            try await applyPut(key: key, record: record, origin: origin)
+        case .delete(let key, let until, _):
+            guard let hex = HashedKey(bytes: key)?.hex else { return }
+            await state.bury(hex, until: until)
+            try await local.delete(key: hex)
+        case .deleteUser(let userID, let except, let until, _):
+            _ = try await buryUser(userID, except: except.flatMap { HashedKey(bytes: $0)?.hex }, until: until)
+        case .touches(let touches):
+            for touch in touches {
+                guard let hex = HashedKey(bytes: touch.key)?.hex,
+                    let current = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)),
+                    Self.ms(current.lastSeen) < touch.lastSeen
+                else { continue }
+                try await local.touch(
+                    key: hex,
+                    lastSeen: Self.date(touch.lastSeen),
+                    idleExpiresAt: Self.date(touch.idleExpiresAt)
+                )
+            }
+        case .syncRequest:
+            Task { await self.sendEverything(to: peer) }
+        case .syncChunk(let records, _):
+            var bytes = 0
+            for item in records {
+                bytes += item.key.count + item.record.count + item.origin.utf8.count
+                try await applyPut(key: item.key, record: item.record, origin: item.origin)
+            }
+            await state.synced(records: records.count, bytes: bytes)
+        case .syncDone:
+            await state.syncDone(from: peer)
+        case .ack, .heartbeat:
+            return
+        }
+    }
+
+    /// Keeps the greater of (version, writer) between the local copy and `record`.
+    func applyPut(key: [UInt8], record bytes: [UInt8], origin: String) async throws {
+        guard let hex = HashedKey(bytes: key)?.hex, let record = SessionRecord(binary: bytes, key: hex) else {
+            throw ReplicationMessage.Malformed(description: "a session record that does not decode")
+        }
+        guard await !state.isBuried(hex) else { return }
+        for _ in 0..<8 {
+            if let current = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)) {
+                let currentOrigin = await state.origin(of: hex)
+                guard (record.version, origin) > (current.version, currentOrigin) else { return }
+                if try await local.update(record, expectedVersion: current.version) {
+                    await state.wrote(hex, by: origin)
+                    return
+                }
+            } else {
+                do {
+                    try await local.insert(record)
+                    await state.wrote(hex, by: origin)
+                    return
+                } catch let error as StoreError where error.isDuplicateKey {
+                    continue
+                }
+            }
+        }
+    }
+
+    /// Deletes `userID`'s sessions but `except`, remembering each; how many there were.
+    private func buryUser(_ userID: String, except: String?, until: Int64) async throws -> Int {
+        let victims = try await local.records(forUser: userID, now: Date(timeIntervalSince1970: 0)).filter { $0.key != except }
+        for victim in victims { await state.bury(victim.key, until: until) }
+        return try await local.deleteAll(forUser: userID, exceptKey: except)
+    }
+
+    /// Streams every live session to `peer`, one acknowledged chunk at a time, then `syncDone`.
+    func sendEverything(to peer: String) async {
+        var after: String?
+        while true {
+            guard let page = try? await local.list(now: Date(), afterKey: after, limit: 256), !page.isEmpty else { break }
+            var items: [ReplicationMessage.SyncedRecord] = []
+            for record in page {
+                guard let key = HashedKey(record.key)?.bytes else { continue }
+                items.append(.init(key: key, record: record.binaryEncoded(), origin: await state.origin(of: record.key)))
+            }
+            guard await mesh.send(to: peer, wait: true, { .syncChunk(items, ack: $0) }) else {
+                logger.warning("replication: a peer stopped acknowledging its catch-up", metadata: ["peer": "\(peer)"])
+                return
+            }
+            after = page.last?.key
+            if page.count < 256 { break }
+        }
+        for (key, until) in await state.tombstones {
+            guard let bytes = HashedKey(key)?.bytes else { continue }
+            await mesh.send(to: peer, wait: false) { _ in .delete(key: bytes, until: until, ack: 0) }
+        }
+        await mesh.send(to: peer, wait: false) { _ in .syncDone }
+    }
+
+    func flushTouches() async {
+        let touches = await state.takeTouches()
+        guard !touches.isEmpty else { return }
+        for start in stride(from: 0, to: touches.count, by: 10_000) {
+            let batch = Array(touches[start..<min(start + 10_000, touches.count)])
+            await mesh.broadcast(wait: false) { _ in .touches(batch) }
+        }
+    }
+
+    /// How long a tombstone of a deleted session is kept when its own expiry is not known.
+    static let tombstoneLifetime: TimeInterval = 24 * 3600
+
+    private func tombstoneExpiry(_ key: String) async throws -> Int64 {
+        if let record = try await local.load(key: key, now: Date(timeIntervalSince1970: 0)) {
+            return Self.ms(record.absoluteExpiresAt)
+        }
+        return Self.ms(Date().addingTimeInterval(Self.tombstoneLifetime))
+    }
+
+    static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+}
+
+/// What a replicating node remembers beside its sessions: who wrote each one last, the deleted
+/// keys, the touches waiting to be sent, and whether it has caught up.
+actor ReplicaState {
+    nonisolated let node: String
+    private var origins: [String: String] = [:]
+    private(set) var tombstones: [String: Int64] = [:]
+    private var touches: [String: ReplicationMessage.Touch] = [:]
+    private(set) var isReady = false
+    private var syncPeer: String?
+    private var syncedRecords = 0
+    private var syncedBytes = 0
+    private var tasks: [Task<Void, Never>] = []
+
+    init(node: String) { self.node = node }
+
+    func origin(of key: String) -> String { origins[key] ?? node }
+    func wrote(_ key: String, by origin: String? = nil) { origins[key] = origin ?? node }
+    func bury(_ key: String, until: Int64) {
+        tombstones[key] = max(tombstones[key] ?? 0, until)
+        origins[key] = nil
+        touches[key] = nil
+    }
+    func isBuried(_ key: String) -> Bool { tombstones[key] != nil }
+    func forgetTombstones(before cutoff: Int64) { tombstones = tombstones.filter { $0.value > cutoff } }
+    func queueTouch(_ touch: ReplicationMessage.Touch) {
+        guard let hex = HashedKey(bytes: touch.key)?.hex else { return }
+        touches[hex] = touch
+    }
+    func takeTouches() -> [ReplicationMessage.Touch] {
+        defer { touches = [:] }
+        return Array(touches.values)
+    }
+    func expectSync(from peer: String) { syncPeer = peer }
+    func synced(records: Int, bytes: Int) {
+        syncedRecords += records
+        syncedBytes += bytes
+    }
+    func syncDone(from peer: String) { if peer == syncPeer { isReady = true } }
+    func markReady() { isReady = true }
+    func markNotReady() { isReady = false }
+    var syncFigures: (Int, Int) { (syncedRecords, syncedBytes) }
+    func keep(_ task: Task<Void, Never>) { tasks.append(task) }
+    func cancelTasks() {
+        for task in tasks { task.cancel() }
+        tasks = []
+    }
+}

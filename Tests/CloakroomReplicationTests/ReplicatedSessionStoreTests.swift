@@ -1,0 +1,217 @@
+import CloakroomCore
+import CloakroomSessions
+import CloakroomTesting
+import Foundation
+import Testing
+
+@testable import CloakroomReplication
+
+/// The `replicated` topology's store (issue 13): three nodes in this process, each with its own
+/// memory store, linked over real TCP on loopback with the cluster secret.
+@Suite("Replicated session store", .serialized)
+struct ReplicatedSessionStoreTests {
+    /// Starts `count` nodes (node1 first, each knowing every other's address) and waits until all are ready.
+    static func nodes(_ count: Int, joinWait: Duration = .milliseconds(300)) async throws -> [ReplicatedSessionStore] {
+        let secret = try ClusterSecret(bytes: Array(repeating: 3, count: 32))
+        let ports = try (0..<count).map { _ in try freeLoopbackPort() }
+        var stores: [ReplicatedSessionStore] = []
+        for index in 0..<count {
+            let peers = ports.enumerated().filter { $0.offset != index }.map { PeerMesh.Address(host: "127.0.0.1", port: $0.element) }
+            let mesh = PeerMesh(
+                configuration: .init(identity: PeerIdentity(nodeID: "node\(index + 1)"), secret: secret, port: ports[index], peers: peers)
+            )
+            let store = ReplicatedSessionStore(mesh: mesh, joinWait: joinWait)
+            try await store.start()
+            stores.append(store)
+        }
+        // Every pair linked.
+        for _ in 0..<200 {
+            var linked = true
+            for store in stores where await store.mesh.livePeers.count != count - 1 { linked = false }
+            if linked { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return stores
+    }
+
+    static func stop(_ stores: [ReplicatedSessionStore]) async {
+        for store in stores { await store.stop() }
+    }
+
+    @Test("a sign-in on one node is on every node when it returns; a sign-out on another is gone everywhere when it returns")
+    func signInAndOut() async throws {
+        let stores = try await Self.nodes(3)
+        do {
+            try await signInAndOut(stores)
+        } catch {
+            await Self.stop(stores)
+            throw error
+        }
+        await Self.stop(stores)
+    }
+
+    func signInAndOut(_ stores: [ReplicatedSessionStore]) async throws {
+        let managers = stores.map { SessionManager(store: $0) }
+        let session = try await managers[0].load(cookieValue: nil)
+        try await managers[0].signIn(session, userID: "alice")
+        let id = try #require(session.cookieValue)
+        // No waiting: insert returned only once both peers had applied it.
+        for manager in managers.dropFirst() {
+            #expect(try await manager.load(cookieValue: id).userID == "alice")
+        }
+        // A data write travels without waiting; it arrives within a moment.
+        session.setValue("2 items", forKey: "cart")
+        _ = try await managers[0].commit(session)
+        try await Self.eventually { try await managers[2].load(cookieValue: id).value(forKey: "cart") == "2 items" }
+        // Signed out through node2: gone on node1 and node3 as soon as destroy returns.
+        let there = try await managers[1].load(cookieValue: id)
+        try await managers[1].destroy(there)
+        for manager in [managers[0], managers[2]] {
+            #expect(try await manager.load(cookieValue: id).record == nil, "a signed-out session still works on another node")
+        }
+        // "Sign out everywhere" from node3 ends the user's sessions made on the other nodes.
+        var ids: [String] = []
+        for manager in managers {
+            let other = try await manager.load(cookieValue: nil)
+            try await manager.signIn(other, userID: "bob")
+            ids.append(try #require(other.cookieValue))
+        }
+        let keep = try await managers[2].load(cookieValue: ids[2])
+        #expect(try await stores[2].deleteAll(forUser: "bob", exceptKey: keep.record?.key) == 2)
+        for manager in managers {
+            #expect(try await manager.load(cookieValue: ids[0]).record == nil)
+            #expect(try await manager.load(cookieValue: ids[1]).record == nil)
+            #expect(try await manager.load(cookieValue: ids[2]).userID == "bob")
+        }
+    }
+
+    @Test("concurrent writes of one version resolve by (version, node) the same way in either order; a deleted key is never resurrected")
+    func conflicts() async throws {
+        let stores = try await Self.nodes(2)
+        do {
+            try await conflicts(stores)
+        } catch {
+            await Self.stop(stores)
+            throw error
+        }
+        await Self.stop(stores)
+    }
+
+    func conflicts(_ stores: [ReplicatedSessionStore]) async throws {
+        let now = Date()
+        let key = SecureToken().hashed
+        let base = SessionRecord(
+            key: key,
+            handle: "h",
+            userID: "carol",
+            createdAt: now,
+            lastSeen: now,
+            idleExpiresAt: now.addingTimeInterval(600),
+            absoluteExpiresAt: now.addingTimeInterval(3600)
+        )
+        var fromA = base
+        fromA.version = 2
+        fromA.data = ["writer": "nodeA"]
+        var fromB = base
+        fromB.version = 2
+        fromB.data = ["writer": "nodeB"]
+        let bytes = try #require(HashedKey(key)?.bytes)
+        // Node 1 sees A then B; node 2 sees B then A: both keep B's (same version, greater node name).
+        try await stores[0].apply(.put(key: bytes, record: fromA.binaryEncoded(), origin: "nodeA", ack: 0), from: "test")
+        try await stores[0].apply(.put(key: bytes, record: fromB.binaryEncoded(), origin: "nodeB", ack: 0), from: "test")
+        try await stores[1].apply(.put(key: bytes, record: fromB.binaryEncoded(), origin: "nodeB", ack: 0), from: "test")
+        try await stores[1].apply(.put(key: bytes, record: fromA.binaryEncoded(), origin: "nodeA", ack: 0), from: "test")
+        for store in stores {
+            #expect(try await store.load(key: key, now: now)?.data["writer"] == "nodeB")
+        }
+        // A later version wins whoever wrote it; an older one never does.
+        var later = fromA
+        later.version = 3
+        try await stores[0].apply(.put(key: bytes, record: later.binaryEncoded(), origin: "nodeA", ack: 0), from: "test")
+        try await stores[0].apply(.put(key: bytes, record: fromB.binaryEncoded(), origin: "nodeB", ack: 0), from: "test")
+        #expect(try await stores[0].load(key: key, now: now)?.version == 3)
+        // Deleted, then a late copy with a higher version arrives: it stays deleted.
+        try await stores[0].apply(.delete(key: bytes, until: ReplicatedSessionStore.ms(now.addingTimeInterval(3600)), ack: 0), from: "test")
+        var resurrection = later
+        resurrection.version = 9
+        try await stores[0].apply(.put(key: bytes, record: resurrection.binaryEncoded(), origin: "nodeZ", ack: 0), from: "test")
+        #expect(try await stores[0].load(key: key, now: now) == nil, "a late copy brought a deleted session back")
+    }
+
+    @Test("a node that joins catches up in chunks before it is ready; one cut off and back catches up on what it missed")
+    func joinAndReturn() async throws {
+        let stores = try await Self.nodes(2)
+        let third = try Self.joiner(stores)
+        do {
+            try await joinAndReturn(stores, third)
+        } catch {
+            await Self.stop(stores + [third])
+            throw error
+        }
+        await Self.stop(stores + [third])
+    }
+
+    /// node3, configured to join `stores` (not started).
+    static func joiner(_ stores: [ReplicatedSessionStore]) throws -> ReplicatedSessionStore {
+        let secret = try ClusterSecret(bytes: Array(repeating: 3, count: 32))
+        let peers = stores.map { PeerMesh.Address(host: "127.0.0.1", port: $0.mesh.configuration.port) }
+        return ReplicatedSessionStore(
+            mesh: PeerMesh(configuration: .init(identity: PeerIdentity(nodeID: "node3"), secret: secret, port: try freeLoopbackPort(), peers: peers)),
+            joinWait: .seconds(5)
+        )
+    }
+
+    func joinAndReturn(_ stores: [ReplicatedSessionStore], _ third: ReplicatedSessionStore) async throws {
+        let manager = SessionManager(store: stores[0])
+        var ids: [String] = []
+        for index in 0..<1_000 {
+            let session = try await manager.load(cookieValue: nil)
+            try await manager.signIn(session, userID: "user\(index % 50)")
+            ids.append(try #require(session.cookieValue))
+        }
+        // node3 joins the two: its start returns once it holds all 1,000.
+        #expect(await !third.isReady)
+        let started = ContinuousClock.now
+        try await third.start()
+        let took = ContinuousClock.now - started
+        #expect(await third.isReady)
+        let figures = await third.catchUp
+        #expect(figures.records == 1_000, "caught up \(figures.records) records")
+        let joined = SessionManager(store: third)
+        for id in ids { #expect(try await joined.load(cookieValue: id).record != nil) }
+        print("replication catch-up: 1,000 sessions, \(figures.bytes) bytes in \(took)")
+
+        // Cut off (as a hung node's links are dropped by its peers), and meanwhile a session is
+        // revoked: when its links come back, node3 catches up and the revoked session is gone.
+        await third.mesh.disconnectAll()
+        let victim = try await manager.load(cookieValue: ids[0])
+        try await manager.destroy(victim)
+        try await Self.eventually { try await joined.load(cookieValue: ids[0]).record == nil }
+        try await Self.eventually { await third.isReady }
+        #expect(try await joined.load(cookieValue: ids[1]).record != nil)
+    }
+
+    /// Polls `condition` until true (at most 10 s).
+    static func eventually(_ condition: () async throws -> Bool) async throws {
+        for _ in 0..<500 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("condition not met within 10 s")
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+func freeLoopbackPort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    }
+    guard bound else { throw CancellationError() }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
