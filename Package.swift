@@ -302,6 +302,7 @@ let package = Package(
         .testTarget(
             name: "CloakroomServerTests",
             dependencies: [
+                "CloakroomReplication",
                 "CloakroomServer",
                 "CloakroomHummingbird",
                 "CloakroomTesting",

@@ -130,6 +130,12 @@ public struct ClusterManager: Sendable {
         case .sticky:
             store = request.store ?? "memory"
             accounts = request.accounts ?? "sqlite:" + directory.appendingPathComponent("accounts.sqlite").path
+        case .replicated:
+            guard request.store == nil || request.store == "memory" else {
+                throw ClusterError("the replicated topology keeps sessions in each node's memory, copied between nodes: --store is for central")
+            }
+            store = "memory"
+            accounts = request.accounts ?? "sqlite:" + directory.appendingPathComponent("accounts.sqlite").path
         case .central:
             if let given = request.store {
                 store = given
@@ -177,7 +183,9 @@ public struct ClusterManager: Sendable {
         }
         var nodes: [ClusterState.Process] = []
         for index in 1...request.nodes {
-            nodes.append(.init(name: "node\(index)", port: try ProcessControl.freePort(), program: "cloakroom"))
+            var node = ClusterState.Process(name: "node\(index)", port: try ProcessControl.freePort(), program: "cloakroom")
+            if request.topology == .replicated { node.replicationPort = try ProcessControl.freePort() }
+            nodes.append(node)
         }
         return ClusterState(
             id: UUID().uuidString,
@@ -303,7 +311,7 @@ public struct ClusterManager: Sendable {
             if ProcessControl.isStopped(pid) { ProcessControl.signal(pid, SIGCONT) }
             return
         }
-        let arguments =
+        var arguments =
             [
                 executable, "serve", "--host", "127.0.0.1", "--port", "\(node.port)",
                 "--keys", directory.appendingPathComponent("keys.json").path,
@@ -311,6 +319,15 @@ public struct ClusterManager: Sendable {
                 // One issuer for all: a token issued by one node is accepted by every other.
                 "--issuer", state.url,
             ] + (state.tlsCertificate == nil ? [] : ["--secure"])
+        if let replicationPort = node.replicationPort {
+            arguments += [
+                "--replication", "all", "--replication-port", "\(replicationPort)", "--node-name", node.name,
+                "--cluster-secret-file", try clusterSecret().path,
+            ]
+            for peer in state.nodes where peer.name != node.name {
+                if let port = peer.replicationPort { arguments += ["--peer", "127.0.0.1:\(port)"] }
+            }
+        }
         // The store URLs go in the environment, not on the command line `ps` shows to everyone.
         var environment = ProcessInfo.processInfo.environment
         environment["CLOAKROOM_STORE"] = state.store
@@ -322,6 +339,18 @@ public struct ClusterManager: Sendable {
         )
         try state.save(to: directory)
         say("started \(node.name) on 127.0.0.1:\(node.port)")
+    }
+
+    /// The replicated topology's cluster secret (`cluster.secret`, mode 0600), made on first use.
+    func clusterSecret() throws -> URL {
+        let file = directory.appendingPathComponent("cluster.secret")
+        if !FileManager.default.fileExists(atPath: file.path) {
+            let text = SecureToken(byteCount: 32).text + "\n"
+            guard FileManager.default.createFile(atPath: file.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ClusterError("cannot write \(file.path)")
+            }
+        }
+        return file
     }
 
     func startHAProxy(_ state: inout ClusterState, program: String) async throws {

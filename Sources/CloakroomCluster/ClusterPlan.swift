@@ -6,6 +6,9 @@ public enum ClusterTopology: String, Codable, Sendable, CaseIterable {
     case sticky
     /// HAProxy spreads requests round robin; every node reads and writes one central store.
     case central
+    /// HAProxy spreads requests round robin; every node holds every session, copied between the
+    /// nodes (`serve --replication all`), and accounts are shared.
+    case replicated
 }
 
 /// What `cloakroom cluster up` starts, written to `cluster.json` in the cluster's folder so that
@@ -21,6 +24,8 @@ public struct ClusterState: Codable, Sendable, Equatable {
         public var pid: Int32?
         /// The program, to tell the process from another that reused its ID.
         public var program: String
+        /// A node's replication port (the `replicated` topology).
+        public var replicationPort: Int?
 
         public init(name: String, port: Int, pid: Int32? = nil, program: String) {
             self.name = name

@@ -1,4 +1,4 @@
-import CloakroomCore
+public import CloakroomCore
 public import CloakroomSessions
 public import Foundation
 public import Logging
@@ -42,6 +42,12 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
     /// Starts the mesh, then catches up from a peer; returns when this node is ready. A link that
     /// comes back later makes it catch up from that peer again.
     public func start() async throws {
+        try await startMesh()
+        try await catchUp()
+    }
+
+    /// Starts listening for peers and dialling them (returns once the listener is bound).
+    public func startMesh() async throws {
         try await mesh.start { [weak self] event in await self?.handle(event) }
         let flusher = Task { [weak self] in
             while !Task.isCancelled {
@@ -50,6 +56,10 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
             }
         }
         await state.keep(flusher)
+    }
+
+    /// Waits for a peer (at most `joinWait`) and pulls everything it holds; then this node is ready.
+    public func catchUp() async throws {
         let deadline = ContinuousClock.now + joinWait
         while ContinuousClock.now < deadline, await mesh.livePeers.isEmpty {
             try await Task.sleep(for: .milliseconds(50))
@@ -145,7 +155,17 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
         return try await local.deleteExpired(now: now, limit: limit)
     }
 
-    public func ping() async throws { try await local.ping() }
+    /// Throws `NotReady` while this node catches up, so `/healthz` answers 503 and a balancer
+    /// sends it nothing it may not hold yet.
+    public func ping() async throws {
+        guard await state.isReady else { throw NotReady() }
+        try await local.ping()
+    }
+
+    /// This node is still catching up from its peers.
+    public struct NotReady: BackendUnavailableError, CustomStringConvertible {
+        public var description: String { "this node is catching up from its replication peers" }
+    }
 
     // MARK: - From peers
 

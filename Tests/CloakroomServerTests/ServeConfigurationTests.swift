@@ -2,6 +2,7 @@ import ArgumentParser
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
+import CloakroomReplication
 import CloakroomSessions
 import Foundation
 import Testing
@@ -59,6 +60,40 @@ struct ServeConfigurationTests {
             #expect(shown.contains("db.example") || shown.contains("cache.example"), "\(shown)")
         }
         #expect(StoreLocation.redacted("postgres://app@db/app?sslmode=require") == "postgres://app@db/app?sslmode=require")
+    }
+
+    @Test("replication: all with peers, a secret file, a port and shared accounts; anything missing or misplaced is refused")
+    func replication() throws {
+        let complete = [
+            "--replication", "all", "--peer", "127.0.0.1:7002", "--peer", "10.0.0.3:7003", "--cluster-secret-file", "/etc/cloakroom/secret",
+            "--replication-port", "7001", "--node-name", "node1", "--accounts", "sqlite:/srv/accounts.sqlite",
+        ]
+        let replication = try #require(try configuration(complete).replication)
+        #expect(replication.peers.map(\.description) == ["127.0.0.1:7002", "10.0.0.3:7003"])
+        #expect(replication.port == 7001 && replication.nodeName == "node1" && replication.secretFile == "/etc/cloakroom/secret")
+        // The same from the environment.
+        let fromEnvironment = try configuration(
+            [],
+            [
+                "CLOAKROOM_REPLICATION": "all", "CLOAKROOM_PEERS": "127.0.0.1:7002, 127.0.0.1:7003", "CLOAKROOM_CLUSTER_SECRET_FILE": "/s",
+                "CLOAKROOM_REPLICATION_PORT": "7001", "CLOAKROOM_ACCOUNTS": "postgres://app@db/app",
+            ]
+        )
+        #expect(fromEnvironment.replication?.peers.count == 2)
+        #expect(try configuration().replication == nil)
+        func without(_ flag: String) -> [String] {
+            guard let index = complete.firstIndex(of: flag) else { return complete }
+            var copy = complete
+            copy.removeSubrange(index...(index + 1))
+            return copy
+        }
+        #expect(refusal(without("--cluster-secret-file"))?.contains("--cluster-secret-file") == true)
+        #expect(refusal(without("--replication-port"))?.contains("--replication-port") == true)
+        #expect(refusal(without("--accounts"))?.contains("--accounts shared") == true)
+        #expect(refusal(complete + ["--store", "redis://cache/0"])?.contains("own memory") == true)
+        #expect(refusal(without("--replication"))?.contains("need --replication all") == true)
+        #expect(refusal(["--replication", "backup"])?.contains("not built yet") == true)
+        #expect(refusal(["--replication", "all", "--peer", "nohost"])?.contains("HOST:PORT") == true)
     }
 
     @Test("the throttle's IPv6 prefix: 64 by default, 32 to 128 from the flag or the variable")

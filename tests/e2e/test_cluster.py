@@ -434,3 +434,53 @@ def test_sticky_cluster_over_https_marks_every_cookie_secure(cluster_dir):
     # The browser stays signed in on its node over HTTPS.
     for _ in range(3):
         assert browser.get(base + "/api/me", timeout=5).json()["user"]["username"] == "tls-user"
+
+
+def test_replicated_cluster_copies_sessions_between_nodes_and_survives_a_node_kill(cluster_dir):
+    """`--topology replicated`: every node holds every session (serve --replication all): a sign-in
+    is readable through every node directly, a sign-out is refused everywhere at once, a node
+    killed under load signs nobody out, and a node started again catches up before it is healthy."""
+    cluster = Cluster(cluster_dir, "replicated")
+    cluster.up()
+    state = cluster.state
+    assert state["backing"] == [] and state["accounts"].startswith("sqlite:")
+    assert os.stat(os.path.join(cluster_dir, "cluster.secret")).st_mode & 0o077 == 0
+    config = open(os.path.join(cluster_dir, "haproxy.cfg")).read()
+    assert "balance roundrobin" in config and "cookie CLOAKROOM_NODE" not in config
+
+    alice = sign_up(cluster.url, "alice")
+    for index in range(3):
+        reply = requests.get(cluster.node_url(index) + "/api/me", cookies=alice.cookies, timeout=5)
+        assert reply.status_code == 200 and reply.json()["user"]["username"] == "alice", (index, reply.text)
+    # A data write through one node reaches the others (sent without waiting: within a moment).
+    put = requests.put(cluster.node_url(0) + "/api/session/data/cart", json={"items": [7]}, cookies=alice.cookies, timeout=5)
+    assert put.status_code == 200, put.text
+    wait_for(lambda: requests.get(cluster.node_url(2) + "/api/session/data/cart", cookies=alice.cookies, timeout=5).status_code == 200,
+             5, "the write reached node3")
+    # Signed out through node2: refused through node1 and node3 the moment the sign-out returns.
+    out = requests.post(cluster.node_url(1) + "/api/logout", cookies=alice.cookies, headers={"X-Requested-With": "x"}, timeout=5)
+    assert out.status_code == 204, out.text
+    for index in (0, 2):
+        assert requests.get(cluster.node_url(index) + "/api/me", cookies=alice.cookies, timeout=5).status_code == 401
+
+    # A node killed under load: nobody is signed out.
+    users = [sign_up(cluster.url, f"rep{i}") for i in range(8)]
+    outcome = {}
+
+    def kill_node2():
+        time.sleep(1.0)
+        cluster.cli("kill", "node2")
+
+    load(cluster.url, users, 4.0, outcome, during=kill_node2)
+    print(f"replicated kill: {outcome}")
+    assert outcome.get(401, 0) == 0, outcome
+    assert outcome.get(200, 0) > 50, outcome
+    assert sum(count for status, count in outcome.items() if status != 200) <= len(users) * 3, outcome
+
+    # Started again, node2 catches up from its peers, then every session works through it directly.
+    cluster.cli("start", "node2")
+    wait_for(lambda: requests.get(cluster.node_url(1) + "/healthz", timeout=5).status_code == 200, 20, "node2 healthy again")
+    for user in users:
+        assert requests.get(cluster.node_url(1) + "/api/me", cookies=user.cookies, timeout=5).status_code == 200
+    log = open(os.path.join(cluster_dir, "node2.log")).read()
+    assert "caught up" in log, log[-2000:]

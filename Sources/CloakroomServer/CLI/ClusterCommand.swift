@@ -40,7 +40,10 @@ struct Cluster: AsyncParsableCommand {
     struct Up: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start the cluster, or what of it is not running.")
         @Option(help: "Nodes (1-16)") var nodes = 3
-        @Option(help: "sticky (HAProxy pins each browser to a node; memory store per node) or central (round robin; one store)")
+        @Option(
+            help:
+                "sticky (HAProxy pins each browser to a node; memory store per node), central (round robin; one store) or replicated (round robin; every node holds every session, copied between nodes)"
+        )
         var topology: String = "central"
         @Option(
             help:
@@ -62,7 +65,9 @@ struct Cluster: AsyncParsableCommand {
         @OptionGroup var folder: Folder
 
         func validate() throws {
-            guard ClusterTopology(rawValue: topology) != nil else { throw ValidationError("topology \(topology) is not sticky or central") }
+            guard ClusterTopology(rawValue: topology) != nil else {
+                throw ValidationError("topology \(topology) is not sticky, central or replicated")
+            }
             guard ClusterManager.RedisKind(rawValue: redis) != nil else { throw ValidationError("--redis \(redis) is not cluster or single") }
             guard (1...16).contains(nodes) else { throw ValidationError("--nodes must be 1 to 16") }
             guard (1...65535).contains(port) else { throw ValidationError("--port must be 1 to 65535") }

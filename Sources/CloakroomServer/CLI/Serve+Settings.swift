@@ -1,6 +1,7 @@
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
+import CloakroomReplication
 import CloakroomSessions
 import Foundation
 
@@ -48,6 +49,33 @@ extension Serve {
         },
         Setting("CLOAKROOM_DRAIN_SECONDS", flag: \.drainSeconds) { text, draft in
             draft.config.drainSeconds = try SettingReader.duration(text, "drain time", allowZero: true)
+        },
+        Setting("CLOAKROOM_REPLICATION", flag: \.replication) { text, draft in
+            switch text {
+            case "all": draft.config.replication = draft.config.replication ?? ReplicationSettings()
+            case "backup": throw ConfigurationError("replication backup is not built yet (issue 13): use all, or a central store")
+            default: throw ConfigurationError("replication \(text) is not all")
+            }
+        },
+        Setting("CLOAKROOM_PEERS", flag: { $0.peer.isEmpty ? nil : $0.peer.joined(separator: ",") }) { text, draft in
+            draft.replication.peers = try text.split(separator: ",").map { item in
+                let trimmed = item.trimmingCharacters(in: .whitespaces)
+                guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]), (1...65535).contains(port),
+                    colon > trimmed.startIndex
+                else { throw ConfigurationError("peer \(trimmed) is not HOST:PORT") }
+                return PeerMesh.Address(host: String(trimmed[..<colon]), port: port)
+            }
+        },
+        Setting("CLOAKROOM_CLUSTER_SECRET_FILE", flag: \.clusterSecretFile) { text, draft in draft.replication.secretFile = text },
+        Setting("CLOAKROOM_REPLICATION_PORT", flag: \.replicationPort) { text, draft in
+            guard let value = Int(text), (1...65535).contains(value) else {
+                throw ConfigurationError("replication port \(text) is not a number from 1 to 65535")
+            }
+            draft.replication.port = value
+        },
+        Setting("CLOAKROOM_NODE_NAME", flag: \.nodeName) { text, draft in
+            guard !text.isEmpty, text.utf8.count <= 255 else { throw ConfigurationError("node name must be 1 to 255 bytes") }
+            draft.replication.nodeName = text
         },
         Setting(
             "CLOAKROOM_COOKIE_NAME",

@@ -2,6 +2,7 @@ import ArgumentParser
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
+import CloakroomReplication
 import CloakroomSessions
 import CloakroomTokens
 import Foundation
@@ -35,6 +36,19 @@ struct Serve: AsyncParsableCommand {
             "On SIGTERM or SIGINT, answer /healthz with 503 draining for this long before closing the listener, so a load balancer stops sending requests first; requests in flight then finish. Env CLOAKROOM_DRAIN_SECONDS. Default 0s"
     )
     var drainSeconds: String?
+    @Option(
+        help:
+            "all: every node holds every session, copied between nodes (needs --peer, --cluster-secret-file, --replication-port and a shared --accounts; see docs/replication.md). Env CLOAKROOM_REPLICATION"
+    )
+    var replication: String?
+    @Option(help: "A replication peer HOST:PORT (repeatable). Env CLOAKROOM_PEERS (comma-separated)")
+    var peer: [String] = []
+    @Option(help: "The cluster secret shared by every node (cloakroom cluster secret FILE writes one). Env CLOAKROOM_CLUSTER_SECRET_FILE")
+    var clusterSecretFile: String?
+    @Option(help: "The port peers connect to for replication (on --host). Env CLOAKROOM_REPLICATION_PORT")
+    var replicationPort: String?
+    @Option(help: "This node's name among its peers (unique). Env CLOAKROOM_NODE_NAME. Default HOST:REPLICATION_PORT")
+    var nodeName: String?
     @Option(help: "Session cookie base name (gets the __Host- prefix with --secure). Env CLOAKROOM_COOKIE_NAME. Default cloakroom")
     var cookieName: String?
     @Flag(help: "HTTPS deployment: Secure cookie with the __Host- prefix, HSTS. Env CLOAKROOM_SECURE=1")
@@ -118,6 +132,7 @@ struct Serve: AsyncParsableCommand {
         // opened, so a bad one is a usage error like the others.
         _ = try keyOptions.algorithm(environment: environment)
         try Self.checkTimes(&config, given: draft.given)
+        try checkReplication(&config, draft.replication, environment: environment)
         try Self.checkTransport(config)
         if config.commonPasswords == nil, !config.commonPasswordsOff {
             throw ConfigurationError(
@@ -125,6 +140,32 @@ struct Serve: AsyncParsableCommand {
             )
         }
         return config
+    }
+
+    /// With `--replication`: the secret file, the port and shared accounts are required, and the
+    /// sessions live in each node's memory (a `--store` other than memory is refused). Without it,
+    /// the replication settings are refused rather than ignored.
+    func checkReplication(_ config: inout ServerConfiguration, _ settings: ReplicationSettings, environment: [String: String]) throws {
+        guard config.replication != nil else {
+            if !settings.peers.isEmpty || settings.secretFile != nil || settings.port != nil || settings.nodeName != nil {
+                throw ConfigurationError("--peer, --cluster-secret-file, --replication-port and --node-name need --replication all")
+            }
+            return
+        }
+        guard settings.secretFile != nil else {
+            throw ConfigurationError("--replication needs --cluster-secret-file (cloakroom cluster secret FILE writes one)")
+        }
+        guard settings.port != nil else { throw ConfigurationError("--replication needs --replication-port") }
+        guard let accounts = config.accounts, accounts != .memory else {
+            throw ConfigurationError("--replication needs --accounts shared by every node (sqlite:PATH on one host, or postgres://…)")
+        }
+        _ = accounts
+        if let store = storeOptions.store ?? environment["CLOAKROOM_STORE"], store != "memory" {
+            throw ConfigurationError(
+                "with --replication every node keeps sessions in its own memory: --store \(StoreLocation.redacted(store)) is for a central store"
+            )
+        }
+        config.replication = settings
     }
 
     static func scrypt(_ text: String) throws -> ScryptParameters {
@@ -153,6 +194,35 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
+    /// The replicated store, its mesh listening and dialling (the secret file is read here: a
+    /// problem with it is a runtime failure).
+    static func replicatedStore(_ settings: ReplicationSettings, host: String, logger: Logger) async throws -> ReplicatedSessionStore {
+        let secret: ClusterSecret
+        do {
+            secret = try ClusterSecret.load(file: URL(fileURLWithPath: settings.secretFile ?? ""))
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        let port = settings.port ?? 0
+        let mesh = PeerMesh(
+            configuration: .init(
+                identity: PeerIdentity(nodeID: settings.nodeName ?? "\(host):\(port)"),
+                secret: secret,
+                host: host,
+                port: port,
+                peers: settings.peers
+            ),
+            logger: logger
+        )
+        let store = ReplicatedSessionStore(local: MemorySessionStore(), mesh: mesh, logger: logger)
+        do {
+            try await store.startMesh()
+        } catch {
+            throw CommandFailure("cannot listen for replication on \(host):\(port): \(error)")
+        }
+        return store
+    }
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let config: ServerConfiguration
@@ -163,9 +233,20 @@ struct Serve: AsyncParsableCommand {
         }
         var logger = Logger(label: "cloakroom")
         logger.logLevel = config.logLevel
-        let backends: Backends
+        var backends: Backends
+        var replicated: ReplicatedSessionStore?
         do {
-            backends = try await Backends.open(config.store, accounts: config.accounts, logger: logger)
+            if let replication = config.replication, let accounts = config.accounts {
+                // Sessions in each node's memory, copied between nodes; token state and throttle
+                // counters with the accounts every node shares.
+                backends = try await Backends.open(accounts, accounts: accounts, logger: logger)
+                let store = try await Self.replicatedStore(replication, host: config.host, logger: logger)
+                backends = backends.replacingSessions(store)
+                backends.storeKind = "replicated"
+                replicated = store
+            } else {
+                backends = try await Backends.open(config.store, accounts: config.accounts, logger: logger)
+            }
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
@@ -199,6 +280,11 @@ struct Serve: AsyncParsableCommand {
                 "issuer": "\(config.issuer)", "keys": "\(keys.url.path)", "token_transport": "\(config.tokens.transport.rawValue)",
             ]
         )
+        if let replicated {
+            // Catching up runs beside the server: /healthz answers 503 until it is done.
+            Task { try? await replicated.catchUp() }
+        }
+        defer { if let replicated { Task { await replicated.stop() } } }
         do {
             let drain = DrainState()
             let app = try CloakroomApplication.make(

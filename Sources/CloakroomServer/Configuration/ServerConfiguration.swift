@@ -1,6 +1,7 @@
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
+import CloakroomReplication
 import CloakroomSessions
 import Foundation
 import Logging
@@ -43,6 +44,8 @@ struct ServerConfiguration: Sendable {
     var sweepInterval: Duration = .seconds(60)
     var registrationOpen = true
     var tokens = TokenSettings()
+    /// Sessions replicated between nodes (`--replication all`); nil: one store URL.
+    var replication: ReplicationSettings?
 }
 
 /// Token sign-in settings (`serve --issuer … --access-token-lifetime …`).
@@ -82,4 +85,12 @@ extension ServerConfiguration {
 
     /// The audience tokens are for.
     var audience: String { tokens.audience ?? issuer }
+}
+
+/// `--replication all --peer HOST:PORT… --cluster-secret-file F --replication-port P [--node-name N]`.
+struct ReplicationSettings: Sendable {
+    var peers: [PeerMesh.Address] = []
+    var secretFile: String?
+    var port: Int?
+    var nodeName: String?
 }

@@ -1,4 +1,5 @@
 import CloakroomCore
+import CloakroomReplication
 import Foundation
 
 /// One setting of the command line: its environment variable and how its text is read.
@@ -52,6 +53,8 @@ struct Setting<Command>: Sendable {
 struct ServeDraft: Sendable {
     var config = ServerConfiguration()
     var given = Serve.GivenTimes()
+    /// The replication settings read so far (they count only with `--replication`).
+    var replication = ReplicationSettings()
 }
 
 /// Applies a table of settings: flag, else environment variable, else default.
