@@ -45,10 +45,13 @@ public actor PeerMesh {
         }
     }
 
-    /// What the node is told: a message from a peer (by name), or that a peer's link came up.
+    /// What the node is told: a message from a peer (by name), that a peer's link came up, or
+    /// that this process itself was stopped (hung, or starved of CPU) for longer than a peer may be
+    /// silent: what it holds may be stale.
     enum Event: Sendable {
         case message(ReplicationMessage, from: String)
         case linkUp(String)
+        case resumed(after: Duration)
     }
 
     private struct Pending {
@@ -259,8 +262,17 @@ public actor PeerMesh {
 
     private func beat() async {
         let heartbeat = ReplicationMessage.heartbeat.encoded
+        var last = ContinuousClock.now
         while !stopped && !Task.isCancelled {
             try? await Task.sleep(for: configuration.heartbeat)
+            let gap = ContinuousClock.now - last
+            last = .now
+            if gap > configuration.heartbeat * configuration.missedBeats {
+                // This process did not run for longer than peers wait for a beat (SIGSTOP, a
+                // pause): its peers have dropped it and may have written meanwhile.
+                logger.warning("replication: this node was stopped; catching up", metadata: ["for": "\(gap)"])
+                await onEvent?(.resumed(after: gap))
+            }
             let deadline = ContinuousClock.now - configuration.heartbeat * configuration.missedBeats
             for (peer, link) in links {
                 if let heard = lastHeard[peer], heard < deadline {

@@ -65,7 +65,7 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         guard let peer = await mesh.livePeers.first else {
-            await state.markReady()
+            await state.markStarted()
             logger.info("replication: no peer answered; starting as the first node")
             return
         }
@@ -80,7 +80,7 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
             "replication: caught up",
             metadata: ["from": "\(peer)", "records": "\(records)", "bytes": "\(bytes)", "took": "\(ContinuousClock.now - started)"]
         )
-        await state.markReady()
+        await state.markStarted()
     }
 
     /// Whether this node holds what it should (false while it catches up).
@@ -174,10 +174,21 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
         case .linkUp(let peer):
             // A link back after this node had caught up: it may have missed writes while it was
             // cut off or hung. It asks that peer again, and is not ready until it has the answer.
-            guard await state.isReady else { return }
+            guard await state.hasStarted else { return }
             await state.expectSync(from: peer)
             await state.markNotReady()
             await mesh.send(to: peer, wait: false) { _ in .syncRequest }
+        case .resumed:
+            // Stopped for longer than peers wait: not ready (/healthz 503) until a link comes back
+            // and its answer is in; alone after `joinWait`, it serves what it has.
+            guard await state.hasStarted else { return }
+            await state.markNotReady()
+            let wait = joinWait
+            Task { [weak self] in
+                try? await Task.sleep(for: wait)
+                guard let self, await self.mesh.livePeers.isEmpty else { return }
+                await self.state.markReady()
+            }
         case .message(let message, let peer):
             do {
                 try await apply(message, from: peer)
@@ -313,6 +324,7 @@ actor ReplicaState {
     private(set) var tombstones: [String: Int64] = [:]
     private var touches: [String: ReplicationMessage.Touch] = [:]
     private(set) var isReady = false
+    private(set) var hasStarted = false
     private var syncPeer: String?
     private var syncedRecords = 0
     private var syncedBytes = 0
@@ -345,6 +357,11 @@ actor ReplicaState {
     func syncDone(from peer: String) { if peer == syncPeer { isReady = true } }
     func markReady() { isReady = true }
     func markNotReady() { isReady = false }
+    /// The first catch-up is over: ready, and later links and resumptions trigger catch-ups.
+    func markStarted() {
+        isReady = true
+        hasStarted = true
+    }
     var syncFigures: (Int, Int) { (syncedRecords, syncedBytes) }
     func keep(_ task: Task<Void, Never>) { tasks.append(task) }
     func cancelTasks() {

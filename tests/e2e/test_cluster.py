@@ -484,3 +484,35 @@ def test_replicated_cluster_copies_sessions_between_nodes_and_survives_a_node_ki
         assert requests.get(cluster.node_url(1) + "/api/me", cookies=user.cookies, timeout=5).status_code == 200
     log = open(os.path.join(cluster_dir, "node2.log")).read()
     assert "caught up" in log, log[-2000:]
+
+
+def test_replicated_node_hung_and_resumed_does_not_resurrect_a_revoked_session(cluster_dir):
+    """A node stopped (SIGSTOP) for 5 s while a session is signed out elsewhere: resumed, it
+    notices it was stopped, is not healthy until it has caught up, and never serves that session."""
+    cluster = Cluster(cluster_dir, "replicated")
+    cluster.up()
+    victim, bystander = sign_up(cluster.url, "victim"), sign_up(cluster.url, "bystander")
+    node3 = cluster.node_url(2)
+    assert requests.get(node3 + "/api/me", cookies=victim.cookies, timeout=5).status_code == 200
+    cluster.cli("hang", "node3")
+    started = time.monotonic()
+    out = requests.post(cluster.node_url(0) + "/api/logout", cookies=victim.cookies, headers={"X-Requested-With": "x"}, timeout=10)
+    took = time.monotonic() - started
+    assert out.status_code == 204, out.text
+    # The sign-out waited for node3 at most until it was found silent (3 beats) or the ack timeout.
+    assert took < 2.0, took
+    time.sleep(max(0.0, 5.0 - (time.monotonic() - started)))
+    cluster.cli("start", "node3")  # SIGCONT
+    # From the moment it runs again, node3 never answers for the revoked session.
+    seen = {}
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        status = requests.get(node3 + "/api/me", cookies=victim.cookies, timeout=5).status_code
+        seen[status] = seen.get(status, 0) + 1
+    assert seen.get(200, 0) == 0, seen
+    wait_for(lambda: requests.get(node3 + "/healthz", timeout=5).status_code == 200, 10, "node3 healthy after catching up")
+    assert requests.get(node3 + "/api/me", cookies=victim.cookies, timeout=5).status_code == 401
+    assert requests.get(node3 + "/api/me", cookies=bystander.cookies, timeout=5).status_code == 200
+    log = open(os.path.join(cluster_dir, "node3.log")).read()
+    assert "this node was stopped" in log, log[-2000:]
+    print(f"replicated hang: sign-out took {took:.2f} s with node3 stopped; node3 after resuming answered {seen}")
