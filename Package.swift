@@ -185,6 +185,7 @@ let package = Package(
             dependencies: [
                 "CloakroomCore",
                 "CloakroomSessions",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -388,12 +388,16 @@ public struct ClusterManager: Sendable {
         var lines = [
             "cluster \(directory.path): \(state.topology.rawValue), users on \(state.url), store \(StoreLocation.redacted(state.store)), accounts \(StoreLocation.redacted(state.accounts))"
         ]
-        lines.append("node      port   process   health    haproxy   requests  sessions created/loaded")
+        lines.append(
+            "node      port   process   health    haproxy   requests  sessions created/loaded"
+                + (state.topology == .replicated ? "  replication: ready, peers, sessions held, sent, unacknowledged writes" : "")
+        )
         for node in state.nodes {
             let process = Self.describe(node)
             var health = "-"
             var requests = "-"
             var sessions = "-"
+            var replication = ""
             if process == "running" {
                 if let reply = await LoopbackHTTP.get(port: node.port, path: "/healthz") {
                     health = reply.status == 200 ? "ok" : "\(reply.status)"
@@ -404,14 +408,18 @@ public struct ClusterManager: Sendable {
                     let figures = PrometheusText.samples(metrics.body)
                     requests = String(Int(figures.filter { $0.key.hasPrefix("cloakroom_http_requests_total") }.values.reduce(0, +)))
                     sessions = "\(Int(figures["cloakroom_sessions_created_total"] ?? 0))/\(Int(figures["cloakroom_sessions_loaded_total"] ?? 0))"
+                    if node.replicationPort != nil {
+                        replication = Self.replicationSummary(figures)
+                    }
                 }
             }
             lines.append(
                 [
                     node.name.padding(8), String(node.port).padding(6), process.padding(9), health.padding(9), (view[node.name] ?? "?").padding(9),
-                    requests.padding(9), sessions,
+                    requests.padding(9), sessions.padding(9), replication,
                 ]
                 .joined(separator: " ")
+                .trimmingCharacters(in: .whitespaces)
             )
         }
         lines.append("haproxy   \(String(state.port).padding(6)) \(Self.describe(state.haproxy))")
@@ -511,6 +519,16 @@ public struct ClusterManager: Sendable {
     }
 
     // MARK: - helpers
+
+    /// A replicating node's figures from its `/metrics`, in one phrase.
+    static func replicationSummary(_ figures: [String: Double]) -> String {
+        func value(_ name: String) -> Int { Int(figures[name] ?? 0) }
+        let ready = value("cloakroom_replication_ready") == 1 ? "ready" : "catching up"
+        let sentBytes = Double(value(#"cloakroom_replication_bytes_total{direction="sent"}"#))
+        return "\(ready), peers \(value("cloakroom_replication_peers")), held \(value("cloakroom_replication_sessions")), sent "
+            + "\(value(#"cloakroom_replication_messages_total{direction="sent"}"#)) msgs/\(String(format: "%.1f", sentBytes / 1024)) KiB, "
+            + "unacknowledged \(value("cloakroom_replication_unacknowledged_writes_total"))"
+    }
 
     func existingState() throws -> ClusterState {
         guard let state = try ClusterState.load(from: directory) else {

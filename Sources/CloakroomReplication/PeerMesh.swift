@@ -1,3 +1,5 @@
+import CloakroomCore
+import CoreMetrics
 public import Logging
 import NIOCore
 import NIOPosix
@@ -74,6 +76,25 @@ public actor PeerMesh {
     private var onEvent: (@Sendable (Event) async -> Void)?
     /// Acknowledged writes that went on without some peer (`ackTimeout` passed).
     public private(set) var unacknowledgedWrites = 0
+    /// Messages and bytes sent and received (heartbeats included), for benchmarks and status.
+    public private(set) var sentTraffic = (messages: 0, bytes: 0)
+    public private(set) var receivedTraffic = (messages: 0, bytes: 0)
+    private var metrics: ReplicationMetrics?
+
+    /// Counts what the mesh does on `metrics` from now on.
+    func attach(_ metrics: ReplicationMetrics) {
+        self.metrics = metrics
+        metrics.peers.record(links.count)
+    }
+
+    /// Sends `payload` on `link`, counted.
+    private func transmit(_ payload: [UInt8], on link: ReplicationLink) {
+        guard link.send(payload) else { return }
+        sentTraffic.messages += 1
+        sentTraffic.bytes += payload.count
+        metrics?.messagesSent.increment()
+        metrics?.bytesSent.increment(by: payload.count)
+    }
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "cloakroom.replication")) {
         self.configuration = configuration
@@ -123,7 +144,9 @@ public actor PeerMesh {
         guard !targets.isEmpty else { return 0 }
         let id = wait ? nextAckID() : 0
         let payload = message(id).encoded
-        for name in targets { links[name]?.send(payload) }
+        for name in targets {
+            if let link = links[name] { transmit(payload, on: link) }
+        }
         guard wait else { return 0 }
         return await awaitAcks(id, from: targets)
     }
@@ -133,7 +156,7 @@ public actor PeerMesh {
     func send(to peer: String, wait: Bool, _ message: (UInt64) -> ReplicationMessage) async -> Bool {
         guard let link = links[peer] else { return false }
         let id = wait ? nextAckID() : 0
-        link.send(message(id).encoded)
+        transmit(message(id).encoded, on: link)
         guard wait else { return true }
         return await awaitAcks(id, from: [peer]) == 0
     }
@@ -159,11 +182,16 @@ public actor PeerMesh {
             try? await Task.sleep(for: timeout)
             await self?.resolve(id)
         }
+        let started = ContinuousClock.now
         let missing = await withCheckedContinuation { continuation in
             pending[id] = Pending(waitingFor: targets, continuation: continuation)
         }
         timer.cancel()
-        if missing > 0 { unacknowledgedWrites += 1 }
+        metrics?.ackWait.recordNanoseconds((ContinuousClock.now - started).wholeNanoseconds)
+        if missing > 0 {
+            unacknowledgedWrites += 1
+            metrics?.unacknowledged.increment()
+        }
         return missing
     }
 
@@ -216,6 +244,7 @@ public actor PeerMesh {
         if let old = links[peer] { old.close() }
         linkIsCanonical[peer] = canonical
         links[peer] = link
+        metrics?.peers.record(links.count)
         lastHeard[peer] = .now
         logger.info("replication peer up", metadata: ["peer": "\(link.peer)"])
         let onEvent = onEvent
@@ -234,6 +263,10 @@ public actor PeerMesh {
 
     private func received(_ frame: [UInt8], from peer: String, on link: ReplicationLink) async {
         lastHeard[peer] = .now
+        receivedTraffic.messages += 1
+        receivedTraffic.bytes += frame.count
+        metrics?.messagesReceived.increment()
+        metrics?.bytesReceived.increment(by: frame.count)
         let message: ReplicationMessage
         do {
             message = try ReplicationMessage(decoding: frame)
@@ -248,7 +281,7 @@ public actor PeerMesh {
             acknowledged(id, by: peer)
         default:
             await onEvent?(.message(message, from: peer))
-            if message.ackID != 0 { link.send(ReplicationMessage.ack(message.ackID).encoded) }
+            if message.ackID != 0 { transmit(ReplicationMessage.ack(message.ackID).encoded, on: link) }
         }
     }
 
@@ -256,6 +289,7 @@ public actor PeerMesh {
         guard links[peer] === link else { return }
         links[peer] = nil
         lastHeard[peer] = nil
+        metrics?.peers.record(links.count)
         logger.warning("replication peer down", metadata: ["peer": "\(link.peer)"])
         for id in pending.keys { acknowledged(id, by: peer) }
     }
@@ -280,7 +314,7 @@ public actor PeerMesh {
                     link.close()
                     lost(link, peer: peer)
                 } else {
-                    link.send(heartbeat)
+                    transmit(heartbeat, on: link)
                 }
             }
         }

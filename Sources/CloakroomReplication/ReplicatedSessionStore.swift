@@ -1,5 +1,6 @@
 public import CloakroomCore
 public import CloakroomSessions
+import CoreMetrics
 public import Foundation
 public import Logging
 
@@ -53,6 +54,7 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(250))
                 await self?.flushTouches()
+                await self?.reportHeld()
             }
         }
         await state.keep(flusher)
@@ -88,6 +90,12 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
 
     /// Records and bytes received while catching up.
     public var catchUp: (records: Int, bytes: Int) { get async { await state.syncFigures } }
+
+    /// Reports on `metrics` from now on (peers, traffic, acknowledgements, readiness, sessions held).
+    public func attach(_ metrics: ReplicationMetrics) async {
+        await mesh.attach(metrics)
+        await state.attach(metrics)
+    }
 
     /// Stops replicating (the local store is left as it is).
     public func stop() async {
@@ -293,6 +301,12 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
         await mesh.send(to: peer, wait: false) { _ in .syncDone }
     }
 
+    /// Sessions held here, for the `cloakroom_replication_sessions` gauge (a memory store knows).
+    func reportHeld() async {
+        guard let memory = local as? MemorySessionStore else { return }
+        await state.report(sessions: await memory.count)
+    }
+
     func flushTouches() async {
         let touches = await state.takeTouches()
         guard !touches.isEmpty else { return }
@@ -323,8 +337,11 @@ actor ReplicaState {
     private var origins: [String: String] = [:]
     private(set) var tombstones: [String: Int64] = [:]
     private var touches: [String: ReplicationMessage.Touch] = [:]
-    private(set) var isReady = false
+    private(set) var isReady = false {
+        didSet { metrics?.ready.record(isReady ? 1 : 0) }
+    }
     private(set) var hasStarted = false
+    private var metrics: ReplicationMetrics?
     private var syncPeer: String?
     private var syncedRecords = 0
     private var syncedBytes = 0
@@ -355,6 +372,11 @@ actor ReplicaState {
         syncedBytes += bytes
     }
     func syncDone(from peer: String) { if peer == syncPeer { isReady = true } }
+    func attach(_ metrics: ReplicationMetrics) {
+        self.metrics = metrics
+        metrics.ready.record(isReady ? 1 : 0)
+    }
+    func report(sessions: Int) { metrics?.sessions.record(sessions) }
     func markReady() { isReady = true }
     func markNotReady() { isReady = false }
     /// The first catch-up is over: ready, and later links and resumptions trigger catch-ups.

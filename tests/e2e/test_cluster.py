@@ -463,6 +463,12 @@ def test_replicated_cluster_copies_sessions_between_nodes_and_survives_a_node_ki
     for index in (0, 2):
         assert requests.get(cluster.node_url(index) + "/api/me", cookies=alice.cookies, timeout=5).status_code == 401
 
+    # `status` shows each node's replication: caught up, linked to both others, holding the sessions.
+    status = cluster.cli("status").stdout
+    for name in ("node1", "node2", "node3"):
+        line = next(l for l in status.splitlines() if l.startswith(name))
+        assert "ready, peers 2, held" in line and "unacknowledged 0" in line, status
+
     # A node killed under load: nobody is signed out.
     users = [sign_up(cluster.url, f"rep{i}") for i in range(8)]
     outcome = {}

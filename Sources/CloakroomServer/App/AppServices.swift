@@ -1,6 +1,7 @@
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
+import CloakroomReplication
 import CloakroomSessions
 import CloakroomTokens
 import Crypto
@@ -41,6 +42,10 @@ struct AppServices: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         self.drain = drain
+        if let replicated = backends.sessions as? ReplicatedSessionStore {
+            let figures = ReplicationMetrics(factory: metrics.factory)
+            Task { await replicated.attach(figures) }
+        }
         self.backends = backends.meteringSessions(factory: metrics.factory)
         self.clock = clock
         self.logger = logger

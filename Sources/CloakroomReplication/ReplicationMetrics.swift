@@ -1,0 +1,33 @@
+public import CoreMetrics
+
+/// What replication does, in Prometheus terms (on the server's `/metrics`, read by `cloakroom
+/// cluster status`): `cloakroom_replication_peers` (live links), `cloakroom_replication_ready`
+/// (1 once caught up), `cloakroom_replication_sessions` (sessions held here),
+/// `cloakroom_replication_messages_total{direction}` and `cloakroom_replication_bytes_total{direction}`
+/// (`sent`, `received`; heartbeats included), `cloakroom_replication_unacknowledged_writes_total`
+/// (acknowledged writes that went on without some peer) and `cloakroom_replication_ack_seconds`
+/// (how long a write waited for every peer).
+public struct ReplicationMetrics: Sendable {
+    let peers: Gauge
+    let ready: Gauge
+    let sessions: Gauge
+    let messagesSent: Counter
+    let messagesReceived: Counter
+    let bytesSent: Counter
+    let bytesReceived: Counter
+    let unacknowledged: Counter
+    let ackWait: CoreMetrics.Timer
+
+    /// Figures made on `factory` (one registry per server; nothing is bootstrapped globally).
+    public init(factory: any MetricsFactory) {
+        peers = Gauge(label: "cloakroom_replication_peers", factory: factory)
+        ready = Gauge(label: "cloakroom_replication_ready", factory: factory)
+        sessions = Gauge(label: "cloakroom_replication_sessions", factory: factory)
+        messagesSent = Counter(label: "cloakroom_replication_messages_total", dimensions: [("direction", "sent")], factory: factory)
+        messagesReceived = Counter(label: "cloakroom_replication_messages_total", dimensions: [("direction", "received")], factory: factory)
+        bytesSent = Counter(label: "cloakroom_replication_bytes_total", dimensions: [("direction", "sent")], factory: factory)
+        bytesReceived = Counter(label: "cloakroom_replication_bytes_total", dimensions: [("direction", "received")], factory: factory)
+        unacknowledged = Counter(label: "cloakroom_replication_unacknowledged_writes_total", factory: factory)
+        ackWait = CoreMetrics.Timer(label: "cloakroom_replication_ack_seconds", factory: factory)
+    }
+}
