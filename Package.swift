@@ -205,6 +205,7 @@ let package = Package(
                 "CloakroomPostgres",
                 "CloakroomRedis",
                 "CloakroomTokens",
+                "CloakroomReplication",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

@@ -1,0 +1,157 @@
+import CloakroomCore
+import CloakroomReplication
+import CloakroomSessions
+import Foundation
+import Logging
+
+/// `cloakroom bench replication`: the `replicated` topology's cost in one process, N nodes linked
+/// over real TCP on loopback with the cluster secret, against one bare memory store (N = 1).
+///
+/// For each N: sign-ins per second through node1 (each returns once every peer has applied it),
+/// data writes per second (sent without waiting), replication messages and bytes sent per write
+/// (all nodes together, heartbeats measured on an idle second and taken out), and heap bytes per
+/// session per node once every node holds `sessions` of them.
+struct ReplicationBenchmark {
+    struct Row {
+        var nodes: Int
+        var signIns = 0.0
+        var writes = 0.0
+        var messagesPerWrite = 0.0
+        var bytesPerWrite = 0.0
+        var heapPerSessionPerNode = 0.0
+    }
+
+    let writes: Int
+    let sessions: Int
+    let concurrency: Int
+    let logger = Logger(label: "cloakroom.bench") { _ in SwiftLogNoOpLogHandler() }
+
+    func run(nodes: Int) async throws -> Row {
+        var row = Row(nodes: nodes)
+        let secret = try ClusterSecret(bytes: Base64URL.decode(SecureToken(byteCount: 32).text) ?? [])
+        let heapBefore = heapBytesInUse()
+        var replicated: [ReplicatedSessionStore] = []
+        let stores: [any CompleteSessionStore]
+        if nodes == 1 {
+            stores = [MemorySessionStore()]
+        } else {
+            let ports = try (0..<nodes).map { _ in try Self.freePort() }
+            for index in 0..<nodes {
+                let peers = ports.enumerated().filter { $0.offset != index }.map { PeerMesh.Address(host: "127.0.0.1", port: $0.element) }
+                let mesh = PeerMesh(
+                    configuration: .init(identity: PeerIdentity(nodeID: "node\(index + 1)"), secret: secret, port: ports[index], peers: peers),
+                    logger: logger
+                )
+                let store = ReplicatedSessionStore(mesh: mesh, joinWait: .milliseconds(300), logger: logger)
+                try await store.start()
+                replicated.append(store)
+            }
+            for _ in 0..<500 {
+                var linked = true
+                for store in replicated where await store.mesh.livePeers.count != nodes - 1 { linked = false }
+                if linked { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            stores = replicated
+        }
+        let writer = stores[0]
+        // Heartbeats on an idle second, to take out of the per-write figures.
+        let idleStart = await traffic(replicated)
+        try await Task.sleep(for: .seconds(1))
+        let heartbeatRate = Double(await traffic(replicated).messages - idleStart.messages)
+        let heartbeatBytesRate = Double(await traffic(replicated).bytes - idleStart.bytes)
+
+        let now = Date()
+        let records = (0..<writes).map { index in
+            SessionRecord(
+                key: SecureToken.hash("bench-\(index)-\(UUID())"),
+                handle: "h\(index)",
+                userID: "user\(index % 1000)",
+                data: ["cart": String(repeating: "x", count: 200)],
+                createdAt: now,
+                lastSeen: now,
+                idleExpiresAt: now.addingTimeInterval(3600),
+                absoluteExpiresAt: now.addingTimeInterval(7200)
+            )
+        }
+        let before = await traffic(replicated)
+        var started = ContinuousClock.now
+        try await Self.parallel(records, concurrency: concurrency) { try await writer.insert($0) }
+        let signInTime = (ContinuousClock.now - started).seconds
+        row.signIns = Double(writes) / signInTime
+        started = ContinuousClock.now
+        try await Self.parallel(records, concurrency: concurrency) { record in
+            var next = record
+            next.version = 2
+            next.data["cart"] = String(repeating: "y", count: 200)
+            _ = try await writer.update(next, expectedVersion: 1)
+        }
+        let writeTime = (ContinuousClock.now - started).seconds
+        row.writes = Double(writes) / writeTime
+        if nodes > 1 {
+            // Until every node holds every update (they travel without waiting).
+            for store in replicated.dropFirst() {
+                for _ in 0..<2000 {
+                    if let last = records.last, try await store.load(key: last.key, now: now)?.version == 2 { break }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            }
+            let after = await traffic(replicated)
+            let elapsed = signInTime + writeTime
+            row.messagesPerWrite = (Double(after.messages - before.messages) - heartbeatRate * elapsed) / Double(2 * writes)
+            row.bytesPerWrite = (Double(after.bytes - before.bytes) - heartbeatBytesRate * elapsed) / Double(2 * writes)
+        }
+        // Memory: every node holding `sessions` (the writes above plus more through node1).
+        let more = max(sessions - writes, 0)
+        var batch: [SessionRecord] = []
+        for index in 0..<more {
+            var record = records[index % records.count]
+            record.key = SecureToken.hash("more-\(index)-\(UUID())")
+            batch.append(record)
+            if batch.count == 10_000 || index == more - 1 {
+                try await Self.parallel(batch, concurrency: concurrency) { try await writer.insert($0) }
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        row.heapPerSessionPerNode = Double(heapBytesInUse() - heapBefore) / Double(max(sessions, writes) * nodes)
+        for store in replicated { await store.stop() }
+        return row
+    }
+
+    private func traffic(_ stores: [ReplicatedSessionStore]) async -> (messages: Int, bytes: Int) {
+        var total = (messages: 0, bytes: 0)
+        for store in stores {
+            let sent = await store.mesh.sentTraffic
+            total.messages += sent.messages
+            total.bytes += sent.bytes
+        }
+        return total
+    }
+
+    static func parallel(_ records: [SessionRecord], concurrency: Int, _ body: @escaping @Sendable (SessionRecord) async throws -> Void) async throws
+    {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let slice = (records.count + concurrency - 1) / concurrency
+            for start in stride(from: 0, to: records.count, by: max(slice, 1)) {
+                let part = Array(records[start..<min(start + slice, records.count)])
+                group.addTask { for record in part { try await body(record) } }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard bound else { throw CocoaError(.featureUnsupported) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
