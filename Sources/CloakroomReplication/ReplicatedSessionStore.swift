@@ -160,7 +160,14 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
 
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {
         await state.forgetTombstones(before: Self.ms(now))
-        return try await local.deleteExpired(now: now, limit: limit)
+        let removed = try await local.deleteExpired(now: now, limit: limit)
+        // Who wrote a session is kept only while the session is: a bounded share of the entries
+        // is checked per call, so every one is visited over successive sweeps.
+        for key in await state.nextOriginsToCheck(max(limit, 1))
+        where try await local.load(key: key, now: Date(timeIntervalSince1970: 0)) == nil {
+            await state.forgetOrigin(key)
+        }
+        return removed
     }
 
     /// Throws `NotReady` while this node catches up, so `/healthz` answers 503 and a balancer
@@ -357,6 +364,20 @@ actor ReplicaState {
         touches[key] = nil
     }
     func isBuried(_ key: String) -> Bool { tombstones[key] != nil }
+    private var checkRound: [String] = []
+    private var checkCursor = 0
+    /// The next `count` keys of the writer map to check, in rounds over all of them.
+    func nextOriginsToCheck(_ count: Int) -> [String] {
+        if checkCursor >= checkRound.count {
+            checkRound = Array(origins.keys)
+            checkCursor = 0
+        }
+        let end = min(checkCursor + count, checkRound.count)
+        defer { checkCursor = end }
+        return Array(checkRound[checkCursor..<end])
+    }
+    func forgetOrigin(_ key: String) { origins[key] = nil }
+    var originCount: Int { origins.count }
     func forgetTombstones(before cutoff: Int64) { tombstones = tombstones.filter { $0.value > cutoff } }
     func queueTouch(_ touch: ReplicationMessage.Touch) {
         guard let hex = HashedKey(bytes: touch.key)?.hex else { return }

@@ -191,6 +191,39 @@ struct ReplicatedSessionStoreTests {
         #expect(try await joined.load(cookieValue: ids[1]).record != nil)
     }
 
+    @Test("sweeping expired sessions also forgets who wrote them: the writer map does not grow without bound")
+    func sweepForgetsWriters() async throws {
+        let stores = try await Self.nodes(2)
+        do {
+            let now = Date()
+            for index in 0..<50 {
+                try await stores[0].insert(
+                    SessionRecord(
+                        key: SecureToken().hashed,
+                        handle: "h\(index)",
+                        userID: "dora",
+                        createdAt: now,
+                        lastSeen: now,
+                        idleExpiresAt: now.addingTimeInterval(10),
+                        absoluteExpiresAt: now.addingTimeInterval(60)
+                    )
+                )
+            }
+            for store in stores { #expect(await store.state.originCount == 50) }
+            let later = now.addingTimeInterval(120)
+            for store in stores {
+                var removed = 0
+                for _ in 0..<10 { removed += try await store.deleteExpired(now: later, limit: 20) }
+                #expect(removed == 50)
+                #expect(await store.state.originCount == 0, "writers of swept sessions are still remembered")
+            }
+        } catch {
+            await Self.stop(stores)
+            throw error
+        }
+        await Self.stop(stores)
+    }
+
     /// Polls `condition` until true (at most 10 s).
     static func eventually(_ condition: () async throws -> Bool) async throws {
         for _ in 0..<500 {
