@@ -353,7 +353,7 @@ public struct ClusterManager: Sendable {
         return file
     }
 
-    func startHAProxy(_ state: inout ClusterState, program: String) async throws {
+    func startHAProxy(_ state: inout ClusterState, program: String, replacing old: Int32? = nil) async throws {
         var config = HAProxyConfiguration(
             topology: state.topology,
             port: state.port,
@@ -374,7 +374,10 @@ public struct ClusterManager: Sendable {
         } catch {
             throw ClusterError("HAProxy refuses \(file.path): \(error)")
         }
-        state.haproxy.pid = try ProcessControl.spawnDetached([program, "-f", file.path], log: directory.appendingPathComponent("haproxy.log"))
+        state.haproxy.pid = try ProcessControl.spawnDetached(
+            [program, "-f", file.path] + (old.map { ["-sf", "\($0)"] } ?? []),
+            log: directory.appendingPathComponent("haproxy.log")
+        )
         try state.save(to: directory)
         say("started haproxy on 127.0.0.1:\(state.port)")
     }
@@ -451,6 +454,43 @@ public struct ClusterManager: Sendable {
         let node = try running(state, name)
         ProcessControl.signal(node.pid ?? 0, SIGSTOP)
         say("stopped \(node.name) (pid \(node.pid ?? 0)): it answers nothing until `cluster start \(node.name)`")
+    }
+
+    /// Adds a node to a running cluster: started like the others (a replicating one catches up
+    /// from its peers before it is healthy), then HAProxy is reloaded with it (`-sf`: the old
+    /// HAProxy finishes its connections while the new one takes new ones). Returns its name.
+    @discardableResult
+    public func add() async throws -> String {
+        var state = try existingState()
+        guard state.nodes.count < 16 else { throw ClusterError("a cluster has at most 16 nodes") }
+        guard let haproxy = ProcessControl.executable("haproxy") else { throw ClusterError("haproxy is not installed: apt-get install haproxy") }
+        let name = "node\(state.nodes.count + 1)"
+        var node = ClusterState.Process(name: name, port: try ProcessControl.freePort(), program: "cloakroom")
+        if state.topology == .replicated { node.replicationPort = try ProcessControl.freePort() }
+        state.nodes.append(node)
+        try state.save(to: directory)
+        try await startNode(&state, state.nodes.count - 1)
+        try await waitHealthy(state.nodes[state.nodes.count - 1], seconds: 60)
+        try await reloadHAProxy(&state, program: haproxy)
+        say("added \(name) on 127.0.0.1:\(node.port)")
+        return name
+    }
+
+    /// Rewrites `haproxy.cfg` for the current nodes and starts a new HAProxy that takes over from
+    /// the running one (`-sf PID`), then waits until it lists every node.
+    func reloadHAProxy(_ state: inout ClusterState, program: String) async throws {
+        guard let old = state.haproxy.pid, ProcessControl.isRunning(old, program: "haproxy") else {
+            try await startHAProxy(&state, program: program)
+            return
+        }
+        state.haproxy.pid = nil
+        try await startHAProxy(&state, program: program, replacing: old)
+        for _ in 0..<100 {
+            let view = await haproxyView(state)
+            if state.nodes.allSatisfy({ view[$0.name] != nil }) { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ClusterError("the reloaded HAProxy does not list every node; see \(directory.appendingPathComponent("haproxy.log").path)")
     }
 
     /// Resumes a hung node or starts a dead one again on its port.

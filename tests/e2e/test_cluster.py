@@ -491,6 +491,19 @@ def test_replicated_cluster_copies_sessions_between_nodes_and_survives_a_node_ki
     log = open(os.path.join(cluster_dir, "node2.log")).read()
     assert "caught up" in log, log[-2000:]
 
+    # A node added to the running cluster catches up before it is healthy, then HAProxy sends it
+    # requests, and every session works through it.
+    added = cluster.cli("add")
+    assert "added node4" in added.stdout, added.stdout
+    node4 = cluster.node_url(3)
+    for user in users:
+        assert requests.get(node4 + "/api/me", cookies=user.cookies, timeout=5).status_code == 200
+    status = cluster.cli("status").stdout
+    line = next(l for l in status.splitlines() if l.startswith("node4"))
+    assert "running" in line and " UP " in line and "ready, peers 3" in line, status
+    for user in users:
+        assert user.get(cluster.url + "/api/me", timeout=5).status_code == 200
+
 
 def test_replicated_node_hung_and_resumed_does_not_resurrect_a_revoked_session(cluster_dir):
     """A node stopped (SIGSTOP) for 5 s while a session is signed out elsewhere: resumed, it

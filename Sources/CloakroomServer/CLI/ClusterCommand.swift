@@ -11,7 +11,7 @@ struct Cluster: AsyncParsableCommand {
             up writes haproxy.cfg and cluster.json into --dir and starts everything detached; the other \
             subcommands find the processes there. See docs/cluster.md.
             """,
-        subcommands: [Up.self, Status.self, Kill.self, Hang.self, Start.self, Down.self, Secret.self]
+        subcommands: [Up.self, Status.self, Add.self, Kill.self, Hang.self, Start.self, Down.self, Secret.self]
     )
 
     struct Folder: ParsableArguments {
@@ -112,6 +112,14 @@ struct Cluster: AsyncParsableCommand {
         @Argument(help: "node1, node2 … (or 1, 2 …), redis, redis1 … redis6, postgres") var node: String
         @OptionGroup var folder: Folder
         func run() async throws { try await Cluster.failing { try await folder.manager().start(node: node) } }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a node to the running cluster (a replicating one catches up first), then reload HAProxy with it."
+        )
+        @OptionGroup var folder: Folder
+        func run() async throws { try await Cluster.failing { try await folder.manager().add() } }
     }
 
     struct Down: AsyncParsableCommand {
