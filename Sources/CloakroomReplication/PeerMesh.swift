@@ -72,6 +72,7 @@ public actor PeerMesh {
     private var nextAck: UInt64 = 1
     private var listener: ReplicationListener?
     private var tasks: [Task<Void, Never>] = []
+    private var readers: [String: Task<Void, Never>] = [:]
     private var stopped = false
     private var onEvent: (@Sendable (Event) async -> Void)?
     /// Acknowledged writes that went on without some peer (`ackTimeout` passed).
@@ -130,6 +131,8 @@ public actor PeerMesh {
         stopped = true
         for task in tasks { task.cancel() }
         tasks = []
+        for reader in readers.values { reader.cancel() }
+        readers = [:]
         for link in links.values { link.close() }
         links = [:]
         for (id, _) in pending { resolve(id) }
@@ -248,17 +251,16 @@ public actor PeerMesh {
         lastHeard[peer] = .now
         logger.info("replication peer up", metadata: ["peer": "\(link.peer)"])
         let onEvent = onEvent
-        tasks.append(
-            Task { [weak self] in
-                await onEvent?(.linkUp(peer))
-                do {
-                    for try await frame in link.frames {
-                        await self?.received(frame, from: peer, on: link)
-                    }
-                } catch {}
-                await self?.lost(link, peer: peer)
-            }
-        )
+        // One reader per peer: the one of a replaced link ends as its link closes.
+        readers[peer] = Task { [weak self] in
+            await onEvent?(.linkUp(peer))
+            do {
+                for try await frame in link.frames {
+                    await self?.received(frame, from: peer, on: link)
+                }
+            } catch {}
+            await self?.lost(link, peer: peer)
+        }
     }
 
     private func received(_ frame: [UInt8], from peer: String, on link: ReplicationLink) async {
