@@ -3,6 +3,7 @@ public import CloakroomSessions
 import CoreMetrics
 public import Foundation
 public import Logging
+import Synchronization
 
 /// Sessions held by every node and copied between them (the `replicated` topology, all-to-all):
 /// a local store (memory by default) plus a `PeerMesh`.
@@ -105,8 +106,12 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
 
     // MARK: - SessionStore
 
+    /// Throws `NotReady` (503) while this node catches up after it was cut off or stopped: what
+    /// it holds may include sessions revoked meanwhile, which it must not serve. (While it first
+    /// joins, the same: it may lack sessions.)
     public func load(key: String, now: Date) async throws -> SessionRecord? {
-        try await local.load(key: key, now: now)
+        guard state.readiness.isReady else { throw NotReady() }
+        return try await local.load(key: key, now: now)
     }
 
     public func insert(_ record: SessionRecord) async throws {
@@ -187,22 +192,35 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
     func handle(_ event: PeerMesh.Event) async {
         switch event {
         case .linkUp(let peer):
-            // A link back after this node had caught up: it may have missed writes while it was
-            // cut off or hung. It asks that peer again, and is not ready until it has the answer.
+            // A link back after this node was cut off from every peer, or after it was stopped:
+            // it may have missed writes, and asks that peer again. (A peer that restarted while
+            // others stayed linked is the one catching up: nothing to ask.) After a stop it is not
+            // ready (loads and /healthz 503) until the answer is in.
             guard await state.hasStarted else { return }
+            let others = await mesh.livePeers.filter { $0 != peer }
+            let resuming = await state.isResuming
+            guard others.isEmpty || resuming else { return }
             await state.expectSync(from: peer)
-            await state.markNotReady()
             await mesh.send(to: peer, wait: false) { _ in .syncRequest }
         case .resumed:
-            // Stopped for longer than peers wait: not ready (/healthz 503) until a link comes back
-            // and its answer is in; alone after `joinWait`, it serves what it has.
+            // Stopped for longer than peers wait: what it holds may include sessions revoked
+            // meanwhile. Not ready until a peer's answer is in (asked now if a link is still up,
+            // else when one comes back; asked again each `joinWait` until answered). Alone, it
+            // serves what it has after `joinWait`.
             guard await state.hasStarted else { return }
-            await state.markNotReady()
+            await state.markResuming()
             let wait = joinWait
             Task { [weak self] in
-                try? await Task.sleep(for: wait)
-                guard let self, await self.mesh.livePeers.isEmpty else { return }
-                await self.state.markReady()
+                while let self, await self.state.isResuming {
+                    if let peer = await self.mesh.livePeers.first {
+                        await self.state.expectSync(from: peer)
+                        await self.mesh.send(to: peer, wait: false) { _ in .syncRequest }
+                    }
+                    try? await Task.sleep(for: wait)
+                    if await self.mesh.livePeers.isEmpty, await self.state.isResuming {
+                        await self.state.markReady()
+                    }
+                }
             }
         case .message(let message, let peer):
             do {
@@ -345,8 +363,13 @@ actor ReplicaState {
     private(set) var tombstones: [String: Int64] = [:]
     private var touches: [String: ReplicationMessage.Touch] = [:]
     private(set) var isReady = false {
-        didSet { metrics?.ready.record(isReady ? 1 : 0) }
+        didSet {
+            metrics?.ready.record(isReady ? 1 : 0)
+            readiness.set(isReady)
+        }
     }
+    /// `isReady`, readable without a hop to this actor (every request's load checks it).
+    nonisolated let readiness = Readiness()
     private(set) var hasStarted = false
     private var metrics: ReplicationMetrics?
     private var syncPeer: String?
@@ -392,13 +415,26 @@ actor ReplicaState {
         syncedRecords += records
         syncedBytes += bytes
     }
-    func syncDone(from peer: String) { if peer == syncPeer { isReady = true } }
+    func syncDone(from peer: String) {
+        guard peer == syncPeer else { return }
+        isReady = true
+        isResuming = false
+    }
+    /// This node was stopped: not ready until a peer's answer is in.
+    private(set) var isResuming = false
+    func markResuming() {
+        isResuming = true
+        isReady = false
+    }
     func attach(_ metrics: ReplicationMetrics) {
         self.metrics = metrics
         metrics.ready.record(isReady ? 1 : 0)
     }
     func report(sessions: Int) { metrics?.sessions.record(sessions) }
-    func markReady() { isReady = true }
+    func markReady() {
+        isReady = true
+        isResuming = false
+    }
     func markNotReady() { isReady = false }
     /// The first catch-up is over: ready, and later links and resumptions trigger catch-ups.
     func markStarted() {
@@ -411,4 +447,11 @@ actor ReplicaState {
         for task in tasks { task.cancel() }
         tasks = []
     }
+}
+
+/// A flag read on every request without an actor hop.
+final class Readiness: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isReady: Bool { flag.load(ordering: .acquiring) }
+    func set(_ ready: Bool) { flag.store(ready, ordering: .releasing) }
 }
