@@ -52,7 +52,9 @@ public actor PeerMesh {
     /// silent: what it holds may be stale.
     enum Event: Sendable {
         case message(ReplicationMessage, from: String)
-        case linkUp(String)
+        /// `afterIsolation`: this node had no link at all when this one came up (it was cut off, or
+        /// every peer was gone), decided when the link was adopted.
+        case linkUp(String, afterIsolation: Bool)
         case resumed(after: Duration)
     }
 
@@ -244,6 +246,7 @@ public actor PeerMesh {
             link.close()
             return
         }
+        let afterIsolation = links.isEmpty
         if let old = links[peer] { old.close() }
         linkIsCanonical[peer] = canonical
         links[peer] = link
@@ -253,7 +256,7 @@ public actor PeerMesh {
         let onEvent = onEvent
         // One reader per peer: the one of a replaced link ends as its link closes.
         readers[peer] = Task { [weak self] in
-            await onEvent?(.linkUp(peer))
+            await onEvent?(.linkUp(peer, afterIsolation: afterIsolation))
             do {
                 for try await frame in link.frames {
                     await self?.received(frame, from: peer, on: link)

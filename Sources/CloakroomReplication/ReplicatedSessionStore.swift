@@ -191,15 +191,16 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
 
     func handle(_ event: PeerMesh.Event) async {
         switch event {
-        case .linkUp(let peer):
+        case .linkUp(let peer, let afterIsolation):
             // A link back after this node was cut off from every peer, or after it was stopped:
             // it may have missed writes, and asks that peer again. (A peer that restarted while
             // others stayed linked is the one catching up: nothing to ask.) After a stop it is not
             // ready (loads and /healthz 503) until the answer is in.
+            // Whether it was cut off is decided when the link is adopted: by the time this runs,
+            // the other links may be back too.
             guard await state.hasStarted else { return }
-            let others = await mesh.livePeers.filter { $0 != peer }
             let resuming = await state.isResuming
-            guard others.isEmpty || resuming else { return }
+            guard afterIsolation || resuming else { return }
             await state.expectSync(from: peer)
             await mesh.send(to: peer, wait: false) { _ in .syncRequest }
         case .resumed:
