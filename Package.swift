@@ -179,7 +179,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "CloakroomCluster", dependencies: ["CloakroomCore"], swiftSettings: swiftSettings),
+        .target(name: "CloakroomCluster", dependencies: ["CloakroomCore", "CloakroomReplication"], swiftSettings: swiftSettings),
         .target(
             name: "CloakroomReplication",
             dependencies: [

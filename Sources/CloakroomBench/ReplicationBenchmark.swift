@@ -35,23 +35,7 @@ struct ReplicationBenchmark {
         if nodes == 1 {
             stores = [MemorySessionStore()]
         } else {
-            let ports = try (0..<nodes).map { _ in try Self.freePort() }
-            for index in 0..<nodes {
-                let peers = ports.enumerated().filter { $0.offset != index }.map { PeerMesh.Address(host: "127.0.0.1", port: $0.element) }
-                let mesh = PeerMesh(
-                    configuration: .init(identity: PeerIdentity(nodeID: "node\(index + 1)"), secret: secret, port: ports[index], peers: peers),
-                    logger: logger
-                )
-                let store = ReplicatedSessionStore(mesh: mesh, joinWait: .milliseconds(300), logger: logger)
-                try await store.start()
-                replicated.append(store)
-            }
-            for _ in 0..<500 {
-                var linked = true
-                for store in replicated where await store.mesh.livePeers.count != nodes - 1 { linked = false }
-                if linked { break }
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            replicated = try await ReplicatedSessionStore.startLocal(count: nodes, secret: secret, logger: logger)
             stores = replicated
         }
         let writer = stores[0]
@@ -139,19 +123,5 @@ struct ReplicationBenchmark {
             }
             try await group.waitForAll()
         }
-    }
-
-    static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
-        }
-        guard bound else { throw CocoaError(.featureUnsupported) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

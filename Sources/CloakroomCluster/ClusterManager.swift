@@ -1,4 +1,5 @@
 import CloakroomCore
+import CloakroomReplication
 public import Foundation
 
 #if canImport(Glibc)
@@ -345,9 +346,10 @@ public struct ClusterManager: Sendable {
     func clusterSecret() throws -> URL {
         let file = directory.appendingPathComponent("cluster.secret")
         if !FileManager.default.fileExists(atPath: file.path) {
-            let text = SecureToken(byteCount: 32).text + "\n"
-            guard FileManager.default.createFile(atPath: file.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw ClusterError("cannot write \(file.path)")
+            do {
+                try ClusterSecret.create(at: file)
+            } catch {
+                throw ClusterError("\(error)")
             }
         }
         return file

@@ -1,3 +1,4 @@
+import CloakroomCore
 import Foundation
 
 #if canImport(Glibc)
@@ -26,13 +27,7 @@ public enum LoopbackHTTP {
 
     /// Connects the TCP socket `descriptor` to 127.0.0.1:`port`.
     static func connectToLoopback(_ descriptor: Int32, port: Int) -> Bool {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
+        LoopbackSocket.connect(descriptor, port: port)
     }
 
     static func blockingGet(port: Int, path: String, timeout: Duration) -> Response? {

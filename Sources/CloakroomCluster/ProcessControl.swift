@@ -1,3 +1,4 @@
+import CloakroomCore
 public import Foundation
 
 #if canImport(Glibc)
@@ -136,7 +137,6 @@ public enum ProcessControl {
         _ = waitpid(pid, &status, WNOHANG)
     }
 
-    /// A free TCP port on 127.0.0.1 (the kernel's choice; free when asked).
     /// A free port for a Redis Cluster node: its cluster bus listens 10,000 above it, so both must
     /// be free. Drawn from 10000–21999 (bus 20000–31999), below Linux's ephemeral range, where
     /// `freePort()` draws the others, so the two never meet.
@@ -144,40 +144,14 @@ public enum ProcessControl {
         for _ in 0..<200 {
             let port = Int.random(in: 10_000..<22_000)
             if taken.contains(port) { continue }
-            if isFree(port), isFree(port + 10_000) { return port }
+            if LoopbackSocket.canBind(port), LoopbackSocket.canBind(port + 10_000) { return port }
         }
         throw ClusterError("no free port pair (P and P+10000) for a Redis Cluster node on 127.0.0.1")
     }
 
-    /// Whether 127.0.0.1:`port` can be bound now.
-    static func isFree(_ port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
-
+    /// A free TCP port on 127.0.0.1 (the kernel's choice; free when asked).
     public static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw ClusterError("no socket for a port probe") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
-                bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw ClusterError("no free port on 127.0.0.1") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard let port = LoopbackSocket.freePort() else { throw ClusterError("no free port on 127.0.0.1") }
+        return port
     }
 }

@@ -53,4 +53,15 @@ public struct ClusterSecret: Sendable {
     public static func generate() -> String {
         SecureToken(byteCount: 32).text + "\n"
     }
+
+    /// Writes a new secret to `file`, owner-only from the moment it exists. Never replaces a file:
+    /// throws when one is there.
+    public static func create(at file: URL) throws {
+        guard !FileManager.default.fileExists(atPath: file.path) else {
+            throw Problem("\(file.path) exists: a cluster secret is never overwritten (remove it first to replace it)")
+        }
+        guard FileManager.default.createFile(atPath: file.path, contents: Data(generate().utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw Problem("cannot create \(file.path)")
+        }
+    }
 }

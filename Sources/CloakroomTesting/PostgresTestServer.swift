@@ -1,3 +1,4 @@
+import CloakroomCore
 public import Foundation
 import Synchronization
 
@@ -328,26 +329,7 @@ public final class PostgresTestServer: Sendable {
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
     private static func freePort() throws -> Int {
-        #if canImport(Darwin)
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #else
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #endif
-        guard fd >= 0 else { throw SetupError(description: "cannot create a socket to find a free port") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        guard bound == 0 else { throw SetupError(description: "cannot bind a socket to find a free port") }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { throw SetupError(description: "cannot read the free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard let port = LoopbackSocket.freePort() else { throw SetupError(description: "cannot find a free port on 127.0.0.1") }
+        return port
     }
 }

@@ -86,6 +86,8 @@ public struct TokenService: Sendable {
     public let store: any TokenStore
     public let configuration: Configuration
     let logger: Logger
+    /// Whether the store needs refresh tokens and family IDs to carry their user's `KeyTag`.
+    let tagsKeys: Bool
 
     public init(
         issuer: AccessTokenIssuer,
@@ -99,12 +101,10 @@ public struct TokenService: Sendable {
         self.store = store
         self.configuration = configuration
         self.logger = logger
+        self.tagsKeys = (store as? any KeyTaggedStore)?.requiresKeyTags ?? false
     }
 
     var clock: any CloakroomClock { issuer.clock }
-
-    /// Whether the store needs refresh tokens and family IDs to carry their user's `KeyTag`.
-    var tagsKeys: Bool { (store as? any KeyTaggedStore)?.requiresKeyTags ?? false }
 
     /// Starts a family for `userID` after the caller has checked the user's credentials.
     public func signIn(userID: String, clientID: String? = nil, scope: String = "") async throws -> Grant {

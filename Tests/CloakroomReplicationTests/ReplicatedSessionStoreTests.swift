@@ -12,26 +12,11 @@ import Testing
 struct ReplicatedSessionStoreTests {
     /// Starts `count` nodes (node1 first, each knowing every other's address) and waits until all are ready.
     static func nodes(_ count: Int, joinWait: Duration = .milliseconds(300)) async throws -> [ReplicatedSessionStore] {
-        let secret = try ClusterSecret(bytes: Array(repeating: 3, count: 32))
-        let ports = try (0..<count).map { _ in try freeLoopbackPort() }
-        var stores: [ReplicatedSessionStore] = []
-        for index in 0..<count {
-            let peers = ports.enumerated().filter { $0.offset != index }.map { PeerMesh.Address(host: "127.0.0.1", port: $0.element) }
-            let mesh = PeerMesh(
-                configuration: .init(identity: PeerIdentity(nodeID: "node\(index + 1)"), secret: secret, port: ports[index], peers: peers)
-            )
-            let store = ReplicatedSessionStore(mesh: mesh, joinWait: joinWait)
-            try await store.start()
-            stores.append(store)
-        }
-        // Every pair linked.
-        for _ in 0..<200 {
-            var linked = true
-            for store in stores where await store.mesh.livePeers.count != count - 1 { linked = false }
-            if linked { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return stores
+        try await ReplicatedSessionStore.startLocal(
+            count: count,
+            secret: try ClusterSecret(bytes: Array(repeating: 3, count: 32)),
+            joinWait: joinWait
+        )
     }
 
     static func stop(_ stores: [ReplicatedSessionStore]) async {
@@ -274,15 +259,6 @@ struct ReplicatedSessionStoreTests {
 
 /// A free TCP port on 127.0.0.1 (bound and released).
 func freeLoopbackPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
-    }
-    guard bound else { throw CancellationError() }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard let port = LoopbackSocket.freePort() else { throw CancellationError() }
+    return port
 }

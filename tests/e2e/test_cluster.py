@@ -81,27 +81,37 @@ def cluster_dir():
     shutil.rmtree(parent, ignore_errors=True)
 
 
-def load(base, users, seconds, outcome, during=None):
-    """Each user loops GET /api/me with its own cookie jar for `seconds`; statuses are tallied."""
+def load(base, users, seconds, outcome, during=None, failures=None, pause=0.0):
+    """Each user loops GET /api/me with its own cookie jar for `seconds` (sleeping `pause` between
+    requests); statuses are tallied in `outcome`, and each answer other than 200 (or a connection
+    error) is appended to `failures` as (time, status, Retry-After, Content-Type). Returns what
+    `during` (run while the users load) returned."""
     stop = time.monotonic() + seconds
 
     def run(user):
         while time.monotonic() < stop:
             try:
-                status = user.get(base + "/api/me", timeout=10).status_code
+                reply = user.get(base + "/api/me", timeout=10)
+                status = reply.status_code
+                failure = (time.monotonic(), status, reply.headers.get("Retry-After"), reply.headers.get("Content-Type", ""))
             except requests.RequestException:
                 status = "error"
+                failure = (time.monotonic(), status, None, "")
             with lock:
                 outcome[status] = outcome.get(status, 0) + 1
+                if status != 200 and failures is not None:
+                    failures.append(failure)
+            if pause:
+                time.sleep(pause)
 
     lock = threading.Lock()
     threads = [threading.Thread(target=run, args=(user,)) for user in users]
     for thread in threads:
         thread.start()
-    if during:
-        during()
+    result = during() if during else None
     for thread in threads:
         thread.join()
+    return result
 
 
 def test_central_cluster_shares_sessions_and_survives_a_node_kill(cluster_dir):
@@ -270,36 +280,15 @@ def test_redis_primary_failover_under_load_through_haproxy(cluster_dir):
         users = [sign_up(cluster.url, f"fo{i}") for i in range(6)]
         outcome = {}
         failures = []
-        lock = threading.Lock()
         killed_at = {}
 
-        def run(user):
-            stop = time.monotonic() + 9.0
-            while time.monotonic() < stop:
-                try:
-                    reply = user.get(cluster.url + "/api/me", timeout=10)
-                    status = reply.status_code
-                    if status != 200:
-                        with lock:
-                            failures.append((time.monotonic(), status, reply.headers.get("Retry-After"),
-                                             reply.headers.get("Content-Type", "")))
-                except requests.RequestException:
-                    status = "error"
-                    with lock:
-                        failures.append((time.monotonic(), status, None, ""))
-                with lock:
-                    outcome[status] = outcome.get(status, 0) + 1
-                time.sleep(0.01)
+        def kill_primary():
+            time.sleep(1.5)
+            with open(os.path.join(redis_dir, f"{primary}.pid")) as f:
+                os.kill(int(f.read().strip()), 9)
+            killed_at["t"] = time.monotonic()
 
-        threads = [threading.Thread(target=run, args=(user,)) for user in users]
-        for thread in threads:
-            thread.start()
-        time.sleep(1.5)
-        with open(os.path.join(redis_dir, f"{primary}.pid")) as f:
-            os.kill(int(f.read().strip()), 9)
-        killed_at["t"] = time.monotonic()
-        for thread in threads:
-            thread.join()
+        load(cluster.url, users, 9.0, outcome, during=kill_primary, failures=failures, pause=0.01)
         print(f"redis failover through haproxy: {outcome}; failures from {min((f[0] for f in failures), default=0) - killed_at['t']:.2f} s "
               f"to {max((f[0] for f in failures), default=0) - killed_at['t']:.2f} s after the kill")
         assert outcome.get(200, 0) > 100, outcome
@@ -336,31 +325,8 @@ def test_redis_cluster_reshard_and_failover_under_load_through_haproxy(cluster_d
         assert reply.status_code == 200, reply.text
 
     def loop(seconds, during):
-        outcome, failures, lock = {}, [], threading.Lock()
-
-        def run(user):
-            stop = time.monotonic() + seconds
-            while time.monotonic() < stop:
-                try:
-                    reply = user.get(cluster.url + "/api/me", timeout=10)
-                    status = reply.status_code
-                    if status != 200:
-                        with lock:
-                            failures.append((time.monotonic(), status, reply.headers.get("Retry-After")))
-                except requests.RequestException:
-                    status = "error"
-                    with lock:
-                        failures.append((time.monotonic(), status, None))
-                with lock:
-                    outcome[status] = outcome.get(status, 0) + 1
-                time.sleep(0.01)
-
-        threads = [threading.Thread(target=run, args=(user,)) for user in users]
-        for thread in threads:
-            thread.start()
-        at = during()
-        for thread in threads:
-            thread.join()
+        outcome, failures = {}, []
+        at = load(cluster.url, users, seconds, outcome, during=during, failures=failures, pause=0.01)
         return outcome, failures, at
 
     # A reshard under load: 2,000 slots from the first primary to the second.
@@ -388,8 +354,8 @@ def test_redis_cluster_reshard_and_failover_under_load_through_haproxy(cluster_d
     window = (max((f[0] for f in failures), default=killed) - killed)
     print(f"redis cluster failover through haproxy: {outcome}; last failure {window:.2f} s after the kill")
     assert outcome.get(200, 0) > 100, outcome
-    assert all(status == 503 for _, status, _ in failures), outcome
-    assert all(retry is not None for _, _, retry in failures), "every 503 carries Retry-After"
+    assert all(status == 503 for _, status, _, _ in failures), outcome
+    assert all(retry is not None for _, _, retry, _ in failures), "every 503 carries Retry-After"
     # cluster-node-timeout is 2 s, then the replica's election; back within that plus 2 s.
     assert window < 2.0 + 2.0 + 2.0, outcome
     # Everything written and acknowledged before the failover is still there: nobody signed out.

@@ -136,19 +136,10 @@ struct Cluster: AsyncParsableCommand {
         @Argument(help: "The file to create") var file: String
 
         func run() throws {
-            let url = URL(fileURLWithPath: file)
-            guard !FileManager.default.fileExists(atPath: url.path) else {
-                throw CommandFailure("\(file) exists: a cluster secret is never overwritten (remove it first to replace it)")
-            }
-            // Created owner-only from the start, so the secret is never readable by others.
-            guard
-                FileManager.default.createFile(
-                    atPath: url.path,
-                    contents: Data(ClusterSecret.generate().utf8),
-                    attributes: [.posixPermissions: 0o600]
-                )
-            else {
-                throw CommandFailure("cannot create \(file)")
+            do {
+                try ClusterSecret.create(at: URL(fileURLWithPath: file))
+            } catch {
+                throw CommandFailure("\(error)")
             }
             print("wrote a cluster secret to \(file) (mode 0600)")
         }
