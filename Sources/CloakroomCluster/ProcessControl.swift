@@ -24,59 +24,26 @@ public enum ProcessControl {
     /// output, which goes through a file: `pg_ctl start` leaves PostgreSQL holding whatever it
     /// inherited, so a pipe would not end while PostgreSQL runs.
     public static func runToEnd(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let capture = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-cluster-\(UUID().uuidString).out")
-        defer { try? FileManager.default.removeItem(at: capture) }
-        let pid = try spawn(arguments, log: capture, environment: ProcessInfo.processInfo.environment, newSession: false)
-        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-            Thread.detachNewThread {
-                var status: Int32 = 0
-                while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-                continuation.resume(returning: status)
-            }
+        do {
+            let (status, output) = try await ChildProcess.run(arguments)
+            return (status, output.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch let failure as ChildProcess.Failure {
+            throw ClusterError(failure.description)
         }
-        let output = (try? String(contentsOf: capture, encoding: .utf8)) ?? ""
-        // Exited normally: the exit code; killed by a signal: 128 + the signal, as a shell says.
-        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return (code, output.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     static func spawn(_ arguments: [String], log: URL, environment: [String: String], newSession: Bool) throws -> Int32 {
-        guard let program = arguments.first, let path = executable(program) else {
-            throw ClusterError("\(arguments.first ?? "?") is not installed")
+        do {
+            return try ChildProcess(arguments, output: log.path, environment: environment, newSession: newSession).pid
+        } catch let failure as ChildProcess.Failure {
+            throw ClusterError(failure.description)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // POSIX_SPAWN_SETSID (glibc 2.26): a new session, no controlling terminal.
-        if newSession { posix_spawnattr_setflags(&attributes, Int16(0x80)) }
-        let argv = ([path] + arguments.dropFirst()).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
-        }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        guard status == 0 else { throw ClusterError("could not start \(program): \(String(cString: strerror(status)))") }
-        return pid
     }
 
-    /// The full path of `program`: itself when it has a slash, else the first match on PATH.
+    /// The full path of `program`: itself when it has a slash, else the first match on PATH
+    /// (with /usr/sbin and /sbin: HAProxy lives there, which a user's PATH may lack).
     public static func executable(_ program: String) -> String? {
-        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
-        // HAProxy lives in /usr/sbin, which a user's PATH may lack.
-        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin") + ":/usr/sbin:/sbin"
-        for folder in path.split(separator: ":") {
-            let candidate = "\(folder)/\(program)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
+        ChildProcess.executable(program)
     }
 
     /// Whether `pid` runs `program` (by the name of its executable), so a process ID reused by

@@ -38,13 +38,8 @@ public final class PostgresTestServer: Sendable {
     public let root: URL
     private let binDirectory: URL
     private let runAs: [String]
-    private let watchdog: Process
-    private let running = Mutex<RunningServer?>(nil)
-
-    private struct RunningServer: Sendable {
-        let process: Process
-        let exited: AsyncStream<Int32>
-    }
+    private let watchdog: ChildProcess
+    private let running = Mutex<ChildProcess?>(nil)
 
     /// `postgres://postgres@127.0.0.1:PORT/cloakroom?sslmode=disable`.
     public var url: String { url(database: databaseName) }
@@ -58,7 +53,7 @@ public final class PostgresTestServer: Sendable {
     private var socketDirectory: URL { root.appendingPathComponent("socket") }
     private var logFile: URL { root.appendingPathComponent("server.log") }
 
-    private init(port: Int, root: URL, binDirectory: URL, runAs: [String], watchdog: Process) {
+    private init(port: Int, root: URL, binDirectory: URL, runAs: [String], watchdog: ChildProcess) {
         self.port = port
         self.root = root
         self.binDirectory = binDirectory
@@ -76,7 +71,7 @@ public final class PostgresTestServer: Sendable {
             throw SetupError(description: "cannot create the PostgreSQL log in \(root.path)")
         }
         if !runAs.isEmpty {
-            try await run(URL(fileURLWithPath: "/bin/chown"), ["-R", "postgres:postgres", root.path], what: "chown of the test data directory")
+            try await run(["/bin/chown", "-R", "postgres:postgres", root.path], what: "chown of the test data directory")
         }
         let port = try freePort()
         let watchdog = try startWatchdog(root: root, binDirectory: binDirectory, runAs: runAs)
@@ -101,48 +96,33 @@ public final class PostgresTestServer: Sendable {
     /// Starts the server again on the same port with the same data (after `stop()`), and waits
     /// until it accepts connections.
     ///
-    /// `postgres` runs in the foreground as a child of this process (not daemonised by `pg_ctl`):
-    /// Foundation's `Process` on Linux only notices that a child exited once every process that
-    /// inherited its descriptors has exited too.
+    /// `postgres` runs in the foreground as a child of this process (not daemonised by `pg_ctl`),
+    /// reaped by `waitpid`, so `stop()` knows exactly when it ended.
     public func start() async throws {
         guard running.withLock({ $0 }) == nil else { return }
-        let log = try FileHandle(forWritingTo: logFile)
-        defer { try? log.close() }
-        _ = try? log.seekToEnd()
         let postgres = binDirectory.appendingPathComponent("postgres").path
         let arguments = [
             postgres, "-D", dataDirectory.path, "-p", "\(port)", "-k", socketDirectory.path,
             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
             "-c", "full_page_writes=off", "-c", "max_connections=300",
         ]
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: runAs.first ?? postgres)
-        process.arguments = runAs.isEmpty ? Array(arguments.dropFirst()) : Array(runAs.dropFirst()) + arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = log
-        process.standardError = log
-        process.currentDirectoryURL = root
-        let (exited, exit) = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { process in
-            exit.yield(process.terminationStatus)
-            exit.finish()
-        }
+        let process: ChildProcess
         do {
-            try process.run()
+            process = try ChildProcess(runAs + arguments, output: logFile.path, directory: root.path)
         } catch {
             throw SetupError(description: "cannot start \(postgres): \(error)")
         }
-        running.withLock { $0 = RunningServer(process: process, exited: exited) }
+        running.withLock { $0 = process }
 
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .seconds(60))
-        let isReady = binDirectory.appendingPathComponent("pg_isready")
+        let isReady = binDirectory.appendingPathComponent("pg_isready").path
         while true {
             guard process.isRunning else {
                 running.withLock { $0 = nil }
                 throw SetupError(description: "postgres exited while starting; its log:\n\(self.log())")
             }
-            if (try? await Self.run(isReady, ["-q", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres"], what: "pg_isready")) != nil {
+            if (try? await Self.run([isReady, "-q", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres"], what: "pg_isready")) != nil {
                 return
             }
             guard clock.now < deadline else {
@@ -157,27 +137,48 @@ public final class PostgresTestServer: Sendable {
         try await stop(mode: "fast")
     }
 
+    /// Asks the server to stop in `mode` (`pg_ctl stop`, which waits), then waits for the process;
+    /// a server that is still there after 30 s (or that `pg_ctl` could not reach) is killed.
     private func stop(mode: String) async throws {
         guard
-            let server = running.withLock({ current -> RunningServer? in
+            let server = running.withLock({ current -> ChildProcess? in
                 defer { current = nil }
                 return current
             })
         else { return }
-        if server.process.isRunning {
-            try await command("pg_ctl", ["-D", dataDirectory.path, "-m", mode, "-w", "-t", "60", "stop"], what: "stopping PostgreSQL")
+        var failure: (any Error)?
+        if server.isRunning {
+            // A frozen (SIGSTOPped) server acts on nothing until it is continued.
+            server.signal(SIGCONT)
+            do {
+                try await command("pg_ctl", ["-D", dataDirectory.path, "-m", mode, "-w", "-t", "30", "stop"], what: "stopping PostgreSQL")
+            } catch {
+                failure = error
+            }
         }
-        for await _ in server.exited {}
+        if await server.waitForExit(timeout: .seconds(30)) == nil {
+            Self.killServer(server, dataDirectory: dataDirectory)
+            await server.waitForExit()
+        }
+        if let failure { throw failure }
+    }
+
+    /// SIGKILLs the postmaster (by its PID file: it runs under `runuser`) and its parent.
+    private static func killServer(_ server: ChildProcess, dataDirectory: URL) {
+        let pidFile = dataDirectory.appendingPathComponent("postmaster.pid")
+        if let text = try? String(contentsOf: pidFile, encoding: .utf8),
+            let postmaster = text.split(separator: "\n").first.flatMap({ Int32($0) }), postmaster > 1
+        {
+            kill(postmaster, SIGKILL)
+        }
+        server.signal(SIGKILL)
     }
 
     /// Creates a new, empty database named `name` and returns its URL.
     @discardableResult
     public func createDatabase(_ name: String) async throws -> String {
         try await Self.run(
-            binDirectory.appendingPathComponent("createdb"),
-            [
-                "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", name,
-            ],
+            [binDirectory.appendingPathComponent("createdb").path, "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", name],
             what: "createdb \(name)"
         )
         return url(database: name)
@@ -190,13 +191,9 @@ public final class PostgresTestServer: Sendable {
 
     /// Stops the server at once and deletes its directory. Safe to call twice.
     public func cleanup() async {
-        do {
-            try await stop(mode: "immediate")
-        } catch {
-            if let server = running.withLock({ $0 }) { kill(server.process.processIdentifier, SIGKILL) }
-        }
-        // Processes started through Foundation on Linux may have SIGTERM blocked: SIGKILL.
-        if watchdog.isRunning { kill(watchdog.processIdentifier, SIGKILL) }
+        try? await stop(mode: "immediate")
+        watchdog.signal(SIGKILL)
+        await watchdog.waitForExit()
         try? FileManager.default.removeItem(at: root)
     }
 
@@ -208,44 +205,22 @@ public final class PostgresTestServer: Sendable {
     // MARK: - Processes
 
     private func command(_ name: String, _ arguments: [String], what: String) async throws {
-        let binary = binDirectory.appendingPathComponent(name)
-        if runAs.isEmpty {
-            try await Self.run(binary, arguments, what: what)
-        } else {
-            try await Self.run(URL(fileURLWithPath: runAs[0]), Array(runAs.dropFirst()) + [binary.path] + arguments, what: what)
-        }
+        try await Self.run(runAs + [binDirectory.appendingPathComponent(name).path] + arguments, what: what, directory: root.path)
     }
 
     /// Runs a program to completion without blocking a thread; throws with its output if it fails.
     @discardableResult
-    static func run(_ executable: URL, _ arguments: [String], what: String) async throws -> String {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-pg-out-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
-            throw SetupError(description: "\(what): cannot create \(output.path)")
+    static func run(_ arguments: [String], what: String, directory: String = "/") async throws -> String {
+        let status: Int32
+        let text: String
+        do {
+            (status, text) = try await ChildProcess.run(arguments, directory: directory)
+        } catch {
+            throw SetupError(description: "\(what): cannot run \(arguments.first ?? "?"): \(error)")
         }
-        defer { try? FileManager.default.removeItem(at: output) }
-        let handle = try FileHandle(forWritingTo: output)
-        defer { try? handle.close() }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = handle
-        process.standardError = handle
-        process.currentDirectoryURL = URL(fileURLWithPath: "/")
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: SetupError(description: "\(what): cannot run \(executable.path): \(error)"))
-            }
-        }
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         guard status == 0 else {
             throw SetupError(
-                description: "\(what) failed (exit \(status)): \(executable.lastPathComponent) \(arguments.joined(separator: " "))\n\(text)"
+                description: "\(what) failed (exit \(status)): \(arguments.joined(separator: " "))\n\(text)"
             )
         }
         return text
@@ -258,7 +233,7 @@ public final class PostgresTestServer: Sendable {
         }
         for pgConfig in ["/usr/bin/pg_config", "/usr/local/bin/pg_config", "/opt/homebrew/bin/pg_config"]
         where FileManager.default.isExecutableFile(atPath: pgConfig) {
-            if let dir = try? await run(URL(fileURLWithPath: pgConfig), ["--bindir"], what: "pg_config") {
+            if let dir = try? await run([pgConfig, "--bindir"], what: "pg_config") {
                 candidates.append(dir.trimmingCharacters(in: .whitespacesAndNewlines))
             }
         }
@@ -301,7 +276,7 @@ public final class PostgresTestServer: Sendable {
 
     /// Stops the server and removes its directory once this process is gone, in case it dies
     /// without calling `cleanup()`.
-    private static func startWatchdog(root: URL, binDirectory: URL, runAs: [String]) throws -> Process {
+    private static func startWatchdog(root: URL, binDirectory: URL, runAs: [String]) throws -> ChildProcess {
         let pgctl = (runAs + [binDirectory.appendingPathComponent("pg_ctl").path]).map(shellQuoted).joined(separator: " ")
         let data = shellQuoted(root.appendingPathComponent("data").path)
         let script = """
@@ -309,18 +284,11 @@ public final class PostgresTestServer: Sendable {
             if [ -f \(data)/postmaster.pid ]; then \(pgctl) -D \(data) -m immediate stop; fi
             rm -rf \(shellQuoted(root.path))
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
         do {
-            try process.run()
+            return try ChildProcess(["/bin/sh", "-c", script], directory: "/")
         } catch {
             throw SetupError(description: "cannot start the PostgreSQL test watchdog: \(error)")
         }
-        return process
     }
 
     private static func shellQuoted(_ text: String) -> String {

@@ -1,5 +1,14 @@
+import CloakroomCore
 import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A real `redis-server` on a free loopback port, for tests of the Redis stores.
 ///
@@ -16,7 +25,7 @@ public final class RedisTestServer: Sendable {
     public let tls: TLSFiles?
     private let executable: String
     private let directory: URL
-    private let process = Mutex<Process?>(nil)
+    private let process = Mutex<ChildProcess?>(nil)
 
     /// Why the server could not run.
     public struct Failure: Error, CustomStringConvertible {
@@ -93,34 +102,28 @@ public final class RedisTestServer: Sendable {
         }
     }
 
-    /// Kills the server (SIGKILL, like a crash) and waits for it to exit.
-    ///
-    /// Not SIGTERM: children of the test process inherit its blocked signal mask, so a polite
-    /// signal would never arrive. Nothing is lost that matters: the server persists nothing.
+    /// Kills the server (SIGKILL, like a crash: it persists nothing) and waits until it is reaped.
     public func stop() async {
         guard
-            let running = process.withLock({ current -> Process? in
+            let running = process.withLock({ current -> ChildProcess? in
                 let running = current
                 current = nil
                 return running
             })
         else { return }
         // SIGKILL also ends a paused (SIGSTOPped) process.
-        if running.isRunning { kill(running.processIdentifier, SIGKILL) }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while running.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+        running.signal(SIGKILL)
+        await running.waitForExit()
     }
 
     /// Freezes the server process (SIGSTOP): connections stay open but nothing is answered.
     public func pause() {
-        process.withLock { _ = $0?.suspend() }
+        process.withLock { $0?.signal(SIGSTOP) }
     }
 
     /// Resumes a paused server (SIGCONT).
     public func resume() {
-        process.withLock { _ = $0?.resume() }
+        process.withLock { $0?.signal(SIGCONT) }
     }
 
     /// Stops the server and removes its directory.
@@ -133,8 +136,6 @@ public final class RedisTestServer: Sendable {
     private func launch() async throws -> Bool {
         let log = directory.appendingPathComponent("redis-\(port).log")
         try? FileManager.default.removeItem(at: log)
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: executable)
         var arguments = [
             "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", directory.path, "--logfile", log.path, "--daemonize", "no",
@@ -162,12 +163,9 @@ public final class RedisTestServer: Sendable {
         } else {
             arguments += extraArguments
         }
-        child.arguments = arguments
-        child.standardInput = FileHandle.nullDevice
-        child.standardOutput = FileHandle.nullDevice
-        child.standardError = FileHandle.nullDevice
+        let child: ChildProcess
         do {
-            try child.run()
+            child = try ChildProcess([executable] + arguments)
         } catch {
             throw Failure(description: "cannot run \(executable): \(error)")
         }
@@ -182,7 +180,8 @@ public final class RedisTestServer: Sendable {
             if !child.isRunning { return false }
             try await Task.sleep(for: .milliseconds(10))
         }
-        kill(child.processIdentifier, SIGKILL)
+        child.signal(SIGKILL)
+        await child.waitForExit()
         throw Failure(description: "redis-server on port \(port) was not ready within 10 s")
     }
 
@@ -329,21 +328,8 @@ public final class RedisClusterTestSetup: Sendable {
         guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw RedisTestServer.Failure(description: "redis-cli not found (apt-get install redis-tools)")
         }
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("redis-cli-\(UUID().uuidString).out")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: output) }
-        let handle = try FileHandle(forWritingTo: output)
-        defer { try? handle.close() }
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: executable)
-        child.arguments = ["-h", "127.0.0.1"] + arguments
-        child.standardInput = FileHandle.nullDevice
-        child.standardOutput = handle
-        child.standardError = handle
-        try child.run()
-        while child.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        guard child.terminationStatus == 0 else {
+        let (status, text) = try await ChildProcess.run([executable, "-h", "127.0.0.1"] + arguments)
+        guard status == 0 else {
             throw RedisTestServer.Failure(description: "redis-cli \(arguments.prefix(3).joined(separator: " ")) failed: \(text.suffix(500))")
         }
         return text

@@ -89,7 +89,7 @@ extension PostgresTests {
         /// Sends `signal` to the postmaster and every backend of `server` (a frozen server keeps
         /// its sockets open and answers nothing), and to the postmaster's parent: `runuser` stops
         /// itself when its child stops, and must go on too.
-        static func signalServer(_ server: PostgresTestServer, _ signal: String) throws {
+        static func signalServer(_ server: PostgresTestServer, _ signal: String) async throws {
             let pidFile = server.root.appendingPathComponent("data/postmaster.pid")
             let text = try String(contentsOf: pidFile, encoding: .utf8)
             let postmaster = try #require(text.split(separator: "\n").first.map(String.init))
@@ -98,11 +98,7 @@ extension PostgresTests {
             let stat = try String(contentsOfFile: "/proc/\(postmaster)/stat", encoding: .utf8).split(separator: " ")
             if signal == "CONT", stat.count > 3, let parent = Int32(stat[3]), parent > 1 { kill(parent, SIGCONT) }
             for arguments in targets {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
-                process.arguments = arguments
-                try process.run()
-                process.waitUntilExit()
+                _ = try await ChildProcess.run(["pkill"] + arguments)
             }
         }
 
@@ -111,13 +107,13 @@ extension PostgresTests {
             try await Self.withPrivateServer { server, database in
                 let store = PostgresSessionStore(database: database)
                 try await store.insert(Self.record())
-                try Self.signalServer(server, "STOP")
+                try await Self.signalServer(server, "STOP")
                 // A statement on an established connection, and calls waiting for connections.
                 for _ in 0..<3 {
                     let took = await Self.timeFailure(store)
                     #expect(took < database.configuration.timeout + .milliseconds(1500), "a call on a frozen server took \(took)")
                 }
-                try Self.signalServer(server, "CONT")
+                try await Self.signalServer(server, "CONT")
                 let resume = try await Self.timeRecovery(store)
                 #expect(resume < .seconds(5), "resume took \(resume)")
             }

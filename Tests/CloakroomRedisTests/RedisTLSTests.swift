@@ -11,7 +11,7 @@ import Testing
 @Suite("Redis over TLS")
 struct RedisTLSTests {
     /// A CA, and a server certificate it signed for `names` (DNS names and IP addresses), made with openssl.
-    static func certificates(for names: [String]) throws -> (files: RedisTestServer.TLSFiles, folder: URL) {
+    static func certificates(for names: [String]) async throws -> (files: RedisTestServer.TLSFiles, folder: URL) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
@@ -32,14 +32,8 @@ struct RedisTLSTests {
             ],
         ]
         for arguments in steps {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            process.arguments = arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            try #require(process.terminationStatus == 0, "openssl \(arguments[0]) failed")
+            let (status, output) = try await ChildProcess.run(["openssl"] + arguments)
+            try #require(status == 0, "openssl \(arguments[0]) failed: \(output)")
         }
         return (RedisTestServer.TLSFiles(certificate: path("server.crt"), key: path("server.key"), ca: path("ca.crt")), folder)
     }
@@ -59,7 +53,7 @@ struct RedisTLSTests {
 
     @Test("rediss:// with ?ca= stores and loads a session over TLS, with AUTH, from a server that speaks only TLS")
     func sessionsOverTLS() async throws {
-        let (files, folder) = try Self.certificates(for: ["localhost", "127.0.0.1"])
+        let (files, folder) = try await Self.certificates(for: ["localhost", "127.0.0.1"])
         defer { try? FileManager.default.removeItem(at: folder) }
         try await RedisTestServer.with(password: "tls secret", tls: files) { server in
             for host in ["127.0.0.1", "localhost"] {
@@ -85,7 +79,7 @@ struct RedisTLSTests {
 
     @Test("the certificate is verified by default: an unknown CA or another name is refused")
     func certificateIsVerified() async throws {
-        let (files, folder) = try Self.certificates(for: ["cache.example.internal"])
+        let (files, folder) = try await Self.certificates(for: ["cache.example.internal"])
         defer { try? FileManager.default.removeItem(at: folder) }
         try await RedisTestServer.with(tls: files) { server in
             for url in [
