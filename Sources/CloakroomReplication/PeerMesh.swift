@@ -55,6 +55,8 @@ public actor PeerMesh {
         /// `afterIsolation`: this node had no link at all when this one came up (it was cut off, or
         /// every peer was gone), decided when the link was adopted.
         case linkUp(String, afterIsolation: Bool)
+        /// The peer's link is gone (closed, or silent for the missed beats).
+        case linkDown(String)
         case resumed(after: Duration)
     }
 
@@ -297,6 +299,7 @@ public actor PeerMesh {
         metrics?.peers.record(links.count)
         logger.warning("replication peer down", metadata: ["peer": "\(link.peer)"])
         for id in pending.keys { acknowledged(id, by: peer) }
+        if let onEvent { Task { await onEvent(.linkDown(peer)) } }
     }
 
     private func beat() async {

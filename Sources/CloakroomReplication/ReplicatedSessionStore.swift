@@ -18,7 +18,7 @@ import Synchronization
 /// - A node that starts or returns asks a live peer for everything it holds, a chunk of 256
 ///   records at a time, each acknowledged before the next (memory stays bounded), and is `isReady`
 ///   only once that is done (or when no peer answers within `joinWait`: it is the first node).
-public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
+public final class ReplicatedSessionStore: SessionReplica {
     /// The sessions this node holds.
     public let local: any CompleteSessionStore
     /// The links to the peers.
@@ -140,7 +140,7 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
     }
 
     public func delete(key: String) async throws {
-        let until = try await tombstoneExpiry(key)
+        let until = try await Self.tombstoneExpiry(key, in: local)
         try await local.delete(key: key)
         await state.bury(key, until: until)
         guard let bytes = HashedKey(key)?.bytes else { return }
@@ -223,6 +223,8 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
                     }
                 }
             }
+        case .linkDown:
+            return
         case .message(let message, let peer):
             do {
                 try await apply(message, from: peer)
@@ -265,7 +267,8 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
             await state.synced(records: records.count, bytes: bytes)
         case .syncDone:
             await state.syncDone(from: peer)
-        case .ack, .heartbeat:
+        case .ack, .heartbeat, .fetch, .fetched, .release, .userQuery, .userRecords:
+            // The last five are the `backup` topology's; a node of this one never sends them.
             return
         }
     }
@@ -345,7 +348,8 @@ public final class ReplicatedSessionStore: CompleteSessionStore, Sendable {
     /// How long a tombstone of a deleted session is kept when its own expiry is not known.
     static let tombstoneLifetime: TimeInterval = 24 * 3600
 
-    private func tombstoneExpiry(_ key: String) async throws -> Int64 {
+    /// Until when a tombstone of `key` is kept: its absolute expiry, or a day when unknown.
+    static func tombstoneExpiry(_ key: String, in local: any CompleteSessionStore) async throws -> Int64 {
         if let record = try await local.load(key: key, now: Date(timeIntervalSince1970: 0)) {
             return Self.ms(record.absoluteExpiresAt)
         }

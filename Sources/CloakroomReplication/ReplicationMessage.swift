@@ -28,6 +28,17 @@ enum ReplicationMessage: Sendable, Equatable {
     case syncChunk([SyncedRecord], ack: UInt64)
     /// The answer is complete.
     case syncDone
+    /// `backup`: "send me your copy of this session" (a request landed on a node without it).
+    case fetch(key: [UInt8], request: UInt64)
+    /// The answer to `fetch`: the copy and its writer, or an empty record when there is none.
+    case fetched(request: UInt64, record: [UInt8], origin: String)
+    /// `backup`: "drop your copy of this session" (another node owns it now and chose another
+    /// backup). No tombstone: the session lives on.
+    case release(key: [UInt8])
+    /// `backup`: "send me your copies of this user's sessions" (a listing spans every node).
+    case userQuery(userID: String, request: UInt64)
+    /// The answer to `userQuery`.
+    case userRecords(request: UInt64, [SyncedRecord])
 
     struct Touch: Sendable, Equatable {
         var key: [UInt8]
@@ -101,6 +112,31 @@ enum ReplicationMessage: Sendable, Equatable {
             }
         case .syncDone:
             out.byte(9)
+        case .fetch(let key, let request):
+            out.byte(10)
+            out.bytes(key)
+            out.u64(request)
+        case .fetched(let request, let record, let origin):
+            out.byte(11)
+            out.u64(request)
+            out.bytes(record)
+            out.text(origin)
+        case .release(let key):
+            out.byte(12)
+            out.bytes(key)
+        case .userQuery(let userID, let request):
+            out.byte(13)
+            out.text(userID)
+            out.u64(request)
+        case .userRecords(let request, let records):
+            out.byte(14)
+            out.u64(request)
+            out.u64(UInt64(records.count))
+            for item in records {
+                out.bytes(item.key)
+                out.bytes(item.record)
+                out.text(item.origin)
+            }
         }
         return out.buffer
     }
@@ -135,15 +171,20 @@ enum ReplicationMessage: Sendable, Equatable {
             self = .syncRequest
         case 8:
             let ack = try input.u64()
-            let count = try input.count(itemBytes: 44)
-            var records: [SyncedRecord] = []
-            records.reserveCapacity(count)
-            for _ in 0..<count {
-                records.append(SyncedRecord(key: try input.key(), record: try input.bytes(), origin: try input.text()))
-            }
-            self = .syncChunk(records, ack: ack)
+            self = .syncChunk(try input.syncedRecords(), ack: ack)
         case 9:
             self = .syncDone
+        case 10:
+            self = .fetch(key: try input.key(), request: try input.u64())
+        case 11:
+            self = .fetched(request: try input.u64(), record: try input.bytes(), origin: try input.text())
+        case 12:
+            self = .release(key: try input.key())
+        case 13:
+            self = .userQuery(userID: try input.text(), request: try input.u64())
+        case 14:
+            let request = try input.u64()
+            self = .userRecords(request: request, try input.syncedRecords())
         case let other:
             throw Malformed(description: "unknown operation \(other)")
         }
@@ -208,6 +249,17 @@ struct ByteReader {
             throw ReplicationMessage.Malformed(description: "text that is not UTF-8")
         }
         return text
+    }
+
+    /// A count, then that many (key, record, writer) items.
+    mutating func syncedRecords() throws -> [ReplicationMessage.SyncedRecord] {
+        let count = try self.count(itemBytes: 44)
+        var records: [ReplicationMessage.SyncedRecord] = []
+        records.reserveCapacity(count)
+        for _ in 0..<count {
+            records.append(.init(key: try key(), record: try bytes(), origin: try text()))
+        }
+        return records
     }
 
     /// A count of items of at least `itemBytes` each that the rest of the message can hold.

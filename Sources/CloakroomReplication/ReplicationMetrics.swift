@@ -6,7 +6,11 @@ public import CoreMetrics
 /// `cloakroom_replication_messages_total{direction}` and `cloakroom_replication_bytes_total{direction}`
 /// (`sent`, `received`; heartbeats included), `cloakroom_replication_unacknowledged_writes_total`
 /// (acknowledged writes that went on without some peer) and `cloakroom_replication_ack_seconds`
-/// (how long a write waited for every peer).
+/// (how long a write waited for every peer). The `backup` topology adds
+/// `cloakroom_replication_sessions_owned` and `cloakroom_replication_sessions_backup` (sessions
+/// this node owns, and keeps for others), `cloakroom_replication_remote_fetches_total` (loads of a
+/// session this node did not own, which asked the peers: one extra hop) and
+/// `cloakroom_replication_takeovers_total` (sessions this node became the owner of).
 public struct ReplicationMetrics: Sendable {
     let peers: Gauge
     let ready: Gauge
@@ -17,6 +21,10 @@ public struct ReplicationMetrics: Sendable {
     let bytesReceived: Counter
     let unacknowledged: Counter
     let ackWait: CoreMetrics.Timer
+    let ownedSessions: Gauge
+    let backupSessions: Gauge
+    let remoteFetches: Counter
+    let takeovers: Counter
 
     /// Figures made on `factory` (one registry per server; nothing is bootstrapped globally).
     public init(factory: any MetricsFactory) {
@@ -29,5 +37,9 @@ public struct ReplicationMetrics: Sendable {
         bytesReceived = Counter(label: "cloakroom_replication_bytes_total", dimensions: [("direction", "received")], factory: factory)
         unacknowledged = Counter(label: "cloakroom_replication_unacknowledged_writes_total", factory: factory)
         ackWait = CoreMetrics.Timer(label: "cloakroom_replication_ack_seconds", factory: factory)
+        ownedSessions = Gauge(label: "cloakroom_replication_sessions_owned", factory: factory)
+        backupSessions = Gauge(label: "cloakroom_replication_sessions_backup", factory: factory)
+        remoteFetches = Counter(label: "cloakroom_replication_remote_fetches_total", factory: factory)
+        takeovers = Counter(label: "cloakroom_replication_takeovers_total", factory: factory)
     }
 }

@@ -42,7 +42,7 @@ struct AppServices: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         self.drain = drain
-        if let replicated = backends.sessions as? ReplicatedSessionStore {
+        if let replicated = backends.sessions as? any SessionReplica {
             let figures = ReplicationMetrics(factory: metrics.factory)
             Task { await replicated.attach(figures) }
         }

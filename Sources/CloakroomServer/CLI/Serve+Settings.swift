@@ -51,11 +51,11 @@ extension Serve {
             draft.config.drainSeconds = try SettingReader.duration(text, "drain time", allowZero: true)
         },
         Setting("CLOAKROOM_REPLICATION", flag: \.replication) { text, draft in
-            switch text {
-            case "all": draft.config.replication = draft.config.replication ?? ReplicationSettings()
-            case "backup": throw ConfigurationError("replication backup is not built yet (issue 13): use all, or a central store")
-            default: throw ConfigurationError("replication \(text) is not all")
+            guard let mode = ReplicationSettings.Mode(rawValue: text) else {
+                throw ConfigurationError("replication \(text) is not all or backup")
             }
+            draft.config.replication = draft.config.replication ?? ReplicationSettings()
+            draft.replication.mode = mode
         },
         Setting("CLOAKROOM_PEERS", flag: { $0.peer.isEmpty ? nil : $0.peer.joined(separator: ",") }) { text, draft in
             draft.replication.peers = try text.split(separator: ",").map { item in

@@ -38,7 +38,7 @@ struct Serve: AsyncParsableCommand {
     var drainSeconds: String?
     @Option(
         help:
-            "all: every node holds every session, copied between nodes (needs --peer, --cluster-secret-file, --replication-port and a shared --accounts; see docs/replication.md). Env CLOAKROOM_REPLICATION"
+            "all: every node holds every session, copied between nodes; backup: each session has an owner node and one backup node (both need --peer, --cluster-secret-file, --replication-port and a shared --accounts; see docs/replication.md). Env CLOAKROOM_REPLICATION"
     )
     var replication: String?
     @Option(help: "A replication peer HOST:PORT (repeatable). Env CLOAKROOM_PEERS (comma-separated)")
@@ -148,7 +148,7 @@ struct Serve: AsyncParsableCommand {
     func checkReplication(_ config: inout ServerConfiguration, _ settings: ReplicationSettings, environment: [String: String]) throws {
         guard config.replication != nil else {
             if !settings.peers.isEmpty || settings.secretFile != nil || settings.port != nil || settings.nodeName != nil {
-                throw ConfigurationError("--peer, --cluster-secret-file, --replication-port and --node-name need --replication all")
+                throw ConfigurationError("--peer, --cluster-secret-file, --replication-port and --node-name need --replication all or backup")
             }
             return
         }
@@ -196,7 +196,7 @@ struct Serve: AsyncParsableCommand {
 
     /// The replicated store, its mesh listening and dialling (the secret file is read here: a
     /// problem with it is a runtime failure).
-    static func replicatedStore(_ settings: ReplicationSettings, host: String, logger: Logger) async throws -> ReplicatedSessionStore {
+    static func replicatedStore(_ settings: ReplicationSettings, host: String, logger: Logger) async throws -> any SessionReplica {
         let secret: ClusterSecret
         do {
             secret = try ClusterSecret.load(file: URL(fileURLWithPath: settings.secretFile ?? ""))
@@ -214,7 +214,11 @@ struct Serve: AsyncParsableCommand {
             ),
             logger: logger
         )
-        let store = ReplicatedSessionStore(local: MemorySessionStore(), mesh: mesh, logger: logger)
+        let store: any SessionReplica =
+            switch settings.mode {
+            case .all: ReplicatedSessionStore(local: MemorySessionStore(), mesh: mesh, logger: logger)
+            case .backup: BackupSessionStore(local: MemorySessionStore(), mesh: mesh, logger: logger)
+            }
         do {
             try await store.startMesh()
         } catch {
@@ -234,7 +238,7 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "cloakroom")
         logger.logLevel = config.logLevel
         var backends: Backends
-        var replicated: ReplicatedSessionStore?
+        var replicated: (any SessionReplica)?
         do {
             if let replication = config.replication, let accounts = config.accounts {
                 // Sessions in each node's memory, copied between nodes; token state and throttle
@@ -242,7 +246,7 @@ struct Serve: AsyncParsableCommand {
                 backends = try await Backends.open(accounts, accounts: accounts, logger: logger)
                 let store = try await Self.replicatedStore(replication, host: config.host, logger: logger)
                 backends = backends.replacingSessions(store)
-                backends.storeKind = "replicated"
+                backends.storeKind = replication.mode == .all ? "replicated" : "backup"
                 replicated = store
             } else {
                 backends = try await Backends.open(config.store, accounts: config.accounts, logger: logger)

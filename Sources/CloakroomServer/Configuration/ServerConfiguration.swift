@@ -89,6 +89,9 @@ extension ServerConfiguration {
 
 /// `--replication all --peer HOST:PORT… --cluster-secret-file F --replication-port P [--node-name N]`.
 struct ReplicationSettings: Sendable {
+    /// `all`: every node holds every session; `backup`: an owner and one backup per session.
+    enum Mode: String, Sendable { case all, backup }
+    var mode: Mode = .all
     var peers: [PeerMesh.Address] = []
     var secretFile: String?
     var port: Int?
