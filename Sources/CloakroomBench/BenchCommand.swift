@@ -23,18 +23,26 @@ package struct Bench: AsyncParsableCommand {
     struct Replication: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "The replicated topology in one process: sign-ins and data writes per second for 1 (a bare memory store), 2, 3 and 5 nodes, messages and bytes per write, heap bytes per session per node."
+                "The replicated and backup topologies in one process: sign-ins and data writes per second for 1 (a bare memory store), 2, 3 and 5 nodes, messages and bytes per write, heap bytes per session per node."
         )
         @Option(help: "Node counts, comma-separated") var nodes = "1,2,3,5"
         @Option(help: "Sign-ins, then as many data writes, per node count") var writes = 20_000
         @Option(help: "Sessions every node holds for the memory figure") var sessions = 100_000
         @Option(help: "Concurrent writers") var concurrency = 16
+        @Option(help: "Topologies, comma-separated: replicated, backup") var topologies = "replicated,backup"
 
         func validate() throws {
             guard writes >= 1, sessions >= 1, (1...1024).contains(concurrency) else {
                 throw ValidationError("--writes and --sessions must be at least 1, --concurrency 1 to 1024")
             }
             guard !counts.isEmpty, counts.allSatisfy({ (1...16).contains($0) }) else { throw ValidationError("--nodes takes counts from 1 to 16") }
+            guard !kinds.isEmpty, kinds.count == topologies.split(separator: ",").count else {
+                throw ValidationError("--topologies takes replicated and backup, comma-separated")
+            }
+        }
+
+        var kinds: [ReplicationBenchmark.Topology] {
+            topologies.split(separator: ",").compactMap { ReplicationBenchmark.Topology(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
         }
 
         var counts: [Int] { nodes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -42,17 +50,24 @@ package struct Bench: AsyncParsableCommand {
         func run() async throws {
             let bench = ReplicationBenchmark(writes: writes, sessions: sessions, concurrency: concurrency)
             var rows: [ReplicationBenchmark.Row] = []
-            for count in counts {
-                let row = try await bench.run(nodes: count)
-                print(String(format: "%d node(s): %.0f sign-ins/s, %.0f writes/s", count, row.signIns, row.writes))
+            if counts.contains(1) {
+                let row = try await bench.run(nodes: 1, topology: .replicated)
+                print(String(format: "1 node (a bare memory store): %.0f sign-ins/s, %.0f writes/s", row.signIns, row.writes))
                 rows.append(row)
+            }
+            for kind in kinds {
+                for count in counts where count > 1 {
+                    let row = try await bench.run(nodes: count, topology: kind)
+                    print(String(format: "%@, %d nodes: %.0f sign-ins/s, %.0f writes/s", kind.rawValue, count, row.signIns, row.writes))
+                    rows.append(row)
+                }
             }
             let single = rows.first { $0.nodes == 1 }
             print("")
             print(
-                "| nodes | sign-ins/s | ÷ 1 node | data writes/s | ÷ 1 node | messages per write | bytes per write | heap bytes per session per node |"
+                "| topology | nodes | sign-ins/s | ÷ 1 node | data writes/s | ÷ 1 node | messages per write | bytes per write | heap bytes per session per node |"
             )
-            print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             for row in rows {
                 let signInRatio = single.map { String(format: "%.2f", row.signIns / $0.signIns) } ?? "–"
                 let writeRatio = single.map { String(format: "%.2f", row.writes / $0.writes) } ?? "–"
@@ -60,7 +75,8 @@ package struct Bench: AsyncParsableCommand {
                 let bytes = row.nodes == 1 ? "–" : String(format: "%.0f", row.bytesPerWrite)
                 print(
                     String(
-                        format: "| %d | %.0f | %@ | %.0f | %@ | %@ | %@ | %.0f |",
+                        format: "| %@ | %d | %.0f | %@ | %.0f | %@ | %@ | %@ | %.0f |",
+                        row.nodes == 1 ? "one memory store" : row.topology.rawValue,
                         row.nodes,
                         row.signIns,
                         signInRatio,

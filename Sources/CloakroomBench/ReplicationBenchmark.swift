@@ -4,15 +4,22 @@ import CloakroomSessions
 import Foundation
 import Logging
 
-/// `cloakroom bench replication`: the `replicated` topology's cost in one process, N nodes linked
-/// over real TCP on loopback with the cluster secret, against one bare memory store (N = 1).
+/// `cloakroom bench replication`: the `replicated` (all-to-all) and `backup` (primary/backup)
+/// topologies' cost in one process, N nodes linked over real TCP on loopback with the cluster
+/// secret, against one bare memory store (N = 1).
 ///
 /// For each N: sign-ins per second through node1 (each returns once every peer has applied it),
 /// data writes per second (sent without waiting), replication messages and bytes sent per write
 /// (all nodes together, heartbeats measured on an idle second and taken out), and heap bytes per
 /// session per node once every node holds `sessions` of them.
 struct ReplicationBenchmark {
+    /// Which store the nodes run.
+    enum Topology: String, Sendable {
+        case replicated, backup
+    }
+
     struct Row {
+        var topology: Topology
         var nodes: Int
         var signIns = 0.0
         var writes = 0.0
@@ -26,16 +33,19 @@ struct ReplicationBenchmark {
     let concurrency: Int
     let logger = Logger(label: "cloakroom.bench") { _ in SwiftLogNoOpLogHandler() }
 
-    func run(nodes: Int) async throws -> Row {
-        var row = Row(nodes: nodes)
+    func run(nodes: Int, topology: Topology) async throws -> Row {
+        var row = Row(topology: topology, nodes: nodes)
         let secret = try ClusterSecret(bytes: Base64URL.decode(SecureToken(byteCount: 32).text) ?? [])
         let heapBefore = heapBytesInUse()
-        var replicated: [ReplicatedSessionStore] = []
+        var replicated: [any SessionReplica] = []
         let stores: [any CompleteSessionStore]
         if nodes == 1 {
             stores = [MemorySessionStore()]
         } else {
-            replicated = try await ReplicatedSessionStore.startLocal(count: nodes, secret: secret, logger: logger)
+            switch topology {
+            case .replicated: replicated = try await ReplicatedSessionStore.startLocal(count: nodes, secret: secret, logger: logger)
+            case .backup: replicated = try await BackupSessionStore.startLocal(count: nodes, secret: secret, logger: logger)
+            }
             stores = replicated
         }
         let writer = stores[0]
@@ -73,10 +83,12 @@ struct ReplicationBenchmark {
         let writeTime = (ContinuousClock.now - started).seconds
         row.writes = Double(writes) / writeTime
         if nodes > 1 {
-            // Until every node holds every update (they travel without waiting).
+            // Until every copy has the last update (they travel without waiting); read from each
+            // node's own store (a `backup` node's load would fetch from the owner instead).
             for store in replicated.dropFirst() {
                 for _ in 0..<2000 {
-                    if let last = records.last, try await store.load(key: last.key, now: now)?.version == 2 { break }
+                    guard let last = records.last, let copy = try await store.localStore.load(key: last.key, now: now) else { break }
+                    if copy.version == 2 { break }
                     try await Task.sleep(for: .milliseconds(5))
                 }
             }
@@ -103,7 +115,7 @@ struct ReplicationBenchmark {
         return row
     }
 
-    private func traffic(_ stores: [ReplicatedSessionStore]) async -> (messages: Int, bytes: Int) {
+    private func traffic(_ stores: [any SessionReplica]) async -> (messages: Int, bytes: Int) {
         var total = (messages: 0, bytes: 0)
         for store in stores {
             let sent = await store.mesh.sentTraffic

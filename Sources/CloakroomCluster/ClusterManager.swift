@@ -131,9 +131,11 @@ public struct ClusterManager: Sendable {
         case .sticky:
             store = request.store ?? "memory"
             accounts = request.accounts ?? "sqlite:" + directory.appendingPathComponent("accounts.sqlite").path
-        case .replicated:
+        case .replicated, .backup:
             guard request.store == nil || request.store == "memory" else {
-                throw ClusterError("the replicated topology keeps sessions in each node's memory, copied between nodes: --store is for central")
+                throw ClusterError(
+                    "the \(request.topology.rawValue) topology keeps sessions in each node's memory, copied between nodes: --store is for central"
+                )
             }
             store = "memory"
             accounts = request.accounts ?? "sqlite:" + directory.appendingPathComponent("accounts.sqlite").path
@@ -185,7 +187,7 @@ public struct ClusterManager: Sendable {
         var nodes: [ClusterState.Process] = []
         for index in 1...request.nodes {
             var node = ClusterState.Process(name: "node\(index)", port: try ProcessControl.freePort(), program: "cloakroom")
-            if request.topology == .replicated { node.replicationPort = try ProcessControl.freePort() }
+            if request.topology.replicates { node.replicationPort = try ProcessControl.freePort() }
             nodes.append(node)
         }
         return ClusterState(
@@ -322,7 +324,7 @@ public struct ClusterManager: Sendable {
             ] + (state.tlsCertificate == nil ? [] : ["--secure"])
         if let replicationPort = node.replicationPort {
             arguments += [
-                "--replication", "all", "--replication-port", "\(replicationPort)", "--node-name", node.name,
+                "--replication", state.topology == .backup ? "backup" : "all", "--replication-port", "\(replicationPort)", "--node-name", node.name,
                 "--cluster-secret-file", try clusterSecret().path,
             ]
             for peer in state.nodes where peer.name != node.name {
@@ -395,8 +397,19 @@ public struct ClusterManager: Sendable {
         ]
         lines.append(
             "node      port   process   health    haproxy   requests  sessions created/loaded"
-                + (state.topology == .replicated ? "  replication: ready, peers, sessions held, sent, unacknowledged writes" : "")
+                + (state.topology.replicates
+                    ? "  replication: ready, peers up, sessions held (owned+backup), sent per second, ack wait, unacknowledged writes" : "")
         )
+        // Replication rates: the figures now and one second later.
+        var before: [String: (figures: [String: Double], at: ContinuousClock.Instant)] = [:]
+        if state.topology.replicates {
+            for node in state.nodes where Self.describe(node) == "running" {
+                if let metrics = await LoopbackHTTP.get(port: node.port, path: "/metrics"), metrics.status == 200 {
+                    before[node.name] = (PrometheusText.samples(metrics.body), .now)
+                }
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
         for node in state.nodes {
             let process = Self.describe(node)
             var health = "-"
@@ -414,7 +427,12 @@ public struct ClusterManager: Sendable {
                     requests = String(Int(figures.filter { $0.key.hasPrefix("cloakroom_http_requests_total") }.values.reduce(0, +)))
                     sessions = "\(Int(figures["cloakroom_sessions_created_total"] ?? 0))/\(Int(figures["cloakroom_sessions_loaded_total"] ?? 0))"
                     if node.replicationPort != nil {
-                        replication = Self.replicationSummary(figures)
+                        let earlier = before[node.name]
+                        replication = Self.replicationSummary(
+                            figures,
+                            before: earlier?.figures ?? [:],
+                            seconds: earlier.map { (ContinuousClock.now - $0.at) / .seconds(1) } ?? 1
+                        )
                     }
                 }
             }
@@ -468,7 +486,7 @@ public struct ClusterManager: Sendable {
         guard let haproxy = ProcessControl.executable("haproxy") else { throw ClusterError("haproxy is not installed: apt-get install haproxy") }
         let name = "node\(state.nodes.count + 1)"
         var node = ClusterState.Process(name: name, port: try ProcessControl.freePort(), program: "cloakroom")
-        if state.topology == .replicated { node.replicationPort = try ProcessControl.freePort() }
+        if state.topology.replicates { node.replicationPort = try ProcessControl.freePort() }
         state.nodes.append(node)
         try state.save(to: directory)
         try await startNode(&state, state.nodes.count - 1)
@@ -562,13 +580,29 @@ public struct ClusterManager: Sendable {
 
     // MARK: - helpers
 
-    /// A replicating node's figures from its `/metrics`, in one phrase.
-    static func replicationSummary(_ figures: [String: Double]) -> String {
+    /// A replicating node's figures from its `/metrics`, in one phrase: readiness, the peers up
+    /// (by name), sessions held (owned+backup in the `backup` topology), messages and bytes sent
+    /// per second (from `before`, `seconds` earlier), the mean wait for acknowledgements (the
+    /// replication lag of a write) and the acknowledged writes that went on without some peer.
+    static func replicationSummary(_ figures: [String: Double], before: [String: Double], seconds: Double) -> String {
         func value(_ name: String) -> Int { Int(figures[name] ?? 0) }
+        func rate(_ name: String) -> Double { max(0, (figures[name] ?? 0) - (before[name] ?? figures[name] ?? 0)) / max(seconds, 0.001) }
         let ready = value("cloakroom_replication_ready") == 1 ? "ready" : "catching up"
-        let sentBytes = Double(value(#"cloakroom_replication_bytes_total{direction="sent"}"#))
-        return "\(ready), peers \(value("cloakroom_replication_peers")), held \(value("cloakroom_replication_sessions")), sent "
-            + "\(value(#"cloakroom_replication_messages_total{direction="sent"}"#)) msgs/\(String(format: "%.1f", sentBytes / 1024)) KiB, "
+        let peers = figures.filter { $0.key.hasPrefix("cloakroom_replication_peer_up{") }
+            .map { sample in
+                let name = sample.key.split(separator: "\"").dropFirst().first.map(String.init) ?? "?"
+                return "\(name) \(sample.value == 1 ? "up" : "down")"
+            }
+            .sorted()
+        let owned = figures["cloakroom_replication_sessions_owned"]
+        let held =
+            owned.map { "\(Int($0))+\(value("cloakroom_replication_sessions_backup"))" } ?? "\(value("cloakroom_replication_sessions"))"
+        let sentMessages = rate(#"cloakroom_replication_messages_total{direction="sent"}"#)
+        let sentBytes = rate(#"cloakroom_replication_bytes_total{direction="sent"}"#)
+        let waits = figures["cloakroom_replication_ack_seconds_count"] ?? 0
+        let meanWait = waits > 0 ? (figures["cloakroom_replication_ack_seconds_sum"] ?? 0) / waits * 1000 : 0
+        return "\(ready), peers \(peers.isEmpty ? "none" : peers.joined(separator: ", ")), held \(held), sent "
+            + "\(Int(sentMessages)) msgs/s \(String(format: "%.1f", sentBytes / 1024)) KiB/s, ack wait \(String(format: "%.2f", meanWait)) ms, "
             + "unacknowledged \(value("cloakroom_replication_unacknowledged_writes_total"))"
     }
 

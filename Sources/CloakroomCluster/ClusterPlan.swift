@@ -9,6 +9,14 @@ public enum ClusterTopology: String, Codable, Sendable, CaseIterable {
     /// HAProxy spreads requests round robin; every node holds every session, copied between the
     /// nodes (`serve --replication all`), and accounts are shared.
     case replicated
+    /// HAProxy pins each browser to a node with a cookie (the session's owner); each session is
+    /// also copied to one backup node (`serve --replication backup`), and accounts are shared.
+    case backup
+
+    /// Whether the nodes copy sessions between themselves (`replicated`, `backup`).
+    public var replicates: Bool { self == .replicated || self == .backup }
+    /// Whether HAProxy pins each browser to a node with a cookie (`sticky`, `backup`).
+    public var pinsBrowsers: Bool { self == .sticky || self == .backup }
 }
 
 /// What `cloakroom cluster up` starts, written to `cluster.json` in the cluster's folder so that
@@ -24,7 +32,7 @@ public struct ClusterState: Codable, Sendable, Equatable {
         public var pid: Int32?
         /// The program, to tell the process from another that reused its ID.
         public var program: String
-        /// A node's replication port (the `replicated` topology).
+        /// A node's replication port (the `replicated` and `backup` topologies).
         public var replicationPort: Int?
 
         public init(name: String, port: Int, pid: Int32? = nil, program: String) {

@@ -92,11 +92,11 @@ public struct HAProxyConfiguration: Sendable {
             "    option httpchk GET /healthz",
             "    http-check expect status 200",
         ]
-        if topology == .sticky {
+        if topology.pinsBrowsers {
             lines.append("    cookie \(Self.stickyCookie) insert indirect nocache httponly\(secureCookie ? " secure" : "")")
         }
         for node in nodes {
-            let cookie = topology == .sticky ? " cookie \(node.name)" : ""
+            let cookie = topology.pinsBrowsers ? " cookie \(node.name)" : ""
             lines.append("    server \(node.name) 127.0.0.1:\(node.port) check inter 300ms fall 2 rise 2\(cookie)")
         }
         lines += [

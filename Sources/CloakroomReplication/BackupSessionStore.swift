@@ -29,6 +29,7 @@ public import Logging
 public final class BackupSessionStore: SessionReplica {
     /// The sessions this node holds: its own and its backups.
     public let local: any CompleteSessionStore
+    public var localStore: any CompleteSessionStore { local }
     /// The links to the peers.
     public let mesh: PeerMesh
     let state: ReplicaState
@@ -114,7 +115,7 @@ public final class BackupSessionStore: SessionReplica {
     // MARK: - SessionStore
 
     public func load(key: String, now: Date) async throws -> SessionRecord? {
-        guard state.readiness.isReady else { throw NotReady() }
+        guard state.readiness.isReady, !mesh.wasStopped else { throw NotReady() }
         if await roles.ownsVerified(key) {
             return try await local.load(key: key, now: now)
         }
@@ -359,6 +360,11 @@ public final class BackupSessionStore: SessionReplica {
             await mesh.send(to: peer, wait: false) { _ in .syncRequest }
         case .linkDown(let peer):
             await roles.peerGone(peer)
+            if mesh.wasStopped {
+                // This node was stopped, and its peers dropped it: they own what it backed up.
+                await distrust()
+                return
+            }
             await readyIfCaughtUp()
             await reassign(after: peer)
         case .resumed:

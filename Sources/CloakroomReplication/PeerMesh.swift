@@ -1,8 +1,10 @@
 import CloakroomCore
 import CoreMetrics
+import Dispatch
 public import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// The links from one node to each of its peers, and who is alive.
 ///
@@ -66,6 +68,14 @@ public actor PeerMesh {
     }
 
     public nonisolated let configuration: Configuration
+    /// When the heartbeat loop last ran, readable without a hop to this actor: a load checks that
+    /// this process was not stopped (SIGSTOP, a pause) for longer than peers wait, before the
+    /// loop itself notices.
+    nonisolated let pulse = Pulse()
+
+    /// Whether this process was stopped for longer than peers wait and has not noticed yet:
+    /// what it holds may be stale.
+    nonisolated var wasStopped: Bool { pulse.isStale(configuration.heartbeat * configuration.missedBeats) }
     private let logger: Logger
     private var links: [String: ReplicationLink] = [:]
     /// Whether each peer's link was opened by the smaller of the two names.
@@ -90,6 +100,7 @@ public actor PeerMesh {
     func attach(_ metrics: ReplicationMetrics) {
         self.metrics = metrics
         metrics.peers.record(links.count)
+        for peer in links.keys { metrics.peer(peer, isUp: true) }
     }
 
     /// Sends `payload` on `link`, counted.
@@ -253,6 +264,7 @@ public actor PeerMesh {
         linkIsCanonical[peer] = canonical
         links[peer] = link
         metrics?.peers.record(links.count)
+        metrics?.peer(peer, isUp: true)
         lastHeard[peer] = .now
         logger.info("replication peer up", metadata: ["peer": "\(link.peer)"])
         let onEvent = onEvent
@@ -297,6 +309,7 @@ public actor PeerMesh {
         links[peer] = nil
         lastHeard[peer] = nil
         metrics?.peers.record(links.count)
+        metrics?.peer(peer, isUp: false)
         logger.warning("replication peer down", metadata: ["peer": "\(link.peer)"])
         for id in pending.keys { acknowledged(id, by: peer) }
         if let onEvent { Task { await onEvent(.linkDown(peer)) } }
@@ -305,15 +318,19 @@ public actor PeerMesh {
     private func beat() async {
         let heartbeat = ReplicationMessage.heartbeat.encoded
         var last = ContinuousClock.now
+        let silence = configuration.heartbeat * configuration.missedBeats
+        pulse.beat()
         while !stopped && !Task.isCancelled {
             try? await Task.sleep(for: configuration.heartbeat)
             let gap = ContinuousClock.now - last
             last = .now
+            if gap <= silence { pulse.beat() }
             if gap > configuration.heartbeat * configuration.missedBeats {
                 // This process did not run for longer than peers wait for a beat (SIGSTOP, a
                 // pause): its peers have dropped it and may have written meanwhile.
                 logger.warning("replication: this node was stopped; catching up", metadata: ["for": "\(gap)"])
                 await onEvent?(.resumed(after: gap))
+                pulse.beat()
             }
             let deadline = ContinuousClock.now - configuration.heartbeat * configuration.missedBeats
             for (peer, link) in links {
@@ -326,5 +343,19 @@ public actor PeerMesh {
                 }
             }
         }
+    }
+}
+
+/// The monotonic time of the heartbeat loop's last turn (CLOCK_MONOTONIC runs on while the
+/// process is stopped, so a stop shows as a gap).
+final class Pulse: Sendable {
+    private let last = Atomic<UInt64>(DispatchTime.now().uptimeNanoseconds)
+
+    func beat() { last.store(DispatchTime.now().uptimeNanoseconds, ordering: .releasing) }
+
+    /// Whether the loop has not turned for longer than `limit`.
+    func isStale(_ limit: Duration) -> Bool {
+        let gap = DispatchTime.now().uptimeNanoseconds &- last.load(ordering: .acquiring)
+        return Int64(bitPattern: gap) > limit.wholeNanoseconds
     }
 }

@@ -21,6 +21,7 @@ import Synchronization
 public final class ReplicatedSessionStore: SessionReplica {
     /// The sessions this node holds.
     public let local: any CompleteSessionStore
+    public var localStore: any CompleteSessionStore { local }
     /// The links to the peers.
     public let mesh: PeerMesh
     let state: ReplicaState
@@ -110,7 +111,7 @@ public final class ReplicatedSessionStore: SessionReplica {
     /// it holds may include sessions revoked meanwhile, which it must not serve. (While it first
     /// joins, the same: it may lack sessions.)
     public func load(key: String, now: Date) async throws -> SessionRecord? {
-        guard state.readiness.isReady else { throw NotReady() }
+        guard state.readiness.isReady, !mesh.wasStopped else { throw NotReady() }
         return try await local.load(key: key, now: now)
     }
 

@@ -11,6 +11,7 @@ public import CoreMetrics
 /// this node owns, and keeps for others), `cloakroom_replication_remote_fetches_total` (loads of a
 /// session this node did not own, which asked the peers: one extra hop) and
 /// `cloakroom_replication_takeovers_total` (sessions this node became the owner of).
+/// `cloakroom_replication_peer_up{peer}` is 1 while the link to that peer is up, 0 after.
 public struct ReplicationMetrics: Sendable {
     let peers: Gauge
     let ready: Gauge
@@ -25,9 +26,16 @@ public struct ReplicationMetrics: Sendable {
     let backupSessions: Gauge
     let remoteFetches: Counter
     let takeovers: Counter
+    private let factory: any MetricsFactory
+
+    /// Records whether the link to `peer` is up.
+    func peer(_ peer: String, isUp: Bool) {
+        Gauge(label: "cloakroom_replication_peer_up", dimensions: [("peer", peer)], factory: factory).record(isUp ? 1 : 0)
+    }
 
     /// Figures made on `factory` (one registry per server; nothing is bootstrapped globally).
     public init(factory: any MetricsFactory) {
+        self.factory = factory
         peers = Gauge(label: "cloakroom_replication_peers", factory: factory)
         ready = Gauge(label: "cloakroom_replication_ready", factory: factory)
         sessions = Gauge(label: "cloakroom_replication_sessions", factory: factory)

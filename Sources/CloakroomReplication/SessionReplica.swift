@@ -7,6 +7,8 @@ public import CloakroomSessions
 public protocol SessionReplica: CompleteSessionStore, Sendable {
     /// The links to the peers.
     var mesh: PeerMesh { get }
+    /// The sessions this node holds itself (loads on it never ask a peer).
+    var localStore: any CompleteSessionStore { get }
     /// Whether this node holds what it should (false while it catches up).
     var isReady: Bool { get async }
     /// Records and bytes received while catching up.

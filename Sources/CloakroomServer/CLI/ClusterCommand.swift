@@ -42,7 +42,7 @@ struct Cluster: AsyncParsableCommand {
         @Option(help: "Nodes (1-16)") var nodes = 3
         @Option(
             help:
-                "sticky (HAProxy pins each browser to a node; memory store per node), central (round robin; one store) or replicated (round robin; every node holds every session, copied between nodes)"
+                "sticky (HAProxy pins each browser to a node; memory store per node), central (round robin; one store), replicated (round robin; every node holds every session, copied between nodes) or backup (HAProxy pins each browser to the node that owns its session; each session has one backup node)"
         )
         var topology: String = "central"
         @Option(
@@ -66,7 +66,7 @@ struct Cluster: AsyncParsableCommand {
 
         func validate() throws {
             guard ClusterTopology(rawValue: topology) != nil else {
-                throw ValidationError("topology \(topology) is not sticky, central or replicated")
+                throw ValidationError("topology \(topology) is not sticky, central, replicated or backup")
             }
             guard ClusterManager.RedisKind(rawValue: redis) != nil else { throw ValidationError("--redis \(redis) is not cluster or single") }
             guard (1...16).contains(nodes) else { throw ValidationError("--nodes must be 1 to 16") }
