@@ -40,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // The topology lab's simulated browsers (CloakroomLab only).
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         // Documentation only: `swift package generate-documentation --target …` (scripts/docs).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -161,6 +163,7 @@ let package = Package(
                 "CloakroomHummingbird",
                 "CloakroomTokens",
                 "CloakroomBench",
+                "CloakroomLab",
                 "CloakroomCluster",
                 "CloakroomReplication",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -191,6 +194,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloakroomLab",
+            dependencies: [
+                "CloakroomCore",
+                "CloakroomCluster",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

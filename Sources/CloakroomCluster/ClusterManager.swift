@@ -54,6 +54,8 @@ public struct ClusterManager: Sendable {
     public let executable: String
     /// Written to as things happen (one line each).
     public let say: @Sendable (String) -> Void
+    /// More environment for every node it starts (the lab's cheap password hash).
+    public var nodeEnvironment: [String: String] = [:]
 
     public init(directory: URL, executable: String, say: @escaping @Sendable (String) -> Void) {
         self.directory = directory.standardizedFileURL
@@ -332,7 +334,7 @@ public struct ClusterManager: Sendable {
             }
         }
         // The store URLs go in the environment, not on the command line `ps` shows to everyone.
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessInfo.processInfo.environment.merging(nodeEnvironment) { $1 }
         environment["CLOAKROOM_STORE"] = state.store
         environment["CLOAKROOM_ACCOUNTS"] = state.accounts
         state.nodes[index].pid = try ProcessControl.spawnDetached(
@@ -605,6 +607,9 @@ public struct ClusterManager: Sendable {
             + "\(Int(sentMessages)) msgs/s \(String(format: "%.1f", sentBytes / 1024)) KiB/s, ack wait \(String(format: "%.2f", meanWait)) ms, "
             + "unacknowledged \(value("cloakroom_replication_unacknowledged_writes_total"))"
     }
+
+    /// What `cluster.json` says runs now.
+    public func currentState() throws -> ClusterState { try existingState() }
 
     func existingState() throws -> ClusterState {
         guard let state = try ClusterState.load(from: directory) else {

@@ -3,6 +3,7 @@ import CloakroomBench
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
+import CloakroomLab
 import CloakroomSessions
 import CloakroomTokens
 import Foundation
@@ -16,7 +17,7 @@ struct CloakroomCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloakroom",
         abstract: "Sign-in, sessions and tokens for Swift servers.",
-        subcommands: [Serve.self, Users.self, Sessions.self, Keys.self, Token.self, Bench.self, Cluster.self]
+        subcommands: [Serve.self, Users.self, Sessions.self, Keys.self, Token.self, Bench.self, Cluster.self, Lab.self]
     )
 
     /// Parses and runs the chosen command, as swift-argument-parser's own `main()` does, except
