@@ -202,6 +202,7 @@ let package = Package(
             dependencies: [
                 "CloakroomCore",
                 "CloakroomCluster",
+                "CloakroomBench",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -12,20 +12,20 @@ import Logging
 /// data writes per second (sent without waiting), replication messages and bytes sent per write
 /// (all nodes together, heartbeats measured on an idle second and taken out), and heap bytes per
 /// session per node once every node holds `sessions` of them.
-struct ReplicationBenchmark {
+package struct ReplicationBenchmark: Sendable {
     /// Which store the nodes run.
-    enum Topology: String, Sendable {
+    package enum Topology: String, Sendable {
         case replicated, backup
     }
 
-    struct Row {
-        var topology: Topology
-        var nodes: Int
-        var signIns = 0.0
-        var writes = 0.0
-        var messagesPerWrite = 0.0
-        var bytesPerWrite = 0.0
-        var heapPerSessionPerNode = 0.0
+    package struct Row: Sendable {
+        package var topology: Topology
+        package var nodes: Int
+        package var signIns = 0.0
+        package var writes = 0.0
+        package var messagesPerWrite = 0.0
+        package var bytesPerWrite = 0.0
+        package var heapPerSessionPerNode = 0.0
     }
 
     let writes: Int
@@ -33,7 +33,13 @@ struct ReplicationBenchmark {
     let concurrency: Int
     let logger = Logger(label: "cloakroom.bench") { _ in SwiftLogNoOpLogHandler() }
 
-    func run(nodes: Int, topology: Topology) async throws -> Row {
+    package init(writes: Int, sessions: Int, concurrency: Int) {
+        self.writes = writes
+        self.sessions = sessions
+        self.concurrency = concurrency
+    }
+
+    package func run(nodes: Int, topology: Topology) async throws -> Row {
         var row = Row(topology: topology, nodes: nodes)
         let secret = try ClusterSecret(bytes: Base64URL.decode(SecureToken(byteCount: 32).text) ?? [])
         let heapBefore = heapBytesInUse()

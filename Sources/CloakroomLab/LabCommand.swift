@@ -30,6 +30,7 @@ package struct Lab: AsyncParsableCommand {
         @Option(help: "Topologies, comma-separated") var topologies = "sticky,central,replicated,backup"
         @Option(help: "Where the report goes") var out = "docs"
         @Option(help: "Where the clusters' folders go") var work = "lab-clusters"
+        @Option(help: "Sessions per node for the in-process replication benchmark added to the report (0: none)") var benchSessions = 0
 
         func validate() throws {
             guard (3...16).contains(nodes) else { throw ValidationError("--nodes must be 3 to 16 (one node is killed, another hung)") }
@@ -38,6 +39,7 @@ package struct Lab: AsyncParsableCommand {
                 throw ValidationError("--duration \(duration) is not 4s to 3600s (e.g. 60s, 2m)")
             }
             guard rate >= 1, rate <= 20_000 else { throw ValidationError("--rate must be 1 to 20000") }
+            guard (0...10_000_000).contains(benchSessions) else { throw ValidationError("--bench-sessions must be 0 to 10000000") }
             guard let sizes = Self.sizes(sessionBytes), !sizes.isEmpty else {
                 throw ValidationError("--session-bytes \(sessionBytes) is not sizes from 100 to 8k, comma-separated")
             }
@@ -81,12 +83,13 @@ package struct Lab: AsyncParsableCommand {
                 workDirectory: URL(fileURLWithPath: work),
                 say: { print($0) }
             )
-            let figures: LabFigures
+            var figures: LabFigures
             do {
                 figures = try await runner.run()
             } catch let error as ClusterError {
                 throw LabFailure(description: error.description)
             }
+            if benchSessions > 0 { figures.benchmark = try await runner.benchmark(sessions: benchSessions) }
             let report = LabReport(figures: figures)
             let written = try report.write(to: URL(fileURLWithPath: out))
             for size in settings.sessionBytes {

@@ -83,9 +83,24 @@ public struct LabFigures: Codable, Sendable, Equatable {
         public var spread: [String: Double] = [:]
     }
 
+    /// `cloakroom bench replication`'s figures, in one process: one bare memory store (nodes 1),
+    /// then each replicating topology at 2, 3 and 5 nodes.
+    public struct BenchmarkRow: Codable, Sendable, Equatable {
+        public var topology: String
+        public var nodes: Int
+        public var signInsPerSecond: Double
+        public var writesPerSecond: Double
+        public var messagesPerWrite: Double
+        public var bytesPerWrite: Double
+        public var heapBytesPerSessionPerNode: Double
+        /// Sessions every node held for the heap figure.
+        public var sessions: Int
+    }
+
     public var machine: Machine
     public var settings: Settings
     public var runs: [Run]
+    public var benchmark: [BenchmarkRow]?
 }
 
 extension LabFigures.Run {

@@ -106,7 +106,59 @@ public struct LabReport: Sendable {
             }
             out.append("")
         }
+        out += benchmarkSection()
         return out.joined(separator: "\n")
+    }
+
+    /// The in-process replication benchmark, and memory per node for 100,000 sessions per topology.
+    func benchmarkSection() -> [String] {
+        guard let rows = figures.benchmark, !rows.isEmpty else { return [] }
+        let single = rows.first { $0.nodes == 1 }
+        var out = [
+            "## Benchmarks: replication in one process",
+            "",
+            "`cloakroom bench replication` (the release build, run by `lab topologies --bench-sessions \(rows[0].sessions)`): N nodes in one process linked over loopback TCP with the cluster secret, against one bare memory store. 20,000 sign-ins through node1 (each returns once acknowledged: by every peer in `replicated`, by the backup in `backup`), then 20,000 data writes (not waited for), 16 writers; then each node holds its share of \(rows[0].sessions) sessions for the heap figure. Every node shares the machine's \(figures.machine.cores) cores.",
+            "",
+            "| topology | nodes | sign-ins/s | ÷ 1 node | data writes/s | ÷ 1 node | messages per write | bytes per write | heap bytes per session per node |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in rows {
+            let signIns = single.map { String(format: "%.3f", row.signInsPerSecond / $0.signInsPerSecond) } ?? "–"
+            let writes = single.map { String(format: "%.3f", row.writesPerSecond / $0.writesPerSecond) } ?? "–"
+            out.append(
+                "| \(row.topology) | \(row.nodes) | \(String(format: "%.0f", row.signInsPerSecond)) | \(signIns) | \(String(format: "%.0f", row.writesPerSecond)) | \(writes) | "
+                    + (row.nodes == 1 ? "– | – | " : String(format: "%.2f | %.0f | ", row.messagesPerWrite, row.bytesPerWrite))
+                    + String(format: "%.0f |", row.heapBytesPerSessionPerNode)
+            )
+        }
+        let nodes = figures.settings.nodes
+        func heap(_ topology: String) -> Double? {
+            rows.filter { $0.topology == topology }.min { abs($0.nodes - nodes) < abs($1.nodes - nodes) }?.heapBytesPerSessionPerNode
+        }
+        func mib(_ bytes: Double) -> String { String(format: "%.0f MiB", bytes / 1_048_576) }
+        out += [
+            "",
+            "Memory per node for 100,000 sessions, \(nodes) nodes (from the heap figures above; a node's own footprint comes on top):",
+            "",
+            "| topology | what each node holds | memory per node |",
+            "| --- | --- | --- |",
+        ]
+        if let one = single?.heapBytesPerSessionPerNode {
+            out.append("| sticky | its share, 1/\(nodes) of the sessions, in a memory store | \(mib(one * 100_000 / Double(nodes))) |")
+        }
+        if let central = figures.runs.first(where: { $0.topology == "central" }) {
+            out.append(
+                "| central | none: every session is in the store (Redis); the lab measured \(Int(central.bytesPerSession)) resident bytes per session over all processes | 0 in the nodes; \(mib(central.bytesPerSession * 100_000)) in all |"
+            )
+        }
+        if let replicated = heap("replicated") {
+            out.append("| replicated | every session | \(mib(replicated * 100_000)) |")
+        }
+        if let backup = heap("backup") {
+            out.append("| backup | its own sessions and the backups it keeps, 2/\(nodes) of them on average | \(mib(backup * 100_000)) |")
+        }
+        out.append("")
+        return out
     }
 
     /// The charts, by file name.

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CloakroomBench
 import CloakroomCluster
 import CloakroomCore
 public import Foundation
@@ -50,7 +51,34 @@ public struct LabRunner: Sendable {
             throw error
         }
         try await client.shutdown()
-        return LabFigures(machine: Self.machine(), settings: settings, runs: runs)
+        return LabFigures(machine: Self.machine(), settings: settings, runs: runs, benchmark: nil)
+    }
+
+    /// The replication benchmark in this process (`cloakroom bench replication`): one bare memory
+    /// store, then `replicated` and `backup` at 2, 3 and 5 nodes, each node holding `sessions`.
+    public func benchmark(sessions: Int) async throws -> [LabFigures.BenchmarkRow] {
+        let bench = ReplicationBenchmark(writes: 20_000, sessions: sessions, concurrency: 16)
+        var rows: [LabFigures.BenchmarkRow] = []
+        func keep(_ row: ReplicationBenchmark.Row) {
+            rows.append(
+                .init(
+                    topology: row.nodes == 1 ? "one memory store" : row.topology.rawValue,
+                    nodes: row.nodes,
+                    signInsPerSecond: row.signIns,
+                    writesPerSecond: row.writes,
+                    messagesPerWrite: row.messagesPerWrite,
+                    bytesPerWrite: row.bytesPerWrite,
+                    heapBytesPerSessionPerNode: row.heapPerSessionPerNode,
+                    sessions: sessions
+                )
+            )
+            say(String(format: "benchmark: %@, %d node(s): %.0f sign-ins/s", row.topology.rawValue, row.nodes, row.signIns))
+        }
+        keep(try await bench.run(nodes: 1, topology: .replicated))
+        for topology in [ReplicationBenchmark.Topology.replicated, .backup] {
+            for nodes in [2, 3, 5] { keep(try await bench.run(nodes: nodes, topology: topology)) }
+        }
+        return rows
     }
 
     static func machine() -> LabFigures.Machine {

@@ -62,7 +62,7 @@ struct ServeConfigurationTests {
         #expect(StoreLocation.redacted("postgres://app@db/app?sslmode=require") == "postgres://app@db/app?sslmode=require")
     }
 
-    @Test("replication: all with peers, a secret file, a port and shared accounts; anything missing or misplaced is refused")
+    @Test("replication: all or backup with peers, a secret file, a port and shared accounts; anything missing or misplaced is refused")
     func replication() throws {
         let complete = [
             "--replication", "all", "--peer", "127.0.0.1:7002", "--peer", "10.0.0.3:7003", "--cluster-secret-file", "/etc/cloakroom/secret",
@@ -91,8 +91,16 @@ struct ServeConfigurationTests {
         #expect(refusal(without("--replication-port"))?.contains("--replication-port") == true)
         #expect(refusal(without("--accounts"))?.contains("--accounts shared") == true)
         #expect(refusal(complete + ["--store", "redis://cache/0"])?.contains("own memory") == true)
-        #expect(refusal(without("--replication"))?.contains("need --replication all") == true)
-        #expect(refusal(["--replication", "backup"])?.contains("not built yet") == true)
+        #expect(refusal(without("--replication"))?.contains("need --replication all or backup") == true)
+        #expect(refusal(["--replication", "both"])?.contains("is not all or backup") == true)
+        // backup: the same requirements; and how long acknowledged writes wait.
+        var backup = complete
+        backup[try #require(backup.firstIndex(of: "all"))] = "backup"
+        let primaryBackup = try #require(try configuration(backup + ["--replication-ack-timeout", "3s"]).replication)
+        #expect(primaryBackup.mode == .backup && primaryBackup.ackTimeout == 3)
+        #expect(try configuration(complete).replication?.mode == .all)
+        #expect(refusal(backup + ["--replication-ack-timeout", "2m"])?.contains("over 60s") == true)
+        #expect(refusal(["--replication-ack-timeout", "2s"])?.contains("need --replication all or backup") == true)
         #expect(refusal(["--replication", "all", "--peer", "nohost"])?.contains("HOST:PORT") == true)
     }
 

@@ -77,6 +77,11 @@ extension Serve {
             guard !text.isEmpty, text.utf8.count <= 255 else { throw ConfigurationError("node name must be 1 to 255 bytes") }
             draft.replication.nodeName = text
         },
+        Setting("CLOAKROOM_REPLICATION_ACK_TIMEOUT", flag: \.replicationAckTimeout) { text, draft in
+            let seconds = try SettingReader.duration(text, "replication ack timeout")
+            guard seconds <= 60 else { throw ConfigurationError("replication ack timeout \(text) is over 60s") }
+            draft.replication.ackTimeout = seconds
+        },
         Setting(
             "CLOAKROOM_COOKIE_NAME",
             flag: \.cookieName,

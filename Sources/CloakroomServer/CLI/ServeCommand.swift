@@ -49,6 +49,11 @@ struct Serve: AsyncParsableCommand {
     var replicationPort: String?
     @Option(help: "This node's name among its peers (unique). Env CLOAKROOM_NODE_NAME. Default HOST:REPLICATION_PORT")
     var nodeName: String?
+    @Option(
+        help:
+            "How long an acknowledged write (sign-in, sign-out, revocation) waits for peers before it goes on without them; each such write counts in cloakroom_replication_unacknowledged_writes_total. Env CLOAKROOM_REPLICATION_ACK_TIMEOUT. Default 1s"
+    )
+    var replicationAckTimeout: String?
     @Option(help: "Session cookie base name (gets the __Host- prefix with --secure). Env CLOAKROOM_COOKIE_NAME. Default cloakroom")
     var cookieName: String?
     @Flag(help: "HTTPS deployment: Secure cookie with the __Host- prefix, HSTS. Env CLOAKROOM_SECURE=1")
@@ -147,8 +152,12 @@ struct Serve: AsyncParsableCommand {
     /// the replication settings are refused rather than ignored.
     func checkReplication(_ config: inout ServerConfiguration, _ settings: ReplicationSettings, environment: [String: String]) throws {
         guard config.replication != nil else {
-            if !settings.peers.isEmpty || settings.secretFile != nil || settings.port != nil || settings.nodeName != nil {
-                throw ConfigurationError("--peer, --cluster-secret-file, --replication-port and --node-name need --replication all or backup")
+            if !settings.peers.isEmpty || settings.secretFile != nil || settings.port != nil || settings.nodeName != nil
+                || settings.ackTimeout != nil
+            {
+                throw ConfigurationError(
+                    "--peer, --cluster-secret-file, --replication-port, --node-name and --replication-ack-timeout need --replication all or backup"
+                )
             }
             return
         }
@@ -204,16 +213,15 @@ struct Serve: AsyncParsableCommand {
             throw CommandFailure("\(error)")
         }
         let port = settings.port ?? 0
-        let mesh = PeerMesh(
-            configuration: .init(
-                identity: PeerIdentity(nodeID: settings.nodeName ?? "\(host):\(port)"),
-                secret: secret,
-                host: host,
-                port: port,
-                peers: settings.peers
-            ),
-            logger: logger
+        var configuration = PeerMesh.Configuration(
+            identity: PeerIdentity(nodeID: settings.nodeName ?? "\(host):\(port)"),
+            secret: secret,
+            host: host,
+            port: port,
+            peers: settings.peers
         )
+        if let seconds = settings.ackTimeout { configuration.ackTimeout = .seconds(seconds) }
+        let mesh = PeerMesh(configuration: configuration, logger: logger)
         let store: any SessionReplica =
             switch settings.mode {
             case .all: ReplicatedSessionStore(local: MemorySessionStore(), mesh: mesh, logger: logger)

@@ -96,4 +96,6 @@ struct ReplicationSettings: Sendable {
     var secretFile: String?
     var port: Int?
     var nodeName: String?
+    /// How long acknowledged writes wait for peers (seconds); nil: the mesh's default, 1 s.
+    var ackTimeout: TimeInterval?
 }
