@@ -9,7 +9,7 @@ import Logging
 /// secret, against one bare memory store (N = 1).
 ///
 /// For each N: sign-ins per second through node1 (each returns once every peer has applied it),
-/// data writes per second (sent without waiting), replication messages and bytes sent per write
+/// data writes per second (acknowledged as sign-ins are), replication messages and bytes sent per write
 /// (all nodes together, heartbeats measured on an idle second and taken out), and heap bytes per
 /// session per node once every node holds `sessions` of them.
 package struct ReplicationBenchmark: Sendable {
@@ -89,7 +89,7 @@ package struct ReplicationBenchmark: Sendable {
         let writeTime = (ContinuousClock.now - started).seconds
         row.writes = Double(writes) / writeTime
         if nodes > 1 {
-            // Until every copy has the last update (they travel without waiting); read from each
+            // Until every copy has the last update (acknowledged, but checked); read from each
             // node's own store (a `backup` node's load would fetch from the owner instead).
             for store in replicated.dropFirst() {
                 for _ in 0..<2000 {

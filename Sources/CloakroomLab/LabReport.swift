@@ -117,7 +117,7 @@ public struct LabReport: Sendable {
         var out = [
             "## Benchmarks: replication in one process",
             "",
-            "`cloakroom bench replication` (the release build, run by `lab topologies --bench-sessions \(rows[0].sessions)`): N nodes in one process linked over loopback TCP with the cluster secret, against one bare memory store. 20,000 sign-ins through node1 (each returns once acknowledged: by every peer in `replicated`, by the backup in `backup`), then 20,000 data writes (not waited for), 16 writers; then each node holds its share of \(rows[0].sessions) sessions for the heap figure. Every node shares the machine's \(figures.machine.cores) cores.",
+            "`cloakroom bench replication` (the release build, run by `lab topologies --bench-sessions \(rows[0].sessions)`): N nodes in one process linked over loopback TCP with the cluster secret, against one bare memory store. 20,000 sign-ins through node1 (each returns once acknowledged: by every peer in `replicated`, by the backup in `backup`), then 20,000 data writes (acknowledged the same way), 16 writers; then each node holds its share of \(rows[0].sessions) sessions for the heap figure. Every node shares the machine's \(figures.machine.cores) cores.",
             "",
             "| topology | nodes | sign-ins/s | ÷ 1 node | data writes/s | ÷ 1 node | messages per write | bytes per write | heap bytes per session per node |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -12,9 +12,10 @@ public import Logging
 /// - The owner is the node that created the session (the balancer's sticky cookie keeps the
 ///   browser there). Its backup is chosen by rendezvous hashing of the session key over the live
 ///   nodes: when a node joins, about 1/N of the backups move to it, and nothing else moves.
-/// - Sign-in is acknowledged once the backup has the session (or `ackTimeout` passed: counted in
-///   `cloakroom_replication_unacknowledged_writes_total`); data writes and batched sliding-expiry
-///   touches go to the backup without waiting. Sign-out and revocation go to every live node and
+/// - Sign-in and data writes are acknowledged once the backup has them (or `ackTimeout` passed:
+///   counted in `cloakroom_replication_unacknowledged_writes_total`), so a write answered 200
+///   survives its owner's death; batched sliding-expiry touches go to the backup without waiting.
+///   Sign-out and revocation go to every live node and
 ///   are acknowledged by all, each keeping a tombstone: a copy cannot come back.
 /// - A request that lands on a node that does not own the session asks every live peer for its
 ///   copy (one round trip, in parallel; counted in `cloakroom_replication_remote_fetches_total`),
@@ -160,7 +161,7 @@ public final class BackupSessionStore: SessionReplica {
         await state.wrote(record.key)
         if let backup = await roles.backup(of: record.key), let key = HashedKey(record.key)?.bytes {
             let origin = node
-            await mesh.send(to: backup, wait: false) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
+            await mesh.send(to: backup, wait: true) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
         }
         return true
     }

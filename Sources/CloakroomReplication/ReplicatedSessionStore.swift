@@ -8,9 +8,10 @@ import Synchronization
 /// Sessions held by every node and copied between them (the `replicated` topology, all-to-all):
 /// a local store (memory by default) plus a `PeerMesh`.
 ///
-/// - Sign-in and sign-out (`insert`, `delete`, `deleteAll`) return once every live peer has
-///   applied them, or after `ackTimeout` (the write then counts in `unacknowledgedWrites`); data
-///   writes (`update`) are sent without waiting; sliding-expiry touches are batched every heartbeat.
+/// - Sign-in, sign-out and data writes (`insert`, `delete`, `deleteAll`, `update`) return once
+///   every live peer has applied them, or after `ackTimeout` (the write then counts in
+///   `unacknowledgedWrites`), so a write answered 200 survives the death of the node that took
+///   it; sliding-expiry touches are batched every heartbeat and not waited for.
 /// - Conflicts resolve by (version, writer's node name): every node keeps the greater, whatever
 ///   the order the copies arrive in; never by arrival order.
 /// - A deleted session is remembered (a tombstone, until its absolute expiry) so a late or
@@ -128,7 +129,7 @@ public final class ReplicatedSessionStore: SessionReplica {
         await state.wrote(record.key)
         if let key = HashedKey(record.key)?.bytes {
             let origin = state.node
-            await mesh.broadcast(wait: false) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
+            await mesh.broadcast(wait: true) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
         }
         return true
     }
