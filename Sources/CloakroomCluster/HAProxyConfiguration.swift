@@ -5,8 +5,11 @@
 /// - Health checks: `GET /healthz` every 300 ms, a server is down after 2 failed checks and each
 ///   check gives up after 400 ms, so a killed node (connection refused) is out within about 0.6 s and
 ///   a hung one (no answer) within about 1.4 s; a node that drains (503 on SIGTERM) is out as fast.
-/// - `option redispatch` with `retries 2`: a request whose server cannot be reached is sent to
-///   another one, and a browser pinned to a dead node is re-pinned instead of stuck.
+/// - `option redispatch 1` with `retries 2`: every retry of a request whose server cannot be
+///   reached goes to another server, and a browser pinned to a dead node is re-pinned instead of stuck. In the
+///   `replicated` and `backup` topologies a 503 is retried on another node too (`retry-on
+///   conn-failure empty-response 503`): a node answers 503 only before it acts (it is catching
+///   up, or it was stopped and is not sure of what it holds), so the request is safe to replay.
 /// - `X-Forwarded-For` is set to the client's address (never appended to one the client sent); the
 ///   nodes trust it from loopback (`--trusted-proxy 127.0.0.1`).
 /// - `sticky`: cookie-insert stickiness, `cookie CLOAKROOM_NODE insert indirect nocache httponly`
@@ -73,7 +76,7 @@ public struct HAProxyConfiguration: Sendable {
             "    timeout client 30s",
             "    timeout server 5s",
             "    timeout check 400ms",
-            "    option redispatch",
+            "    option redispatch 1",
             "    retries 2",
         ]
         if let unavailablePath { lines.append("    errorfile 503 \(unavailablePath)") }
@@ -92,6 +95,9 @@ public struct HAProxyConfiguration: Sendable {
             "    option httpchk GET /healthz",
             "    http-check expect status 200",
         ]
+        if topology.replicates {
+            lines.append("    retry-on conn-failure empty-response 503")
+        }
         if topology.pinsBrowsers {
             lines.append("    cookie \(Self.stickyCookie) insert indirect nocache httponly\(secureCookie ? " secure" : "")")
         }

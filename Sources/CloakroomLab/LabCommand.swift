@@ -81,7 +81,8 @@ package struct Lab: AsyncParsableCommand {
                 settings: settings,
                 executable: executable,
                 workDirectory: URL(fileURLWithPath: work),
-                say: { print($0) }
+                // Written at once (not buffered), also when the output goes to a file or a pipe.
+                say: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
             )
             var figures: LabFigures
             do {

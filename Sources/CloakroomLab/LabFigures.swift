@@ -23,8 +23,9 @@ public struct LabFigures: Codable, Sendable, Equatable {
         public var topologies: [String]
     }
 
-    /// One kind of request: how many, how many failed, and the latencies (from the moment it was
-    /// due, so a slow topology cannot hide by sending less).
+    /// One kind of request: how many and how many failed over the whole run, and the latencies
+    /// in the steady state before the first fault (from the moment each was due, so a slow
+    /// topology cannot hide by sending less); the faults are measured per fault.
     public struct Kind: Codable, Sendable, Equatable {
         public var sent = 0
         public var failed = 0

@@ -69,6 +69,7 @@ public struct LabReport: Sendable {
             "- Each topology: `cloakroom cluster up --topology T --nodes \(settings.nodes)` behind HAProxy, \(settings.users) simulated browsers, each with its own cookie jar (Cloakroom's `CookieJar`), registered first.",
             "- Load: \(String(format: "%.0f", settings.rate)) requests per second for \(String(format: "%.0f", settings.durationSeconds)) s, sent on schedule (open loop): a request is due at its time whether or not earlier ones were answered, and its latency counts from then. A browser that is signed in reads (`GET /api/me`, or its session data), writes its session data (about the session size), or signs out; one that is not signs in.",
             "- Faults: at half time node2 is killed (SIGKILL) and stays dead; later node3 is hung (SIGSTOP) and resumed; then a node is added (`cluster add`).",
+            "- Latencies are those of the steady state, before the first fault (a request to a node that hangs waits for it, up to HAProxy's 5 s server timeout, whatever the topology); what each fault did is counted per fault: failed requests (5xx or no answer) and users signed out from the fault until the next one, and the error window from the fault to its last failure.",
             "- Signed out: a browser that had not signed out whose session stopped working (401, or a write that got a new session). Lost write: a read of the session data that did not show the last write acknowledged with 200.",
             "- Revoked still works: after a sign-out through the balancer, every other live node is asked directly with the old cookie until each refuses it.",
             "- Memory: resident memory (VmRSS) of every process of the cluster (nodes, and Redis and PostgreSQL for central), before the kill, less the same after start-up and a warm-up, over the sessions held; the figure in brackets is that rate for 100,000 sessions, the whole cluster together. With few sessions, the processes' own growth dominates it: read it from a run with many users.",
@@ -170,7 +171,7 @@ public struct LabReport: Sendable {
                 (
                     "topologies-latency-\(size).svg",
                     SVGChart.bars(
-                        title: "p99 latency (ms) by request kind, \(size)-byte sessions",
+                        title: "p99 latency (ms) by request kind before the faults, \(size)-byte sessions",
                         series: ["signIn", "read", "write", "signOut"],
                         groups: runs.map { run in (run.topology, ["signIn", "read", "write", "signOut"].map { run.kinds[$0]?.p99 ?? 0 }) }
                     )

@@ -243,9 +243,12 @@ public struct LabRunner: Sendable {
 
         // Figures from the events.
         let events = recorder.events
+        // Latencies of the steady state (before the first fault): what each topology costs; the
+        // faults' effects are counted per fault below. Counts are over the whole run.
+        let firstFault = faults.first?.at ?? elapsed
         for kind in ["signIn", "read", "write", "signOut"] {
             let mine = events.filter { $0.kind == kind }
-            let latencies = mine.map(\.latencyMs).sorted()
+            let latencies = mine.filter { $0.at < firstFault }.map(\.latencyMs).sorted()
             run.kinds[kind] = .init(
                 sent: mine.count,
                 failed: mine.count { $0.outcome == .failed },

@@ -1,4 +1,4 @@
-public import CloakroomCore
+import CloakroomCore
 public import CloakroomSessions
 import CoreMetrics
 import Crypto
@@ -20,14 +20,16 @@ public import Logging
 /// - A request that lands on a node that does not own the session asks every live peer for its
 ///   copy (one round trip, in parallel; counted in `cloakroom_replication_remote_fetches_total`),
 ///   keeps the greatest (version, writer), takes ownership, sends the session to the backup it
-///   chooses and tells the other holders to drop theirs.
+///   chooses and tells the other holders to drop theirs. When no copy came back but some peer did
+///   not answer within `fetchTimeout`, the load fails with 503 (retried on another node by the
+///   balancer) rather than answer "no such session".
 /// - When a node goes down, the backups of its sessions become their owners and choose new
 ///   backups, and owners whose backup it was choose new ones.
 /// - A node that starts asks every peer to send what it should back up (in acknowledged chunks of
 ///   256) and the tombstones, and is ready (`/healthz` 200, loads served) once each answered. A
 ///   node that was stopped or cut off does the same, and trusts none of its own copies until
 ///   it has asked the other nodes again (the first load of each asks).
-public final class BackupSessionStore: SessionReplica {
+public final class BackupSessionStore: ReplicaCore {
     /// The sessions this node holds: its own and its backups.
     public let local: any CompleteSessionStore
     public var localStore: any CompleteSessionStore { local }
@@ -66,14 +68,10 @@ public final class BackupSessionStore: SessionReplica {
 
     public func startMesh() async throws {
         try await mesh.start { [weak self] event in await self?.handle(event) }
-        let flusher = Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(250))
-                await self?.flushTouches()
-                await self?.reportHeld()
-            }
+        await startFlusher { [weak self] in
+            await self?.flushTouches()
+            await self?.roles.report()
         }
-        await state.keep(flusher)
     }
 
     /// Waits for a peer (at most `joinWait`), then until every linked peer has sent what this
@@ -128,9 +126,14 @@ public final class BackupSessionStore: SessionReplica {
         }
         var holders: [String] = []
         let peers = await mesh.livePeers
+        var unanswered = 0
         if !peers.isEmpty {
             await roles.countFetch()
             let replies = await ask(peers) { .fetch(key: bytes, request: $0) }
+            unanswered = peers.count - replies.count
+            // A copy found while another peer (still linked) did not answer may be older than
+            // that peer's: not knowing the newest is no answer either.
+            if unanswered > 0 { throw NotReady() }
             for reply in replies {
                 guard let item = reply.records.first, let record = SessionRecord(binary: item.record, key: key) else { continue }
                 holders.append(reply.peer)
@@ -226,27 +229,20 @@ public final class BackupSessionStore: SessionReplica {
     }
 
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {
-        await state.forgetTombstones(before: ReplicatedSessionStore.ms(now))
-        let removed = try await local.deleteExpired(now: now, limit: limit)
-        for key in await state.nextOriginsToCheck(max(limit, 1))
-        where try await local.load(key: key, now: Date(timeIntervalSince1970: 0)) == nil {
-            await state.forgetOrigin(key)
-        }
+        let removed = try await sweep(now: now, limit: limit)
         for key in await roles.nextToCheck(max(limit, 1)) where try await local.load(key: key, now: Date(timeIntervalSince1970: 0)) == nil {
             await roles.forget(key)
         }
         return removed
     }
 
+    /// Throws `NotReady` (503) while this node catches up.
     public func ping() async throws {
-        guard await state.isReady else { throw NotReady() }
-        try await local.ping()
+        try await pingWhenReady()
     }
 
     /// This node is still catching up from its peers.
-    public struct NotReady: BackendUnavailableError, CustomStringConvertible {
-        public var description: String { "this node is catching up from its replication peers" }
-    }
+    public typealias NotReady = ReplicaNotReady
 
     // MARK: - Ownership
 
@@ -282,32 +278,6 @@ public final class BackupSessionStore: SessionReplica {
         for holder in holders where holder != backup {
             await mesh.send(to: holder, wait: false) { _ in .release(key: key) }
         }
-    }
-
-    /// Writes `record` here if (version, writer) is greater than this node's copy's.
-    /// - Returns: whether this node's copy is now at least as new as `record`.
-    @discardableResult
-    func merge(_ record: SessionRecord, origin: String) async throws -> Bool {
-        guard await !state.isBuried(record.key) else { return false }
-        for _ in 0..<8 {
-            if let current = try await local.load(key: record.key, now: Date(timeIntervalSince1970: 0)) {
-                let currentOrigin = await state.origin(of: record.key)
-                guard (record.version, origin) > (current.version, currentOrigin) else { return true }
-                if try await local.update(record, expectedVersion: current.version) {
-                    await state.wrote(record.key, by: origin)
-                    return true
-                }
-            } else {
-                do {
-                    try await local.insert(record)
-                    await state.wrote(record.key, by: origin)
-                    return true
-                } catch let error as StoreError where error.isDuplicateKey {
-                    continue
-                }
-            }
-        }
-        return false
     }
 
     /// Sends `records` (this node's own) to `peer` as its backups, in acknowledged chunks of 256.
@@ -367,7 +337,14 @@ public final class BackupSessionStore: SessionReplica {
                 return
             }
             await readyIfCaughtUp()
-            await reassign(after: peer)
+            // A link replaced (both sides dialled; the pair keeps one) or cut for a moment comes
+            // back at once: take over only from a peer still gone two heartbeats later.
+            let grace = mesh.configuration.heartbeat * 2
+            Task { [weak self] in
+                try? await Task.sleep(for: grace)
+                guard let self, await !self.mesh.livePeers.contains(peer) else { return }
+                await self.reassign(after: peer)
+            }
         case .resumed:
             guard await state.hasStarted else { return }
             await distrust()
@@ -433,17 +410,7 @@ public final class BackupSessionStore: SessionReplica {
             }
             _ = try await local.deleteAll(forUser: userID, exceptKey: exceptKey)
         case .touches(let touches):
-            for touch in touches {
-                guard let hex = HashedKey(bytes: touch.key)?.hex,
-                    let current = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)),
-                    ReplicatedSessionStore.ms(current.lastSeen) < touch.lastSeen
-                else { continue }
-                try await local.touch(
-                    key: hex,
-                    lastSeen: ReplicatedSessionStore.date(touch.lastSeen),
-                    idleExpiresAt: ReplicatedSessionStore.date(touch.idleExpiresAt)
-                )
-            }
+            try await applyTouches(touches)
         case .syncRequest:
             Task { await self.answerSync(from: peer) }
         case .syncDone:
@@ -550,12 +517,6 @@ public final class BackupSessionStore: SessionReplica {
                 await mesh.send(to: backup, wait: false) { _ in .touches(slice) }
             }
         }
-    }
-
-    func reportHeld() async {
-        await roles.report()
-        guard let memory = local as? MemorySessionStore else { return }
-        await state.report(sessions: await memory.count)
     }
 }
 
@@ -669,9 +630,11 @@ actor BackupRoles {
     func syncDone(from peer: String) { syncPending.remove(peer) }
     func clearSync() { syncPending = [] }
 
+    /// `peer`'s link is down: its catch-up answer and its answers to requests will not come (a
+    /// request counts it as having answered nothing: what it held is its backups' now).
     func peerGone(_ peer: String) {
         syncPending.remove(peer)
-        for id in requests.keys { answer(id, from: peer, nil) }
+        for id in requests.keys { answer(id, from: peer, []) }
     }
 
     // MARK: Requests
@@ -682,10 +645,10 @@ actor BackupRoles {
         return nextRequest
     }
 
-    /// `peer`'s answer (nil: it went down and will not answer).
-    func answer(_ id: UInt64, from peer: String, _ records: [ReplicationMessage.SyncedRecord]?) {
+    /// `peer`'s answer.
+    func answer(_ id: UInt64, from peer: String, _ records: [ReplicationMessage.SyncedRecord]) {
         guard var request = requests[id], request.waitingFor.remove(peer) != nil else { return }
-        if let records { request.replies.append(Reply(peer: peer, records: records)) }
+        request.replies.append(Reply(peer: peer, records: records))
         requests[id] = request
         if request.waitingFor.isEmpty { finish(id) }
     }

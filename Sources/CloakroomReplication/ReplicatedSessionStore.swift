@@ -1,4 +1,4 @@
-public import CloakroomCore
+import CloakroomCore
 public import CloakroomSessions
 import CoreMetrics
 public import Foundation
@@ -19,7 +19,7 @@ import Synchronization
 /// - A node that starts or returns asks a live peer for everything it holds, a chunk of 256
 ///   records at a time, each acknowledged before the next (memory stays bounded), and is `isReady`
 ///   only once that is done (or when no peer answers within `joinWait`: it is the first node).
-public final class ReplicatedSessionStore: SessionReplica {
+public final class ReplicatedSessionStore: ReplicaCore {
     /// The sessions this node holds.
     public let local: any CompleteSessionStore
     public var localStore: any CompleteSessionStore { local }
@@ -53,14 +53,7 @@ public final class ReplicatedSessionStore: SessionReplica {
     /// Starts listening for peers and dialling them (returns once the listener is bound).
     public func startMesh() async throws {
         try await mesh.start { [weak self] event in await self?.handle(event) }
-        let flusher = Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(250))
-                await self?.flushTouches()
-                await self?.reportHeld()
-            }
-        }
-        await state.keep(flusher)
+        await startFlusher { [weak self] in await self?.flushTouches() }
     }
 
     /// Waits for a peer (at most `joinWait`) and pulls everything it holds; then this node is ready.
@@ -166,28 +159,16 @@ public final class ReplicatedSessionStore: SessionReplica {
     }
 
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {
-        await state.forgetTombstones(before: Self.ms(now))
-        let removed = try await local.deleteExpired(now: now, limit: limit)
-        // Who wrote a session is kept only while the session is: a bounded share of the entries
-        // is checked per call, so every one is visited over successive sweeps.
-        for key in await state.nextOriginsToCheck(max(limit, 1))
-        where try await local.load(key: key, now: Date(timeIntervalSince1970: 0)) == nil {
-            await state.forgetOrigin(key)
-        }
-        return removed
+        try await sweep(now: now, limit: limit)
     }
 
-    /// Throws `NotReady` while this node catches up, so `/healthz` answers 503 and a balancer
-    /// sends it nothing it may not hold yet.
+    /// Throws `NotReady` (503) while this node catches up.
     public func ping() async throws {
-        guard await state.isReady else { throw NotReady() }
-        try await local.ping()
+        try await pingWhenReady()
     }
 
     /// This node is still catching up from its peers.
-    public struct NotReady: BackendUnavailableError, CustomStringConvertible {
-        public var description: String { "this node is catching up from its replication peers" }
-    }
+    public typealias NotReady = ReplicaNotReady
 
     // MARK: - From peers
 
@@ -247,17 +228,7 @@ public final class ReplicatedSessionStore: SessionReplica {
         case .deleteUser(let userID, let except, let until, _):
             _ = try await buryUser(userID, except: except.flatMap { HashedKey(bytes: $0)?.hex }, until: until)
         case .touches(let touches):
-            for touch in touches {
-                guard let hex = HashedKey(bytes: touch.key)?.hex,
-                    let current = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)),
-                    Self.ms(current.lastSeen) < touch.lastSeen
-                else { continue }
-                try await local.touch(
-                    key: hex,
-                    lastSeen: Self.date(touch.lastSeen),
-                    idleExpiresAt: Self.date(touch.idleExpiresAt)
-                )
-            }
+            try await applyTouches(touches)
         case .syncRequest:
             Task { await self.sendEverything(to: peer) }
         case .syncChunk(let records, _):
@@ -280,25 +251,7 @@ public final class ReplicatedSessionStore: SessionReplica {
         guard let hex = HashedKey(bytes: key)?.hex, let record = SessionRecord(binary: bytes, key: hex) else {
             throw ReplicationMessage.Malformed(description: "a session record that does not decode")
         }
-        guard await !state.isBuried(hex) else { return }
-        for _ in 0..<8 {
-            if let current = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)) {
-                let currentOrigin = await state.origin(of: hex)
-                guard (record.version, origin) > (current.version, currentOrigin) else { return }
-                if try await local.update(record, expectedVersion: current.version) {
-                    await state.wrote(hex, by: origin)
-                    return
-                }
-            } else {
-                do {
-                    try await local.insert(record)
-                    await state.wrote(hex, by: origin)
-                    return
-                } catch let error as StoreError where error.isDuplicateKey {
-                    continue
-                }
-            }
-        }
+        try await merge(record, origin: origin)
     }
 
     /// Deletes `userID`'s sessions but `except`, remembering each; how many there were.
@@ -330,12 +283,6 @@ public final class ReplicatedSessionStore: SessionReplica {
             await mesh.send(to: peer, wait: false) { _ in .delete(key: bytes, until: until, ack: 0) }
         }
         await mesh.send(to: peer, wait: false) { _ in .syncDone }
-    }
-
-    /// Sessions held here, for the `cloakroom_replication_sessions` gauge (a memory store knows).
-    func reportHeld() async {
-        guard let memory = local as? MemorySessionStore else { return }
-        await state.report(sessions: await memory.count)
     }
 
     func flushTouches() async {

@@ -1,0 +1,91 @@
+public import CloakroomCore
+import CloakroomSessions
+import Foundation
+
+/// A node that is catching up from its peers (or was stopped and is not sure of what it holds):
+/// it refuses session loads and `/healthz` with 503 rather than serve what may be revoked.
+public struct ReplicaNotReady: BackendUnavailableError, CustomStringConvertible {
+    public var description: String { "this node is catching up from its replication peers" }
+}
+
+/// What the two replicating stores share: their own store, their bookkeeping and their mesh.
+protocol ReplicaCore: SessionReplica {
+    var local: any CompleteSessionStore { get }
+    var state: ReplicaState { get }
+}
+
+extension ReplicaCore {
+    /// Throws `ReplicaNotReady` while this node catches up, so `/healthz` answers 503 and a
+    /// balancer sends it nothing it may not hold yet; then pings the store.
+    func pingWhenReady() async throws {
+        guard await state.isReady else { throw ReplicaNotReady() }
+        try await local.ping()
+    }
+
+    /// Writes `record` here if (version, writer) is greater than this node's copy's; never a
+    /// buried key. Whether this node's copy is now at least as new as `record`.
+    @discardableResult
+    func merge(_ record: SessionRecord, origin: String) async throws -> Bool {
+        guard await !state.isBuried(record.key) else { return false }
+        for _ in 0..<8 {
+            if let current = try await local.load(key: record.key, now: Date(timeIntervalSince1970: 0)) {
+                let currentOrigin = await state.origin(of: record.key)
+                guard (record.version, origin) > (current.version, currentOrigin) else { return true }
+                if try await local.update(record, expectedVersion: current.version) {
+                    await state.wrote(record.key, by: origin)
+                    return true
+                }
+            } else {
+                do {
+                    try await local.insert(record)
+                    await state.wrote(record.key, by: origin)
+                    return true
+                } catch let error as StoreError where error.isDuplicateKey {
+                    continue
+                }
+            }
+        }
+        return false
+    }
+
+    /// Applies a peer's batched sliding-expiry moves to the sessions held here (a later one only).
+    func applyTouches(_ touches: [ReplicationMessage.Touch]) async throws {
+        for touch in touches {
+            guard let hex = HashedKey(bytes: touch.key)?.hex,
+                let current = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)),
+                ReplicatedSessionStore.ms(current.lastSeen) < touch.lastSeen
+            else { continue }
+            try await local.touch(
+                key: hex,
+                lastSeen: ReplicatedSessionStore.date(touch.lastSeen),
+                idleExpiresAt: ReplicatedSessionStore.date(touch.idleExpiresAt)
+            )
+        }
+    }
+
+    /// Sweeps the store, the tombstones past their end, and the writers of sessions gone (a
+    /// bounded share per call, every one visited over successive sweeps). How many sessions went.
+    func sweep(now: Date, limit: Int) async throws -> Int {
+        await state.forgetTombstones(before: ReplicatedSessionStore.ms(now))
+        let removed = try await local.deleteExpired(now: now, limit: limit)
+        for key in await state.nextOriginsToCheck(max(limit, 1))
+        where try await local.load(key: key, now: Date(timeIntervalSince1970: 0)) == nil {
+            await state.forgetOrigin(key)
+        }
+        return removed
+    }
+
+    /// Every 250 ms: `flush` (touches to peers), then the sessions-held gauge.
+    func startFlusher(_ flush: @escaping @Sendable () async -> Void) async {
+        let local = self.local
+        let state = self.state
+        let flusher = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                await flush()
+                if let memory = local as? MemorySessionStore { await state.report(sessions: await memory.count) }
+            }
+        }
+        await state.keep(flusher)
+    }
+}
