@@ -9,29 +9,87 @@ import Synchronization
 extension CloakroomPostgresDatabase {
     /// Runs `body`, throwing a timeout error (after calling `onTimeout`) if it takes longer than `limit`.
     ///
-    /// `body` and a timer race as two child tasks; the first to finish wins and the other is
-    /// cancelled. At the deadline `onTimeout` closes the connection `body` is using, so a statement
-    /// on a dead socket fails at once instead of holding the caller, and a wait for a connection
-    /// ends on cancellation.
+    /// `body` and a timer race as two unstructured tasks; the first to finish answers the caller
+    /// and the other is cancelled. The caller never waits for the loser: a task group would, and
+    /// a `body` that does not end on cancellation (a wait for a connection from a pool that is
+    /// being replaced) would then hold the caller past its deadline, for ever. At the deadline
+    /// `onTimeout` closes the connection `body` is using, so a statement on a dead socket fails
+    /// at once.
     static func withDeadline<T: Sendable>(
         _ limit: Duration,
         _ what: String,
         onTimeout: @escaping @Sendable () -> Void,
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
+        let race = DeadlineRace<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                race.arm(continuation)
+                let work = Task {
+                    do {
+                        race.finish(.success(try await body()))
+                    } catch {
+                        race.finish(.failure(error))
+                    }
+                }
+                let timer = Task {
+                    try? await Task.sleep(for: limit)
+                    guard !Task.isCancelled else { return }
+                    if race.finish(.failure(PostgresStoreError.timedOut(what, after: limit))) {
+                        onTimeout()
+                        work.cancel()
+                    }
+                }
+                race.whenFinished {
+                    timer.cancel()
+                    work.cancel()
+                }
             }
-            defer { group.cancelAll() }
-            guard case let first?? = try await group.next() else {
-                onTimeout()
-                throw PostgresStoreError.timedOut(what, after: limit)
-            }
-            return first
+        } onCancel: {
+            race.finish(.failure(CancellationError()))
         }
+    }
+}
+
+/// The first result of a race, handed to the one waiting caller; later ones are dropped.
+final class DeadlineRace<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var finished = false
+        var onFinish: (@Sendable () -> Void)?
+    }
+
+    private let state = Mutex<State>(State())
+
+    func arm(_ continuation: CheckedContinuation<T, any Error>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    /// Runs `action` once the race is decided (at once if it is).
+    func whenFinished(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            if state.finished { return true }
+            state.onFinish = action
+            return false
+        }
+        if now { action() }
+    }
+
+    /// Answers the caller with `result` if nothing has yet; whether this call did.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        let taken = state.withLock { state -> (CheckedContinuation<T, any Error>, (@Sendable () -> Void)?)? in
+            // Decided already, or not armed yet (cancelled before it began: the timer answers).
+            guard !state.finished, let continuation = state.continuation else { return nil }
+            state.finished = true
+            state.continuation = nil
+            defer { state.onFinish = nil }
+            return (continuation, state.onFinish)
+        }
+        guard let (continuation, onFinish) = taken else { return false }
+        continuation.resume(with: result)
+        onFinish?()
+        return true
     }
 }
 
