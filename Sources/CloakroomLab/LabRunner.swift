@@ -274,11 +274,10 @@ public struct LabRunner: Sendable {
 
         if topology.replicates {
             let seconds = (steadyEnd - start) / .seconds(1)
-            let window = (beforeKill, steadyStart)
             let acknowledged = events.count { $0.at < seconds && $0.outcome == .ok && $0.kind != "read" }
             if acknowledged > 0 {
-                let messages = Double(window.0.replicationMessages - window.1.replicationMessages) - heartbeatMessages * seconds
-                let bytes = Double(window.0.replicationBytes - window.1.replicationBytes) - heartbeatBytes * seconds
+                let messages = Double(beforeKill.replicationMessages - steadyStart.replicationMessages) - heartbeatMessages * seconds
+                let bytes = Double(beforeKill.replicationBytes - steadyStart.replicationBytes) - heartbeatBytes * seconds
                 run.messagesPerWrite = max(messages, 0) / Double(acknowledged)
                 run.bytesPerWrite = max(bytes, 0) / Double(acknowledged)
             }

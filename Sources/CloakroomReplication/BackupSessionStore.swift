@@ -126,14 +126,12 @@ public final class BackupSessionStore: ReplicaCore {
         }
         var holders: [String] = []
         let peers = await mesh.livePeers
-        var unanswered = 0
         if !peers.isEmpty {
             await roles.countFetch()
             let replies = await ask(peers) { .fetch(key: bytes, request: $0) }
-            unanswered = peers.count - replies.count
             // A copy found while another peer (still linked) did not answer may be older than
             // that peer's: not knowing the newest is no answer either.
-            if unanswered > 0 { throw NotReady() }
+            if replies.count < peers.count { throw NotReady() }
             for reply in replies {
                 guard let item = reply.records.first, let record = SessionRecord(binary: item.record, key: key) else { continue }
                 holders.append(reply.peer)
