@@ -37,6 +37,7 @@ public final class BackupSessionStore: ReplicaCore {
     public let mesh: PeerMesh
     let state: ReplicaState
     let roles: BackupRoles
+    let requests = PeerRequests()
     let logger: Logger
     /// How long a starting node waits for a peer before it decides it is the first.
     public let joinWait: Duration
@@ -300,19 +301,8 @@ public final class BackupSessionStore: ReplicaCore {
 
     /// Sends `message(request)` to `peers` and returns their answers, once all answered or after
     /// `fetchTimeout`.
-    func ask(_ peers: [String], _ message: (UInt64) -> ReplicationMessage) async -> [BackupRoles.Reply] {
-        let request = await roles.newRequest(waitingFor: Set(peers))
-        for peer in peers {
-            let payload = message(request)
-            await mesh.send(to: peer, wait: false) { _ in payload }
-        }
-        let timeout = fetchTimeout
-        let timer = Task { [roles] in
-            try? await Task.sleep(for: timeout)
-            await roles.finish(request)
-        }
-        defer { timer.cancel() }
-        return await roles.replies(to: request)
+    func ask(_ peers: [String], _ message: @Sendable (UInt64) -> ReplicationMessage) async -> [PeerRequests.Reply] {
+        await requests.ask(peers, on: mesh, timeout: fetchTimeout, message)
     }
 
     // MARK: - From peers
@@ -329,6 +319,7 @@ public final class BackupSessionStore: ReplicaCore {
             await mesh.send(to: peer, wait: false) { _ in .syncRequest }
         case .linkDown(let peer):
             await roles.peerGone(peer)
+            await requests.peerGone(peer)
             if mesh.wasStopped {
                 // This node was stopped, and its peers dropped it: they own what it backed up.
                 await distrust()
@@ -415,19 +406,10 @@ public final class BackupSessionStore: ReplicaCore {
             await roles.syncDone(from: peer)
             await readyIfCaughtUp()
         case .fetch(let key, let request):
-            var record: [UInt8] = []
-            var origin = ""
-            if let hex = HashedKey(bytes: key)?.hex, await !state.isBuried(hex),
-                let copy = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0))
-            {
-                record = copy.binaryEncoded()
-                origin = await state.origin(of: hex)
-            }
-            let answer = ReplicationMessage.fetched(request: request, record: record, origin: origin)
-            await mesh.send(to: peer, wait: false) { _ in answer }
+            try await answerFetch(key, request: request, from: peer)
         case .fetched(let request, let record, let origin):
             let items = record.isEmpty ? [] : [ReplicationMessage.SyncedRecord(key: [], record: record, origin: origin)]
-            await roles.answer(request, from: peer, items)
+            await requests.answer(request, from: peer, items)
         case .release(let key):
             guard let hex = HashedKey(bytes: key)?.hex else { return }
             await roles.forget(hex)
@@ -443,7 +425,7 @@ public final class BackupSessionStore: ReplicaCore {
             let answer = ReplicationMessage.userRecords(request: request, items)
             await mesh.send(to: peer, wait: false) { _ in answer }
         case .userRecords(let request, let records):
-            await roles.answer(request, from: peer, records)
+            await requests.answer(request, from: peer, records)
         case .ack, .heartbeat:
             return
         }
@@ -518,7 +500,7 @@ public final class BackupSessionStore: ReplicaCore {
     }
 }
 
-/// Who owns each session a `backup` node holds, and its requests to peers that wait for answers.
+/// Who owns each session a `backup` node holds, and which peers this node awaits catch-ups from.
 actor BackupRoles {
     struct Holding {
         /// The node that owns the session (this one, or the peer it is a backup for).
@@ -529,22 +511,8 @@ actor BackupRoles {
         var trusted: Bool
     }
 
-    struct Reply {
-        var peer: String
-        var records: [ReplicationMessage.SyncedRecord]
-    }
-
-    private struct Request {
-        var waitingFor: Set<String>
-        var replies: [Reply] = []
-        var finished = false
-        var continuation: CheckedContinuation<[Reply], Never>?
-    }
-
     let node: String
     private var held: [String: Holding] = [:]
-    private var requests: [UInt64: Request] = [:]
-    private var nextRequest: UInt64 = 1
     private(set) var syncPending: Set<String> = []
     private var metrics: ReplicationMetrics?
     private var checkRound: [String] = []
@@ -628,51 +596,8 @@ actor BackupRoles {
     func syncDone(from peer: String) { syncPending.remove(peer) }
     func clearSync() { syncPending = [] }
 
-    /// `peer`'s link is down: its catch-up answer and its answers to requests will not come (a
-    /// request counts it as having answered nothing: what it held is its backups' now).
+    /// `peer`'s link is down: its catch-up answer will not come.
     func peerGone(_ peer: String) {
         syncPending.remove(peer)
-        for id in requests.keys { answer(id, from: peer, []) }
-    }
-
-    // MARK: Requests
-
-    func newRequest(waitingFor peers: Set<String>) -> UInt64 {
-        defer { nextRequest += 1 }
-        requests[nextRequest] = Request(waitingFor: peers)
-        return nextRequest
-    }
-
-    /// `peer`'s answer.
-    func answer(_ id: UInt64, from peer: String, _ records: [ReplicationMessage.SyncedRecord]) {
-        guard var request = requests[id], request.waitingFor.remove(peer) != nil else { return }
-        request.replies.append(Reply(peer: peer, records: records))
-        requests[id] = request
-        if request.waitingFor.isEmpty { finish(id) }
-    }
-
-    /// No more answers are awaited (all came, or the time is up).
-    func finish(_ id: UInt64) {
-        guard var request = requests[id] else { return }
-        if let continuation = request.continuation {
-            requests[id] = nil
-            continuation.resume(returning: request.replies)
-        } else {
-            request.finished = true
-            requests[id] = request
-        }
-    }
-
-    func replies(to id: UInt64) async -> [Reply] {
-        await withCheckedContinuation { continuation in
-            guard var request = requests[id] else { return continuation.resume(returning: []) }
-            if request.finished || request.waitingFor.isEmpty {
-                requests[id] = nil
-                continuation.resume(returning: request.replies)
-            } else {
-                request.continuation = continuation
-                requests[id] = request
-            }
-        }
     }
 }

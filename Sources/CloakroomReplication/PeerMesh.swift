@@ -64,7 +64,9 @@ public actor PeerMesh {
 
     private struct Pending {
         var waitingFor: Set<String>
-        var continuation: CheckedContinuation<Int, Never>
+        /// Peers whose link went down before they acknowledged.
+        var cutOff: Set<String> = []
+        var continuation: CheckedContinuation<Set<String>, Never>
     }
 
     public nonisolated let configuration: Configuration
@@ -81,6 +83,10 @@ public actor PeerMesh {
     /// Whether each peer's link was opened by the smaller of the two names.
     private var linkIsCanonical: [String: Bool] = [:]
     private var lastHeard: [String: ContinuousClock.Instant] = [:]
+    /// Every peer ever linked, by name, with the incarnation it had last.
+    private var incarnations: [String: [UInt8]] = [:]
+    /// Peers whose links are refused until a time (`cut`, for tests).
+    private var refused: [String: ContinuousClock.Instant] = [:]
     private var names: [Address: String] = [:]
     private var pending: [UInt64: Pending] = [:]
     private var nextAck: UInt64 = 1
@@ -123,6 +129,9 @@ public actor PeerMesh {
     /// The names of the peers whose link is up.
     public var livePeers: [String] { links.keys.sorted() }
 
+    /// The incarnation `peer` had when its link last came up (a new one: it restarted).
+    func incarnation(of peer: String) -> [UInt8]? { incarnations[peer] }
+
     /// Starts listening, dialling and beating; `onEvent` gets every message and link.
     func start(onEvent: @escaping @Sendable (Event) async -> Void) async throws {
         self.onEvent = onEvent
@@ -155,18 +164,20 @@ public actor PeerMesh {
     }
 
     /// Sends `message(ackID)` to every live peer. With `wait`, returns once each has acknowledged
-    /// it or `ackTimeout` has passed: the number of peers that did not answer.
+    /// it or `ackTimeout` has passed. Returns the peers it may not have reached: with `wait`,
+    /// those that did not acknowledge, and always, those ever linked whose link is down now.
     @discardableResult
-    func broadcast(wait: Bool, _ message: (UInt64) -> ReplicationMessage) async -> Int {
+    func broadcast(wait: Bool, _ message: (UInt64) -> ReplicationMessage) async -> Set<String> {
         let targets = Set(links.keys)
-        guard !targets.isEmpty else { return 0 }
+        let down = Set(incarnations.keys).subtracting(targets)
+        guard !targets.isEmpty else { return down }
         let id = wait ? nextAckID() : 0
         let payload = message(id).encoded
         for name in targets {
             if let link = links[name] { transmit(payload, on: link) }
         }
-        guard wait else { return 0 }
-        return await awaitAcks(id, from: targets)
+        guard wait else { return down }
+        return await awaitAcks(id, from: targets).union(down)
     }
 
     /// Sends `message(ackID)` to one peer; with `wait`, returns whether it acknowledged in time.
@@ -176,7 +187,17 @@ public actor PeerMesh {
         let id = wait ? nextAckID() : 0
         transmit(message(id).encoded, on: link)
         guard wait else { return true }
-        return await awaitAcks(id, from: [peer]) == 0
+        return await awaitAcks(id, from: [peer]).isEmpty
+    }
+
+    /// Closes the link to `peer` and refuses it for `duration`, as a cut between two nodes alone
+    /// would be; for tests.
+    func cut(_ peer: String, for duration: Duration) {
+        refused[peer] = ContinuousClock.now + duration
+        if let link = links[peer] {
+            link.close()
+            lost(link, peer: peer)
+        }
     }
 
     /// Closes every link now, as a network cut would (the diallers connect again); for tests.
@@ -194,7 +215,8 @@ public actor PeerMesh {
         return nextAck
     }
 
-    private func awaitAcks(_ id: UInt64, from targets: Set<String>) async -> Int {
+    /// The targets that did not acknowledge `id` (in time, or before their link went down).
+    private func awaitAcks(_ id: UInt64, from targets: Set<String>) async -> Set<String> {
         let timeout = configuration.ackTimeout
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
@@ -206,16 +228,26 @@ public actor PeerMesh {
         }
         timer.cancel()
         metrics?.ackWait.recordNanoseconds((ContinuousClock.now - started).wholeNanoseconds)
-        if missing > 0 {
-            unacknowledgedWrites += 1
-            metrics?.unacknowledged.increment()
-        }
         return missing
     }
 
     private func resolve(_ id: UInt64) {
         guard let done = pending.removeValue(forKey: id) else { return }
-        done.continuation.resume(returning: done.waitingFor.count)
+        if !done.waitingFor.isEmpty {
+            // The time ran out (or the mesh stopped) before a live peer answered.
+            unacknowledgedWrites += 1
+            metrics?.unacknowledged.increment()
+        }
+        done.continuation.resume(returning: done.waitingFor.union(done.cutOff))
+    }
+
+    /// `peer`'s link closed: what it did not acknowledge on it, it may not have received, and its
+    /// acknowledgement will not come.
+    private func giveUpAcks(from peer: String) {
+        for id in pending.keys where pending[id]?.waitingFor.contains(peer) == true {
+            pending[id]?.cutOff.insert(peer)
+            acknowledged(id, by: peer)
+        }
     }
 
     private func acknowledged(_ id: UInt64, by peer: String) {
@@ -255,17 +287,23 @@ public actor PeerMesh {
         let mine = configuration.identity.nodeID
         let peer = link.peer.nodeID
         let canonical = dialled ? mine < peer : peer < mine
-        guard peer != mine, !stopped, canonical || links[peer] == nil || linkIsCanonical[peer] != true else {
+        guard peer != mine, !stopped, canonical || links[peer] == nil || linkIsCanonical[peer] != true,
+            refused[peer].map({ ContinuousClock.now >= $0 }) ?? true
+        else {
             link.close()
             return
         }
         let afterIsolation = links.isEmpty
-        if let old = links[peer] { old.close() }
+        if let old = links[peer] {
+            old.close()
+            giveUpAcks(from: peer)
+        }
         linkIsCanonical[peer] = canonical
         links[peer] = link
         metrics?.peers.record(links.count)
         metrics?.peer(peer, isUp: true)
         lastHeard[peer] = .now
+        incarnations[peer] = link.peer.incarnation
         logger.info("replication peer up", metadata: ["peer": "\(link.peer)"])
         let onEvent = onEvent
         // One reader per peer: the one of a replaced link ends as its link closes.
@@ -311,7 +349,7 @@ public actor PeerMesh {
         metrics?.peers.record(links.count)
         metrics?.peer(peer, isUp: false)
         logger.warning("replication peer down", metadata: ["peer": "\(link.peer)"])
-        for id in pending.keys { acknowledged(id, by: peer) }
+        giveUpAcks(from: peer)
         if let onEvent { Task { await onEvent(.linkDown(peer)) } }
     }
 

@@ -48,6 +48,21 @@ extension ReplicaCore {
         return false
     }
 
+    /// Answers a peer's `fetch` with this node's copy of the session (and its writer), or with
+    /// nothing when it holds none or deleted it.
+    func answerFetch(_ key: [UInt8], request: UInt64, from peer: String) async throws {
+        var record: [UInt8] = []
+        var origin = ""
+        if let hex = HashedKey(bytes: key)?.hex, await !state.isBuried(hex),
+            let copy = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0))
+        {
+            record = copy.binaryEncoded()
+            origin = await state.origin(of: hex)
+        }
+        let answer = ReplicationMessage.fetched(request: request, record: record, origin: origin)
+        await mesh.send(to: peer, wait: false) { _ in answer }
+    }
+
     /// Applies a peer's batched sliding-expiry moves to the sessions held here (a later one only).
     func applyTouches(_ touches: [ReplicationMessage.Touch]) async throws {
         for touch in touches {

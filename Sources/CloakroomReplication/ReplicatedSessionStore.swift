@@ -19,6 +19,9 @@ import Synchronization
 /// - A node that starts or returns asks a live peer for everything it holds, a chunk of 256
 ///   records at a time, each acknowledged before the next (memory stays bounded), and is `isReady`
 ///   only once that is done (or when no peer answers within `joinWait`: it is the first node).
+/// - A write a peer may have missed (its link was down, or it did not acknowledge) is remembered
+///   for that peer and sent to it when its link is up (hinted handoff, `flushHints`); a load of a
+///   session this node does not hold asks the peers for it (`fetchMissing`).
 public final class ReplicatedSessionStore: ReplicaCore {
     /// The sessions this node holds.
     public let local: any CompleteSessionStore
@@ -26,19 +29,24 @@ public final class ReplicatedSessionStore: ReplicaCore {
     /// The links to the peers.
     public let mesh: PeerMesh
     let state: ReplicaState
+    let requests = PeerRequests()
     let logger: Logger
     /// How long a starting node waits for a peer before it decides it is the first.
     public let joinWait: Duration
+    /// How long a load of a session this node does not hold waits for the peers' copies.
+    public let fetchTimeout: Duration
 
     public init(
         local: any CompleteSessionStore = MemorySessionStore(),
         mesh: PeerMesh,
         joinWait: Duration = .seconds(2),
+        fetchTimeout: Duration = .seconds(1),
         logger: Logger = Logger(label: "cloakroom.replication")
     ) {
         self.local = local
         self.mesh = mesh
         self.joinWait = joinWait
+        self.fetchTimeout = fetchTimeout
         self.logger = logger
         self.state = ReplicaState(node: mesh.configuration.identity.nodeID)
     }
@@ -53,7 +61,10 @@ public final class ReplicatedSessionStore: ReplicaCore {
     /// Starts listening for peers and dialling them (returns once the listener is bound).
     public func startMesh() async throws {
         try await mesh.start { [weak self] event in await self?.handle(event) }
-        await startFlusher { [weak self] in await self?.flushTouches() }
+        await startFlusher { [weak self] in
+            await self?.flushTouches()
+            await self?.flushHints()
+        }
     }
 
     /// Waits for a peer (at most `joinWait`) and pulls everything it holds; then this node is ready.
@@ -103,10 +114,38 @@ public final class ReplicatedSessionStore: ReplicaCore {
 
     /// Throws `NotReady` (503) while this node catches up after it was cut off or stopped: what
     /// it holds may include sessions revoked meanwhile, which it must not serve. (While it first
-    /// joins, the same: it may lack sessions.)
+    /// joins, the same: it may lack sessions.) A session not held here is asked of the peers
+    /// (`fetchMissing`).
     public func load(key: String, now: Date) async throws -> SessionRecord? {
         guard state.readiness.isReady, !mesh.wasStopped else { throw NotReady() }
-        return try await local.load(key: key, now: now)
+        if let record = try await local.load(key: key, now: now) { return record }
+        return try await fetchMissing(key, now: now)
+    }
+
+    /// A session this node does not hold: a sign-in whose copy has not arrived yet (its writer
+    /// gave up waiting for this node), or one written while the link to its writer was down.
+    /// Every live peer is asked for its copy (one round trip, in parallel; counted in
+    /// `cloakroom_replication_remote_fetches_total`); the greatest (version, writer) of the live
+    /// copies is kept here and served, so the browser is not signed out. Nothing: `nil` (no such
+    /// session), or 503 when some linked peer did not answer within `fetchTimeout` (the balancer
+    /// retries on another node) rather than say "no such session" without knowing. A key deleted
+    /// here is never asked for.
+    func fetchMissing(_ key: String, now: Date) async throws -> SessionRecord? {
+        guard let bytes = HashedKey(key)?.bytes, await !state.isBuried(key) else { return nil }
+        let peers = await mesh.livePeers
+        guard !peers.isEmpty else { return nil }
+        await state.countFetch()
+        let replies = await requests.ask(peers, on: mesh, timeout: fetchTimeout) { .fetch(key: bytes, request: $0) }
+        var found = false
+        for reply in replies {
+            guard let item = reply.records.first, let record = SessionRecord(binary: item.record, key: key),
+                !record.isExpired(at: now)
+            else { continue }
+            try await merge(record, origin: item.origin)
+            found = true
+        }
+        if !found, replies.count < peers.count { throw NotReady() }
+        return found ? try await local.load(key: key, now: now) : nil
     }
 
     public func insert(_ record: SessionRecord) async throws {
@@ -114,7 +153,7 @@ public final class ReplicatedSessionStore: ReplicaCore {
         await state.wrote(record.key)
         guard let key = HashedKey(record.key)?.bytes else { return }
         let origin = state.node
-        await mesh.broadcast(wait: true) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
+        await replicate([record.key]) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
     }
 
     public func update(_ record: SessionRecord, expectedVersion: Int) async throws -> Bool {
@@ -122,9 +161,17 @@ public final class ReplicatedSessionStore: ReplicaCore {
         await state.wrote(record.key)
         if let key = HashedKey(record.key)?.bytes {
             let origin = state.node
-            await mesh.broadcast(wait: true) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
+            await replicate([record.key]) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
         }
         return true
+    }
+
+    /// Sends `message` to every live peer and waits for their acknowledgements (at most
+    /// `ackTimeout`); `keys` are remembered for each peer that may not have had it (down, or no
+    /// acknowledgement), and sent it when its link is up (`flushHints`).
+    private func replicate(_ keys: [String], _ message: @Sendable (UInt64) -> ReplicationMessage) async {
+        let unreached = await mesh.broadcast(wait: true, message)
+        if !unreached.isEmpty { await state.hint(keys, for: unreached) }
     }
 
     public func touch(key: String, lastSeen: Date, idleExpiresAt: Date) async throws {
@@ -139,7 +186,7 @@ public final class ReplicatedSessionStore: ReplicaCore {
         try await local.delete(key: key)
         await state.bury(key, until: until)
         guard let bytes = HashedKey(key)?.bytes else { return }
-        await mesh.broadcast(wait: true) { .delete(key: bytes, until: until, ack: $0) }
+        await replicate([key]) { .delete(key: bytes, until: until, ack: $0) }
     }
 
     public func records(forUser userID: String, now: Date) async throws -> [SessionRecord] {
@@ -150,8 +197,8 @@ public final class ReplicatedSessionStore: ReplicaCore {
         let until = Self.ms(Date().addingTimeInterval(Self.tombstoneLifetime))
         let removed = try await buryUser(userID, except: exceptKey, until: until)
         let except = exceptKey.flatMap { HashedKey($0)?.bytes }
-        await mesh.broadcast(wait: true) { .deleteUser(userID: userID, except: except, until: until, ack: $0) }
-        return removed
+        await replicate(removed) { .deleteUser(userID: userID, except: except, until: until, ack: $0) }
+        return removed.count
     }
 
     public func list(now: Date, afterKey: String?, limit: Int) async throws -> [SessionRecord] {
@@ -181,6 +228,7 @@ public final class ReplicatedSessionStore: ReplicaCore {
             // ready (loads and /healthz 503) until the answer is in.
             // Whether it was cut off is decided when the link is adopted: by the time this runs,
             // the other links may be back too.
+            await state.linked(peer, incarnation: await mesh.incarnation(of: peer))
             guard await state.hasStarted else { return }
             let resuming = await state.isResuming
             guard afterIsolation || resuming else { return }
@@ -206,8 +254,8 @@ public final class ReplicatedSessionStore: ReplicaCore {
                     }
                 }
             }
-        case .linkDown:
-            return
+        case .linkDown(let peer):
+            await requests.peerGone(peer)
         case .message(let message, let peer):
             do {
                 try await apply(message, from: peer)
@@ -226,7 +274,7 @@ public final class ReplicatedSessionStore: ReplicaCore {
             await state.bury(hex, until: until)
             try await local.delete(key: hex)
         case .deleteUser(let userID, let except, let until, _):
-            _ = try await buryUser(userID, except: except.flatMap { HashedKey(bytes: $0)?.hex }, until: until)
+            try await buryUser(userID, except: except.flatMap { HashedKey(bytes: $0)?.hex }, until: until)
         case .touches(let touches):
             try await applyTouches(touches)
         case .syncRequest:
@@ -240,8 +288,13 @@ public final class ReplicatedSessionStore: ReplicaCore {
             await state.synced(records: records.count, bytes: bytes)
         case .syncDone:
             await state.syncDone(from: peer)
-        case .ack, .heartbeat, .fetch, .fetched, .release, .userQuery, .userRecords:
-            // The last five are the `backup` topology's; a node of this one never sends them.
+        case .fetch(let key, let request):
+            try await answerFetch(key, request: request, from: peer)
+        case .fetched(let request, let record, let origin):
+            let items = record.isEmpty ? [] : [ReplicationMessage.SyncedRecord(key: [], record: record, origin: origin)]
+            await requests.answer(request, from: peer, items)
+        case .ack, .heartbeat, .release, .userQuery, .userRecords:
+            // The last three are the `backup` topology's; a node of this one never sends them.
             return
         }
     }
@@ -254,11 +307,45 @@ public final class ReplicatedSessionStore: ReplicaCore {
         try await merge(record, origin: origin)
     }
 
-    /// Deletes `userID`'s sessions but `except`, remembering each; how many there were.
-    private func buryUser(_ userID: String, except: String?, until: Int64) async throws -> Int {
+    /// Deletes `userID`'s sessions but `except`, remembering each; their keys.
+    @discardableResult
+    private func buryUser(_ userID: String, except: String?, until: Int64) async throws -> [String] {
         let victims = try await local.records(forUser: userID, now: Date(timeIntervalSince1970: 0)).filter { $0.key != except }
         for victim in victims { await state.bury(victim.key, until: until) }
-        return try await local.deleteAll(forUser: userID, exceptKey: except)
+        _ = try await local.deleteAll(forUser: userID, exceptKey: except)
+        return victims.map(\.key)
+    }
+
+    /// Sends each live peer the sessions written here that it may have missed: the current copy
+    /// of each (or its tombstone), in acknowledged chunks of 256 (what is not acknowledged stays
+    /// for the next turn); everything, when it missed more than the hints hold.
+    func flushHints() async {
+        let live = Set(await mesh.livePeers)
+        for peer in await state.hintedPeers where live.contains(peer) {
+            while true {
+                let (keys, everything) = await state.takeHints(for: peer, limit: 256)
+                if everything {
+                    logger.warning("replication: a peer missed too many writes; sending it every session", metadata: ["peer": "\(peer)"])
+                    await sendEverything(to: peer)
+                    break
+                }
+                guard !keys.isEmpty else { break }
+                var items: [ReplicationMessage.SyncedRecord] = []
+                for key in keys {
+                    guard let bytes = HashedKey(key)?.bytes else { continue }
+                    if let until = await state.tombstone(of: key) {
+                        await mesh.send(to: peer, wait: false) { _ in .delete(key: bytes, until: until, ack: 0) }
+                    } else if let record = try? await local.load(key: key, now: Date(timeIntervalSince1970: 0)) {
+                        items.append(.init(key: bytes, record: record.binaryEncoded(), origin: await state.origin(of: key)))
+                    }
+                }
+                // The link is ordered: the chunk's acknowledgement covers the deletes before it.
+                guard await mesh.send(to: peer, wait: true, { .syncChunk(items, ack: $0) }) else {
+                    await state.hint(keys, for: [peer])
+                    break
+                }
+            }
+        }
     }
 
     /// Streams every live session to `peer`, one acknowledged chunk at a time, then `syncDone`.
@@ -341,6 +428,9 @@ actor ReplicaState {
         touches[key] = nil
     }
     func isBuried(_ key: String) -> Bool { tombstones[key] != nil }
+    /// Until when `key` is remembered as deleted, if it is.
+    func tombstone(of key: String) -> Int64? { tombstones[key] }
+    func countFetch() { metrics?.remoteFetches.increment() }
     private var checkRound: [String] = []
     private var checkCursor = 0
     /// The next `count` keys of the writer map to check, in rounds over all of them.
@@ -397,6 +487,59 @@ actor ReplicaState {
     }
     var syncFigures: (Int, Int) { (syncedRecords, syncedBytes) }
     func keep(_ task: Task<Void, Never>) { tasks.append(task) }
+
+    // MARK: Hinted handoff
+
+    /// Keys written here that a peer may have missed (its link was down, or it did not
+    /// acknowledge before its link closed or the time ran out), to send it once its link is up.
+    private var hints: [String: Set<String>] = [:]
+    /// Peers that missed more than `hintLimit` writes: they are sent everything.
+    private var hintsOverflowed: Set<String> = []
+    private var incarnations: [String: [UInt8]] = [:]
+    /// Keys remembered per peer (about 100 bytes each) before it is sent everything instead.
+    static let hintLimit = 100_000
+
+    func hint(_ keys: [String], for peers: Set<String>) {
+        for peer in peers where !hintsOverflowed.contains(peer) {
+            var held = hints[peer, default: []]
+            held.formUnion(keys)
+            if held.count > Self.hintLimit {
+                hints[peer] = nil
+                hintsOverflowed.insert(peer)
+            } else {
+                hints[peer] = held
+            }
+        }
+    }
+
+    /// Up to `limit` keys hinted for `peer`, taken off the list; or `everything` when it missed
+    /// more than the list holds.
+    func takeHints(for peer: String, limit: Int) -> (keys: [String], everything: Bool) {
+        if hintsOverflowed.remove(peer) != nil {
+            hints[peer] = nil
+            return ([], true)
+        }
+        guard var held = hints[peer] else { return ([], false) }
+        var keys: [String] = []
+        while keys.count < limit, let key = held.popFirst() { keys.append(key) }
+        hints[peer] = held.isEmpty ? nil : held
+        return (keys, false)
+    }
+
+    /// The peers with hints waiting.
+    var hintedPeers: [String] { Set(hints.keys).union(hintsOverflowed).sorted() }
+    var hintCount: Int { hints.values.reduce(0) { $0 + $1.count } }
+
+    /// `peer`'s link came up with `incarnation`. A new incarnation restarted, and catches up from a
+    /// peer by itself: its hints go.
+    func linked(_ peer: String, incarnation: [UInt8]?) {
+        guard let incarnation else { return }
+        if let known = incarnations[peer], known != incarnation {
+            hints[peer] = nil
+            hintsOverflowed.remove(peer)
+        }
+        incarnations[peer] = incarnation
+    }
     func cancelTasks() {
         for task in tasks { task.cancel() }
         tasks = []

@@ -23,6 +23,18 @@ struct ReplicatedSessionStoreTests {
         for store in stores { await store.stop() }
     }
 
+    /// Runs `body` on `count` started nodes, and stops them however it ends.
+    static func withNodes(_ count: Int, _ body: ([ReplicatedSessionStore]) async throws -> Void) async throws {
+        let stores = try await nodes(count)
+        do {
+            try await body(stores)
+        } catch {
+            await stop(stores)
+            throw error
+        }
+        await stop(stores)
+    }
+
     @Test("a sign-in on one node is on every node when it returns; a sign-out on another is gone everywhere when it returns")
     func signInAndOut() async throws {
         let stores = try await Self.nodes(3)
@@ -181,6 +193,70 @@ struct ReplicatedSessionStoreTests {
         await #expect(throws: ReplicatedSessionStore.NotReady.self) { _ = try await joined.load(cookieValue: ids[1]) }
         await third.state.markReady()
         #expect(try await joined.load(cookieValue: ids[1]).record != nil)
+    }
+
+    static func record(_ user: String, now: Date, lifetime: TimeInterval = 3600) -> SessionRecord {
+        SessionRecord(
+            key: SecureToken().hashed,
+            handle: SecureToken().text,
+            userID: user,
+            createdAt: now,
+            lastSeen: now,
+            idleExpiresAt: now.addingTimeInterval(lifetime),
+            absoluteExpiresAt: now.addingTimeInterval(lifetime)
+        )
+    }
+
+    @Test("a session a node does not hold is fetched from a peer and kept; never one deleted here, never an expired copy")
+    func fetchOnMiss() async throws {
+        try await Self.withNodes(3) { stores in
+            let now = Date()
+            // On node1 alone (as a sign-in whose copies have not arrived yet).
+            let only = Self.record("erin", now: now)
+            try await stores[0].local.insert(only)
+            #expect(try await stores[1].local.load(key: only.key, now: now) == nil)
+            #expect(try await stores[1].load(key: only.key, now: now)?.userID == "erin", "a session a peer holds was not found")
+            #expect(try await stores[1].local.load(key: only.key, now: now)?.userID == "erin", "the fetched copy was not kept")
+            // Deleted on node3 (a tombstone), still on node1: node3 does not bring it back.
+            let revoked = Self.record("erin", now: now)
+            try await stores[0].local.insert(revoked)
+            await stores[2].state.bury(revoked.key, until: ReplicatedSessionStore.ms(now.addingTimeInterval(3600)))
+            #expect(try await stores[2].load(key: revoked.key, now: now) == nil)
+            #expect(try await stores[2].local.load(key: revoked.key, now: now) == nil)
+            // A copy that has expired is no session.
+            let stale = Self.record("erin", now: now.addingTimeInterval(-120), lifetime: 60)
+            try await stores[0].local.insert(stale)
+            #expect(try await stores[1].load(key: stale.key, now: now) == nil)
+            #expect(try await stores[1].local.load(key: stale.key, now: Date(timeIntervalSince1970: 0)) == nil)
+            // No node has it: no session (and every peer was asked: not a 503).
+            #expect(try await stores[1].load(key: SecureToken().hashed, now: now) == nil)
+        }
+    }
+
+    @Test("writes made while the link to one peer was down (the others up) reach it when the link is back")
+    func hintedHandoff() async throws {
+        try await Self.withNodes(3) { stores in
+            let now = Date()
+            let doomed = Self.record("frank", now: now)
+            try await stores[0].insert(doomed)
+            #expect(try await stores[1].local.load(key: doomed.key, now: now) != nil)
+            // node1 and node2 cannot reach each other for a second; node3 reaches both.
+            await stores[0].mesh.cut("node2", for: .seconds(1))
+            let made = Self.record("frank", now: now)
+            try await stores[0].insert(made)
+            try await stores[0].delete(key: doomed.key)
+            #expect(try await stores[1].local.load(key: made.key, now: now) == nil, "the link was not down")
+            #expect(try await stores[1].local.load(key: doomed.key, now: now) != nil, "the link was not down")
+            #expect(await stores[0].state.hintCount == 2)
+            // Back: node1 sends node2 what it missed, the new session and the tombstone.
+            try await Self.eventually {
+                let arrived = try await stores[1].local.load(key: made.key, now: now) != nil
+                let gone = try await stores[1].local.load(key: doomed.key, now: now) == nil
+                return arrived && gone
+            }
+            #expect(await stores[1].state.isBuried(doomed.key), "the deletion reached node2 without its tombstone")
+            #expect(await stores[0].state.hintCount == 0)
+        }
     }
 
     @Test("sweeping expired sessions also forgets who wrote them: the writer map does not grow without bound")

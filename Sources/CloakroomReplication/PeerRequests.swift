@@ -1,0 +1,84 @@
+/// Questions put to several peers at once (a session's copies, a user's sessions) and their
+/// answers, matched by request number; shared by both replicating topologies.
+actor PeerRequests {
+    struct Reply {
+        var peer: String
+        var records: [ReplicationMessage.SyncedRecord]
+    }
+
+    private struct Request {
+        var waitingFor: Set<String>
+        var replies: [Reply] = []
+        var finished = false
+        var continuation: CheckedContinuation<[Reply], Never>?
+    }
+
+    private var requests: [UInt64: Request] = [:]
+    private var nextRequest: UInt64 = 1
+
+    /// Sends `message(request)` to each of `peers` on `mesh` and returns their answers, once all
+    /// answered or after `timeout` (a peer whose link goes down meanwhile answers nothing).
+    func ask(
+        _ peers: [String],
+        on mesh: PeerMesh,
+        timeout: Duration,
+        _ message: @Sendable (UInt64) -> ReplicationMessage
+    ) async -> [Reply] {
+        let request = newRequest(waitingFor: Set(peers))
+        let payload = message(request)
+        for peer in peers {
+            await mesh.send(to: peer, wait: false) { _ in payload }
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.finish(request)
+        }
+        defer { timer.cancel() }
+        return await replies(to: request)
+    }
+
+    /// `peer`'s answer to `id`.
+    func answer(_ id: UInt64, from peer: String, _ records: [ReplicationMessage.SyncedRecord]) {
+        guard var request = requests[id], request.waitingFor.remove(peer) != nil else { return }
+        request.replies.append(Reply(peer: peer, records: records))
+        requests[id] = request
+        if request.waitingFor.isEmpty { finish(id) }
+    }
+
+    /// `peer`'s link is down: its answers will not come; each open request counts it as having
+    /// answered nothing.
+    func peerGone(_ peer: String) {
+        for id in requests.keys { answer(id, from: peer, []) }
+    }
+
+    private func newRequest(waitingFor peers: Set<String>) -> UInt64 {
+        defer { nextRequest += 1 }
+        requests[nextRequest] = Request(waitingFor: peers)
+        return nextRequest
+    }
+
+    /// No more answers are awaited (all came, or the time is up).
+    private func finish(_ id: UInt64) {
+        guard var request = requests[id] else { return }
+        if let continuation = request.continuation {
+            requests[id] = nil
+            continuation.resume(returning: request.replies)
+        } else {
+            request.finished = true
+            requests[id] = request
+        }
+    }
+
+    private func replies(to id: UInt64) async -> [Reply] {
+        await withCheckedContinuation { continuation in
+            guard var request = requests[id] else { return continuation.resume(returning: []) }
+            if request.finished || request.waitingFor.isEmpty {
+                requests[id] = nil
+                continuation.resume(returning: request.replies)
+            } else {
+                request.continuation = continuation
+                requests[id] = request
+            }
+        }
+    }
+}
