@@ -71,6 +71,10 @@ public final class BackupSessionStore: ReplicaCore {
         try await mesh.start { [weak self] event in await self?.handle(event) }
         await startFlusher { [weak self] in
             await self?.flushTouches()
+            await self?.flushHints(
+                still: { [weak self] key, peer in await self?.roles.backup(of: key) == peer },
+                everything: { [weak self] peer in await self?.pushBackups(to: peer) }
+            )
             await self?.roles.report()
         }
     }
@@ -155,7 +159,16 @@ public final class BackupSessionStore: ReplicaCore {
         await roles.own(record.key, backup: backup)
         guard let backup, let key = HashedKey(record.key)?.bytes else { return }
         let origin = node
-        await mesh.send(to: backup, wait: true) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
+        await backUp(record.key, to: backup) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
+    }
+
+    /// Sends `message` to `backup` and waits for its acknowledgement (at most `ackTimeout`);
+    /// without it, `key` is remembered for it and sent when its link is up (`flushHints`).
+    private func backUp(_ key: String, to backup: String, _ message: @Sendable (UInt64) -> ReplicationMessage) async {
+        guard await mesh.send(to: backup, wait: true, message) else {
+            await state.hint([key], for: [backup])
+            return
+        }
     }
 
     public func update(_ record: SessionRecord, expectedVersion: Int) async throws -> Bool {
@@ -163,7 +176,7 @@ public final class BackupSessionStore: ReplicaCore {
         await state.wrote(record.key)
         if let backup = await roles.backup(of: record.key), let key = HashedKey(record.key)?.bytes {
             let origin = node
-            await mesh.send(to: backup, wait: true) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
+            await backUp(record.key, to: backup) { .put(key: key, record: record.binaryEncoded(), origin: origin, ack: $0) }
         }
         return true
     }
@@ -184,7 +197,8 @@ public final class BackupSessionStore: ReplicaCore {
         await state.bury(key, until: until)
         await roles.forget(key)
         guard let bytes = HashedKey(key)?.bytes else { return }
-        await mesh.broadcast(wait: true) { .delete(key: bytes, until: until, ack: $0) }
+        let unreached = await mesh.broadcast(wait: true) { .delete(key: bytes, until: until, ack: $0) }
+        if !unreached.isEmpty { await state.hint([key], for: unreached) }
     }
 
     /// This node's copies and every live peer's, the greatest (version, writer) of each.
@@ -218,7 +232,8 @@ public final class BackupSessionStore: ReplicaCore {
         }
         _ = try await local.deleteAll(forUser: userID, exceptKey: exceptKey)
         let except = exceptKey.flatMap { HashedKey($0)?.bytes }
-        await mesh.broadcast(wait: true) { .deleteUser(userID: userID, except: except, until: until, ack: $0) }
+        let unreached = await mesh.broadcast(wait: true) { .deleteUser(userID: userID, except: except, until: until, ack: $0) }
+        if !unreached.isEmpty { await state.hint(victims.map(\.key), for: unreached) }
         return victims.count
     }
 
@@ -272,11 +287,16 @@ public final class BackupSessionStore: ReplicaCore {
         else { return }
         if let backup {
             let writer = await state.origin(of: record.key)
-            await mesh.send(to: backup, wait: true) { .put(key: key, record: current.binaryEncoded(), origin: writer, ack: $0) }
+            await backUp(record.key, to: backup) { .put(key: key, record: current.binaryEncoded(), origin: writer, ack: $0) }
         }
         for holder in holders where holder != backup {
             await mesh.send(to: holder, wait: false) { _ in .release(key: key) }
         }
+    }
+
+    /// Sends `peer` every session this node owns that it backs up.
+    func pushBackups(to peer: String) async {
+        await push(await roles.owned(backedUpBy: peer), to: peer)
     }
 
     /// Sends `records` (this node's own) to `peer` as its backups, in acknowledged chunks of 256.
@@ -310,6 +330,10 @@ public final class BackupSessionStore: ReplicaCore {
     func handle(_ event: PeerMesh.Event) async {
         switch event {
         case .linkUp(let peer, let afterIsolation):
+            if await state.linked(peer, incarnation: await mesh.incarnation(of: peer)) {
+                // Restarted before this node gave its backups to others: it holds none of them.
+                Task { [weak self] in await self?.pushBackups(to: peer) }
+            }
             if afterIsolation, await state.hasStarted {
                 // Cut off from every peer: it may hold sessions revoked or taken over meanwhile.
                 await distrust()
@@ -529,6 +553,10 @@ actor BackupRoles {
     func backup(of key: String) -> String? {
         guard let holding = held[key], holding.owner == node else { return nil }
         return holding.backup
+    }
+    /// The sessions this node owns that `peer` backs up.
+    func owned(backedUpBy peer: String) -> [String] {
+        held.filter { $0.value.owner == node && $0.value.backup == peer }.map(\.key)
     }
     func own(_ key: String, backup: String?) { held[key] = Holding(owner: node, backup: backup, trusted: true) }
     func hold(_ key: String, owner: String) { held[key] = Holding(owner: owner, backup: nil, trusted: true) }

@@ -1,6 +1,7 @@
 public import CloakroomCore
 import CloakroomSessions
 import Foundation
+import Logging
 
 /// A node that is catching up from its peers (or was stopped and is not sure of what it holds):
 /// it refuses session loads and `/healthz` with 503 rather than serve what may be revoked.
@@ -12,6 +13,7 @@ public struct ReplicaNotReady: BackendUnavailableError, CustomStringConvertible 
 protocol ReplicaCore: SessionReplica {
     var local: any CompleteSessionStore { get }
     var state: ReplicaState { get }
+    var logger: Logger { get }
 }
 
 extension ReplicaCore {
@@ -88,6 +90,42 @@ extension ReplicaCore {
             await state.forgetOrigin(key)
         }
         return removed
+    }
+
+    /// Sends each live peer the sessions written here that it may have missed (see
+    /// `ReplicaState.hint`): the current copy of each key it `still` should hold, or its
+    /// tombstone, in acknowledged chunks of 256 (what is not acknowledged stays for the next
+    /// turn); `everything` it should hold when it missed more than the hints keep.
+    func flushHints(
+        still: (_ key: String, _ peer: String) async -> Bool,
+        everything: (_ peer: String) async -> Void
+    ) async {
+        let live = Set(await mesh.livePeers)
+        for peer in await state.hintedPeers where live.contains(peer) {
+            while true {
+                let (keys, overflowed) = await state.takeHints(for: peer, limit: 256)
+                if overflowed {
+                    logger.warning("replication: a peer missed too many writes; sending it all it should hold", metadata: ["peer": "\(peer)"])
+                    await everything(peer)
+                    break
+                }
+                guard !keys.isEmpty else { break }
+                var items: [ReplicationMessage.SyncedRecord] = []
+                for key in keys {
+                    guard let bytes = HashedKey(key)?.bytes else { continue }
+                    if let until = await state.tombstone(of: key) {
+                        await mesh.send(to: peer, wait: false) { _ in .delete(key: bytes, until: until, ack: 0) }
+                    } else if await still(key, peer), let record = try? await local.load(key: key, now: Date(timeIntervalSince1970: 0)) {
+                        items.append(.init(key: bytes, record: record.binaryEncoded(), origin: await state.origin(of: key)))
+                    }
+                }
+                // The link is ordered: the chunk's acknowledgement covers the deletes before it.
+                guard await mesh.send(to: peer, wait: true, { .syncChunk(items, ack: $0) }) else {
+                    await state.hint(keys, for: [peer])
+                    break
+                }
+            }
+        }
     }
 
     /// Every 250 ms: `flush` (touches to peers), then the sessions-held gauge.

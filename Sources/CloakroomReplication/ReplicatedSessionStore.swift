@@ -63,7 +63,10 @@ public final class ReplicatedSessionStore: ReplicaCore {
         try await mesh.start { [weak self] event in await self?.handle(event) }
         await startFlusher { [weak self] in
             await self?.flushTouches()
-            await self?.flushHints()
+            await self?.flushHints(
+                still: { _, _ in true },
+                everything: { [weak self] peer in await self?.sendEverything(to: peer) }
+            )
         }
     }
 
@@ -316,38 +319,6 @@ public final class ReplicatedSessionStore: ReplicaCore {
         return victims.map(\.key)
     }
 
-    /// Sends each live peer the sessions written here that it may have missed: the current copy
-    /// of each (or its tombstone), in acknowledged chunks of 256 (what is not acknowledged stays
-    /// for the next turn); everything, when it missed more than the hints hold.
-    func flushHints() async {
-        let live = Set(await mesh.livePeers)
-        for peer in await state.hintedPeers where live.contains(peer) {
-            while true {
-                let (keys, everything) = await state.takeHints(for: peer, limit: 256)
-                if everything {
-                    logger.warning("replication: a peer missed too many writes; sending it every session", metadata: ["peer": "\(peer)"])
-                    await sendEverything(to: peer)
-                    break
-                }
-                guard !keys.isEmpty else { break }
-                var items: [ReplicationMessage.SyncedRecord] = []
-                for key in keys {
-                    guard let bytes = HashedKey(key)?.bytes else { continue }
-                    if let until = await state.tombstone(of: key) {
-                        await mesh.send(to: peer, wait: false) { _ in .delete(key: bytes, until: until, ack: 0) }
-                    } else if let record = try? await local.load(key: key, now: Date(timeIntervalSince1970: 0)) {
-                        items.append(.init(key: bytes, record: record.binaryEncoded(), origin: await state.origin(of: key)))
-                    }
-                }
-                // The link is ordered: the chunk's acknowledgement covers the deletes before it.
-                guard await mesh.send(to: peer, wait: true, { .syncChunk(items, ack: $0) }) else {
-                    await state.hint(keys, for: [peer])
-                    break
-                }
-            }
-        }
-    }
-
     /// Streams every live session to `peer`, one acknowledged chunk at a time, then `syncDone`.
     func sendEverything(to peer: String) async {
         var after: String?
@@ -530,15 +501,16 @@ actor ReplicaState {
     var hintedPeers: [String] { Set(hints.keys).union(hintsOverflowed).sorted() }
     var hintCount: Int { hints.values.reduce(0) { $0 + $1.count } }
 
-    /// `peer`'s link came up with `incarnation`. A new incarnation restarted, and catches up from a
-    /// peer by itself: its hints go.
-    func linked(_ peer: String, incarnation: [UInt8]?) {
-        guard let incarnation else { return }
-        if let known = incarnations[peer], known != incarnation {
-            hints[peer] = nil
-            hintsOverflowed.remove(peer)
-        }
-        incarnations[peer] = incarnation
+    /// `peer`'s link came up with `incarnation`; whether it is a new one (the peer restarted, and
+    /// holds nothing it held before: its hints go).
+    @discardableResult
+    func linked(_ peer: String, incarnation: [UInt8]?) -> Bool {
+        guard let incarnation else { return false }
+        defer { incarnations[peer] = incarnation }
+        guard let known = incarnations[peer], known != incarnation else { return false }
+        hints[peer] = nil
+        hintsOverflowed.remove(peer)
+        return true
     }
     func cancelTasks() {
         for task in tasks { task.cancel() }

@@ -127,6 +127,29 @@ struct BackupSessionStoreTests {
         }
     }
 
+    @Test("a write made while the link to the backup was cut for a moment (no takeover) reaches the backup when the link is back")
+    func hintedHandoff() async throws {
+        try await Self.with(3) { stores in
+            let manager = SessionManager(store: stores[0])
+            let session = try await manager.load(cookieValue: nil)
+            try await manager.signIn(session, userID: "gina")
+            let key = try #require(session.record?.key)
+            let backupName = try #require(await stores[0].roles.backup(of: key))
+            let backup = try #require(stores.first { $0.node == backupName })
+            // Cut for less than the two heartbeats a takeover waits: the backup stays the backup.
+            await stores[0].mesh.cut(backupName, for: .milliseconds(200))
+            session.setValue("4 items", forKey: "cart")
+            _ = try await manager.commit(session)
+            #expect(try await backup.local.load(key: key, now: Date(timeIntervalSince1970: 0))?.data["cart"] == nil, "the link was not cut")
+            #expect(await stores[0].state.hintCount == 1)
+            try await Self.eventually {
+                try await backup.local.load(key: key, now: Date(timeIntervalSince1970: 0))?.data["cart"] == "4 items"
+            }
+            #expect(await stores[0].roles.backup(of: key) == backupName, "a takeover, not the hint, moved the session")
+            #expect(await stores[0].state.hintCount == 0)
+        }
+    }
+
     @Test("a joining node is ready once it holds its share of backups (about 1/N move to it); cut off and back, it serves nothing revoked meanwhile")
     func joinAndCutOff() async throws {
         let stores = try await Self.nodes(2)
