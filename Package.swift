@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "CloakroomSQLite", targets: ["CloakroomSQLite"]),
         .library(name: "CloakroomPostgres", targets: ["CloakroomPostgres"]),
         .library(name: "CloakroomTokens", targets: ["CloakroomTokens"]),
+        .library(name: "CloakroomOAuth", targets: ["CloakroomOAuth"]),
         .library(name: "CloakroomRedis", targets: ["CloakroomRedis"]),
         .library(name: "CloakroomHummingbird", targets: ["CloakroomHummingbird"]),
         .library(name: "CloakroomTesting", targets: ["CloakroomTesting"]),
@@ -84,6 +85,7 @@ let package = Package(
                 "CloakroomSessions",
                 "CloakroomIdentity",
                 "CloakroomTokens",
+                "CloakroomOAuth",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -100,6 +102,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CloakroomOAuth",
+            dependencies: [
+                "CloakroomCore",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -126,6 +136,7 @@ let package = Package(
                 "CloakroomSessions",
                 "CloakroomIdentity",
                 "CloakroomTokens",
+                "CloakroomOAuth",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -162,6 +173,7 @@ let package = Package(
                 "CloakroomRedis",
                 "CloakroomHummingbird",
                 "CloakroomTokens",
+                "CloakroomOAuth",
                 "CloakroomBench",
                 "CloakroomLab",
                 "CloakroomCluster",
@@ -235,6 +247,7 @@ let package = Package(
                 "CloakroomCore",
                 "CloakroomSessions",
                 "CloakroomTokens",
+                "CloakroomOAuth",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -286,8 +299,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CloakroomOAuthTests",
+            dependencies: ["CloakroomOAuth", "CloakroomCore", "CloakroomTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CloakroomSQLiteTests",
-            dependencies: ["CloakroomSQLite", "CloakroomCore", "CloakroomSessions", "CloakroomIdentity", "CloakroomTokens", "CloakroomTesting"],
+            dependencies: [
+                "CloakroomSQLite", "CloakroomCore", "CloakroomSessions", "CloakroomIdentity", "CloakroomTokens", "CloakroomOAuth", "CloakroomTesting",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -304,7 +324,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CloakroomPostgresTests",
-            dependencies: ["CloakroomPostgres", "CloakroomSessions", "CloakroomIdentity", "CloakroomCore", "CloakroomTesting", "CloakroomTokens"],
+            dependencies: [
+                "CloakroomPostgres", "CloakroomSessions", "CloakroomIdentity", "CloakroomCore", "CloakroomTesting", "CloakroomTokens",
+                "CloakroomOAuth",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -337,6 +360,7 @@ let package = Package(
                 "CloakroomPostgres",
                 "CloakroomRedis",
                 "CloakroomTokens",
+                "CloakroomOAuth",
             ],
             swiftSettings: swiftSettings
         ),

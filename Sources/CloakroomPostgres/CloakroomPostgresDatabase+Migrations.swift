@@ -88,6 +88,16 @@ extension CloakroomPostgresDatabase {
             """,
             "CREATE INDEX cloakroom_denied_token_ids_until ON cloakroom_denied_token_ids (until)",
         ],
+        // 3: registered OAuth clients (PostgresOAuthClientStore), each a JSON document.
+        [
+            """
+            CREATE TABLE cloakroom_oauth_clients (
+                id text PRIMARY KEY,
+                created_at timestamptz NOT NULL,
+                document text NOT NULL
+            )
+            """
+        ],
     ]
 
     /// The schema version `open` migrates to.

@@ -249,6 +249,16 @@ public final class CloakroomSQLiteDatabase: Sendable {
             """,
             "CREATE INDEX denied_token_ids_until ON denied_token_ids (until)",
         ],
+        // 3: registered OAuth clients (SQLiteOAuthClientStore), each a JSON document.
+        [
+            """
+            CREATE TABLE oauth_clients (
+                id TEXT PRIMARY KEY,
+                created_at INTEGER NOT NULL,
+                document TEXT NOT NULL
+            ) WITHOUT ROWID
+            """
+        ],
     ]
 
     /// The schema version `open` migrates to.

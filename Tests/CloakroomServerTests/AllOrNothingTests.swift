@@ -1,5 +1,6 @@
 import CloakroomCore
 import CloakroomIdentity
+import CloakroomOAuth
 import CloakroomSessions
 import CloakroomTesting
 import CloakroomTokens
@@ -87,6 +88,7 @@ struct AllOrNothingTests {
         let backends = Backends(
             sessions: MemorySessionStore(),
             accounts: FaultyAccountStore(faults: faults),
+            clients: MemoryOAuthClientStore(),
             throttle: MemoryThrottleStore(),
             tokens: FaultyTokenStore(faults: faults),
             purgeThrottle: { _ in 0 },

@@ -14,6 +14,41 @@ public enum FormURLEncoded {
         return fields
     }
 
+    /// Every `name=value` pair in order, repeats kept (OAuth refuses a repeated parameter, so it
+    /// must see them); nil when malformed, as `parse`.
+    public static func pairs(_ text: String) -> [(name: String, value: String)]? {
+        var pairs: [(name: String, value: String)] = []
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = decode(parts[0]), let value = decode(parts.count > 1 ? parts[1] : "") else { return nil }
+            pairs.append((name, value))
+        }
+        return pairs
+    }
+
+    /// `pairs` encoded as a query or form body: each name and value percent-encoded but for
+    /// `A-Z a-z 0-9 - . _ ~` (a space is `%20`, which every parser reads), joined by `&`.
+    public static func encode(_ pairs: [(String, String)]) -> String {
+        pairs.map { "\(escape($0.0))=\(escape($0.1))" }.joined(separator: "&")
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".unicodeScalars)
+                out.unicodeScalars.append("%")
+                out.unicodeScalars.append(hex[Int(byte >> 4)])
+                out.unicodeScalars.append(hex[Int(byte & 0xF)])
+            }
+        }
+        return out
+    }
+
     /// `+` as a space, then percent-decoding; nil when malformed (a `%` not followed by two hex
     /// digits, or bytes that are not UTF-8).
     static func decode(_ part: Substring) -> String? {

@@ -1,5 +1,6 @@
 import CloakroomCore
 import CloakroomIdentity
+import CloakroomOAuth
 import CloakroomPostgres
 import CloakroomRedis
 import CloakroomSQLite
@@ -18,6 +19,8 @@ import ServiceLifecycle
 struct Backends: Sendable {
     let sessions: any CompleteSessionStore
     let accounts: any IterableAccountStore
+    /// Registered OAuth clients, beside the accounts.
+    let clients: any OAuthClientStore
     let throttle: any ThrottleStore
     /// Refresh-token families, revocation epochs and the jti deny-list (at the store URL).
     let tokens: any TokenStore
@@ -129,14 +132,20 @@ struct Backends: Sendable {
         }
 
         let accounts: any IterableAccountStore
+        let clients: any OAuthClientStore
         do {
             switch accountsAt {
             case .memory:
                 accounts = MemoryAccountStore()
+                clients = MemoryOAuthClientStore()
             case .sqlite(let path):
-                accounts = SQLiteAccountStore(database: try await sqlite(path))
+                let database = try await sqlite(path)
+                accounts = SQLiteAccountStore(database: database)
+                clients = SQLiteOAuthClientStore(database: database)
             case .postgres(let url):
-                accounts = PostgresAccountStore(database: try await postgres(url))
+                let database = try await postgres(url)
+                accounts = PostgresAccountStore(database: database)
+                clients = PostgresOAuthClientStore(database: database)
             case .file, .redis:
                 throw ConfigurationError("accounts cannot live in \(accountsAt)")
             }
@@ -160,6 +169,7 @@ struct Backends: Sendable {
         var backends = Backends(
             sessions: sessions,
             accounts: accounts,
+            clients: clients,
             throttle: throttle,
             tokens: tokens,
             purgeThrottle: purge,
@@ -181,6 +191,7 @@ struct Backends: Sendable {
         var copy = Backends(
             sessions: sessions,
             accounts: accounts,
+            clients: clients,
             throttle: throttle,
             tokens: tokens,
             purgeThrottle: purgeThrottle,

@@ -17,7 +17,7 @@ struct CloakroomCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloakroom",
         abstract: "Sign-in, sessions and tokens for Swift servers.",
-        subcommands: [Serve.self, Users.self, Sessions.self, Keys.self, Token.self, Bench.self, Cluster.self, Lab.self]
+        subcommands: [Serve.self, Users.self, Clients.self, Sessions.self, Keys.self, Token.self, Bench.self, Cluster.self, Lab.self]
     )
 
     /// Parses and runs the chosen command, as swift-argument-parser's own `main()` does, except

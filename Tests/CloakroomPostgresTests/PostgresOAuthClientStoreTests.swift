@@ -1,0 +1,17 @@
+import CloakroomOAuth
+import CloakroomPostgres
+import CloakroomTesting
+import Testing
+
+extension PostgresTests {
+    /// The shared OAuth client store contract, each check on its own empty database.
+    @Suite("OAuthClientStore")
+    struct OAuthClientStore {
+        @Test("PostgreSQL conformance", arguments: OAuthClientStoreConformance.checkNames)
+        func conformance(_ check: String) async throws {
+            try await PostgresFixture.withFreshDatabase { database in
+                try await OAuthClientStoreConformance.run(only: [check]) { PostgresOAuthClientStore(database: database) }
+            }
+        }
+    }
+}
