@@ -270,7 +270,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CloakroomCoreTests",
-            dependencies: ["CloakroomCore"],
+            dependencies: ["CloakroomCore", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

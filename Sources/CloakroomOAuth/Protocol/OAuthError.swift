@@ -1,4 +1,4 @@
-public import CloakroomCore
+import CloakroomCore
 
 /// An OAuth error response (RFC 6749 §4.1.2.1 and §5.2, OpenID Connect Core §3.1.2.6): the code a
 /// client acts on, a description for its developer, and the HTTP status for the endpoints that

@@ -1,4 +1,4 @@
-public import CloakroomCore
+import CloakroomCore
 import Crypto
 
 /// Proof Key for Code Exchange (RFC 7636), `S256` only: OAuth 2.1 (and RFC 9700 §2.1.1) require

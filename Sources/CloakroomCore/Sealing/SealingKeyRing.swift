@@ -1,0 +1,63 @@
+import Crypto
+import Foundation
+
+/// Secret keys for sealing values (cookies, OAuth codes), each named by an ID: the first seals,
+/// every one opens. To rotate, put a new key first and keep the old ones until what they sealed
+/// has expired; then remove them (what only they sealed stops opening, with its own reason).
+public struct SealingKeyRing: Sendable {
+    /// One key: 32 random bytes and a short public ID (carried in the clear in what it seals).
+    public struct Key: Sendable {
+        public let id: String
+        let material: SymmetricKey
+
+        /// A key of exactly 32 bytes with an ID of 1 to 16 characters of `A-Z a-z 0-9 - _`.
+        public init(id: String, bytes: [UInt8]) throws(SealError) {
+            guard (1...16).contains(id.utf8.count), id.utf8.allSatisfy(Self.isIDCharacter) else {
+                throw SealError(.invalidKey, "a sealing key ID is 1 to 16 characters of A-Z a-z 0-9 - _")
+            }
+            guard bytes.count == 32 else { throw SealError(.invalidKey, "a sealing key is 32 bytes, not \(bytes.count)") }
+            self.id = id
+            self.material = SymmetricKey(data: bytes)
+        }
+
+        /// A new key of 32 random bytes (the system CSPRNG).
+        public static func generate(id: String) throws(SealError) -> Key {
+            try Key(id: id, bytes: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+        }
+
+        /// The subkey for one use (`purpose`): HKDF-SHA256, so the same secret never serves two
+        /// algorithms or two purposes.
+        func subkey(_ purpose: String) -> SymmetricKey {
+            HKDF<SHA256>.deriveKey(
+                inputKeyMaterial: material,
+                salt: Array("cloakroom-seal-v1".utf8),
+                info: Array(purpose.utf8),
+                outputByteCount: 32
+            )
+        }
+
+        static func isIDCharacter(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"):
+                true
+            default: false
+            }
+        }
+    }
+
+    /// The keys, the sealing one first.
+    public let keys: [Key]
+
+    /// A ring sealing with `current`, opening with it and each of `previous`.
+    public init(current: Key, previous: [Key] = []) throws(SealError) {
+        let all = [current] + previous
+        guard Set(all.map(\.id)).count == all.count else { throw SealError(.invalidKey, "two sealing keys share an ID") }
+        self.keys = all
+    }
+
+    /// The key that seals.
+    public var current: Key { keys[0] }
+
+    func key(id: Substring) -> Key? { keys.first { $0.id == id } }
+}
