@@ -20,9 +20,9 @@ public import Logging
 /// - A request that lands on a node that does not own the session asks every live peer for its
 ///   copy (one round trip, in parallel; counted in `cloakroom_replication_remote_fetches_total`),
 ///   keeps the greatest (version, writer), takes ownership, sends the session to the backup it
-///   chooses and tells the other holders to drop theirs. When no copy came back but some peer did
-///   not answer within `fetchTimeout`, the load fails with 503 (retried on another node by the
-///   balancer) rather than answer "no such session".
+///   chooses and tells the other holders to drop theirs. When some peer did not answer (within
+///   `fetchTimeout`, or its link went down first), the load fails with 503 (retried on another
+///   node by the balancer) rather than answer "no such session" or serve an older copy.
 /// - When a node goes down, the backups of its sessions become their owners and choose new
 ///   backups, and owners whose backup it was choose new ones.
 /// - A node that starts asks every peer to send what it should back up (in acknowledged chunks of
@@ -134,8 +134,8 @@ public final class BackupSessionStore: ReplicaCore {
         if !peers.isEmpty {
             await roles.countFetch()
             let replies = await ask(peers) { .fetch(key: bytes, request: $0) }
-            // A copy found while another peer (still linked) did not answer may be older than
-            // that peer's: not knowing the newest is no answer either.
+            // A copy found while another peer did not answer (in time, or before its link went
+            // down) may be older than that peer's: not knowing the newest is no answer either.
             if replies.count < peers.count { throw NotReady() }
             for reply in replies {
                 guard let item = reply.records.first, let record = SessionRecord(binary: item.record, key: key) else { continue }
@@ -299,7 +299,8 @@ public final class BackupSessionStore: ReplicaCore {
         await push(await roles.owned(backedUpBy: peer), to: peer)
     }
 
-    /// Sends `records` (this node's own) to `peer` as its backups, in acknowledged chunks of 256.
+    /// Sends `records` (this node's own) to `peer` as its backups, in acknowledged chunks of at
+    /// most 256 and within the frame budget.
     func push(_ keys: [String], to peer: String) async {
         for start in stride(from: 0, to: keys.count, by: 256) {
             var items: [ReplicationMessage.SyncedRecord] = []
@@ -310,7 +311,7 @@ public final class BackupSessionStore: ReplicaCore {
                 items.append(.init(key: bytes, record: record.binaryEncoded(), origin: await state.origin(of: key)))
             }
             guard !items.isEmpty else { continue }
-            guard await mesh.send(to: peer, wait: true, { .syncChunk(items, ack: $0) }) else {
+            guard await sendChunked(items, to: peer) else {
                 logger.warning("replication (backup): a peer did not acknowledge its backups", metadata: ["peer": "\(peer)"])
                 return
             }
@@ -442,11 +443,21 @@ public final class BackupSessionStore: ReplicaCore {
         case .userQuery(let userID, let request):
             var items: [ReplicationMessage.SyncedRecord] = []
             // Expired ones too: the asker filters by its own clock.
-            for record in try await local.records(forUser: userID, now: Date(timeIntervalSince1970: 0)) {
+            let records = try await local.records(forUser: userID, now: Date(timeIntervalSince1970: 0))
+            for record in records.sorted(by: { $0.lastSeen > $1.lastSeen }) {
                 guard let bytes = HashedKey(record.key)?.bytes else { continue }
                 items.append(.init(key: bytes, record: record.binaryEncoded(), origin: await state.origin(of: record.key)))
             }
-            let answer = ReplicationMessage.userRecords(request: request, items)
+            // One answer, within one frame: the most recent copies first if a user has more than
+            // fit (about 60 sessions of the largest size), the rest left out and logged.
+            let fitting = ReplicationMessage.chunks(items, limit: Int.max).first ?? []
+            if fitting.count < items.count {
+                logger.warning(
+                    "replication (backup): a user's sessions exceed one message; the listing sent is partial",
+                    metadata: ["sessions": "\(items.count)", "sent": "\(fitting.count)"]
+                )
+            }
+            let answer = ReplicationMessage.userRecords(request: request, fitting)
             await mesh.send(to: peer, wait: false) { _ in answer }
         case .userRecords(let request, let records):
             await requests.answer(request, from: peer, records)

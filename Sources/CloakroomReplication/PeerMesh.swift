@@ -39,6 +39,10 @@ public actor PeerMesh {
         public var missedBeats = 3
         /// How long an acknowledged write waits for peers before it goes on without them.
         public var ackTimeout: Duration = .seconds(1)
+        /// How long a chunk of up to 256 sessions (catching up, new backups) waits for its
+        /// acknowledgement: applying one takes longer than one write, and a peer that is gone
+        /// ends the wait anyway when its link drops.
+        public var bulkAckTimeout: Duration = .seconds(15)
 
         public init(identity: PeerIdentity, secret: ClusterSecret, host: String = "127.0.0.1", port: Int, peers: [Address]) {
             self.identity = identity
@@ -63,6 +67,8 @@ public actor PeerMesh {
     }
 
     private struct Pending {
+        /// The message, sent again on a link that replaces the one it went out on.
+        var payload: [UInt8]
         var waitingFor: Set<String>
         /// Peers whose link went down before they acknowledged.
         var cutOff: Set<String> = []
@@ -111,6 +117,11 @@ public actor PeerMesh {
 
     /// Sends `payload` on `link`, counted.
     private func transmit(_ payload: [UInt8], on link: ReplicationLink) {
+        // The peer would refuse a longer frame and close the link: a message must never do that.
+        guard payload.count <= ReplicationLink.maximumFrameBytes - 256 else {
+            logger.error("replication: a message too large for one frame was not sent", metadata: ["bytes": "\(payload.count)"])
+            return
+        }
         guard link.send(payload) else { return }
         sentTraffic.messages += 1
         sentTraffic.bytes += payload.count
@@ -177,17 +188,19 @@ public actor PeerMesh {
             if let link = links[name] { transmit(payload, on: link) }
         }
         guard wait else { return down }
-        return await awaitAcks(id, from: targets).union(down)
+        return await awaitAcks(id, payload: payload, from: targets, timeout: configuration.ackTimeout).union(down)
     }
 
     /// Sends `message(ackID)` to one peer; with `wait`, returns whether it acknowledged in time.
     @discardableResult
-    func send(to peer: String, wait: Bool, _ message: (UInt64) -> ReplicationMessage) async -> Bool {
+    func send(to peer: String, wait: Bool, bulk: Bool = false, _ message: (UInt64) -> ReplicationMessage) async -> Bool {
         guard let link = links[peer] else { return false }
         let id = wait ? nextAckID() : 0
-        transmit(message(id).encoded, on: link)
+        let payload = message(id).encoded
+        transmit(payload, on: link)
         guard wait else { return true }
-        return await awaitAcks(id, from: [peer]).isEmpty
+        let timeout = bulk ? max(configuration.bulkAckTimeout, configuration.ackTimeout) : configuration.ackTimeout
+        return await awaitAcks(id, payload: payload, from: [peer], timeout: timeout).isEmpty
     }
 
     /// Closes the link to `peer` and refuses it for `duration`, as a cut between two nodes alone
@@ -216,15 +229,14 @@ public actor PeerMesh {
     }
 
     /// The targets that did not acknowledge `id` (in time, or before their link went down).
-    private func awaitAcks(_ id: UInt64, from targets: Set<String>) async -> Set<String> {
-        let timeout = configuration.ackTimeout
+    private func awaitAcks(_ id: UInt64, payload: [UInt8], from targets: Set<String>, timeout: Duration) async -> Set<String> {
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
             await self?.resolve(id)
         }
         let started = ContinuousClock.now
         let missing = await withCheckedContinuation { continuation in
-            pending[id] = Pending(waitingFor: targets, continuation: continuation)
+            pending[id] = Pending(payload: payload, waitingFor: targets, continuation: continuation)
         }
         timer.cancel()
         metrics?.ackWait.recordNanoseconds((ContinuousClock.now - started).wholeNanoseconds)
@@ -294,31 +306,56 @@ public actor PeerMesh {
             return
         }
         let afterIsolation = links.isEmpty
-        if let old = links[peer] {
-            old.close()
-            giveUpAcks(from: peer)
-        }
+        let replaced = links[peer]
+        replaced?.close()
         linkIsCanonical[peer] = canonical
         links[peer] = link
+        if replaced != nil {
+            // What went out on the replaced link and is not acknowledged may never arrive (its
+            // peer closed it): sent again on this one, first; applying it twice changes nothing.
+            for (_, waiting) in pending.sorted(by: { $0.key < $1.key }) where waiting.waitingFor.contains(peer) {
+                transmit(waiting.payload, on: link)
+            }
+        }
         metrics?.peers.record(links.count)
         metrics?.peer(peer, isUp: true)
         lastHeard[peer] = .now
         incarnations[peer] = link.peer.incarnation
         logger.info("replication peer up", metadata: ["peer": "\(link.peer)"])
         let onEvent = onEvent
-        // One reader per peer: the one of a replaced link ends as its link closes.
+        // One reader per peer (the one of a replaced link ends as its link closes). It takes
+        // heartbeats and acknowledgements as they arrive, and queues every other message for the
+        // link's applier, which applies them in order and acknowledges each once applied: a large
+        // chunk being applied never holds up the heartbeats and acknowledgements behind it (which
+        // made busy peers look silent, and dropped their links).
         readers[peer] = Task { [weak self] in
-            await onEvent?(.linkUp(peer, afterIsolation: afterIsolation))
-            do {
-                for try await frame in link.frames {
-                    await self?.received(frame, from: peer, on: link)
+            let (messages, inbox) = AsyncStream<ReplicationMessage>.makeStream()
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await onEvent?(.linkUp(peer, afterIsolation: afterIsolation))
+                    for await message in messages {
+                        await onEvent?(.message(message, from: peer))
+                        if message.ackID != 0 { await self?.acknowledge(message.ackID, on: link) }
+                    }
                 }
-            } catch {}
-            await self?.lost(link, peer: peer)
+                do {
+                    for try await frame in link.frames {
+                        if let message = await self?.received(frame, from: peer) { inbox.yield(message) }
+                    }
+                } catch {}
+                inbox.finish()
+                await self?.lost(link, peer: peer)
+            }
         }
     }
 
-    private func received(_ frame: [UInt8], from peer: String, on link: ReplicationLink) async {
+    private func acknowledge(_ id: UInt64, on link: ReplicationLink) {
+        transmit(ReplicationMessage.ack(id).encoded, on: link)
+    }
+
+    /// Counts `frame` and handles a heartbeat or an acknowledgement; any other message is returned
+    /// for the link's applier.
+    private func received(_ frame: [UInt8], from peer: String) -> ReplicationMessage? {
         lastHeard[peer] = .now
         receivedTraffic.messages += 1
         receivedTraffic.bytes += frame.count
@@ -329,16 +366,16 @@ public actor PeerMesh {
             message = try ReplicationMessage(decoding: frame)
         } catch {
             logger.warning("replication message unreadable", metadata: ["peer": "\(peer)", "reason": "\(error)"])
-            return
+            return nil
         }
         switch message {
         case .heartbeat:
-            return
+            return nil
         case .ack(let id):
             acknowledged(id, by: peer)
+            return nil
         default:
-            await onEvent?(.message(message, from: peer))
-            if message.ackID != 0 { transmit(ReplicationMessage.ack(message.ackID).encoded, on: link) }
+            return message
         }
     }
 

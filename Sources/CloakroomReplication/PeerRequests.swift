@@ -45,10 +45,16 @@ actor PeerRequests {
         if request.waitingFor.isEmpty { finish(id) }
     }
 
-    /// `peer`'s link is down: its answers will not come; each open request counts it as having
-    /// answered nothing.
+    /// `peer`'s link is down: its answers will not come, and no open request waits for them. It
+    /// is no answer, not an empty one: an asker that found nothing cannot conclude there is
+    /// nothing (the peer may have held the only copy, or a newer one), and answers 503 instead,
+    /// so the client tries again once the links have settled, rather than being signed out.
     func peerGone(_ peer: String) {
-        for id in requests.keys { answer(id, from: peer, []) }
+        for id in requests.keys {
+            guard var request = requests[id], request.waitingFor.remove(peer) != nil else { continue }
+            requests[id] = request
+            if request.waitingFor.isEmpty { finish(id) }
+        }
     }
 
     private func newRequest(waitingFor peers: Set<String>) -> UInt64 {

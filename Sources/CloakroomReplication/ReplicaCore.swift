@@ -119,13 +119,24 @@ extension ReplicaCore {
                         items.append(.init(key: bytes, record: record.binaryEncoded(), origin: await state.origin(of: key)))
                     }
                 }
-                // The link is ordered: the chunk's acknowledgement covers the deletes before it.
-                guard await mesh.send(to: peer, wait: true, { .syncChunk(items, ack: $0) }) else {
+                // The link is ordered: the chunks' acknowledgements cover the deletes before them.
+                guard await sendChunked(items, to: peer, evenIfEmpty: true) else {
                     await state.hint(keys, for: [peer])
                     break
                 }
             }
         }
+    }
+
+    /// Sends `items` to `peer` as `syncChunk`s within the frame budget, each acknowledged before
+    /// the next; whether all were. With `evenIfEmpty`, an empty list is one empty chunk (its
+    /// acknowledgement says the messages before it arrived).
+    func sendChunked(_ items: [ReplicationMessage.SyncedRecord], to peer: String, evenIfEmpty: Bool = false) async -> Bool {
+        let chunks = items.isEmpty && evenIfEmpty ? [[]] : ReplicationMessage.chunks(items)
+        for chunk in chunks {
+            guard await mesh.send(to: peer, wait: true, bulk: true, { .syncChunk(chunk, ack: $0) }) else { return false }
+        }
+        return true
     }
 
     /// Every 250 ms: `flush` (touches to peers), then the sessions-held gauge.

@@ -329,7 +329,7 @@ public final class ReplicatedSessionStore: ReplicaCore {
                 guard let key = HashedKey(record.key)?.bytes else { continue }
                 items.append(.init(key: key, record: record.binaryEncoded(), origin: await state.origin(of: record.key)))
             }
-            guard await mesh.send(to: peer, wait: true, { .syncChunk(items, ack: $0) }) else {
+            guard await sendChunked(items, to: peer) else {
                 logger.warning("replication: a peer stopped acknowledging its catch-up", metadata: ["peer": "\(peer)"])
                 return
             }

@@ -52,6 +52,31 @@ enum ReplicationMessage: Sendable, Equatable {
         var origin: String
     }
 
+    /// The most record bytes one message carries: half of `ReplicationLink.maximumFrameBytes`,
+    /// leaving room for framing and the seal. (256 sessions of 8 KiB are 2 MiB: one frame of them
+    /// was refused by the peer, which closed the link.)
+    static let chunkBudget = ReplicationLink.maximumFrameBytes / 2
+
+    /// `records` in consecutive groups of at most `limit` records and about `budget` bytes each
+    /// (a record larger than the budget travels alone).
+    static func chunks(_ records: [SyncedRecord], limit: Int = 256, budget: Int = chunkBudget) -> [[SyncedRecord]] {
+        var chunks: [[SyncedRecord]] = []
+        var current: [SyncedRecord] = []
+        var bytes = 0
+        for record in records {
+            let size = record.key.count + record.record.count + record.origin.utf8.count + 16
+            if !current.isEmpty, current.count >= limit || bytes + size > budget {
+                chunks.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(record)
+            bytes += size
+        }
+        if !current.isEmpty { chunks.append(current) }
+        return chunks
+    }
+
     /// A message that could not be read (a bug or a version mismatch between nodes: the frame was
     /// authentic).
     struct Malformed: Error, CustomStringConvertible {

@@ -146,7 +146,8 @@ struct BackupSessionStoreTests {
                 try await backup.local.load(key: key, now: Date(timeIntervalSince1970: 0))?.data["cart"] == "4 items"
             }
             #expect(await stores[0].roles.backup(of: key) == backupName, "a takeover, not the hint, moved the session")
-            #expect(await stores[0].state.hintCount == 0)
+            // Sent (a chunk that was not acknowledged is hinted again and sent on the next turn).
+            try await Self.eventually { await stores[0].state.hintCount == 0 }
         }
     }
 

@@ -255,8 +255,49 @@ struct ReplicatedSessionStoreTests {
                 return arrived && gone
             }
             #expect(await stores[1].state.isBuried(doomed.key), "the deletion reached node2 without its tombstone")
-            #expect(await stores[0].state.hintCount == 0)
+            // Sent (a chunk that was not acknowledged is hinted again and sent on the next turn).
+            try await Self.eventually { await stores[0].state.hintCount == 0 }
         }
+    }
+
+    @Test("large sessions travel in chunks within the frame limit: 300 sessions of 12 KiB reach a joining node over a link that stays up")
+    func largeSessionsCatchUp() async throws {
+        let stores = try await Self.nodes(2)
+        let third = try Self.joiner(stores)
+        do {
+            let now = Date()
+            let padding = String(repeating: "x", count: 12 * 1024)
+            for index in 0..<300 {
+                var record = Self.record("user\(index % 20)", now: now)
+                record.data = ["pad": padding]
+                try await stores[0].insert(record)
+            }
+            // 300 × 12 KiB is 3.6 MiB: in chunks of 256 (the old rule) each frame was 3 MiB, which
+            // the peer refuses (the limit is 1 MiB), closing the link; the catch-up never ended.
+            try await third.start()
+            #expect(await third.isReady)
+            let caughtUp = await third.catchUp.records
+            #expect(caughtUp == 300, "caught up \(caughtUp) of 300")
+            #expect(try await third.local.list(now: now, afterKey: nil, limit: 1000).count == 300)
+            #expect(await third.mesh.livePeers == ["node1", "node2"])
+            let chunks = ReplicationMessage.chunks(
+                (0..<300).map { _ in
+                    ReplicationMessage.SyncedRecord(
+                        key: Array(repeating: 1, count: 32),
+                        record: Array(repeating: 2, count: 12 * 1024),
+                        origin: "node1"
+                    )
+                }
+            )
+            #expect(chunks.count == 8 && chunks.allSatisfy { $0.count <= 256 } && chunks.map(\.count).reduce(0, +) == 300)
+            #expect(ReplicationMessage.chunks([]).isEmpty)
+            let small = (0..<600).map { _ in ReplicationMessage.SyncedRecord(key: [1], record: [2], origin: "n") }
+            #expect(ReplicationMessage.chunks(small).map(\.count) == [256, 256, 88])
+        } catch {
+            await Self.stop(stores + [third])
+            throw error
+        }
+        await Self.stop(stores + [third])
     }
 
     @Test("sweeping expired sessions also forgets who wrote them: the writer map does not grow without bound")
