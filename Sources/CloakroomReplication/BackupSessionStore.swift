@@ -20,9 +20,10 @@ public import Logging
 /// - A request that lands on a node that does not own the session asks every live peer for its
 ///   copy (one round trip, in parallel; counted in `cloakroom_replication_remote_fetches_total`),
 ///   keeps the greatest (version, writer), takes ownership, sends the session to the backup it
-///   chooses and tells the other holders to drop theirs. When some peer did not answer (within
-///   `fetchTimeout`, or its link went down first), the load fails with 503 (retried on another
-///   node by the balancer) rather than answer "no such session" or serve an older copy.
+///   chooses and tells the other holders to drop theirs. When some linked peer did not answer
+///   within `fetchTimeout`, or nobody had a copy and a peer went down before answering, the load
+///   fails with 503 (retried on another node by the balancer) rather than answer "no such
+///   session" or serve an older copy.
 /// - When a node goes down, the backups of its sessions become their owners and choose new
 ///   backups, and owners whose backup it was choose new ones.
 /// - A node that starts asks every peer to send what it should back up (in acknowledged chunks of
@@ -133,11 +134,17 @@ public final class BackupSessionStore: ReplicaCore {
         let peers = await mesh.livePeers
         if !peers.isEmpty {
             await roles.countFetch()
-            let replies = await ask(peers) { .fetch(key: bytes, request: $0) }
-            // A copy found while another peer did not answer (in time, or before its link went
-            // down) may be older than that peer's: not knowing the newest is no answer either.
-            if replies.count < peers.count { throw NotReady() }
-            for reply in replies {
+            let answers = await ask(peers) { .fetch(key: bytes, request: $0) }
+            // A copy found while another peer, still linked, did not answer in time may be older
+            // than that peer's: not knowing the newest is no answer either. A peer that went down
+            // is gone with whatever it held (its backups own its sessions now).
+            if answers.replies.count + answers.gone.count < peers.count { throw NotReady() }
+            if !answers.gone.isEmpty, best == nil, !answers.replies.contains(where: { !$0.records.isEmpty }) {
+                // Nothing anywhere, but a peer went down before answering: it may have held the
+                // only copy and be back in a moment (a cut link); 503, tried again, not signed out.
+                throw NotReady()
+            }
+            for reply in answers.replies {
                 guard let item = reply.records.first, let record = SessionRecord(binary: item.record, key: key) else { continue }
                 holders.append(reply.peer)
                 if let current = best, (current.record.version, current.origin) >= (record.version, item.origin) { continue }
@@ -209,7 +216,7 @@ public final class BackupSessionStore: ReplicaCore {
         }
         let peers = await mesh.livePeers
         if !peers.isEmpty {
-            for reply in await ask(peers, { .userQuery(userID: userID, request: $0) }) {
+            for reply in await ask(peers, { .userQuery(userID: userID, request: $0) }).replies {
                 for item in reply.records {
                     guard let hex = HashedKey(bytes: item.key)?.hex, let record = SessionRecord(binary: item.record, key: hex),
                         record.userID == userID, await !state.isBuried(hex), !record.isExpired(at: now)
@@ -322,7 +329,7 @@ public final class BackupSessionStore: ReplicaCore {
 
     /// Sends `message(request)` to `peers` and returns their answers, once all answered or after
     /// `fetchTimeout`.
-    func ask(_ peers: [String], _ message: @Sendable (UInt64) -> ReplicationMessage) async -> [PeerRequests.Reply] {
+    func ask(_ peers: [String], _ message: @Sendable (UInt64) -> ReplicationMessage) async -> PeerRequests.Answers {
         await requests.ask(peers, on: mesh, timeout: fetchTimeout, message)
     }
 

@@ -6,24 +6,31 @@ actor PeerRequests {
         var records: [ReplicationMessage.SyncedRecord]
     }
 
+    /// What came back: the answers, and the peers whose link went down before they answered.
+    struct Answers {
+        var replies: [Reply] = []
+        var gone: Set<String> = []
+    }
+
     private struct Request {
         var waitingFor: Set<String>
-        var replies: [Reply] = []
+        var answers = Answers()
         var finished = false
-        var continuation: CheckedContinuation<[Reply], Never>?
+        var continuation: CheckedContinuation<Answers, Never>?
     }
 
     private var requests: [UInt64: Request] = [:]
     private var nextRequest: UInt64 = 1
 
-    /// Sends `message(request)` to each of `peers` on `mesh` and returns their answers, once all
-    /// answered or after `timeout` (a peer whose link goes down meanwhile answers nothing).
+    /// Sends `message(request)` to each of `peers` on `mesh` and returns their answers, once each
+    /// answered or went down, or after `timeout`. A peer in neither list was slow: still linked,
+    /// it did not answer in time.
     func ask(
         _ peers: [String],
         on mesh: PeerMesh,
         timeout: Duration,
         _ message: @Sendable (UInt64) -> ReplicationMessage
-    ) async -> [Reply] {
+    ) async -> Answers {
         let request = newRequest(waitingFor: Set(peers))
         let payload = message(request)
         for peer in peers {
@@ -40,18 +47,19 @@ actor PeerRequests {
     /// `peer`'s answer to `id`.
     func answer(_ id: UInt64, from peer: String, _ records: [ReplicationMessage.SyncedRecord]) {
         guard var request = requests[id], request.waitingFor.remove(peer) != nil else { return }
-        request.replies.append(Reply(peer: peer, records: records))
+        request.answers.replies.append(Reply(peer: peer, records: records))
         requests[id] = request
         if request.waitingFor.isEmpty { finish(id) }
     }
 
-    /// `peer`'s link is down: its answers will not come, and no open request waits for them. It
-    /// is no answer, not an empty one: an asker that found nothing cannot conclude there is
-    /// nothing (the peer may have held the only copy, or a newer one), and answers 503 instead,
-    /// so the client tries again once the links have settled, rather than being signed out.
+    /// `peer`'s link is down: its answers will not come, and no open request waits for them. It is
+    /// recorded as gone, not as an empty answer: an asker that found nothing elsewhere cannot
+    /// conclude there is nothing (the peer may have held the only copy), and answers 503 so the
+    /// client tries again once the links have settled, rather than being signed out.
     func peerGone(_ peer: String) {
         for id in requests.keys {
             guard var request = requests[id], request.waitingFor.remove(peer) != nil else { continue }
+            request.answers.gone.insert(peer)
             requests[id] = request
             if request.waitingFor.isEmpty { finish(id) }
         }
@@ -68,19 +76,19 @@ actor PeerRequests {
         guard var request = requests[id] else { return }
         if let continuation = request.continuation {
             requests[id] = nil
-            continuation.resume(returning: request.replies)
+            continuation.resume(returning: request.answers)
         } else {
             request.finished = true
             requests[id] = request
         }
     }
 
-    private func replies(to id: UInt64) async -> [Reply] {
+    private func replies(to id: UInt64) async -> Answers {
         await withCheckedContinuation { continuation in
-            guard var request = requests[id] else { return continuation.resume(returning: []) }
+            guard var request = requests[id] else { return continuation.resume(returning: Answers()) }
             if request.finished || request.waitingFor.isEmpty {
                 requests[id] = nil
-                continuation.resume(returning: request.replies)
+                continuation.resume(returning: request.answers)
             } else {
                 request.continuation = continuation
                 requests[id] = request

@@ -138,16 +138,18 @@ public final class ReplicatedSessionStore: ReplicaCore {
         let peers = await mesh.livePeers
         guard !peers.isEmpty else { return nil }
         await state.countFetch()
-        let replies = await requests.ask(peers, on: mesh, timeout: fetchTimeout) { .fetch(key: bytes, request: $0) }
+        let answers = await requests.ask(peers, on: mesh, timeout: fetchTimeout) { .fetch(key: bytes, request: $0) }
         var found = false
-        for reply in replies {
+        for reply in answers.replies {
             guard let item = reply.records.first, let record = SessionRecord(binary: item.record, key: key),
                 !record.isExpired(at: now)
             else { continue }
             try await merge(record, origin: item.origin)
             found = true
         }
-        if !found, replies.count < peers.count { throw NotReady() }
+        // Nobody had it, but some peer did not answer (slow, or gone before answering): it may
+        // hold the only copy.
+        if !found, answers.replies.count < peers.count { throw NotReady() }
         return found ? try await local.load(key: key, now: now) : nil
     }
 
