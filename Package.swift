@@ -109,6 +109,7 @@ let package = Package(
             name: "CloakroomOAuth",
             dependencies: [
                 "CloakroomCore",
+                "CloakroomTokens",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -301,7 +302,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CloakroomOAuthTests",
-            dependencies: ["CloakroomOAuth", "CloakroomCore", "CloakroomTesting"],
+            dependencies: ["CloakroomOAuth", "CloakroomCore", "CloakroomTokens", "CloakroomTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

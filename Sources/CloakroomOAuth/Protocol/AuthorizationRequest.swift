@@ -6,6 +6,8 @@ public struct AuthorizationRequest: Sendable, Equatable {
     public let client: OAuthClient
     /// The redirect URI the request named (or the client's only one), registered for the client.
     public let redirectURI: String
+    /// Whether the request named it (then the token request must name it too, RFC 6749 §4.1.3).
+    public let redirectURIGiven: Bool
     public let scope: Scope
     public let state: String?
     public let nonce: String?
@@ -123,6 +125,7 @@ public struct AuthorizationRequest: Sendable, Equatable {
             AuthorizationRequest(
                 client: client,
                 redirectURI: redirectURI,
+                redirectURIGiven: values["redirect_uri"] != nil,
                 scope: scope,
                 state: state,
                 nonce: nonce,
