@@ -133,7 +133,7 @@ public final class BackupSessionStore: ReplicaCore {
         var holders: [String] = []
         let peers = await mesh.livePeers
         if !peers.isEmpty {
-            await roles.countFetch()
+            await state.countFetch()
             let answers = await ask(peers) { .fetch(key: bytes, request: $0) }
             // A copy found while another peer, still linked, did not answer in time may be older
             // than that peer's: not knowing the newest is no answer either. A peer that went down
@@ -172,10 +172,7 @@ public final class BackupSessionStore: ReplicaCore {
     /// Sends `message` to `backup` and waits for its acknowledgement (at most `ackTimeout`);
     /// without it, `key` is remembered for it and sent when its link is up (`flushHints`).
     private func backUp(_ key: String, to backup: String, _ message: @Sendable (UInt64) -> ReplicationMessage) async {
-        guard await mesh.send(to: backup, wait: true, message) else {
-            await state.hint([key], for: [backup])
-            return
-        }
+        if await !mesh.send(to: backup, wait: true, message) { await state.hint([key], for: [backup]) }
     }
 
     public func update(_ record: SessionRecord, expectedVersion: Int) async throws -> Bool {
@@ -204,8 +201,7 @@ public final class BackupSessionStore: ReplicaCore {
         await state.bury(key, until: until)
         await roles.forget(key)
         guard let bytes = HashedKey(key)?.bytes else { return }
-        let unreached = await mesh.broadcast(wait: true) { .delete(key: bytes, until: until, ack: $0) }
-        if !unreached.isEmpty { await state.hint([key], for: unreached) }
+        await replicate([key]) { .delete(key: bytes, until: until, ack: $0) }
     }
 
     /// This node's copies and every live peer's, the greatest (version, writer) of each.
@@ -239,8 +235,7 @@ public final class BackupSessionStore: ReplicaCore {
         }
         _ = try await local.deleteAll(forUser: userID, exceptKey: exceptKey)
         let except = exceptKey.flatMap { HashedKey($0)?.bytes }
-        let unreached = await mesh.broadcast(wait: true) { .deleteUser(userID: userID, except: except, until: until, ack: $0) }
-        if !unreached.isEmpty { await state.hint(victims.map(\.key), for: unreached) }
+        await replicate(victims.map(\.key)) { .deleteUser(userID: userID, except: except, until: until, ack: $0) }
         return victims.count
     }
 
@@ -312,10 +307,9 @@ public final class BackupSessionStore: ReplicaCore {
         for start in stride(from: 0, to: keys.count, by: 256) {
             var items: [ReplicationMessage.SyncedRecord] = []
             for key in keys[start..<min(start + 256, keys.count)] {
-                guard let bytes = HashedKey(key)?.bytes,
-                    let record = try? await local.load(key: key, now: Date(timeIntervalSince1970: 0))
+                guard let record = try? await local.load(key: key, now: Date(timeIntervalSince1970: 0)), let item = await synced(record)
                 else { continue }
-                items.append(.init(key: bytes, record: record.binaryEncoded(), origin: await state.origin(of: key)))
+                items.append(item)
             }
             guard !items.isEmpty else { continue }
             guard await sendChunked(items, to: peer) else {
@@ -440,8 +434,7 @@ public final class BackupSessionStore: ReplicaCore {
         case .fetch(let key, let request):
             try await answerFetch(key, request: request, from: peer)
         case .fetched(let request, let record, let origin):
-            let items = record.isEmpty ? [] : [ReplicationMessage.SyncedRecord(key: [], record: record, origin: origin)]
-            await requests.answer(request, from: peer, items)
+            await receiveFetched(request, record: record, origin: origin, from: peer)
         case .release(let key):
             guard let hex = HashedKey(bytes: key)?.hex else { return }
             await roles.forget(hex)
@@ -452,8 +445,7 @@ public final class BackupSessionStore: ReplicaCore {
             // Expired ones too: the asker filters by its own clock.
             let records = try await local.records(forUser: userID, now: Date(timeIntervalSince1970: 0))
             for record in records.sorted(by: { $0.lastSeen > $1.lastSeen }) {
-                guard let bytes = HashedKey(record.key)?.bytes else { continue }
-                items.append(.init(key: bytes, record: record.binaryEncoded(), origin: await state.origin(of: record.key)))
+                if let item = await synced(record) { items.append(item) }
             }
             // One answer, within one frame: the most recent copies first if a user has more than
             // fit (about 60 sessions of the largest size), the rest left out and logged.
@@ -586,7 +578,6 @@ actor BackupRoles {
         let owned = held.values.count { $0.owner == node }
         return (owned, held.count - owned)
     }
-    func countFetch() { metrics?.remoteFetches.increment() }
     func countTakeover() { metrics?.takeovers.increment() }
     func report() {
         let (owned, backups) = counts

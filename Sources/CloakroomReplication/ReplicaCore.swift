@@ -13,6 +13,7 @@ public struct ReplicaNotReady: BackendUnavailableError, CustomStringConvertible 
 protocol ReplicaCore: SessionReplica {
     var local: any CompleteSessionStore { get }
     var state: ReplicaState { get }
+    var requests: PeerRequests { get }
     var logger: Logger { get }
 }
 
@@ -48,6 +49,26 @@ extension ReplicaCore {
             }
         }
         return false
+    }
+
+    /// `record` as a chunk carries it, with its writer; nil for a key that is not a hashed key.
+    func synced(_ record: SessionRecord) async -> ReplicationMessage.SyncedRecord? {
+        guard let bytes = HashedKey(record.key)?.bytes else { return nil }
+        return .init(key: bytes, record: record.binaryEncoded(), origin: await state.origin(of: record.key))
+    }
+
+    /// Sends `message` to every live peer and waits for their acknowledgements (at most
+    /// `ackTimeout`); `keys` are remembered for each peer that may not have had it (down, or no
+    /// acknowledgement), and sent it when its link is up (`flushHints`).
+    func replicate(_ keys: [String], _ message: @Sendable (UInt64) -> ReplicationMessage) async {
+        let unreached = await mesh.broadcast(wait: true, message)
+        if !unreached.isEmpty { await state.hint(keys, for: unreached) }
+    }
+
+    /// A peer's answer to a `fetch` this node sent (an empty record: it has none).
+    func receiveFetched(_ request: UInt64, record: [UInt8], origin: String, from peer: String) async {
+        let items = record.isEmpty ? [] : [ReplicationMessage.SyncedRecord(key: [], record: record, origin: origin)]
+        await requests.answer(request, from: peer, items)
     }
 
     /// Answers a peer's `fetch` with this node's copy of the session (and its writer), or with
@@ -115,8 +136,10 @@ extension ReplicaCore {
                     guard let bytes = HashedKey(key)?.bytes else { continue }
                     if let until = await state.tombstone(of: key) {
                         await mesh.send(to: peer, wait: false) { _ in .delete(key: bytes, until: until, ack: 0) }
-                    } else if await still(key, peer), let record = try? await local.load(key: key, now: Date(timeIntervalSince1970: 0)) {
-                        items.append(.init(key: bytes, record: record.binaryEncoded(), origin: await state.origin(of: key)))
+                    } else if await still(key, peer), let record = try? await local.load(key: key, now: Date(timeIntervalSince1970: 0)),
+                        let item = await synced(record)
+                    {
+                        items.append(item)
                     }
                 }
                 // The link is ordered: the chunks' acknowledgements cover the deletes before them.

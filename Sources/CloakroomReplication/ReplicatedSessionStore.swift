@@ -171,14 +171,6 @@ public final class ReplicatedSessionStore: ReplicaCore {
         return true
     }
 
-    /// Sends `message` to every live peer and waits for their acknowledgements (at most
-    /// `ackTimeout`); `keys` are remembered for each peer that may not have had it (down, or no
-    /// acknowledgement), and sent it when its link is up (`flushHints`).
-    private func replicate(_ keys: [String], _ message: @Sendable (UInt64) -> ReplicationMessage) async {
-        let unreached = await mesh.broadcast(wait: true, message)
-        if !unreached.isEmpty { await state.hint(keys, for: unreached) }
-    }
-
     public func touch(key: String, lastSeen: Date, idleExpiresAt: Date) async throws {
         try await local.touch(key: key, lastSeen: lastSeen, idleExpiresAt: idleExpiresAt)
         if let bytes = HashedKey(key)?.bytes {
@@ -296,8 +288,7 @@ public final class ReplicatedSessionStore: ReplicaCore {
         case .fetch(let key, let request):
             try await answerFetch(key, request: request, from: peer)
         case .fetched(let request, let record, let origin):
-            let items = record.isEmpty ? [] : [ReplicationMessage.SyncedRecord(key: [], record: record, origin: origin)]
-            await requests.answer(request, from: peer, items)
+            await receiveFetched(request, record: record, origin: origin, from: peer)
         case .ack, .heartbeat, .release, .userQuery, .userRecords:
             // The last three are the `backup` topology's; a node of this one never sends them.
             return
@@ -328,8 +319,7 @@ public final class ReplicatedSessionStore: ReplicaCore {
             guard let page = try? await local.list(now: Date(), afterKey: after, limit: 256), !page.isEmpty else { break }
             var items: [ReplicationMessage.SyncedRecord] = []
             for record in page {
-                guard let key = HashedKey(record.key)?.bytes else { continue }
-                items.append(.init(key: key, record: record.binaryEncoded(), origin: await state.origin(of: record.key)))
+                if let item = await synced(record) { items.append(item) }
             }
             guard await sendChunked(items, to: peer) else {
                 logger.warning("replication: a peer stopped acknowledging its catch-up", metadata: ["peer": "\(peer)"])

@@ -22,14 +22,7 @@ struct BackupSessionStoreTests {
 
     /// Runs `body` with `count` nodes and always stops them.
     static func with(_ count: Int, _ body: ([BackupSessionStore]) async throws -> Void) async throws {
-        let stores = try await nodes(count)
-        do {
-            try await body(stores)
-        } catch {
-            await stop(stores)
-            throw error
-        }
-        await stop(stores)
+        try await withStopping(try await nodes(count), body)
     }
 
     /// The nodes whose own store holds `key`.

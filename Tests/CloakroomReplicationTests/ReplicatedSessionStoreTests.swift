@@ -25,14 +25,7 @@ struct ReplicatedSessionStoreTests {
 
     /// Runs `body` on `count` started nodes, and stops them however it ends.
     static func withNodes(_ count: Int, _ body: ([ReplicatedSessionStore]) async throws -> Void) async throws {
-        let stores = try await nodes(count)
-        do {
-            try await body(stores)
-        } catch {
-            await stop(stores)
-            throw error
-        }
-        await stop(stores)
+        try await withStopping(try await nodes(count), body)
     }
 
     @Test("a sign-in on one node is on every node when it returns; a sign-out on another is gone everywhere when it returns")
@@ -372,6 +365,17 @@ struct ReplicatedSessionStoreTests {
         }
         Issue.record("condition not met within 10 s")
     }
+}
+
+/// Runs `body` on `stores` and stops every one of them however it ends.
+func withStopping<Store: SessionReplica>(_ stores: [Store], _ body: ([Store]) async throws -> Void) async throws {
+    do {
+        try await body(stores)
+    } catch {
+        for store in stores { await store.stop() }
+        throw error
+    }
+    for store in stores { await store.stop() }
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released).
