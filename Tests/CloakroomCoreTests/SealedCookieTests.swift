@@ -122,18 +122,6 @@ struct SealedCookieTests {
         let chaChaPoly: [Case]
     }
 
-    /// Bytes from lowercase or uppercase hex; nil when malformed.
-    func hex(_ text: String) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: digits.count, by: 2) {
-            guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else { return nil }
-            bytes.append(byte)
-        }
-        return bytes
-    }
-
     static func vectors() throws -> Vectors {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/aead-vectors.json")
         return try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
@@ -153,11 +141,11 @@ struct SealedCookieTests {
             )]
         {
             for test in cases {
-                let key = SymmetricKey(data: try #require(hex(test.key)))
-                let iv = try #require(hex(test.iv))
-                let aad = try #require(hex(test.aad))
-                let msg = try #require(hex(test.msg))
-                let expected = try #require(hex(test.iv + test.ct + test.tag))
+                let key = SymmetricKey(data: try #require(Hex.decode(test.key)))
+                let iv = try #require(Hex.decode(test.iv))
+                let aad = try #require(Hex.decode(test.aad))
+                let msg = try #require(Hex.decode(test.msg))
+                let expected = try #require(Hex.decode(test.iv + test.ct + test.tag))
                 if test.result == "valid" {
                     #expect(try seal(msg, key, iv, aad) == expected, "tcId \(test.tcId)")
                     #expect(try open(expected, key, aad) == msg, "tcId \(test.tcId)")

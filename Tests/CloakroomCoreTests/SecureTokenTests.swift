@@ -114,4 +114,13 @@ struct SecureTokenTests {
     func badDurationsAreRefused(_ text: String) {
         #expect(DurationText.seconds(text) == nil)
     }
+
+    @Test("hex: bytes round-trip through encode and decode (either case); an odd length or a non-hex digit is refused")
+    func hexRoundTrip() {
+        let bytes: [UInt8] = [0x00, 0x0f, 0x10, 0xab, 0xff]
+        #expect(Hex.encode(bytes) == "000f10abff")
+        #expect(Hex.decode("000f10abff") == bytes && Hex.decode("000F10ABFF") == bytes)
+        #expect(Hex.decode("") == [])
+        for bad in ["0", "abc", "0g", "zz", " 0", "0x00"] { #expect(Hex.decode(bad) == nil, "\(bad)") }
+    }
 }

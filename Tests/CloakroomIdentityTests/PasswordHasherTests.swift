@@ -1,3 +1,4 @@
+import CloakroomCore
 import CloakroomIdentity
 import Foundation
 import Testing
@@ -34,7 +35,7 @@ struct PasswordHasherTests {
         let expected =
             "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640"
         let salt = Data("NaCl".utf8).base64EncodedString()
-        let hashBytes = try #require(Data(hexString: expected))
+        let hashBytes = Data(try #require(Hex.decode(expected)))
         let encoded = "$scrypt$ln=10,r=8,p=16$\(salt)$\(hashBytes.base64EncodedString())"
         #expect(try await fast.verify("password", against: encoded))
         #expect(try await !fast.verify("Password", against: encoded))
@@ -77,19 +78,5 @@ struct PasswordHasherTests {
         }
         #expect(results.contains(false), "some callers were refused with busy")
         #expect(results.contains(true), "some callers were served")
-    }
-}
-
-extension Data {
-    init?(hexString: String) {
-        var bytes = [UInt8]()
-        var index = hexString.startIndex
-        while index < hexString.endIndex {
-            let next = hexString.index(index, offsetBy: 2)
-            guard let byte = UInt8(hexString[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        self.init(bytes)
     }
 }

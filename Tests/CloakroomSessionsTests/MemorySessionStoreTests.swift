@@ -146,8 +146,7 @@ struct MemorySessionStoreTests {
         #expect(keys.sorted().map(\.hex) == hexes.sorted())
         // The 32 bytes are the hex digits read two at a time (what the Redis store keeps).
         for (key, hex) in zip(keys, hexes) {
-            let pairs = stride(from: 0, to: 64, by: 2).map { UInt8(String(Array(hex)[$0..<$0 + 2]), radix: 16) }
-            #expect(key.bytes == pairs)
+            #expect(key.bytes == Hex.decode(hex))
             #expect(HashedKey(bytes: key.bytes) == key)
         }
         #expect(HashedKey(bytes: [UInt8](repeating: 7, count: 31)) == nil)
