@@ -302,7 +302,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CloakroomOAuthTests",
-            dependencies: ["CloakroomOAuth", "CloakroomCore", "CloakroomTokens", "CloakroomTesting"],
+            dependencies: [
+                "CloakroomOAuth", "CloakroomCore", "CloakroomTokens", "CloakroomTesting",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

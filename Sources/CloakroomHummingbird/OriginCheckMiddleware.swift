@@ -11,16 +11,21 @@ public import Hummingbird
 public struct OriginCheckMiddleware<Context: RequestContext>: RouterMiddleware {
     let allowedOrigins: Set<String>
 
-    /// Creates the middleware; `allowedOrigins` like `https://example.com` (scheme, host, port).
     /// The scheme the site is served over, when known: an `Origin` with the other scheme is
     /// another origin (RFC 6454), even on the same host.
     let scheme: String?
 
-    /// Creates the check. `secure` says the site is served over HTTPS (true) or plain HTTP
-    /// (false); nil accepts either scheme for the request's own host.
-    public init(allowedOrigins: [String] = [], secure: Bool? = nil) {
+    /// Paths that use no cookie (an OAuth token endpoint, called by other sites' scripts) and so
+    /// need no check.
+    let exemptPaths: Set<String>
+
+    /// Creates the check; `allowedOrigins` like `https://example.com` (scheme, host, port).
+    /// `secure` says the site is served over HTTPS (true) or plain HTTP (false); nil accepts
+    /// either scheme for the request's own host.
+    public init(allowedOrigins: [String] = [], secure: Bool? = nil, exemptPaths: Set<String> = []) {
         self.allowedOrigins = Set(allowedOrigins.map { $0.lowercased() })
         self.scheme = secure.map { $0 ? "https" : "http" }
+        self.exemptPaths = exemptPaths
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -29,6 +34,9 @@ public struct OriginCheckMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         default:
             break
+        }
+        if !exemptPaths.isEmpty, exemptPaths.contains(request.uri.path) {
+            return try await next(request, context)
         }
         if request.headers[HTTPField.Name("Sec-Fetch-Site")!]?.lowercased() == "cross-site" {
             throw APIError.forbidden(code: "cross_origin_request", "cross-site requests may not change state")

@@ -98,6 +98,19 @@ extension CloakroomPostgresDatabase {
             )
             """
         ],
+        // 4: what each user allowed each OAuth client (PostgresConsentStore).
+        [
+            """
+            CREATE TABLE cloakroom_oauth_consents (
+                user_id text NOT NULL,
+                client_id text NOT NULL,
+                scope text NOT NULL,
+                granted_at timestamptz NOT NULL,
+                PRIMARY KEY (user_id, client_id)
+            )
+            """,
+            "CREATE INDEX cloakroom_oauth_consents_client ON cloakroom_oauth_consents (client_id)",
+        ],
     ]
 
     /// The schema version `open` migrates to.

@@ -259,6 +259,19 @@ public final class CloakroomSQLiteDatabase: Sendable {
             ) WITHOUT ROWID
             """
         ],
+        // 4: what each user allowed each OAuth client (SQLiteConsentStore).
+        [
+            """
+            CREATE TABLE oauth_consents (
+                user_id TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                granted_at INTEGER NOT NULL,
+                PRIMARY KEY (user_id, client_id)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX oauth_consents_client ON oauth_consents (client_id)",
+        ],
     ]
 
     /// The schema version `open` migrates to.

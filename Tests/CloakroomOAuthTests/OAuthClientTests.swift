@@ -74,3 +74,11 @@ struct OAuthClientTests {
         try await OAuthClientStoreConformance.run(only: [check]) { MemoryOAuthClientStore() }
     }
 }
+
+@Suite("Consent store (memory)")
+struct MemoryConsentStoreTests {
+    @Test("memory store", arguments: ConsentStoreConformance.checkNames)
+    func conformance(_ check: String) async throws {
+        try await ConsentStoreConformance.run(only: [check]) { MemoryConsentStore() }
+    }
+}

@@ -15,3 +15,16 @@ extension PostgresTests {
         }
     }
 }
+
+extension PostgresTests {
+    /// The shared consent store contract, each check on its own empty database.
+    @Suite("ConsentStore")
+    struct ConsentStore {
+        @Test("PostgreSQL conformance", arguments: ConsentStoreConformance.checkNames)
+        func conformance(_ check: String) async throws {
+            try await PostgresFixture.withFreshDatabase { database in
+                try await ConsentStoreConformance.run(only: [check]) { PostgresConsentStore(database: database) }
+            }
+        }
+    }
+}

@@ -15,3 +15,16 @@ struct SQLiteOAuthClientStoreTests {
         }
     }
 }
+
+/// The shared consent store contract against a real SQLite file, one fresh file per check.
+@Suite("ConsentStore conformance (SQLite)")
+struct SQLiteConsentStoreTests {
+    @Test("SQLite file", arguments: ConsentStoreConformance.checkNames)
+    func sqlite(_ check: String) async throws {
+        let path = TemporaryFile.path("consents")
+        defer { TemporaryFile.remove(path) }
+        try await withDatabase(path) { database in
+            try await ConsentStoreConformance.run(only: [check]) { SQLiteConsentStore(database: database) }
+        }
+    }
+}

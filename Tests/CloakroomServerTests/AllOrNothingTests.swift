@@ -89,6 +89,7 @@ struct AllOrNothingTests {
             sessions: MemorySessionStore(),
             accounts: FaultyAccountStore(faults: faults),
             clients: MemoryOAuthClientStore(),
+            consents: MemoryConsentStore(),
             throttle: MemoryThrottleStore(),
             tokens: FaultyTokenStore(faults: faults),
             purgeThrottle: { _ in 0 },

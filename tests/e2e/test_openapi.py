@@ -84,8 +84,10 @@ def test_every_documented_operation_is_routed_and_every_routed_method_documented
 
 
 def test_every_json_route_in_the_source_is_documented():
-    """The routes of Sources/CloakroomServer/Routes (the JSON API; pages live in Pages/): a route
-    added there without its operation in the document fails here. Relative paths are under /api."""
+    """The routes of Sources/CloakroomServer/Routes (the JSON API; pages live in Pages/, the OAuth
+    protocol endpoints in OAuth/, described by docs/oauth.md and by their RFC 8414 metadata, which is
+    in the document): a route added there without its operation in the document fails here.
+    Relative paths are under /api."""
     import glob
     import re
 

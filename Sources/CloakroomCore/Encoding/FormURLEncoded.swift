@@ -49,6 +49,9 @@ public enum FormURLEncoded {
         return out
     }
 
+    /// One percent-encoded component (`+` is a space), or nil when it is not valid UTF-8.
+    public static func decodeComponent(_ part: String) -> String? { decode(Substring(part)) }
+
     /// `+` as a space, then percent-decoding; nil when malformed (a `%` not followed by two hex
     /// digits, or bytes that are not UTF-8).
     static func decode(_ part: Substring) -> String? {

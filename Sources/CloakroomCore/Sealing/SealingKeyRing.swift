@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 import Foundation
 
 /// Secret keys for sealing values (cookies, OAuth codes), each named by an ID: the first seals,
@@ -18,6 +18,13 @@ public struct SealingKeyRing: Sendable {
             guard bytes.count == 32 else { throw SealError(.invalidKey, "a sealing key is 32 bytes, not \(bytes.count)") }
             self.id = id
             self.material = SymmetricKey(data: bytes)
+        }
+
+        /// A key made in code (derived or generated), under `id` (an invalid ID becomes `k1`); a
+        /// key of another size than 256 bits is first stretched or narrowed to 256 by HKDF.
+        public init(_ key: SymmetricKey, id: String = "k1") {
+            self.id = (1...16).contains(id.utf8.count) && id.utf8.allSatisfy(Self.isIDCharacter) ? id : "k1"
+            self.material = key.bitCount == 256 ? key : HKDF<SHA256>.deriveKey(inputKeyMaterial: key, outputByteCount: 32)
         }
 
         /// A new key of 32 random bytes (the system CSPRNG).
@@ -54,6 +61,11 @@ public struct SealingKeyRing: Sendable {
         let all = [current] + previous
         guard Set(all.map(\.id)).count == all.count else { throw SealError(.invalidKey, "two sealing keys share an ID") }
         self.keys = all
+    }
+
+    /// A ring of one key.
+    public init(_ key: Key) {
+        self.keys = [key]
     }
 
     /// The key that seals.

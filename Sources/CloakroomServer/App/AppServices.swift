@@ -1,6 +1,7 @@
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
+import CloakroomOAuth
 import CloakroomReplication
 import CloakroomSessions
 import CloakroomTokens
@@ -16,6 +17,11 @@ struct AppServices: Sendable {
     let signIn: SignInService
     let keyRing: TokenKeyRing
     let tokens: TokenService
+    /// The keys ID tokens are signed with (RS256 unless configured otherwise), published in the
+    /// same JWK Set as the access-token keys.
+    let idTokenKeys: TokenKeyRing
+    /// The OAuth authorization server and OpenID provider.
+    let oauth: OAuthProvider
     /// The token cookies with `--token-transport cookie`, else nil.
     let tokenCookies: TokenCookieSettings?
     /// The known-device cookie set at sign-in.
@@ -33,6 +39,8 @@ struct AppServices: Sendable {
         backends: Backends,
         drain: DrainState = DrainState(),
         keyRing: TokenKeyRing? = nil,
+        idTokenKeys: TokenKeyRing? = nil,
+        codeKey: SymmetricKey? = nil,
         logDigestKey: SymmetricKey? = nil,
         deviceKey: SymmetricKey? = nil,
         clock: any CloakroomClock = SystemClock(),
@@ -78,6 +86,26 @@ struct AppServices: Sendable {
             ),
             logger: logger
         )
+        let idRing =
+            idTokenKeys
+            ?? TokenKeyRing(
+                configuration: .init(algorithm: .rs256, maxTokenLifetime: configuration.tokens.accessLifetime, leeway: configuration.tokens.leeway),
+                clock: clock,
+                logger: logger
+            )
+        self.idTokenKeys = idRing
+        // Codes are sealed under a key every node derives from the key-file secret; without one
+        // (tests, CLI commands), a key of this process's own.
+        let sealer = Sealer(ring: SealingKeyRing(SealingKeyRing.Key(codeKey ?? SymmetricKey(size: .bits256), id: "c1")))
+        self.oauth = OAuthProvider(
+            issuer: configuration.issuer,
+            clients: backends.clients,
+            consents: backends.consents,
+            codes: AuthorizationCodes(sealer: sealer, tokens: self.tokens, clock: clock),
+            tokens: self.tokens,
+            idTokens: IDTokenIssuer(keyRing: idRing, issuer: configuration.issuer, clock: clock),
+            clock: clock
+        )
         self.tokenCookies =
             configuration.tokens.transport == .cookie
             ? TokenCookieSettings(baseName: configuration.cookie.baseName, secure: configuration.cookie.secure) : nil
@@ -86,9 +114,13 @@ struct AppServices: Sendable {
             secure: configuration.cookie.secure,
             baseName: configuration.cookie.baseName
         )
+        // An authorization request waiting for the sign-in survives it (the new session of the
+        // same browser and user continues it).
+        var sessionConfiguration = configuration.sessions
+        sessionConfiguration.keptAtSignIn.insert(OAuthRoutes.pendingKey)
         self.sessions = SessionManager(
             store: self.backends.sessions,
-            configuration: configuration.sessions,
+            configuration: sessionConfiguration,
             clock: clock,
             logger: logger,
             metrics: metrics.sessions

@@ -25,11 +25,17 @@ enum CloakroomApplication {
         router.add(middleware: ErrorMiddleware(htmlPage: try PageRoutes.errorPageRenderer(services: services)))
         router.add(middleware: HostCheckMiddleware(allowedHosts: services.configuration.hostsServed, exemptPaths: ["/healthz"]))
         router.add(
-            middleware: OriginCheckMiddleware(allowedOrigins: services.configuration.allowedOrigins, secure: services.configuration.cookie.secure)
+            middleware: OriginCheckMiddleware(
+                allowedOrigins: services.configuration.allowedOrigins,
+                secure: services.configuration.cookie.secure,
+                exemptPaths: OAuthRoutes.machinePaths
+            )
         )
         router.add(middleware: SessionMiddleware(manager: services.sessions, cookie: services.configuration.cookie))
         APIRoutes(services: services).addRoutes(to: router)
-        PageRoutes(services: services, library: try Templates.library()).addRoutes(to: router)
+        let library = try Templates.library()
+        PageRoutes(services: services, library: library).addRoutes(to: router)
+        OAuthRoutes(services: services, library: library).addRoutes(to: router)
         // Last, so that it sees only what no route took: a known path with another method is 405.
         router.add(middleware: AllowedMethodsMiddleware(routes: router.routes))
         return router
@@ -40,6 +46,9 @@ enum CloakroomApplication {
         let ring: TokenKeyRing
         var file: URL?
         var secret: KeyEncryptionSecret?
+        /// The ID-token keys (RS256 by default) and their file.
+        var idTokenRing: TokenKeyRing?
+        var idTokenFile: URL?
     }
 
     /// A runnable application over already opened backends.
@@ -56,6 +65,8 @@ enum CloakroomApplication {
             backends: backends,
             drain: drain,
             keyRing: keys.ring,
+            idTokenKeys: keys.idTokenRing,
+            codeKey: keys.secret?.derivedKey(for: "oauth authorization codes"),
             logDigestKey: keys.secret?.derivedKey(for: "audit log username digest"),
             deviceKey: keys.secret?.derivedKey(for: "known device cookie"),
             clock: clock,
@@ -76,6 +87,11 @@ enum CloakroomApplication {
         if let file = keys.file, let secret = keys.secret {
             background.append(
                 KeyFileWatcher(ring: keys.ring, file: file, secret: secret, interval: configuration.tokens.keyReloadInterval, logger: logger)
+            )
+        }
+        if let file = keys.idTokenFile, let ring = keys.idTokenRing, let secret = keys.secret {
+            background.append(
+                KeyFileWatcher(ring: ring, file: file, secret: secret, interval: configuration.tokens.keyReloadInterval, logger: logger)
             )
         }
         return Application(

@@ -21,6 +21,8 @@ struct Backends: Sendable {
     let accounts: any IterableAccountStore
     /// Registered OAuth clients, beside the accounts.
     let clients: any OAuthClientStore
+    /// What each user allowed each OAuth client, beside the accounts.
+    let consents: any ConsentStore
     let throttle: any ThrottleStore
     /// Refresh-token families, revocation epochs and the jti deny-list (at the store URL).
     let tokens: any TokenStore
@@ -133,19 +135,23 @@ struct Backends: Sendable {
 
         let accounts: any IterableAccountStore
         let clients: any OAuthClientStore
+        let consents: any ConsentStore
         do {
             switch accountsAt {
             case .memory:
                 accounts = MemoryAccountStore()
                 clients = MemoryOAuthClientStore()
+                consents = MemoryConsentStore()
             case .sqlite(let path):
                 let database = try await sqlite(path)
                 accounts = SQLiteAccountStore(database: database)
                 clients = SQLiteOAuthClientStore(database: database)
+                consents = SQLiteConsentStore(database: database)
             case .postgres(let url):
                 let database = try await postgres(url)
                 accounts = PostgresAccountStore(database: database)
                 clients = PostgresOAuthClientStore(database: database)
+                consents = PostgresConsentStore(database: database)
             case .file, .redis:
                 throw ConfigurationError("accounts cannot live in \(accountsAt)")
             }
@@ -170,6 +176,7 @@ struct Backends: Sendable {
             sessions: sessions,
             accounts: accounts,
             clients: clients,
+            consents: consents,
             throttle: throttle,
             tokens: tokens,
             purgeThrottle: purge,
@@ -192,6 +199,7 @@ struct Backends: Sendable {
             sessions: sessions,
             accounts: accounts,
             clients: clients,
+            consents: consents,
             throttle: throttle,
             tokens: tokens,
             purgeThrottle: purgeThrottle,

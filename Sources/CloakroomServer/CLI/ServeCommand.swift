@@ -108,6 +108,16 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Refuse new registrations. Env CLOAKROOM_REGISTRATION=closed")
     var closeRegistration = false
     @OptionGroup(title: "Tokens") var keyOptions: KeyFileOptions
+    @Option(
+        help:
+            "OpenID Connect ID-token signing key file, sealed under the same secret as --keys (created on first start). Env CLOAKROOM_ID_TOKEN_KEYS. Default: KEYS with -id-token before .json"
+    )
+    var idTokenKeys: String?
+    @Option(
+        help:
+            "Algorithm of new ID-token keys: RS256 (what relying parties expect), EdDSA, ES256, PS256. Env CLOAKROOM_ID_TOKEN_ALGORITHM. Default RS256"
+    )
+    var idTokenAlgorithm: String?
     @Option(help: "Issuer (iss) of access tokens: this server's public URL. Env CLOAKROOM_ISSUER. Default http://HOST:PORT (https with --secure)")
     var issuer: String?
     @Option(help: "Audience (aud) of access tokens. Env CLOAKROOM_TOKEN_AUDIENCE. Default: the issuer")
@@ -136,6 +146,7 @@ struct Serve: AsyncParsableCommand {
         // The algorithm of new keys is a configuration value: checked here, before any file is
         // opened, so a bad one is a usage error like the others.
         _ = try keyOptions.algorithm(environment: environment)
+        _ = try idTokenSigningAlgorithm(environment: environment)
         try Self.checkTimes(&config, given: draft.given)
         try checkReplication(&config, draft.replication, environment: environment)
         try Self.checkTransport(config)
@@ -277,6 +288,23 @@ struct Serve: AsyncParsableCommand {
             try? await backends.close()
             throw CommandFailure(error.description)
         }
+        let idTokenFile = idTokenKeysURL(keys: keys.url, environment: environment)
+        let idTokenRing: TokenKeyRing
+        do {
+            idTokenRing = try await TokenKeyRing.loadOrCreate(
+                at: idTokenFile,
+                secret: keys.secret,
+                configuration: .init(
+                    algorithm: try idTokenSigningAlgorithm(environment: environment),
+                    maxTokenLifetime: max(config.tokens.accessLifetime, 300),
+                    leeway: config.tokens.leeway
+                ),
+                logger: logger
+            )
+        } catch let error as TokenKeyError {
+            try? await backends.close()
+            throw CommandFailure("ID-token key file \(idTokenFile.path): \(error.message)")
+        }
         if config.passwordHash.work < ScryptParameters.owasp.work || config.passwordHash.memoryBytes < 16 * 1024 * 1024 {
             logger.warning(
                 "the password hash cost is below OWASP's minimum for scrypt: fine for tests, weak for real accounts",
@@ -302,7 +330,7 @@ struct Serve: AsyncParsableCommand {
             let app = try CloakroomApplication.make(
                 configuration: config,
                 backends: backends,
-                keys: .init(ring: keys.ring, file: keys.url, secret: keys.secret),
+                keys: .init(ring: keys.ring, file: keys.url, secret: keys.secret, idTokenRing: idTokenRing, idTokenFile: idTokenFile),
                 drain: drain,
                 logger: logger
             )
@@ -320,5 +348,25 @@ struct Serve: AsyncParsableCommand {
             throw error
         }
         try? await backends.close()
+    }
+
+    /// The ID-token key file: `--id-token-keys`, else the access-token key file's name with
+    /// `-id-token` before its extension.
+    func idTokenKeysURL(keys: URL, environment: [String: String]) -> URL {
+        if let path = SettingReader(environment: environment).text(flag: idTokenKeys, variable: "CLOAKROOM_ID_TOKEN_KEYS") {
+            return URL(fileURLWithPath: path)
+        }
+        let base = keys.deletingPathExtension()
+        return base.deletingLastPathComponent().appendingPathComponent(base.lastPathComponent + "-id-token.json")
+    }
+
+    /// The algorithm of new ID-token keys (asymmetric only: relying parties verify them through the JWK Set).
+    func idTokenSigningAlgorithm(environment: [String: String]) throws -> TokenAlgorithm {
+        let text = SettingReader(environment: environment).text(flag: idTokenAlgorithm, variable: "CLOAKROOM_ID_TOKEN_ALGORITHM") ?? "RS256"
+        let choices = TokenAlgorithm.signingAlgorithms.filter { $0.keyType != .oct }.map(\.rawValue)
+        guard let algorithm = TokenAlgorithm.named(text), choices.contains(algorithm.rawValue) else {
+            throw ConfigurationError("ID-token algorithm \(text) is not one of \(choices.joined(separator: ", "))")
+        }
+        return algorithm
     }
 }

@@ -35,6 +35,8 @@ struct FormPage: Sendable {
     var error: String? = nil
     var username: String? = nil
     var minPassword: Int? = nil
+    /// The application the visitor signs in for (an OAuth authorization request is waiting).
+    var application: String? = nil
 }
 
 /// `account`: the visitor's sessions and the password form.
@@ -77,4 +79,25 @@ struct ErrorPage: Sendable {
     let heading: String
     let message: String
     var link: Link? = nil
+}
+
+/// `consent`: an application asks to use the account (OAuth's consent page).
+struct ConsentPage: Sendable {
+    /// One scope asked for, in words.
+    struct ScopeRow: Sendable {
+        let name: String
+        let text: String
+    }
+
+    let clientName: String
+    let clientID: String
+    /// Where the browser goes afterwards: the redirect URI's origin.
+    let destination: String
+    let username: String
+    /// What is asked that the user has not allowed this client before.
+    let scopes: [ScopeRow]
+    /// `prompt=consent` with nothing new: the page asks again for what was allowed.
+    let nothingNew: Bool
+    /// The authorization request's query, sent back with the decision.
+    let request: String
 }

@@ -1,6 +1,7 @@
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
+import CloakroomOAuth
 import CloakroomSessions
 import CloakroomTokens
 import Foundation
@@ -64,14 +65,18 @@ struct PageRoutes {
 
     @Sendable func loginForm(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         let session = try context.requireSession()
-        if try await services.currentAccount(session) != nil { return redirect("/account") }
+        let signingInFor = try await oauthClientName(session)
+        // A signed-in visitor sees the form only when an application asked for a fresh sign-in.
+        if signingInFor == nil, try await services.currentAccount(session) != nil { return redirect("/account") }
         var form = FormPage()
+        form.application = signingInFor
         // The same words whether the session was revoked, evicted, expired or its account disabled,
         // and whether or not the account still exists.
         if request.uri.queryParameters["notice"] == "ended" || sessionEnded(request, session) {
             form.notice = "Your session has ended. Please sign in again."
         }
-        return page("login", view(title: "Sign in", account: nil, session: session, forms: true, form))
+        // The form's redirects may end at the application's redirect URI: the policy allows it.
+        return try await withOAuthPolicy(page("login", view(title: "Sign in", account: nil, session: session, forms: true, form)), session: session)
     }
 
     @Sendable func login(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
@@ -80,7 +85,10 @@ struct PageRoutes {
         let username = form["username"] ?? ""
         guard session.verifyCSRF(form["csrf_token"]) else {
             if try await services.currentAccount(session) != nil { return redirect("/account") }
-            return refilled("login", title: "Sign in", session: session, username: username, message: Self.expired, status: .forbidden)
+            return try await withOAuthPolicy(
+                refilled("login", title: "Sign in", session: session, username: username, message: Self.expired, status: .forbidden),
+                session: session
+            )
         }
         do {
             let now = services.clock.now()
@@ -92,13 +100,19 @@ struct PageRoutes {
                 device: device
             )
             try await signIn(session, account: account)
-            var response = redirect("/account")
+            var response = redirect(OAuthRoutes.pending(in: session) != nil ? "/authorize/resume" : "/account")
             try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
             return response
         } catch let error as IdentityError {
-            return refused("login", title: "Sign in", session: session, username: username, error: error, message: error.message)
+            return try await withOAuthPolicy(
+                refused("login", title: "Sign in", session: session, username: username, error: error, message: error.message),
+                session: session
+            )
         } catch let error as SessionError where error.isTooManySessions {
-            return refused("login", title: "Sign in", session: session, username: username, error: error, message: error.message)
+            return try await withOAuthPolicy(
+                refused("login", title: "Sign in", session: session, username: username, error: error, message: error.message),
+                session: session
+            )
         }
     }
 
@@ -122,7 +136,7 @@ struct PageRoutes {
         do {
             let account = try await services.register(username: username, password: form["password"] ?? "", address: context.clientAddress)
             try await signIn(session, account: account)
-            var response = redirect("/account")
+            var response = redirect(OAuthRoutes.pending(in: session) != nil ? "/authorize/resume" : "/account")
             let now = services.clock.now()
             let device = services.knownDevices.device(in: request, username: account.username, now: now)
             try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
@@ -290,6 +304,22 @@ struct PageRoutes {
     }
 
     // MARK: - Helpers
+
+    /// The sign-in page again, with the policy that lets its form end at a waiting application.
+    func withOAuthPolicy(_ response: Response, session: Session) async throws -> Response {
+        guard let redirectURI = try await OAuthRoutes(services: services, library: library).pendingRedirectURI(session) else { return response }
+        var response = response
+        response.headers.append(contentsOf: OAuthRoutes.formPolicy(sendingTo: redirectURI))
+        return response
+    }
+
+    /// The name of the application whose authorization request is waiting for this sign-in, if any.
+    func oauthClientName(_ session: Session) async throws -> String? {
+        guard let pending = OAuthRoutes.pending(in: session) else { return nil }
+        let clientID = FormURLEncoded.pairs(pending.query)?.first { $0.name == "client_id" }?.value
+        guard let clientID, let client = try await services.backends.clients.client(id: clientID) else { return nil }
+        return client.name
+    }
 
     static let expired = "The form expired; please try again."
 

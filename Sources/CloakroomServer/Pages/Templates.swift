@@ -16,6 +16,7 @@ enum Templates {
 
     static let all: [String: String] = [
         "head": head, "foot": foot, "home": home, "login": login, "register": register, "account": account, "error": error,
+        "consent": consent,
     ]
 
     /// `bare`: a page rendered without knowing the visitor (errors outside the page routes): the
@@ -75,6 +76,7 @@ enum Templates {
         {{#page}}
         <div class="card narrow">
           <h1>Sign in</h1>
+          {{#application}}<p class="notice" role="status">Sign in to continue to <strong>{{application}}</strong>.</p>{{/application}}
           {{#notice}}<div class="notice" role="status">{{notice}}</div>{{/notice}}
           {{#error}}<div class="error" role="alert">{{error}}</div>{{/error}}
           <form method="post" action="/login">
@@ -84,6 +86,26 @@ enum Templates {
             <label for="password">Password</label>
             <input id="password" name="password" type="password" autocomplete="current-password" required>
             <div class="actions"><button type="submit">Sign in</button>{{#registrationOpen}}<a href="/register">Create an account</a>{{/registrationOpen}}</div>
+          </form>
+        </div>
+        {{/page}}
+        {{> foot}}
+        """
+
+    static let consent = """
+        {{> head}}
+        {{#page}}
+        <div class="card narrow">
+          <h1>Allow {{clientName}}?</h1>
+          <p><strong>{{clientName}}</strong> <span class="muted">({{clientID}})</span> asks to use your account <strong>{{username}}</strong>.</p>
+          {{#nothingNew}}<p>It asks you to confirm what you allowed it before.</p>{{/nothingNew}}
+          {{^nothingNew}}<p>If you allow it, it will be able to:</p>
+          <ul class="scopes">{{#scopes}}<li><code>{{name}}</code>: {{text}}</li>{{/scopes}}</ul>{{/nothingNew}}
+          <p class="muted">Then you will be sent back to {{destination}}. You can withdraw this permission later from your account page. Cloakroom never shares your password.</p>
+          <form method="post" action="/authorize">
+            <input type="hidden" name="csrf_token" value="{{csrf}}">
+            <input type="hidden" name="request" value="{{request}}">
+            <div class="actions"><button type="submit" name="decision" value="allow">Allow</button><button class="secondary" type="submit" name="decision" value="deny">Deny</button></div>
           </form>
         </div>
         {{/page}}

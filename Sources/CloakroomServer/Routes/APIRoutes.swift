@@ -297,6 +297,19 @@ struct APIRoutes {
     /// The signed-in caller: the access token when one was presented, else the session.
     func requireCaller(_ context: CloakroomRequestContext) async throws -> Caller {
         if let claims = context.accessToken {
+            // The account API is Cloakroom's own: a token an OAuth client obtained for the user
+            // (through /authorize or client_credentials) is for /userinfo and resource servers, and
+            // never lets that client change the account.
+            guard claims.clientID == services.tokens.configuration.clientID else {
+                throw APIError(
+                    .forbidden,
+                    code: "insufficient_scope",
+                    message: "this token was issued to the OAuth client \(claims.clientID.prefix(64)); the account API takes Cloakroom's own tokens",
+                    headers: [
+                        .wwwAuthenticate: "Bearer error=\"insufficient_scope\", error_description=\"the account API takes Cloakroom's own tokens\""
+                    ]
+                )
+            }
             guard let account = try await services.account(for: claims) else {
                 throw APIError(
                     .unauthorized,

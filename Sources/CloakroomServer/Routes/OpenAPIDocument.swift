@@ -288,6 +288,97 @@ enum OpenAPIDocument {
                 ],
                 "type": "object"
               },
+              "AuthorizationServerMetadata": {
+                "description": "OAuth 2.0 Authorization Server Metadata (RFC 8414) of Cloakroom as an authorization server (docs/oauth.md).",
+                "properties": {
+                  "authorization_endpoint": {
+                    "description": "`GET /authorize`: the authorization code flow with PKCE S256 (docs/oauth.md).",
+                    "type": "string"
+                  },
+                  "authorization_response_iss_parameter_supported": {
+                    "const": true
+                  },
+                  "code_challenge_methods_supported": {
+                    "items": {
+                      "const": "S256"
+                    },
+                    "type": "array"
+                  },
+                  "grant_types_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "introspection_endpoint": {
+                    "description": "`POST /introspect` (RFC 7662), for confidential clients.",
+                    "type": "string"
+                  },
+                  "introspection_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "issuer": {
+                    "description": "This server's issuer identifier (`--issuer`); every endpoint below is under it.",
+                    "type": "string"
+                  },
+                  "jwks_uri": {
+                    "type": "string"
+                  },
+                  "response_modes_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "response_types_supported": {
+                    "items": {
+                      "const": "code"
+                    },
+                    "type": "array"
+                  },
+                  "revocation_endpoint": {
+                    "description": "`POST /revoke` (RFC 7009).",
+                    "type": "string"
+                  },
+                  "revocation_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "scopes_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "service_documentation": {
+                    "type": "string"
+                  },
+                  "token_endpoint": {
+                    "description": "`POST /token`: `authorization_code`, `refresh_token`, `client_credentials`.",
+                    "type": "string"
+                  },
+                  "token_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  }
+                },
+                "required": [
+                  "issuer",
+                  "authorization_endpoint",
+                  "token_endpoint",
+                  "jwks_uri",
+                  "response_types_supported",
+                  "code_challenge_methods_supported"
+                ],
+                "type": "object"
+              },
               "Credentials": {
                 "description": "Unknown members are ignored. A wrong username or password is 401 `invalid_credentials` either way.",
                 "properties": {
@@ -506,6 +597,138 @@ enum OpenAPIDocument {
                 },
                 "required": [
                   "openapi"
+                ],
+                "type": "object"
+              },
+              "OpenIDProviderMetadata": {
+                "description": "OpenID Connect Discovery 1.0 provider metadata: the RFC 8414 fields and the OpenID ones.",
+                "properties": {
+                  "authorization_endpoint": {
+                    "description": "`GET /authorize`: the authorization code flow with PKCE S256 (docs/oauth.md).",
+                    "type": "string"
+                  },
+                  "authorization_response_iss_parameter_supported": {
+                    "const": true
+                  },
+                  "claims_parameter_supported": {
+                    "type": "boolean"
+                  },
+                  "claims_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "code_challenge_methods_supported": {
+                    "items": {
+                      "const": "S256"
+                    },
+                    "type": "array"
+                  },
+                  "grant_types_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "id_token_signing_alg_values_supported": {
+                    "description": "RS256 unless `--id-token-algorithm` says otherwise.",
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "introspection_endpoint": {
+                    "description": "`POST /introspect` (RFC 7662), for confidential clients.",
+                    "type": "string"
+                  },
+                  "introspection_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "issuer": {
+                    "description": "This server's issuer identifier (`--issuer`); every endpoint below is under it.",
+                    "type": "string"
+                  },
+                  "jwks_uri": {
+                    "type": "string"
+                  },
+                  "prompt_values_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "request_parameter_supported": {
+                    "type": "boolean"
+                  },
+                  "request_uri_parameter_supported": {
+                    "type": "boolean"
+                  },
+                  "response_modes_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "response_types_supported": {
+                    "items": {
+                      "const": "code"
+                    },
+                    "type": "array"
+                  },
+                  "revocation_endpoint": {
+                    "description": "`POST /revoke` (RFC 7009).",
+                    "type": "string"
+                  },
+                  "revocation_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "scopes_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "service_documentation": {
+                    "type": "string"
+                  },
+                  "subject_types_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "token_endpoint": {
+                    "description": "`POST /token`: `authorization_code`, `refresh_token`, `client_credentials`.",
+                    "type": "string"
+                  },
+                  "token_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "userinfo_endpoint": {
+                    "description": "`GET|POST /userinfo` (OpenID Connect Core section 5.3).",
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "issuer",
+                  "authorization_endpoint",
+                  "token_endpoint",
+                  "jwks_uri",
+                  "response_types_supported",
+                  "code_challenge_methods_supported",
+                  "userinfo_endpoint",
+                  "subject_types_supported",
+                  "id_token_signing_alg_values_supported"
                 ],
                 "type": "object"
               },
@@ -947,7 +1170,7 @@ enum OpenAPIDocument {
             }
           },
           "info": {
-            "description": "The JSON API of the Cloakroom server: sign-in with sessions, token sign-in, the session data API and the operational endpoints. The HTML pages (`/`, `/login`, `/register`, `/account`, `/logout`, `/account/...`, `/assets/...`) are not part of it. Prose reference: docs/http-api.md and docs/tokens.md.\n\nRules for every route:\n- Every error is JSON `{\"error\": CODE, \"message\": TEXT}` (schema `Error`) with `Cache-Control: no-store`; the token endpoints add `error_description` (RFC 6749 section 5.2), a refused access token adds `reason`. Clients ignore members they do not know; request bodies may carry unknown members too (they are ignored).\n- Before any route: a `Host` this server does not answer for is 421 `misdirected_request` (not for `/healthz`); a state-changing request (POST, PUT, DELETE) with a foreign `Origin` or `Sec-Fetch-Site: cross-site` is 403 `cross_origin_request`; a header block over 80 KiB is 431 and a request the HTTP parser refuses is 400 `malformed_request` (then the connection closes).\n- A cookie-authenticated API request that changes state must send `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token` (403 `csrf_header_missing`).\n- `HEAD` is answered wherever `GET` is. A known path asked with another method is 405 `method_not_allowed` with `Allow` (`components/responses/MethodNotAllowed`); `OPTIONS` is 204 with `Allow`. An unknown path is 404 `not_found` (`components/responses/NotFound`).\n- A request whose session changed while it ran may get 409 `session_conflict` after the write's retries, and any route 503 `session_store_unavailable` when the session store cannot be reached.\n- Responses carry `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`, `Referrer-Policy`, `Cross-Origin-Opener-Policy`, `Permissions-Policy` and `Content-Security-Policy` (and `Strict-Transport-Security` with `--secure`); a response to a signed-in caller is `Cache-Control: no-store` with `Vary: Cookie`, to a Bearer request with `Vary: Authorization`.",
+            "description": "The JSON API of the Cloakroom server: sign-in with sessions, token sign-in, the session data API and the operational endpoints. The HTML pages (`/`, `/login`, `/register`, `/account`, `/logout`, `/account/...`, `/assets/...`) are not part of it, nor are the OAuth 2.1 / OpenID Connect endpoints (`/authorize`, `/token`, `/revoke`, `/introspect`, `/userinfo`), which follow their RFCs and are described in docs/oauth.md; their metadata documents are here. Prose reference: docs/http-api.md and docs/tokens.md.\n\nRules for every route:\n- Every error is JSON `{\"error\": CODE, \"message\": TEXT}` (schema `Error`) with `Cache-Control: no-store`; the token endpoints add `error_description` (RFC 6749 section 5.2), a refused access token adds `reason`. Clients ignore members they do not know; request bodies may carry unknown members too (they are ignored).\n- Before any route: a `Host` this server does not answer for is 421 `misdirected_request` (not for `/healthz`); a state-changing request (POST, PUT, DELETE) with a foreign `Origin` or `Sec-Fetch-Site: cross-site` is 403 `cross_origin_request`; a header block over 80 KiB is 431 and a request the HTTP parser refuses is 400 `malformed_request` (then the connection closes).\n- A cookie-authenticated API request that changes state must send `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token` (403 `csrf_header_missing`).\n- `HEAD` is answered wherever `GET` is. A known path asked with another method is 405 `method_not_allowed` with `Allow` (`components/responses/MethodNotAllowed`); `OPTIONS` is 204 with `Allow`. An unknown path is 404 `not_found` (`components/responses/NotFound`).\n- A request whose session changed while it ran may get 409 `session_conflict` after the write's retries, and any route 503 `session_store_unavailable` when the session store cannot be reached.\n- Responses carry `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`, `Referrer-Policy`, `Cross-Origin-Opener-Policy`, `Permissions-Policy` and `Content-Security-Policy` (and `Strict-Transport-Security` with `--secure`); a response to a signed-in caller is `Cache-Control: no-store` with `Vary: Cookie`, to a Bearer request with `Vary: Authorization`.",
             "summary": "Sign-in, sessions and tokens.",
             "title": "Cloakroom JSON API",
             "version": "1.0.0"
@@ -1074,6 +1297,60 @@ enum OpenAPIDocument {
                 "tags": [
                   "tokens"
                 ]
+              }
+            },
+            "/.well-known/oauth-authorization-server": {
+              "get": {
+                "description": "RFC 8414 authorization server metadata (the OpenID document without its OpenID fields). Cacheable for 5 minutes; `HEAD` is answered too.",
+                "operationId": "authorizationServerMetadata",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/AuthorizationServerMetadata"
+                        }
+                      }
+                    },
+                    "description": "The metadata document.",
+                    "headers": {
+                      "Cache-Control": {
+                        "required": true,
+                        "schema": {
+                          "const": "public, max-age=300"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": []
+              }
+            },
+            "/.well-known/openid-configuration": {
+              "get": {
+                "description": "OpenID Connect Discovery: where the OAuth endpoints are and what they support. The OAuth endpoints themselves (`/authorize`, `/token`, `/revoke`, `/introspect`, `/userinfo`) follow their RFCs and are described in docs/oauth.md. Cacheable for 5 minutes; `HEAD` is answered too.",
+                "operationId": "openIDConfiguration",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/OpenIDProviderMetadata"
+                        }
+                      }
+                    },
+                    "description": "The metadata document.",
+                    "headers": {
+                      "Cache-Control": {
+                        "required": true,
+                        "schema": {
+                          "const": "public, max-age=300"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": []
               }
             },
             "/api/login": {

@@ -35,14 +35,31 @@ struct TokenRoutes {
 
     func addRoutes(to router: Router<CloakroomRequestContext>, api: RouterGroup<CloakroomRequestContext>) {
         router.get("/.well-known/jwks.json", use: jwks)
+        router.get("/.well-known/openid-configuration") { [services] _, _ in try await OAuthRoutes.metadata(services: services, openID: true) }
+        router.get("/.well-known/oauth-authorization-server") { [services] _, _ in
+            try await OAuthRoutes.metadata(services: services, openID: false)
+        }
         api.post("token", use: token)
         api.post("token/revoke", use: revoke)
     }
 
     // MARK: - Handlers
 
+    /// One JWK Set holding the keys of several (the access-token and the ID-token keys).
+    static func merged(_ sets: [String]) -> Data {
+        var keys: [Any] = []
+        for set in sets {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(set.utf8)) as? [String: Any],
+                let members = object["keys"] as? [Any]
+            else { continue }
+            keys += members
+        }
+        return (try? JSONSerialization.data(withJSONObject: ["keys": keys], options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data(#"{"keys":[]}"#.utf8)
+    }
+
     @Sendable func jwks(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
-        let body = Data(await services.keyRing.jwks().utf8)
+        let body = Self.merged([await services.keyRing.jwks(), await services.idTokenKeys.jwks()])
         let etag = "\"" + SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
         // `keys rotate` publishes the next key longer than this ahead of its first signature, so a
         // verifier that caches the set for this long already holds every key it will meet.

@@ -1,0 +1,255 @@
+"""Cloakroom as an OAuth 2.1 authorization server and OpenID provider (issue 14), driven by a
+relying party nobody here wrote: Authlib's OAuth2Session (PKCE S256), through the real sign-in and
+consent pages of a real server on a SQLite file. Then the RFC 9700 negative cases over HTTP."""
+import base64
+import hashlib
+import json
+import re
+import secrets
+import subprocess
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.jose import JsonWebKey, jwt
+from authlib.oidc.core import CodeIDToken
+
+from conftest import BIN, Server
+
+PASSWORD = "correct horse battery staple"
+REDIRECT = "https://rp.example/callback"
+
+
+def add_client(store, name, *args):
+    done = subprocess.run([BIN, "clients", "add", name, "--store", store, "--json", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture
+def provider(workdir):
+    store = f"sqlite:{workdir}/cloakroom.sqlite"
+    server = Server(store).start()
+    assert requests.post(server.url + "/api/register", json={"username": "alice", "password": PASSWORD}).status_code == 201
+    rp = add_client(store, "Relying Party", "--redirect", REDIRECT, "--scope", "openid profile offline_access orders:read",
+                    "--post-logout-redirect", "https://rp.example/bye")
+    other = add_client(store, "Other RP", "--redirect", "https://other.example/cb", "--scope", "openid profile")
+    meta = requests.get(server.url + "/.well-known/openid-configuration").json()
+    yield server, rp, other, meta
+    server.stop()
+
+
+def field(html, name):
+    match = re.search(r'name="%s" value="([^"]*)"' % name, html)
+    assert match, f"no {name} field in the page"
+    return match.group(1).replace("&amp;", "&").replace("&#39;", "'").replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+
+
+def browse_to_callback(server, url, browser=None, username="alice", password=PASSWORD, decision="allow"):
+    """A person in a browser: follows the authorization URL, signs in on the page, allows on the
+    consent page; returns the callback URL the browser is sent to, and the browser."""
+    browser = browser or requests.Session()
+    response = browser.get(url, allow_redirects=False)
+    for _ in range(6):
+        if response.status_code != 303:
+            break
+        location = response.headers["Location"]
+        if location.startswith(REDIRECT) or location.startswith("https://other.example"):
+            return location, browser
+        target = location if location.startswith("http") else server.url + location
+        response = browser.get(target, allow_redirects=False)
+        if response.status_code == 200 and 'action="/login"' in response.text:
+            response = browser.post(server.url + "/login", data={
+                "csrf_token": field(response.text, "csrf_token"), "username": username, "password": password},
+                allow_redirects=False)
+    assert response.status_code == 200 and 'action="/authorize"' in response.text, response.text[:500]
+    response = browser.post(server.url + "/authorize", data={
+        "csrf_token": field(response.text, "csrf_token"), "request": field(response.text, "request"), "decision": decision},
+        allow_redirects=False)
+    assert response.status_code == 303, response.text[:300]
+    return response.headers["Location"], browser
+
+
+def rp_session(rp, meta, scope="openid profile offline_access"):
+    return OAuth2Session(rp["client_id"], rp["client_secret"], scope=scope, redirect_uri=REDIRECT,
+                         code_challenge_method="S256", token_endpoint_auth_method="client_secret_basic")
+
+
+def test_discovery_and_jwks(provider):
+    server, _, _, meta = provider
+    assert meta["issuer"] == server.url
+    for key in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "revocation_endpoint",
+                "introspection_endpoint"):
+        assert meta[key].startswith(server.url + "/")
+    assert meta["response_types_supported"] == ["code"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert "RS256" in meta["id_token_signing_alg_values_supported"]
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    rfc8414 = requests.get(server.url + "/.well-known/oauth-authorization-server").json()
+    assert rfc8414["issuer"] == server.url and "userinfo_endpoint" not in rfc8414
+    keys = requests.get(meta["jwks_uri"]).json()["keys"]
+    assert {k["kty"] for k in keys} >= {"RSA", "OKP"}, "the ID-token key and the access-token key are both published"
+
+
+def test_authlib_code_flow_with_pkce_id_token_userinfo_refresh_introspect_revoke(provider):
+    server, rp, _, meta = provider
+    client = rp_session(rp, meta)
+    verifier = secrets.token_urlsafe(48)
+    nonce = secrets.token_urlsafe(16)
+    url, state = client.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
+    callback, browser = browse_to_callback(server, url)
+    query = parse_qs(urlparse(callback).query)
+    assert query["state"] == [state] and query["iss"] == [server.url], "RFC 9207: iss on the authorization response"
+
+    token = client.fetch_token(meta["token_endpoint"], authorization_response=callback, code_verifier=verifier)
+    assert token["token_type"] == "Bearer" and token["refresh_token"] and token["id_token"]
+    assert set(token["scope"].split()) == {"openid", "profile", "offline_access"}
+
+    # The ID token, validated by Authlib against the published keys (signature, iss, aud, exp,
+    # nonce, at_hash), and at_hash once more here, by hand.
+    jwks = JsonWebKey.import_key_set(requests.get(meta["jwks_uri"]).json())
+    claims = jwt.decode(token["id_token"], jwks, claims_cls=CodeIDToken,
+                        claims_options={"iss": {"essential": True, "value": server.url}},
+                        claims_params={"nonce": nonce, "client_id": rp["client_id"], "access_token": token["access_token"]})
+    claims.validate()
+    header = json.loads(base64.urlsafe_b64decode(token["id_token"].split(".")[0] + "=="))
+    assert header["alg"] == "RS256"
+    digest = hashlib.sha256(token["access_token"].encode()).digest()
+    assert claims["at_hash"] == base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    assert claims["aud"] == rp["client_id"] and claims["azp"] == rp["client_id"] and claims["sid"] and claims["auth_time"]
+
+    info = client.get(meta["userinfo_endpoint"]).json()
+    assert info["sub"] == claims["sub"] and info["preferred_username"] == "alice"
+
+    # A second authorization: consent is remembered, so the browser goes straight back.
+    url2, state2 = client.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
+    again = browser.get(url2, allow_redirects=False)
+    assert again.status_code == 303 and again.headers["Location"].startswith(REDIRECT + "?code=")
+
+    # Refresh: rotated; the old refresh token presented again revokes the whole family.
+    old_refresh = token["refresh_token"]
+    refreshed = client.refresh_token(meta["token_endpoint"], refresh_token=old_refresh)
+    assert refreshed["refresh_token"] != old_refresh and refreshed["access_token"] != token["access_token"]
+
+    introspected = client.introspect_token(meta["introspection_endpoint"], token=refreshed["access_token"]).json()
+    assert introspected["active"] is True and introspected["client_id"] == rp["client_id"] and introspected["sub"] == claims["sub"]
+
+    reuse = requests.post(meta["token_endpoint"], data={"grant_type": "refresh_token", "refresh_token": old_refresh},
+                          auth=(rp["client_id"], rp["client_secret"]))
+    assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
+    revoked = requests.get(meta["userinfo_endpoint"], headers={"Authorization": "Bearer " + refreshed["access_token"]})
+    assert revoked.status_code == 401 and 'error="invalid_token"' in revoked.headers["WWW-Authenticate"]
+
+    # RFC 7009 through Authlib: a fresh sign-in's refresh token revoked; its access token stops at once.
+    url3, _ = client.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
+    callback3 = browser.get(url3, allow_redirects=False).headers["Location"]
+    fresh = client.fetch_token(meta["token_endpoint"], authorization_response=callback3, code_verifier=verifier)
+    assert client.revoke_token(meta["revocation_endpoint"], token=fresh["refresh_token"],
+                               token_type_hint="refresh_token").status_code == 200
+    assert requests.get(meta["userinfo_endpoint"], headers={"Authorization": "Bearer " + fresh["access_token"]}).status_code == 401
+    inactive = client.introspect_token(meta["introspection_endpoint"], token=fresh["access_token"]).json()
+    assert inactive == {"active": False}
+
+
+def authorize_query(rp, **overrides):
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    params = {"client_id": rp["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid",
+              "state": "st", "code_challenge": challenge, "code_challenge_method": "S256"}
+    params.update(overrides)
+    return {k: v for k, v in params.items() if v is not None}, verifier
+
+
+@pytest.mark.parametrize("redirect", [
+    "https://rp.example/callback/", "https://rp.example/callbackx", "https://rp.example/call", "https://RP.example/callback",
+    "https://rp.example:443/callback", "https://rp.example/Callback", "http://rp.example/callback",
+    "https://rp.example/callback?x=1", "https://rp.example/x/../callback", "https://evil.example/callback",
+])
+def test_redirect_uri_mismatch_is_shown_never_redirected(provider, redirect):
+    server, rp, _, _ = provider
+    params, _ = authorize_query(rp, redirect_uri=redirect)
+    response = requests.get(server.url + "/authorize", params=params, allow_redirects=False)
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "redirect_uri is not registered" in response.text
+
+
+def test_errors_after_the_redirect_uri_go_back_with_state_and_iss(provider):
+    server, rp, _, _ = provider
+    for overrides, code in [({"response_type": "token"}, "unsupported_response_type"),
+                            ({"code_challenge_method": "plain"}, "invalid_request"),
+                            ({"code_challenge": None, "code_challenge_method": None}, "invalid_request"),
+                            ({"scope": "openid admin"}, "invalid_scope")]:
+        params, _ = authorize_query(rp, **overrides)
+        response = requests.get(server.url + "/authorize", params=params, allow_redirects=False)
+        assert response.status_code == 303, overrides
+        query = parse_qs(urlparse(response.headers["Location"]).query)
+        assert query["error"] == [code] and query["state"] == ["st"] and query["iss"] == [server.url], overrides
+    unknown = requests.get(server.url + "/authorize", params={**authorize_query(rp)[0], "client_id": "nobody"}, allow_redirects=False)
+    assert unknown.status_code == 400 and "Location" not in unknown.headers
+
+
+def code_for(server, rp, browser=None, **overrides):
+    params, verifier = authorize_query(rp, **overrides)
+    callback, browser = browse_to_callback(server, server.url + "/authorize?" + urlencode(params), browser)
+    return parse_qs(urlparse(callback).query)["code"][0], verifier, browser
+
+
+def exchange(meta, rp, code, verifier, auth=None, **extra):
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier, **extra}
+    return requests.post(meta["token_endpoint"], data=data, auth=auth or (rp["client_id"], rp["client_secret"]))
+
+
+def test_token_endpoint_refusals(provider):
+    server, rp, other, meta = provider
+    code, verifier, browser = code_for(server, rp)
+    wrong = exchange(meta, rp, code, verifier, auth=(rp["client_id"], "wrong-secret"))
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client" and wrong.headers["WWW-Authenticate"].startswith("Basic")
+    assert wrong.headers["Cache-Control"] == "no-store"
+    for bad in ["", "x" * 42, "x" * 129, verifier[:-1] + ("A" if verifier[-1] != "A" else "B")]:
+        answer = exchange(meta, rp, code, bad)
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant", bad
+    assert exchange(meta, rp, code, verifier, redirect_uri=REDIRECT + "/").json()["error"] == "invalid_grant"
+    assert exchange(meta, rp, code, verifier, auth=(other["client_id"], other["client_secret"])).json()["error"] == "invalid_grant"
+    # Every refusal above left the code unspent: the rightful exchange works, once.
+    first = exchange(meta, rp, code, verifier)
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "no-store"
+    tokens = first.json()
+    second = exchange(meta, rp, code, verifier)
+    assert second.status_code == 400 and "already used" in second.json()["error_description"]
+    assert requests.get(meta["userinfo_endpoint"], headers={"Authorization": "Bearer " + tokens["access_token"]}).status_code == 401
+
+    # Scope escalation on refresh.
+    code, verifier, _ = code_for(server, rp, browser)
+    tokens = exchange(meta, rp, code, verifier).json()
+    wider = requests.post(meta["token_endpoint"], data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+                                                        "scope": "openid orders:read"}, auth=(rp["client_id"], rp["client_secret"]))
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+
+    # Client B may neither see nor revoke client A's token.
+    seen = requests.post(meta["introspection_endpoint"], data={"token": tokens["access_token"]}, auth=(other["client_id"], other["client_secret"]))
+    assert seen.json() == {"active": False}
+    refused = requests.post(meta["revocation_endpoint"], data={"token": tokens["refresh_token"]}, auth=(other["client_id"], other["client_secret"]))
+    assert refused.status_code == 400 and refused.json()["error"] == "unauthorized_client"
+    assert requests.get(meta["userinfo_endpoint"], headers={"Authorization": "Bearer " + tokens["access_token"]}).status_code == 200
+
+    # A client's token is not a key to the account API.
+    me = requests.get(server.url + "/api/me", headers={"Authorization": "Bearer " + tokens["access_token"]})
+    assert me.status_code == 403 and me.json()["error"] == "insufficient_scope"
+    assert requests.post(meta["token_endpoint"], data={"grant_type": "password", "username": "alice", "password": PASSWORD},
+                         auth=(rp["client_id"], rp["client_secret"])).json()["error"] == "unsupported_grant_type"
+
+
+def test_denied_consent_and_prompt_none(provider):
+    server, rp, _, _ = provider
+    params, _ = authorize_query(rp, prompt="none")
+    silent = requests.get(server.url + "/authorize", params=params, allow_redirects=False)
+    assert parse_qs(urlparse(silent.headers["Location"]).query)["error"] == ["login_required"]
+    params, _ = authorize_query(rp)
+    callback, browser = browse_to_callback(server, server.url + "/authorize?" + urlencode(params), decision="deny")
+    query = parse_qs(urlparse(callback).query)
+    assert query["error"] == ["access_denied"] and query["state"] == ["st"] and "code" not in query
+    params, _ = authorize_query(rp, prompt="none")
+    no_consent = browser.get(server.url + "/authorize", params=params, allow_redirects=False)
+    assert parse_qs(urlparse(no_consent.headers["Location"]).query)["error"] == ["consent_required"]
