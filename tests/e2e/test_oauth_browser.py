@@ -52,7 +52,8 @@ def test_sign_in_with_cloakroom_in_a_browser(workdir, relying_party):
     driver = new_browser()
     try:
         assert requests.post(server.url + "/api/register", json={"username": "bea", "password": PASSWORD}).status_code == 201
-        rp = add_client(store, "Photo Printer", "--redirect", relying_party, "--scope", "openid profile")
+        rp = add_client(store, "Photo Printer", "--redirect", relying_party, "--scope", "openid profile",
+                        "--post-logout-redirect", relying_party + "?bye=1")
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         query = {"client_id": rp["client_id"], "redirect_uri": relying_party, "response_type": "code", "scope": "openid profile",
@@ -93,6 +94,17 @@ def test_sign_in_with_cloakroom_in_a_browser(workdir, relying_party):
         driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]").click()
         wait_for(driver, lambda d: d.current_url.startswith(relying_party) and "st-3" in d.current_url, "the redirect after signing in again")
         assert any("st-3" in path for path in Callback.received)
+
+        # RP-initiated logout: the relying party sends the browser to end_session_endpoint; the
+        # person confirms and lands back on the relying party, signed out of Cloakroom.
+        driver.get(server.url + "/end-session?" + urlencode({
+            "id_token_hint": token.json()["id_token"], "post_logout_redirect_uri": relying_party + "?bye=1", "state": "out-1"}))
+        wait_for(driver, lambda d: "Sign out of Cloakroom?" in d.page_source, "the sign-out confirmation")
+        shot(driver, "oauth-3-end-session")
+        driver.find_element(By.CSS_SELECTOR, "button[value=logout]").click()
+        wait_for(driver, lambda d: d.current_url.startswith(relying_party) and "out-1" in d.current_url, "the redirect after signing out")
+        driver.get(server.url + "/account")
+        wait_for(driver, lambda d: d.find_elements(By.NAME, "password") and "/login" in d.current_url, "the sign-in page: signed out")
     finally:
         driver.quit()
         server.stop()

@@ -253,3 +253,42 @@ def test_denied_consent_and_prompt_none(provider):
     params, _ = authorize_query(rp, prompt="none")
     no_consent = browser.get(server.url + "/authorize", params=params, allow_redirects=False)
     assert parse_qs(urlparse(no_consent.headers["Location"]).query)["error"] == ["consent_required"]
+
+
+def test_rp_initiated_logout(provider):
+    server, rp, other, meta = provider
+    assert meta["end_session_endpoint"] == server.url + "/end-session"
+    client = rp_session(rp, meta)
+    verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
+    url, _ = client.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
+    callback, browser = browse_to_callback(server, url)
+    id_token = client.fetch_token(meta["token_endpoint"], authorization_response=callback, code_verifier=verifier)["id_token"]
+    assert browser.get(server.url + "/api/me").status_code == 200
+
+    # Unregistered, prefixed or another client's URI: shown, never redirected; nobody signed out.
+    for uri, extra in [("https://evil.example/bye", {}), ("https://rp.example/bye/x", {}), ("https://rp.example/bye", {"client_id": other["client_id"]})]:
+        params = {"id_token_hint": id_token, "post_logout_redirect_uri": uri, "state": "s", **extra}
+        refused = browser.get(meta["end_session_endpoint"], params=params, allow_redirects=False)
+        assert refused.status_code == 400 and "Location" not in refused.headers, uri
+    without_client = browser.get(meta["end_session_endpoint"], params={"post_logout_redirect_uri": "https://rp.example/bye"}, allow_redirects=False)
+    assert without_client.status_code == 400
+    assert browser.get(server.url + "/api/me").status_code == 200
+
+    # A link alone signs nobody out: the page asks; confirming signs out and goes back with state.
+    page = browser.get(meta["end_session_endpoint"], params={"id_token_hint": id_token, "post_logout_redirect_uri": "https://rp.example/bye",
+                                                             "state": "bye-1"}, allow_redirects=False)
+    assert page.status_code == 200 and "Relying Party" in page.text and "asks to sign you out" in page.text
+    assert "form-action 'self' https://rp.example;" in page.headers["Content-Security-Policy"]
+    forged = browser.post(server.url + "/end-session", data={"decision": "logout", "client_id": rp["client_id"],
+                                                            "post_logout_redirect_uri": "https://rp.example/bye"}, allow_redirects=False)
+    assert forged.headers["Location"] == "/account" and browser.get(server.url + "/api/me").status_code == 200
+    done = browser.post(server.url + "/end-session", data={
+        "csrf_token": field(page.text, "csrf_token"), "decision": "logout", "client_id": field(page.text, "client_id"),
+        "post_logout_redirect_uri": field(page.text, "post_logout_redirect_uri"), "state": field(page.text, "state")},
+        allow_redirects=False)
+    assert done.status_code == 303 and done.headers["Location"] == "https://rp.example/bye?state=bye-1"
+    assert browser.get(server.url + "/api/me").status_code == 401
+    # Signed out already: straight on.
+    again = browser.get(meta["end_session_endpoint"], params={"client_id": rp["client_id"], "post_logout_redirect_uri": "https://rp.example/bye"},
+                        allow_redirects=False)
+    assert again.status_code == 303 and again.headers["Location"] == "https://rp.example/bye"

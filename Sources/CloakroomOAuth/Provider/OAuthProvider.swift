@@ -322,6 +322,7 @@ public struct OAuthProvider: Sendable {
         ]
         if openID {
             document["userinfo_endpoint"] = url("/userinfo")
+            document["end_session_endpoint"] = url("/end-session")
             document["subject_types_supported"] = list(["public"])
             document["id_token_signing_alg_values_supported"] = list([idTokenAlgorithm])
             document["claims_supported"] = list([

@@ -37,6 +37,8 @@ struct OAuthRoutes {
         router.post("/introspect", use: introspect)
         router.get("/userinfo", use: userinfo)
         router.post("/userinfo", use: userinfo)
+        router.get("/end-session", use: endSession)
+        router.post("/end-session", use: endSessionDecision)
     }
 
     var provider: OAuthProvider { services.oauth }
@@ -216,6 +218,98 @@ struct OAuthRoutes {
             let seconds = Double(text[..<bar])
         else { return nil }
         return (Date(timeIntervalSince1970: seconds), String(text[text.index(after: bar)...]))
+    }
+
+    // MARK: - RP-initiated logout
+
+    /// Where a logout request may send the browser: the client it names (`client_id`, or the
+    /// `aud` of `id_token_hint`, which only names the client: it is not trusted for more) and
+    /// one of that client's registered post-logout redirect URIs, exactly; else the reason.
+    func logoutTarget(_ fields: [String: String]) async throws -> (client: OAuthClient?, redirectURI: String?, refusal: String?) {
+        var clientID = fields["client_id"].flatMap { $0.isEmpty ? nil : $0 }
+        if let hint = fields["id_token_hint"], !hint.isEmpty {
+            guard let audience = Self.audience(ofIDToken: hint, issuer: provider.issuer) else {
+                return (nil, nil, "id_token_hint is not an ID token issued here")
+            }
+            if let named = clientID, named != audience { return (nil, nil, "client_id differs from the audience of id_token_hint") }
+            clientID = audience
+        }
+        var client: OAuthClient?
+        if let clientID { client = try await services.backends.clients.client(id: clientID) }
+        if clientID != nil, client == nil { return (nil, nil, "unknown client_id") }
+        guard let uri = fields["post_logout_redirect_uri"], !uri.isEmpty else { return (client, nil, nil) }
+        guard let client else { return (nil, nil, "post_logout_redirect_uri needs client_id or id_token_hint to name the client") }
+        guard client.postLogoutRedirectURIs.contains(uri) else {
+            return (client, nil, "post_logout_redirect_uri is not registered for this client")
+        }
+        return (client, uri, nil)
+    }
+
+    /// `GET /end-session` (OpenID Connect RP-Initiated Logout 1.0): a signed-in browser is asked to
+    /// confirm (a link cannot sign anyone out); one already signed out goes straight on.
+    @Sendable func endSession(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        guard let fields = FormURLEncoded.parse(request.uri.query ?? "") else {
+            return try await refusedPage(.invalidRequest("the query is not valid percent-encoded UTF-8"), session: session)
+        }
+        let target = try await logoutTarget(fields)
+        if let refusal = target.refusal { return try await refusedPage(.invalidRequest(refusal), session: session) }
+        guard let account = try await services.currentAccount(session) else {
+            return redirect(Self.afterLogout(target.redirectURI, state: fields["state"]))
+        }
+        let page = EndSessionPage(
+            clientName: target.client?.name,
+            clientID: target.client?.id ?? "",
+            username: account.username,
+            redirectURI: target.redirectURI ?? "",
+            state: fields["state"] ?? ""
+        )
+        let view = PageView(
+            title: "Sign out?",
+            registrationOpen: services.configuration.registrationOpen,
+            user: PageUser(username: account.username),
+            csrf: session.csrfToken(),
+            bare: false,
+            page: page
+        )
+        return PageRoutes.render(library, "endSession", view, headers: target.redirectURI.map(Self.formPolicy(sendingTo:)) ?? [:])
+    }
+
+    /// The confirmation form: sign out (CSRF-checked; the target is checked again), then on to
+    /// the client's post-logout redirect URI with `state`, or to the home page.
+    @Sendable func endSessionDecision(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = try await Bodies.form(from: request)
+        let target = try await logoutTarget(form.filter { ["client_id", "post_logout_redirect_uri"].contains($0.key) })
+        if let refusal = target.refusal { return try await refusedPage(.invalidRequest(refusal), session: session) }
+        if session.userID != nil {
+            guard session.verifyCSRF(form["csrf_token"]) else { return redirect("/account") }
+            guard form["decision"] == "logout" else { return redirect("/account") }
+            try await services.sessions.destroy(session)
+            services.logger.info("signed out at a relying party's request", metadata: ["client": "\(target.client?.id ?? "-")"])
+        }
+        var response = redirect(Self.afterLogout(target.redirectURI, state: form["state"].flatMap { $0.isEmpty ? nil : $0 }))
+        response.headers[HTTPField.Name("Clear-Site-Data")!] = "\"cache\""
+        return response
+    }
+
+    static func afterLogout(_ redirectURI: String?, state: String?) -> String {
+        guard let redirectURI else { return "/" }
+        guard let state else { return redirectURI }
+        return OAuthError.appending([("state", state)], to: redirectURI)
+    }
+
+    /// The `aud` of an ID token issued here (`iss` must be ours), read without checking the
+    /// signature or the expiry: an expired hint is normal, and it only names the client.
+    static func audience(ofIDToken token: String, issuer: String) -> String? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let bytes = Base64URL.decode(String(parts[1])),
+            let claims = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+            claims["iss"] as? String == issuer
+        else { return nil }
+        if let audience = claims["aud"] as? String { return audience }
+        if let audiences = claims["aud"] as? [String], audiences.count == 1 { return audiences[0] }
+        return claims["azp"] as? String
     }
 
     // MARK: - Token, revocation, introspection

@@ -101,3 +101,13 @@ struct ConsentPage: Sendable {
     /// The authorization request's query, sent back with the decision.
     let request: String
 }
+
+/// `endSession`: a relying party asked to sign the browser out (RP-initiated logout).
+struct EndSessionPage: Sendable {
+    let clientName: String?
+    let clientID: String
+    let username: String
+    /// Where the browser goes afterwards (a registered post-logout redirect URI), or empty.
+    let redirectURI: String
+    let state: String
+}

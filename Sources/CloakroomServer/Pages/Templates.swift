@@ -16,7 +16,7 @@ enum Templates {
 
     static let all: [String: String] = [
         "head": head, "foot": foot, "home": home, "login": login, "register": register, "account": account, "error": error,
-        "consent": consent,
+        "consent": consent, "endSession": endSession,
     ]
 
     /// `bare`: a page rendered without knowing the visitor (errors outside the page routes): the
@@ -106,6 +106,25 @@ enum Templates {
             <input type="hidden" name="csrf_token" value="{{csrf}}">
             <input type="hidden" name="request" value="{{request}}">
             <div class="actions"><button type="submit" name="decision" value="allow">Allow</button><button class="secondary" type="submit" name="decision" value="deny">Deny</button></div>
+          </form>
+        </div>
+        {{/page}}
+        {{> foot}}
+        """
+
+    static let endSession = """
+        {{> head}}
+        {{#page}}
+        <div class="card narrow">
+          <h1>Sign out of Cloakroom?</h1>
+          {{#clientName}}<p><strong>{{clientName}}</strong> asks to sign you out.</p>{{/clientName}}
+          <p>You are signed in as <strong>{{username}}</strong>. Signing out ends this browser's session here; your other devices stay signed in.</p>
+          <form method="post" action="/end-session">
+            <input type="hidden" name="csrf_token" value="{{csrf}}">
+            <input type="hidden" name="client_id" value="{{clientID}}">
+            <input type="hidden" name="post_logout_redirect_uri" value="{{redirectURI}}">
+            <input type="hidden" name="state" value="{{state}}">
+            <div class="actions"><button type="submit" name="decision" value="logout">Sign out</button><button class="secondary" type="submit" name="decision" value="stay">Stay signed in</button></div>
           </form>
         </div>
         {{/page}}

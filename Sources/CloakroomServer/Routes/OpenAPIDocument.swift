@@ -625,6 +625,10 @@ enum OpenAPIDocument {
                     },
                     "type": "array"
                   },
+                  "end_session_endpoint": {
+                    "description": "`GET /end-session` (OpenID Connect RP-Initiated Logout 1.0).",
+                    "type": "string"
+                  },
                   "grant_types_supported": {
                     "items": {
                       "type": "string"
