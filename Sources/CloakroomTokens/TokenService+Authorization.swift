@@ -61,3 +61,36 @@ extension TokenService {
         return tag.hex + hashed.dropFirst(4)
     }
 }
+
+extension TokenService {
+    /// Records `identifier` (a client assertion's `jti`, scoped by its issuer `owner`) as used until
+    /// `until`; false when it was recorded before. Atomic in every store: it is a refresh-token
+    /// record keyed by the SHA-256 of `owner` and `identifier`, and every store refuses a second
+    /// insert of a key, so two concurrent uses cannot both pass. The record can never be redeemed
+    /// as a refresh token (no token text hashes to it) and expires at `until`.
+    public func markUsed(_ identifier: String, owner: String, until: Date) async throws -> Bool {
+        let now = clock.now()
+        let tag = tagsKeys ? KeyTag(user: owner) : nil
+        let key = codeKey("used-once\u{0}" + owner + "\u{0}" + identifier, tag: tag)
+        let family = SecureToken(byteCount: 16).text
+        let expires = max(until, now.addingTimeInterval(1))
+        do {
+            try await store.insertRefreshToken(
+                RefreshTokenRecord(
+                    key: key,
+                    familyID: tag?.prefixing(family) ?? family,
+                    userID: owner,
+                    clientID: owner,
+                    scope: "",
+                    issuedAt: now,
+                    expiresAt: expires,
+                    familyExpiresAt: expires,
+                    usedAt: now
+                )
+            )
+            return true
+        } catch let error as StoreError where error.isDuplicateKey {
+            return false
+        }
+    }
+}

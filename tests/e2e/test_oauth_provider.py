@@ -292,3 +292,53 @@ def test_rp_initiated_logout(provider):
     again = browser.get(meta["end_session_endpoint"], params={"client_id": rp["client_id"], "post_logout_redirect_uri": "https://rp.example/bye"},
                         allow_redirects=False)
     assert again.status_code == 303 and again.headers["Location"] == "https://rp.example/bye"
+
+
+def test_private_key_jwt_with_authlib(workdir):
+    """A client that registered a public key authenticates with a JWT signed by its private key
+    (RFC 7523), signed by Authlib's PrivateKeyJWT; a replayed assertion is refused."""
+    import time
+
+    import jwt as pyjwt
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = JsonWebKey.import_key(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                  serialization.PublicFormat.SubjectPublicKeyInfo)).as_dict()
+    public.update(kid="k1", alg="RS256", use="sig")
+    jwks_path = f"{workdir}/batch-jwks.json"
+    with open(jwks_path, "w") as f:
+        json.dump({"keys": [public]}, f)
+    store = f"sqlite:{workdir}/cloakroom.sqlite"
+    server = Server(store).start()
+    try:
+        batch = add_client(store, "Batch job", "--redirect", "https://batch.example/cb", "--scope", "reports:read", "--jwks", jwks_path)
+        assert "client_secret" not in batch and batch["token_endpoint_auth_method"] == "private_key_jwt" and not batch["public"]
+        meta = requests.get(server.url + "/.well-known/openid-configuration").json()
+        assert "private_key_jwt" in meta["token_endpoint_auth_methods_supported"]
+
+        session = OAuth2Session(batch["client_id"], pem.decode(), scope="reports:read", token_endpoint_auth_method="private_key_jwt")
+        session.register_client_auth_method(PrivateKeyJWT(meta["token_endpoint"], headers={"kid": "k1"}))
+        token = session.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+        assert token["scope"] == "reports:read" and "refresh_token" not in token
+
+        now = int(time.time())
+        claims = {"iss": batch["client_id"], "sub": batch["client_id"], "aud": meta["token_endpoint"], "exp": now + 60,
+                  "iat": now, "jti": secrets.token_urlsafe(16)}
+        assertion = pyjwt.encode(claims, pem, algorithm="RS256", headers={"kid": "k1"})
+        form = {"grant_type": "client_credentials", "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion}
+        assert requests.post(meta["token_endpoint"], data=form).status_code == 200
+        replay = requests.post(meta["token_endpoint"], data=form)
+        assert replay.status_code == 401 and replay.json()["error"] == "invalid_client" and "used before" in replay.json()["error_description"]
+        forged = pyjwt.encode({**claims, "jti": "other"}, rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256")
+        refused = requests.post(meta["token_endpoint"], data={**form, "client_assertion": forged})
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+        # Such a client has no secret to rotate.
+        rotate = subprocess.run([BIN, "clients", "rotate-secret", batch["client_id"], "--store", store], capture_output=True, text=True)
+        assert rotate.returncode == 1 and "private_key_jwt" in rotate.stderr
+    finally:
+        server.stop()

@@ -25,6 +25,9 @@ public struct OAuthClient: Sendable, Hashable, Codable {
     public var createdAt: Date
     /// When the secret was last replaced (nil: never).
     public var secretRotatedAt: Date?
+    /// The client's public keys (a JWK Set as JSON) for `private_key_jwt` (RFC 7523): a client
+    /// with keys and no secret authenticates only by signed assertions.
+    public var jwks: String?
 
     public init(
         id: String,
@@ -35,7 +38,8 @@ public struct OAuthClient: Sendable, Hashable, Codable {
         scopes: Scope,
         backchannelLogoutURI: String? = nil,
         createdAt: Date,
-        secretRotatedAt: Date? = nil
+        secretRotatedAt: Date? = nil,
+        jwks: String? = nil
     ) {
         self.id = id
         self.name = name
@@ -46,10 +50,11 @@ public struct OAuthClient: Sendable, Hashable, Codable {
         self.backchannelLogoutURI = backchannelLogoutURI
         self.createdAt = createdAt
         self.secretRotatedAt = secretRotatedAt
+        self.jwks = jwks
     }
 
-    /// A public client has no secret and must use PKCE (it always must, here).
-    public var isPublic: Bool { secretHash == nil }
+    /// A public client has no secret and no keys, and must use PKCE (every client must, here).
+    public var isPublic: Bool { secretHash == nil && jwks == nil }
 
     /// Whether `secret` is this client's, compared in constant time; always false for a public client.
     public func verifySecret(_ secret: String) -> Bool {
@@ -95,6 +100,7 @@ public struct OAuthClient: Sendable, Hashable, Codable {
         scopes: Scope = defaultScopes,
         isPublic: Bool,
         backchannelLogoutURI: String? = nil,
+        jwks: String? = nil,
         now: Date
     ) throws(RegistrationProblem) -> (client: OAuthClient, secret: String?) {
         let trimmed = name.trimmingCharacters(in: .whitespaces)
@@ -117,7 +123,12 @@ public struct OAuthClient: Sendable, Hashable, Codable {
             throw RegistrationProblem("\(error)")
         }
         guard !scopes.isEmpty else { throw RegistrationProblem("a client needs at least one scope") }
-        let secret = isPublic ? nil : newSecret()
+        if let jwks {
+            guard !isPublic else { throw RegistrationProblem("a public client has no keys: drop --public to register keys") }
+            try validateKeys(jwks)
+        }
+        // A client with keys authenticates by signed assertions only: it gets no secret.
+        let secret = isPublic || jwks != nil ? nil : newSecret()
         let client = OAuthClient(
             id: id ?? newID(),
             name: trimmed,
@@ -126,9 +137,38 @@ public struct OAuthClient: Sendable, Hashable, Codable {
             postLogoutRedirectURIs: postLogoutRedirectURIs,
             scopes: scopes,
             backchannelLogoutURI: backchannelLogoutURI,
-            createdAt: now
+            createdAt: now,
+            jwks: jwks
         )
         return (client, secret?.secret)
+    }
+}
+
+extension OAuthClient {
+    /// Checks a client's JWK Set: a JSON object whose `keys` are 1 to 10 public keys of type RSA,
+    /// EC or OKP, each with a `kid`; private members (`d`, `p`, `q`, …) and symmetric keys are refused.
+    public static func validateKeys(_ jwks: String) throws(RegistrationProblem) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(jwks.utf8)) as? [String: Any],
+            let keys = object["keys"] as? [[String: Any]], (1...10).contains(keys.count)
+        else {
+            throw RegistrationProblem("the key set must be a JWK Set: {\"keys\": [...]} with 1 to 10 public keys")
+        }
+        for key in keys {
+            guard let type = key["kty"] as? String, ["RSA", "EC", "OKP"].contains(type) else {
+                throw RegistrationProblem("each key must be an RSA, EC or OKP public key (kty)")
+            }
+            guard let kid = key["kid"] as? String, !kid.isEmpty else { throw RegistrationProblem("each key needs a kid") }
+            let algorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+            guard let algorithm = key["alg"] as? String, algorithms.contains(algorithm) else {
+                throw RegistrationProblem("key \(kid.prefix(40)) needs alg, one of \(algorithms.joined(separator: ", "))")
+            }
+            let privateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"].filter { key[$0] != nil }
+            guard privateMembers.isEmpty else {
+                throw RegistrationProblem(
+                    "key \(kid.prefix(40)) holds private members (\(privateMembers.joined(separator: ", "))): register the public key only"
+                )
+            }
+        }
     }
 }
 

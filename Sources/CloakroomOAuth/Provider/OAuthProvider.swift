@@ -149,7 +149,8 @@ public struct OAuthProvider: Sendable {
     /// a store that failed.
     public func token(body: String, authorization: String?) async throws -> TokenResponse {
         let form = try Self.form(body)
-        let client = try await ClientAuthentication.read(authorization: authorization, form: form).authenticate(in: clients)
+        let client = try await ClientAuthentication.read(authorization: authorization, form: form)
+            .authenticate(in: clients, assertions: assertionContext("/token"))
         switch form["grant_type"] {
         case nil, "":
             throw OAuthError.invalidRequest("grant_type is required")
@@ -229,6 +230,17 @@ public struct OAuthProvider: Sendable {
         }
     }
 
+    /// How client assertions are checked at the endpoint at `path`: `aud` may be the issuer, the
+    /// token endpoint (OpenID Connect Core §9 names it for every endpoint) or that endpoint.
+    func assertionContext(_ path: String) -> ClientAuthentication.AssertionContext {
+        .init(
+            audiences: [issuer, issuer + "/token", issuer + path],
+            tokens: tokens,
+            clock: clock,
+            leeway: tokens.verifier.configuration.leeway
+        )
+    }
+
     func response(_ grant: TokenService.Grant, idToken: String?) -> TokenResponse {
         TokenResponse(
             accessToken: grant.accessToken,
@@ -247,7 +259,8 @@ public struct OAuthProvider: Sendable {
     /// (`unauthorized_client`) and left working.
     public func revoke(body: String, authorization: String?) async throws {
         let form = try Self.form(body)
-        let client = try await ClientAuthentication.read(authorization: authorization, form: form).authenticate(in: clients)
+        let client = try await ClientAuthentication.read(authorization: authorization, form: form)
+            .authenticate(in: clients, assertions: assertionContext("/revoke"))
         guard let token = form["token"], !token.isEmpty else { throw OAuthError.invalidRequest("token is required") }
         guard let owner = try await owner(of: token) else { return }
         guard ConstantTime.equals(owner, client.id) else {
@@ -271,7 +284,7 @@ public struct OAuthProvider: Sendable {
         let form = try Self.form(body)
         let credentials = try ClientAuthentication.read(authorization: authorization, form: form)
         if case .none = credentials { throw OAuthError.invalidClient("introspection is for confidential clients: authenticate with the secret") }
-        let client = try await credentials.authenticate(in: clients)
+        let client = try await credentials.authenticate(in: clients, assertions: assertionContext("/introspect"))
         guard let token = form["token"], !token.isEmpty else { throw OAuthError.invalidRequest("token is required") }
         let inactive: [String: OAuthJSON] = ["active": .bool(false)]
         if let refresh = SecureToken(validating: token) {
@@ -313,9 +326,10 @@ public struct OAuthProvider: Sendable {
             "response_modes_supported": list(["query"]),
             "grant_types_supported": list(["authorization_code", "refresh_token", "client_credentials"]),
             "code_challenge_methods_supported": list([PKCE.method]),
-            "token_endpoint_auth_methods_supported": list(["client_secret_basic", "client_secret_post", "none"]),
-            "revocation_endpoint_auth_methods_supported": list(["client_secret_basic", "client_secret_post", "none"]),
-            "introspection_endpoint_auth_methods_supported": list(["client_secret_basic", "client_secret_post"]),
+            "token_endpoint_auth_methods_supported": list(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
+            "token_endpoint_auth_signing_alg_values_supported": list(["RS256", "PS256", "ES256", "ES384", "EdDSA"]),
+            "revocation_endpoint_auth_methods_supported": list(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
+            "introspection_endpoint_auth_methods_supported": list(["client_secret_basic", "client_secret_post", "private_key_jwt"]),
             "scopes_supported": list(scopes),
             "authorization_response_iss_parameter_supported": .bool(true),
             "service_documentation": url("/docs/oauth"),

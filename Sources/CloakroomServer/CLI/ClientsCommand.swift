@@ -25,6 +25,11 @@ struct Clients: AsyncParsableCommand {
         var postLogoutRedirects: [String] = []
         @Option(name: .customLong("backchannel-logout"), help: "Where back-channel logout tokens are POSTed") var backchannelLogout: String?
         @Option(name: .customLong("id"), help: "The client_id (default: 16 random bytes, base64url)") var id: String?
+        @Option(
+            name: .customLong("jwks"),
+            help: "A JWK Set file of the client's public keys: it authenticates with private_key_jwt (RFC 7523) and gets no secret"
+        )
+        var jwksFile: String?
         @Flag(help: "Print the client (and its secret) as JSON") var json = false
 
         /// Every field checked before anything opens (a refusal prints this command's usage).
@@ -33,6 +38,13 @@ struct Clients: AsyncParsableCommand {
         }
 
         func registration() throws -> (client: OAuthClient, secret: String?) {
+            var jwks: String?
+            if let jwksFile {
+                guard let data = FileManager.default.contents(atPath: jwksFile), let text = String(data: data, encoding: .utf8) else {
+                    throw ValidationError("--jwks: cannot read \(jwksFile)")
+                }
+                jwks = text
+            }
             let scopes: Scope
             do {
                 scopes = try scope.map { try Scope(parsing: $0) } ?? OAuthClient.defaultScopes
@@ -48,6 +60,7 @@ struct Clients: AsyncParsableCommand {
                     scopes: scopes,
                     isPublic: isPublic,
                     backchannelLogoutURI: backchannelLogout,
+                    jwks: jwks,
                     now: Date()
                 )
             } catch {
@@ -126,6 +139,7 @@ struct Clients: AsyncParsableCommand {
             try await withServices(storeOptions) { services in
                 var client = try await Clients.require(id, services.backends.clients)
                 guard !client.isPublic else { throw CommandFailure("\(id) is a public client: it has no secret") }
+                guard client.jwks == nil else { throw CommandFailure("\(id) authenticates with private_key_jwt: it has no secret") }
                 let (secret, hash) = OAuthClient.newSecret()
                 client.secretHash = hash
                 client.secretRotatedAt = Date()
@@ -149,7 +163,9 @@ struct Clients: AsyncParsableCommand {
         func run() async throws {
             try await withServices(storeOptions) { services in
                 guard try await services.backends.clients.delete(id: id) else { throw CommandFailure("no client \(id)") }
-                print("removed client \(id)")
+                // Its consents go too: a client registered later under the same ID starts from none.
+                let consents = try await services.backends.consents.revokeAll(clientID: id)
+                print("removed client \(id)" + (consents > 0 ? " and \(consents) consent\(consents == 1 ? "" : "s") to it" : ""))
             }
         }
     }
@@ -162,7 +178,10 @@ struct Clients: AsyncParsableCommand {
     static func describe(_ client: OAuthClient) {
         print(pad("client_id", 16) + client.id)
         print(pad("name", 16) + client.name)
-        print(pad("type", 16) + (client.isPublic ? "public (PKCE, no secret)" : "confidential (client secret)"))
+        let type =
+            client.isPublic
+            ? "public (PKCE, no secret)" : client.secretHash == nil ? "confidential (private_key_jwt)" : "confidential (client secret)"
+        print(pad("type", 16) + type)
         print(pad("redirect URIs", 16) + client.redirectURIs.joined(separator: " "))
         if !client.postLogoutRedirectURIs.isEmpty {
             print(pad("logout URIs", 16) + client.postLogoutRedirectURIs.joined(separator: " "))
@@ -186,6 +205,8 @@ struct Clients: AsyncParsableCommand {
         writer.string(client.name)
         writer.key("public")
         writer.bool(client.isPublic)
+        writer.key("token_endpoint_auth_method")
+        writer.string(client.isPublic ? "none" : client.secretHash == nil ? "private_key_jwt" : "client_secret_basic")
         writer.key("redirect_uris")
         writer.beginArray()
         for uri in client.redirectURIs { writer.string(uri) }

@@ -367,6 +367,12 @@ enum OpenAPIDocument {
                       "type": "string"
                     },
                     "type": "array"
+                  },
+                  "token_endpoint_auth_signing_alg_values_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
                   }
                 },
                 "required": [
@@ -713,6 +719,12 @@ enum OpenAPIDocument {
                     "type": "string"
                   },
                   "token_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "token_endpoint_auth_signing_alg_values_supported": {
                     "items": {
                       "type": "string"
                     },
