@@ -422,6 +422,39 @@ struct OAuthProviderTests {
         #expect(try await f.provider.introspect(body: f.form([("token", refresh)]), authorization: asWeb) == ["active": .bool(false)])
     }
 
+    @Test("a withdrawn consent ends the client's refreshes, unredeemed codes and introspection for that user")
+    func withdrawnConsent() async throws {
+        let f = try await Fixture()
+        let request = try await f.request()
+        let answer = try await f.exchange(try await f.code(request))
+        let pending = try await f.code(request)
+        #expect(try await f.consents.revoke(userID: "user-1", clientID: "web"))
+        let asWeb = f.basic("web", f.webSecret)
+        let refresh = await Self.error {
+            _ = try await f.provider.token(
+                body: f.form([("grant_type", "refresh_token"), ("refresh_token", try #require(answer.refreshToken))]),
+                authorization: asWeb
+            )
+        }
+        #expect(refresh?.code == "invalid_grant" && refresh?.message.contains("withdrawn") == true)
+        // The refusal also revoked the family: its access token stops at once.
+        await #expect(throws: TokenError.self) { _ = try await f.provider.tokens.authenticate(answer.accessToken) }
+        let redeem = await Self.error { _ = try await f.exchange(pending) }
+        #expect(redeem?.code == "invalid_grant" && redeem?.message.contains("withdrawn") == true)
+        // Allowed again: the flow works again.
+        let again = try await f.exchange(try await f.code(request))
+        #expect(try await f.provider.introspect(body: f.form([("token", again.accessToken)]), authorization: asWeb)["active"] == .bool(true))
+        _ = try await f.consents.revoke(userID: "user-1", clientID: "web")
+        #expect(try await f.provider.introspect(body: f.form([("token", again.accessToken)]), authorization: asWeb) == ["active": .bool(false)])
+    }
+
+    @Test("the first-party client_id is reserved")
+    func reservedID() {
+        #expect(throws: OAuthClient.RegistrationProblem.self) {
+            _ = try OAuthClient.register(name: "Impostor", id: "cloakroom", redirectURIs: ["https://x.example/cb"], isPublic: false, now: Date())
+        }
+    }
+
     @Test("metadata: endpoints under the issuer, code only, S256 only, the ID token algorithm")
     func metadata() async throws {
         let f = try await Fixture()

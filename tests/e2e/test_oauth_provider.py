@@ -342,3 +342,108 @@ def test_private_key_jwt_with_authlib(workdir):
         assert rotate.returncode == 1 and "private_key_jwt" in rotate.stderr
     finally:
         server.stop()
+
+
+def test_account_page_lists_and_removes_an_application(provider):
+    server, rp, _, meta = provider
+    code, verifier, browser = code_for(server, rp)
+    tokens = exchange(meta, rp, code, verifier).json()
+    page = browser.get(server.url + "/account")
+    assert "Applications you allowed" in page.text and "Relying Party" in page.text and rp["client_id"] in page.text
+    removed = browser.post(server.url + "/account/applications/revoke", data={
+        "csrf_token": field(page.text, "csrf_token"), "client_id": rp["client_id"]}, allow_redirects=False)
+    assert removed.status_code == 303 and removed.headers["Location"] == "/account?notice=application"
+    after = browser.get(server.url + removed.headers["Location"])
+    assert "access has been removed" in after.text and "No application signs you in" in after.text
+    # Its refresh token and its access token at /userinfo stop working; the next request asks again.
+    refresh = requests.post(meta["token_endpoint"], data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+                            auth=(rp["client_id"], rp["client_secret"]))
+    assert refresh.status_code == 400 and "withdrawn" in refresh.json()["error_description"]
+    assert requests.get(meta["userinfo_endpoint"], headers={"Authorization": "Bearer " + tokens["access_token"]}).status_code == 401
+    params, _ = authorize_query(rp)
+    asks = browser.get(server.url + "/authorize", params=params, allow_redirects=False)
+    assert asks.status_code == 200 and 'action="/authorize"' in asks.text
+    # A forged form (no CSRF token) removes nothing.
+    code, verifier, browser = code_for(server, rp, browser)
+    forged = browser.post(server.url + "/account/applications/revoke", data={"client_id": rp["client_id"]}, allow_redirects=False)
+    assert "Relying Party" in browser.get(server.url + "/account").text
+
+
+def test_back_channel_logout(workdir):
+    """A relying party that registered a back-channel logout URI gets a logout token when the
+    browser session it signed in through ends here: signed by the provider's keys, naming the user
+    and the session of its ID token (OpenID Connect Back-Channel Logout 1.0)."""
+    import http.server
+    import threading
+    import time
+
+    received = []
+
+    class Endpoint(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            received.append((self.headers["Content-Type"], parse_qs(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    from conftest import free_port
+    port = free_port()
+    endpoint = http.server.HTTPServer(("127.0.0.1", port), Endpoint)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    store = f"sqlite:{workdir}/cloakroom.sqlite"
+    server = Server(store).start()
+    try:
+        assert requests.post(server.url + "/api/register", json={"username": "alice", "password": PASSWORD}).status_code == 201
+        rp = add_client(store, "Relying Party", "--redirect", REDIRECT, "--scope", "openid profile",
+                        "--backchannel-logout", f"http://127.0.0.1:{port}/logout")
+        meta = requests.get(server.url + "/.well-known/openid-configuration").json()
+        assert meta["backchannel_logout_supported"] is True and meta["backchannel_logout_session_supported"] is True
+
+        def sign_in():
+            code, verifier, browser = code_for(server, rp)
+            tokens = exchange(meta, rp, code, verifier).json()
+            header = json.loads(base64.urlsafe_b64decode(tokens["id_token"].split(".")[1] + "=="))
+            return browser, header["sid"], header["sub"]
+
+        def wait_for_token():
+            deadline = time.time() + 10
+            while not received and time.time() < deadline:
+                time.sleep(0.05)
+            assert received, "no logout token arrived"
+            content_type, form = received.pop(0)
+            assert content_type == "application/x-www-form-urlencoded"
+            token = form["logout_token"][0]
+            header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+            assert header["typ"] == "logout+jwt"
+            jwks = JsonWebKey.import_key_set(requests.get(meta["jwks_uri"]).json())
+            claims = jwt.decode(token, jwks)  # raises unless the signature verifies
+            assert claims["iss"] == server.url and claims["aud"] == rp["client_id"] and "nonce" not in claims
+            assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
+            assert claims["exp"] > claims["iat"] and claims["jti"]
+            return claims
+
+        # Signing out on the page.
+        browser, sid, sub = sign_in()
+        page = browser.get(server.url + "/account")
+        assert browser.post(server.url + "/logout", data={"csrf_token": field(page.text, "csrf_token")},
+                            allow_redirects=False).status_code == 303
+        claims = wait_for_token()
+        assert claims["sid"] == sid and claims["sub"] == sub
+
+        # "Sign out everywhere else" from another browser ends the first one: its RP is told.
+        browser, sid, sub = sign_in()
+        other = requests.Session()
+        assert other.post(server.url + "/api/login", json={"username": "alice", "password": PASSWORD}).status_code == 200
+        assert other.delete(server.url + "/api/sessions", headers={"X-Requested-With": "test"}).status_code in (200, 204)
+        claims = wait_for_token()
+        assert claims["sid"] == sid
+        assert browser.get(server.url + "/api/me").status_code == 401
+        time.sleep(0.3)
+        assert received == [], "the session that stayed signed in had no relying party to tell"
+    finally:
+        server.stop()
+        endpoint.shutdown()

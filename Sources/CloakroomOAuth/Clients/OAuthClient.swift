@@ -68,15 +68,22 @@ public struct OAuthClient: Sendable, Hashable, Codable {
         return (token.text, token.hashed)
     }
 
+    /// IDs no registered client may take: `cloakroom` is the `client_id` of Cloakroom's own
+    /// (first-party) tokens, whose refresh tokens a client of that name could otherwise redeem.
+    public static let reservedIDs: Set<String> = ["cloakroom"]
+
     /// A new `client_id`: 16 random bytes, base64url.
     public static func newID() -> String { SecureToken(byteCount: 16).text }
 
-    /// Checks a chosen `client_id`: 3 to 64 characters of `A-Z a-z 0-9 . _ -`.
+    /// Checks a chosen `client_id`: 3 to 64 characters of `A-Z a-z 0-9 . _ -`, not a reserved one.
     public static func validateID(_ id: String) throws(RegistrationProblem) {
         guard (3...64).contains(id.utf8.count),
             id.utf8.allSatisfy({ PKCE.isUnreserved($0) && $0 != UInt8(ascii: "~") })
         else {
             throw RegistrationProblem("a client ID is 3 to 64 characters of A-Z a-z 0-9 . _ -")
+        }
+        guard !reservedIDs.contains(id.lowercased()) else {
+            throw RegistrationProblem("the client ID \(id) is reserved: it names Cloakroom's own first-party sign-in")
         }
     }
 

@@ -97,3 +97,38 @@ public struct IDTokenIssuer: Sendable {
         return Base64URL.encode(digest.prefix(digest.count / 2))
     }
 }
+
+extension IDTokenIssuer {
+    /// The event a logout token carries (OpenID Connect Back-Channel Logout 1.0 §2.4).
+    public static let backChannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+    /// A logout token (Back-Channel Logout §2.4): `iss`, `sub`, `aud` (the client), `iat`, `exp`
+    /// (2 minutes), `jti`, `sid` and the back-channel logout event, never a `nonce`; header
+    /// `typ: logout+jwt`; signed like ID tokens, so relying parties verify it with the same keys.
+    public func logoutToken(subject: String, clientID: String, sessionID: String) throws -> String {
+        struct Claims: Encodable {
+            let iss: String
+            let sub: String
+            let aud: String
+            let iat: Int
+            let exp: Int
+            let jti: String
+            let sid: String
+            let events: [String: [String: String]]
+        }
+        let now = Int(clock.now().timeIntervalSince1970)
+        let claims = Claims(
+            iss: issuer,
+            sub: subject,
+            aud: clientID,
+            iat: now,
+            exp: now + 120,
+            jti: SecureToken(byteCount: 16).text,
+            sid: sessionID,
+            events: [Self.backChannelLogoutEvent: [:]]
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try keyRing.signCompact(claims: try encoder.encode(claims), type: "logout+jwt").token
+    }
+}

@@ -157,6 +157,10 @@ public struct OAuthProvider: Sendable {
         case "authorization_code":
             guard let code = form["code"], !code.isEmpty else { throw OAuthError.invalidRequest("code is required") }
             let redemption = try await codes.redeem(code, clientID: client.id, redirectURI: form["redirect_uri"], codeVerifier: form["code_verifier"])
+            guard try await allowed(userID: redemption.grant.userID, clientID: client.id) else {
+                try await tokens.revoke(redemption.tokens.refreshToken)
+                throw OAuthError.invalidGrant("the user has withdrawn this application's access")
+            }
             var idToken: String?
             if Scope(redemption.grant.scope.split(separator: " ").map(String.init)).contains("openid") {
                 idToken = try idTokens.issue(
@@ -173,20 +177,26 @@ public struct OAuthProvider: Sendable {
             guard let refreshToken = form["refresh_token"], !refreshToken.isEmpty else {
                 throw OAuthError.invalidRequest("refresh_token is required")
             }
-            if let text = form["scope"] {
-                let asked: Scope
-                do { asked = try Scope(parsing: text) } catch { throw OAuthError.invalidScope(error.description) }
-                // RFC 6749 §6: a refresh never widens what the user granted.
-                if let token = SecureToken(validating: refreshToken),
-                    let record = try await tokens.store.refreshToken(key: token.hashed, now: clock.now()),
-                    record.clientID == client.id
-                {
-                    let granted = Set(record.scope.split(separator: " ").map(String.init))
-                    let extra = asked.tokens.subtracting(granted)
+            if let token = SecureToken(validating: refreshToken),
+                let record = try await tokens.store.refreshToken(key: token.hashed, now: clock.now()),
+                record.clientID == client.id
+            {
+                // Consent withdrawn on the account page: the sign-in ends here.
+                guard try await allowed(userID: record.userID, clientID: client.id) else {
+                    try await tokens.revoke(refreshToken)
+                    throw OAuthError.invalidGrant("the user has withdrawn this application's access")
+                }
+                if let text = form["scope"] {
+                    let asked: Scope
+                    do { asked = try Scope(parsing: text) } catch { throw OAuthError.invalidScope(error.description) }
+                    // RFC 6749 §6: a refresh never widens what the user granted.
+                    let extra = asked.tokens.subtracting(record.scope.split(separator: " ").map(String.init))
                     guard extra.isEmpty else {
                         throw OAuthError.invalidScope("a refresh cannot add scopes that were not granted: \(extra.sorted().joined(separator: " "))")
                     }
                 }
+            } else if let text = form["scope"] {
+                do { _ = try Scope(parsing: text) } catch { throw OAuthError.invalidScope(error.description) }
             }
             do {
                 return response(try await tokens.refresh(refreshToken, clientID: client.id), idToken: nil)
@@ -228,6 +238,12 @@ public struct OAuthProvider: Sendable {
         case let other?:
             throw OAuthError.unsupportedGrantType("grant_type \(other.prefix(64)) is not supported")
         }
+    }
+
+    /// Whether the user still allows the client (a consent exists): withdrawing it on the account
+    /// page ends the client's codes, refreshes, `/userinfo` and introspection for that user.
+    public func allowed(userID: String, clientID: String) async throws -> Bool {
+        try await consents.consent(userID: userID, clientID: clientID) != nil
     }
 
     /// How client assertions are checked at the endpoint at `path`: `aud` may be the issuer, the
@@ -289,7 +305,9 @@ public struct OAuthProvider: Sendable {
         let inactive: [String: OAuthJSON] = ["active": .bool(false)]
         if let refresh = SecureToken(validating: token) {
             guard let record = try await tokens.store.refreshToken(key: refresh.hashed, now: clock.now()) else { return inactive }
-            guard ConstantTime.equals(record.clientID, client.id) else { return inactive }
+            guard ConstantTime.equals(record.clientID, client.id), try await allowed(userID: record.userID, clientID: record.clientID) else {
+                return inactive
+            }
             return [
                 "active": .bool(true), "token_type": .string("refresh_token"), "client_id": .string(record.clientID),
                 "sub": .string(record.userID), "scope": .string(record.scope), "iss": .string(issuer),
@@ -298,6 +316,9 @@ public struct OAuthProvider: Sendable {
         }
         guard let claims = try? await tokens.authenticate(token) else { return inactive }
         guard ConstantTime.equals(claims.clientID, client.id) || claims.audience.contains(client.id) else { return inactive }
+        if !claims.subject.hasPrefix(Self.clientSubjectPrefix), !(try await allowed(userID: claims.subject, clientID: claims.clientID)) {
+            return inactive
+        }
         var answer: [String: OAuthJSON] = [
             "active": .bool(true), "token_type": .string("Bearer"), "client_id": .string(claims.clientID),
             "sub": .string(claims.subject), "scope": .string(claims.scope), "iss": .string(claims.issuer),
@@ -337,6 +358,8 @@ public struct OAuthProvider: Sendable {
         if openID {
             document["userinfo_endpoint"] = url("/userinfo")
             document["end_session_endpoint"] = url("/end-session")
+            document["backchannel_logout_supported"] = .bool(true)
+            document["backchannel_logout_session_supported"] = .bool(true)
             document["subject_types_supported"] = list(["public"])
             document["id_token_signing_alg_values_supported"] = list([idTokenAlgorithm])
             document["claims_supported"] = list([

@@ -22,6 +22,8 @@ struct AppServices: Sendable {
     let idTokenKeys: TokenKeyRing
     /// The OAuth authorization server and OpenID provider.
     let oauth: OAuthProvider
+    /// Logout tokens to the relying parties of sessions that end.
+    let backChannel: BackChannelLogout
     /// The token cookies with `--token-transport cookie`, else nil.
     let tokenCookies: TokenCookieSettings?
     /// The known-device cookie set at sign-in.
@@ -106,6 +108,7 @@ struct AppServices: Sendable {
             idTokens: IDTokenIssuer(keyRing: idRing, issuer: configuration.issuer, clock: clock),
             clock: clock
         )
+        self.backChannel = BackChannelLogout(clients: backends.clients, idTokens: self.oauth.idTokens, logger: logger)
         self.tokenCookies =
             configuration.tokens.transport == .cookie
             ? TokenCookieSettings(baseName: configuration.cookie.baseName, secure: configuration.cookie.secure) : nil
@@ -164,6 +167,32 @@ struct AppServices: Sendable {
         }
     }
 
+    // MARK: Ending sessions (every path tells the relying parties: back-channel logout)
+
+    /// Ends one session (sign-out).
+    func endSession(_ session: Session) async throws {
+        let record = session.record
+        try await sessions.destroy(session)
+        if let record { backChannel.ended([record]) }
+    }
+
+    /// Ends the user's session with this public handle; throws `SessionError` not found.
+    func endSession(handle: String, ofUser userID: String) async throws {
+        let ending = try await sessions.sessions(ofUser: userID).filter { ConstantTime.equals($0.handle, handle) }
+        try await sessions.revoke(handle: handle, ofUser: userID)
+        backChannel.ended(ending)
+    }
+
+    /// Ends every session of the user but `keeping`; returns how many ended.
+    @discardableResult
+    func endSessions(ofUser userID: String, keeping: Session? = nil) async throws -> Int {
+        let keptKey = keeping?.record?.key
+        let ending = try await sessions.sessions(ofUser: userID).filter { $0.key != keptKey }
+        let count = try await sessions.revokeAll(ofUser: userID, keeping: keeping)
+        backChannel.ended(ending)
+        return count
+    }
+
     /// The signed-in account of `session`, or nil (also nil when the account was deleted or disabled).
     func currentAccount(_ session: Session) async throws -> Account? {
         guard let userID = session.userID else { return nil }
@@ -185,12 +214,12 @@ struct AppServices: Sendable {
         try await backends.accounts.setDisabled(id: account.id, disabled)
         guard disabled else { return 0 }
         try await tokens.revokeEverything(forUser: account.id)
-        return try await sessions.revokeAll(ofUser: account.id)
+        return try await endSessions(ofUser: account.id)
     }
 
     /// Deletes an account and ends all its sessions and tokens.
     func delete(_ account: Account) async throws -> Int {
-        let ended = try await sessions.revokeAll(ofUser: account.id)
+        let ended = try await endSessions(ofUser: account.id)
         try await tokens.revokeEverything(forUser: account.id)
         _ = try await backends.accounts.delete(id: account.id)
         return ended
@@ -210,7 +239,7 @@ struct AppServices: Sendable {
         var ended = 0
         try await signIn.resetPassword(account, to: new) {
             try await tokens.revokeEverything(forUser: account.id)
-            ended += try await sessions.revokeAll(ofUser: account.id)
+            ended += try await endSessions(ofUser: account.id)
         }
         return ended
     }
@@ -222,7 +251,7 @@ struct AppServices: Sendable {
         if case .session(_, let session) = caller { keeping = session } else { keeping = nil }
         try await signIn.changePassword(account, current: current, new: new, address: address, device: caller.device) {
             try await tokens.revokeEverything(forUser: account.id)
-            _ = try await sessions.revokeAll(ofUser: account.id, keeping: keeping)
+            try await endSessions(ofUser: account.id, keeping: keeping)
         }
         if let keeping { try await sessions.regenerate(keeping) }
     }

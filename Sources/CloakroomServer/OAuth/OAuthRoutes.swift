@@ -81,6 +81,9 @@ struct OAuthRoutes {
         )
         switch step {
         case .redirect(let location):
+            if URLComponents(string: location)?.queryItems?.contains(where: { $0.name == "code" }) == true {
+                BackChannelLogout.remember(request.client.id, in: session)
+            }
             return redirect(location)
         case .signIn:
             let since = interactionStarted ?? services.clock.now()
@@ -118,6 +121,7 @@ struct OAuthRoutes {
                 authTime: session.record?.authenticatedAt ?? services.clock.now(),
                 sessionHandle: session.handle
             )
+            BackChannelLogout.remember(authorization.client.id, in: session)
             services.logger.info("oauth consent given", metadata: ["user": "\(account.id)", "client": "\(authorization.client.id)"])
             return redirect(location)
         case "deny":
@@ -285,7 +289,7 @@ struct OAuthRoutes {
         if session.userID != nil {
             guard session.verifyCSRF(form["csrf_token"]) else { return redirect("/account") }
             guard form["decision"] == "logout" else { return redirect("/account") }
-            try await services.sessions.destroy(session)
+            try await services.endSession(session)
             services.logger.info("signed out at a relying party's request", metadata: ["client": "\(target.client?.id ?? "-")"])
         }
         var response = redirect(Self.afterLogout(target.redirectURI, state: form["state"].flatMap { $0.isEmpty ? nil : $0 }))
@@ -370,6 +374,9 @@ struct OAuthRoutes {
         }
         guard let account = try await services.account(for: claims) else {
             return Self.bearerError(.unauthorized, "invalid_token", "the account of this token no longer exists or is disabled")
+        }
+        if claims.clientID != services.tokens.configuration.clientID, !(try await provider.allowed(userID: account.id, clientID: claims.clientID)) {
+            return Self.bearerError(.unauthorized, "invalid_token", "the user has withdrawn this application's access")
         }
         var claimsOut: [String: OAuthJSON] = ["sub": .string(account.id)]
         if scope.contains("profile") {

@@ -66,6 +66,18 @@ struct AccountPage: Sendable {
     let minPassword: Int
     /// Ending other sessions needs the password again (the sign-in is over 5 minutes old).
     let needsPassword: Bool
+    /// The OAuth clients the visitor allowed, most recent first.
+    var applications: [ApplicationRow] = []
+    /// Stored, not computed: templates read values by reflection.
+    var hasApplications = false
+
+    /// One application the visitor allowed to sign them in (an OAuth consent).
+    struct ApplicationRow: Sendable {
+        let clientID: String
+        let name: String
+        let scopes: String
+        let granted: String
+    }
 }
 
 /// `error`: what went wrong, and where to go next.

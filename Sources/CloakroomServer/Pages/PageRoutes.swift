@@ -7,6 +7,7 @@ import CloakroomTokens
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import Mustache
 import NIOCore
 
@@ -48,6 +49,7 @@ struct PageRoutes {
         router.post("/account/sessions/revoke", use: revoke)
         router.post("/account/sessions/revoke-others", use: revokeOthers)
         router.post("/account/password", use: changePassword)
+        router.post("/account/applications/revoke", use: revokeApplication)
         router.post("/logout", use: logout)
     }
 
@@ -156,6 +158,7 @@ struct PageRoutes {
             case "revoked": "That session has been signed out."
             case "others": "All your other sessions and tokens have been signed out."
             case "password": "Your password has been changed. Your other sessions and tokens have been signed out."
+            case "application": "That application's access has been removed."
             default: nil
             }
         // A refusal the previous POST left for this page, shown once.
@@ -187,7 +190,19 @@ struct PageRoutes {
                 expires: format(services.sessions.expiry(of: record))
             )
         }
-        let model = AccountPage(
+        var applications: [AccountPage.ApplicationRow] = []
+        for consent in try await services.backends.consents.consents(ofUser: account.id) {
+            let client = try await services.backends.clients.client(id: consent.clientID)
+            applications.append(
+                AccountPage.ApplicationRow(
+                    clientID: consent.clientID,
+                    name: client?.name ?? consent.clientID,
+                    scopes: consent.scope.isEmpty ? "no scopes" : consent.scope.description,
+                    granted: format(consent.grantedAt)
+                )
+            )
+        }
+        var model = AccountPage(
             username: account.username,
             idleText: Self.spoken(services.configuration.sessions.idleTimeout),
             absoluteText: Self.spoken(services.configuration.sessions.absoluteLifetime),
@@ -200,6 +215,8 @@ struct PageRoutes {
             minPassword: services.signIn.policy.minPasswordLength,
             needsPassword: needsPassword(session)
         )
+        model.applications = applications
+        model.hasApplications = !applications.isEmpty
         return page("account", view(title: "Account", account: account, session: session, forms: true, model))
     }
 
@@ -241,7 +258,7 @@ struct PageRoutes {
         }
         if let refused = try await reauthenticate(session, account: account, password: form["password"], context: context) { return refused }
         do {
-            try await services.sessions.revoke(handle: handle, ofUser: account.id)
+            try await services.endSession(handle: handle, ofUser: account.id)
         } catch let error as SessionError where error.isNotFound {
             return errorPage(
                 status: .notFound,
@@ -260,9 +277,30 @@ struct PageRoutes {
         guard let account = try await services.currentAccount(session) else { return redirect("/login?notice=ended") }
         guard session.verifyCSRF(form["csrf_token"]) else { return try formExpired(request, session) }
         if let refused = try await reauthenticate(session, account: account, password: form["password"], context: context) { return refused }
-        try await services.sessions.revokeAll(ofUser: account.id, keeping: session)
+        try await services.endSessions(ofUser: account.id, keeping: session)
         try await services.tokens.revokeEverything(forUser: account.id)
         return redirect("/account?notice=others")
+    }
+
+    /// "Remove access" of an application: the consent is withdrawn, so the client's refresh tokens,
+    /// codes and `/userinfo` stop working for this user at once (its access tokens run out within
+    /// their lifetime), and its next request shows the consent page again.
+    @Sendable func revokeApplication(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = try await Bodies.form(from: request)
+        guard let account = try await services.currentAccount(session) else { return redirect("/login?notice=ended") }
+        guard session.verifyCSRF(form["csrf_token"]) else { return try formExpired(request, session) }
+        guard let clientID = form["client_id"], try await services.backends.consents.revoke(userID: account.id, clientID: clientID) else {
+            return errorPage(
+                status: .notFound,
+                heading: "No such application",
+                message: "That application has no access to your account.",
+                session: session,
+                account: account
+            )
+        }
+        services.logger.info("oauth consent withdrawn", metadata: ["user": "\(account.id)", "client": "\(clientID)"])
+        return redirect("/account?notice=application")
     }
 
     /// Whether ending other sessions would ask for the password now.
@@ -296,7 +334,7 @@ struct PageRoutes {
         // Signing out of a session that has already ended (revoked elsewhere, timed out) just
         // completes; a live signed-in session needs the form's token.
         if session.userID != nil, !session.verifyCSRF(form["csrf_token"]) { return try formExpired(request, session) }
-        try await services.sessions.destroy(session)
+        try await services.endSession(session)
         var response = redirect("/")
         // Evicts this origin's cached pages (including the back-forward cache) in secure contexts.
         response.headers[HTTPField.Name("Clear-Site-Data")!] = "\"cache\""

@@ -189,6 +189,17 @@ enum Templates {
             <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="secondary" type="submit">Sign out</button></form>
           </div>
         </div>
+        <div class="card" id="applications">
+          <h2>Applications you allowed</h2>
+          {{^hasApplications}}<p class="muted">No application signs you in with Cloakroom.</p>{{/hasApplications}}
+          {{#hasApplications}}<p class="muted">Removing an application's access withdraws your consent: it can no longer refresh its tokens or read your profile, and it has to ask again.</p>{{/hasApplications}}
+          <ul class="applications">
+          {{#applications}}
+            <li id="application-{{clientID}}"><strong>{{name}}</strong> <span class="muted">({{clientID}})</span>: {{scopes}}. Allowed {{granted}}.
+              <form class="inline" method="post" action="/account/applications/revoke"><input type="hidden" name="csrf_token" value="{{csrf}}"><input type="hidden" name="client_id" value="{{clientID}}"><button class="danger" type="submit" aria-label="Remove the access of {{name}}">Remove access</button></form></li>
+          {{/applications}}
+          </ul>
+        </div>
         <div class="card" id="change-password">
           <h2>Change password</h2>
           {{#passwordError}}<div class="error" role="alert">Your password was not changed. {{passwordError}}</div>{{/passwordError}}

@@ -210,7 +210,7 @@ struct APIRoutes {
             return Response(status: .noContent, headers: headers)
         }
         let session = try context.requireSession()
-        try await services.sessions.destroy(session)
+        try await services.endSession(session)
         return Response(status: .noContent, headers: [HTTPField.Name("Clear-Site-Data")!: "\"cache\""])
     }
 
@@ -259,10 +259,10 @@ struct APIRoutes {
         // The body is read (and a malformed one refused) whichever session is named.
         let password = try await Bodies.optionalPassword(from: request)
         if case .session(_, let session) = caller, handle == session.handle {
-            try await services.sessions.destroy(session)
+            try await services.endSession(session)
         } else {
             try await services.requireRecentAuthentication(caller, password: password, address: context.clientAddress)
-            try await services.sessions.revoke(handle: handle, ofUser: caller.account.id)
+            try await services.endSession(handle: handle, ofUser: caller.account.id)
         }
         return Response(status: .noContent)
     }
@@ -278,7 +278,7 @@ struct APIRoutes {
         let password = try await Bodies.optionalPassword(from: request)
         try await services.requireRecentAuthentication(caller, password: password, address: context.clientAddress)
         let keeping: Session? = if case .session(_, let session) = caller { session } else { nil }
-        let count = try await services.sessions.revokeAll(ofUser: caller.account.id, keeping: keeping)
+        let count = try await services.endSessions(ofUser: caller.account.id, keeping: keeping)
         let tokens = try await services.tokens.revokeEverything(forUser: caller.account.id)
         return try json(Revoked(revoked: count, refreshTokensRevoked: tokens))
     }

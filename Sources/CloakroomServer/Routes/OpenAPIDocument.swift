@@ -616,6 +616,12 @@ enum OpenAPIDocument {
                   "authorization_response_iss_parameter_supported": {
                     "const": true
                   },
+                  "backchannel_logout_session_supported": {
+                    "type": "boolean"
+                  },
+                  "backchannel_logout_supported": {
+                    "type": "boolean"
+                  },
                   "claims_parameter_supported": {
                     "type": "boolean"
                   },
