@@ -133,6 +133,30 @@ public struct SignInService: Sendable {
         return account
     }
 
+    /// An account for someone who signs in with another OpenID provider and has no password here:
+    /// its hash is of 32 random bytes nobody knows. The username is `preferred` cut to the allowed
+    /// characters and length (or `user`), made unique with `-2`, `-3` … when taken.
+    public func registerFederated(preferred: String?) async throws -> Account {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "._-@+"))
+        var base = String(String.UnicodeScalarView((preferred ?? "").unicodeScalars.filter { allowed.contains($0) }))
+        base = String(base.prefix(max(1, policy.maxUsernameLength - 4)))
+        if base.isEmpty { base = "user" }
+        let hash = try await hasher.hash(SecureToken(byteCount: 32).text)
+        for attempt in 1...50 {
+            let name = Account.displayForm(attempt == 1 ? base : "\(base)-\(attempt)")
+            if try await accounts.account(username: name) != nil { continue }
+            let account = Account(username: name, passwordHash: hash, createdAt: clock.now())
+            do {
+                try await accounts.create(account)
+            } catch let error as IdentityError where error.code == .usernameTaken {
+                continue
+            }
+            logger.info("account registered through another provider", metadata: ["user": "\(account.id)"])
+            return account
+        }
+        throw IdentityError.usernameTaken()
+    }
+
     /// Verifies credentials; returns the account. Throws `invalidCredentials` for an unknown user
     /// and a wrong password alike (same response, same hashing work), `throttled` when too many
     /// failures came first, `accountDisabled` only after a correct password.

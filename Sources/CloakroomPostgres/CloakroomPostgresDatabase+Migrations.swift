@@ -111,6 +111,19 @@ extension CloakroomPostgresDatabase {
             """,
             "CREATE INDEX cloakroom_oauth_consents_client ON cloakroom_oauth_consents (client_id)",
         ],
+        // 5: local accounts linked to accounts at other OpenID providers (PostgresFederatedIdentityStore).
+        [
+            """
+            CREATE TABLE cloakroom_federated_identities (
+                provider text NOT NULL,
+                subject text NOT NULL,
+                user_id text NOT NULL,
+                linked_at timestamptz NOT NULL,
+                PRIMARY KEY (provider, subject)
+            )
+            """,
+            "CREATE INDEX cloakroom_federated_identities_user ON cloakroom_federated_identities (user_id)",
+        ],
     ]
 
     /// The schema version `open` migrates to.

@@ -272,6 +272,19 @@ public final class CloakroomSQLiteDatabase: Sendable {
             """,
             "CREATE INDEX oauth_consents_client ON oauth_consents (client_id)",
         ],
+        // 5: local accounts linked to accounts at other OpenID providers (SQLiteFederatedIdentityStore).
+        [
+            """
+            CREATE TABLE federated_identities (
+                provider TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                linked_at INTEGER NOT NULL,
+                PRIMARY KEY (provider, subject)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX federated_identities_user ON federated_identities (user_id)",
+        ],
     ]
 
     /// The schema version `open` migrates to.

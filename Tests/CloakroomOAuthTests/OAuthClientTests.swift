@@ -82,3 +82,11 @@ struct MemoryConsentStoreTests {
         try await ConsentStoreConformance.run(only: [check]) { MemoryConsentStore() }
     }
 }
+
+@Suite("Federated identity store (memory)")
+struct MemoryFederatedIdentityStoreTests {
+    @Test("memory store", arguments: FederatedIdentityStoreConformance.checkNames)
+    func conformance(_ check: String) async throws {
+        try await FederatedIdentityStoreConformance.run(only: [check]) { MemoryFederatedIdentityStore() }
+    }
+}

@@ -28,3 +28,16 @@ extension PostgresTests {
         }
     }
 }
+
+extension PostgresTests {
+    /// The shared federated identity store contract, each check on its own empty database.
+    @Suite("FederatedIdentityStore")
+    struct FederatedIdentityStore {
+        @Test("PostgreSQL conformance", arguments: FederatedIdentityStoreConformance.checkNames)
+        func conformance(_ check: String) async throws {
+            try await PostgresFixture.withFreshDatabase { database in
+                try await FederatedIdentityStoreConformance.run(only: [check]) { PostgresFederatedIdentityStore(database: database) }
+            }
+        }
+    }
+}

@@ -28,3 +28,16 @@ struct SQLiteConsentStoreTests {
         }
     }
 }
+
+/// The shared federated identity store contract against a real SQLite file.
+@Suite("FederatedIdentityStore conformance (SQLite)")
+struct SQLiteFederatedIdentityStoreTests {
+    @Test("SQLite file", arguments: FederatedIdentityStoreConformance.checkNames)
+    func sqlite(_ check: String) async throws {
+        let path = TemporaryFile.path("federated")
+        defer { TemporaryFile.remove(path) }
+        try await withDatabase(path) { database in
+            try await FederatedIdentityStoreConformance.run(only: [check]) { SQLiteFederatedIdentityStore(database: database) }
+        }
+    }
+}

@@ -90,6 +90,7 @@ struct AllOrNothingTests {
             accounts: FaultyAccountStore(faults: faults),
             clients: MemoryOAuthClientStore(),
             consents: MemoryConsentStore(),
+            federated: MemoryFederatedIdentityStore(),
             throttle: MemoryThrottleStore(),
             tokens: FaultyTokenStore(faults: faults),
             purgeThrottle: { _ in 0 },

@@ -447,3 +447,95 @@ def test_back_channel_logout(workdir):
     finally:
         server.stop()
         endpoint.shutdown()
+
+
+def test_sign_in_with_another_cloakroom(workdir):
+    """One Cloakroom is the provider, a second the client: "Sign in with A" on B's sign-in page
+    goes through A's sign-in and consent pages and back; B creates an account linked to A's `sub`
+    on first sign-in and finds it again afterwards; B's signed-in user links from the account page;
+    a callback that does not belong to the browser (state) is refused."""
+    import os
+    os.makedirs(f"{workdir}/a")
+    os.makedirs(f"{workdir}/b")
+    a_store = f"sqlite:{workdir}/a/a.sqlite"
+    a = Server(a_store).start()
+    b = Server(f"sqlite:{workdir}/b/b.sqlite")
+    try:
+        assert requests.post(a.url + "/api/register", json={"username": "carol", "password": PASSWORD}).status_code == 201
+        rp = add_client(a_store, "Cloakroom B", "--redirect", f"{b.url}/login/with/a/callback", "--scope", "openid profile")
+        # Both servers are on 127.0.0.1, and cookies do not tell ports apart: B names its own.
+        b.extra = ["--cookie-name", "cloakroom-b", "--provider", f"a={a.url},{rp['client_id']},{rp['client_secret']}"]
+        b.start()
+        browser = requests.Session()
+        login_page = browser.get(b.url + "/login")
+        assert 'href="/login/with/a"' in login_page.text and "Sign in with a" in login_page.text
+
+        def through_a(start_url):
+            """Follows B → A (sign-in if needed, consent if asked) → B's callback → B's page."""
+            response = browser.get(start_url, allow_redirects=False)
+            assert response.status_code == 303 and response.headers["Location"].startswith(a.url + "/authorize?")
+            query = parse_qs(urlparse(response.headers["Location"]).query)
+            assert query["code_challenge_method"] == ["S256"] and query["nonce"] and query["state"]
+            location = response.headers["Location"]
+            for _ in range(8):
+                response = browser.get(location if location.startswith("http") else a.url + location, allow_redirects=False)
+                if response.status_code == 200 and 'action="/login"' in response.text:
+                    response = browser.post(a.url + "/login", data={"csrf_token": field(response.text, "csrf_token"),
+                                                                    "username": "carol", "password": PASSWORD}, allow_redirects=False)
+                elif response.status_code == 200 and 'action="/authorize"' in response.text:
+                    response = browser.post(a.url + "/authorize", data={"csrf_token": field(response.text, "csrf_token"),
+                                                                        "request": field(response.text, "request"), "decision": "allow"},
+                                            allow_redirects=False)
+                location = response.headers.get("Location", "")
+                if location.startswith(b.url):
+                    return browser.get(location, allow_redirects=False)
+            raise AssertionError("never came back to B")
+
+        done = through_a(b.url + "/login/with/a")
+        assert done.status_code == 303 and done.headers["Location"] == "/account", done.text[:300]
+        me = browser.get(b.url + "/api/me").json()["user"]
+        assert me["username"] == "carol"
+        # Signed out of B, signed in again with A: the same account (found by A's sub), no new one.
+        account_page = browser.get(b.url + "/account")
+        assert "linked since" in account_page.text
+        browser.post(b.url + "/logout", data={"csrf_token": field(account_page.text, "csrf_token")})
+        assert browser.get(b.url + "/api/me").status_code == 401
+        again = through_a(b.url + "/login/with/a")
+        assert again.headers["Location"] == "/account" and browser.get(b.url + "/api/me").json()["user"]["id"] == me["id"]
+
+        # A callback that does not belong to this browser's sign-in is refused.
+        forged = browser.get(b.url + "/login/with/a/callback?code=x&state=y", allow_redirects=False)
+        assert forged.status_code == 400 and "Sign-in with a failed" in forged.text
+        stranger = requests.Session()
+        start = stranger.get(b.url + "/login/with/a", allow_redirects=False)
+        state = parse_qs(urlparse(start.headers["Location"]).query)["state"][0]
+        wrong = stranger.get(b.url + f"/login/with/a/callback?code=x&state={state}x&iss={a.url}", allow_redirects=False)
+        assert wrong.status_code == 400 and "state" in wrong.text
+
+        # A local user of B links A from the account page; a sign-in with A then finds them.
+        dave = requests.Session()
+        assert dave.post(b.url + "/api/register", json={"username": "dave", "password": PASSWORD}).status_code == 201
+        assert requests.post(a.url + "/api/register", json={"username": "dave-at-a", "password": PASSWORD}).status_code == 201
+        browser = dave
+        def as_dave(url):
+            response = browser.get(url, allow_redirects=False)
+            location = response.headers["Location"]
+            for _ in range(8):
+                response = browser.get(location if location.startswith("http") else a.url + location, allow_redirects=False)
+                if response.status_code == 200 and 'action="/login"' in response.text:
+                    response = browser.post(a.url + "/login", data={"csrf_token": field(response.text, "csrf_token"),
+                                                                    "username": "dave-at-a", "password": PASSWORD}, allow_redirects=False)
+                elif response.status_code == 200 and 'action="/authorize"' in response.text:
+                    response = browser.post(a.url + "/authorize", data={"csrf_token": field(response.text, "csrf_token"),
+                                                                        "request": field(response.text, "request"), "decision": "allow"},
+                                            allow_redirects=False)
+                location = response.headers.get("Location", "")
+                if location.startswith(b.url):
+                    return browser.get(location, allow_redirects=False)
+            raise AssertionError("never came back to B")
+        linked = as_dave(b.url + "/login/with/a?link=1")
+        assert linked.headers["Location"] == "/account?notice=linked"
+        assert browser.get(b.url + "/api/me").json()["user"]["username"] == "dave"
+    finally:
+        b.stop()
+        a.stop()

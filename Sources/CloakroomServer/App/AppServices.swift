@@ -24,6 +24,8 @@ struct AppServices: Sendable {
     let oauth: OAuthProvider
     /// Logout tokens to the relying parties of sessions that end.
     let backChannel: BackChannelLogout
+    /// The other OpenID providers users may sign in with, by name.
+    let relyingParties: [String: OpenIDRelyingParty]
     /// The token cookies with `--token-transport cookie`, else nil.
     let tokenCookies: TokenCookieSettings?
     /// The known-device cookie set at sign-in.
@@ -107,6 +109,9 @@ struct AppServices: Sendable {
             tokens: self.tokens,
             idTokens: IDTokenIssuer(keyRing: idRing, issuer: configuration.issuer, clock: clock),
             clock: clock
+        )
+        self.relyingParties = Dictionary(
+            uniqueKeysWithValues: configuration.providers.map { ($0.name, OpenIDRelyingParty(provider: $0, fetch: ProviderHTTP.fetch, clock: clock)) }
         )
         self.backChannel = BackChannelLogout(clients: backends.clients, idTokens: self.oauth.idTokens, logger: logger)
         self.tokenCookies =

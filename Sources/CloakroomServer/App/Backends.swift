@@ -23,6 +23,8 @@ struct Backends: Sendable {
     let clients: any OAuthClientStore
     /// What each user allowed each OAuth client, beside the accounts.
     let consents: any ConsentStore
+    /// Links of local accounts to accounts at other OpenID providers, beside the accounts.
+    let federated: any FederatedIdentityStore
     let throttle: any ThrottleStore
     /// Refresh-token families, revocation epochs and the jti deny-list (at the store URL).
     let tokens: any TokenStore
@@ -136,22 +138,26 @@ struct Backends: Sendable {
         let accounts: any IterableAccountStore
         let clients: any OAuthClientStore
         let consents: any ConsentStore
+        let federated: any FederatedIdentityStore
         do {
             switch accountsAt {
             case .memory:
                 accounts = MemoryAccountStore()
                 clients = MemoryOAuthClientStore()
                 consents = MemoryConsentStore()
+                federated = MemoryFederatedIdentityStore()
             case .sqlite(let path):
                 let database = try await sqlite(path)
                 accounts = SQLiteAccountStore(database: database)
                 clients = SQLiteOAuthClientStore(database: database)
                 consents = SQLiteConsentStore(database: database)
+                federated = SQLiteFederatedIdentityStore(database: database)
             case .postgres(let url):
                 let database = try await postgres(url)
                 accounts = PostgresAccountStore(database: database)
                 clients = PostgresOAuthClientStore(database: database)
                 consents = PostgresConsentStore(database: database)
+                federated = PostgresFederatedIdentityStore(database: database)
             case .file, .redis:
                 throw ConfigurationError("accounts cannot live in \(accountsAt)")
             }
@@ -177,6 +183,7 @@ struct Backends: Sendable {
             accounts: accounts,
             clients: clients,
             consents: consents,
+            federated: federated,
             throttle: throttle,
             tokens: tokens,
             purgeThrottle: purge,
@@ -200,6 +207,7 @@ struct Backends: Sendable {
             accounts: accounts,
             clients: clients,
             consents: consents,
+            federated: federated,
             throttle: throttle,
             tokens: tokens,
             purgeThrottle: purgeThrottle,

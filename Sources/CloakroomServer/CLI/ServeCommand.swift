@@ -2,6 +2,7 @@ import ArgumentParser
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
+import CloakroomOAuth
 import CloakroomReplication
 import CloakroomSessions
 import CloakroomTokens
@@ -118,6 +119,12 @@ struct Serve: AsyncParsableCommand {
             "Algorithm of new ID-token keys: RS256 (what relying parties expect), EdDSA, ES256, PS256. Env CLOAKROOM_ID_TOKEN_ALGORITHM. Default RS256"
     )
     var idTokenAlgorithm: String?
+    @Option(
+        name: .customLong("provider"),
+        help:
+            "Another OpenID provider users may sign in with, as NAME=ISSUER_URL,CLIENT_ID,CLIENT_SECRET (repeat for more; register CLIENT_ID there with the redirect URI ISSUER_HERE/login/with/NAME/callback). Env CLOAKROOM_PROVIDERS, entries separated by spaces"
+    )
+    var providers: [String] = []
     @Option(help: "Issuer (iss) of access tokens: this server's public URL. Env CLOAKROOM_ISSUER. Default http://HOST:PORT (https with --secure)")
     var issuer: String?
     @Option(help: "Audience (aud) of access tokens. Env CLOAKROOM_TOKEN_AUDIENCE. Default: the issuer")
@@ -149,6 +156,9 @@ struct Serve: AsyncParsableCommand {
         _ = try idTokenSigningAlgorithm(environment: environment)
         try Self.checkTimes(&config, given: draft.given)
         try checkReplication(&config, draft.replication, environment: environment)
+        config.providers = try Self.providers(
+            providers.isEmpty ? (environment["CLOAKROOM_PROVIDERS"] ?? "").split(separator: " ").map(String.init) : providers
+        )
         try Self.checkTransport(config)
         if config.commonPasswords == nil, !config.commonPasswordsOff {
             throw ConfigurationError(
@@ -368,5 +378,30 @@ struct Serve: AsyncParsableCommand {
             throw ConfigurationError("ID-token algorithm \(text) is not one of \(choices.joined(separator: ", "))")
         }
         return algorithm
+    }
+
+    /// Parses `--provider NAME=ISSUER,CLIENT_ID,SECRET` entries.
+    static func providers(_ entries: [String]) throws -> [OpenIDRelyingParty.Provider] {
+        var seen: Set<String> = []
+        return try entries.filter { !$0.isEmpty }.map { entry in
+            guard let equals = entry.firstIndex(of: "=") else {
+                throw ConfigurationError("--provider \(entry.prefix(40)): expected NAME=ISSUER_URL,CLIENT_ID,CLIENT_SECRET")
+            }
+            let name = String(entry[..<equals])
+            let parts = entry[entry.index(after: equals)...].split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard (1...32).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+                throw ConfigurationError("--provider: a provider name is 1 to 32 letters, digits, - or _")
+            }
+            guard parts.count == 3, !parts[1].isEmpty, !parts[2].isEmpty else {
+                throw ConfigurationError("--provider \(name): expected NAME=ISSUER_URL,CLIENT_ID,CLIENT_SECRET")
+            }
+            guard let url = URLComponents(string: parts[0]), ["https", "http"].contains(url.scheme ?? ""), url.host?.isEmpty == false,
+                url.query == nil, url.fragment == nil
+            else {
+                throw ConfigurationError("--provider \(name): the issuer must be an http(s) URL without query or fragment")
+            }
+            guard seen.insert(name).inserted else { throw ConfigurationError("--provider \(name) is given twice") }
+            return OpenIDRelyingParty.Provider(name: name, issuer: parts[0], clientID: parts[1], clientSecret: parts[2])
+        }
     }
 }

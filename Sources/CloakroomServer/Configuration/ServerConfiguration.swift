@@ -1,6 +1,7 @@
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
+import CloakroomOAuth
 import CloakroomReplication
 import CloakroomSessions
 import Foundation
@@ -43,6 +44,8 @@ struct ServerConfiguration: Sendable {
     var hstsIncludeSubdomains = false
     var sweepInterval: Duration = .seconds(60)
     var registrationOpen = true
+    /// Other OpenID providers users may sign in with (`--provider NAME=ISSUER,CLIENT_ID,SECRET`).
+    var providers: [OpenIDRelyingParty.Provider] = []
     var tokens = TokenSettings()
     /// Sessions replicated between nodes (`--replication all`); nil: one store URL.
     var replication: ReplicationSettings?

@@ -37,6 +37,16 @@ struct FormPage: Sendable {
     var minPassword: Int? = nil
     /// The application the visitor signs in for (an OAuth authorization request is waiting).
     var application: String? = nil
+    /// Other OpenID providers to sign in with (a button each).
+    var providers: [ProviderRow] = []
+    var hasProviders = false
+}
+
+/// One other OpenID provider, on the sign-in and account pages.
+struct ProviderRow: Sendable {
+    let name: String
+    /// On the account page: when the account was linked to it, or nil.
+    var linked: String? = nil
 }
 
 /// `account`: the visitor's sessions and the password form.
@@ -70,6 +80,9 @@ struct AccountPage: Sendable {
     var applications: [ApplicationRow] = []
     /// Stored, not computed: templates read values by reflection.
     var hasApplications = false
+    /// The other OpenID providers, linked or not.
+    var providers: [ProviderRow] = []
+    var hasProviders = false
 
     /// One application the visitor allowed to sign them in (an OAuth consent).
     struct ApplicationRow: Sendable {

@@ -72,6 +72,8 @@ struct PageRoutes {
         if signingInFor == nil, try await services.currentAccount(session) != nil { return redirect("/account") }
         var form = FormPage()
         form.application = signingInFor
+        form.providers = services.configuration.providers.map { ProviderRow(name: $0.name) }
+        form.hasProviders = !form.providers.isEmpty
         // The same words whether the session was revoked, evicted, expired or its account disabled,
         // and whether or not the account still exists.
         if request.uri.queryParameters["notice"] == "ended" || sessionEnded(request, session) {
@@ -159,6 +161,8 @@ struct PageRoutes {
             case "others": "All your other sessions and tokens have been signed out."
             case "password": "Your password has been changed. Your other sessions and tokens have been signed out."
             case "application": "That application's access has been removed."
+            case "linked": "Your account is linked: you can sign in with that provider."
+            case "unlinked": "The link to that provider has been removed."
             default: nil
             }
         // A refusal the previous POST left for this page, shown once.
@@ -217,6 +221,11 @@ struct PageRoutes {
         )
         model.applications = applications
         model.hasApplications = !applications.isEmpty
+        let links = try await services.backends.federated.identities(ofUser: account.id)
+        model.providers = services.configuration.providers.map { provider in
+            ProviderRow(name: provider.name, linked: links.first { $0.provider == provider.name }.map { format($0.linkedAt) })
+        }
+        model.hasProviders = !model.providers.isEmpty
         return page("account", view(title: "Account", account: account, session: session, forms: true, model))
     }
 
@@ -411,7 +420,11 @@ struct PageRoutes {
         status: HTTPResponse.Status?,
         headers: HTTPFields? = nil
     ) -> Response {
-        let form = FormPage(error: message, username: username, minPassword: services.signIn.policy.minPasswordLength)
+        var form = FormPage(error: message, username: username, minPassword: services.signIn.policy.minPasswordLength)
+        if template == "login" {
+            form.providers = services.configuration.providers.map { ProviderRow(name: $0.name) }
+            form.hasProviders = !form.providers.isEmpty
+        }
         return page(
             template,
             view(title: title, account: nil, session: session, forms: true, form),

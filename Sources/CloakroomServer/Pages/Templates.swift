@@ -87,6 +87,7 @@ enum Templates {
             <input id="password" name="password" type="password" autocomplete="current-password" required>
             <div class="actions"><button type="submit">Sign in</button>{{#registrationOpen}}<a href="/register">Create an account</a>{{/registrationOpen}}</div>
           </form>
+          {{#hasProviders}}<div class="actions providers"><span class="muted">Or:</span>{{#providers}}<a class="button secondary" href="/login/with/{{name}}">Sign in with {{name}}</a>{{/providers}}</div>{{/hasProviders}}
         </div>
         {{/page}}
         {{> foot}}
@@ -200,6 +201,15 @@ enum Templates {
           {{/applications}}
           </ul>
         </div>
+        {{#hasProviders}}<div class="card" id="providers">
+          <h2>Sign in with another provider</h2>
+          <ul class="applications">
+          {{#providers}}
+            <li><strong>{{name}}</strong>: {{#linked}}linked since {{linked}}.
+              <form class="inline" method="post" action="/account/providers/unlink"><input type="hidden" name="csrf_token" value="{{csrf}}"><input type="hidden" name="provider" value="{{name}}"><button class="secondary" type="submit">Unlink</button></form>{{/linked}}{{^linked}}not linked. <a class="button secondary" href="/login/with/{{name}}?link=1">Link your {{name}} account</a>{{/linked}}</li>
+          {{/providers}}
+          </ul>
+        </div>{{/hasProviders}}
         <div class="card" id="change-password">
           <h2>Change password</h2>
           {{#passwordError}}<div class="error" role="alert">Your password was not changed. {{passwordError}}</div>{{/passwordError}}

@@ -1,6 +1,7 @@
 import CloakroomCore
 import CloakroomHummingbird
 import CloakroomIdentity
+import CloakroomOAuth
 import CloakroomSessions
 import CloakroomTokens
 import Foundation
@@ -297,10 +298,11 @@ struct APIRoutes {
     /// The signed-in caller: the access token when one was presented, else the session.
     func requireCaller(_ context: CloakroomRequestContext) async throws -> Caller {
         if let claims = context.accessToken {
-            // The account API is Cloakroom's own: a token an OAuth client obtained for the user
-            // (through /authorize or client_credentials) is for /userinfo and resource servers, and
-            // never lets that client change the account.
-            guard claims.clientID == services.tokens.configuration.clientID else {
+            // The account API is Cloakroom's own: a token a registered OAuth client obtained for
+            // the user (through /authorize) is for /userinfo and resource servers, and never lets
+            // that client change the account. (Tokens of Cloakroom's own client, or minted by a
+            // signer the operator put in the key ring, pass.)
+            if claims.clientID != services.tokens.configuration.clientID, try await services.backends.clients.client(id: claims.clientID) != nil {
                 throw APIError(
                     .forbidden,
                     code: "insufficient_scope",
