@@ -539,3 +539,45 @@ def test_sign_in_with_another_cloakroom(workdir):
     finally:
         b.stop()
         a.stop()
+
+
+def test_example_resource_checks_scope_and_cors(workdir):
+    """The example resource route: 401 without a token or with a bad one, 403 insufficient_scope
+    (naming the scope) for a token without example:read, 200 with it; the OAuth endpoints answer a
+    browser application's preflight, and their answers may be read from any origin (no cookies)."""
+    store = f"sqlite:{workdir}/cloakroom.sqlite"
+    server = Server(store).start()
+    try:
+        assert requests.post(server.url + "/api/register", json={"username": "alice", "password": PASSWORD}).status_code == 201
+        rp = add_client(store, "Reader", "--redirect", REDIRECT, "--scope", "openid example:read")
+        meta = requests.get(server.url + "/.well-known/openid-configuration").json()
+        resource = server.url + "/resource/example"
+        bare = requests.get(resource)
+        assert bare.status_code == 401 and bare.headers["WWW-Authenticate"].startswith("Bearer")
+        assert requests.get(resource, headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+
+        def token_for(scope):
+            code, verifier, _ = code_for(server, rp, scope=scope)
+            return exchange(meta, rp, code, verifier).json()["access_token"]
+
+        narrow = requests.get(resource, headers={"Authorization": "Bearer " + token_for("openid")})
+        assert narrow.status_code == 403 and narrow.json()["error"] == "insufficient_scope"
+        assert 'error="insufficient_scope"' in narrow.headers["WWW-Authenticate"] and 'scope="example:read"' in narrow.headers["WWW-Authenticate"]
+        wide = requests.get(resource, headers={"Authorization": "Bearer " + token_for("openid example:read")})
+        assert wide.status_code == 200 and wide.json()["client_id"] == rp["client_id"] and "example:read" in wide.json()["scope"]
+
+        preflight = requests.options(meta["token_endpoint"], headers={
+            "Origin": "https://spa.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+        assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
+        assert "POST" in preflight.headers["Access-Control-Allow-Methods"] and "Access-Control-Allow-Credentials" not in preflight.headers
+        # A cross-origin POST to /token is not refused as a cross-site form would be: it takes no cookie.
+        answer = requests.post(meta["token_endpoint"], data={"grant_type": "authorization_code", "code": "x"},
+                               headers={"Origin": "https://spa.example"}, auth=(rp["client_id"], rp["client_secret"]))
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+        # The pages and the account API stay same-origin.
+        assert "Access-Control-Allow-Origin" not in requests.get(server.url + "/login").headers
+        refused = requests.post(server.url + "/api/login", json={"username": "alice", "password": PASSWORD}, headers={"Origin": "https://spa.example"})
+        assert refused.status_code == 403
+    finally:
+        server.stop()

@@ -23,6 +23,7 @@ enum CloakroomApplication {
             )
         )
         router.add(middleware: ErrorMiddleware(htmlPage: try PageRoutes.errorPageRenderer(services: services)))
+        router.add(middleware: MachineEndpointCORS(paths: OAuthRoutes.machinePaths))
         router.add(middleware: HostCheckMiddleware(allowedHosts: services.configuration.hostsServed, exemptPaths: ["/healthz"]))
         router.add(
             middleware: OriginCheckMiddleware(

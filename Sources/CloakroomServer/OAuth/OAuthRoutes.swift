@@ -26,7 +26,12 @@ struct OAuthRoutes {
 
     /// Paths that take no cookie and are called by other sites' servers and scripts: not subject
     /// to the origin check of forms.
-    static let machinePaths: Set<String> = ["/token", "/revoke", "/introspect", "/userinfo"]
+    static let machinePaths: Set<String> = ["/token", "/revoke", "/introspect", "/userinfo", exampleResourcePath]
+
+    /// The example resource route: what a resource server does with an access token (docs/oauth.md).
+    static let exampleResourcePath = "/resource/example"
+    /// The scope it requires.
+    static let exampleScope = "example:read"
 
     func addRoutes(to router: Router<CloakroomRequestContext>) {
         router.get("/authorize", use: authorize)
@@ -37,6 +42,7 @@ struct OAuthRoutes {
         router.post("/introspect", use: introspect)
         router.get("/userinfo", use: userinfo)
         router.post("/userinfo", use: userinfo)
+        router.get(RouterPath(Self.exampleResourcePath), use: exampleResource)
         router.get("/end-session", use: endSession)
         router.post("/end-session", use: endSessionDecision)
     }
@@ -386,6 +392,32 @@ struct OAuthRoutes {
         var response = Self.json(OAuthJSON.encode(claimsOut))
         response.headers.append(HTTPField(name: .vary, value: "Authorization"))
         return response
+    }
+
+    // MARK: - Example resource
+
+    /// How a resource server checks an access token (RFC 6750, RFC 9068): the token verified and
+    /// not revoked (else 401 `invalid_token`), then the scope this route needs, `example:read`
+    /// (else 403 `insufficient_scope`, with the scope named in `WWW-Authenticate`). Register a
+    /// client with `--scope "openid example:read"` to try it.
+    @Sendable func exampleResource(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        guard let token = try BearerTokenMiddleware<CloakroomRequestContext>.presentedToken(request, cookies: nil), !token.isEmpty else {
+            return Self.bearerError(.unauthorized, "invalid_token", "an access token is required", bare: true)
+        }
+        let claims: AccessTokenClaims
+        do {
+            claims = try await services.tokens.authenticate(token)
+        } catch let error as TokenError {
+            return Self.bearerError(.unauthorized, "invalid_token", error.message)
+        }
+        guard claims.scope.split(separator: " ").contains(Substring(Self.exampleScope)) else {
+            return Self.bearerError(.forbidden, "insufficient_scope", "this resource needs the scope \(Self.exampleScope)", scope: Self.exampleScope)
+        }
+        let answer: [String: OAuthJSON] = [
+            "message": .string("a resource only tokens with \(Self.exampleScope) may read"),
+            "sub": .string(claims.subject), "client_id": .string(claims.clientID), "scope": .string(claims.scope),
+        ]
+        return Self.json(OAuthJSON.encode(answer))
     }
 
     // MARK: - Metadata
