@@ -581,3 +581,65 @@ def test_example_resource_checks_scope_and_cors(workdir):
         assert refused.status_code == 403
     finally:
         server.stop()
+
+
+def test_admin_page_manages_clients(workdir):
+    """/admin/clients for the accounts named by --admin: register (the secret shown once, and it
+    works at /token), rotate the secret (the old one stops), remove; anyone else gets 403; a form
+    without its CSRF token changes nothing."""
+    store = f"sqlite:{workdir}/cloakroom.sqlite"
+    server = Server(store, extra=["--admin", "Alice"]).start()
+    try:
+        admin = requests.Session()
+        assert admin.post(server.url + "/api/register", json={"username": "alice", "password": PASSWORD}).status_code == 201
+        page = admin.get(server.url + "/admin/clients")
+        assert page.status_code == 200 and "No application is registered" in page.text
+        added = admin.post(server.url + "/admin/clients", data={
+            "csrf_token": field(page.text, "csrf_token"), "name": "Web shop", "redirect_uris": "https://shop.example/cb\nhttp://127.0.0.1/cb",
+            "scope": "openid orders:read", "post_logout_redirect_uris": "", "backchannel_logout_uri": ""})
+        assert added.status_code == 200 and "Registered Web shop." in added.text
+        client_id = re.search(r'id="new-client-id">([^<]+)<', added.text).group(1)
+        secret = re.search(r'id="new-client-secret">([^<]+)<', added.text).group(1)
+        assert secret not in admin.get(server.url + "/admin/clients").text, "the secret is shown once"
+        token = requests.post(server.url + "/token", data={"grant_type": "client_credentials", "scope": "orders:read"}, auth=(client_id, secret))
+        assert token.status_code == 200, token.text
+
+        refused = admin.post(server.url + "/admin/clients", data={"csrf_token": field(added.text, "csrf_token"), "name": "Bad",
+                                                                 "redirect_uris": "https://evil.example/*"})
+        assert refused.status_code == 400 and 'role="alert"' in refused.text
+
+        rotated = admin.post(server.url + "/admin/clients/rotate-secret", data={"csrf_token": field(added.text, "csrf_token"), "client_id": client_id})
+        new_secret = re.search(r'id="new-client-secret">([^<]+)<', rotated.text).group(1)
+        assert new_secret != secret
+        assert requests.post(server.url + "/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)).status_code == 401
+        assert requests.post(server.url + "/token", data={"grant_type": "client_credentials"}, auth=(client_id, new_secret)).status_code == 200
+
+        forged = admin.post(server.url + "/admin/clients/remove", data={"client_id": client_id})
+        assert client_id in admin.get(server.url + "/admin/clients").text, "a form without the CSRF token removed a client"
+        bob = requests.Session()
+        assert bob.post(server.url + "/api/register", json={"username": "bob", "password": PASSWORD}).status_code == 201
+        assert bob.get(server.url + "/admin/clients").status_code == 403
+        page = admin.get(server.url + "/admin/clients")
+        removed = admin.post(server.url + "/admin/clients/remove", data={"csrf_token": field(page.text, "csrf_token"), "client_id": client_id})
+        assert "it can no longer sign anyone in" in removed.text
+        assert requests.post(server.url + "/token", data={"grant_type": "client_credentials"}, auth=(client_id, new_secret)).status_code == 401
+        assert requests.get(server.url + "/admin/clients", allow_redirects=False).status_code == 303
+    finally:
+        server.stop()
+
+
+def test_userinfo_email_claim_is_never_verified(workdir):
+    store = f"sqlite:{workdir}/cloakroom.sqlite"
+    server = Server(store).start()
+    try:
+        assert requests.post(server.url + "/api/register", json={"username": "erin@mail.example", "password": PASSWORD}).status_code == 201
+        rp = add_client(store, "Mailer", "--redirect", REDIRECT, "--scope", "openid email")
+        meta = requests.get(server.url + "/.well-known/openid-configuration").json()
+        params, verifier = authorize_query(rp, scope="openid email")
+        callback, _ = browse_to_callback(server, server.url + "/authorize?" + urlencode(params), username="erin@mail.example")
+        code = parse_qs(urlparse(callback).query)["code"][0]
+        tokens = exchange(meta, rp, code, verifier).json()
+        info = requests.get(meta["userinfo_endpoint"], headers={"Authorization": "Bearer " + tokens["access_token"]}).json()
+        assert info["email"] == "erin@mail.example" and info["email_verified"] is False and "preferred_username" not in info
+    finally:
+        server.stop()

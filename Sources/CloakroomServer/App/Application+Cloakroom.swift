@@ -38,6 +38,7 @@ enum CloakroomApplication {
         PageRoutes(services: services, library: library).addRoutes(to: router)
         OAuthRoutes(services: services, library: library).addRoutes(to: router)
         FederatedSignInRoutes(services: services, library: library).addRoutes(to: router)
+        AdminClientRoutes(services: services, library: library).addRoutes(to: router)
         // Last, so that it sees only what no route took: a known path with another method is 405.
         router.add(middleware: AllowedMethodsMiddleware(routes: router.routes))
         return router

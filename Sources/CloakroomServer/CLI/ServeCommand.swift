@@ -125,6 +125,11 @@ struct Serve: AsyncParsableCommand {
             "Another OpenID provider users may sign in with, as NAME=ISSUER_URL,CLIENT_ID,CLIENT_SECRET (repeat for more; register CLIENT_ID there with the redirect URI ISSUER_HERE/login/with/NAME/callback). Env CLOAKROOM_PROVIDERS, entries separated by spaces"
     )
     var providers: [String] = []
+    @Option(
+        name: .customLong("admin"),
+        help: "A username that may manage OAuth clients at /admin/clients (repeat for more). Env CLOAKROOM_ADMINS, separated by spaces"
+    )
+    var admins: [String] = []
     @Option(help: "Issuer (iss) of access tokens: this server's public URL. Env CLOAKROOM_ISSUER. Default http://HOST:PORT (https with --secure)")
     var issuer: String?
     @Option(help: "Audience (aud) of access tokens. Env CLOAKROOM_TOKEN_AUDIENCE. Default: the issuer")
@@ -156,6 +161,10 @@ struct Serve: AsyncParsableCommand {
         _ = try idTokenSigningAlgorithm(environment: environment)
         try Self.checkTimes(&config, given: draft.given)
         try checkReplication(&config, draft.replication, environment: environment)
+        config.admins = Set(
+            (admins.isEmpty ? (environment["CLOAKROOM_ADMINS"] ?? "").split(separator: " ").map(String.init) : admins)
+                .map { Account.normalize($0) }.filter { !$0.isEmpty }
+        )
         config.providers = try Self.providers(
             providers.isEmpty ? (environment["CLOAKROOM_PROVIDERS"] ?? "").split(separator: " ").map(String.init) : providers
         )

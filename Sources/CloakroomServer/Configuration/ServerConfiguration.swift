@@ -46,6 +46,8 @@ struct ServerConfiguration: Sendable {
     var registrationOpen = true
     /// Other OpenID providers users may sign in with (`--provider NAME=ISSUER,CLIENT_ID,SECRET`).
     var providers: [OpenIDRelyingParty.Provider] = []
+    /// Usernames (any case) of the accounts that may manage OAuth clients at /admin/clients.
+    var admins: Set<String> = []
     var tokens = TokenSettings()
     /// Sessions replicated between nodes (`--replication all`); nil: one store URL.
     var replication: ReplicationSettings?

@@ -358,7 +358,8 @@ struct OAuthRoutes {
     // MARK: - UserInfo
 
     /// OpenID Connect Core §5.3: the signed-in user's claims for an access token with `openid`
-    /// (`sub`; `preferred_username` and `name` with `profile`). The token comes in the
+    /// (`sub`; `preferred_username` and `name` with `profile`; with `email`, `email` when the
+    /// username is an email address, always with `email_verified: false`). The token comes in the
     /// `Authorization` header, or (POST) as `access_token` in the form (RFC 6750 §2.2).
     @Sendable func userinfo(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         var token = try BearerTokenMiddleware<CloakroomRequestContext>.presentedToken(request, cookies: nil)
@@ -388,6 +389,11 @@ struct OAuthRoutes {
         if scope.contains("profile") {
             claimsOut["preferred_username"] = .string(account.username)
             claimsOut["name"] = .string(account.username)
+        }
+        // An account's username may be an email address; Cloakroom has never verified it.
+        if scope.contains("email"), account.username.contains("@") {
+            claimsOut["email"] = .string(account.username)
+            claimsOut["email_verified"] = .bool(false)
         }
         var response = Self.json(OAuthJSON.encode(claimsOut))
         response.headers.append(HTTPField(name: .vary, value: "Authorization"))

@@ -136,3 +136,28 @@ struct EndSessionPage: Sendable {
     let redirectURI: String
     let state: String
 }
+
+/// `adminClients`: the registered OAuth clients, the form to add one, and a secret shown once.
+struct AdminClientsPage: Sendable {
+    struct Row: Sendable {
+        let id: String
+        let name: String
+        let type: String
+        let redirects: String
+        let scopes: String
+        let hasSecret: Bool
+    }
+
+    /// A client just registered or given a new secret; `secret` nil for a public client.
+    struct Secret: Sendable {
+        let clientID: String
+        let secret: String?
+    }
+
+    let clients: [Row]
+    let hasClients: Bool
+    let notice: String?
+    let error: String?
+    let secret: Secret?
+    let needsPassword: Bool
+}

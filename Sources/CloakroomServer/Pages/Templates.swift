@@ -16,7 +16,7 @@ enum Templates {
 
     static let all: [String: String] = [
         "head": head, "foot": foot, "home": home, "login": login, "register": register, "account": account, "error": error,
-        "consent": consent, "endSession": endSession,
+        "consent": consent, "endSession": endSession, "adminClients": adminClients,
     ]
 
     /// `bare`: a page rendered without knowing the visitor (errors outside the page routes): the
@@ -126,6 +126,49 @@ enum Templates {
             <input type="hidden" name="post_logout_redirect_uri" value="{{redirectURI}}">
             <input type="hidden" name="state" value="{{state}}">
             <div class="actions"><button type="submit" name="decision" value="logout">Sign out</button><button class="secondary" type="submit" name="decision" value="stay">Stay signed in</button></div>
+          </form>
+        </div>
+        {{/page}}
+        {{> foot}}
+        """
+
+    static let adminClients = """
+        {{> head}}
+        {{#page}}
+        <div class="card">
+          <h1>Applications</h1>
+          {{#notice}}<div class="notice" role="status">{{notice}}</div>{{/notice}}
+          {{#error}}<div class="error" role="alert">{{error}}</div>{{/error}}
+          {{#secret}}<div class="notice" role="status">client_id <code id="new-client-id">{{clientID}}</code>{{#secret}}, client_secret <code id="new-client-secret">{{secret}}</code>. The secret is shown only now: copy it to the application. Only its hash is kept.{{/secret}}</div>{{/secret}}
+          {{^hasClients}}<p class="muted">No application is registered.</p>{{/hasClients}}
+          {{#hasClients}}<table class="sessions">
+            <thead><tr><th>Name</th><th>client_id</th><th>Type</th><th>Redirect URIs</th><th>Scopes</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
+            <tbody>
+            {{#clients}}
+            <tr id="client-{{id}}"><td data-label="Name">{{name}}</td><td data-label="client_id"><code>{{id}}</code></td><td data-label="Type">{{type}}</td><td data-label="Redirect URIs">{{redirects}}</td><td data-label="Scopes">{{scopes}}</td>
+              <td class="row-actions">{{#hasSecret}}<form class="inline" method="post" action="/admin/clients/rotate-secret"><input type="hidden" name="csrf_token" value="{{csrf}}"><input type="hidden" name="client_id" value="{{id}}">{{#needsPassword}}<input type="password" name="password" required autocomplete="current-password" placeholder="Your password" aria-label="Your password">{{/needsPassword}}<button class="secondary" type="submit">New secret</button></form>{{/hasSecret}}
+              <form class="inline" method="post" action="/admin/clients/remove"><input type="hidden" name="csrf_token" value="{{csrf}}"><input type="hidden" name="client_id" value="{{id}}">{{#needsPassword}}<input type="password" name="password" required autocomplete="current-password" placeholder="Your password" aria-label="Your password">{{/needsPassword}}<button class="danger" type="submit" aria-label="Remove {{name}}">Remove</button></form></td></tr>
+            {{/clients}}
+            </tbody>
+          </table>{{/hasClients}}
+        </div>
+        <div class="card narrow">
+          <h2>Register an application</h2>
+          <form method="post" action="/admin/clients">
+            <input type="hidden" name="csrf_token" value="{{csrf}}">
+            <label for="name">Name (shown on the consent page)</label>
+            <input id="name" name="name" type="text" required maxlength="100">
+            <label for="redirect_uris">Redirect URIs, one per line (matched exactly)</label>
+            <textarea id="redirect_uris" name="redirect_uris" rows="3" required></textarea>
+            <label for="scope">Scopes it may ask for, separated by spaces (default: openid profile email offline_access)</label>
+            <input id="scope" name="scope" type="text">
+            <label for="post_logout_redirect_uris">Post-logout redirect URIs, one per line (optional)</label>
+            <textarea id="post_logout_redirect_uris" name="post_logout_redirect_uris" rows="2"></textarea>
+            <label for="backchannel_logout_uri">Back-channel logout URI (optional)</label>
+            <input id="backchannel_logout_uri" name="backchannel_logout_uri" type="url">
+            <label><input type="checkbox" name="public"> Public (a browser or native app: no secret, PKCE only)</label>
+            {{#needsPassword}}<label for="password">Your password</label><input id="password" name="password" type="password" required autocomplete="current-password">{{/needsPassword}}
+            <div class="actions"><button type="submit">Register</button></div>
           </form>
         </div>
         {{/page}}
