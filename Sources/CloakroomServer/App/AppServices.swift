@@ -30,6 +30,8 @@ struct AppServices: Sendable {
     let tokenCookies: TokenCookieSettings?
     /// The known-device cookie set at sign-in.
     let knownDevices: KnownDevices
+    /// The signed, script-readable preference cookie (the theme).
+    let preferences: PreferenceCookie
     let clock: any CloakroomClock
     let logger: Logger
     /// This server's figures, served at `GET /metrics`.
@@ -45,6 +47,7 @@ struct AppServices: Sendable {
         keyRing: TokenKeyRing? = nil,
         idTokenKeys: TokenKeyRing? = nil,
         codeKey: SymmetricKey? = nil,
+        preferenceKey: SymmetricKey? = nil,
         logDigestKey: SymmetricKey? = nil,
         deviceKey: SymmetricKey? = nil,
         clock: any CloakroomClock = SystemClock(),
@@ -117,6 +120,12 @@ struct AppServices: Sendable {
         self.tokenCookies =
             configuration.tokens.transport == .cookie
             ? TokenCookieSettings(baseName: configuration.cookie.baseName, secure: configuration.cookie.secure) : nil
+        let prefsName = (configuration.cookie.secure ? "__Host-" : "") + configuration.cookie.baseName + "-prefs"
+        self.preferences = PreferenceCookie(
+            name: prefsName,
+            ring: SealingKeyRing(SealingKeyRing.Key(preferenceKey ?? SymmetricKey(size: .bits256), id: "p1")),
+            secure: configuration.cookie.secure
+        )
         self.knownDevices = KnownDevices(
             key: deviceKey ?? SymmetricKey(size: .bits256),
             secure: configuration.cookie.secure,

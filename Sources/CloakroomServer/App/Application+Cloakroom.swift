@@ -70,6 +70,7 @@ enum CloakroomApplication {
             keyRing: keys.ring,
             idTokenKeys: keys.idTokenRing,
             codeKey: keys.secret?.derivedKey(for: "oauth authorization codes"),
+            preferenceKey: keys.secret?.derivedKey(for: "preference cookies"),
             logDigestKey: keys.secret?.derivedKey(for: "audit log username digest"),
             deviceKey: keys.secret?.derivedKey(for: "known device cookie"),
             clock: clock,

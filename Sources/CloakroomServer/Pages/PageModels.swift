@@ -83,6 +83,14 @@ struct AccountPage: Sendable {
     /// The other OpenID providers, linked or not.
     var providers: [ProviderRow] = []
     var hasProviders = false
+    /// The theme choices, the one in the preference cookie selected.
+    var themes: [ThemeChoice] = []
+
+    struct ThemeChoice: Sendable {
+        let value: String
+        let label: String
+        let selected: Bool
+    }
 
     /// One application the visitor allowed to sign them in (an OAuth consent).
     struct ApplicationRow: Sendable {

@@ -50,6 +50,7 @@ struct PageRoutes {
         router.post("/account/sessions/revoke-others", use: revokeOthers)
         router.post("/account/password", use: changePassword)
         router.post("/account/applications/revoke", use: revokeApplication)
+        router.post("/account/preferences", use: savePreferences)
         router.post("/logout", use: logout)
     }
 
@@ -163,6 +164,7 @@ struct PageRoutes {
             case "application": "That application's access has been removed."
             case "linked": "Your account is linked: you can sign in with that provider."
             case "unlinked": "The link to that provider has been removed."
+            case "preferences": "Your preferences are saved on this device."
             default: nil
             }
         // A refusal the previous POST left for this page, shown once.
@@ -172,11 +174,21 @@ struct PageRoutes {
             session.removeValue(forKey: Self.flashKey)
             if flash.hasPrefix("password:") { passwordError = String(flash.dropFirst("password:".count)) } else { error = flash }
         }
-        return try await accountPage(account: account, session: session, notice: notice, error: error, passwordError: passwordError)
+        let theme = services.preferences.read(request.cookie(named: services.preferences.name), now: services.clock.now())["theme"] ?? "system"
+        return try await accountPage(account: account, session: session, notice: notice, error: error, passwordError: passwordError, theme: theme)
     }
 
     /// The account page, with a notice or a refusal.
-    func accountPage(account: Account, session: Session, notice: String?, error: String?, passwordError: String?) async throws -> Response {
+    func accountPage(
+        account: Account,
+        session: Session,
+        notice: String?,
+        error: String?,
+        passwordError: String?,
+        theme: String = "system"
+    )
+        async throws -> Response
+    {
         // This device first, then the others, most recently used first.
         let records = try await services.sessions.sessions(ofUser: account.id)
             .sorted { ($0.handle == session.handle ? 1 : 0, $0.lastSeen) > ($1.handle == session.handle ? 1 : 0, $1.lastSeen) }
@@ -226,6 +238,7 @@ struct PageRoutes {
             ProviderRow(name: provider.name, linked: links.first { $0.provider == provider.name }.map { format($0.linkedAt) })
         }
         model.hasProviders = !model.providers.isEmpty
+        model.themes = Self.themes.map { AccountPage.ThemeChoice(value: $0.0, label: $0.1, selected: $0.0 == theme) }
         return page("account", view(title: "Account", account: account, session: session, forms: true, model))
     }
 
@@ -310,6 +323,25 @@ struct PageRoutes {
         }
         services.logger.info("oauth consent withdrawn", metadata: ["user": "\(account.id)", "client": "\(clientID)"])
         return redirect("/account?notice=application")
+    }
+
+    /// The themes the preference form offers: value and label.
+    static let themes = [("system", "As the device"), ("light", "Light"), ("dark", "Dark")]
+
+    /// The preference form: the theme goes into the signed preference cookie (not the session: it
+    /// belongs to the device, and survives signing out).
+    @Sendable func savePreferences(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = try await Bodies.form(from: request)
+        guard try await services.currentAccount(session) != nil else { return redirect("/login?notice=ended") }
+        guard session.verifyCSRF(form["csrf_token"]) else { return try formExpired(request, session) }
+        guard let theme = form["theme"], Self.themes.contains(where: { $0.0 == theme }) else {
+            throw APIError.invalidField("theme", "must be system, light or dark")
+        }
+        let cookie = try services.preferences.cookie(["theme": theme], now: services.clock.now())
+        var response = redirect("/account?notice=preferences")
+        response.headers.append(HTTPField(name: .setCookie, value: try cookie.setCookieHeaderValue()))
+        return response
     }
 
     /// Whether ending other sessions would ask for the password now.

@@ -253,6 +253,17 @@ enum Templates {
           {{/providers}}
           </ul>
         </div>{{/hasProviders}}
+        <div class="card" id="preferences">
+          <h2>Preferences</h2>
+          <p class="muted">Kept in a signed cookie on this device: the page's script reads it, the server checks it has not been changed.</p>
+          <form method="post" action="/account/preferences">
+            <input type="hidden" name="csrf_token" value="{{csrf}}">
+            <fieldset><legend>Theme</legend>
+            {{#themes}}<label class="choice"><input type="radio" name="theme" value="{{value}}"{{#selected}} checked{{/selected}}> {{label}}</label>{{/themes}}
+            </fieldset>
+            <div class="actions"><button class="secondary" type="submit">Save preferences</button></div>
+          </form>
+        </div>
         <div class="card" id="change-password">
           <h2>Change password</h2>
           {{#passwordError}}<div class="error" role="alert">Your password was not changed. {{passwordError}}</div>{{/passwordError}}
@@ -291,30 +302,46 @@ enum Templates {
         window.addEventListener('pageshow', function (event) {
           if (event.persisted) { window.location.reload(); }
         });
+        // The theme from the signed preference cookie (not HttpOnly, so this script reads it):
+        // its fourth dot-separated part is base64url of an 8-byte expiry and a JSON object.
+        (function () {
+          var match = document.cookie.match(/(?:^|; )(?:__Host-)?[A-Za-z0-9_.-]*-prefs=([^;]+)/);
+          if (!match) { return; }
+          try {
+            var part = match[1].split('.')[3].replace(/-/g, '+').replace(/_/g, '/');
+            var text = atob(part + '==='.slice((part.length + 3) % 4)).slice(8);
+            var theme = JSON.parse(text).theme;
+            if (theme === 'light' || theme === 'dark') { document.documentElement.setAttribute('data-theme', theme); }
+          } catch (e) { }
+        })();
         """
 
     /// Served at /assets/cloakroom.css, so the Content-Security-Policy needs no `'unsafe-inline'`
     /// for styles. Under 640 px the sessions table becomes one block per session.
     static let stylesheet = """
-        :root { --ink:#1d2433; --muted:#5b6577; --line:#d9dee7; --accent:#2f5bd3; --bad:#b42318; --good:#067647; }
+        :root { --ink:#1d2433; --muted:#5b6577; --line:#d9dee7; --accent:#2f5bd3; --bad:#b42318; --good:#067647; --surface:#fff; --page:#f6f7fb; }
+        :root[data-theme=dark] { --ink:#e6e9f0; --muted:#a3abbb; --line:#363c4a; --accent:#86a8ff; --surface:#1c2130; --page:#12151d; }
+        @media (prefers-color-scheme: dark) { :root:not([data-theme=light]) { --ink:#e6e9f0; --muted:#a3abbb; --line:#363c4a; --accent:#86a8ff; --surface:#1c2130; --page:#12151d; } }
         * { box-sizing: border-box; }
-        body { margin:0; font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif; color:var(--ink); background:#f6f7fb; }
-        header { background:#fff; border-bottom:1px solid var(--line); }
+        body { margin:0; font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif; color:var(--ink); background:var(--page); }
+        header { background:var(--surface); border-bottom:1px solid var(--line); }
         header .bar { max-width:880px; margin:0 auto; padding:12px 20px; display:flex; align-items:center; gap:16px; flex-wrap:wrap; }
         header .brand { font-weight:700; color:var(--ink); text-decoration:none; font-size:18px; }
         header nav { margin-left:auto; display:flex; gap:14px; align-items:center; flex-wrap:wrap; }
         header nav a { color:var(--accent); text-decoration:none; }
         main { max-width:880px; margin:28px auto; padding:0 20px; }
-        .card { background:#fff; border:1px solid var(--line); border-radius:10px; padding:24px; margin-bottom:20px; }
+        .card { background:var(--surface); border:1px solid var(--line); border-radius:10px; padding:24px; margin-bottom:20px; }
         .narrow { max-width:420px; margin-left:auto; margin-right:auto; }
         h1 { font-size:24px; margin:0 0 12px; }
         h2 { font-size:18px; margin:0 0 12px; }
         label { display:block; font-weight:600; margin:14px 0 6px; }
         input[type=text], input[type=password] { width:100%; padding:10px 12px; border:1px solid var(--line); border-radius:8px; font-size:16px; }
         button, .button { display:inline-block; padding:9px 16px; border-radius:8px; border:1px solid var(--accent); background:var(--accent); color:#fff; font-size:15px; cursor:pointer; text-decoration:none; }
-        button.secondary { background:#fff; color:var(--accent); }
-        button.danger { background:#fff; color:var(--bad); border-color:var(--bad); }
+        button.secondary, .button.secondary { background:var(--surface); color:var(--accent); }
+        button.danger { background:var(--surface); color:var(--bad); border-color:var(--bad); }
         form.inline { display:inline; margin:0; }
+        fieldset { border:0; padding:0; margin:0; }
+        label.choice { display:inline-block; font-weight:400; margin:6px 18px 0 0; }
         .actions { margin-top:18px; display:flex; gap:10px; align-items:center; flex-wrap:wrap; }
         .error { background:#fef3f2; border:1px solid #fecdca; color:var(--bad); padding:10px 12px; border-radius:8px; margin-bottom:12px; }
         .notice { background:#ecfdf3; border:1px solid #abefc6; color:var(--good); padding:10px 12px; border-radius:8px; margin-bottom:12px; }
