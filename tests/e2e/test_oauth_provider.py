@@ -470,7 +470,7 @@ def test_sign_in_with_another_cloakroom(workdir):
         login_page = browser.get(b.url + "/login")
         assert 'href="/login/with/a"' in login_page.text and "Sign in with a" in login_page.text
 
-        def through_a(start_url):
+        def through_a(start_url, username="carol"):
             """Follows B → A (sign-in if needed, consent if asked) → B's callback → B's page."""
             response = browser.get(start_url, allow_redirects=False)
             assert response.status_code == 303 and response.headers["Location"].startswith(a.url + "/authorize?")
@@ -481,7 +481,7 @@ def test_sign_in_with_another_cloakroom(workdir):
                 response = browser.get(location if location.startswith("http") else a.url + location, allow_redirects=False)
                 if response.status_code == 200 and 'action="/login"' in response.text:
                     response = browser.post(a.url + "/login", data={"csrf_token": field(response.text, "csrf_token"),
-                                                                    "username": "carol", "password": PASSWORD}, allow_redirects=False)
+                                                                    "username": username, "password": PASSWORD}, allow_redirects=False)
                 elif response.status_code == 200 and 'action="/authorize"' in response.text:
                     response = browser.post(a.url + "/authorize", data={"csrf_token": field(response.text, "csrf_token"),
                                                                         "request": field(response.text, "request"), "decision": "allow"},
@@ -517,23 +517,7 @@ def test_sign_in_with_another_cloakroom(workdir):
         assert dave.post(b.url + "/api/register", json={"username": "dave", "password": PASSWORD}).status_code == 201
         assert requests.post(a.url + "/api/register", json={"username": "dave-at-a", "password": PASSWORD}).status_code == 201
         browser = dave
-        def as_dave(url):
-            response = browser.get(url, allow_redirects=False)
-            location = response.headers["Location"]
-            for _ in range(8):
-                response = browser.get(location if location.startswith("http") else a.url + location, allow_redirects=False)
-                if response.status_code == 200 and 'action="/login"' in response.text:
-                    response = browser.post(a.url + "/login", data={"csrf_token": field(response.text, "csrf_token"),
-                                                                    "username": "dave-at-a", "password": PASSWORD}, allow_redirects=False)
-                elif response.status_code == 200 and 'action="/authorize"' in response.text:
-                    response = browser.post(a.url + "/authorize", data={"csrf_token": field(response.text, "csrf_token"),
-                                                                        "request": field(response.text, "request"), "decision": "allow"},
-                                            allow_redirects=False)
-                location = response.headers.get("Location", "")
-                if location.startswith(b.url):
-                    return browser.get(location, allow_redirects=False)
-            raise AssertionError("never came back to B")
-        linked = as_dave(b.url + "/login/with/a?link=1")
+        linked = through_a(b.url + "/login/with/a?link=1", username="dave-at-a")
         assert linked.headers["Location"] == "/account?notice=linked"
         assert browser.get(b.url + "/api/me").json()["user"]["username"] == "dave"
     finally:

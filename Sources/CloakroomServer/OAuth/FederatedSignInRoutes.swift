@@ -95,6 +95,10 @@ struct FederatedSignInRoutes {
             }
             return try await signIn(session, account: account)
         }
+        if pending.linking, current == nil {
+            // The link was asked for by an account that has signed out since: nothing is created.
+            return refused(name, "Your session ended before the link was made. Sign in and link again.", session: session)
+        }
         if pending.linking, let current {
             try await services.backends.federated.link(
                 FederatedIdentity(provider: name, subject: signedIn.subject, userID: current.id, linkedAt: services.clock.now())
