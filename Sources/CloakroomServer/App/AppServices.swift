@@ -7,6 +7,8 @@ import CloakroomSessions
 import CloakroomTokens
 import Crypto
 import Foundation
+import HTTPTypes
+import Hummingbird
 import Logging
 
 /// What every route needs, built once per server.
@@ -32,6 +34,9 @@ struct AppServices: Sendable {
     let knownDevices: KnownDevices
     /// The signed, script-readable preference cookie (the theme).
     let preferences: PreferenceCookie
+    /// "Keep me signed in" tokens, and their cookie's name.
+    let remember: RememberTokens
+    let rememberCookieName: String
     let clock: any CloakroomClock
     let logger: Logger
     /// This server's figures, served at `GET /metrics`.
@@ -120,6 +125,8 @@ struct AppServices: Sendable {
         self.tokenCookies =
             configuration.tokens.transport == .cookie
             ? TokenCookieSettings(baseName: configuration.cookie.baseName, secure: configuration.cookie.secure) : nil
+        self.remember = RememberTokens(store: backends.tokens, lifetime: configuration.rememberLifetime, clock: clock)
+        self.rememberCookieName = (configuration.cookie.secure ? "__Host-" : "") + configuration.cookie.baseName + "-remember"
         let prefsName = (configuration.cookie.secure ? "__Host-" : "") + configuration.cookie.baseName + "-prefs"
         self.preferences = PreferenceCookie(
             name: prefsName,
@@ -158,16 +165,48 @@ struct AppServices: Sendable {
     static let reauthenticationGrace: TimeInterval = 300
     /// The session key holding when the password was last re-entered (seconds since 1970).
     static let reauthenticatedKey = "_reauth"
+    /// The session key marking a session a remember cookie signed in (no password was typed).
+    static let rememberedKey = "_remembered"
+
+    /// When the password was last typed in `session`'s sign-in: its sign-in (unless a remember
+    /// cookie made it) or its latest re-entered password.
+    static func lastPasswordEntry(_ session: Session) -> Date? {
+        guard let record = session.record else { return nil }
+        let reauthenticated = session.value(forKey: reauthenticatedKey).flatMap(Double.init).map(Date.init(timeIntervalSince1970:))
+        let signedIn = session.value(forKey: rememberedKey) == nil ? record.authenticatedAt : nil
+        return [signedIn, reauthenticated].compactMap { $0 }.max()
+    }
+
+    /// The remember cookie holding `token` (HttpOnly, SameSite=Lax, Path=/, `__Host-` and Secure
+    /// over HTTPS), or, with nil, the header that deletes it.
+    func rememberCookie(_ token: String?) throws -> HTTPField {
+        let cookie = CloakroomCore.Cookie(
+            name: rememberCookieName,
+            value: token ?? "",
+            maxAge: token == nil ? 0 : Int(remember.lifetime),
+            path: "/",
+            secure: configuration.cookie.secure,
+            httpOnly: true,
+            sameSite: .lax
+        )
+        return HTTPField(name: .setCookie, value: try cookie.setCookieHeaderValue())
+    }
+
+    /// Signing out on this device also forgets it: its remember family ends and the cookie goes.
+    func forgetDevice(_ request: Request, in response: inout Response) async throws {
+        guard let token = request.cookie(named: rememberCookieName) else { return }
+        try await remember.forget(token)
+        response.headers.append(try rememberCookie(nil))
+    }
 
     /// Lets `caller` end other sessions: a session signed in or re-authenticated in the last
     /// 5 minutes goes on; otherwise `password` must be the account's (checked and throttled like a
     /// sign-in; it then stamps the session), else 403 `reauthentication_required`. A token caller
     /// always gives its password: an access token does not tell when its sign-in happened.
     func requireRecentAuthentication(_ caller: APIRoutes.Caller, password: String?, address: String?) async throws {
-        if case .session(_, let session) = caller, let record = session.record {
-            let reauthenticated = session.value(forKey: Self.reauthenticatedKey).flatMap(Double.init).map(Date.init(timeIntervalSince1970:))
-            let latest = [record.authenticatedAt, reauthenticated].compactMap { $0 }.max()
-            if let latest, clock.now().timeIntervalSince(latest) < Self.reauthenticationGrace { return }
+        // A session a remember cookie signed in counts only from a password typed in it.
+        if case .session(_, let session) = caller, let latest = Self.lastPasswordEntry(session) {
+            if clock.now().timeIntervalSince(latest) < Self.reauthenticationGrace { return }
         }
         guard let password, !password.isEmpty else {
             throw APIError.forbidden(

@@ -33,6 +33,7 @@ enum CloakroomApplication {
             )
         )
         router.add(middleware: SessionMiddleware(manager: services.sessions, cookie: services.configuration.cookie))
+        router.add(middleware: RememberMeMiddleware(services: services))
         APIRoutes(services: services).addRoutes(to: router)
         let library = try Templates.library()
         PageRoutes(services: services, library: library).addRoutes(to: router)

@@ -193,6 +193,12 @@ extension Serve {
         Setting("CLOAKROOM_TOKEN_AUDIENCE", flag: \.tokenAudience) { text, draft in
             draft.config.tokens.audience = text
         },
+        Setting("CLOAKROOM_REMEMBER_LIFETIME", flag: \.rememberLifetime) { text, draft in
+            let value = try SettingReader.duration(text, "remember lifetime")
+            // RFC 6265bis §5.6: browsers cap a cookie's lifetime at 400 days.
+            guard value > 0, value <= 400 * 86_400 else { throw ConfigurationError("remember lifetime must be between 1s and 400d") }
+            draft.config.rememberLifetime = value
+        },
         Setting("CLOAKROOM_ACCESS_TOKEN_LIFETIME", flag: \.accessTokenLifetime) { text, draft in
             let value = try SettingReader.duration(text, "access token lifetime")
             guard value <= 86_400 else {

@@ -126,6 +126,10 @@ struct Serve: AsyncParsableCommand {
     )
     var providers: [String] = []
     @Option(
+        help: "How long \"keep me signed in\" keeps a device signed in, from the sign-in (at most 400d). Env CLOAKROOM_REMEMBER_LIFETIME. Default 30d"
+    )
+    var rememberLifetime: String?
+    @Option(
         name: .customLong("admin"),
         help: "A username that may manage OAuth clients at /admin/clients (repeat for more). Env CLOAKROOM_ADMINS, separated by spaces"
     )

@@ -46,6 +46,8 @@ struct ServerConfiguration: Sendable {
     var registrationOpen = true
     /// Other OpenID providers users may sign in with (`--provider NAME=ISSUER,CLIENT_ID,SECRET`).
     var providers: [OpenIDRelyingParty.Provider] = []
+    /// How long "keep me signed in" keeps a device signed in, from the ticked sign-in.
+    var rememberLifetime: TimeInterval = 30 * 86_400
     /// Usernames (any case) of the accounts that may manage OAuth clients at /admin/clients.
     var admins: Set<String> = []
     var tokens = TokenSettings()

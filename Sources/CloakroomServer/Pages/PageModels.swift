@@ -55,6 +55,8 @@ struct AccountPage: Sendable {
     struct SessionRow: Sendable {
         let handle: String
         let current: Bool
+        /// Signed in by a remember cookie, not a typed password.
+        let remembered: Bool
         let userAgent: String
         let userAgentFull: String
         let device: String

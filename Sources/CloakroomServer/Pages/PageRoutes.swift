@@ -107,6 +107,9 @@ struct PageRoutes {
             try await signIn(session, account: account)
             var response = redirect(OAuthRoutes.pending(in: session) != nil ? "/authorize/resume" : "/account")
             try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
+            if form["remember"] == "on" {
+                response.headers.append(try services.rememberCookie(try await services.remember.issue(userID: account.id)))
+            }
             return response
         } catch let error as IdentityError {
             return try await withOAuthPolicy(
@@ -197,6 +200,10 @@ struct PageRoutes {
             return AccountPage.SessionRow(
                 handle: record.handle,
                 current: record.handle == session.handle,
+                // The current session's own value: this request may have set it (not stored yet).
+                remembered: (record.handle == session.handle
+                    ? session.value(forKey: AppServices.rememberedKey) : record.data[AppServices.rememberedKey])
+                    != nil,
                 userAgent: Self.shortened(agent, to: Self.shownUserAgentLength),
                 userAgentFull: agent,
                 device: Self.shortened(agent, to: 60),
@@ -346,9 +353,7 @@ struct PageRoutes {
 
     /// Whether ending other sessions would ask for the password now.
     func needsPassword(_ session: Session) -> Bool {
-        guard let record = session.record else { return true }
-        let reauthenticated = session.value(forKey: AppServices.reauthenticatedKey).flatMap(Double.init).map(Date.init(timeIntervalSince1970:))
-        let latest = [record.authenticatedAt, reauthenticated].compactMap { $0 }.max() ?? .distantPast
+        let latest = AppServices.lastPasswordEntry(session) ?? .distantPast
         return services.clock.now().timeIntervalSince(latest) >= AppServices.reauthenticationGrace
     }
 
@@ -377,6 +382,7 @@ struct PageRoutes {
         if session.userID != nil, !session.verifyCSRF(form["csrf_token"]) { return try formExpired(request, session) }
         try await services.endSession(session)
         var response = redirect("/")
+        try await services.forgetDevice(request, in: &response)
         // Evicts this origin's cached pages (including the back-forward cache) in secure contexts.
         response.headers[HTTPField.Name("Clear-Site-Data")!] = "\"cache\""
         return response

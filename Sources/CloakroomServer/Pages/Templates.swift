@@ -85,6 +85,7 @@ enum Templates {
             <input id="username" name="username" type="text" autocomplete="username" value="{{username}}" required autofocus>
             <label for="password">Password</label>
             <input id="password" name="password" type="password" autocomplete="current-password" required>
+            <label class="choice"><input type="checkbox" name="remember"> Keep me signed in on this device</label>
             <div class="actions"><button type="submit">Sign in</button>{{#registrationOpen}}<a href="/register">Create an account</a>{{/registrationOpen}}</div>
           </form>
           {{#hasProviders}}<div class="actions providers"><span class="muted">Or:</span>{{#providers}}<a class="button secondary" href="/login/with/{{name}}">Sign in with {{name}}</a>{{/providers}}</div>{{/hasProviders}}
@@ -218,7 +219,7 @@ enum Templates {
             <tbody>
             {{#sessions}}
             <tr id="session-{{handle}}">
-              <td class="ua" data-label="Device" title="{{userAgentFull}}">{{userAgent}} {{#current}}<span class="tag">this device</span>{{/current}}</td>
+              <td class="ua" data-label="Device" title="{{userAgentFull}}">{{userAgent}} {{#current}}<span class="tag">this device</span>{{/current}}{{#remembered}} <span class="tag">remembered</span>{{/remembered}}</td>
               <td data-label="Address">{{ipAddress}}</td>
               <td data-label="Signed in">{{created}}</td>
               <td data-label="Last active">{{lastSeen}}</td>

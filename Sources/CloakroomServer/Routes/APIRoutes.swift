@@ -16,6 +16,8 @@ struct APIRoutes {
     struct Credentials: Decodable {
         let username: String
         let password: String
+        /// "Keep me signed in" (`/api/login` only).
+        let remember: Bool?
     }
 
     struct UserView: Encodable {
@@ -181,6 +183,9 @@ struct APIRoutes {
         let now = services.clock.now()
         let device = services.knownDevices.device(in: request, username: account.username, now: now)
         try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
+        if credentials.remember == true {
+            response.headers.append(try services.rememberCookie(try await services.remember.issue(userID: account.id)))
+        }
         return response
     }
 
@@ -198,6 +203,9 @@ struct APIRoutes {
         try await services.sessions.signIn(session, userID: account.id)
         var response = try json(meView(account, session))
         try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
+        if credentials.remember == true {
+            response.headers.append(try services.rememberCookie(try await services.remember.issue(userID: account.id)))
+        }
         return response
     }
 
@@ -212,7 +220,9 @@ struct APIRoutes {
         }
         let session = try context.requireSession()
         try await services.endSession(session)
-        return Response(status: .noContent, headers: [HTTPField.Name("Clear-Site-Data")!: "\"cache\""])
+        var response = Response(status: .noContent, headers: [HTTPField.Name("Clear-Site-Data")!: "\"cache\""])
+        try await services.forgetDevice(request, in: &response)
+        return response
     }
 
     @Sendable func me(_ request: Request, context: CloakroomRequestContext) async throws -> Response {

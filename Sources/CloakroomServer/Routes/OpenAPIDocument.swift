@@ -43,7 +43,7 @@ enum OpenAPIDocument {
                 }
               },
               "SetSignInCookies": {
-                "description": "Two cookies: the session cookie (`cloakroom`, or `__Host-cloakroom` with `--secure`) with a new session ID, and the known-device cookie (`cloakroom-device`, or `__Host-cloakroom-device`; a year) that lets this browser sign in to this account without being slowed by failures from elsewhere. Both HttpOnly, SameSite=Lax, Path=/.",
+                "description": "Two cookies: the session cookie (`cloakroom`, or `__Host-cloakroom` with `--secure`) with a new session ID, and the known-device cookie (`cloakroom-device`, or `__Host-cloakroom-device`; a year) that lets this browser sign in to this account without being slowed by failures from elsewhere. Both HttpOnly, SameSite=Lax, Path=/. With `remember: true`, also the remember cookie (HttpOnly, SameSite=Lax, Path=/, Max-Age the remember lifetime).",
                 "required": true,
                 "schema": {
                   "type": "string"
@@ -390,6 +390,10 @@ enum OpenAPIDocument {
                 "properties": {
                   "password": {
                     "type": "string"
+                  },
+                  "remember": {
+                    "description": "\"Keep me signed in\": also set the HttpOnly remember cookie `cloakroom-remember` (`__Host-cloakroom-remember` with `--secure`), which signs this browser in again once its session has ended, for `--remember-lifetime` (default 30 days) from this sign-in; each use rotates it, and a copied cookie used twice ends every session and token of the account. A session it signs in asks for the password before sensitive actions (403 `reauthentication_required`).",
+                    "type": "boolean"
                   },
                   "username": {
                     "type": "string"
@@ -906,6 +910,10 @@ enum OpenAPIDocument {
                   "password": {
                     "minLength": 12,
                     "type": "string"
+                  },
+                  "remember": {
+                    "description": "\"Keep me signed in\": also set the HttpOnly remember cookie `cloakroom-remember` (`__Host-cloakroom-remember` with `--secure`), which signs this browser in again once its session has ended, for `--remember-lifetime` (default 30 days) from this sign-in; each use rotates it, and a copied cookie used twice ends every session and token of the account. A session it signs in asks for the password before sensitive actions (403 `reauthentication_required`).",
+                    "type": "boolean"
                   },
                   "username": {
                     "maxLength": 64,

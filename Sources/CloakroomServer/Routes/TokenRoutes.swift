@@ -100,7 +100,14 @@ struct TokenRoutes {
         case "refresh_token":
             let presented = fields["refresh_token"] ?? services.tokenCookies.flatMap { request.cookie(named: $0.refreshCookieName) }
             guard let presented, !presented.isEmpty else { throw APIError.invalidField("refresh_token", "is required") }
-            grant = try await services.tokens.refresh(presented, clientID: fields["client_id"])
+            // This endpoint serves Cloakroom's own client only: a registered OAuth client refreshes at
+            // /token with its authentication, and a remember-me token is no refresh token. Checked
+            // before the rotation, so a refused token is not spent.
+            let firstParty = services.tokens.configuration.clientID
+            if let clientID = fields["client_id"], clientID != firstParty {
+                throw APIError(.unauthorized, code: "invalid_client", message: "unknown client_id; this server issues tokens only to \(firstParty)")
+            }
+            grant = try await services.tokens.refresh(presented, clientID: firstParty)
             guard try await services.backends.accounts.account(id: grant.claims.subject).map({ !$0.disabled }) == true else {
                 try await services.tokens.revokeEverything(forUser: grant.claims.subject)
                 throw TokenService.RefreshError(reason: .invalid)
