@@ -362,13 +362,18 @@ public final class BackupSessionStore: ReplicaCore {
             }
         case .resumed:
             guard await state.hasStarted else { return }
-            await distrust()
+            // Not ready until a peer's sync answer is in (or, alone, after `joinWait`): a link
+            // dropping meanwhile must not make it ready with nothing caught up.
+            await state.markResuming()
+            await roles.distrustAll()
             let peers = await mesh.livePeers
             for peer in peers {
                 await roles.expectSync(from: peer)
                 await mesh.send(to: peer, wait: false) { _ in .syncRequest }
             }
-            await readyIfCaughtUp()
+            // Not `readyIfCaughtUp()` here: with every link still down (the usual case after a
+            // stop: the peers dropped this node), nothing would be pending and the node would be
+            // ready at once, serving copies revoked while it was stopped (a CI run saw one).
             let wait = joinWait
             Task { [weak self] in
                 // Alone: after `joinWait`, serve what is here (each copy checked again on its load).
@@ -390,7 +395,9 @@ public final class BackupSessionStore: ReplicaCore {
     }
 
     /// Ready again (after it was stopped or cut off) once every peer asked has answered.
-    private func readyIfCaughtUp() async {
+    /// Ready when no sync is pending; after a stop (resuming) only on a sync answer (`answered`).
+    private func readyIfCaughtUp(answered: Bool = false) async {
+        if await state.isResuming, !answered { return }
         if await state.hasStarted, await !state.isReady, await roles.syncPending.isEmpty { await state.markReady() }
     }
 
@@ -430,7 +437,7 @@ public final class BackupSessionStore: ReplicaCore {
             Task { await self.answerSync(from: peer) }
         case .syncDone:
             await roles.syncDone(from: peer)
-            await readyIfCaughtUp()
+            await readyIfCaughtUp(answered: true)
         case .fetch(let key, let request):
             try await answerFetch(key, request: request, from: peer)
         case .fetched(let request, let record, let origin):
