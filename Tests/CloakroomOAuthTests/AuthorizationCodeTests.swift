@@ -57,17 +57,6 @@ struct AuthorizationCodeTests {
         }
     }
 
-    static func reason(_ body: () async throws -> Void) async -> String? {
-        do {
-            try await body()
-            return nil
-        } catch let error as OAuthError {
-            return error.code + ": " + error.message
-        } catch {
-            return "\(error)"
-        }
-    }
-
     @Test("a code is redeemed once for tokens carrying the user, client and scope; it holds what was approved")
     func redeem() async throws {
         let f = try await Fixture()
@@ -87,7 +76,7 @@ struct AuthorizationCodeTests {
         let f = try await Fixture()
         let code = try await f.issue()
         let first = try await f.codes.redeem(code, clientID: "orders", redirectURI: "https://orders.example/cb", codeVerifier: f.verifier)
-        let again = await Self.reason {
+        let again = await refusal {
             _ = try await f.codes.redeem(code, clientID: "orders", redirectURI: "https://orders.example/cb", codeVerifier: f.verifier)
         }
         #expect(again?.hasPrefix("invalid_grant: the authorization code was already used") == true, "\(again ?? "accepted")")
@@ -112,7 +101,7 @@ struct AuthorizationCodeTests {
             ("orders", "https://orders.example/cb", "short", "43 to 128"),
         ]
         for (client, redirect, verifier, expected) in cases {
-            let reason = await Self.reason { _ = try await f.codes.redeem(code, clientID: client, redirectURI: redirect, codeVerifier: verifier) }
+            let reason = await refusal { _ = try await f.codes.redeem(code, clientID: client, redirectURI: redirect, codeVerifier: verifier) }
             #expect(reason?.hasPrefix("invalid_grant") == true && reason?.contains(expected) == true, "\(reason ?? "accepted") for \(expected)")
         }
         _ = try await f.codes.redeem(code, clientID: "orders", redirectURI: "https://orders.example/cb", codeVerifier: f.verifier)
@@ -124,12 +113,12 @@ struct AuthorizationCodeTests {
         let code = try await f.issue()
         var altered = Array(code)
         altered[altered.count / 2] = altered[altered.count / 2] == "A" ? "B" : "A"
-        let tampered = await Self.reason {
+        let tampered = await refusal {
             _ = try await f.codes.redeem(String(altered), clientID: "orders", redirectURI: "https://orders.example/cb", codeVerifier: f.verifier)
         }
         #expect(tampered == "invalid_grant: the authorization code is invalid")
         f.clock.advance(by: 61)
-        let late = await Self.reason {
+        let late = await refusal {
             _ = try await f.codes.redeem(code, clientID: "orders", redirectURI: "https://orders.example/cb", codeVerifier: f.verifier)
         }
         #expect(late?.contains("has expired") == true, "\(late ?? "accepted")")

@@ -81,17 +81,6 @@ struct ClientAssertionTests {
         }
     }
 
-    static func refusal(_ body: () async throws -> Void) async -> String? {
-        do {
-            try await body()
-            return nil
-        } catch let error as OAuthError {
-            return error.code + ": " + error.message
-        } catch {
-            return "\(error)"
-        }
-    }
-
     @Test("a signed assertion authenticates the client; the same one again is refused (jti replay)")
     func singleUse() async throws {
         let f = try await Fixture()
@@ -99,7 +88,7 @@ struct ClientAssertionTests {
         let answer = try await f.token(assertion)
         #expect(answer.scope == "reports:read")
         #expect(try await f.provider.tokens.authenticate(answer.accessToken).subject == "client:batch")
-        let replay = await Self.refusal { _ = try await f.token(assertion) }
+        let replay = await refusal { _ = try await f.token(assertion) }
         #expect(replay?.hasPrefix("invalid_client") == true && replay?.contains("used before") == true, "\(replay ?? "accepted")")
         // The issuer itself is an accepted audience too, and so is an array naming it.
         _ = try await f.token(try f.assertion(f.claims(["aud": ["https://id.example"]])))
@@ -122,17 +111,17 @@ struct ClientAssertionTests {
             ("not a JWT", "abc.def"),
         ]
         for (what, assertion) in cases {
-            let refusal = await Self.refusal { _ = try await f.token(assertion) }
-            #expect(refusal?.hasPrefix("invalid_client") == true, "\(what): \(refusal ?? "accepted")")
+            let outcome = await refusal { _ = try await f.token(assertion) }
+            #expect(outcome?.hasPrefix("invalid_client") == true, "\(what): \(outcome ?? "accepted")")
         }
         // Two methods at once, a secret for a client that has keys, a wrong assertion type.
-        let both = await Self.refusal { _ = try await f.token(try f.assertion(f.claims()), authorization: "Basic YmF0Y2g6eA==") }
+        let both = await refusal { _ = try await f.token(try f.assertion(f.claims()), authorization: "Basic YmF0Y2g6eA==") }
         #expect(both?.hasPrefix("invalid_request") == true, "\(both ?? "accepted")")
-        let secret = await Self.refusal {
+        let secret = await refusal {
             _ = try await f.provider.token(body: "grant_type=client_credentials&client_id=batch&client_secret=guess", authorization: nil)
         }
         #expect(secret?.contains("private_key_jwt") == true, "\(secret ?? "accepted")")
-        let wrongType = await Self.refusal {
+        let wrongType = await refusal {
             _ = try await f.provider.token(
                 body: "grant_type=client_credentials&client_assertion_type=saml&client_assertion=x.y.z",
                 authorization: nil

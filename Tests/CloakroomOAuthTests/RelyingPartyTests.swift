@@ -90,15 +90,6 @@ struct RelyingPartyTests {
         }
     }
 
-    static func failure(_ body: () async throws -> Void) async -> String? {
-        do {
-            try await body()
-            return nil
-        } catch {
-            return "\(error)"
-        }
-    }
-
     @Test("a correct response signs in the provider's sub; the code is exchanged with the PKCE verifier")
     func success() async throws {
         let f = try await Fixture()
@@ -125,17 +116,17 @@ struct RelyingPartyTests {
             ("error", [:], ["error": "access_denied"], []),
         ]
         for (what, claims, query, drop) in cases {
-            let failure = await Self.failure { _ = try await f.run(claims, query: query, drop: drop) }
+            let failure = await refusal { _ = try await f.run(claims, query: query, drop: drop) }
             #expect(failure != nil, "\(what) was accepted")
         }
         // The iss parameter is required once the provider announces it.
         let (_, pending) = try await f.party.start(redirectURI: "https://rp.example/cb")
-        let missing = await Self.failure { _ = try await f.party.finish(query: ["code": "c", "state": pending.state], pending: pending) }
+        let missing = await refusal { _ = try await f.party.finish(query: ["code": "c", "state": pending.state], pending: pending) }
         #expect(missing?.contains("iss") == true)
         // A sign-in left for over 10 minutes.
         let (_, old) = try await f.party.start(redirectURI: "https://rp.example/cb")
         f.clock.advance(by: 601)
-        let late = await Self.failure {
+        let late = await refusal {
             _ = try await f.party.finish(query: ["code": "c", "state": old.state, "iss": "https://op.example"], pending: old)
         }
         #expect(late?.contains("10 minutes") == true)

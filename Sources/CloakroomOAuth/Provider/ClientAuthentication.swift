@@ -163,11 +163,7 @@ public enum ClientAuthentication: Sendable, Equatable {
 
     /// The `sub` of a JWT, read without verifying it (only to find whose keys verify it).
     static func unverifiedSubject(_ jwt: String) -> String? {
-        let parts = jwt.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let bytes = Base64URL.decode(String(parts[1])),
-            let claims = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-            let subject = claims["sub"] as? String, !subject.isEmpty
-        else { return nil }
+        guard let subject = (try? UnverifiedToken(decoding: jwt))?.claims?["sub"] as? String, !subject.isEmpty else { return nil }
         return subject
     }
 }

@@ -162,7 +162,7 @@ public struct OAuthProvider: Sendable {
                 throw OAuthError.invalidGrant("the user has withdrawn this application's access")
             }
             var idToken: String?
-            if Scope(redemption.grant.scope.split(separator: " ").map(String.init)).contains("openid") {
+            if redemption.grant.scope.split(separator: " ").contains("openid") {
                 idToken = try idTokens.issue(
                     subject: redemption.grant.userID,
                     clientID: client.id,

@@ -220,6 +220,13 @@ struct AppServices: Sendable {
         }
     }
 
+    /// Removes an OAuth client and every consent to it (a client registered later under the same
+    /// ID starts from none); nil when there was no such client, else how many consents went.
+    func removeClient(id: String) async throws -> Int? {
+        guard try await backends.clients.delete(id: id) else { return nil }
+        return try await backends.consents.revokeAll(clientID: id)
+    }
+
     // MARK: Ending sessions (every path tells the relying parties: back-channel logout)
 
     /// Ends one session (sign-out).

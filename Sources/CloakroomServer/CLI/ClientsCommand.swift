@@ -162,9 +162,7 @@ struct Clients: AsyncParsableCommand {
 
         func run() async throws {
             try await withServices(storeOptions) { services in
-                guard try await services.backends.clients.delete(id: id) else { throw CommandFailure("no client \(id)") }
-                // Its consents go too: a client registered later under the same ID starts from none.
-                let consents = try await services.backends.consents.revokeAll(clientID: id)
+                guard let consents = try await services.removeClient(id: id) else { throw CommandFailure("no client \(id)") }
                 print("removed client \(id)" + (consents > 0 ? " and \(consents) consent\(consents == 1 ? "" : "s") to it" : ""))
             }
         }

@@ -27,11 +27,11 @@ struct AdminClientRoutes {
     var pages: PageRoutes { PageRoutes(services: services, library: library) }
 
     /// The signed-in admin, or the response that refuses the visitor.
-    func admin(_ session: Session) async throws -> Result<Account, ResponseBox> {
-        guard let account = try await services.currentAccount(session) else { return .failure(ResponseBox(pages.redirect("/login"))) }
+    func admin(_ session: Session) async throws -> Result<Account, Refusal> {
+        guard let account = try await services.currentAccount(session) else { return .failure(Refusal(pages.redirect("/login"))) }
         guard services.configuration.admins.contains(Account.normalize(account.username)) else {
             return .failure(
-                ResponseBox(
+                Refusal(
                     pages.errorPage(
                         status: .forbidden,
                         heading: "Not allowed",
@@ -43,11 +43,6 @@ struct AdminClientRoutes {
             )
         }
         return .success(account)
-    }
-
-    struct ResponseBox: Error {
-        let response: Response
-        init(_ response: Response) { self.response = response }
     }
 
     @Sendable func list(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
@@ -174,10 +169,9 @@ struct AdminClientRoutes {
     @Sendable func remove(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
         try await changing(request, context: context) { account, session, form in
             let id = form["client_id"] ?? ""
-            guard try await services.backends.clients.delete(id: id) else {
+            guard try await services.removeClient(id: id) != nil else {
                 return try await page(account: account, session: session, error: "No such application.")
             }
-            _ = try await services.backends.consents.revokeAll(clientID: id)
             services.logger.notice("oauth client removed", metadata: ["admin": "\(account.id)", "client": "\(id)"])
             return try await page(account: account, session: session, notice: "Removed \(id): it can no longer sign anyone in.")
         }

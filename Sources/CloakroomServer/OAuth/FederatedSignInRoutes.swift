@@ -51,7 +51,7 @@ struct FederatedSignInRoutes {
             let encoder = JSONEncoder()
             encoder.dateEncodingStrategy = .millisecondsSince1970
             session.setValue(String(decoding: try encoder.encode(pending), as: UTF8.self), forKey: Self.pendingKey)
-            return Response(status: .seeOther, headers: [.location: url, .cacheControl: "no-store"])
+            return redirect(url)
         } catch let failure as OpenIDRelyingParty.Failure {
             services.logger.warning("sign-in with another provider could not start", metadata: ["provider": "\(name)", "reason": "\(failure)"])
             return pages.errorPage(
@@ -136,9 +136,7 @@ struct FederatedSignInRoutes {
         pages.errorPage(status: .badRequest, heading: "Sign-in with \(provider) failed", message: message, session: session, account: nil)
     }
 
-    func redirect(_ location: String) -> Response {
-        Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
-    }
+    func redirect(_ location: String) -> Response { OAuthRoutes.redirect(location) }
 }
 
 /// The relying parties' HTTP, through AsyncHTTPClient (10 s per exchange, bodies up to 1 MiB).

@@ -312,11 +312,7 @@ struct OAuthRoutes {
     /// The `aud` of an ID token issued here (`iss` must be ours), read without checking the
     /// signature or the expiry: an expired hint is normal, and it only names the client.
     static func audience(ofIDToken token: String, issuer: String) -> String? {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let bytes = Base64URL.decode(String(parts[1])),
-            let claims = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-            claims["iss"] as? String == issuer
-        else { return nil }
+        guard let claims = (try? UnverifiedToken(decoding: token))?.claims, claims["iss"] as? String == issuer else { return nil }
         if let audience = claims["aud"] as? String { return audience }
         if let audiences = claims["aud"] as? [String], audiences.count == 1 { return audiences[0] }
         return claims["azp"] as? String
@@ -366,19 +362,12 @@ struct OAuthRoutes {
         if token == nil, request.method == .post, Bodies.mediaType(request) == "application/x-www-form-urlencoded" {
             token = try await Bodies.form(from: request)["access_token"]
         }
-        guard let token, !token.isEmpty else {
-            return Self.bearerError(.unauthorized, "invalid_token", "an access token is required", bare: true)
-        }
         let claims: AccessTokenClaims
-        do {
-            claims = try await services.tokens.authenticate(token)
-        } catch let error as TokenError {
-            return Self.bearerError(.unauthorized, "invalid_token", error.message)
+        switch try await verified(token, needing: "openid", "the token was not issued with the openid scope") {
+        case .success(let verified): claims = verified
+        case .failure(let refusal): return refusal.response
         }
         let scope = Set(claims.scope.split(separator: " ").map(String.init))
-        guard scope.contains("openid") else {
-            return Self.bearerError(.forbidden, "insufficient_scope", "the token was not issued with the openid scope", scope: "openid")
-        }
         guard let account = try await services.account(for: claims) else {
             return Self.bearerError(.unauthorized, "invalid_token", "the account of this token no longer exists or is disabled")
         }
@@ -407,23 +396,36 @@ struct OAuthRoutes {
     /// (else 403 `insufficient_scope`, with the scope named in `WWW-Authenticate`). Register a
     /// client with `--scope "openid example:read"` to try it.
     @Sendable func exampleResource(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
-        guard let token = try BearerTokenMiddleware<CloakroomRequestContext>.presentedToken(request, cookies: nil), !token.isEmpty else {
-            return Self.bearerError(.unauthorized, "invalid_token", "an access token is required", bare: true)
-        }
+        let token = try BearerTokenMiddleware<CloakroomRequestContext>.presentedToken(request, cookies: nil)
         let claims: AccessTokenClaims
-        do {
-            claims = try await services.tokens.authenticate(token)
-        } catch let error as TokenError {
-            return Self.bearerError(.unauthorized, "invalid_token", error.message)
-        }
-        guard claims.scope.split(separator: " ").contains(Substring(Self.exampleScope)) else {
-            return Self.bearerError(.forbidden, "insufficient_scope", "this resource needs the scope \(Self.exampleScope)", scope: Self.exampleScope)
+        switch try await verified(token, needing: Self.exampleScope, "this resource needs the scope \(Self.exampleScope)") {
+        case .success(let verified): claims = verified
+        case .failure(let refusal): return refusal.response
         }
         let answer: [String: OAuthJSON] = [
             "message": .string("a resource only tokens with \(Self.exampleScope) may read"),
             "sub": .string(claims.subject), "client_id": .string(claims.clientID), "scope": .string(claims.scope),
         ]
         return Self.json(OAuthJSON.encode(answer))
+    }
+
+    /// What a protected resource does first (RFC 6750 §3): a token must be presented (else 401
+    /// without an error code), verified and not revoked (else 401 `invalid_token`), and carry
+    /// `scope` (else 403 `insufficient_scope` naming it, with `message`).
+    func verified(_ token: String?, needing scope: String, _ message: String) async throws -> Result<AccessTokenClaims, Refusal> {
+        guard let token, !token.isEmpty else {
+            return .failure(Refusal(Self.bearerError(.unauthorized, "invalid_token", "an access token is required", bare: true)))
+        }
+        let claims: AccessTokenClaims
+        do {
+            claims = try await services.tokens.authenticate(token)
+        } catch let error as TokenError {
+            return .failure(Refusal(Self.bearerError(.unauthorized, "invalid_token", error.message)))
+        }
+        guard claims.scope.split(separator: " ").contains(Substring(scope)) else {
+            return .failure(Refusal(Self.bearerError(.forbidden, "insufficient_scope", message, scope: scope)))
+        }
+        return .success(claims)
     }
 
     // MARK: - Metadata
@@ -444,7 +446,10 @@ struct OAuthRoutes {
 
     // MARK: - Helpers
 
-    func redirect(_ location: String) -> Response {
+    func redirect(_ location: String) -> Response { Self.redirect(location) }
+
+    /// A 303 that no cache keeps (it may carry a code or a state).
+    static func redirect(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
     }
 
@@ -495,4 +500,11 @@ struct OAuthRoutes {
         }
         return APIError.jsonResponse(status: status, code: code, message: message, headers: [.wwwAuthenticate: challenge], oauth: true)
     }
+}
+
+/// A response that ends a request early (a refusal), carried as an error so a helper can hand it
+/// back through `Result`.
+struct Refusal: Error {
+    let response: Response
+    init(_ response: Response) { self.response = response }
 }

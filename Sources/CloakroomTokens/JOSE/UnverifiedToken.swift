@@ -36,6 +36,9 @@ public struct UnverifiedToken: Sendable, Hashable {
     /// The payload pretty-printed, if it is JSON.
     public var payloadJSON: String? { Self.pretty(Array(payload)) }
 
+    /// The payload as a JSON object, if it is one (claims to read, never to trust).
+    public var claims: [String: Any]? { try? JSONSerialization.jsonObject(with: payload) as? [String: Any] }
+
     /// The payload as text, if it is UTF-8.
     public var payloadText: String? { String(validating: payload, as: UTF8.self) }
 
