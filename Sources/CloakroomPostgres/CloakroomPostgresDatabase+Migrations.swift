@@ -124,6 +124,15 @@ extension CloakroomPostgresDatabase {
             """,
             "CREATE INDEX cloakroom_federated_identities_user ON cloakroom_federated_identities (user_id)",
         ],
+        // 6: per-user epochs that revoke sessions kept in cookies (PostgresSessionEpochStore).
+        [
+            """
+            CREATE TABLE cloakroom_session_epochs (
+                user_id text PRIMARY KEY,
+                epoch bigint NOT NULL
+            )
+            """
+        ],
     ]
 
     /// The schema version `open` migrates to.

@@ -285,6 +285,15 @@ public final class CloakroomSQLiteDatabase: Sendable {
             """,
             "CREATE INDEX federated_identities_user ON federated_identities (user_id)",
         ],
+        // 6: per-user epochs that revoke sessions kept in cookies (SQLiteSessionEpochStore).
+        [
+            """
+            CREATE TABLE session_epochs (
+                user_id TEXT PRIMARY KEY,
+                epoch INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """
+        ],
     ]
 
     /// The schema version `open` migrates to.

@@ -23,6 +23,8 @@ public final class Session: Sendable {
         /// User-Agent and IP of this request, recorded on creation and sign-in.
         var userAgent: String?
         var ipAddress: String?
+        /// With a `CookieSessionStore`: the user's revocation epoch the cookie is sealed under.
+        var epoch: UInt64 = 0
     }
 
     let state: Mutex<State>

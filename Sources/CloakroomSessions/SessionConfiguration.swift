@@ -65,7 +65,7 @@ public struct SessionConfiguration: Sendable {
 
 /// Why a session operation was refused.
 public struct SessionError: Error, Sendable, CustomStringConvertible {
-    private enum Kind: Sendable { case tooManySessions, dataTooLarge, tooManyKeys, commitConflict, notFound }
+    private enum Kind: Sendable { case tooManySessions, dataTooLarge, tooManyKeys, cookieTooLarge, commitConflict, notFound }
     private let kind: Kind
     /// A message fit for the client.
     public let message: String
@@ -82,6 +82,13 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
     public static func tooManyKeys(limit: Int) -> SessionError {
         .init(kind: .tooManyKeys, message: "session would hold more than \(limit) keys")
     }
+    /// A session kept in a cookie (`CookieSessionStore`) would need a cookie larger than browsers keep.
+    public static func cookieTooLarge(size: Int, limit: Int) -> SessionError {
+        .init(
+            kind: .cookieTooLarge,
+            message: "the session would need a cookie of \(size) bytes sealed (name and value); browsers keep at most \(limit): a cookie session must hold less"
+        )
+    }
     /// Every retry of a commit met a newer version.
     public static func commitConflict() -> SessionError {
         .init(kind: .commitConflict, message: "the session changed concurrently too often; try again")
@@ -90,7 +97,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
     public static func notFound() -> SessionError { .init(kind: .notFound, message: "no such session") }
 
     public var isTooManySessions: Bool { kind == .tooManySessions }
-    public var isTooLarge: Bool { kind == .dataTooLarge || kind == .tooManyKeys }
+    public var isTooLarge: Bool { kind == .dataTooLarge || kind == .tooManyKeys || kind == .cookieTooLarge }
     public var isCommitConflict: Bool { kind == .commitConflict }
     public var isNotFound: Bool { kind == .notFound }
     public var description: String { "SessionError: \(message)" }

@@ -37,6 +37,12 @@ public struct SessionManager: Sendable {
     let metrics: SessionMetrics?
     /// Whether the store needs signed-in sessions' IDs to carry their user's `KeyTag`.
     let tagsKeys: Bool
+    /// The store when it keeps sessions in the cookie itself (the cookie's value is the sealed record).
+    let cookieStore: CookieSessionStore?
+
+    /// Whether sessions live in the browsers' cookies (`CookieSessionStore`): the server can then
+    /// neither list a user's sessions nor end one by its handle.
+    public var keepsSessionsInCookies: Bool { cookieStore != nil }
 
     /// Creates a manager.
     public init(
@@ -52,6 +58,7 @@ public struct SessionManager: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.tagsKeys = (store as? any KeyTaggedStore)?.requiresKeyTags ?? false
+        self.cookieStore = store as? CookieSessionStore
     }
 
     /// The session for a request: the stored one if `cookieValue` names a live session, else a fresh,
@@ -59,6 +66,26 @@ public struct SessionManager: Sendable {
     public func load(cookieValue: String?, userAgent: String? = nil, ipAddress: String? = nil) async throws -> Session {
         var state = Session.State(userAgent: userAgent.map(Self.capped(userAgent:)), ipAddress: ipAddress)
         state.cookiePresented = cookieValue != nil
+        if let cookies = cookieStore {
+            guard let cookieValue else { return Session(state: state) }
+            let now = clock.now()
+            guard let opened = try await cookies.open(cookieValue, now: now) else {
+                metrics?.notFound.increment()
+                return Session(state: state)
+            }
+            guard isLive(opened.record, at: now) else {
+                metrics?.expiredOnRequest.increment()
+                return Session(state: state)
+            }
+            var record = opened.record
+            record.userAgent = state.userAgent
+            record.ipAddress = state.ipAddress
+            state.id = cookieValue
+            state.record = record
+            state.epoch = opened.epoch
+            metrics?.loaded.increment()
+            return Session(state: state)
+        }
         if let cookieValue, let token = SecureToken(validating: cookieValue) {
             if let record = try await store.load(key: token.hashed, now: clock.now()) {
                 if isLive(record, at: clock.now()) {
@@ -149,6 +176,25 @@ public struct SessionManager: Sendable {
         record.ipAddress = snapshot.ipAddress ?? record.ipAddress
         record.version = 1
         edit(&record)
+        if let cookies = cookieStore {
+            record.key = CookieSessionStore.key(handle: record.handle)
+            // A sign-in seals under the user's current epoch; another rotation keeps the cookie's.
+            var epoch = snapshot.epoch
+            if let userID { epoch = try await cookies.epochs?.epoch(forUser: userID) ?? 0 }
+            let sealed = try cookies.seal(record, epoch: epoch, expires: expiry(of: record))
+            if userID != nil || snapshot.record == nil { metrics?.created.increment() }
+            let rotated = record
+            session.state.withLock { state in
+                state.id = sealed
+                state.record = rotated
+                state.epoch = epoch
+                state.changed = [:]
+                state.removed = []
+                state.cookieDirty = true
+                state.clearCookie = false
+            }
+            return
+        }
         try await store.insert(record)
         if userID != nil || snapshot.record == nil { metrics?.created.increment() }
         if let old = snapshot.record {
@@ -186,6 +232,7 @@ public struct SessionManager: Sendable {
         let now = clock.now()
         let snapshot = session.state.withLock { $0 }
         if snapshot.clearCookie { return snapshot.cookiePresented ? .clear : .none }
+        if let cookies = cookieStore { return try commit(session, snapshot: snapshot, into: cookies, now: now) }
 
         guard var record = snapshot.record else {
             // Lazy creation: no record is written for a visitor who stored nothing.
@@ -262,6 +309,54 @@ public struct SessionManager: Sendable {
         return snapshot.cookieDirty ? .set(id: id, maxAge: cookieMaxAge(record, now: now)) : .none
     }
 
+    /// The commit of a session kept in a cookie: the record, changed or with its expiry moved, is
+    /// sealed into a new cookie value; nothing is written on the server.
+    private func commit(_ session: Session, snapshot: Session.State, into cookies: CookieSessionStore, now: Date) throws -> CookieAction {
+        guard var record = snapshot.record else {
+            guard !snapshot.changed.isEmpty else { return snapshot.cookiePresented ? .clear : .none }
+            var fresh = newRecord(key: "", now: now, state: snapshot)
+            fresh.key = CookieSessionStore.key(handle: fresh.handle)
+            fresh.data = snapshot.changed
+            try checkLimits(fresh.data)
+            let sealed = try cookies.seal(fresh, epoch: 0, expires: expiry(of: fresh))
+            metrics?.created.increment()
+            let created = fresh
+            session.state.withLock { state in
+                state.id = sealed
+                state.record = created
+                state.epoch = 0
+                state.changed = [:]
+                state.cookieDirty = false
+            }
+            return .set(id: sealed, maxAge: cookieMaxAge(created, now: now))
+        }
+        var reseal = snapshot.cookieDirty
+        if !snapshot.changed.isEmpty || !snapshot.removed.isEmpty {
+            for key in snapshot.removed { record.data[key] = nil }
+            record.data.merge(snapshot.changed) { $1 }
+            try checkLimits(record.data)
+            record.version += 1
+            reseal = true
+        } else if now.timeIntervalSince(record.lastSeen) >= configuration.touchInterval {
+            reseal = true
+        }
+        guard reseal else { return .none }
+        if record.lastSeen < now {
+            record.lastSeen = now
+            record.idleExpiresAt = min(now.addingTimeInterval(configuration.idleTimeout), record.absoluteExpiresAt)
+        }
+        let sealed = try cookies.seal(record, epoch: snapshot.epoch, expires: expiry(of: record))
+        let committed = record
+        session.state.withLock { state in
+            state.id = sealed
+            state.record = committed
+            state.changed = [:]
+            state.removed = []
+            state.cookieDirty = false
+        }
+        return .set(id: sealed, maxAge: cookieMaxAge(committed, now: now))
+    }
+
     // MARK: - Per-user operations
 
     /// The live sessions of `userID`, most recently used first.
@@ -286,8 +381,26 @@ public struct SessionManager: Sendable {
     }
 
     /// Ends every session of `userID` except `keeping` (for "sign out everywhere else"); returns the count.
+    ///
+    /// With sessions kept in cookies, advances the user's epoch instead (every cookie of the user
+    /// stops opening; `keeping` is sealed again under the new epoch) and returns 0: the server
+    /// cannot know how many browsers held one.
     @discardableResult
     public func revokeAll(ofUser userID: String, keeping: Session? = nil) async throws -> Int {
+        if let cookies = cookieStore {
+            guard let epochs = cookies.epochs else {
+                throw StoreError.unsupported("end a user's sessions kept in cookies without an epoch table")
+            }
+            let next = try await epochs.advance(forUser: userID)
+            if let keeping, keeping.userID == userID {
+                keeping.state.withLock {
+                    $0.epoch = next
+                    $0.cookieDirty = true
+                }
+            }
+            logger.info(keeping == nil ? "all sessions revoked" : "other sessions revoked", metadata: ["user": "\(userID)", "epoch": "\(next)"])
+            return 0
+        }
         let ended = try await userIndex("end a user's sessions").deleteAll(forUser: userID, exceptKey: keeping?.record?.key)
         logger.info(keeping == nil ? "all sessions revoked" : "other sessions revoked", metadata: ["user": "\(userID)", "ended": "\(ended)"])
         return ended
@@ -357,6 +470,18 @@ public struct SessionManager: Sendable {
     private func cookieMaxAge(_ record: SessionRecord, now: Date) -> Int? {
         guard configuration.persistentCookie else { return nil }
         return max(0, Int(expiry(of: record).timeIntervalSince(now).rounded(.down)))
+    }
+
+    /// Whether `session` could hold `data` (its whole data after an edit): the data limits, and
+    /// with sessions kept in cookies, whether the sealed cookie would fit. Throws the
+    /// `SessionError` a commit would; a route calls it to refuse a write before making it.
+    public func checkFits(_ session: Session, data: [String: String]) throws {
+        try checkLimits(data)
+        guard let cookies = cookieStore else { return }
+        let now = clock.now()
+        var record = session.record ?? newRecord(key: "", now: now, state: session.state.withLock { $0 })
+        record.data = data
+        _ = try cookies.seal(record, epoch: session.state.withLock { $0.epoch }, expires: expiry(of: record))
     }
 
     private func checkLimits(_ data: [String: String]) throws {

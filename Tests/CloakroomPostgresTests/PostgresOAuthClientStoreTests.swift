@@ -41,3 +41,16 @@ extension PostgresTests {
         }
     }
 }
+
+extension PostgresTests {
+    /// The session epoch contract (what revokes cookie sessions), each check on its own database.
+    @Suite("SessionEpochStore")
+    struct SessionEpochStore {
+        @Test("PostgreSQL conformance", arguments: SessionEpochStoreConformance.checkNames)
+        func conformance(_ check: String) async throws {
+            try await PostgresFixture.withFreshDatabase { database in
+                try await SessionEpochStoreConformance.run(only: [check]) { PostgresSessionEpochStore(database: database) }
+            }
+        }
+    }
+}
