@@ -86,7 +86,8 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
     public static func cookieTooLarge(size: Int, limit: Int) -> SessionError {
         .init(
             kind: .cookieTooLarge,
-            message: "the session would need a cookie of \(size) bytes sealed (name and value); browsers keep at most \(limit): a cookie session must hold less"
+            message:
+                "the session would need a cookie of \(size) bytes sealed (name and value); browsers keep at most \(limit): a cookie session must hold less"
         )
     }
     /// Every retry of a commit met a newer version.

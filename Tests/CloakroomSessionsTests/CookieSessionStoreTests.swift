@@ -61,7 +61,10 @@ struct CookieSessionStoreTests {
         let manager = SessionManager(store: try Self.cookieStore(), clock: clock)
         let first = try await manager.load(cookieValue: nil)
         first.setValue("kept", forKey: "a")
-        guard case .set(let cookie, _) = try await manager.commit(first) else { Issue.record("no cookie"); return }
+        guard case .set(let cookie, _) = try await manager.commit(first) else {
+            Issue.record("no cookie")
+            return
+        }
         // 2,900 bytes fit (well under maxDataBytes, 16 KB); 3,100 do not, once sealed and base64'd.
         let session = try await manager.load(cookieValue: cookie)
         try manager.checkFits(session, data: ["a": "kept", "b": String(repeating: "x", count: 2_900)])
@@ -86,7 +89,10 @@ struct CookieSessionStoreTests {
         session.setValue("SECRET-CART-CONTENTS", forKey: "cart")
         try await manager.signIn(session, userID: "alice-the-user")
         session.setValue("SECRET-CART-CONTENTS", forKey: "cart")
-        guard case .set(let cookie, _) = try await manager.commit(session) else { Issue.record("no cookie"); return }
+        guard case .set(let cookie, _) = try await manager.commit(session) else {
+            Issue.record("no cookie")
+            return
+        }
         let payload = cookie.split(separator: ".").last.map(String.init) ?? ""
         let bytes = Base64URL.decode(payload) ?? []
         let text = String(decoding: bytes, as: UTF8.self)
@@ -108,7 +114,10 @@ struct CookieSessionStoreTests {
         let before = manager(SealingKeyRing(old))
         let session = try await before.load(cookieValue: nil)
         try await before.signIn(session, userID: "alice")
-        guard case .set(let cookie, _) = try await before.commit(session) else { Issue.record("no cookie"); return }
+        guard case .set(let cookie, _) = try await before.commit(session) else {
+            Issue.record("no cookie")
+            return
+        }
 
         #expect(try await manager(try SealingKeyRing(current: new, previous: [old])).load(cookieValue: cookie).userID == "alice")
         #expect(try await manager(SealingKeyRing(new)).load(cookieValue: cookie).record == nil, "opened after its key was removed")
@@ -124,13 +133,19 @@ struct CookieSessionStoreTests {
         let manager = SessionManager(store: try Self.cookieStore(epochs: epochs), clock: clock)
         let anonymous = try await manager.load(cookieValue: nil)
         anonymous.setValue("1", forKey: "a")
-        guard case .set(let anonymousCookie, _) = try await manager.commit(anonymous) else { Issue.record("no cookie"); return }
+        guard case .set(let anonymousCookie, _) = try await manager.commit(anonymous) else {
+            Issue.record("no cookie")
+            return
+        }
         _ = try await manager.load(cookieValue: anonymousCookie)
         _ = try await manager.load(cookieValue: "a1.s1.xxxxxx.garbage")
         #expect(epochs.reads.load(ordering: .relaxed) == 0)
         let session = try await manager.load(cookieValue: anonymousCookie)
         try await manager.signIn(session, userID: "alice")
-        guard case .set(let cookie, _) = try await manager.commit(session) else { Issue.record("no cookie"); return }
+        guard case .set(let cookie, _) = try await manager.commit(session) else {
+            Issue.record("no cookie")
+            return
+        }
         let atSignIn = epochs.reads.load(ordering: .relaxed)
         #expect(atSignIn == 1, "sign-in read the epoch \(atSignIn) times")
         for _ in 0..<5 { _ = try await manager.load(cookieValue: cookie) }

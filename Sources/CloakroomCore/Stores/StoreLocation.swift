@@ -20,11 +20,18 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     /// A Redis server (`redis://…`, `rediss://…` for TLS), the primary a Sentinel names
     /// (`redis-sentinel://…`), or a Redis Cluster (`redis-cluster://…`).
     case redis(url: String)
+    /// In the browser: each session sealed into its cookie (`CookieSessionStore`); what the server
+    /// still keeps (accounts, tokens, counters, the per-user epochs) lives with the accounts.
+    case cookie
 
     /// Parses `memory` or `sqlite:PATH` (also `sqlite://PATH`).
     public init(parsing text: String) throws(ParseError) {
         if text == "memory" || text == "memory:" {
             self = .memory
+            return
+        }
+        if text == "cookie" || text == "cookie:" {
+            self = .cookie
             return
         }
         if text.hasPrefix("sqlite:") {
@@ -52,13 +59,14 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             return
         }
         throw ParseError(
-            "store URL \(Self.redacted(text)) is not supported: use memory, sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) redis-sentinel://HOST:PORT[,HOST:PORT…]/SERVICE or redis-cluster://HOST:PORT[,HOST:PORT…]"
+            "store URL \(Self.redacted(text)) is not supported: use memory, cookie, sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS) redis-sentinel://HOST:PORT[,HOST:PORT…]/SERVICE or redis-cluster://HOST:PORT[,HOST:PORT…]"
         )
     }
 
     public var description: String {
         switch self {
         case .memory: "memory"
+        case .cookie: "cookie"
         case .sqlite(let path): "sqlite:\(path)"
         case .file(let directory): "file:\(directory)"
         case .postgres(let url): Self.redacted(url)
@@ -115,7 +123,7 @@ extension StoreLocation {
     public var defaultAccounts: StoreLocation {
         switch self {
         case .memory, .sqlite, .postgres: self
-        case .file, .redis: .sqlite(path: "./cloakroom.sqlite")
+        case .file, .redis, .cookie: .sqlite(path: "./cloakroom.sqlite")
         }
     }
 
@@ -123,7 +131,7 @@ extension StoreLocation {
     public var canHoldAccounts: Bool {
         switch self {
         case .memory, .sqlite, .postgres: true
-        case .file, .redis: false
+        case .file, .redis, .cookie: false
         }
     }
 }

@@ -55,6 +55,7 @@ struct AppServices: Sendable {
         preferenceKey: SymmetricKey? = nil,
         logDigestKey: SymmetricKey? = nil,
         deviceKey: SymmetricKey? = nil,
+        cookieSessionKey: SymmetricKey? = nil,
         clock: any CloakroomClock = SystemClock(),
         metrics: ServerMetrics = ServerMetrics(),
         logger: Logger
@@ -66,7 +67,14 @@ struct AppServices: Sendable {
             let figures = ReplicationMetrics(factory: metrics.factory)
             Task { await replicated.attach(figures) }
         }
+        // With --store cookie, sessions are sealed under a key every node derives from the
+        // key-file secret, for the server's session cookie name.
         self.backends = backends.meteringSessions(factory: metrics.factory)
+            .sealingCookieSessions(
+                ring: SealingKeyRing(SealingKeyRing.Key(cookieSessionKey ?? SymmetricKey(size: .bits256), id: "s1")),
+                cookieName: configuration.cookie.cookieName,
+                logger: logger
+            )
         self.clock = clock
         self.logger = logger
         let ring =
@@ -227,6 +235,14 @@ struct AppServices: Sendable {
         return try await backends.consents.revokeAll(clientID: id)
     }
 
+    /// The sessions of `userID` the server can list: all of them, or, with sessions kept in
+    /// cookies, only `current` (the server never sees the others).
+    func listedSessions(ofUser userID: String, current: Session?) async throws -> [SessionRecord] {
+        guard sessions.keepsSessionsInCookies else { return try await sessions.sessions(ofUser: userID) }
+        guard let record = current?.record, record.userID == userID else { return [] }
+        return [record]
+    }
+
     // MARK: Ending sessions (every path tells the relying parties: back-channel logout)
 
     /// Ends one session (sign-out).
@@ -238,7 +254,7 @@ struct AppServices: Sendable {
 
     /// Ends the user's session with this public handle; throws `SessionError` not found.
     func endSession(handle: String, ofUser userID: String) async throws {
-        let ending = try await sessions.sessions(ofUser: userID).filter { ConstantTime.equals($0.handle, handle) }
+        let ending = try await listedSessions(ofUser: userID, current: nil).filter { ConstantTime.equals($0.handle, handle) }
         try await sessions.revoke(handle: handle, ofUser: userID)
         backChannel.ended(ending)
     }
@@ -247,7 +263,8 @@ struct AppServices: Sendable {
     @discardableResult
     func endSessions(ofUser userID: String, keeping: Session? = nil) async throws -> Int {
         let keptKey = keeping?.record?.key
-        let ending = try await sessions.sessions(ofUser: userID).filter { $0.key != keptKey }
+        // Sessions kept in cookies cannot be listed: their relying parties are not told.
+        let ending = try await listedSessions(ofUser: userID, current: nil).filter { $0.key != keptKey }
         let count = try await sessions.revokeAll(ofUser: userID, keeping: keeping)
         backChannel.ended(ending)
         return count
@@ -289,7 +306,7 @@ struct AppServices: Sendable {
     /// before its session: with the session store down, refuse first (503) rather than create the
     /// account and then fail to sign it in (a retry would find the name taken).
     func register(username: String, password: String, address: String? = nil) async throws -> Account {
-        try await backends.sessions.ping()
+        try await backends.pingSessions()
         return try await signIn.register(username: username, password: password, address: address)
     }
 

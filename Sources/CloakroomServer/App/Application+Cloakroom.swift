@@ -74,21 +74,27 @@ enum CloakroomApplication {
             preferenceKey: keys.secret?.derivedKey(for: "preference cookies"),
             logDigestKey: keys.secret?.derivedKey(for: "audit log username digest"),
             deviceKey: keys.secret?.derivedKey(for: "known device cookie"),
+            cookieSessionKey: keys.secret?.derivedKey(for: "cookie sessions"),
             clock: clock,
             logger: logger
-        )
-        let sweeper = SessionSweeper(
-            store: services.backends.sessions,
-            interval: configuration.sweepInterval,
-            clock: clock,
-            logger: logger,
-            metrics: services.metrics.sessions
         )
         let throttlePurge = PeriodicTask(interval: .seconds(3600)) {
             _ = try? await backends.purgeThrottle(clock.now())
             _ = try await backends.purgeTokens(clock.now())
         }
-        var background: [any Service] = [sweeper, throttlePurge]
+        var background: [any Service] = [throttlePurge]
+        // Sessions kept in cookies leave nothing on the server to sweep.
+        if let sweepable = services.backends.sessions as? any SweepableStore {
+            background.append(
+                SessionSweeper(
+                    store: sweepable,
+                    interval: configuration.sweepInterval,
+                    clock: clock,
+                    logger: logger,
+                    metrics: services.metrics.sessions
+                )
+            )
+        }
         if let file = keys.file, let secret = keys.secret {
             background.append(
                 KeyFileWatcher(ring: keys.ring, file: file, secret: secret, interval: configuration.tokens.keyReloadInterval, logger: logger)

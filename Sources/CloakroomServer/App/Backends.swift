@@ -7,6 +7,7 @@ import CloakroomSQLite
 import CloakroomSessions
 import CloakroomTokens
 import CoreMetrics
+import Crypto
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -17,7 +18,9 @@ import ServiceLifecycle
 /// and live in SQLite, PostgreSQL or memory (`--accounts`, by default the store itself when it can
 /// hold accounts, else `sqlite:./cloakroom.sqlite`).
 struct Backends: Sendable {
-    let sessions: any CompleteSessionStore
+    /// Where sessions live: a `CompleteSessionStore` at the store URL, or, with `--store cookie`,
+    /// a `CookieSessionStore` (the browsers hold them; `sessionEpochs` revokes them).
+    let sessions: any SessionStore
     let accounts: any IterableAccountStore
     /// Registered OAuth clients, beside the accounts.
     let clients: any OAuthClientStore
@@ -28,6 +31,8 @@ struct Backends: Sendable {
     let throttle: any ThrottleStore
     /// Refresh-token families, revocation epochs and the jti deny-list (at the store URL).
     let tokens: any TokenStore
+    /// Per-user session epochs, beside the accounts: what revokes sessions kept in cookies.
+    let sessionEpochs: any SessionEpochStore
     let purgeThrottle: @Sendable (Date) async throws -> Int
     /// Removes expired token state (`TokenStore.deleteExpired`, in batches of 1,000); returns how many.
     let purgeTokens: @Sendable (Date) async throws -> Int
@@ -68,11 +73,14 @@ struct Backends: Sendable {
             return database
         }
 
-        let sessions: any CompleteSessionStore
+        var sessions: any SessionStore
         let throttle: any ThrottleStore
         let tokens: any TokenStore
         let purge: @Sendable (Date) async throws -> Int
-        switch location {
+        // With sessions in cookies, what the server still keeps (tokens, counters) lives with the accounts.
+        switch location == .cookie ? accountsAt : location {
+        case .cookie:
+            throw ConfigurationError("accounts cannot live in cookies")
         case .memory:
             sessions = MemorySessionStore()
             throttle = MemoryThrottleStore()
@@ -139,6 +147,7 @@ struct Backends: Sendable {
         let clients: any OAuthClientStore
         let consents: any ConsentStore
         let federated: any FederatedIdentityStore
+        let epochs: any SessionEpochStore
         do {
             switch accountsAt {
             case .memory:
@@ -146,19 +155,22 @@ struct Backends: Sendable {
                 clients = MemoryOAuthClientStore()
                 consents = MemoryConsentStore()
                 federated = MemoryFederatedIdentityStore()
+                epochs = MemorySessionEpochStore()
             case .sqlite(let path):
                 let database = try await sqlite(path)
                 accounts = SQLiteAccountStore(database: database)
                 clients = SQLiteOAuthClientStore(database: database)
                 consents = SQLiteConsentStore(database: database)
                 federated = SQLiteFederatedIdentityStore(database: database)
+                epochs = SQLiteSessionEpochStore(database: database)
             case .postgres(let url):
                 let database = try await postgres(url)
                 accounts = PostgresAccountStore(database: database)
                 clients = PostgresOAuthClientStore(database: database)
                 consents = PostgresConsentStore(database: database)
                 federated = PostgresFederatedIdentityStore(database: database)
-            case .file, .redis:
+                epochs = PostgresSessionEpochStore(database: database)
+            case .file, .redis, .cookie:
                 throw ConfigurationError("accounts cannot live in \(accountsAt)")
             }
         } catch {
@@ -168,6 +180,15 @@ struct Backends: Sendable {
             throw error
         }
 
+        if location == .cookie {
+            // Sealed under a key of this process until the server gives it its own
+            // (`sealingCookieSessions`): the key and cookie name are the server's, not the store's.
+            sessions = CookieSessionStore(
+                ring: SealingKeyRing(.init(SymmetricKey(size: .bits256), id: "s0")),
+                cookieName: "cloakroom",
+                epochs: epochs
+            )
+        }
         let allClosers = closers
         let allServices = services
         let purgeTokens: @Sendable (Date) async throws -> Int = { [tokens] now in
@@ -186,6 +207,7 @@ struct Backends: Sendable {
             federated: federated,
             throttle: throttle,
             tokens: tokens,
+            sessionEpochs: epochs,
             purgeThrottle: purge,
             purgeTokens: purgeTokens,
             services: allServices,
@@ -195,13 +217,36 @@ struct Backends: Sendable {
         return backends
     }
 
+    /// Throws when the session store does not answer (sessions in cookies: the epoch table).
+    func pingSessions() async throws {
+        try await (sessions as? any PingableStore)?.ping()
+    }
+
+    /// The session store, for walking every session; `StoreError.unsupported` when sessions live
+    /// in the browsers' cookies.
+    func iterableSessions() throws -> any IterableSessionStore {
+        guard let iterable = sessions as? any IterableSessionStore else {
+            throw StoreError.unsupported("list every session: with --store cookie they live in the browsers' cookies")
+        }
+        return iterable
+    }
+
     /// The same backends with the session store counted (`MeteredSessionStore`) on `factory`.
+    /// Sessions kept in cookies touch no store, so there is nothing to count.
     func meteringSessions(factory: any MetricsFactory) -> Backends {
-        replacingSessions(MeteredSessionStore(sessions, name: storeKind, factory: factory))
+        guard let complete = sessions as? any CompleteSessionStore else { return self }
+        return replacingSessions(MeteredSessionStore(complete, name: storeKind, factory: factory))
+    }
+
+    /// With `--store cookie`: the backends with the cookie sessions sealed under `ring` for the
+    /// cookie named `cookieName` (the server's session cookie); otherwise these backends.
+    func sealingCookieSessions(ring: SealingKeyRing, cookieName: String, logger: Logger) -> Backends {
+        guard sessions is CookieSessionStore else { return self }
+        return replacingSessions(CookieSessionStore(ring: ring, cookieName: cookieName, epochs: sessionEpochs, logger: logger))
     }
 
     /// The same backends with another session store in front (a decorator of this one).
-    func replacingSessions(_ sessions: any CompleteSessionStore) -> Backends {
+    func replacingSessions(_ sessions: any SessionStore) -> Backends {
         var copy = Backends(
             sessions: sessions,
             accounts: accounts,
@@ -210,6 +255,7 @@ struct Backends: Sendable {
             federated: federated,
             throttle: throttle,
             tokens: tokens,
+            sessionEpochs: sessionEpochs,
             purgeThrottle: purgeThrottle,
             purgeTokens: purgeTokens,
             services: services,
@@ -229,6 +275,7 @@ extension StoreLocation {
         case .file: "file"
         case .postgres: "postgres"
         case .redis: "redis"
+        case .cookie: "cookie"
         }
     }
 }

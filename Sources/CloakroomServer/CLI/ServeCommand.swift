@@ -165,6 +165,11 @@ struct Serve: AsyncParsableCommand {
         _ = try idTokenSigningAlgorithm(environment: environment)
         try Self.checkTimes(&config, given: draft.given)
         try checkReplication(&config, draft.replication, environment: environment)
+        if config.store == .cookie, let limit = config.sessions.maxSessionsPerUser {
+            throw ConfigurationError(
+                "--max-sessions-per-user \(limit) needs sessions the server can count: with --store cookie they live in the browsers' cookies"
+            )
+        }
         config.admins = Set(
             (admins.isEmpty ? (environment["CLOAKROOM_ADMINS"] ?? "").split(separator: " ").map(String.init) : admins)
                 .map { Account.normalize($0) }.filter { !$0.isEmpty }

@@ -27,7 +27,7 @@ struct Sessions: AsyncParsableCommand {
                 } else {
                     var after: String? = nil
                     while true {
-                        let page = try await services.backends.sessions.list(now: services.clock.now(), afterKey: after, limit: 500)
+                        let page = try await services.backends.iterableSessions().list(now: services.clock.now(), afterKey: after, limit: 500)
                         records += page.filter { services.sessions.isLive($0, at: services.clock.now()) }
                         guard let last = page.last, page.count == 500 else { break }
                         after = last.key
@@ -77,10 +77,20 @@ struct Sessions: AsyncParsableCommand {
                     for account in try await services.backends.accounts.all() {
                         tokens += try await services.tokens.revokeEverything(forUser: account.id)
                     }
+                    if services.sessions.keepsSessionsInCookies {
+                        // Sessions in cookies: advancing every user's epoch ends every cookie.
+                        var users = 0
+                        for account in try await services.backends.accounts.all() {
+                            try await services.sessions.revokeAll(ofUser: account.id)
+                            users += 1
+                        }
+                        print("ended every session (kept in cookies) of \(users) user(s) and \(tokens) refresh token(s)")
+                        return
+                    }
                     var ended = 0
                     while true {
                         // Deleting as it goes: each page starts again from the first key left.
-                        let page = try await services.backends.sessions.list(now: .distantPast, afterKey: nil, limit: 500)
+                        let page = try await services.backends.iterableSessions().list(now: .distantPast, afterKey: nil, limit: 500)
                         for record in page { try await services.backends.sessions.delete(key: record.key) }
                         ended += page.count
                         if page.count < 500 { break }

@@ -14,7 +14,7 @@ struct StoreOptions: ParsableArguments {
     @Option(
         name: .long,
         help:
-            "Where sessions and sign-in counters live: sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB (rediss:// for TLS, ?ca=FILE for a private CA) or memory. Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite"
+            "Where sessions and sign-in counters live: sqlite:PATH, file:DIR, postgres://USER@HOST/DB, redis://HOST:PORT/DB (rediss:// for TLS, ?ca=FILE for a private CA), memory, or cookie (each session sealed into its cookie; counters, tokens and sign-out-everywhere epochs live with --accounts). Env CLOAKROOM_STORE. Default sqlite:./cloakroom.sqlite"
     )
     var store: String?
 

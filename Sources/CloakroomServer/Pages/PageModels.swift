@@ -78,6 +78,8 @@ struct AccountPage: Sendable {
     let minPassword: Int
     /// Ending other sessions needs the password again (the sign-in is over 5 minutes old).
     let needsPassword: Bool
+    /// Sessions live in cookies (`--store cookie`): only this device's session can be listed.
+    var sessionsInCookies = false
     /// The OAuth clients the visitor allowed, most recent first.
     var applications: [ApplicationRow] = []
     /// Stored, not computed: templates read values by reflection.

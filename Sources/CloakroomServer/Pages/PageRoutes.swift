@@ -193,7 +193,7 @@ struct PageRoutes {
         async throws -> Response
     {
         // This device first, then the others, most recently used first.
-        let records = try await services.sessions.sessions(ofUser: account.id)
+        let records = try await services.listedSessions(ofUser: account.id, current: session)
             .sorted { ($0.handle == session.handle ? 1 : 0, $0.lastSeen) > ($1.handle == session.handle ? 1 : 0, $1.lastSeen) }
         let rows = records.map { record in
             let agent = record.userAgent.flatMap { $0.isEmpty ? nil : $0 } ?? "unknown device"
@@ -238,6 +238,7 @@ struct PageRoutes {
             minPassword: services.signIn.policy.minPasswordLength,
             needsPassword: needsPassword(session)
         )
+        model.sessionsInCookies = services.sessions.keepsSessionsInCookies
         model.applications = applications
         model.hasApplications = !applications.isEmpty
         let links = try await services.backends.federated.identities(ofUser: account.id)

@@ -213,7 +213,8 @@ enum Templates {
           <p>Signed in as <strong>{{username}}</strong>. This session expires at {{currentExpiry}} unless you keep using it (idle limit {{idleText}}, hard limit {{absoluteText}}).</p>
         </div>
         <div class="card">
-          <h2>Your sessions ({{sessionCount}})</h2>
+          <h2>Your sessions{{^sessionsInCookies}} ({{sessionCount}}){{/sessionsInCookies}}</h2>
+          {{#sessionsInCookies}}<p class="muted" id="cookie-sessions-note">This server keeps your session in your browser's cookie, not on the server, so it cannot see or list the other devices where you are signed in. Only this one is shown. “Sign out everywhere else” still ends all the others at once.</p>{{/sessionsInCookies}}
           <table class="sessions">
             <thead><tr><th>Device</th><th>Address</th><th>Signed in</th><th>Last active</th><th>Expires</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
             <tbody>

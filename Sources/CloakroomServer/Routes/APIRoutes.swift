@@ -147,7 +147,7 @@ struct APIRoutes {
         // so a load balancer should stop sending it traffic.
         async let sessionsUp: Bool = {
             do {
-                try await services.backends.sessions.ping()
+                try await services.backends.pingSessions()
                 return true
             } catch { return false }
         }()
@@ -259,8 +259,9 @@ struct APIRoutes {
             }
         }
         let caller = try await requireCaller(context)
-        let current: String? = if case .session(_, let session) = caller { session.handle } else { nil }
-        let records = try await services.sessions.sessions(ofUser: caller.account.id)
+        let currentSession: Session? = if case .session(_, let session) = caller { session } else { nil }
+        let current = currentSession?.handle
+        let records = try await services.listedSessions(ofUser: caller.account.id, current: currentSession)
         return try json(List(sessions: records.map { view($0, current: $0.handle == current) }))
     }
 

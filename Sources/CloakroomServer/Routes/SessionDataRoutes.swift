@@ -70,6 +70,13 @@ struct SessionDataRoutes {
         if data.reduce(0, { $0 + $1.key.utf8.count + $1.value.utf8.count }) > limits.maxDataBytes {
             throw APIError.tooLarge("session data may be at most \(limits.maxDataBytes) bytes")
         }
+        // Sessions kept in cookies: refused here, before anything changes, when the sealed cookie
+        // would pass 4,096 bytes (the browser would drop it).
+        do {
+            try services.sessions.checkFits(session, data: data)
+        } catch let error as SessionError {
+            throw APIError.tooLarge(error.message)
+        }
         session.setValue(value, forKey: key)
         return Self.raw(key: key, value: value)
     }
