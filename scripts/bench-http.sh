@@ -5,7 +5,8 @@ set -uo pipefail
 bin=$1
 work=${BENCH_WORK:-$(mktemp -d)}
 duration=${DURATION:-10s}; threads=${THREADS:-2}; connections=${CONNECTIONS:-64}; warmup=${WARMUP:-3s}
-stores=${STORES:-memory sqlite redis postgres}
+stores=${STORES:-memory sqlite cookie redis postgres}
+data_stores=${DATA_STORES:-memory sqlite cookie}; data_sizes=${DATA_SIZES:-100 1000 2800 3072}
 password="correct horse battery"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
 
@@ -30,11 +31,12 @@ for store in $stores; do
         sqlite) url="sqlite:$work/bench-$port.sqlite" ;;
         redis) url="${REDIS_URL:?}" ;;
         postgres) url="${POSTGRES_URL:?}" ;;
+        cookie) url=cookie ;;
         *) echo "unknown store $store"; continue ;;
     esac
     port=$((port + 1))
     dir="$work/server-$store"; mkdir -p "$dir"
-    (cd "$dir" && exec "$bin" serve --host 127.0.0.1 --port "$port" --store "$url" --log-level error >"$dir/log" 2>&1) &
+    (cd "$dir" && exec "$bin" serve --host 127.0.0.1 --port "$port" --store "$url" --accounts "sqlite:$dir/accounts.sqlite" --log-level error >"$dir/log" 2>&1) &
     pid=$!
     base="http://127.0.0.1:$port"
     for _ in $(seq 100); do curl -s -o /dev/null "$base/healthz" && break; sleep 0.2; done
@@ -71,3 +73,44 @@ for store in $stores; do
 done
 echo
 echo "Targets (issue 11): /api/me ≥ 0.9 × /healthz (memory); SQLite ≥ 0.7, Redis ≥ 0.6, PostgreSQL ≥ 0.4 × memory; storm p99 ≤ 3 × rest p99."
+
+# Session data of each size (a JSON string value of that many bytes) in each of DATA_STORES:
+# signed-in /api/me req/s and p99, the Cookie header the browser sends, and the response's bytes.
+start_server() { # store url → sets pid, base
+    port=$((port + 1))
+    dir="$work/data-$1-$port"; mkdir -p "$dir"
+    (cd "$dir" && exec "$bin" serve --host 127.0.0.1 --port "$port" --store "$2" --accounts "sqlite:$dir/accounts.sqlite" --log-level error >"$dir/log" 2>&1) &
+    pid=$!
+    base="http://127.0.0.1:$port"
+    for _ in $(seq 100); do curl -s -o /dev/null "$base/healthz" && break; sleep 0.2; done
+}
+session_cookie() { awk -F': ' 'tolower($1) == "set-cookie" && $2 ~ /^cloakroom=/ { split($2, a, ";"); print a[1] }'; }
+printf '\n| store | session data | /api/me req/s | /api/me p99 ms | Cookie header bytes | response bytes |\n| --- | --- | --- | --- | --- | --- |\n'
+for store in $data_stores; do
+    case "$store" in
+        memory) url=memory ;;
+        sqlite) url="sqlite:$work/data-$port.sqlite" ;;
+        cookie) url=cookie ;;
+        *) continue ;;
+    esac
+    start_server "$store" "$url"
+    curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "{\"username\":\"alice\",\"password\":\"$password\"}" "$base/api/register"
+    for size in $data_sizes; do
+        cookie=$(curl -s -D - -o /dev/null -X POST -H 'Content-Type: application/json' \
+            -d "{\"username\":\"alice\",\"password\":\"$password\"}" "$base/api/login" | tr -d '\r' | session_cookie)
+        value=$(python3 -c "import sys; print('\"' + 'x' * (int(sys.argv[1]) - 2) + '\"')" "$size")
+        put=$(curl -s -D "$dir/put-headers" -o "$dir/put-body" -w '%{http_code}' -X PUT -H "Cookie: $cookie" -H "Origin: $base" \
+            -H 'Content-Type: application/json' --data-binary "$value" "$base/api/session/data/pad")
+        if [ "$put" != "200" ]; then
+            printf '| %s | %d B | refused: %s %s | | | |\n' "$store" "$size" "$put" "$(tr -d '\n' < "$dir/put-body" | cut -c1-160)"
+            continue
+        fi
+        fresh=$(tr -d '\r' < "$dir/put-headers" | session_cookie)
+        [ -n "$fresh" ] && cookie=$fresh
+        bytes=$(curl -s -o /dev/null -w '%{size_header} %{size_download}' -H "Cookie: $cookie" "$base/api/me" | awk '{ print $1 + $2 }')
+        wrk -t"$threads" -c"$connections" -d"$warmup" -H "Cookie: $cookie" "$base/api/me" >/dev/null
+        read -r rps _ p99 <<<"$(wrk -t"$threads" -c"$connections" -d"$duration" --latency -H "Cookie: $cookie" "$base/api/me" | summary)"
+        printf '| %s | %d B | %d | %.2f | %d | %d |\n' "$store" "$size" "$rps" "$p99" "$(( ${#cookie} + 8 ))" "$bytes"
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null
+done
