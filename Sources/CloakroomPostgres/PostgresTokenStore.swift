@@ -114,6 +114,14 @@ public struct PostgresTokenStore: TokenStore {
         )
     }
 
+    public func refreshTokens(forUser userID: String, now: Date) async throws -> [RefreshTokenRecord] {
+        let rows = try await run(
+            "refresh token listing",
+            "SELECT \(unescaped: Self.columns) FROM cloakroom_refresh_tokens WHERE user_id = \(userID) AND expires_at > \(Self.ms(now))"
+        )
+        return try rows.map(Self.record(from:))
+    }
+
     public func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) async throws {
         try await run(
             "revocation epoch update",

@@ -94,6 +94,25 @@ extension RedisTokenStore {
             """
     )
 
+    /// KEYS: the user's family set. ARGV: prefix. Returns, for each token of each family, its key
+    /// and its 8 fields (as `HMGET` gives them), flattened.
+    static let listUserScript = RedisScript(
+        name: "tokenListUser",
+        source: luaHelpers + """
+            local out = {}
+            for _, family in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+              for _, m in ipairs(redis.call('SMEMBERS', ARGV[1] .. 'rf:' .. family)) do
+                local v = redis.call('HMGET', ARGV[1] .. 'r:' .. m, 'family', 'user', 'client', 'scope', 'issued', 'exp', 'fexp', 'used')
+                if v[1] == family then
+                  table.insert(out, m)
+                  for i = 1, 8 do table.insert(out, v[i]) end
+                end
+              end
+            end
+            return out
+            """
+    )
+
     /// KEYS: epoch. ARGV: epoch, keepUntil, grace. Keeps the larger epoch and the later keepUntil.
     static let raiseEpochScript = RedisScript(
         name: "tokenRaiseEpoch",

@@ -137,6 +137,20 @@ public struct RedisTokenStore: TokenStore, KeyTaggedStore {
         return Int(reply.int ?? 0)
     }
 
+    /// One script: the user's families, each family's tokens, each token's fields.
+    public func refreshTokens(forUser userID: String, now: Date) async throws -> [RefreshTokenRecord] {
+        let prefix = try userPrefix(userID)
+        let reply = try await run(Self.listUserScript, keys: [prefix + "ru:" + userID], arguments: [prefix])
+        guard let values = reply.array, values.count % 9 == 0 else { throw StoreError.unavailable("unexpected reply from redis") }
+        var records: [RefreshTokenRecord] = []
+        for start in stride(from: 0, to: values.count, by: 9) {
+            guard let key = values[start].string else { throw StoreError.unavailable("unexpected reply from redis") }
+            let record = try Self.record(key: key, Array(values[(start + 1)..<(start + 9)]))
+            if record.userID == userID, record.expiresAt > now { records.append(record) }
+        }
+        return records
+    }
+
     public func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) async throws {
         _ = try await run(
             Self.raiseEpochScript,

@@ -112,6 +112,16 @@ public struct SQLiteTokenStore: TokenStore {
         return rows.count
     }
 
+    public func refreshTokens(forUser userID: String, now: Date) async throws -> [RefreshTokenRecord] {
+        let rows = try await run {
+            try await database.read(
+                "SELECT \(Self.columns) FROM refresh_tokens WHERE user_id = ? AND expires_at > ?",
+                [.text(userID), .integer(Self.ms(now))]
+            )
+        }
+        return try rows.map(Self.record(from:))
+    }
+
     public func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) async throws {
         try await run {
             try await database.query(

@@ -272,6 +272,36 @@ public enum TokenStoreConformance {
             }
         ),
         (
+            "a user's tokens are listed: every family, used and live, not expired, not revoked, not another user's",
+            { store in
+                try await store.insertRefreshToken(token("l1", family: "fam-l1", user: "alice"))
+                _ = try await store.rotateRefreshToken(
+                    key: key("l1", user: "alice"),
+                    newKey: key("l2", user: "alice"),
+                    now: t0.addingTimeInterval(1),
+                    lifetime: 600
+                )
+                try await store.insertRefreshToken(token("m1", family: "fam-m1", user: "alice"))
+                try await store.insertRefreshToken(token("short", family: "fam-short", user: "alice", lifetime: 5))
+                try await store.insertRefreshToken(token("gone", family: "fam-gone", user: "alice"))
+                _ = try await store.revokeFamily(family("fam-gone", user: "alice"))
+                try await store.insertRefreshToken(token("b1", family: "fam-b1", user: "bob"))
+                let listed = try await store.refreshTokens(forUser: "alice", now: t0.addingTimeInterval(10))
+                let names = Set(listed.map(\.key))
+                let expected: Set = [key("l1", user: "alice"), key("l2", user: "alice"), key("m1", user: "alice")]
+                try expect(names == expected, "listed \(listed.count) tokens: \(names.sorted()), expected l1 (used), l2, m1")
+                let used = listed.first { $0.key == key("l1", user: "alice") }
+                try expect(used?.usedAt != nil, "the rotated token is not listed as used")
+                let live = listed.first { $0.key == key("l2", user: "alice") }
+                try expect(live?.usedAt == nil && live?.familyID == family("fam-l1", user: "alice"), "the successor is not the family's live token")
+                try expect(
+                    same(listed.first { $0.key == key("m1", user: "alice") }, token("m1", family: "fam-m1", user: "alice")),
+                    "fields changed in the listing"
+                )
+                try expect(try await store.refreshTokens(forUser: "carol", now: t0).isEmpty, "a user with no tokens lists some")
+            }
+        ),
+        (
             "revoke every token of one user",
             { store in
                 try await store.insertRefreshToken(token("p1", family: "fam-p1", user: "alice"))

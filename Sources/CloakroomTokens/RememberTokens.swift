@@ -44,8 +44,25 @@ public struct RememberTokens: Sendable {
         case invalid
     }
 
-    /// A new remember token for `userID` (a new family: one device).
-    public func issue(userID: String) async throws -> String {
+    /// A device kept signed in: one family of remember tokens.
+    public struct Device: Sendable, Equatable {
+        /// A public handle for the device (not the family ID): what a page names it by.
+        public let id: String
+        /// What the browser said it was when the box was ticked (its User-Agent, shortened), or nil.
+        public let label: String?
+        /// When the device was last signed in again by its cookie (or the ticked sign-in).
+        public let lastUsed: Date
+        /// When the cookie stops working, used or not.
+        public let expires: Date
+    }
+
+    /// Longest device label kept, in UTF-8 bytes.
+    public static let maxLabelBytes = 200
+
+    /// A new remember token for `userID` (a new family: one device). `device` (the browser's
+    /// User-Agent) labels it in the list of remembered devices; it is kept in the record's
+    /// `scope`, which remember tokens have no other use for.
+    public func issue(userID: String, device: String? = nil) async throws -> String {
         let now = clock.now()
         let tag = tagsKeys ? KeyTag(user: userID) : nil
         let token = SecureToken(tag: tag)
@@ -56,7 +73,7 @@ public struct RememberTokens: Sendable {
                 familyID: tag?.prefixing(family) ?? family,
                 userID: userID,
                 clientID: Self.clientID,
-                scope: "remember",
+                scope: Self.scope(label: device),
                 issuedAt: now,
                 expiresAt: now.addingTimeInterval(lifetime),
                 familyExpiresAt: now.addingTimeInterval(lifetime)
@@ -79,6 +96,57 @@ public struct RememberTokens: Sendable {
         case .invalid:
             return .invalid
         }
+    }
+
+    /// The devices `userID` keeps signed in, most recently used first.
+    public func devices(ofUser userID: String) async throws -> [Device] {
+        let now = clock.now()
+        let live = try await store.refreshTokens(forUser: userID, now: now)
+            .filter { $0.clientID == Self.clientID && $0.usedAt == nil }
+        return live.map { record in
+            Device(
+                id: Self.deviceID(family: record.familyID),
+                label: Self.label(scope: record.scope),
+                lastUsed: record.issuedAt,
+                expires: record.familyExpiresAt
+            )
+        }
+        .sorted { $0.lastUsed > $1.lastUsed }
+    }
+
+    /// The device a remember cookie's token belongs to, if the token is live or was used.
+    public func deviceID(ofToken text: String) async throws -> String? {
+        guard let token = SecureToken(validating: text),
+            let stored = try await store.refreshToken(key: token.hashed, now: clock.now()), stored.clientID == Self.clientID
+        else { return nil }
+        return Self.deviceID(family: stored.familyID)
+    }
+
+    /// Forgets one of `userID`'s devices by its `Device.id` (its cookie stops working); false when
+    /// the user has no such device.
+    public func forget(device id: String, ofUser userID: String) async throws -> Bool {
+        let families = Set(
+            try await store.refreshTokens(forUser: userID, now: clock.now())
+                .filter { $0.clientID == Self.clientID }.map(\.familyID)
+        )
+        guard let family = families.first(where: { ConstantTime.equals(Self.deviceID(family: $0), id) }) else { return false }
+        return try await store.revokeFamily(family) > 0
+    }
+
+    /// A device's public handle: 96 bits of SHA-256 of its family ID, in hex.
+    static func deviceID(family: String) -> String {
+        String(SecureToken.hash("remembered device:" + family).prefix(24))
+    }
+
+    static func scope(label: String?) -> String {
+        guard var label = label?.trimmingCharacters(in: .whitespacesAndNewlines), !label.isEmpty else { return "remember" }
+        while label.utf8.count > maxLabelBytes { label.removeLast() }
+        return "remember " + label
+    }
+
+    static func label(scope: String) -> String? {
+        guard scope.hasPrefix("remember "), scope.count > 9 else { return nil }
+        return String(scope.dropFirst(9))
     }
 
     /// Ends the device's family of `text` (signing out on that device); nothing for an unknown token.

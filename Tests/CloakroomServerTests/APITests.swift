@@ -205,7 +205,7 @@ struct APITests {
                 let response = try await visitor.request(.get, path)
                 #expect(response.headers[.setCookie] == nil, "\(path) must not create a session")
             }
-            let listed = try await server.backends.sessions.list(now: Date(), afterKey: nil, limit: 10)
+            let listed = try await server.backends.iterableSessions().list(now: Date(), afterKey: nil, limit: 10)
             #expect(listed.isEmpty)
         }
     }

@@ -36,6 +36,9 @@ struct FaultyTokenStore: TokenStore {
     }
     func revokeFamily(_ familyID: String) async throws -> Int { await inner.revokeFamily(familyID) }
     func revokeRefreshTokens(forUser userID: String) async throws -> Int { await inner.revokeRefreshTokens(forUser: userID) }
+    func refreshTokens(forUser userID: String, now: Date) async throws -> [RefreshTokenRecord] {
+        await inner.refreshTokens(forUser: userID, now: now)
+    }
     func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) async throws {
         if faults.failEpoch { throw StoreError.unavailable("injected: epoch write failed") }
         await inner.raiseEpoch(forUser: userID, to: epoch, keepUntil: keepUntil)
@@ -93,6 +96,7 @@ struct AllOrNothingTests {
             federated: MemoryFederatedIdentityStore(),
             throttle: MemoryThrottleStore(),
             tokens: FaultyTokenStore(faults: faults),
+            sessionEpochs: MemorySessionEpochStore(),
             purgeThrottle: { _ in 0 },
             purgeTokens: { _ in 0 },
             services: [],

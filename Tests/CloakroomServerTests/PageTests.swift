@@ -418,7 +418,7 @@ struct PageTests {
             let v = Visitor(client)
             try await register(v, "ivy", agent: "Laptop/1.0")
             try await signIn(Visitor(client), "ivy", agent: String(repeating: "A", count: 20_000))
-            let records = try await server.backends.sessions.records(
+            let records = try await #require(server.backends.sessions as? any SessionUserIndex).records(
                 forUser: try #require(try await server.backends.accounts.account(username: "ivy")).id,
                 now: server.clock.now()
             )

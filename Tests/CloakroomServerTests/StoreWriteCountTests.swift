@@ -22,7 +22,7 @@ struct StoreWriteCountTests {
             $0.sessions.idleTimeout = 1800
             $0.sessions.touchInterval = 60
         }
-        let counting = CountingSessionStore(plain.backends.sessions)
+        let counting = CountingSessionStore(try #require(plain.backends.sessions as? any CompleteSessionStore))
         var edited = plain
         edited.backends = plain.backends.replacingSessions(counting)
         let server = edited

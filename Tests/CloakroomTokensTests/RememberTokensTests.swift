@@ -54,4 +54,43 @@ struct RememberTokensTests {
         try await tokens.revokeEverything(forUser: "u1")
         #expect(try await remember.redeem(device) == .invalid, "sign out everywhere left a remembered device")
     }
+
+    @Test("each device is listed once with its label, follows rotation, and can be forgotten by its ID alone", arguments: ["memory", "file"])
+    func devices(_ kind: String) async throws {
+        let clock = ManualClock()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cloakroom-devices-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store: any TokenStore = kind == "memory" ? MemoryTokenStore() : try FileTokenStore(directory: folder)
+        let remember = RememberTokens(store: store, lifetime: 86_400, clock: clock)
+        let laptop = try await remember.issue(userID: "u1", device: "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+        clock.advance(by: 60)
+        let phone = try await remember.issue(userID: "u1", device: "  ")
+        _ = try await remember.issue(userID: "u2", device: "someone else")
+        clock.advance(by: 60)
+        guard case .signedIn(_, let laptopNext) = try await remember.redeem(laptop) else {
+            Issue.record("no rotation")
+            return
+        }
+        let devices = try await remember.devices(ofUser: "u1")
+        #expect(devices.count == 2, "one entry per device, not per token: \(devices)")
+        #expect(devices.first?.label == "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", "most recently used first, with its label")
+        #expect(devices.first?.lastUsed == clock.now())
+        #expect(devices.last?.label == nil, "a blank User-Agent is no label")
+        let laptopID = try await remember.deviceID(ofToken: laptopNext)
+        #expect(laptopID == devices.first?.id && laptopID != nil)
+        #expect(try await remember.deviceID(ofToken: laptop) == laptopID, "a used token still names its device")
+        // The ID names a device of this user only.
+        #expect(try await remember.forget(device: laptopID!, ofUser: "u2") == false)
+        #expect(try await remember.forget(device: laptopID!, ofUser: "u1"))
+        #expect(try await remember.redeem(laptopNext) == .invalid, "a forgotten device still signs in")
+        #expect(try await remember.devices(ofUser: "u1").count == 1)
+        guard case .signedIn = try await remember.redeem(phone) else {
+            Issue.record("forgetting one device ended another")
+            return
+        }
+        #expect(try await remember.forget(device: "0123456789abcdef01234567", ofUser: "u1") == false)
+        let long = String(repeating: "é", count: 300)
+        _ = try await remember.issue(userID: "u3", device: long)
+        #expect(try await remember.devices(ofUser: "u3").first?.label?.utf8.count ?? 0 <= RememberTokens.maxLabelBytes)
+    }
 }

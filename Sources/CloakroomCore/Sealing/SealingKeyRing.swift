@@ -9,6 +9,8 @@ public struct SealingKeyRing: Sendable {
     public struct Key: Sendable {
         public let id: String
         let material: SymmetricKey
+        /// The subkeys `Sealer` uses, derived once here rather than on every seal and open.
+        let derived: [String: SymmetricKey]
 
         /// A key of exactly 32 bytes with an ID of 1 to 16 characters of `A-Z a-z 0-9 - _`.
         public init(id: String, bytes: [UInt8]) throws(SealError) {
@@ -18,6 +20,7 @@ public struct SealingKeyRing: Sendable {
             guard bytes.count == 32 else { throw SealError(.invalidKey, "a sealing key is 32 bytes, not \(bytes.count)") }
             self.id = id
             self.material = SymmetricKey(data: bytes)
+            self.derived = Self.derive(material)
         }
 
         /// A key made in code (derived or generated), under `id` (an invalid ID becomes `k1`); a
@@ -25,6 +28,14 @@ public struct SealingKeyRing: Sendable {
         public init(_ key: SymmetricKey, id: String = "k1") {
             self.id = (1...16).contains(id.utf8.count) && id.utf8.allSatisfy(Self.isIDCharacter) ? id : "k1"
             self.material = key.bitCount == 256 ? key : HKDF<SHA256>.deriveKey(inputKeyMaterial: key, outputByteCount: 32)
+            self.derived = Self.derive(material)
+        }
+
+        /// The subkey of each algorithm `Sealer` has.
+        static let purposes = ["aes-256-gcm", "chacha20-poly1305", "hmac-sha256"]
+
+        static func derive(_ material: SymmetricKey) -> [String: SymmetricKey] {
+            Dictionary(uniqueKeysWithValues: purposes.map { ($0, subkey($0, of: material)) })
         }
 
         /// A new key of 32 random bytes (the system CSPRNG).
@@ -35,6 +46,10 @@ public struct SealingKeyRing: Sendable {
         /// The subkey for one use (`purpose`): HKDF-SHA256, so the same secret never serves two
         /// algorithms or two purposes.
         func subkey(_ purpose: String) -> SymmetricKey {
+            derived[purpose] ?? Self.subkey(purpose, of: material)
+        }
+
+        static func subkey(_ purpose: String, of material: SymmetricKey) -> SymmetricKey {
             HKDF<SHA256>.deriveKey(
                 inputKeyMaterial: material,
                 salt: Array("cloakroom-seal-v1".utf8),

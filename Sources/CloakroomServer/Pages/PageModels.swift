@@ -80,6 +80,19 @@ struct AccountPage: Sendable {
     let needsPassword: Bool
     /// Sessions live in cookies (`--store cookie`): only this device's session can be listed.
     var sessionsInCookies = false
+    /// The browsers a remember cookie keeps signed in, most recently used first.
+    var rememberedDevices: [DeviceRow] = []
+    var hasRememberedDevices = false
+
+    /// One remembered device ("keep me signed in").
+    struct DeviceRow: Sendable {
+        let id: String
+        let current: Bool
+        let label: String
+        let labelFull: String
+        let lastUsed: String
+        let expires: String
+    }
     /// The OAuth clients the visitor allowed, most recent first.
     var applications: [ApplicationRow] = []
     /// Stored, not computed: templates read values by reflection.

@@ -51,6 +51,7 @@ struct PageRoutes {
         router.post("/account/password", use: changePassword)
         router.post("/account/applications/revoke", use: revokeApplication)
         router.post("/account/preferences", use: savePreferences)
+        router.post("/account/devices/forget", use: forgetDevice)
         router.post("/logout", use: logout)
     }
 
@@ -108,7 +109,9 @@ struct PageRoutes {
             var response = redirect(OAuthRoutes.pending(in: session) != nil ? "/authorize/resume" : "/account")
             try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
             if form["remember"] == "on" {
-                response.headers.append(try services.rememberCookie(try await services.remember.issue(userID: account.id)))
+                response.headers.append(
+                    try services.rememberCookie(try await services.remember.issue(userID: account.id, device: request.headers[.userAgent]))
+                )
             }
             return response
         } catch let error as IdentityError {
@@ -168,6 +171,7 @@ struct PageRoutes {
             case "linked": "Your account is linked: you can sign in with that provider."
             case "unlinked": "The link to that provider has been removed."
             case "preferences": "Your preferences are saved on this device."
+            case "device": "That device is forgotten: it will ask for your password next time."
             default: nil
             }
         // A refusal the previous POST left for this page, shown once.
@@ -178,7 +182,15 @@ struct PageRoutes {
             if flash.hasPrefix("password:") { passwordError = String(flash.dropFirst("password:".count)) } else { error = flash }
         }
         let theme = services.preferences.read(request.cookie(named: services.preferences.name), now: services.clock.now())["theme"] ?? "system"
-        return try await accountPage(account: account, session: session, notice: notice, error: error, passwordError: passwordError, theme: theme)
+        return try await accountPage(
+            account: account,
+            session: session,
+            notice: notice,
+            error: error,
+            passwordError: passwordError,
+            theme: theme,
+            rememberToken: request.cookie(named: services.rememberCookieName)
+        )
     }
 
     /// The account page, with a notice or a refusal.
@@ -188,7 +200,8 @@ struct PageRoutes {
         notice: String?,
         error: String?,
         passwordError: String?,
-        theme: String = "system"
+        theme: String = "system",
+        rememberToken: String? = nil
     )
         async throws -> Response
     {
@@ -239,6 +252,20 @@ struct PageRoutes {
             needsPassword: needsPassword(session)
         )
         model.sessionsInCookies = services.sessions.keepsSessionsInCookies
+        var thisDevice: String?
+        if let rememberToken { thisDevice = try await services.remember.deviceID(ofToken: rememberToken) }
+        model.rememberedDevices = try await services.remember.devices(ofUser: account.id).map { device in
+            let label = device.label ?? "a browser"
+            return AccountPage.DeviceRow(
+                id: device.id,
+                current: device.id == thisDevice,
+                label: Self.shortened(label, to: Self.shownUserAgentLength),
+                labelFull: label,
+                lastUsed: format(device.lastUsed),
+                expires: format(device.expires)
+            )
+        }
+        model.hasRememberedDevices = !model.rememberedDevices.isEmpty
         model.applications = applications
         model.hasApplications = !applications.isEmpty
         let links = try await services.backends.federated.identities(ofUser: account.id)
@@ -349,6 +376,27 @@ struct PageRoutes {
         let cookie = try services.preferences.cookie(["theme": theme], now: services.clock.now())
         var response = redirect("/account?notice=preferences")
         response.headers.append(HTTPField(name: .setCookie, value: try cookie.setCookieHeaderValue()))
+        return response
+    }
+
+    /// "Forget" on a remembered device: its remember family ends, so its cookie signs nobody in
+    /// again (the device asks for the password next time). Forgetting this device also expires its
+    /// cookie. No password is asked: forgetting only takes access away.
+    @Sendable func forgetDevice(_ request: Request, context: CloakroomRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = try await Bodies.form(from: request)
+        guard let account = try await services.currentAccount(session) else { return redirect("/login?notice=ended") }
+        guard session.verifyCSRF(form["csrf_token"]) else { return try formExpired(request, session) }
+        guard let device = form["device"], !device.isEmpty else { throw APIError.invalidField("device", "is required") }
+        var thisDevice: String?
+        if let token = request.cookie(named: services.rememberCookieName) { thisDevice = try await services.remember.deviceID(ofToken: token) }
+        guard try await services.remember.forget(device: device, ofUser: account.id) else {
+            session.setValue("That device is no longer remembered.", forKey: Self.flashKey)
+            return redirect("/account")
+        }
+        services.logger.info("remembered device forgotten", metadata: ["user": "\(account.id)", "device": "\(device)"])
+        var response = redirect("/account?notice=device")
+        if device == thisDevice { response.headers.append(try services.rememberCookie(nil)) }
         return response
     }
 

@@ -235,6 +235,24 @@ enum Templates {
             <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{csrf}}"><button class="secondary" type="submit">Sign out</button></form>
           </div>
         </div>
+        <div class="card" id="remembered-devices">
+          <h2>Devices that keep you signed in</h2>
+          {{^hasRememberedDevices}}<p class="muted">No device keeps you signed in. Tick “Keep me signed in on this device” when you sign in to have one.</p>{{/hasRememberedDevices}}
+          {{#hasRememberedDevices}}<p class="muted">These browsers sign you in again by themselves, without your password, until the date shown. Forget one you no longer use or do not recognise: it will ask for the password next time. Signing out everywhere, or changing your password, forgets them all.</p>
+          <table class="sessions">
+            <thead><tr><th>Device</th><th>Last signed in by it</th><th>Remembered until</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
+            <tbody>
+            {{#rememberedDevices}}
+            <tr id="device-{{id}}">
+              <td class="ua" data-label="Device" title="{{labelFull}}">{{label}} {{#current}}<span class="tag">this device</span>{{/current}}</td>
+              <td data-label="Last signed in by it">{{lastUsed}}</td>
+              <td data-label="Remembered until">{{expires}}</td>
+              <td class="row-actions"><form class="inline" method="post" action="/account/devices/forget"><input type="hidden" name="csrf_token" value="{{csrf}}"><input type="hidden" name="device" value="{{id}}"><button class="danger" type="submit" aria-label="Forget {{label}}">Forget</button></form></td>
+            </tr>
+            {{/rememberedDevices}}
+            </tbody>
+          </table>{{/hasRememberedDevices}}
+        </div>
         <div class="card" id="applications">
           <h2>Applications you allowed</h2>
           {{^hasApplications}}<p class="muted">No application signs you in with Cloakroom.</p>{{/hasApplications}}

@@ -184,7 +184,9 @@ struct APIRoutes {
         let device = services.knownDevices.device(in: request, username: account.username, now: now)
         try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
         if credentials.remember == true {
-            response.headers.append(try services.rememberCookie(try await services.remember.issue(userID: account.id)))
+            response.headers.append(
+                try services.rememberCookie(try await services.remember.issue(userID: account.id, device: request.headers[.userAgent]))
+            )
         }
         return response
     }
@@ -204,7 +206,9 @@ struct APIRoutes {
         var response = try json(meView(account, session))
         try services.knownDevices.remember(account.username, device: device, in: &response, now: now)
         if credentials.remember == true {
-            response.headers.append(try services.rememberCookie(try await services.remember.issue(userID: account.id)))
+            response.headers.append(
+                try services.rememberCookie(try await services.remember.issue(userID: account.id, device: request.headers[.userAgent]))
+            )
         }
         return response
     }

@@ -68,6 +68,16 @@ enum KeyFile {
     // MARK: Sealing
 
     static func sealBody(_ body: Body, secret: KeyEncryptionSecret) throws(TokenKeyError) -> Data {
+        try seal(body, secret: secret, format: format, associatedData: associatedData)
+    }
+
+    static func openBody(_ data: Data, secret: KeyEncryptionSecret, path: String) throws(TokenKeyError) -> Body {
+        try openSealed(data, as: Body.self, secret: secret, path: path, format: format, associatedData: associatedData, kind: "token key file")
+    }
+
+    /// `body` as JSON, sealed with AES-256-GCM under the secret's key-encryption key for a fresh
+    /// salt, in the envelope naming `format` (version 1).
+    static func seal<B: Encodable>(_ body: B, secret: KeyEncryptionSecret, format: String, associatedData: [UInt8]) throws(TokenKeyError) -> Data {
         let salt = randomBytes(32)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -92,9 +102,18 @@ enum KeyFile {
         }
     }
 
-    static func openBody(_ data: Data, secret: KeyEncryptionSecret, path: String) throws(TokenKeyError) -> Body {
+    /// The body an envelope of `format` holds, opened with the secret.
+    static func openSealed<B: Decodable>(
+        _ data: Data,
+        as type: B.Type,
+        secret: KeyEncryptionSecret,
+        path: String,
+        format: String,
+        associatedData: [UInt8],
+        kind: String
+    ) throws(TokenKeyError) -> B {
         guard let envelope = try? JSONDecoder().decode(Envelope.self, from: data), envelope.format == format else {
-            throw TokenKeyError(.corruptFile, "\(path) is not a Cloakroom token key file")
+            throw TokenKeyError(.corruptFile, "\(path) is not a Cloakroom \(kind)")
         }
         guard envelope.version == version, envelope.kdf == "HKDF-SHA256", envelope.cipher == "AES-256-GCM" else {
             throw TokenKeyError(.corruptFile, "\(path) has an unsupported key file version or cipher")
@@ -107,7 +126,7 @@ enum KeyFile {
         guard let plaintext = try? AES.GCM.open(box, using: secret.keyEncryptionKey(salt: salt), authenticating: associatedData) else {
             throw TokenKeyError(.wrongSecret, "\(path) cannot be decrypted with this secret: the secret is wrong, or the file was altered")
         }
-        guard let body = try? JSONDecoder().decode(Body.self, from: plaintext) else {
+        guard let body = try? JSONDecoder().decode(B.self, from: plaintext) else {
             throw TokenKeyError(.corruptFile, "\(path) decrypts but its key list is damaged")
         }
         return body

@@ -97,6 +97,19 @@ public struct FileTokenStore: TokenStore {
         }
     }
 
+    public func refreshTokens(forUser userID: String, now: Date) async throws -> [RefreshTokenRecord] {
+        try locked {
+            let folder = users.appendingPathComponent(SecureToken.hash(userID), isDirectory: true)
+            var records: [RefreshTokenRecord] = []
+            for family in names(in: folder) {
+                for key in names(in: families.appendingPathComponent(family, isDirectory: true)) {
+                    if let record = try readToken(key: key), record.userID == userID, record.expiresAt > now { records.append(record) }
+                }
+            }
+            return records
+        }
+    }
+
     public func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) async throws {
         let file = epochs.appendingPathComponent(SecureToken.hash(userID) + ".json")
         try locked {

@@ -48,6 +48,11 @@ public actor MemoryTokenStore: TokenStore {
         return removed
     }
 
+    public func refreshTokens(forUser userID: String, now: Date) -> [RefreshTokenRecord] {
+        (userFamilies[userID] ?? []).flatMap { families[$0] ?? [] }.compactMap { tokens[$0] }
+            .filter { $0.userID == userID && $0.expiresAt > now }
+    }
+
     public func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) {
         let stored = epochs[userID]
         epochs[userID] = (max(stored?.epoch ?? 0, epoch), max(stored?.until ?? keepUntil, keepUntil))

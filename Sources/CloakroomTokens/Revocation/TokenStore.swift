@@ -129,6 +129,11 @@ public protocol RefreshTokenStore: Sendable {
 
     /// Deletes every refresh token of one user; returns how many records were removed.
     func revokeRefreshTokens(forUser userID: String) async throws -> Int
+
+    /// Every refresh-token record of one user not expired at `now`, used or not, of every family
+    /// and client, in no particular order (the devices a user keeps signed in; a family's live token
+    /// is the one not used).
+    func refreshTokens(forUser userID: String, now: Date) async throws -> [RefreshTokenRecord]
 }
 
 /// Where access-token revocation lives: per-user revocation epochs and the deny-list of access
