@@ -144,3 +144,57 @@ def test_chromium_signs_in_and_the_account_page_says_what_it_cannot_list(cookie_
         wait_for(driver, lambda d: "Signed in as" in d.page_source, "the account page again")
     finally:
         driver.quit()
+
+
+def keys_command(server, *args, env=None):
+    import os
+    import subprocess
+    from conftest import BIN
+    return subprocess.run([BIN, "keys", "sealing", *args, "--keys", server.keys], capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})), timeout=60)
+
+
+def test_sealing_keys_rotate_without_signing_anyone_out(cookie_server):
+    """The sealing keys live in their own file beside the key file: a rotation keeps old cookies
+    opening (the old key is previous), new cookies use the new key, and removing the old key ends
+    what only it sealed."""
+    import os
+    import stat
+    sealing = cookie_server.keys[:-len(".json")] + "-sealing.json"
+    assert stat.S_IMODE(os.stat(sealing).st_mode) == 0o600
+    listed = keys_command(cookie_server, "list")
+    assert listed.returncode == 0 and "s1  current" in listed.stdout, listed.stdout + listed.stderr
+
+    old = register(cookie_server, "gil")
+    assert old.cookies.get("cloakroom").startswith("a1.s1.")
+    old_copy = copy_of(cookie_server, old)
+
+    cookie_server.stop()
+    rotated = keys_command(cookie_server, "rotate")
+    assert rotated.returncode == 0 and "s2 is current" in rotated.stdout
+    cookie_server.start()
+    assert old_copy.get(cookie_server.url + "/api/me").status_code == 200, "a cookie sealed under the previous key still opens"
+    fresh = sign_in(cookie_server, "gil")
+    assert fresh.cookies.get("cloakroom").startswith("a1.s2."), "new cookies are sealed under the new key"
+
+    cookie_server.stop()
+    refused = keys_command(cookie_server, "remove", "s2")
+    assert refused.returncode == 1 and "is current" in refused.stderr
+    assert keys_command(cookie_server, "remove", "s1").returncode == 0
+    cookie_server.start()
+    assert old_copy.get(cookie_server.url + "/api/me").status_code == 401, "what only the removed key sealed stops opening"
+    assert fresh.get(cookie_server.url + "/api/me").status_code == 200
+
+
+def test_sealing_keys_from_the_environment(make_server, workdir):
+    import base64
+    import os
+    key = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    os.environ["CLOAKROOM_SEALING_KEYS"] = f"e1:{key}"
+    try:
+        server = make_server("--accounts", f"sqlite:{workdir}/env.sqlite", store="cookie").start()
+    finally:
+        del os.environ["CLOAKROOM_SEALING_KEYS"]
+    browser = register(server, "hal")
+    assert browser.cookies.get("cloakroom").startswith("a1.e1.")
+    assert not os.path.exists(server.keys[:-len(".json")] + "-sealing.json"), "no file is made when the environment gives the keys"

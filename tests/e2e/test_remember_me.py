@@ -131,3 +131,49 @@ def test_chromium_dropped_session_cookie_and_restarted_browser(server):
         driver.quit()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_the_account_page_lists_remembered_devices_and_forgets_one(server):
+    """Issue 15: a page lists the devices a remember cookie keeps signed in, with a button per device."""
+    import re
+    assert requests.post(server.url + "/api/register", json={"username": "wes", "password": PASSWORD}).status_code == 201
+    laptop = requests.Session()
+    laptop.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
+    assert laptop.post(server.url + "/api/login", json={"username": "wes", "password": PASSWORD, "remember": True}).status_code == 200
+    phone = requests.Session()
+    phone.headers["User-Agent"] = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0) Mobile Safari"
+    assert phone.post(server.url + "/api/login", json={"username": "wes", "password": PASSWORD, "remember": True}).status_code == 200
+    plain = requests.Session()
+    assert plain.post(server.url + "/api/login", json={"username": "wes", "password": PASSWORD}).status_code == 200
+
+    page = laptop.get(server.url + "/account").text
+    card = page[page.index('id="remembered-devices"'):page.index('id="applications"')]
+    rows = re.findall(r'<tr id="device-([0-9a-f]{24})">(.*?)</tr>', card, re.S)
+    assert len(rows) == 2, card
+    labels = {device: body for device, body in rows}
+    phone_id = next(d for d, body in labels.items() if "iPhone" in body)
+    laptop_id = next(d for d, body in labels.items() if "Firefox" in body)
+    assert "this device" in labels[laptop_id] and "this device" not in labels[phone_id]
+
+    # Forget the phone from the laptop: the phone's remember cookie no longer signs it in.
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    forgot = laptop.post(server.url + "/account/devices/forget", data={"csrf_token": token, "device": phone_id}, allow_redirects=False)
+    assert forgot.status_code == 303 and forgot.headers["Location"] == "/account?notice=device"
+    assert "cloakroom-remember=" not in forgot.headers.get("Set-Cookie", ""), "forgetting another device leaves this one's cookie"
+    assert only_remember(server, phone.cookies.get("cloakroom-remember")).get(server.url + "/api/me").status_code == 401
+    after = laptop.get(server.url + "/account?notice=device").text
+    assert "That device is forgotten" in after and phone_id not in after and laptop_id in after
+
+    # A forged or foreign device ID forgets nothing; a missing CSRF token is refused.
+    token = re.search(r'name="csrf_token" value="([^"]+)"', after).group(1)
+    again = laptop.post(server.url + "/account/devices/forget", data={"csrf_token": token, "device": phone_id}, allow_redirects=False)
+    assert again.status_code == 303 and again.headers["Location"] == "/account"
+    assert laptop.post(server.url + "/account/devices/forget", data={"device": laptop_id}, allow_redirects=False).status_code in (303, 403)
+    assert laptop_id in laptop.get(server.url + "/account").text
+
+    # Forgetting this device also expires its cookie.
+    page = laptop.get(server.url + "/account").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    own = laptop.post(server.url + "/account/devices/forget", data={"csrf_token": token, "device": laptop_id}, allow_redirects=False)
+    assert "cloakroom-remember=;" in own.headers["Set-Cookie"]
+    assert "No device keeps you signed in" in laptop.get(server.url + "/account").text

@@ -52,10 +52,9 @@ struct AppServices: Sendable {
         keyRing: TokenKeyRing? = nil,
         idTokenKeys: TokenKeyRing? = nil,
         codeKey: SymmetricKey? = nil,
-        preferenceKey: SymmetricKey? = nil,
+        sealingKeys: SealingKeyRing? = nil,
         logDigestKey: SymmetricKey? = nil,
         deviceKey: SymmetricKey? = nil,
-        cookieSessionKey: SymmetricKey? = nil,
         clock: any CloakroomClock = SystemClock(),
         metrics: ServerMetrics = ServerMetrics(),
         logger: Logger
@@ -67,11 +66,12 @@ struct AppServices: Sendable {
             let figures = ReplicationMetrics(factory: metrics.factory)
             Task { await replicated.attach(figures) }
         }
-        // With --store cookie, sessions are sealed under a key every node derives from the
-        // key-file secret, for the server's session cookie name.
+        // Cookie sessions and preference cookies are sealed under the sealing key file's keys (every
+        // node reads the same file); without one (tests, CLI commands), a key of this process's own.
+        let sealing = sealingKeys ?? SealingKeyRing(SealingKeyRing.Key(SymmetricKey(size: .bits256), id: "s0"))
         self.backends = backends.meteringSessions(factory: metrics.factory)
             .sealingCookieSessions(
-                ring: SealingKeyRing(SealingKeyRing.Key(cookieSessionKey ?? SymmetricKey(size: .bits256), id: "s1")),
+                ring: sealing,
                 cookieName: configuration.cookie.cookieName,
                 logger: logger
             )
@@ -138,7 +138,7 @@ struct AppServices: Sendable {
         let prefsName = (configuration.cookie.secure ? "__Host-" : "") + configuration.cookie.baseName + "-prefs"
         self.preferences = PreferenceCookie(
             name: prefsName,
-            ring: SealingKeyRing(SealingKeyRing.Key(preferenceKey ?? SymmetricKey(size: .bits256), id: "p1")),
+            ring: sealing,
             secure: configuration.cookie.secure
         )
         self.knownDevices = KnownDevices(

@@ -53,6 +53,8 @@ enum CloakroomApplication {
         /// The ID-token keys (RS256 by default) and their file.
         var idTokenRing: TokenKeyRing?
         var idTokenFile: URL?
+        /// The sealing keys (sessions kept in cookies, preference cookies), from their own file.
+        var sealing: SealingKeyRing?
     }
 
     /// A runnable application over already opened backends.
@@ -71,10 +73,9 @@ enum CloakroomApplication {
             keyRing: keys.ring,
             idTokenKeys: keys.idTokenRing,
             codeKey: keys.secret?.derivedKey(for: "oauth authorization codes"),
-            preferenceKey: keys.secret?.derivedKey(for: "preference cookies"),
+            sealingKeys: keys.sealing,
             logDigestKey: keys.secret?.derivedKey(for: "audit log username digest"),
             deviceKey: keys.secret?.derivedKey(for: "known device cookie"),
-            cookieSessionKey: keys.secret?.derivedKey(for: "cookie sessions"),
             clock: clock,
             logger: logger
         )

@@ -28,6 +28,44 @@ struct KeyFileOptions: ParsableArguments {
     )
     var tokenAlgorithm: String?
 
+    @Option(
+        help:
+            "Sealing key file (sessions kept in cookies, preference cookies), sealed under the same secret as --keys (created on first start). Env CLOAKROOM_SEALING_KEYS_FILE. Default: KEYS with -sealing before .json. CLOAKROOM_SEALING_KEYS=ID:BASE64URL[,ID:BASE64URL…] (32-byte keys, the first sealing) is used instead of any file"
+    )
+    var sealingKeys: String?
+
+    /// The sealing key file.
+    func sealingKeysURL(environment: [String: String]) -> URL {
+        if let path = SettingReader(environment: environment).text(flag: sealingKeys, variable: "CLOAKROOM_SEALING_KEYS_FILE") {
+            return URL(fileURLWithPath: path)
+        }
+        let keys = keysURL(environment: environment).path
+        let base = keys.hasSuffix(".json") ? String(keys.dropLast(5)) : keys
+        return URL(fileURLWithPath: base + "-sealing.json")
+    }
+
+    /// The sealing keys: from `CLOAKROOM_SEALING_KEYS` when set, else the sealing key file (with
+    /// `create`, made with one new key when missing).
+    func sealingRing(environment: [String: String], secret: KeyEncryptionSecret, create: Bool) throws -> SealingKeyRing {
+        if let text = environment["CLOAKROOM_SEALING_KEYS"], sealingKeys == nil {
+            do {
+                return try SealingKeyFile.ring(text: text)
+            } catch {
+                throw ConfigurationError("CLOAKROOM_SEALING_KEYS: \(error.message)")
+            }
+        }
+        let url = sealingKeysURL(environment: environment)
+        do {
+            if create { return try SealingKeyFile.loadOrCreate(url, secret: secret) }
+            guard let ring = try SealingKeyFile.load(url, secret: secret) else {
+                throw ConfigurationError("no sealing key file at \(url.path): start the server once or run `cloakroom keys sealing rotate`")
+            }
+            return ring
+        } catch let error as TokenKeyError {
+            throw ConfigurationError("sealing key file \(url.path): \(error.message)")
+        }
+    }
+
     /// The key file.
     func keysURL(environment: [String: String]) -> URL {
         URL(fileURLWithPath: SettingReader(environment: environment).text(flag: keysPath, variable: "CLOAKROOM_KEYS") ?? "./cloakroom-keys.json")

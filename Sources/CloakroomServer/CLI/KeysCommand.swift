@@ -28,7 +28,7 @@ struct Keys: AsyncParsableCommand {
             `rotate` keeps the algorithm; `generate` takes --algorithm. `prune` drops retired keys \
             whose time is up. For a compromised key, `remove KID` refuses its tokens at once.
             """,
-        subcommands: [List.self, Generate.self, Rotate.self, Retire.self, Remove.self, Prune.self, Import.self, JWKS.self]
+        subcommands: [List.self, Generate.self, Rotate.self, Retire.self, Remove.self, Prune.self, Import.self, JWKS.self, Sealing.self]
     )
 
     struct List: AsyncParsableCommand {

@@ -316,6 +316,13 @@ struct Serve: AsyncParsableCommand {
             try? await backends.close()
             throw CommandFailure(error.description)
         }
+        let sealing: SealingKeyRing
+        do {
+            sealing = try keyOptions.sealingRing(environment: environment, secret: keys.secret, create: true)
+        } catch let error as ConfigurationError {
+            try? await backends.close()
+            throw CommandFailure(error.description)
+        }
         let idTokenFile = idTokenKeysURL(keys: keys.url, environment: environment)
         let idTokenRing: TokenKeyRing
         do {
@@ -358,7 +365,14 @@ struct Serve: AsyncParsableCommand {
             let app = try CloakroomApplication.make(
                 configuration: config,
                 backends: backends,
-                keys: .init(ring: keys.ring, file: keys.url, secret: keys.secret, idTokenRing: idTokenRing, idTokenFile: idTokenFile),
+                keys: .init(
+                    ring: keys.ring,
+                    file: keys.url,
+                    secret: keys.secret,
+                    idTokenRing: idTokenRing,
+                    idTokenFile: idTokenFile,
+                    sealing: sealing
+                ),
                 drain: drain,
                 logger: logger
             )
