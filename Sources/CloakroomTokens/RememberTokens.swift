@@ -24,12 +24,21 @@ public struct RememberTokens: Sendable {
     public let store: any TokenStore
     /// How long a ticked sign-in keeps the device signed in (default 30 days), from that sign-in.
     public let lifetime: TimeInterval
+    /// How soon after a token's use presenting it again counts as a race, not theft (default 10 s):
+    /// two tabs restored at once send the same cookie before either sees the rotated one.
+    public let raceWindow: TimeInterval
     let clock: any CloakroomClock
     let tagsKeys: Bool
 
-    public init(store: any TokenStore, lifetime: TimeInterval = 30 * 86_400, clock: any CloakroomClock = SystemClock()) {
+    public init(
+        store: any TokenStore,
+        lifetime: TimeInterval = 30 * 86_400,
+        raceWindow: TimeInterval = 10,
+        clock: any CloakroomClock = SystemClock()
+    ) {
         self.store = store
         self.lifetime = lifetime
+        self.raceWindow = raceWindow
         self.clock = clock
         self.tagsKeys = (store as? any KeyTaggedStore)?.requiresKeyTags ?? false
     }
@@ -40,6 +49,10 @@ public struct RememberTokens: Sendable {
         case signedIn(userID: String, token: String)
         /// An already-used token: the cookie was copied. End everything of `userID`.
         case theft(userID: String)
+        /// An already-used token within `raceWindow` of its use: another request of the same browser
+        /// (a second tab) redeemed it a moment before and carries the new cookie. Sign nobody in,
+        /// end nothing, and leave the cookie alone.
+        case raced
         /// Unknown, expired, ended, or not a remember token.
         case invalid
     }
@@ -87,11 +100,17 @@ public struct RememberTokens: Sendable {
         guard let token = SecureToken(validating: text) else { return .invalid }
         let now = clock.now()
         guard let stored = try await store.refreshToken(key: token.hashed, now: now), stored.clientID == Self.clientID else { return .invalid }
+        // Rotated a moment ago: a second tab, not a thief (the family is left alone). A thief who
+        // comes this soon gets nothing, and is caught once the window has passed.
+        if let used = stored.usedAt, now.timeIntervalSince(used) < raceWindow { return .raced }
         let successor = SecureToken(tag: tagsKeys ? KeyTag(key: token.hashed) : nil)
         switch try await store.rotateRefreshToken(key: token.hashed, newKey: successor.hashed, now: now, lifetime: lifetime) {
         case .rotated(let record):
             return .signedIn(userID: record.userID, token: successor.text)
         case .reused(let record):
+            // Two requests rotated it at once: the store has ended the family (the other request
+            // still signed in), but nothing else is wrong.
+            if let used = record.usedAt, now.timeIntervalSince(used) < raceWindow { return .raced }
             return .theft(userID: record.userID)
         case .invalid:
             return .invalid

@@ -12,13 +12,14 @@ struct RememberTokensTests {
     func rotation() async throws {
         let clock = ManualClock()
         let store = MemoryTokenStore()
-        let remember = RememberTokens(store: store, lifetime: 3600, clock: clock)
+        let remember = RememberTokens(store: store, lifetime: 3600, raceWindow: 10, clock: clock)
         let first = try await remember.issue(userID: "u1")
         guard case .signedIn(let user, let second) = try await remember.redeem(first) else {
             Issue.record("a fresh token should sign in")
             return
         }
         #expect(user == "u1" && second != first)
+        clock.advance(by: 11)
         guard case .signedIn(_, let third) = try await remember.redeem(second) else {
             Issue.record("the rotated token should sign in")
             return
@@ -92,5 +93,38 @@ struct RememberTokensTests {
         let long = String(repeating: "é", count: 300)
         _ = try await remember.issue(userID: "u3", device: long)
         #expect(try await remember.devices(ofUser: "u3").first?.label?.utf8.count ?? 0 <= RememberTokens.maxLabelBytes)
+    }
+
+    @Test("a second use within the race window (two tabs) is a race: nobody signed in, nothing ended; after it, theft")
+    func race() async throws {
+        let clock = ManualClock()
+        let store = MemoryTokenStore()
+        let remember = RememberTokens(store: store, lifetime: 3600, raceWindow: 10, clock: clock)
+        let token = try await remember.issue(userID: "u1")
+        guard case .signedIn(_, let next) = try await remember.redeem(token) else {
+            Issue.record("no sign-in")
+            return
+        }
+        clock.advance(by: 0.2)
+        #expect(try await remember.redeem(token) == .raced, "the second tab")
+        guard case .signedIn = try await remember.redeem(next) else {
+            Issue.record("the race ended the device")
+            return
+        }
+        // Truly at once: both rotations race in the store; one signs in, the other is a race, never theft.
+        let pair = try await remember.issue(userID: "u2")
+        async let a = remember.redeem(pair)
+        async let b = remember.redeem(pair)
+        let outcomes = try await [a, b]
+        #expect(outcomes.filter { if case .signedIn = $0 { true } else { false } }.count == 1, "\(outcomes)")
+        #expect(outcomes.contains(.raced), "\(outcomes)")
+        // Past the window the same replay is theft.
+        let later = try await remember.issue(userID: "u3")
+        guard case .signedIn = try await remember.redeem(later) else {
+            Issue.record("no sign-in")
+            return
+        }
+        clock.advance(by: 10)
+        #expect(try await remember.redeem(later) == .theft(userID: "u3"))
     }
 }

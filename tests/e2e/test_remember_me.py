@@ -60,13 +60,17 @@ def test_remembered_browser_comes_back_signed_in_and_rotates(server):
     assert plain.cookies.get(REMEMBER) is None
 
 
-def test_a_copied_cookie_used_after_the_owner_ends_everything(server):
+def test_a_copied_cookie_used_after_the_owner_ends_everything(make_server):
+    import time
+    # A 1-second race window: a replay sooner than that is taken for a second tab (next test).
+    server = make_server("--remember-race-window", "1s").start()
     owner, stolen = signed_in_with_remember(server, "sam")
     # The owner's session ends; the owner comes back through the cookie (it rotates).
     owner_again = only_remember(server, stolen)
     assert owner_again.get(server.url + "/api/me").status_code == 200
     other_device = requests.Session()
     assert other_device.post(server.url + "/api/login", json={"username": "sam", "password": PASSWORD}).status_code == 200
+    time.sleep(1.2)
     # The thief replays the copied (now used) value: theft. Every session and token of sam ends.
     thief = only_remember(server, stolen)
     assert thief.get(server.url + "/api/me").status_code == 401
@@ -75,6 +79,20 @@ def test_a_copied_cookie_used_after_the_owner_ends_everything(server):
     assert only_remember(server, owner_again.cookies.get(REMEMBER)).get(server.url + "/api/me").status_code == 401
     # The password still works.
     assert requests.post(server.url + "/api/login", json={"username": "sam", "password": PASSWORD}).status_code == 200
+
+
+def test_two_tabs_racing_with_one_cookie_is_not_theft(server):
+    """Two tabs restored at once send the same remember cookie: one signs in, the other is passed
+    through signed out without touching the cookie, and nothing ends."""
+    _, token = signed_in_with_remember(server, "tia")
+    first_tab = only_remember(server, token)
+    assert first_tab.get(server.url + "/api/me").status_code == 200
+    second_tab = only_remember(server, token)
+    late = second_tab.get(server.url + "/api/me")
+    assert late.status_code == 401
+    assert "cloakroom-remember" not in late.headers.get("Set-Cookie", ""), "the racing tab must not overwrite the new cookie"
+    assert first_tab.get(server.url + "/api/me").status_code == 200, "a race ended the other tab's session"
+    assert only_remember(server, first_tab.cookies.get(REMEMBER)).get(server.url + "/api/me").status_code == 200, "a race ended the device"
 
 
 def test_signing_out_forgets_the_device(server):

@@ -133,7 +133,12 @@ struct AppServices: Sendable {
         self.tokenCookies =
             configuration.tokens.transport == .cookie
             ? TokenCookieSettings(baseName: configuration.cookie.baseName, secure: configuration.cookie.secure) : nil
-        self.remember = RememberTokens(store: backends.tokens, lifetime: configuration.rememberLifetime, clock: clock)
+        self.remember = RememberTokens(
+            store: backends.tokens,
+            lifetime: configuration.rememberLifetime,
+            raceWindow: configuration.rememberRaceWindow,
+            clock: clock
+        )
         self.rememberCookieName = (configuration.cookie.secure ? "__Host-" : "") + configuration.cookie.baseName + "-remember"
         let prefsName = (configuration.cookie.secure ? "__Host-" : "") + configuration.cookie.baseName + "-prefs"
         self.preferences = PreferenceCookie(

@@ -12,7 +12,8 @@ import Logging
 /// `SessionMiddleware`, before the routes): the token rotates (the response carries the new one),
 /// the new session is marked remembered (sensitive actions then ask for the password), and an
 /// already-used token, a copied cookie, ends every session and token of its user, logged as
-/// theft. Requests with a signed-in session, or without the cookie, pass untouched: one cookie
+/// theft (unless within the race window of its use: a second tab, which then passes signed out and
+/// leaves the cookie alone). Requests with a signed-in session, or without the cookie, pass untouched: one cookie
 /// lookup, no store read.
 struct RememberMeMiddleware: RouterMiddleware {
     typealias Context = CloakroomRequestContext
@@ -52,6 +53,10 @@ struct RememberMeMiddleware: RouterMiddleware {
             cookie = try services.rememberCookie(nil)
         case .invalid:
             cookie = try services.rememberCookie(nil)
+        case .raced:
+            // Another tab of this browser redeemed it a moment ago: its response carries the new
+            // cookie, which clearing it here would overwrite.
+            return try await next(request, context)
         }
         var response = try await next(request, context)
         response.headers.append(cookie)

@@ -199,6 +199,11 @@ extension Serve {
             guard value > 0, value <= 400 * 86_400 else { throw ConfigurationError("remember lifetime must be between 1s and 400d") }
             draft.config.rememberLifetime = value
         },
+        Setting("CLOAKROOM_REMEMBER_RACE_WINDOW", flag: \.rememberRaceWindow) { text, draft in
+            let value = try SettingReader.duration(text, "remember race window", allowZero: true)
+            guard value >= 0, value <= 60 else { throw ConfigurationError("remember race window must be between 0s and 60s") }
+            draft.config.rememberRaceWindow = value
+        },
         Setting("CLOAKROOM_ACCESS_TOKEN_LIFETIME", flag: \.accessTokenLifetime) { text, draft in
             let value = try SettingReader.duration(text, "access token lifetime")
             guard value <= 86_400 else {

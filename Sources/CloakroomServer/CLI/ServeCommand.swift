@@ -130,6 +130,11 @@ struct Serve: AsyncParsableCommand {
     )
     var rememberLifetime: String?
     @Option(
+        help:
+            "How soon after a \"keep me signed in\" cookie's use a second use counts as two tabs racing (that request stays signed out) rather than a copied cookie (every session ends); 0s to 60s. Env CLOAKROOM_REMEMBER_RACE_WINDOW. Default 10s"
+    )
+    var rememberRaceWindow: String?
+    @Option(
         name: .customLong("admin"),
         help: "A username that may manage OAuth clients at /admin/clients (repeat for more). Env CLOAKROOM_ADMINS, separated by spaces"
     )

@@ -48,6 +48,8 @@ struct ServerConfiguration: Sendable {
     var providers: [OpenIDRelyingParty.Provider] = []
     /// How long "keep me signed in" keeps a device signed in, from the ticked sign-in.
     var rememberLifetime: TimeInterval = 30 * 86_400
+    /// How soon after a remember token's use a second use is a race (two tabs), not theft.
+    var rememberRaceWindow: TimeInterval = 10
     /// Usernames (any case) of the accounts that may manage OAuth clients at /admin/clients.
     var admins: Set<String> = []
     var tokens = TokenSettings()
