@@ -157,6 +157,17 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
 
     // MARK: - Queries
 
+    /// `query` for a store: a database failure is reported as `StoreError.unavailable`, what the
+    /// store protocols promise their callers.
+    @discardableResult
+    func run(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
+        do {
+            return try await self.query(query, what)
+        } catch let error as PostgresStoreError {
+            throw StoreError.unavailable(error.message)
+        }
+    }
+
     /// Runs one statement on a pooled connection and collects its rows, within the timeout.
     @discardableResult
     func query(_ query: PostgresQuery, _ what: String) async throws -> [PostgresRow] {

@@ -13,13 +13,13 @@ public struct PostgresSessionEpochStore: SessionEpochStore, PingableStore {
     }
 
     public func epoch(forUser userID: String) async throws -> UInt64 {
-        let rows = try await run("session epoch lookup", "SELECT epoch FROM cloakroom_session_epochs WHERE user_id = \(userID)")
+        let rows = try await database.run("session epoch lookup", "SELECT epoch FROM cloakroom_session_epochs WHERE user_id = \(userID)")
         guard let row = rows.first else { return 0 }
         return try Self.epoch(from: row)
     }
 
     public func advance(forUser userID: String) async throws -> UInt64 {
-        let rows = try await run(
+        let rows = try await database.run(
             "session epoch advance",
             """
             INSERT INTO cloakroom_session_epochs (user_id, epoch) VALUES (\(userID), 1)
@@ -31,7 +31,7 @@ public struct PostgresSessionEpochStore: SessionEpochStore, PingableStore {
     }
 
     public func ping() async throws {
-        try await run("ping", "SELECT 1")
+        try await database.run("ping", "SELECT 1")
     }
 
     private static func epoch(from row: PostgresRow) throws -> UInt64 {
@@ -41,12 +41,4 @@ public struct PostgresSessionEpochStore: SessionEpochStore, PingableStore {
         return UInt64(value)
     }
 
-    @discardableResult
-    private func run(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
-        do {
-            return try await database.query(query, what)
-        } catch let error as PostgresStoreError {
-            throw StoreError.unavailable(error.message)
-        }
-    }
 }

@@ -24,7 +24,7 @@ public struct PostgresSessionStore: CompleteSessionStore {
         "key, handle, user_id, data, created_at, last_seen, authenticated_at, idle_expires_at, absolute_expires_at, user_agent, ip_address, version"
 
     public func load(key: String, now: Date) async throws -> SessionRecord? {
-        let rows = try await run(
+        let rows = try await database.run(
             "session load",
             "SELECT \(unescaped: Self.columns) FROM cloakroom_sessions WHERE key = \(key) AND expires_at > \(now)"
         )
@@ -52,7 +52,7 @@ public struct PostgresSessionStore: CompleteSessionStore {
 
     public func update(_ record: SessionRecord, expectedVersion: Int) async throws -> Bool {
         let data = try Self.encodeData(record.data)
-        let rows = try await run(
+        let rows = try await database.run(
             "session update",
             """
             UPDATE cloakroom_sessions SET user_id = \(record.userID), data = \(data), last_seen = \(record.lastSeen),
@@ -67,7 +67,7 @@ public struct PostgresSessionStore: CompleteSessionStore {
     }
 
     public func touch(key: String, lastSeen: Date, idleExpiresAt: Date) async throws {
-        try await run(
+        try await database.run(
             "session touch",
             """
             UPDATE cloakroom_sessions SET last_seen = \(lastSeen), idle_expires_at = \(idleExpiresAt),
@@ -78,11 +78,11 @@ public struct PostgresSessionStore: CompleteSessionStore {
     }
 
     public func delete(key: String) async throws {
-        try await run("session delete", "DELETE FROM cloakroom_sessions WHERE key = \(key)")
+        try await database.run("session delete", "DELETE FROM cloakroom_sessions WHERE key = \(key)")
     }
 
     public func records(forUser userID: String, now: Date) async throws -> [SessionRecord] {
-        let rows = try await run(
+        let rows = try await database.run(
             "per-user session listing",
             """
             SELECT \(unescaped: Self.columns) FROM cloakroom_sessions
@@ -93,7 +93,7 @@ public struct PostgresSessionStore: CompleteSessionStore {
     }
 
     public func deleteAll(forUser userID: String, exceptKey: String?) async throws -> Int {
-        let rows = try await run(
+        let rows = try await database.run(
             "per-user session delete",
             """
             WITH deleted AS (
@@ -106,7 +106,7 @@ public struct PostgresSessionStore: CompleteSessionStore {
 
     public func deleteExpired(now: Date, limit: Int) async throws -> Int {
         guard limit > 0 else { return 0 }
-        let rows = try await run(
+        let rows = try await database.run(
             "expired session sweep",
             """
             WITH deleted AS (
@@ -122,7 +122,7 @@ public struct PostgresSessionStore: CompleteSessionStore {
 
     public func list(now: Date, afterKey: String?, limit: Int) async throws -> [SessionRecord] {
         guard limit > 0 else { return [] }
-        let rows = try await run(
+        let rows = try await database.run(
             "session listing",
             """
             SELECT \(unescaped: Self.columns) FROM cloakroom_sessions
@@ -133,19 +133,10 @@ public struct PostgresSessionStore: CompleteSessionStore {
     }
 
     public func ping() async throws {
-        try await run("ping", "SELECT 1")
+        try await database.run("ping", "SELECT 1")
     }
 
     // MARK: - Mapping
-
-    @discardableResult
-    private func run(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
-        do {
-            return try await database.query(query, what)
-        } catch let error as PostgresStoreError {
-            throw StoreError.unavailable(error.message)
-        }
-    }
 
     private static func count(_ rows: [PostgresRow]) throws -> Int {
         guard let row = rows.first else { return 0 }

@@ -53,7 +53,7 @@ public struct PostgresTokenStore: TokenStore {
     }
 
     public func refreshToken(key: String, now: Date) async throws -> RefreshTokenRecord? {
-        let rows = try await run(
+        let rows = try await database.run(
             "refresh token load",
             "SELECT \(unescaped: Self.columns) FROM cloakroom_refresh_tokens WHERE key = \(key) AND expires_at > \(Self.ms(now))"
         )
@@ -115,7 +115,7 @@ public struct PostgresTokenStore: TokenStore {
     }
 
     public func refreshTokens(forUser userID: String, now: Date) async throws -> [RefreshTokenRecord] {
-        let rows = try await run(
+        let rows = try await database.run(
             "refresh token listing",
             "SELECT \(unescaped: Self.columns) FROM cloakroom_refresh_tokens WHERE user_id = \(userID) AND expires_at > \(Self.ms(now))"
         )
@@ -123,7 +123,7 @@ public struct PostgresTokenStore: TokenStore {
     }
 
     public func raiseEpoch(forUser userID: String, to epoch: Int, keepUntil: Date) async throws {
-        try await run(
+        try await database.run(
             "revocation epoch update",
             """
             INSERT INTO cloakroom_token_epochs AS e (user_id, epoch, keep_until) VALUES (\(userID), \(epoch), \(Self.ms(keepUntil)))
@@ -134,7 +134,7 @@ public struct PostgresTokenStore: TokenStore {
     }
 
     public func denyTokenID(_ tokenID: String, until: Date) async throws {
-        try await run(
+        try await database.run(
             "token deny-list insert",
             """
             INSERT INTO cloakroom_denied_token_ids AS d (jti, until) VALUES (\(tokenID), \(Self.ms(until)))
@@ -148,7 +148,7 @@ public struct PostgresTokenStore: TokenStore {
     public func revocationState(userID: String, tokenID: String, sessionID: String?, now: Date) async throws -> RevocationState {
         let now = Self.ms(now)
         let sessionKey = sessionID.map { RevocationState.deniedID(sessionID: $0) }
-        let rows = try await run(
+        let rows = try await database.run(
             "revocation state",
             """
             SELECT COALESCE((SELECT epoch FROM cloakroom_token_epochs WHERE user_id = \(userID) AND keep_until > \(now)), 0)::bigint,
@@ -173,7 +173,7 @@ public struct PostgresTokenStore: TokenStore {
             ("cloakroom_token_epochs", "user_id", "keep_until"),
             ("cloakroom_denied_token_ids", "jti", "until"),
         ] where removed < limit {
-            let rows = try await run(
+            let rows = try await database.run(
                 "expired token state sweep",
                 """
                 WITH deleted AS (
@@ -195,18 +195,9 @@ public struct PostgresTokenStore: TokenStore {
     private func deleteUntilGone(_ what: String, _ query: PostgresQuery) async throws -> Int {
         var total = 0
         while true {
-            let removed = try Self.count(try await run(what, query))
+            let removed = try Self.count(try await database.run(what, query))
             if removed == 0 { return total }
             total += removed
-        }
-    }
-
-    @discardableResult
-    private func run(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRow] {
-        do {
-            return try await database.query(query, what)
-        } catch let error as PostgresStoreError {
-            throw StoreError.unavailable(error.message)
         }
     }
 

@@ -36,14 +36,10 @@ public enum SessionBehaviourConformance {
     ) async throws {
         let unknown = Set(notApplicable.keys).subtracting(checkNames)
         guard unknown.isEmpty else { throw ConformanceFailure(description: "no such checks: \(unknown.sorted())") }
-        for (name, check) in checks where notApplicable[name] == nil && only?.contains(name) ?? true {
+        let applicable = Set(only ?? Set(checkNames)).subtracting(notApplicable.keys)
+        try await ConformanceChecks<Fixture>(checks: checks).run(only: applicable) {
             let clock = ManualClock()
-            let fixture = Fixture(manager: try await makeManager(clock, configuration), clock: clock)
-            do {
-                try await check(fixture)
-            } catch let failure as ConformanceFailure {
-                throw ConformanceFailure(description: "\(name): \(failure.description)")
-            }
+            return Fixture(manager: try await makeManager(clock, configuration), clock: clock)
         }
     }
 

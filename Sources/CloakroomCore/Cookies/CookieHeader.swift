@@ -31,7 +31,18 @@ public enum CookieHeader {
     /// The first occurrence is the one with the longest path (RFC 6265bis section 5.8.3
     /// ordering), which is usually the most specific.
     public static func first(named name: String, in header: String) -> String? {
-        parse(header).first { $0.name == name }?.value
+        // The same rules as `parse`, without making a String of every other cookie: a request
+        // carries every cookie of its path (up to 4 KB each), and this runs once per lookup.
+        let wanted = Array(name.utf8)
+        let bytes = Array(header.utf8)
+        for piece in bytes.split(separator: CookieSyntax.semicolon) {
+            guard let equals = piece.firstIndex(of: CookieSyntax.equals) else { continue }
+            let candidate = CookieSyntax.trimWhitespace(piece[..<equals])
+            guard candidate.elementsEqual(wanted) else { continue }
+            guard CookieSyntax.isToken(CookieSyntax.string(candidate)) else { continue }
+            return CookieSyntax.string(CookieSyntax.trimWhitespace(piece[(equals + 1)...]))
+        }
+        return nil
     }
 
     /// The value of the first cookie named `name` in `header`, or `nil`; same as `first(named:in:)`.

@@ -4,4624 +4,4624 @@
 enum OpenAPIDocument {
     /// docs/openapi.json, byte for byte except its final newline.
     static let json = #"""
-{
-  "components": {
-    "headers": {
-      "Allow": {
-        "description": "The methods the path takes.",
-        "required": true,
-        "schema": {
-          "type": "string"
-        }
-      },
-      "CacheControlNoStore": {
-        "description": "Errors, token responses and every response to a signed-in or Bearer caller are not to be cached.",
-        "required": true,
-        "schema": {
-          "const": "no-store"
-        }
-      },
-      "ClearSiteData": {
-        "description": "Asks the browser to drop cached responses of this site.",
-        "required": true,
-        "schema": {
-          "const": "\"cache\""
-        }
-      },
-      "RetryAfter": {
-        "description": "Seconds to wait before trying again.",
-        "required": true,
-        "schema": {
-          "minimum": 1,
-          "type": "integer"
-        }
-      },
-      "SetCookieSometimes": {
-        "description": "A new or expired session cookie, when the request changed or ended the session the cookie names (and, with `--token-transport cookie`, the token cookies).",
-        "schema": {
-          "type": "string"
-        }
-      },
-      "SetSignInCookies": {
-        "description": "Two cookies: the session cookie (`cloakroom`, or `__Host-cloakroom` with `--secure`) with a new session ID, and the known-device cookie (`cloakroom-device`, or `__Host-cloakroom-device`; a year) that lets this browser sign in to this account without being slowed by failures from elsewhere. Both HttpOnly, SameSite=Lax, Path=/. With `remember: true`, also the remember cookie (HttpOnly, SameSite=Lax, Path=/, Max-Age the remember lifetime).",
-        "required": true,
-        "schema": {
-          "type": "string"
-        }
-      },
-      "WWWAuthenticate": {
-        "description": "`Bearer realm=\"cloakroom\"` when no one is signed in; `Bearer error=\"invalid_token\", error_description=\"REASON: ...\"` for a refused access token; `Bearer error=\"invalid_request\"` for an `Authorization: Bearer` header without a token.",
-        "required": true,
-        "schema": {
-          "pattern": "^Bearer ",
-          "type": "string"
-        }
-      },
-      "WWWAuthenticateSometimes": {
-        "description": "Sent with the 401s of a missing sign-in and of a refused access token (see `WWWAuthenticate`); not with 401 `invalid_credentials` (a wrong password in the body).",
-        "schema": {
-          "pattern": "^Bearer ",
-          "type": "string"
-        }
-      }
-    },
-    "links": {
-      "DeleteStoredValue": {
-        "description": "Removes the value just stored.",
-        "operationId": "deleteSessionValue",
-        "parameters": {
-          "key": "$request.path.key"
-        }
-      },
-      "GetStoredValue": {
-        "description": "The value just stored (or, after a delete, 404 `key_not_found`).",
-        "operationId": "getSessionValue",
-        "parameters": {
-          "key": "$request.path.key"
-        }
-      },
-      "RefreshTokens": {
-        "description": "A new token pair for the refresh token just issued (which it uses up).",
-        "operationId": "token",
-        "requestBody": {
-          "grant_type": "refresh_token",
-          "refresh_token": "$response.body#/refresh_token"
-        }
-      },
-      "RevokeListedSession": {
-        "description": "Ends the first session listed (the most recently seen).",
-        "operationId": "revokeSession",
-        "parameters": {
-          "id": "$response.body#/sessions/0/id"
-        }
-      },
-      "RevokeRefreshToken": {
-        "description": "Ends the token sign-in just made.",
-        "operationId": "revokeToken",
-        "requestBody": {
-          "token": "$response.body#/refresh_token"
-        }
-      }
-    },
-    "parameters": {
-      "IfNoneMatch": {
-        "description": "An `ETag` from an earlier answer (weak comparison, `*` matches): 304 when the key set is unchanged.",
-        "in": "header",
-        "name": "If-None-Match",
-        "required": false,
-        "schema": {
-          "type": "string"
-        }
-      },
-      "KnownDeviceCookie": {
-        "description": "The known-device cookie an earlier sign-in to this account set in this browser (`__Host-cloakroom-device` with `--secure`): failures on the account from elsewhere do not slow or lock its sign-ins. A forged, expired or other account's cookie is ignored. The cookie set again keeps its device ID.",
-        "in": "cookie",
-        "name": "cloakroom-device",
-        "required": false,
-        "schema": {
-          "type": "string"
-        }
-      },
-      "SessionDataKey": {
-        "description": "1-64 of `A-Z a-z 0-9 . _ -`, not starting with `_` (reserved); other keys are 400 `invalid_request`. (`.` and `..` are valid keys but cannot be addressed through a URL: clients remove such path segments, RFC 3986 section 5.2.4.)",
-        "in": "path",
-        "name": "key",
-        "required": true,
-        "schema": {
-          "not": {
-            "enum": [
-              ".",
-              ".."
-            ]
-          },
-          "pattern": "^[A-Za-z0-9.-][A-Za-z0-9._-]{0,63}$",
-          "type": "string"
-        }
-      },
-      "SessionHandle": {
-        "description": "A session's `id` from `GET /api/sessions`.",
-        "in": "path",
-        "name": "id",
-        "required": true,
-        "schema": {
-          "type": "string"
-        }
-      }
-    },
-    "responses": {
-      "MethodNotAllowed": {
-        "content": {
-          "application/json": {
-            "schema": {
-              "allOf": [
-                {
-                  "$ref": "#/components/schemas/Error"
-                },
-                {
-                  "properties": {
-                    "error": {
-                      "const": "method_not_allowed"
-                    }
-                  }
-                }
-              ]
-            }
-          }
-        },
-        "description": "Answered for a known path asked with a method it does not take (not an operation of this document): `Allow` lists the methods the path takes (`HEAD` wherever `GET`, and `OPTIONS`). `OPTIONS` on a known path is `204 No Content` with `Allow`.",
-        "headers": {
-          "Allow": {
-            "$ref": "#/components/headers/Allow"
-          },
-          "Cache-Control": {
-            "$ref": "#/components/headers/CacheControlNoStore"
-          }
-        }
-      },
-      "MisdirectedRequest": {
-        "content": {
-          "application/json": {
-            "schema": {
-              "allOf": [
-                {
-                  "$ref": "#/components/schemas/Error"
-                },
-                {
-                  "properties": {
-                    "error": {
-                      "const": "misdirected_request"
-                    }
-                  }
-                }
-              ]
-            }
-          }
-        },
-        "description": "The `Host` header names a host this server does not answer for (not the issuer's, an allowed origin's, an `--allowed-host` or a loopback name): the defence against DNS rebinding. Checked before any route (`/healthz` is exempt). A browser asking for a page gets an HTML page instead.",
-        "headers": {
-          "Cache-Control": {
-            "$ref": "#/components/headers/CacheControlNoStore"
-          }
-        }
-      },
-      "NotFound": {
-        "content": {
-          "application/json": {
-            "schema": {
-              "allOf": [
-                {
-                  "$ref": "#/components/schemas/Error"
-                },
-                {
-                  "properties": {
-                    "error": {
-                      "const": "not_found"
-                    }
-                  }
-                }
-              ]
-            }
-          }
-        },
-        "description": "No route for this path (not an operation of this document).",
-        "headers": {
-          "Cache-Control": {
-            "$ref": "#/components/headers/CacheControlNoStore"
-          }
-        }
-      },
-      "RequestHeaderFieldsTooLarge": {
-        "content": {
-          "application/json": {
-            "schema": {
-              "allOf": [
-                {
-                  "$ref": "#/components/schemas/Error"
-                },
-                {
-                  "properties": {
-                    "error": {
-                      "const": "request_header_fields_too_large"
-                    }
-                  }
-                }
-              ]
-            }
-          }
-        },
-        "description": "The request's header block is over 80 KiB. Answered by the HTTP parser before any route runs; the connection is closed (`Connection: close`).",
-        "headers": {
-          "Cache-Control": {
-            "$ref": "#/components/headers/CacheControlNoStore"
-          }
-        }
-      }
-    },
-    "schemas": {
-      "AccessTokenInfo": {
-        "description": "The access token a Bearer caller presented.",
-        "properties": {
-          "clientID": {
-            "type": "string"
-          },
-          "expiresAt": {
-            "format": "date-time",
-            "type": "string"
-          },
-          "issuedAt": {
-            "format": "date-time",
-            "type": "string"
-          },
-          "scope": {
-            "type": "string"
-          },
-          "sessionID": {
-            "description": "The token sign-in (refresh-token family), `sid`.",
-            "type": "string"
-          }
-        },
-        "required": [
-          "clientID",
-          "expiresAt",
-          "issuedAt",
-          "scope"
-        ],
-        "type": "object"
-      },
-      "AuthorizationServerMetadata": {
-        "description": "OAuth 2.0 Authorization Server Metadata (RFC 8414) of Cloakroom as an authorization server (docs/oauth.md).",
-        "properties": {
-          "authorization_endpoint": {
-            "description": "`GET /authorize`: the authorization code flow with PKCE S256 (docs/oauth.md).",
-            "type": "string"
-          },
-          "authorization_response_iss_parameter_supported": {
-            "const": true
-          },
-          "code_challenge_methods_supported": {
-            "items": {
-              "const": "S256"
-            },
-            "type": "array"
-          },
-          "grant_types_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "introspection_endpoint": {
-            "description": "`POST /introspect` (RFC 7662), for confidential clients.",
-            "type": "string"
-          },
-          "introspection_endpoint_auth_methods_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "issuer": {
-            "description": "This server's issuer identifier (`--issuer`); every endpoint below is under it.",
-            "type": "string"
-          },
-          "jwks_uri": {
-            "type": "string"
-          },
-          "response_modes_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "response_types_supported": {
-            "items": {
-              "const": "code"
-            },
-            "type": "array"
-          },
-          "revocation_endpoint": {
-            "description": "`POST /revoke` (RFC 7009).",
-            "type": "string"
-          },
-          "revocation_endpoint_auth_methods_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "scopes_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "service_documentation": {
-            "type": "string"
-          },
-          "token_endpoint": {
-            "description": "`POST /token`: `authorization_code`, `refresh_token`, `client_credentials`.",
-            "type": "string"
-          },
-          "token_endpoint_auth_methods_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "token_endpoint_auth_signing_alg_values_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          }
-        },
-        "required": [
-          "issuer",
-          "authorization_endpoint",
-          "token_endpoint",
-          "jwks_uri",
-          "response_types_supported",
-          "code_challenge_methods_supported"
-        ],
-        "type": "object"
-      },
-      "Credentials": {
-        "description": "Unknown members are ignored. A wrong username or password is 401 `invalid_credentials` either way.",
-        "properties": {
-          "password": {
-            "type": "string"
-          },
-          "remember": {
-            "description": "\"Keep me signed in\": also set the HttpOnly remember cookie `cloakroom-remember` (`__Host-cloakroom-remember` with `--secure`), which signs this browser in again once its session has ended, for `--remember-lifetime` (default 30 days) from this sign-in; each use rotates it, and a copied cookie used twice ends every session and token of the account. A session it signs in asks for the password before sensitive actions (403 `reauthentication_required`).",
-            "type": "boolean"
-          },
-          "username": {
-            "type": "string"
-          }
-        },
-        "required": [
-          "username",
-          "password"
-        ],
-        "type": "object"
-      },
-      "Error": {
-        "description": "Every refusal: a stable snake_case `error` code to branch on and a lower-case `message` for people (never a secret, token or session ID). Keys are sorted.",
-        "properties": {
-          "error": {
-            "description": "Stable error code.",
-            "type": "string"
-          },
-          "error_description": {
-            "description": "The message again, under the name OAuth clients read (RFC 6749 section 5.2); sent by the token endpoints only.",
-            "type": "string"
-          },
-          "message": {
-            "description": "Client-safe explanation.",
-            "type": "string"
-          },
-          "reason": {
-            "description": "A finer code under `error`: for `invalid_token` the reason the access token was refused, for `invalid_grant` why the grant was refused.",
-            "type": "string"
-          }
-        },
-        "required": [
-          "error",
-          "message"
-        ],
-        "type": "object"
-      },
-      "Health": {
-        "properties": {
-          "accounts": {
-            "description": "The account store.",
-            "enum": [
-              "down",
-              "up"
-            ]
-          },
-          "error": {
-            "description": "Present when a store is down.",
-            "enum": [
-              "session_store_unavailable",
-              "store_unavailable"
-            ]
-          },
-          "status": {
-            "enum": [
-              "ok",
-              "unavailable"
-            ]
-          },
-          "store": {
-            "description": "The session store.",
-            "enum": [
-              "down",
-              "up"
-            ]
-          }
-        },
-        "required": [
-          "accounts",
-          "status",
-          "store"
-        ],
-        "type": "object"
-      },
-      "InvalidTokenError": {
-        "allOf": [
-          {
-            "$ref": "#/components/schemas/Error"
-          },
-          {
-            "properties": {
-              "error": {
-                "const": "invalid_token"
-              },
-              "reason": {
-                "enum": [
-                  "account_unavailable",
-                  "alg_mismatch",
-                  "alg_none",
-                  "bad_signature",
-                  "embedded_key_refused",
-                  "expired",
-                  "issued_in_future",
-                  "key_use_mismatch",
-                  "malformed",
-                  "missing_claim",
-                  "missing_kid",
-                  "not_yet_valid",
-                  "revoked",
-                  "too_large",
-                  "unknown_kid",
-                  "unsupported_crit",
-                  "wrong_audience",
-                  "wrong_issuer",
-                  "wrong_type"
-                ]
-              }
-            },
-            "required": [
-              "reason"
-            ]
-          }
-        ],
-        "description": "A refused access token (401 `invalid_token`), with the refusal's reason."
-      },
-      "JSONWebKey": {
-        "description": "A public signing key (RFC 7517). Symmetric keys are never published.",
-        "properties": {
-          "alg": {
-            "examples": [
-              "EdDSA",
-              "ES256",
-              "RS256"
-            ],
-            "type": "string"
-          },
-          "crv": {
-            "examples": [
-              "Ed25519",
-              "P-256"
-            ],
-            "type": "string"
-          },
-          "e": {
-            "type": "string"
-          },
-          "kid": {
-            "type": "string"
-          },
-          "kty": {
-            "enum": [
-              "EC",
-              "OKP",
-              "RSA"
-            ]
-          },
-          "n": {
-            "type": "string"
-          },
-          "use": {
-            "const": "sig"
-          },
-          "x": {
-            "type": "string"
-          },
-          "y": {
-            "type": "string"
-          }
-        },
-        "required": [
-          "alg",
-          "kid",
-          "kty",
-          "use"
-        ],
-        "type": "object"
-      },
-      "JSONWebKeySet": {
-        "properties": {
-          "keys": {
-            "items": {
-              "$ref": "#/components/schemas/JSONWebKey"
-            },
-            "type": "array"
-          }
-        },
-        "required": [
-          "keys"
-        ],
-        "type": "object"
-      },
-      "Me": {
-        "oneOf": [
-          {
-            "$ref": "#/components/schemas/SessionCaller"
-          },
-          {
-            "$ref": "#/components/schemas/TokenCaller"
-          }
-        ]
-      },
-      "OAuthError": {
-        "allOf": [
-          {
-            "$ref": "#/components/schemas/Error"
-          },
-          {
-            "required": [
-              "error_description"
-            ]
-          }
-        ],
-        "description": "An error of `/api/token` or `/api/token/revoke` (RFC 6749 section 5.2): the general error with `error_description` always present."
-      },
-      "OpenAPIDocument": {
-        "description": "This document.",
-        "properties": {
-          "openapi": {
-            "type": "string"
-          }
-        },
-        "required": [
-          "openapi"
-        ],
-        "type": "object"
-      },
-      "OpenIDProviderMetadata": {
-        "description": "OpenID Connect Discovery 1.0 provider metadata: the RFC 8414 fields and the OpenID ones.",
-        "properties": {
-          "authorization_endpoint": {
-            "description": "`GET /authorize`: the authorization code flow with PKCE S256 (docs/oauth.md).",
-            "type": "string"
-          },
-          "authorization_response_iss_parameter_supported": {
-            "const": true
-          },
-          "backchannel_logout_session_supported": {
-            "type": "boolean"
-          },
-          "backchannel_logout_supported": {
-            "type": "boolean"
-          },
-          "claims_parameter_supported": {
-            "type": "boolean"
-          },
-          "claims_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "code_challenge_methods_supported": {
-            "items": {
-              "const": "S256"
-            },
-            "type": "array"
-          },
-          "end_session_endpoint": {
-            "description": "`GET /end-session` (OpenID Connect RP-Initiated Logout 1.0).",
-            "type": "string"
-          },
-          "grant_types_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "id_token_signing_alg_values_supported": {
-            "description": "RS256 unless `--id-token-algorithm` says otherwise.",
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "introspection_endpoint": {
-            "description": "`POST /introspect` (RFC 7662), for confidential clients.",
-            "type": "string"
-          },
-          "introspection_endpoint_auth_methods_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "issuer": {
-            "description": "This server's issuer identifier (`--issuer`); every endpoint below is under it.",
-            "type": "string"
-          },
-          "jwks_uri": {
-            "type": "string"
-          },
-          "prompt_values_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "request_parameter_supported": {
-            "type": "boolean"
-          },
-          "request_uri_parameter_supported": {
-            "type": "boolean"
-          },
-          "response_modes_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "response_types_supported": {
-            "items": {
-              "const": "code"
-            },
-            "type": "array"
-          },
-          "revocation_endpoint": {
-            "description": "`POST /revoke` (RFC 7009).",
-            "type": "string"
-          },
-          "revocation_endpoint_auth_methods_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "scopes_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "service_documentation": {
-            "type": "string"
-          },
-          "subject_types_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "token_endpoint": {
-            "description": "`POST /token`: `authorization_code`, `refresh_token`, `client_credentials`.",
-            "type": "string"
-          },
-          "token_endpoint_auth_methods_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "token_endpoint_auth_signing_alg_values_supported": {
-            "items": {
-              "type": "string"
-            },
-            "type": "array"
-          },
-          "userinfo_endpoint": {
-            "description": "`GET|POST /userinfo` (OpenID Connect Core section 5.3).",
-            "type": "string"
-          }
-        },
-        "required": [
-          "issuer",
-          "authorization_endpoint",
-          "token_endpoint",
-          "jwks_uri",
-          "response_types_supported",
-          "code_challenge_methods_supported",
-          "userinfo_endpoint",
-          "subject_types_supported",
-          "id_token_signing_alg_values_supported"
-        ],
-        "type": "object"
-      },
-      "PasswordChangeRequest": {
-        "description": "Unknown members are ignored. `new_password` follows the registration rules (400 `weak_password`, checked before the current password) and must differ from the current one (checked after it).",
-        "properties": {
-          "current_password": {
-            "type": "string"
-          },
-          "new_password": {
-            "minLength": 12,
-            "type": "string"
-          }
-        },
-        "required": [
-          "current_password",
-          "new_password"
-        ],
-        "type": "object"
-      },
-      "PasswordGrantForm": {
-        "description": "`PasswordGrantRequest` as a form (every value a string).",
-        "properties": {
-          "client_id": {
-            "const": "cloakroom",
-            "description": "This server's own client, the only one."
-          },
-          "grant_type": {
-            "const": "password"
-          },
-          "password": {
-            "type": "string"
-          },
-          "scope": {
-            "type": "string"
-          },
-          "username": {
-            "minLength": 1,
-            "type": "string"
-          }
-        },
-        "required": [
-          "username",
-          "password"
-        ],
-        "type": "object"
-      },
-      "PasswordGrantRequest": {
-        "description": "Token sign-in with a username and password (RFC 6749 section 4.3). `grant_type` may be left out. Unknown parameters are ignored; a known one must be a string (JSON `null` counts as absent). A requested `scope` is not granted. `client_id`, if given, must be the server's own (`cloakroom`), else 401 `invalid_client`.",
-        "properties": {
-          "client_id": {
-            "description": "This server's own client, the only one (JSON `null` counts as absent).",
-            "enum": [
-              "cloakroom",
-              null
-            ]
-          },
-          "grant_type": {
-            "enum": [
-              "password",
-              null
-            ]
-          },
-          "password": {
-            "type": "string"
-          },
-          "scope": {
-            "type": [
-              "string",
-              "null"
-            ]
-          },
-          "username": {
-            "minLength": 1,
-            "type": "string"
-          }
-        },
-        "required": [
-          "username",
-          "password"
-        ],
-        "type": "object"
-      },
-      "ReauthenticationRequest": {
-        "description": "Optional body of the requests that end other sessions: the account's password, needed when the caller did not sign in (or re-enter the password) in the last 5 minutes, and always from a token caller. Read only when the request has a body (`Content-Length` other than 0, or `Transfer-Encoding`); then it must be JSON. Unknown members are ignored.",
-        "properties": {
-          "password": {
-            "type": [
-              "string",
-              "null"
-            ]
-          }
-        },
-        "type": "object"
-      },
-      "RefreshTokenGrantForm": {
-        "description": "`RefreshTokenGrantRequest` as a form (every value a string).",
-        "properties": {
-          "client_id": {
-            "const": "cloakroom",
-            "description": "This server's own client, the only one."
-          },
-          "grant_type": {
-            "const": "refresh_token"
-          },
-          "refresh_token": {
-            "minLength": 1,
-            "type": "string"
-          },
-          "scope": {
-            "type": "string"
-          }
-        },
-        "required": [
-          "grant_type",
-          "refresh_token"
-        ],
-        "type": "object"
-      },
-      "RefreshTokenGrantRequest": {
-        "description": "A refresh (RFC 6749 section 6): a new token pair; the presented refresh token is used up. (Without `grant_type`, a body with `refresh_token` and no `username` is taken as a refresh too.) With `--token-transport cookie` the refresh token may come from its cookie instead. Unknown parameters are ignored; a known one must be a string.",
-        "properties": {
-          "client_id": {
-            "description": "This server's own client, the only one (JSON `null` counts as absent).",
-            "enum": [
-              "cloakroom",
-              null
-            ]
-          },
-          "grant_type": {
-            "const": "refresh_token"
-          },
-          "refresh_token": {
-            "minLength": 1,
-            "type": "string"
-          },
-          "scope": {
-            "type": [
-              "string",
-              "null"
-            ]
-          }
-        },
-        "required": [
-          "grant_type",
-          "refresh_token"
-        ],
-        "type": "object"
-      },
-      "RegistrationRequest": {
-        "description": "Unknown members are ignored. The server's rules, checked after the shape: the username, trimmed of surrounding white space, is 1-64 characters of letters, digits and `. _ - @ +` (400 `invalid_username`); the password is at least 12 characters (grapheme clusters), at most 1024 bytes of UTF-8, not only white space, not in the list of common and breached passwords, and not built on the username or the service's name (400 `weak_password`).",
-        "properties": {
-          "password": {
-            "minLength": 12,
-            "type": "string"
-          },
-          "remember": {
-            "description": "\"Keep me signed in\": also set the HttpOnly remember cookie `cloakroom-remember` (`__Host-cloakroom-remember` with `--secure`), which signs this browser in again once its session has ended, for `--remember-lifetime` (default 30 days) from this sign-in; each use rotates it, and a copied cookie used twice ends every session and token of the account. A session it signs in asks for the password before sensitive actions (403 `reauthentication_required`).",
-            "type": "boolean"
-          },
-          "username": {
-            "maxLength": 64,
-            "minLength": 1,
-            "type": "string"
-          }
-        },
-        "required": [
-          "username",
-          "password"
-        ],
-        "type": "object"
-      },
-      "RevokedCounts": {
-        "properties": {
-          "refreshTokensRevoked": {
-            "description": "Refresh tokens deleted.",
-            "minimum": 0,
-            "type": "integer"
-          },
-          "revoked": {
-            "description": "Sessions ended.",
-            "minimum": 0,
-            "type": "integer"
-          }
-        },
-        "required": [
-          "refreshTokensRevoked",
-          "revoked"
-        ],
-        "type": "object"
-      },
-      "Session": {
-        "description": "One session of the user. Times are ISO 8601 in UTC.",
-        "properties": {
-          "absoluteExpiresAt": {
-            "format": "date-time",
-            "type": "string"
-          },
-          "authenticatedAt": {
-            "description": "The sign-in.",
-            "format": "date-time",
-            "type": "string"
-          },
-          "createdAt": {
-            "format": "date-time",
-            "type": "string"
-          },
-          "current": {
-            "description": "The session of this request.",
-            "type": "boolean"
-          },
-          "expiresAt": {
-            "description": "The earlier of the two below.",
-            "format": "date-time",
-            "type": "string"
-          },
-          "id": {
-            "description": "The session's public handle (not the cookie value), for `DELETE /api/sessions/{id}`.",
-            "type": "string"
-          },
-          "idleExpiresAt": {
-            "format": "date-time",
-            "type": "string"
-          },
-          "ipAddress": {
-            "type": "string"
-          },
-          "lastSeenAt": {
-            "format": "date-time",
-            "type": "string"
-          },
-          "userAgent": {
-            "type": "string"
-          }
-        },
-        "required": [
-          "absoluteExpiresAt",
-          "createdAt",
-          "current",
-          "expiresAt",
-          "id",
-          "idleExpiresAt",
-          "lastSeenAt"
-        ],
-        "type": "object"
-      },
-      "SessionCaller": {
-        "description": "A caller signed in by the session cookie.",
-        "properties": {
-          "session": {
-            "$ref": "#/components/schemas/Session"
-          },
-          "user": {
-            "$ref": "#/components/schemas/User"
-          }
-        },
-        "required": [
-          "session",
-          "user"
-        ],
-        "type": "object"
-      },
-      "SessionData": {
-        "properties": {
-          "data": {
-            "additionalProperties": true,
-            "description": "Every key of the caller's session with its JSON value.",
-            "type": "object"
-          }
-        },
-        "required": [
-          "data"
-        ],
-        "type": "object"
-      },
-      "SessionList": {
-        "properties": {
-          "sessions": {
-            "description": "Live sessions, most recently seen first; `current` marks the caller's.",
-            "items": {
-              "$ref": "#/components/schemas/Session"
-            },
-            "type": "array"
-          }
-        },
-        "required": [
-          "sessions"
-        ],
-        "type": "object"
-      },
-      "SessionValue": {
-        "properties": {
-          "key": {
-            "type": "string"
-          },
-          "value": {
-            "description": "The JSON value as stored (any JSON value)."
-          }
-        },
-        "required": [
-          "key",
-          "value"
-        ],
-        "type": "object"
-      },
-      "TokenCaller": {
-        "description": "A caller signed in by an access token.",
-        "properties": {
-          "token": {
-            "$ref": "#/components/schemas/AccessTokenInfo"
-          },
-          "user": {
-            "$ref": "#/components/schemas/User"
-          }
-        },
-        "required": [
-          "token",
-          "user"
-        ],
-        "type": "object"
-      },
-      "TokenRequest": {
-        "oneOf": [
-          {
-            "$ref": "#/components/schemas/PasswordGrantRequest"
-          },
-          {
-            "$ref": "#/components/schemas/RefreshTokenGrantRequest"
-          }
-        ]
-      },
-      "TokenRequestForm": {
-        "oneOf": [
-          {
-            "$ref": "#/components/schemas/PasswordGrantForm"
-          },
-          {
-            "$ref": "#/components/schemas/RefreshTokenGrantForm"
-          }
-        ]
-      },
-      "TokenResponse": {
-        "description": "RFC 6749 section 5.1. With `--token-transport cookie` the two tokens travel in HttpOnly cookies (`cloakroom-at`, `cloakroom-rt`) and are left out of the body.",
-        "properties": {
-          "access_token": {
-            "description": "A JWT (RFC 9068, `typ: at+jwt`).",
-            "type": "string"
-          },
-          "expires_in": {
-            "description": "Seconds the access token is valid.",
-            "minimum": 1,
-            "type": "integer"
-          },
-          "refresh_token": {
-            "description": "Opaque, 256 random bits.",
-            "type": "string"
-          },
-          "refresh_token_expires_in": {
-            "description": "Seconds the refresh token is valid if unused.",
-            "minimum": 0,
-            "type": "integer"
-          },
-          "scope": {
-            "description": "The scope granted: the password grant grants none (an empty string).",
-            "type": "string"
-          },
-          "token_type": {
-            "const": "Bearer"
-          }
-        },
-        "required": [
-          "expires_in",
-          "refresh_token_expires_in",
-          "scope",
-          "token_type"
-        ],
-        "type": "object"
-      },
-      "TokenRevocationForm": {
-        "description": "`TokenRevocationRequest` as a form (every value a string).",
-        "properties": {
-          "token": {
-            "minLength": 1,
-            "type": "string"
-          },
-          "token_type_hint": {
-            "type": "string"
-          }
-        },
-        "required": [
-          "token"
-        ],
-        "type": "object"
-      },
-      "TokenRevocationRequest": {
-        "description": "RFC 7009: a refresh token or an access token. `token_type_hint` is accepted and ignored. With `--token-transport cookie` the token may come from the token cookies instead (then `token` may be left out). Unknown parameters are ignored; a known one must be a string.",
-        "properties": {
-          "token": {
-            "minLength": 1,
-            "type": "string"
-          },
-          "token_type_hint": {
-            "type": [
-              "string",
-              "null"
-            ]
-          }
-        },
-        "required": [
-          "token"
-        ],
-        "type": "object"
-      },
-      "User": {
-        "properties": {
-          "id": {
-            "type": "string"
-          },
-          "username": {
-            "type": "string"
-          }
-        },
-        "required": [
-          "id",
-          "username"
-        ],
-        "type": "object"
-      }
-    },
-    "securitySchemes": {
-      "bearerAuth": {
-        "bearerFormat": "JWT",
-        "description": "An access token from `POST /api/token` (RFC 9068 JWT, EdDSA by default; verify with `/.well-known/jwks.json`). A refused token is 401 `invalid_token` with `WWW-Authenticate` and a `reason`. With `--token-transport cookie` the token travels in the HttpOnly cookie `cloakroom-at` instead (`__Host-cloakroom-at` with `--secure`), under the session cookie's CSRF rule. A response to a Bearer request is `Cache-Control: no-store` with `Vary: Authorization`.",
-        "scheme": "bearer",
-        "type": "http"
-      },
-      "sessionCookie": {
-        "description": "The session cookie set by `/api/register` and `/api/login`: an opaque 256-bit ID, HttpOnly, SameSite=Lax. Its name is `cloakroom` over plain HTTP and `__Host-cloakroom` with `--secure` (the base name follows `--cookie-name`). A cookie-authenticated request that changes state (POST, PUT, DELETE) must send `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token` (403 `csrf_header_missing` otherwise); an `X-CSRF-Token` must match the session's token (403 `csrf_token_invalid`).",
-        "in": "cookie",
-        "name": "cloakroom",
-        "type": "apiKey"
-      }
-    }
-  },
-  "info": {
-    "description": "The JSON API of the Cloakroom server: sign-in with sessions, token sign-in, the session data API and the operational endpoints. The HTML pages (`/`, `/login`, `/register`, `/account`, `/logout`, `/account/...`, `/assets/...`) are not part of it, nor are the OAuth 2.1 / OpenID Connect endpoints (`/authorize`, `/token`, `/revoke`, `/introspect`, `/userinfo`), which follow their RFCs and are described in docs/oauth.md; their metadata documents are here. Prose reference: docs/http-api.md and docs/tokens.md.\n\nRules for every route:\n- Every error is JSON `{\"error\": CODE, \"message\": TEXT}` (schema `Error`) with `Cache-Control: no-store`; the token endpoints add `error_description` (RFC 6749 section 5.2), a refused access token adds `reason`. Clients ignore members they do not know; request bodies may carry unknown members too (they are ignored).\n- Before any route: a `Host` this server does not answer for is 421 `misdirected_request` (not for `/healthz`); a state-changing request (POST, PUT, DELETE) with a foreign `Origin` or `Sec-Fetch-Site: cross-site` is 403 `cross_origin_request`; a header block over 80 KiB is 431 and a request the HTTP parser refuses is 400 `malformed_request` (then the connection closes).\n- A cookie-authenticated API request that changes state must send `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token` (403 `csrf_header_missing`).\n- `HEAD` is answered wherever `GET` is. A known path asked with another method is 405 `method_not_allowed` with `Allow` (`components/responses/MethodNotAllowed`); `OPTIONS` is 204 with `Allow`. An unknown path is 404 `not_found` (`components/responses/NotFound`).\n- A request whose session changed while it ran may get 409 `session_conflict` after the write's retries, and any route 503 `session_store_unavailable` when the session store cannot be reached.\n- Responses carry `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`, `Referrer-Policy`, `Cross-Origin-Opener-Policy`, `Permissions-Policy` and `Content-Security-Policy` (and `Strict-Transport-Security` with `--secure`); a response to a signed-in caller is `Cache-Control: no-store` with `Vary: Cookie`, to a Bearer request with `Vary: Authorization`.",
-    "summary": "Sign-in, sessions and tokens.",
-    "title": "Cloakroom JSON API",
-    "version": "1.0.0"
-  },
-  "openapi": "3.1.0",
-  "paths": {
-    "/.well-known/jwks.json": {
-      "get": {
-        "description": "Keys that verify now, including a next key published before it signs (see docs/tokens.md). Cacheable for 5 minutes. `HEAD` is answered too.",
-        "operationId": "jwks",
-        "parameters": [
-          {
-            "$ref": "#/components/parameters/IfNoneMatch"
-          }
-        ],
-        "responses": {
-          "200": {
-            "content": {
-              "application/jwk-set+json": {
-                "schema": {
-                  "$ref": "#/components/schemas/JSONWebKeySet"
-                }
-              }
-            },
-            "description": "The key set.",
-            "headers": {
-              "Cache-Control": {
-                "required": true,
-                "schema": {
-                  "const": "public, max-age=300"
-                }
-              },
-              "ETag": {
-                "required": true,
-                "schema": {
-                  "pattern": "^\"[0-9a-f]{32}\"$",
-                  "type": "string"
-                }
-              }
-            }
-          },
-          "304": {
-            "description": "`If-None-Match` matches the current key set.",
-            "headers": {
-              "Cache-Control": {
-                "required": true,
-                "schema": {
-                  "const": "public, max-age=300"
-                }
-              },
-              "ETag": {
-                "required": true,
-                "schema": {
-                  "pattern": "^\"[0-9a-f]{32}\"$",
-                  "type": "string"
-                }
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "malformed_request"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "session_store_unavailable"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [],
-        "summary": "The public keys that verify access tokens (JWK Set)",
-        "tags": [
-          "tokens"
-        ]
-      }
-    },
-    "/.well-known/oauth-authorization-server": {
-      "get": {
-        "description": "RFC 8414 authorization server metadata (the OpenID document without its OpenID fields). Cacheable for 5 minutes; `HEAD` is answered too.",
-        "operationId": "authorizationServerMetadata",
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/AuthorizationServerMetadata"
-                }
-              }
-            },
-            "description": "The metadata document.",
-            "headers": {
-              "Cache-Control": {
-                "required": true,
-                "schema": {
-                  "const": "public, max-age=300"
-                }
-              }
-            }
-          }
-        },
-        "security": []
-      }
-    },
-    "/.well-known/openid-configuration": {
-      "get": {
-        "description": "OpenID Connect Discovery: where the OAuth endpoints are and what they support. The OAuth endpoints themselves (`/authorize`, `/token`, `/revoke`, `/introspect`, `/userinfo`) follow their RFCs and are described in docs/oauth.md. Cacheable for 5 minutes; `HEAD` is answered too.",
-        "operationId": "openIDConfiguration",
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/OpenIDProviderMetadata"
-                }
-              }
-            },
-            "description": "The metadata document.",
-            "headers": {
-              "Cache-Control": {
-                "required": true,
-                "schema": {
-                  "const": "public, max-age=300"
-                }
-              }
-            }
-          }
-        },
-        "security": []
-      }
-    },
-    "/api/login": {
-      "post": {
-        "description": "Signs the request's session in under a new ID (a session cookie sent along is the session that is signed in, under the CSRF rule). Ignores `Authorization`. Throttled per account and source (client address or known device) and per client address.",
-        "operationId": "login",
-        "parameters": [
-          {
-            "$ref": "#/components/parameters/KnownDeviceCookie"
-          }
-        ],
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/Credentials"
-              }
-            }
-          },
-          "required": true
-        },
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/SessionCaller"
-                }
-              }
-            },
-            "description": "Signed in.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Set-Cookie": {
-                "$ref": "#/components/headers/SetSignInCookies"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_json",
-                            "invalid_request",
-                            "malformed_request"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_json` (not JSON, not UTF-8), `invalid_request` (a member missing or not a string) (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "invalid_credentials"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The username or password is incorrect (the same answer and work for an unknown user). No `WWW-Authenticate`: the credentials travel in the body.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "403": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "account_disabled",
-                            "cross_origin_request",
-                            "csrf_header_missing",
-                            "csrf_token_invalid"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`account_disabled` (told only after a correct password); `cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "409": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "too_many_sessions"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The account already has `--max-sessions-per-user` sessions and `--session-overflow refuse`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "413": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "payload_too_large"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The body is over 64 KiB.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "415": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "unsupported_media_type"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`Content-Type` is not `application/json`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "429": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "too_many_attempts"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "Too many failed sign-ins or registrations (docs/security.md, Lockout policy). Failures on one account from one source (a client address, a browser with the account's known-device cookie, or the signed-in session re-entering its password): 3 free, then waits doubling from 1 s up to 60 s, locked for 15 minutes at 10. On one account from every unknown source together: 10 free, then waits up to 60 s, never locked. From one client address on any account: 20 free, locked at 100. Registrations: 10 an hour per client address, every attempt counted.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "server_busy",
-                            "session_store_unavailable",
-                            "store_unavailable"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `server_busy` (the password hashing queue is full), `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [],
-        "summary": "Sign in with a username and password (new session ID)",
-        "tags": [
-          "sessions"
-        ]
-      }
-    },
-    "/api/logout": {
-      "post": {
-        "description": "With an access token: the token goes on the deny-list and its refresh-token family is revoked. Else the request's session ends (its cookie is expired). Without either it still answers 204. The body is not read.",
-        "operationId": "logout",
-        "responses": {
-          "204": {
-            "description": "Signed out.",
-            "headers": {
-              "Clear-Site-Data": {
-                "$ref": "#/components/headers/ClearSiteData"
-              },
-              "Set-Cookie": {
-                "$ref": "#/components/headers/SetCookieSometimes"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_request",
-                            "malformed_request"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/InvalidTokenError"
-                }
-              }
-            },
-            "description": "A refused access token: `invalid_token` with a `reason` (`revoked`, `expired`, `bad_signature` ...; `account_unavailable` when its user was deleted or disabled).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "WWW-Authenticate": {
-                "$ref": "#/components/headers/WWWAuthenticate"
-              }
-            }
-          },
-          "403": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "cross_origin_request",
-                            "csrf_header_missing",
-                            "csrf_token_invalid"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "session_store_unavailable"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [
-          {
-            "sessionCookie": []
-          },
-          {
-            "bearerAuth": []
-          },
-          {}
-        ],
-        "summary": "End this session, or (with a Bearer token) revoke that token and its sign-in",
-        "tags": [
-          "sessions"
-        ]
-      }
-    },
-    "/api/me": {
-      "get": {
-        "description": "By session cookie or by `Authorization: Bearer` (the token wins when both are sent). `HEAD` is answered too.",
-        "operationId": "me",
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Me"
-                }
-              }
-            },
-            "description": "The caller.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_request",
-                            "malformed_request"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "anyOf": [
-                    {
-                      "$ref": "#/components/schemas/InvalidTokenError"
-                    },
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/Error"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "const": "unauthenticated"
-                            }
-                          }
-                        }
-                      ]
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`unauthenticated` (no one is signed in: `WWW-Authenticate: Bearer realm=\"cloakroom\"`); `invalid_token` (a refused access token, with a `reason`).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "WWW-Authenticate": {
-                "$ref": "#/components/headers/WWWAuthenticate"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "session_store_unavailable",
-                            "store_unavailable"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [
-          {
-            "sessionCookie": []
-          },
-          {
-            "bearerAuth": []
-          }
-        ],
-        "summary": "Who am I, and by which session or token",
-        "tags": [
-          "sessions"
-        ]
-      }
-    },
-    "/api/password": {
-      "post": {
-        "description": "Ends every other session and every token of the account; a session caller stays signed in under a new session ID (new cookie), a token caller signs in again. The body is checked before the caller (an unauthenticated request with a bad body gets 400 or 415). A wrong current password is throttled like a sign-in.",
-        "operationId": "changePassword",
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/PasswordChangeRequest"
-              }
-            }
-          },
-          "required": true
-        },
-        "responses": {
-          "204": {
-            "description": "Changed.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Set-Cookie": {
-                "$ref": "#/components/headers/SetCookieSometimes"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_json",
-                            "invalid_request",
-                            "malformed_request",
-                            "weak_password"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_json`, `invalid_request` (a member missing or not a string; or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers), `weak_password` (the new password breaks the rules or equals the current one) (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "anyOf": [
-                    {
-                      "$ref": "#/components/schemas/InvalidTokenError"
-                    },
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/Error"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "enum": [
-                                "invalid_credentials",
-                                "unauthenticated"
-                              ]
-                            }
-                          }
-                        }
-                      ]
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`unauthenticated` and `invalid_token` as for `/api/me` (with `WWW-Authenticate`); `invalid_credentials` for a wrong `current_password` (no `WWW-Authenticate`).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "WWW-Authenticate": {
-                "$ref": "#/components/headers/WWWAuthenticateSometimes"
-              }
-            }
-          },
-          "403": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "cross_origin_request",
-                            "csrf_header_missing",
-                            "csrf_token_invalid"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "413": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "payload_too_large"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The body is over 64 KiB.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "415": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "unsupported_media_type"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`Content-Type` is not `application/json`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "429": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "too_many_attempts"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "Too many failed sign-ins or registrations (docs/security.md, Lockout policy). Failures on one account from one source (a client address, a browser with the account's known-device cookie, or the signed-in session re-entering its password): 3 free, then waits doubling from 1 s up to 60 s, locked for 15 minutes at 10. On one account from every unknown source together: 10 free, then waits up to 60 s, never locked. From one client address on any account: 20 free, locked at 100. Registrations: 10 an hour per client address, every attempt counted.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "server_busy",
-                            "session_store_unavailable",
-                            "store_unavailable"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `server_busy` (the password hashing queue is full), `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [
-          {
-            "sessionCookie": []
-          },
-          {
-            "bearerAuth": []
-          }
-        ],
-        "summary": "Change my password",
-        "tags": [
-          "sessions"
-        ]
-      }
-    },
-    "/api/register": {
-      "post": {
-        "description": "Creates the account and signs the request's session in (a new session ID; a session cookie sent along is the session that is signed in, under the CSRF rule). A taken username costs the same hashing work as a success. Ignores `Authorization`. Every attempt from a client address counts towards its 10 registrations an hour, successful or not.",
-        "operationId": "register",
-        "parameters": [
-          {
-            "$ref": "#/components/parameters/KnownDeviceCookie"
-          }
-        ],
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/RegistrationRequest"
-              }
-            }
-          },
-          "required": true
-        },
-        "responses": {
-          "201": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/SessionCaller"
-                }
-              }
-            },
-            "description": "Registered and signed in.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Set-Cookie": {
-                "$ref": "#/components/headers/SetSignInCookies"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_json",
-                            "invalid_request",
-                            "invalid_username",
-                            "malformed_request",
-                            "weak_password"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_json` (not JSON, not UTF-8), `invalid_request` (a member missing or not a string), `invalid_username`, `weak_password` (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "403": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "cross_origin_request",
-                            "csrf_header_missing",
-                            "csrf_token_invalid",
-                            "registration_closed"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`registration_closed` (`--close-registration`); `cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "409": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "username_taken"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The username is taken.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "413": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "payload_too_large"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The body is over 64 KiB.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "415": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "unsupported_media_type"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`Content-Type` is not `application/json`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "429": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "too_many_attempts"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "Too many failed sign-ins or registrations (docs/security.md, Lockout policy). Failures on one account from one source (a client address, a browser with the account's known-device cookie, or the signed-in session re-entering its password): 3 free, then waits doubling from 1 s up to 60 s, locked for 15 minutes at 10. On one account from every unknown source together: 10 free, then waits up to 60 s, never locked. From one client address on any account: 20 free, locked at 100. Registrations: 10 an hour per client address, every attempt counted.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "server_busy",
-                            "session_store_unavailable",
-                            "store_unavailable"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `server_busy` (the password hashing queue is full), `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [],
-        "summary": "Create an account and sign in",
-        "tags": [
-          "sessions"
-        ]
-      }
-    },
-    "/api/session/data": {
-      "get": {
-        "description": "Works without a sign-in (an anonymous visitor has a session too); no session yet is an empty object. `HEAD` is answered too.",
-        "operationId": "getSessionData",
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/SessionData"
-                }
-              }
-            },
-            "description": "The session's data."
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_request",
-                            "malformed_request"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/InvalidTokenError"
-                }
-              }
-            },
-            "description": "A refused access token in `Authorization` (`invalid_token`, with a `reason`): a token is checked here though the data belongs to the session.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "WWW-Authenticate": {
-                "$ref": "#/components/headers/WWWAuthenticate"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "session_store_unavailable"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [
-          {
-            "sessionCookie": []
-          },
-          {}
-        ],
-        "summary": "Every value stored in my session",
-        "tags": [
-          "session-data"
-        ]
-      }
-    },
-    "/api/session/data/{key}": {
-      "delete": {
-        "description": "Answers 204 whether or not the key held a value.",
-        "operationId": "deleteSessionValue",
-        "responses": {
-          "204": {
-            "description": "Removed (or there was nothing).",
-            "links": {
-              "GetStoredValue": {
-                "$ref": "#/components/links/GetStoredValue"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_request",
-                            "malformed_request"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_request` (a key outside the rules; or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers) (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/InvalidTokenError"
-                }
-              }
-            },
-            "description": "A refused access token in `Authorization` (`invalid_token`, with a `reason`): a token is checked here though the data belongs to the session.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "WWW-Authenticate": {
-                "$ref": "#/components/headers/WWWAuthenticate"
-              }
-            }
-          },
-          "403": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "cross_origin_request",
-                            "csrf_header_missing",
-                            "csrf_token_invalid"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "409": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "session_conflict"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The session kept changing concurrently through every retry of the write.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "session_store_unavailable"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [
-          {
-            "sessionCookie": []
-          },
-          {}
-        ],
-        "summary": "Remove a value from my session",
-        "tags": [
-          "session-data"
-        ]
-      },
-      "get": {
-        "description": "`HEAD` is answered too.",
-        "operationId": "getSessionValue",
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/SessionValue"
-                }
-              }
-            },
-            "description": "The value, as stored."
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_request",
-                            "malformed_request"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_request` (a key outside the rules; or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers) (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/InvalidTokenError"
-                }
-              }
-            },
-            "description": "A refused access token in `Authorization` (`invalid_token`, with a `reason`): a token is checked here though the data belongs to the session.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "WWW-Authenticate": {
-                "$ref": "#/components/headers/WWWAuthenticate"
-              }
-            }
-          },
-          "404": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "key_not_found"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "No value under this key.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "session_store_unavailable"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [
-          {
-            "sessionCookie": []
-          },
-          {}
-        ],
-        "summary": "One value of my session",
-        "tags": [
-          "session-data"
-        ]
-      },
-      "parameters": [
         {
-          "$ref": "#/components/parameters/SessionDataKey"
-        }
-      ],
-      "put": {
-        "description": "Creates the session if there is none (its cookie comes back). The value is stored and echoed as sent (trimmed of surrounding white space), so it must be strict RFC 8259: no byte-order mark, trailing comma, repeated member name, control character or lone surrogate in a string, or number beyond the range of a double, and at most 32 levels of nesting (else 400 `invalid_json`). At most 8 KiB a value; a session holds at most 64 keys and 16 KiB (keys and values). A sign-in starts a new session: data stored before it is left behind.",
-        "operationId": "putSessionValue",
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {}
-            }
-          },
-          "description": "Any JSON value.",
-          "required": true
-        },
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/SessionValue"
-                }
-              }
-            },
-            "description": "Stored.",
+          "components": {
             "headers": {
-              "Set-Cookie": {
-                "$ref": "#/components/headers/SetCookieSometimes"
-              }
-            },
-            "links": {
-              "DeleteStoredValue": {
-                "$ref": "#/components/links/DeleteStoredValue"
-              },
-              "GetStoredValue": {
-                "$ref": "#/components/links/GetStoredValue"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_json",
-                            "invalid_request",
-                            "malformed_request"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_json` (not one strict JSON value, not UTF-8), `invalid_request` (a key outside the rules; or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers) (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/InvalidTokenError"
-                }
-              }
-            },
-            "description": "A refused access token in `Authorization` (`invalid_token`, with a `reason`): a token is checked here though the data belongs to the session.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "WWW-Authenticate": {
-                "$ref": "#/components/headers/WWWAuthenticate"
-              }
-            }
-          },
-          "403": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "cross_origin_request",
-                            "csrf_header_missing",
-                            "csrf_token_invalid"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "409": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "session_conflict"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The session kept changing concurrently through every retry of the write.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "413": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "payload_too_large",
-                            "session_data_too_large"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The value is over 8 KiB, or the session would hold more than 64 keys or 16 KiB.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "415": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "unsupported_media_type"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`Content-Type` is not `application/json`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "session_store_unavailable"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [
-          {
-            "sessionCookie": []
-          },
-          {}
-        ],
-        "summary": "Store a JSON value in my session",
-        "tags": [
-          "session-data"
-        ]
-      }
-    },
-    "/api/sessions": {
-      "delete": {
-        "description": "Ends every other session of the account and revokes every token of it (a token caller's own access token included). Needs a sign-in in the last 5 minutes or the password (ASVS 7.5.2); a token caller always gives it. A wrong password is throttled like a sign-in. With sessions kept in cookies (`--store cookie`), every other cookie of the account stops opening, and `revoked` is 0: the server cannot count them.",
-        "operationId": "revokeOtherSessions",
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/ReauthenticationRequest"
-              }
-            }
-          },
-          "required": false
-        },
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/RevokedCounts"
-                }
-              }
-            },
-            "description": "Revoked.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_json",
-                            "invalid_request",
-                            "malformed_request"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_json` (not JSON), `invalid_request` (the body is not an object, `password` is not a string) or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "anyOf": [
-                    {
-                      "$ref": "#/components/schemas/InvalidTokenError"
-                    },
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/Error"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "enum": [
-                                "invalid_credentials",
-                                "unauthenticated"
-                              ]
-                            }
-                          }
-                        }
-                      ]
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`unauthenticated` and `invalid_token` as for `/api/me` (with `WWW-Authenticate`); `invalid_credentials` for a wrong `password` in the body (no `WWW-Authenticate`).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "WWW-Authenticate": {
-                "$ref": "#/components/headers/WWWAuthenticateSometimes"
-              }
-            }
-          },
-          "403": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "cross_origin_request",
-                            "csrf_header_missing",
-                            "csrf_token_invalid",
-                            "reauthentication_required"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`reauthentication_required` (no sign-in or re-entered password in the last 5 minutes, or a token caller, and no `password` in the body); `cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "413": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "payload_too_large"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The body is over 64 KiB.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "415": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "unsupported_media_type"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`Content-Type` is not `application/json`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "429": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "too_many_attempts"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "Too many failed sign-ins or registrations (docs/security.md, Lockout policy). Failures on one account from one source (a client address, a browser with the account's known-device cookie, or the signed-in session re-entering its password): 3 free, then waits doubling from 1 s up to 60 s, locked for 15 minutes at 10. On one account from every unknown source together: 10 free, then waits up to 60 s, never locked. From one client address on any account: 20 free, locked at 100. Registrations: 10 an hour per client address, every attempt counted.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "server_busy",
-                            "session_store_unavailable",
-                            "store_unavailable"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `server_busy` (the password hashing queue is full), `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [
-          {
-            "sessionCookie": []
-          },
-          {
-            "bearerAuth": []
-          }
-        ],
-        "summary": "Sign out everywhere else",
-        "tags": [
-          "sessions"
-        ]
-      },
-      "get": {
-        "description": "Every live session of the caller's account; `current` marks the request's own (none for a token caller). With sessions kept in cookies (`--store cookie`) only the request's own: the server never sees the others. `HEAD` is answered too.",
-        "operationId": "listSessions",
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/SessionList"
-                }
-              }
-            },
-            "description": "The sessions.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            },
-            "links": {
-              "RevokeListedSession": {
-                "$ref": "#/components/links/RevokeListedSession"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_request",
-                            "malformed_request"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "anyOf": [
-                    {
-                      "$ref": "#/components/schemas/InvalidTokenError"
-                    },
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/Error"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "const": "unauthenticated"
-                            }
-                          }
-                        }
-                      ]
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`unauthenticated` (no one is signed in: `WWW-Authenticate: Bearer realm=\"cloakroom\"`); `invalid_token` (a refused access token, with a `reason`).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "WWW-Authenticate": {
-                "$ref": "#/components/headers/WWWAuthenticate"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "session_store_unavailable",
-                            "store_unavailable"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [
-          {
-            "sessionCookie": []
-          },
-          {
-            "bearerAuth": []
-          }
-        ],
-        "summary": "My sessions",
-        "tags": [
-          "sessions"
-        ]
-      }
-    },
-    "/api/sessions/{id}": {
-      "delete": {
-        "description": "The caller's own session ends at once. Another one needs a sign-in in the last 5 minutes or the password, as `DELETE /api/sessions`.",
-        "operationId": "revokeSession",
-        "parameters": [
-          {
-            "$ref": "#/components/parameters/SessionHandle"
-          }
-        ],
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/ReauthenticationRequest"
-              }
-            }
-          },
-          "required": false
-        },
-        "responses": {
-          "204": {
-            "description": "Ended.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Set-Cookie": {
-                "$ref": "#/components/headers/SetCookieSometimes"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "invalid_json",
-                            "invalid_request",
-                            "malformed_request"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request: `invalid_json` (not JSON), `invalid_request` (the body is not an object, `password` is not a string) or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "anyOf": [
-                    {
-                      "$ref": "#/components/schemas/InvalidTokenError"
-                    },
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/Error"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "enum": [
-                                "invalid_credentials",
-                                "unauthenticated"
-                              ]
-                            }
-                          }
-                        }
-                      ]
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`unauthenticated` and `invalid_token` as for `/api/me` (with `WWW-Authenticate`); `invalid_credentials` for a wrong `password` in the body (no `WWW-Authenticate`).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "WWW-Authenticate": {
-                "$ref": "#/components/headers/WWWAuthenticateSometimes"
-              }
-            }
-          },
-          "403": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "cross_origin_request",
-                            "csrf_header_missing",
-                            "csrf_token_invalid",
-                            "reauthentication_required"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`reauthentication_required` (no sign-in or re-entered password in the last 5 minutes, or a token caller, and no `password` in the body); `cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "404": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "session_not_found"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "No live session of the caller's account has this `id`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "413": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "payload_too_large"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The body is over 64 KiB.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "415": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "unsupported_media_type"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`Content-Type` is not `application/json`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "429": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "too_many_attempts"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "Too many failed sign-ins or registrations (docs/security.md, Lockout policy). Failures on one account from one source (a client address, a browser with the account's known-device cookie, or the signed-in session re-entering its password): 3 free, then waits doubling from 1 s up to 60 s, locked for 15 minutes at 10. On one account from every unknown source together: 10 free, then waits up to 60 s, never locked. From one client address on any account: 20 free, locked at 100. Registrations: 10 an hour per client address, every attempt counted.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "server_busy",
-                            "session_store_unavailable",
-                            "store_unavailable"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `server_busy` (the password hashing queue is full), `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [
-          {
-            "sessionCookie": []
-          },
-          {
-            "bearerAuth": []
-          }
-        ],
-        "summary": "End one of my sessions",
-        "tags": [
-          "sessions"
-        ]
-      }
-    },
-    "/api/token": {
-      "post": {
-        "description": "The password grant checks the credentials like `/api/login` (the same throttle, counted per client address: no known-device cookie here) and returns an access token and a refresh token. The refresh grant uses up the presented refresh token and returns a new pair; presenting a used one revokes its whole sign-in (`reason: reused`). Ignores `Authorization` and the session cookie.",
-        "operationId": "token",
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/TokenRequest"
-              }
-            },
-            "application/x-www-form-urlencoded": {
-              "schema": {
-                "$ref": "#/components/schemas/TokenRequestForm"
-              }
-            }
-          },
-          "description": "A JSON object or a form (RFC 6749 uses forms); with a form the first value of a name wins. An empty body without `Content-Type` counts as no parameters (cookie transport).",
-          "required": true
-        },
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/TokenResponse"
-                }
-              }
-            },
-            "description": "The tokens.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Pragma": {
+              "Allow": {
+                "description": "The methods the path takes.",
                 "required": true,
                 "schema": {
-                  "const": "no-cache"
+                  "type": "string"
                 }
-              }
-            },
-            "links": {
-              "RefreshTokens": {
-                "$ref": "#/components/links/RefreshTokens"
               },
-              "RevokeRefreshToken": {
-                "$ref": "#/components/links/RevokeRefreshToken"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
+              "CacheControlNoStore": {
+                "description": "Errors, token responses and every response to a signed-in or Bearer caller are not to be cached.",
+                "required": true,
                 "schema": {
-                  "anyOf": [
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/OAuthError"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "enum": [
-                                "invalid_form",
-                                "invalid_grant",
-                                "invalid_json",
-                                "invalid_request",
-                                "unsupported_grant_type"
-                              ]
-                            }
-                          }
-                        }
-                      ]
-                    },
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/Error"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "const": "malformed_request"
-                            }
-                          }
-                        }
-                      ]
-                    }
-                  ]
+                  "const": "no-store"
                 }
-              }
-            },
-            "description": "`invalid_request` (a parameter missing, or not a string), `invalid_json`, `invalid_form`, `unsupported_grant_type`, `invalid_grant` with `reason`: `invalid_credentials`, `account_disabled` (password grant), `invalid`, `reused`, `wrong_client` (refresh) (`malformed_request` without `error_description`: the HTTP parser refused the request head; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "401": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/OAuthError"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "invalid_client"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`client_id` names another client than the server's own.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "403": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "anyOf": [
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/Error"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "const": "cross_origin_request"
-                            }
-                          }
-                        }
-                      ]
-                    },
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/OAuthError"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "enum": [
-                                "csrf_header_missing",
-                                "csrf_token_invalid"
-                              ]
-                            }
-                          }
-                        }
-                      ]
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`cross_origin_request` (general shape, checked before the route); with `--token-transport cookie`, `csrf_header_missing` / `csrf_token_invalid` for a request carrying a token cookie (OAuth shape).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "413": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/OAuthError"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "payload_too_large"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The body is over 64 KiB.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "415": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/OAuthError"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "unsupported_media_type"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`Content-Type` is neither `application/json` nor `application/x-www-form-urlencoded`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "429": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/OAuthError"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "too_many_attempts"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "Too many failed sign-ins, as `/api/login`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
               },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
+              "ClearSiteData": {
+                "description": "Asks the browser to drop cached responses of this site.",
+                "required": true,
                 "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "server_busy",
-                            "session_store_unavailable",
-                            "signing_unavailable",
-                            "store_unavailable"
-                          ]
-                        }
-                      }
-                    }
-                  ]
+                  "const": "\"cache\""
                 }
-              }
-            },
-            "description": "`session_store_unavailable` (general shape), `store_unavailable`, `server_busy` or `signing_unavailable` (no key can sign; OAuth shape). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
               },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [],
-        "summary": "Token sign-in (password grant) or refresh",
-        "tags": [
-          "tokens"
-        ]
-      }
-    },
-    "/api/token/revoke": {
-      "post": {
-        "description": "A refresh token ends its sign-in (its access tokens too); an access token goes on the deny-list until it expires. Unknown or invalid tokens are answered the same (200). Ignores `Authorization` and the session cookie.",
-        "operationId": "revokeToken",
-        "requestBody": {
-          "content": {
-            "application/json": {
-              "schema": {
-                "$ref": "#/components/schemas/TokenRevocationRequest"
-              }
-            },
-            "application/x-www-form-urlencoded": {
-              "schema": {
-                "$ref": "#/components/schemas/TokenRevocationForm"
-              }
-            }
-          },
-          "description": "A JSON object or a form. An empty body without `Content-Type` counts as no parameters (cookie transport).",
-          "required": true
-        },
-        "responses": {
-          "200": {
-            "description": "Revoked, or nothing to revoke. No body.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "anyOf": [
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/OAuthError"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "enum": [
-                                "invalid_form",
-                                "invalid_json",
-                                "invalid_request"
-                              ]
-                            }
-                          }
-                        }
-                      ]
-                    },
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/Error"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "const": "malformed_request"
-                            }
-                          }
-                        }
-                      ]
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`invalid_request` (`token` missing or empty, or a parameter not a string), `invalid_json`, `invalid_form` (`malformed_request` without `error_description`: the HTTP parser refused the request head; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "403": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "anyOf": [
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/Error"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "const": "cross_origin_request"
-                            }
-                          }
-                        }
-                      ]
-                    },
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/OAuthError"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "enum": [
-                                "csrf_header_missing",
-                                "csrf_token_invalid"
-                              ]
-                            }
-                          }
-                        }
-                      ]
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`cross_origin_request` (general shape, checked before the route); with `--token-transport cookie`, `csrf_header_missing` / `csrf_token_invalid` for a request carrying a token cookie (OAuth shape).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "413": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/OAuthError"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "payload_too_large"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The body is over 64 KiB.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "415": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/OAuthError"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "unsupported_media_type"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`Content-Type` is neither `application/json` nor `application/x-www-form-urlencoded`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "enum": [
-                            "session_store_unavailable",
-                            "store_unavailable"
-                          ]
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "`session_store_unavailable` (general shape) or `store_unavailable` (OAuth shape). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
-              }
-            }
-          }
-        },
-        "security": [],
-        "summary": "Revoke a token (RFC 7009)",
-        "tags": [
-          "tokens"
-        ]
-      }
-    },
-    "/healthz": {
-      "get": {
-        "description": "What a sign-in needs: a load balancer stops sending traffic to a node that answers 503. Answered for any `Host` (no 421). `HEAD` is answered too.",
-        "operationId": "health",
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Health"
-                }
-              }
-            },
-            "description": "Both stores answer."
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "malformed_request"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "anyOf": [
-                    {
-                      "$ref": "#/components/schemas/Health"
-                    },
-                    {
-                      "allOf": [
-                        {
-                          "$ref": "#/components/schemas/Error"
-                        },
-                        {
-                          "properties": {
-                            "error": {
-                              "const": "session_store_unavailable"
-                            }
-                          }
-                        }
-                      ]
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store is down: the health body with `\"status\":\"unavailable\"` and the `error` of the first store down; or, for a request carrying a session cookie while the session store is down, the general error `session_store_unavailable` with `Retry-After`.",
-            "headers": {
-              "Retry-After": {
-                "description": "With the general error.",
+              "RetryAfter": {
+                "description": "Seconds to wait before trying again.",
+                "required": true,
                 "schema": {
                   "minimum": 1,
                   "type": "integer"
                 }
+              },
+              "SetCookieSometimes": {
+                "description": "A new or expired session cookie, when the request changed or ended the session the cookie names (and, with `--token-transport cookie`, the token cookies).",
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "SetSignInCookies": {
+                "description": "Two cookies: the session cookie (`cloakroom`, or `__Host-cloakroom` with `--secure`) with a new session ID, and the known-device cookie (`cloakroom-device`, or `__Host-cloakroom-device`; a year) that lets this browser sign in to this account without being slowed by failures from elsewhere. Both HttpOnly, SameSite=Lax, Path=/. With `remember: true`, also the remember cookie (HttpOnly, SameSite=Lax, Path=/, Max-Age the remember lifetime).",
+                "required": true,
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "WWWAuthenticate": {
+                "description": "`Bearer realm=\"cloakroom\"` when no one is signed in; `Bearer error=\"invalid_token\", error_description=\"REASON: ...\"` for a refused access token; `Bearer error=\"invalid_request\"` for an `Authorization: Bearer` header without a token.",
+                "required": true,
+                "schema": {
+                  "pattern": "^Bearer ",
+                  "type": "string"
+                }
+              },
+              "WWWAuthenticateSometimes": {
+                "description": "Sent with the 401s of a missing sign-in and of a refused access token (see `WWWAuthenticate`); not with 401 `invalid_credentials` (a wrong password in the body).",
+                "schema": {
+                  "pattern": "^Bearer ",
+                  "type": "string"
+                }
               }
-            }
-          }
-        },
-        "security": [],
-        "summary": "Are the session store and the account store reachable",
-        "tags": [
-          "operations"
-        ]
-      }
-    },
-    "/metrics": {
-      "get": {
-        "description": "This node's figures in the Prometheus text format (version 0.0.4): `cloakroom_http_requests_total{method,route,status}`, `cloakroom_http_request_duration_seconds{method,route}` (histogram), `cloakroom_sessions_created_total`, `cloakroom_sessions_loaded_total`, `cloakroom_sessions_not_found_total`, `cloakroom_sessions_expired_total{via}`, `cloakroom_store_operations_total{store,operation}`, `cloakroom_store_errors_total{store,operation}`, `cloakroom_store_operation_duration_seconds{store,operation}` (histogram) and `cloakroom_throttle_events_total{kind}`. Served only to the clients `--metrics-from` allows (loopback by default; behind a trusted proxy the forwarded client is the one checked). `HEAD` is answered too.",
-        "operationId": "metrics",
-        "responses": {
-          "200": {
-            "content": {
-              "text/plain": {
+            },
+            "links": {
+              "DeleteStoredValue": {
+                "description": "Removes the value just stored.",
+                "operationId": "deleteSessionValue",
+                "parameters": {
+                  "key": "$request.path.key"
+                }
+              },
+              "GetStoredValue": {
+                "description": "The value just stored (or, after a delete, 404 `key_not_found`).",
+                "operationId": "getSessionValue",
+                "parameters": {
+                  "key": "$request.path.key"
+                }
+              },
+              "RefreshTokens": {
+                "description": "A new token pair for the refresh token just issued (which it uses up).",
+                "operationId": "token",
+                "requestBody": {
+                  "grant_type": "refresh_token",
+                  "refresh_token": "$response.body#/refresh_token"
+                }
+              },
+              "RevokeListedSession": {
+                "description": "Ends the first session listed (the most recently seen).",
+                "operationId": "revokeSession",
+                "parameters": {
+                  "id": "$response.body#/sessions/0/id"
+                }
+              },
+              "RevokeRefreshToken": {
+                "description": "Ends the token sign-in just made.",
+                "operationId": "revokeToken",
+                "requestBody": {
+                  "token": "$response.body#/refresh_token"
+                }
+              }
+            },
+            "parameters": {
+              "IfNoneMatch": {
+                "description": "An `ETag` from an earlier answer (weak comparison, `*` matches): 304 when the key set is unchanged.",
+                "in": "header",
+                "name": "If-None-Match",
+                "required": false,
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "KnownDeviceCookie": {
+                "description": "The known-device cookie an earlier sign-in to this account set in this browser (`__Host-cloakroom-device` with `--secure`): failures on the account from elsewhere do not slow or lock its sign-ins. A forged, expired or other account's cookie is ignored. The cookie set again keeps its device ID.",
+                "in": "cookie",
+                "name": "cloakroom-device",
+                "required": false,
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "SessionDataKey": {
+                "description": "1-64 of `A-Z a-z 0-9 . _ -`, not starting with `_` (reserved); other keys are 400 `invalid_request`. (`.` and `..` are valid keys but cannot be addressed through a URL: clients remove such path segments, RFC 3986 section 5.2.4.)",
+                "in": "path",
+                "name": "key",
+                "required": true,
+                "schema": {
+                  "not": {
+                    "enum": [
+                      ".",
+                      ".."
+                    ]
+                  },
+                  "pattern": "^[A-Za-z0-9.-][A-Za-z0-9._-]{0,63}$",
+                  "type": "string"
+                }
+              },
+              "SessionHandle": {
+                "description": "A session's `id` from `GET /api/sessions`.",
+                "in": "path",
+                "name": "id",
+                "required": true,
                 "schema": {
                   "type": "string"
                 }
               }
             },
-            "description": "The figures.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "malformed_request"
+            "responses": {
+              "MethodNotAllowed": {
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "allOf": [
+                        {
+                          "$ref": "#/components/schemas/Error"
+                        },
+                        {
+                          "properties": {
+                            "error": {
+                              "const": "method_not_allowed"
+                            }
+                          }
                         }
-                      }
+                      ]
                     }
-                  ]
+                  }
+                },
+                "description": "Answered for a known path asked with a method it does not take (not an operation of this document): `Allow` lists the methods the path takes (`HEAD` wherever `GET`, and `OPTIONS`). `OPTIONS` on a known path is `204 No Content` with `Allow`.",
+                "headers": {
+                  "Allow": {
+                    "$ref": "#/components/headers/Allow"
+                  },
+                  "Cache-Control": {
+                    "$ref": "#/components/headers/CacheControlNoStore"
+                  }
                 }
-              }
-            },
-            "description": "A bad request (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "403": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "metrics_forbidden"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "The client is not one `--metrics-from` allows (`metrics_forbidden`).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          }
-        },
-        "security": [],
-        "summary": "Prometheus metrics",
-        "tags": [
-          "operations"
-        ]
-      }
-    },
-    "/openapi.json": {
-      "get": {
-        "description": "The OpenAPI document of the JSON API, byte for byte `docs/openapi.json` of the source tree. `HEAD` is answered too.",
-        "operationId": "openapi",
-        "responses": {
-          "200": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/OpenAPIDocument"
-                }
-              }
-            },
-            "description": "The document."
-          },
-          "400": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "malformed_request"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A bad request (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
-              }
-            }
-          },
-          "421": {
-            "$ref": "#/components/responses/MisdirectedRequest"
-          },
-          "431": {
-            "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
-          },
-          "503": {
-            "content": {
-              "application/json": {
-                "schema": {
-                  "allOf": [
-                    {
-                      "$ref": "#/components/schemas/Error"
-                    },
-                    {
-                      "properties": {
-                        "error": {
-                          "const": "session_store_unavailable"
-                        }
-                      }
-                    }
-                  ]
-                }
-              }
-            },
-            "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
-            "headers": {
-              "Cache-Control": {
-                "$ref": "#/components/headers/CacheControlNoStore"
               },
-              "Retry-After": {
-                "$ref": "#/components/headers/RetryAfter"
+              "MisdirectedRequest": {
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "allOf": [
+                        {
+                          "$ref": "#/components/schemas/Error"
+                        },
+                        {
+                          "properties": {
+                            "error": {
+                              "const": "misdirected_request"
+                            }
+                          }
+                        }
+                      ]
+                    }
+                  }
+                },
+                "description": "The `Host` header names a host this server does not answer for (not the issuer's, an allowed origin's, an `--allowed-host` or a loopback name): the defence against DNS rebinding. Checked before any route (`/healthz` is exempt). A browser asking for a page gets an HTML page instead.",
+                "headers": {
+                  "Cache-Control": {
+                    "$ref": "#/components/headers/CacheControlNoStore"
+                  }
+                }
+              },
+              "NotFound": {
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "allOf": [
+                        {
+                          "$ref": "#/components/schemas/Error"
+                        },
+                        {
+                          "properties": {
+                            "error": {
+                              "const": "not_found"
+                            }
+                          }
+                        }
+                      ]
+                    }
+                  }
+                },
+                "description": "No route for this path (not an operation of this document).",
+                "headers": {
+                  "Cache-Control": {
+                    "$ref": "#/components/headers/CacheControlNoStore"
+                  }
+                }
+              },
+              "RequestHeaderFieldsTooLarge": {
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "allOf": [
+                        {
+                          "$ref": "#/components/schemas/Error"
+                        },
+                        {
+                          "properties": {
+                            "error": {
+                              "const": "request_header_fields_too_large"
+                            }
+                          }
+                        }
+                      ]
+                    }
+                  }
+                },
+                "description": "The request's header block is over 80 KiB. Answered by the HTTP parser before any route runs; the connection is closed (`Connection: close`).",
+                "headers": {
+                  "Cache-Control": {
+                    "$ref": "#/components/headers/CacheControlNoStore"
+                  }
+                }
+              }
+            },
+            "schemas": {
+              "AccessTokenInfo": {
+                "description": "The access token a Bearer caller presented.",
+                "properties": {
+                  "clientID": {
+                    "type": "string"
+                  },
+                  "expiresAt": {
+                    "format": "date-time",
+                    "type": "string"
+                  },
+                  "issuedAt": {
+                    "format": "date-time",
+                    "type": "string"
+                  },
+                  "scope": {
+                    "type": "string"
+                  },
+                  "sessionID": {
+                    "description": "The token sign-in (refresh-token family), `sid`.",
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "clientID",
+                  "expiresAt",
+                  "issuedAt",
+                  "scope"
+                ],
+                "type": "object"
+              },
+              "AuthorizationServerMetadata": {
+                "description": "OAuth 2.0 Authorization Server Metadata (RFC 8414) of Cloakroom as an authorization server (docs/oauth.md).",
+                "properties": {
+                  "authorization_endpoint": {
+                    "description": "`GET /authorize`: the authorization code flow with PKCE S256 (docs/oauth.md).",
+                    "type": "string"
+                  },
+                  "authorization_response_iss_parameter_supported": {
+                    "const": true
+                  },
+                  "code_challenge_methods_supported": {
+                    "items": {
+                      "const": "S256"
+                    },
+                    "type": "array"
+                  },
+                  "grant_types_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "introspection_endpoint": {
+                    "description": "`POST /introspect` (RFC 7662), for confidential clients.",
+                    "type": "string"
+                  },
+                  "introspection_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "issuer": {
+                    "description": "This server's issuer identifier (`--issuer`); every endpoint below is under it.",
+                    "type": "string"
+                  },
+                  "jwks_uri": {
+                    "type": "string"
+                  },
+                  "response_modes_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "response_types_supported": {
+                    "items": {
+                      "const": "code"
+                    },
+                    "type": "array"
+                  },
+                  "revocation_endpoint": {
+                    "description": "`POST /revoke` (RFC 7009).",
+                    "type": "string"
+                  },
+                  "revocation_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "scopes_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "service_documentation": {
+                    "type": "string"
+                  },
+                  "token_endpoint": {
+                    "description": "`POST /token`: `authorization_code`, `refresh_token`, `client_credentials`.",
+                    "type": "string"
+                  },
+                  "token_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "token_endpoint_auth_signing_alg_values_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  }
+                },
+                "required": [
+                  "issuer",
+                  "authorization_endpoint",
+                  "token_endpoint",
+                  "jwks_uri",
+                  "response_types_supported",
+                  "code_challenge_methods_supported"
+                ],
+                "type": "object"
+              },
+              "Credentials": {
+                "description": "Unknown members are ignored. A wrong username or password is 401 `invalid_credentials` either way.",
+                "properties": {
+                  "password": {
+                    "type": "string"
+                  },
+                  "remember": {
+                    "description": "\"Keep me signed in\": also set the HttpOnly remember cookie `cloakroom-remember` (`__Host-cloakroom-remember` with `--secure`), which signs this browser in again once its session has ended, for `--remember-lifetime` (default 30 days) from this sign-in; each use rotates it, and a copied cookie used twice ends every session and token of the account. A session it signs in asks for the password before sensitive actions (403 `reauthentication_required`).",
+                    "type": "boolean"
+                  },
+                  "username": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "username",
+                  "password"
+                ],
+                "type": "object"
+              },
+              "Error": {
+                "description": "Every refusal: a stable snake_case `error` code to branch on and a lower-case `message` for people (never a secret, token or session ID). Keys are sorted.",
+                "properties": {
+                  "error": {
+                    "description": "Stable error code.",
+                    "type": "string"
+                  },
+                  "error_description": {
+                    "description": "The message again, under the name OAuth clients read (RFC 6749 section 5.2); sent by the token endpoints only.",
+                    "type": "string"
+                  },
+                  "message": {
+                    "description": "Client-safe explanation.",
+                    "type": "string"
+                  },
+                  "reason": {
+                    "description": "A finer code under `error`: for `invalid_token` the reason the access token was refused, for `invalid_grant` why the grant was refused.",
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "error",
+                  "message"
+                ],
+                "type": "object"
+              },
+              "Health": {
+                "properties": {
+                  "accounts": {
+                    "description": "The account store.",
+                    "enum": [
+                      "down",
+                      "up"
+                    ]
+                  },
+                  "error": {
+                    "description": "Present when a store is down.",
+                    "enum": [
+                      "session_store_unavailable",
+                      "store_unavailable"
+                    ]
+                  },
+                  "status": {
+                    "enum": [
+                      "ok",
+                      "unavailable"
+                    ]
+                  },
+                  "store": {
+                    "description": "The session store.",
+                    "enum": [
+                      "down",
+                      "up"
+                    ]
+                  }
+                },
+                "required": [
+                  "accounts",
+                  "status",
+                  "store"
+                ],
+                "type": "object"
+              },
+              "InvalidTokenError": {
+                "allOf": [
+                  {
+                    "$ref": "#/components/schemas/Error"
+                  },
+                  {
+                    "properties": {
+                      "error": {
+                        "const": "invalid_token"
+                      },
+                      "reason": {
+                        "enum": [
+                          "account_unavailable",
+                          "alg_mismatch",
+                          "alg_none",
+                          "bad_signature",
+                          "embedded_key_refused",
+                          "expired",
+                          "issued_in_future",
+                          "key_use_mismatch",
+                          "malformed",
+                          "missing_claim",
+                          "missing_kid",
+                          "not_yet_valid",
+                          "revoked",
+                          "too_large",
+                          "unknown_kid",
+                          "unsupported_crit",
+                          "wrong_audience",
+                          "wrong_issuer",
+                          "wrong_type"
+                        ]
+                      }
+                    },
+                    "required": [
+                      "reason"
+                    ]
+                  }
+                ],
+                "description": "A refused access token (401 `invalid_token`), with the refusal's reason."
+              },
+              "JSONWebKey": {
+                "description": "A public signing key (RFC 7517). Symmetric keys are never published.",
+                "properties": {
+                  "alg": {
+                    "examples": [
+                      "EdDSA",
+                      "ES256",
+                      "RS256"
+                    ],
+                    "type": "string"
+                  },
+                  "crv": {
+                    "examples": [
+                      "Ed25519",
+                      "P-256"
+                    ],
+                    "type": "string"
+                  },
+                  "e": {
+                    "type": "string"
+                  },
+                  "kid": {
+                    "type": "string"
+                  },
+                  "kty": {
+                    "enum": [
+                      "EC",
+                      "OKP",
+                      "RSA"
+                    ]
+                  },
+                  "n": {
+                    "type": "string"
+                  },
+                  "use": {
+                    "const": "sig"
+                  },
+                  "x": {
+                    "type": "string"
+                  },
+                  "y": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "alg",
+                  "kid",
+                  "kty",
+                  "use"
+                ],
+                "type": "object"
+              },
+              "JSONWebKeySet": {
+                "properties": {
+                  "keys": {
+                    "items": {
+                      "$ref": "#/components/schemas/JSONWebKey"
+                    },
+                    "type": "array"
+                  }
+                },
+                "required": [
+                  "keys"
+                ],
+                "type": "object"
+              },
+              "Me": {
+                "oneOf": [
+                  {
+                    "$ref": "#/components/schemas/SessionCaller"
+                  },
+                  {
+                    "$ref": "#/components/schemas/TokenCaller"
+                  }
+                ]
+              },
+              "OAuthError": {
+                "allOf": [
+                  {
+                    "$ref": "#/components/schemas/Error"
+                  },
+                  {
+                    "required": [
+                      "error_description"
+                    ]
+                  }
+                ],
+                "description": "An error of `/api/token` or `/api/token/revoke` (RFC 6749 section 5.2): the general error with `error_description` always present."
+              },
+              "OpenAPIDocument": {
+                "description": "This document.",
+                "properties": {
+                  "openapi": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "openapi"
+                ],
+                "type": "object"
+              },
+              "OpenIDProviderMetadata": {
+                "description": "OpenID Connect Discovery 1.0 provider metadata: the RFC 8414 fields and the OpenID ones.",
+                "properties": {
+                  "authorization_endpoint": {
+                    "description": "`GET /authorize`: the authorization code flow with PKCE S256 (docs/oauth.md).",
+                    "type": "string"
+                  },
+                  "authorization_response_iss_parameter_supported": {
+                    "const": true
+                  },
+                  "backchannel_logout_session_supported": {
+                    "type": "boolean"
+                  },
+                  "backchannel_logout_supported": {
+                    "type": "boolean"
+                  },
+                  "claims_parameter_supported": {
+                    "type": "boolean"
+                  },
+                  "claims_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "code_challenge_methods_supported": {
+                    "items": {
+                      "const": "S256"
+                    },
+                    "type": "array"
+                  },
+                  "end_session_endpoint": {
+                    "description": "`GET /end-session` (OpenID Connect RP-Initiated Logout 1.0).",
+                    "type": "string"
+                  },
+                  "grant_types_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "id_token_signing_alg_values_supported": {
+                    "description": "RS256 unless `--id-token-algorithm` says otherwise.",
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "introspection_endpoint": {
+                    "description": "`POST /introspect` (RFC 7662), for confidential clients.",
+                    "type": "string"
+                  },
+                  "introspection_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "issuer": {
+                    "description": "This server's issuer identifier (`--issuer`); every endpoint below is under it.",
+                    "type": "string"
+                  },
+                  "jwks_uri": {
+                    "type": "string"
+                  },
+                  "prompt_values_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "request_parameter_supported": {
+                    "type": "boolean"
+                  },
+                  "request_uri_parameter_supported": {
+                    "type": "boolean"
+                  },
+                  "response_modes_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "response_types_supported": {
+                    "items": {
+                      "const": "code"
+                    },
+                    "type": "array"
+                  },
+                  "revocation_endpoint": {
+                    "description": "`POST /revoke` (RFC 7009).",
+                    "type": "string"
+                  },
+                  "revocation_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "scopes_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "service_documentation": {
+                    "type": "string"
+                  },
+                  "subject_types_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "token_endpoint": {
+                    "description": "`POST /token`: `authorization_code`, `refresh_token`, `client_credentials`.",
+                    "type": "string"
+                  },
+                  "token_endpoint_auth_methods_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "token_endpoint_auth_signing_alg_values_supported": {
+                    "items": {
+                      "type": "string"
+                    },
+                    "type": "array"
+                  },
+                  "userinfo_endpoint": {
+                    "description": "`GET|POST /userinfo` (OpenID Connect Core section 5.3).",
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "issuer",
+                  "authorization_endpoint",
+                  "token_endpoint",
+                  "jwks_uri",
+                  "response_types_supported",
+                  "code_challenge_methods_supported",
+                  "userinfo_endpoint",
+                  "subject_types_supported",
+                  "id_token_signing_alg_values_supported"
+                ],
+                "type": "object"
+              },
+              "PasswordChangeRequest": {
+                "description": "Unknown members are ignored. `new_password` follows the registration rules (400 `weak_password`, checked before the current password) and must differ from the current one (checked after it).",
+                "properties": {
+                  "current_password": {
+                    "type": "string"
+                  },
+                  "new_password": {
+                    "minLength": 12,
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "current_password",
+                  "new_password"
+                ],
+                "type": "object"
+              },
+              "PasswordGrantForm": {
+                "description": "`PasswordGrantRequest` as a form (every value a string).",
+                "properties": {
+                  "client_id": {
+                    "const": "cloakroom",
+                    "description": "This server's own client, the only one."
+                  },
+                  "grant_type": {
+                    "const": "password"
+                  },
+                  "password": {
+                    "type": "string"
+                  },
+                  "scope": {
+                    "type": "string"
+                  },
+                  "username": {
+                    "minLength": 1,
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "username",
+                  "password"
+                ],
+                "type": "object"
+              },
+              "PasswordGrantRequest": {
+                "description": "Token sign-in with a username and password (RFC 6749 section 4.3). `grant_type` may be left out. Unknown parameters are ignored; a known one must be a string (JSON `null` counts as absent). A requested `scope` is not granted. `client_id`, if given, must be the server's own (`cloakroom`), else 401 `invalid_client`.",
+                "properties": {
+                  "client_id": {
+                    "description": "This server's own client, the only one (JSON `null` counts as absent).",
+                    "enum": [
+                      "cloakroom",
+                      null
+                    ]
+                  },
+                  "grant_type": {
+                    "enum": [
+                      "password",
+                      null
+                    ]
+                  },
+                  "password": {
+                    "type": "string"
+                  },
+                  "scope": {
+                    "type": [
+                      "string",
+                      "null"
+                    ]
+                  },
+                  "username": {
+                    "minLength": 1,
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "username",
+                  "password"
+                ],
+                "type": "object"
+              },
+              "ReauthenticationRequest": {
+                "description": "Optional body of the requests that end other sessions: the account's password, needed when the caller did not sign in (or re-enter the password) in the last 5 minutes, and always from a token caller. Read only when the request has a body (`Content-Length` other than 0, or `Transfer-Encoding`); then it must be JSON. Unknown members are ignored.",
+                "properties": {
+                  "password": {
+                    "type": [
+                      "string",
+                      "null"
+                    ]
+                  }
+                },
+                "type": "object"
+              },
+              "RefreshTokenGrantForm": {
+                "description": "`RefreshTokenGrantRequest` as a form (every value a string).",
+                "properties": {
+                  "client_id": {
+                    "const": "cloakroom",
+                    "description": "This server's own client, the only one."
+                  },
+                  "grant_type": {
+                    "const": "refresh_token"
+                  },
+                  "refresh_token": {
+                    "minLength": 1,
+                    "type": "string"
+                  },
+                  "scope": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "grant_type",
+                  "refresh_token"
+                ],
+                "type": "object"
+              },
+              "RefreshTokenGrantRequest": {
+                "description": "A refresh (RFC 6749 section 6): a new token pair; the presented refresh token is used up. (Without `grant_type`, a body with `refresh_token` and no `username` is taken as a refresh too.) With `--token-transport cookie` the refresh token may come from its cookie instead. Unknown parameters are ignored; a known one must be a string.",
+                "properties": {
+                  "client_id": {
+                    "description": "This server's own client, the only one (JSON `null` counts as absent).",
+                    "enum": [
+                      "cloakroom",
+                      null
+                    ]
+                  },
+                  "grant_type": {
+                    "const": "refresh_token"
+                  },
+                  "refresh_token": {
+                    "minLength": 1,
+                    "type": "string"
+                  },
+                  "scope": {
+                    "type": [
+                      "string",
+                      "null"
+                    ]
+                  }
+                },
+                "required": [
+                  "grant_type",
+                  "refresh_token"
+                ],
+                "type": "object"
+              },
+              "RegistrationRequest": {
+                "description": "Unknown members are ignored. The server's rules, checked after the shape: the username, trimmed of surrounding white space, is 1-64 characters of letters, digits and `. _ - @ +` (400 `invalid_username`); the password is at least 12 characters (grapheme clusters), at most 1024 bytes of UTF-8, not only white space, not in the list of common and breached passwords, and not built on the username or the service's name (400 `weak_password`).",
+                "properties": {
+                  "password": {
+                    "minLength": 12,
+                    "type": "string"
+                  },
+                  "remember": {
+                    "description": "\"Keep me signed in\": also set the HttpOnly remember cookie `cloakroom-remember` (`__Host-cloakroom-remember` with `--secure`), which signs this browser in again once its session has ended, for `--remember-lifetime` (default 30 days) from this sign-in; each use rotates it, and a copied cookie used twice ends every session and token of the account. A session it signs in asks for the password before sensitive actions (403 `reauthentication_required`).",
+                    "type": "boolean"
+                  },
+                  "username": {
+                    "maxLength": 64,
+                    "minLength": 1,
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "username",
+                  "password"
+                ],
+                "type": "object"
+              },
+              "RevokedCounts": {
+                "properties": {
+                  "refreshTokensRevoked": {
+                    "description": "Refresh tokens deleted.",
+                    "minimum": 0,
+                    "type": "integer"
+                  },
+                  "revoked": {
+                    "description": "Sessions ended.",
+                    "minimum": 0,
+                    "type": "integer"
+                  }
+                },
+                "required": [
+                  "refreshTokensRevoked",
+                  "revoked"
+                ],
+                "type": "object"
+              },
+              "Session": {
+                "description": "One session of the user. Times are ISO 8601 in UTC.",
+                "properties": {
+                  "absoluteExpiresAt": {
+                    "format": "date-time",
+                    "type": "string"
+                  },
+                  "authenticatedAt": {
+                    "description": "The sign-in.",
+                    "format": "date-time",
+                    "type": "string"
+                  },
+                  "createdAt": {
+                    "format": "date-time",
+                    "type": "string"
+                  },
+                  "current": {
+                    "description": "The session of this request.",
+                    "type": "boolean"
+                  },
+                  "expiresAt": {
+                    "description": "The earlier of the two below.",
+                    "format": "date-time",
+                    "type": "string"
+                  },
+                  "id": {
+                    "description": "The session's public handle (not the cookie value), for `DELETE /api/sessions/{id}`.",
+                    "type": "string"
+                  },
+                  "idleExpiresAt": {
+                    "format": "date-time",
+                    "type": "string"
+                  },
+                  "ipAddress": {
+                    "type": "string"
+                  },
+                  "lastSeenAt": {
+                    "format": "date-time",
+                    "type": "string"
+                  },
+                  "userAgent": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "absoluteExpiresAt",
+                  "createdAt",
+                  "current",
+                  "expiresAt",
+                  "id",
+                  "idleExpiresAt",
+                  "lastSeenAt"
+                ],
+                "type": "object"
+              },
+              "SessionCaller": {
+                "description": "A caller signed in by the session cookie.",
+                "properties": {
+                  "session": {
+                    "$ref": "#/components/schemas/Session"
+                  },
+                  "user": {
+                    "$ref": "#/components/schemas/User"
+                  }
+                },
+                "required": [
+                  "session",
+                  "user"
+                ],
+                "type": "object"
+              },
+              "SessionData": {
+                "properties": {
+                  "data": {
+                    "additionalProperties": true,
+                    "description": "Every key of the caller's session with its JSON value.",
+                    "type": "object"
+                  }
+                },
+                "required": [
+                  "data"
+                ],
+                "type": "object"
+              },
+              "SessionList": {
+                "properties": {
+                  "sessions": {
+                    "description": "Live sessions, most recently seen first; `current` marks the caller's.",
+                    "items": {
+                      "$ref": "#/components/schemas/Session"
+                    },
+                    "type": "array"
+                  }
+                },
+                "required": [
+                  "sessions"
+                ],
+                "type": "object"
+              },
+              "SessionValue": {
+                "properties": {
+                  "key": {
+                    "type": "string"
+                  },
+                  "value": {
+                    "description": "The JSON value as stored (any JSON value)."
+                  }
+                },
+                "required": [
+                  "key",
+                  "value"
+                ],
+                "type": "object"
+              },
+              "TokenCaller": {
+                "description": "A caller signed in by an access token.",
+                "properties": {
+                  "token": {
+                    "$ref": "#/components/schemas/AccessTokenInfo"
+                  },
+                  "user": {
+                    "$ref": "#/components/schemas/User"
+                  }
+                },
+                "required": [
+                  "token",
+                  "user"
+                ],
+                "type": "object"
+              },
+              "TokenRequest": {
+                "oneOf": [
+                  {
+                    "$ref": "#/components/schemas/PasswordGrantRequest"
+                  },
+                  {
+                    "$ref": "#/components/schemas/RefreshTokenGrantRequest"
+                  }
+                ]
+              },
+              "TokenRequestForm": {
+                "oneOf": [
+                  {
+                    "$ref": "#/components/schemas/PasswordGrantForm"
+                  },
+                  {
+                    "$ref": "#/components/schemas/RefreshTokenGrantForm"
+                  }
+                ]
+              },
+              "TokenResponse": {
+                "description": "RFC 6749 section 5.1. With `--token-transport cookie` the two tokens travel in HttpOnly cookies (`cloakroom-at`, `cloakroom-rt`) and are left out of the body.",
+                "properties": {
+                  "access_token": {
+                    "description": "A JWT (RFC 9068, `typ: at+jwt`).",
+                    "type": "string"
+                  },
+                  "expires_in": {
+                    "description": "Seconds the access token is valid.",
+                    "minimum": 1,
+                    "type": "integer"
+                  },
+                  "refresh_token": {
+                    "description": "Opaque, 256 random bits.",
+                    "type": "string"
+                  },
+                  "refresh_token_expires_in": {
+                    "description": "Seconds the refresh token is valid if unused.",
+                    "minimum": 0,
+                    "type": "integer"
+                  },
+                  "scope": {
+                    "description": "The scope granted: the password grant grants none (an empty string).",
+                    "type": "string"
+                  },
+                  "token_type": {
+                    "const": "Bearer"
+                  }
+                },
+                "required": [
+                  "expires_in",
+                  "refresh_token_expires_in",
+                  "scope",
+                  "token_type"
+                ],
+                "type": "object"
+              },
+              "TokenRevocationForm": {
+                "description": "`TokenRevocationRequest` as a form (every value a string).",
+                "properties": {
+                  "token": {
+                    "minLength": 1,
+                    "type": "string"
+                  },
+                  "token_type_hint": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "token"
+                ],
+                "type": "object"
+              },
+              "TokenRevocationRequest": {
+                "description": "RFC 7009: a refresh token or an access token. `token_type_hint` is accepted and ignored. With `--token-transport cookie` the token may come from the token cookies instead (then `token` may be left out). Unknown parameters are ignored; a known one must be a string.",
+                "properties": {
+                  "token": {
+                    "minLength": 1,
+                    "type": "string"
+                  },
+                  "token_type_hint": {
+                    "type": [
+                      "string",
+                      "null"
+                    ]
+                  }
+                },
+                "required": [
+                  "token"
+                ],
+                "type": "object"
+              },
+              "User": {
+                "properties": {
+                  "id": {
+                    "type": "string"
+                  },
+                  "username": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "id",
+                  "username"
+                ],
+                "type": "object"
+              }
+            },
+            "securitySchemes": {
+              "bearerAuth": {
+                "bearerFormat": "JWT",
+                "description": "An access token from `POST /api/token` (RFC 9068 JWT, EdDSA by default; verify with `/.well-known/jwks.json`). A refused token is 401 `invalid_token` with `WWW-Authenticate` and a `reason`. With `--token-transport cookie` the token travels in the HttpOnly cookie `cloakroom-at` instead (`__Host-cloakroom-at` with `--secure`), under the session cookie's CSRF rule. A response to a Bearer request is `Cache-Control: no-store` with `Vary: Authorization`.",
+                "scheme": "bearer",
+                "type": "http"
+              },
+              "sessionCookie": {
+                "description": "The session cookie set by `/api/register` and `/api/login`: an opaque 256-bit ID, HttpOnly, SameSite=Lax. Its name is `cloakroom` over plain HTTP and `__Host-cloakroom` with `--secure` (the base name follows `--cookie-name`). A cookie-authenticated request that changes state (POST, PUT, DELETE) must send `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token` (403 `csrf_header_missing` otherwise); an `X-CSRF-Token` must match the session's token (403 `csrf_token_invalid`).",
+                "in": "cookie",
+                "name": "cloakroom",
+                "type": "apiKey"
               }
             }
-          }
-        },
-        "security": [],
-        "summary": "This document",
-        "tags": [
-          "operations"
-        ]
-      }
-    }
-  },
-  "security": [],
-  "servers": [
-    {
-      "description": "`cloakroom serve` with its defaults",
-      "url": "http://127.0.0.1:8080"
-    }
-  ],
-  "tags": [
-    {
-      "description": "Accounts and cookie sessions.",
-      "name": "sessions"
-    },
-    {
-      "description": "Token sign-in, refresh, revocation and the signing keys.",
-      "name": "tokens"
-    },
-    {
-      "description": "Small JSON values in the caller's session.",
-      "name": "session-data"
-    },
-    {
-      "description": "Health check, metrics and this document.",
-      "name": "operations"
-    }
-  ]
-}
-"""#
+          },
+          "info": {
+            "description": "The JSON API of the Cloakroom server: sign-in with sessions, token sign-in, the session data API and the operational endpoints. The HTML pages (`/`, `/login`, `/register`, `/account`, `/logout`, `/account/...`, `/assets/...`) are not part of it, nor are the OAuth 2.1 / OpenID Connect endpoints (`/authorize`, `/token`, `/revoke`, `/introspect`, `/userinfo`), which follow their RFCs and are described in docs/oauth.md; their metadata documents are here. Prose reference: docs/http-api.md and docs/tokens.md.\n\nRules for every route:\n- Every error is JSON `{\"error\": CODE, \"message\": TEXT}` (schema `Error`) with `Cache-Control: no-store`; the token endpoints add `error_description` (RFC 6749 section 5.2), a refused access token adds `reason`. Clients ignore members they do not know; request bodies may carry unknown members too (they are ignored).\n- Before any route: a `Host` this server does not answer for is 421 `misdirected_request` (not for `/healthz`); a state-changing request (POST, PUT, DELETE) with a foreign `Origin` or `Sec-Fetch-Site: cross-site` is 403 `cross_origin_request`; a header block over 80 KiB is 431 and a request the HTTP parser refuses is 400 `malformed_request` (then the connection closes).\n- A cookie-authenticated API request that changes state must send `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token` (403 `csrf_header_missing`).\n- `HEAD` is answered wherever `GET` is. A known path asked with another method is 405 `method_not_allowed` with `Allow` (`components/responses/MethodNotAllowed`); `OPTIONS` is 204 with `Allow`. An unknown path is 404 `not_found` (`components/responses/NotFound`).\n- A request whose session changed while it ran may get 409 `session_conflict` after the write's retries, and any route 503 `session_store_unavailable` when the session store cannot be reached.\n- Responses carry `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`, `Referrer-Policy`, `Cross-Origin-Opener-Policy`, `Permissions-Policy` and `Content-Security-Policy` (and `Strict-Transport-Security` with `--secure`); a response to a signed-in caller is `Cache-Control: no-store` with `Vary: Cookie`, to a Bearer request with `Vary: Authorization`.",
+            "summary": "Sign-in, sessions and tokens.",
+            "title": "Cloakroom JSON API",
+            "version": "1.0.0"
+          },
+          "openapi": "3.1.0",
+          "paths": {
+            "/.well-known/jwks.json": {
+              "get": {
+                "description": "Keys that verify now, including a next key published before it signs (see docs/tokens.md). Cacheable for 5 minutes. `HEAD` is answered too.",
+                "operationId": "jwks",
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/IfNoneMatch"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/jwk-set+json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/JSONWebKeySet"
+                        }
+                      }
+                    },
+                    "description": "The key set.",
+                    "headers": {
+                      "Cache-Control": {
+                        "required": true,
+                        "schema": {
+                          "const": "public, max-age=300"
+                        }
+                      },
+                      "ETag": {
+                        "required": true,
+                        "schema": {
+                          "pattern": "^\"[0-9a-f]{32}\"$",
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "304": {
+                    "description": "`If-None-Match` matches the current key set.",
+                    "headers": {
+                      "Cache-Control": {
+                        "required": true,
+                        "schema": {
+                          "const": "public, max-age=300"
+                        }
+                      },
+                      "ETag": {
+                        "required": true,
+                        "schema": {
+                          "pattern": "^\"[0-9a-f]{32}\"$",
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "malformed_request"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "session_store_unavailable"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [],
+                "summary": "The public keys that verify access tokens (JWK Set)",
+                "tags": [
+                  "tokens"
+                ]
+              }
+            },
+            "/.well-known/oauth-authorization-server": {
+              "get": {
+                "description": "RFC 8414 authorization server metadata (the OpenID document without its OpenID fields). Cacheable for 5 minutes; `HEAD` is answered too.",
+                "operationId": "authorizationServerMetadata",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/AuthorizationServerMetadata"
+                        }
+                      }
+                    },
+                    "description": "The metadata document.",
+                    "headers": {
+                      "Cache-Control": {
+                        "required": true,
+                        "schema": {
+                          "const": "public, max-age=300"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": []
+              }
+            },
+            "/.well-known/openid-configuration": {
+              "get": {
+                "description": "OpenID Connect Discovery: where the OAuth endpoints are and what they support. The OAuth endpoints themselves (`/authorize`, `/token`, `/revoke`, `/introspect`, `/userinfo`) follow their RFCs and are described in docs/oauth.md. Cacheable for 5 minutes; `HEAD` is answered too.",
+                "operationId": "openIDConfiguration",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/OpenIDProviderMetadata"
+                        }
+                      }
+                    },
+                    "description": "The metadata document.",
+                    "headers": {
+                      "Cache-Control": {
+                        "required": true,
+                        "schema": {
+                          "const": "public, max-age=300"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": []
+              }
+            },
+            "/api/login": {
+              "post": {
+                "description": "Signs the request's session in under a new ID (a session cookie sent along is the session that is signed in, under the CSRF rule). Ignores `Authorization`. Throttled per account and source (client address or known device) and per client address.",
+                "operationId": "login",
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/KnownDeviceCookie"
+                  }
+                ],
+                "requestBody": {
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/Credentials"
+                      }
+                    }
+                  },
+                  "required": true
+                },
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SessionCaller"
+                        }
+                      }
+                    },
+                    "description": "Signed in.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Set-Cookie": {
+                        "$ref": "#/components/headers/SetSignInCookies"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_json",
+                                    "invalid_request",
+                                    "malformed_request"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_json` (not JSON, not UTF-8), `invalid_request` (a member missing or not a string) (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "invalid_credentials"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The username or password is incorrect (the same answer and work for an unknown user). No `WWW-Authenticate`: the credentials travel in the body.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "account_disabled",
+                                    "cross_origin_request",
+                                    "csrf_header_missing",
+                                    "csrf_token_invalid"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`account_disabled` (told only after a correct password); `cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "409": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "too_many_sessions"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The account already has `--max-sessions-per-user` sessions and `--session-overflow refuse`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "413": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "payload_too_large"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The body is over 64 KiB.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "415": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "unsupported_media_type"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`Content-Type` is not `application/json`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "429": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "too_many_attempts"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "Too many failed sign-ins or registrations (docs/security.md, Lockout policy). Failures on one account from one source (a client address, a browser with the account's known-device cookie, or the signed-in session re-entering its password): 3 free, then waits doubling from 1 s up to 60 s, locked for 15 minutes at 10. On one account from every unknown source together: 10 free, then waits up to 60 s, never locked. From one client address on any account: 20 free, locked at 100. Registrations: 10 an hour per client address, every attempt counted.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "server_busy",
+                                    "session_store_unavailable",
+                                    "store_unavailable"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `server_busy` (the password hashing queue is full), `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [],
+                "summary": "Sign in with a username and password (new session ID)",
+                "tags": [
+                  "sessions"
+                ]
+              }
+            },
+            "/api/logout": {
+              "post": {
+                "description": "With an access token: the token goes on the deny-list and its refresh-token family is revoked. Else the request's session ends (its cookie is expired). Without either it still answers 204. The body is not read.",
+                "operationId": "logout",
+                "responses": {
+                  "204": {
+                    "description": "Signed out.",
+                    "headers": {
+                      "Clear-Site-Data": {
+                        "$ref": "#/components/headers/ClearSiteData"
+                      },
+                      "Set-Cookie": {
+                        "$ref": "#/components/headers/SetCookieSometimes"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_request",
+                                    "malformed_request"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/InvalidTokenError"
+                        }
+                      }
+                    },
+                    "description": "A refused access token: `invalid_token` with a `reason` (`revoked`, `expired`, `bad_signature` ...; `account_unavailable` when its user was deleted or disabled).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "WWW-Authenticate": {
+                        "$ref": "#/components/headers/WWWAuthenticate"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "cross_origin_request",
+                                    "csrf_header_missing",
+                                    "csrf_token_invalid"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "session_store_unavailable"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "sessionCookie": []
+                  },
+                  {
+                    "bearerAuth": []
+                  },
+                  {}
+                ],
+                "summary": "End this session, or (with a Bearer token) revoke that token and its sign-in",
+                "tags": [
+                  "sessions"
+                ]
+              }
+            },
+            "/api/me": {
+              "get": {
+                "description": "By session cookie or by `Authorization: Bearer` (the token wins when both are sent). `HEAD` is answered too.",
+                "operationId": "me",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Me"
+                        }
+                      }
+                    },
+                    "description": "The caller.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_request",
+                                    "malformed_request"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "anyOf": [
+                            {
+                              "$ref": "#/components/schemas/InvalidTokenError"
+                            },
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/Error"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "const": "unauthenticated"
+                                    }
+                                  }
+                                }
+                              ]
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`unauthenticated` (no one is signed in: `WWW-Authenticate: Bearer realm=\"cloakroom\"`); `invalid_token` (a refused access token, with a `reason`).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "WWW-Authenticate": {
+                        "$ref": "#/components/headers/WWWAuthenticate"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "session_store_unavailable",
+                                    "store_unavailable"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "sessionCookie": []
+                  },
+                  {
+                    "bearerAuth": []
+                  }
+                ],
+                "summary": "Who am I, and by which session or token",
+                "tags": [
+                  "sessions"
+                ]
+              }
+            },
+            "/api/password": {
+              "post": {
+                "description": "Ends every other session and every token of the account; a session caller stays signed in under a new session ID (new cookie), a token caller signs in again. The body is checked before the caller (an unauthenticated request with a bad body gets 400 or 415). A wrong current password is throttled like a sign-in.",
+                "operationId": "changePassword",
+                "requestBody": {
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/PasswordChangeRequest"
+                      }
+                    }
+                  },
+                  "required": true
+                },
+                "responses": {
+                  "204": {
+                    "description": "Changed.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Set-Cookie": {
+                        "$ref": "#/components/headers/SetCookieSometimes"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_json",
+                                    "invalid_request",
+                                    "malformed_request",
+                                    "weak_password"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_json`, `invalid_request` (a member missing or not a string; or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers), `weak_password` (the new password breaks the rules or equals the current one) (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "anyOf": [
+                            {
+                              "$ref": "#/components/schemas/InvalidTokenError"
+                            },
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/Error"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "enum": [
+                                        "invalid_credentials",
+                                        "unauthenticated"
+                                      ]
+                                    }
+                                  }
+                                }
+                              ]
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`unauthenticated` and `invalid_token` as for `/api/me` (with `WWW-Authenticate`); `invalid_credentials` for a wrong `current_password` (no `WWW-Authenticate`).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "WWW-Authenticate": {
+                        "$ref": "#/components/headers/WWWAuthenticateSometimes"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "cross_origin_request",
+                                    "csrf_header_missing",
+                                    "csrf_token_invalid"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "413": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "payload_too_large"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The body is over 64 KiB.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "415": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "unsupported_media_type"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`Content-Type` is not `application/json`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "429": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "too_many_attempts"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "Too many failed sign-ins or registrations (docs/security.md, Lockout policy). Failures on one account from one source (a client address, a browser with the account's known-device cookie, or the signed-in session re-entering its password): 3 free, then waits doubling from 1 s up to 60 s, locked for 15 minutes at 10. On one account from every unknown source together: 10 free, then waits up to 60 s, never locked. From one client address on any account: 20 free, locked at 100. Registrations: 10 an hour per client address, every attempt counted.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "server_busy",
+                                    "session_store_unavailable",
+                                    "store_unavailable"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `server_busy` (the password hashing queue is full), `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "sessionCookie": []
+                  },
+                  {
+                    "bearerAuth": []
+                  }
+                ],
+                "summary": "Change my password",
+                "tags": [
+                  "sessions"
+                ]
+              }
+            },
+            "/api/register": {
+              "post": {
+                "description": "Creates the account and signs the request's session in (a new session ID; a session cookie sent along is the session that is signed in, under the CSRF rule). A taken username costs the same hashing work as a success. Ignores `Authorization`. Every attempt from a client address counts towards its 10 registrations an hour, successful or not.",
+                "operationId": "register",
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/KnownDeviceCookie"
+                  }
+                ],
+                "requestBody": {
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/RegistrationRequest"
+                      }
+                    }
+                  },
+                  "required": true
+                },
+                "responses": {
+                  "201": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SessionCaller"
+                        }
+                      }
+                    },
+                    "description": "Registered and signed in.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Set-Cookie": {
+                        "$ref": "#/components/headers/SetSignInCookies"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_json",
+                                    "invalid_request",
+                                    "invalid_username",
+                                    "malformed_request",
+                                    "weak_password"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_json` (not JSON, not UTF-8), `invalid_request` (a member missing or not a string), `invalid_username`, `weak_password` (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "cross_origin_request",
+                                    "csrf_header_missing",
+                                    "csrf_token_invalid",
+                                    "registration_closed"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`registration_closed` (`--close-registration`); `cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "409": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "username_taken"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The username is taken.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "413": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "payload_too_large"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The body is over 64 KiB.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "415": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "unsupported_media_type"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`Content-Type` is not `application/json`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "429": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "too_many_attempts"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "Too many failed sign-ins or registrations (docs/security.md, Lockout policy). Failures on one account from one source (a client address, a browser with the account's known-device cookie, or the signed-in session re-entering its password): 3 free, then waits doubling from 1 s up to 60 s, locked for 15 minutes at 10. On one account from every unknown source together: 10 free, then waits up to 60 s, never locked. From one client address on any account: 20 free, locked at 100. Registrations: 10 an hour per client address, every attempt counted.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "server_busy",
+                                    "session_store_unavailable",
+                                    "store_unavailable"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `server_busy` (the password hashing queue is full), `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [],
+                "summary": "Create an account and sign in",
+                "tags": [
+                  "sessions"
+                ]
+              }
+            },
+            "/api/session/data": {
+              "get": {
+                "description": "Works without a sign-in (an anonymous visitor has a session too); no session yet is an empty object. `HEAD` is answered too.",
+                "operationId": "getSessionData",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SessionData"
+                        }
+                      }
+                    },
+                    "description": "The session's data."
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_request",
+                                    "malformed_request"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/InvalidTokenError"
+                        }
+                      }
+                    },
+                    "description": "A refused access token in `Authorization` (`invalid_token`, with a `reason`): a token is checked here though the data belongs to the session.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "WWW-Authenticate": {
+                        "$ref": "#/components/headers/WWWAuthenticate"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "session_store_unavailable"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "sessionCookie": []
+                  },
+                  {}
+                ],
+                "summary": "Every value stored in my session",
+                "tags": [
+                  "session-data"
+                ]
+              }
+            },
+            "/api/session/data/{key}": {
+              "delete": {
+                "description": "Answers 204 whether or not the key held a value.",
+                "operationId": "deleteSessionValue",
+                "responses": {
+                  "204": {
+                    "description": "Removed (or there was nothing).",
+                    "links": {
+                      "GetStoredValue": {
+                        "$ref": "#/components/links/GetStoredValue"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_request",
+                                    "malformed_request"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_request` (a key outside the rules; or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers) (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/InvalidTokenError"
+                        }
+                      }
+                    },
+                    "description": "A refused access token in `Authorization` (`invalid_token`, with a `reason`): a token is checked here though the data belongs to the session.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "WWW-Authenticate": {
+                        "$ref": "#/components/headers/WWWAuthenticate"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "cross_origin_request",
+                                    "csrf_header_missing",
+                                    "csrf_token_invalid"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "409": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "session_conflict"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The session kept changing concurrently through every retry of the write.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "session_store_unavailable"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "sessionCookie": []
+                  },
+                  {}
+                ],
+                "summary": "Remove a value from my session",
+                "tags": [
+                  "session-data"
+                ]
+              },
+              "get": {
+                "description": "`HEAD` is answered too.",
+                "operationId": "getSessionValue",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SessionValue"
+                        }
+                      }
+                    },
+                    "description": "The value, as stored."
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_request",
+                                    "malformed_request"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_request` (a key outside the rules; or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers) (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/InvalidTokenError"
+                        }
+                      }
+                    },
+                    "description": "A refused access token in `Authorization` (`invalid_token`, with a `reason`): a token is checked here though the data belongs to the session.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "WWW-Authenticate": {
+                        "$ref": "#/components/headers/WWWAuthenticate"
+                      }
+                    }
+                  },
+                  "404": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "key_not_found"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "No value under this key.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "session_store_unavailable"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "sessionCookie": []
+                  },
+                  {}
+                ],
+                "summary": "One value of my session",
+                "tags": [
+                  "session-data"
+                ]
+              },
+              "parameters": [
+                {
+                  "$ref": "#/components/parameters/SessionDataKey"
+                }
+              ],
+              "put": {
+                "description": "Creates the session if there is none (its cookie comes back). The value is stored and echoed as sent (trimmed of surrounding white space), so it must be strict RFC 8259: no byte-order mark, trailing comma, repeated member name, control character or lone surrogate in a string, or number beyond the range of a double, and at most 32 levels of nesting (else 400 `invalid_json`). At most 8 KiB a value; a session holds at most 64 keys and 16 KiB (keys and values). A sign-in starts a new session: data stored before it is left behind.",
+                "operationId": "putSessionValue",
+                "requestBody": {
+                  "content": {
+                    "application/json": {
+                      "schema": {}
+                    }
+                  },
+                  "description": "Any JSON value.",
+                  "required": true
+                },
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SessionValue"
+                        }
+                      }
+                    },
+                    "description": "Stored.",
+                    "headers": {
+                      "Set-Cookie": {
+                        "$ref": "#/components/headers/SetCookieSometimes"
+                      }
+                    },
+                    "links": {
+                      "DeleteStoredValue": {
+                        "$ref": "#/components/links/DeleteStoredValue"
+                      },
+                      "GetStoredValue": {
+                        "$ref": "#/components/links/GetStoredValue"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_json",
+                                    "invalid_request",
+                                    "malformed_request"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_json` (not one strict JSON value, not UTF-8), `invalid_request` (a key outside the rules; or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers) (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/InvalidTokenError"
+                        }
+                      }
+                    },
+                    "description": "A refused access token in `Authorization` (`invalid_token`, with a `reason`): a token is checked here though the data belongs to the session.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "WWW-Authenticate": {
+                        "$ref": "#/components/headers/WWWAuthenticate"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "cross_origin_request",
+                                    "csrf_header_missing",
+                                    "csrf_token_invalid"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "409": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "session_conflict"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The session kept changing concurrently through every retry of the write.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "413": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "payload_too_large",
+                                    "session_data_too_large"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The value is over 8 KiB, or the session would hold more than 64 keys or 16 KiB.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "415": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "unsupported_media_type"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`Content-Type` is not `application/json`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "session_store_unavailable"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "sessionCookie": []
+                  },
+                  {}
+                ],
+                "summary": "Store a JSON value in my session",
+                "tags": [
+                  "session-data"
+                ]
+              }
+            },
+            "/api/sessions": {
+              "delete": {
+                "description": "Ends every other session of the account and revokes every token of it (a token caller's own access token included). Needs a sign-in in the last 5 minutes or the password (ASVS 7.5.2); a token caller always gives it. A wrong password is throttled like a sign-in. With sessions kept in cookies (`--store cookie`), every other cookie of the account stops opening, and `revoked` is 0: the server cannot count them.",
+                "operationId": "revokeOtherSessions",
+                "requestBody": {
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/ReauthenticationRequest"
+                      }
+                    }
+                  },
+                  "required": false
+                },
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RevokedCounts"
+                        }
+                      }
+                    },
+                    "description": "Revoked.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_json",
+                                    "invalid_request",
+                                    "malformed_request"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_json` (not JSON), `invalid_request` (the body is not an object, `password` is not a string) or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "anyOf": [
+                            {
+                              "$ref": "#/components/schemas/InvalidTokenError"
+                            },
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/Error"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "enum": [
+                                        "invalid_credentials",
+                                        "unauthenticated"
+                                      ]
+                                    }
+                                  }
+                                }
+                              ]
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`unauthenticated` and `invalid_token` as for `/api/me` (with `WWW-Authenticate`); `invalid_credentials` for a wrong `password` in the body (no `WWW-Authenticate`).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "WWW-Authenticate": {
+                        "$ref": "#/components/headers/WWWAuthenticateSometimes"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "cross_origin_request",
+                                    "csrf_header_missing",
+                                    "csrf_token_invalid",
+                                    "reauthentication_required"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`reauthentication_required` (no sign-in or re-entered password in the last 5 minutes, or a token caller, and no `password` in the body); `cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "413": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "payload_too_large"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The body is over 64 KiB.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "415": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "unsupported_media_type"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`Content-Type` is not `application/json`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "429": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "too_many_attempts"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "Too many failed sign-ins or registrations (docs/security.md, Lockout policy). Failures on one account from one source (a client address, a browser with the account's known-device cookie, or the signed-in session re-entering its password): 3 free, then waits doubling from 1 s up to 60 s, locked for 15 minutes at 10. On one account from every unknown source together: 10 free, then waits up to 60 s, never locked. From one client address on any account: 20 free, locked at 100. Registrations: 10 an hour per client address, every attempt counted.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "server_busy",
+                                    "session_store_unavailable",
+                                    "store_unavailable"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `server_busy` (the password hashing queue is full), `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "sessionCookie": []
+                  },
+                  {
+                    "bearerAuth": []
+                  }
+                ],
+                "summary": "Sign out everywhere else",
+                "tags": [
+                  "sessions"
+                ]
+              },
+              "get": {
+                "description": "Every live session of the caller's account; `current` marks the request's own (none for a token caller). With sessions kept in cookies (`--store cookie`) only the request's own: the server never sees the others. `HEAD` is answered too.",
+                "operationId": "listSessions",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/SessionList"
+                        }
+                      }
+                    },
+                    "description": "The sessions.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    },
+                    "links": {
+                      "RevokeListedSession": {
+                        "$ref": "#/components/links/RevokeListedSession"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_request",
+                                    "malformed_request"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "anyOf": [
+                            {
+                              "$ref": "#/components/schemas/InvalidTokenError"
+                            },
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/Error"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "const": "unauthenticated"
+                                    }
+                                  }
+                                }
+                              ]
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`unauthenticated` (no one is signed in: `WWW-Authenticate: Bearer realm=\"cloakroom\"`); `invalid_token` (a refused access token, with a `reason`).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "WWW-Authenticate": {
+                        "$ref": "#/components/headers/WWWAuthenticate"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "session_store_unavailable",
+                                    "store_unavailable"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "sessionCookie": []
+                  },
+                  {
+                    "bearerAuth": []
+                  }
+                ],
+                "summary": "My sessions",
+                "tags": [
+                  "sessions"
+                ]
+              }
+            },
+            "/api/sessions/{id}": {
+              "delete": {
+                "description": "The caller's own session ends at once. Another one needs a sign-in in the last 5 minutes or the password, as `DELETE /api/sessions`.",
+                "operationId": "revokeSession",
+                "parameters": [
+                  {
+                    "$ref": "#/components/parameters/SessionHandle"
+                  }
+                ],
+                "requestBody": {
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/ReauthenticationRequest"
+                      }
+                    }
+                  },
+                  "required": false
+                },
+                "responses": {
+                  "204": {
+                    "description": "Ended.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Set-Cookie": {
+                        "$ref": "#/components/headers/SetCookieSometimes"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "invalid_json",
+                                    "invalid_request",
+                                    "malformed_request"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request: `invalid_json` (not JSON), `invalid_request` (the body is not an object, `password` is not a string) or `invalid_request` for an `Authorization: Bearer` header without a token (with `WWW-Authenticate: Bearer error=\"invalid_request\"`) or for two `Authorization` headers (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "anyOf": [
+                            {
+                              "$ref": "#/components/schemas/InvalidTokenError"
+                            },
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/Error"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "enum": [
+                                        "invalid_credentials",
+                                        "unauthenticated"
+                                      ]
+                                    }
+                                  }
+                                }
+                              ]
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`unauthenticated` and `invalid_token` as for `/api/me` (with `WWW-Authenticate`); `invalid_credentials` for a wrong `password` in the body (no `WWW-Authenticate`).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "WWW-Authenticate": {
+                        "$ref": "#/components/headers/WWWAuthenticateSometimes"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "cross_origin_request",
+                                    "csrf_header_missing",
+                                    "csrf_token_invalid",
+                                    "reauthentication_required"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`reauthentication_required` (no sign-in or re-entered password in the last 5 minutes, or a token caller, and no `password` in the body); `cross_origin_request` (an `Origin` not allowed, or `Sec-Fetch-Site: cross-site`); `csrf_header_missing` (a cookie-authenticated request without `Content-Type: application/json`, `X-Requested-With` or `X-CSRF-Token`); `csrf_token_invalid` (an `X-CSRF-Token` that does not match the session).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "404": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "session_not_found"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "No live session of the caller's account has this `id`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "413": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "payload_too_large"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The body is over 64 KiB.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "415": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "unsupported_media_type"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`Content-Type` is not `application/json`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "429": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "too_many_attempts"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "Too many failed sign-ins or registrations (docs/security.md, Lockout policy). Failures on one account from one source (a client address, a browser with the account's known-device cookie, or the signed-in session re-entering its password): 3 free, then waits doubling from 1 s up to 60 s, locked for 15 minutes at 10. On one account from every unknown source together: 10 free, then waits up to 60 s, never locked. From one client address on any account: 20 free, locked at 100. Registrations: 10 an hour per client address, every attempt counted.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "server_busy",
+                                    "session_store_unavailable",
+                                    "store_unavailable"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `server_busy` (the password hashing queue is full), `session_store_unavailable` (the session store, or the token store beside it), `store_unavailable` (the account store). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [
+                  {
+                    "sessionCookie": []
+                  },
+                  {
+                    "bearerAuth": []
+                  }
+                ],
+                "summary": "End one of my sessions",
+                "tags": [
+                  "sessions"
+                ]
+              }
+            },
+            "/api/token": {
+              "post": {
+                "description": "The password grant checks the credentials like `/api/login` (the same throttle, counted per client address: no known-device cookie here) and returns an access token and a refresh token. The refresh grant uses up the presented refresh token and returns a new pair; presenting a used one revokes its whole sign-in (`reason: reused`). Ignores `Authorization` and the session cookie.",
+                "operationId": "token",
+                "requestBody": {
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/TokenRequest"
+                      }
+                    },
+                    "application/x-www-form-urlencoded": {
+                      "schema": {
+                        "$ref": "#/components/schemas/TokenRequestForm"
+                      }
+                    }
+                  },
+                  "description": "A JSON object or a form (RFC 6749 uses forms); with a form the first value of a name wins. An empty body without `Content-Type` counts as no parameters (cookie transport).",
+                  "required": true
+                },
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/TokenResponse"
+                        }
+                      }
+                    },
+                    "description": "The tokens.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Pragma": {
+                        "required": true,
+                        "schema": {
+                          "const": "no-cache"
+                        }
+                      }
+                    },
+                    "links": {
+                      "RefreshTokens": {
+                        "$ref": "#/components/links/RefreshTokens"
+                      },
+                      "RevokeRefreshToken": {
+                        "$ref": "#/components/links/RevokeRefreshToken"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "anyOf": [
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/OAuthError"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "enum": [
+                                        "invalid_form",
+                                        "invalid_grant",
+                                        "invalid_json",
+                                        "invalid_request",
+                                        "unsupported_grant_type"
+                                      ]
+                                    }
+                                  }
+                                }
+                              ]
+                            },
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/Error"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "const": "malformed_request"
+                                    }
+                                  }
+                                }
+                              ]
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`invalid_request` (a parameter missing, or not a string), `invalid_json`, `invalid_form`, `unsupported_grant_type`, `invalid_grant` with `reason`: `invalid_credentials`, `account_disabled` (password grant), `invalid`, `reused`, `wrong_client` (refresh) (`malformed_request` without `error_description`: the HTTP parser refused the request head; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "401": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/OAuthError"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "invalid_client"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`client_id` names another client than the server's own.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "anyOf": [
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/Error"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "const": "cross_origin_request"
+                                    }
+                                  }
+                                }
+                              ]
+                            },
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/OAuthError"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "enum": [
+                                        "csrf_header_missing",
+                                        "csrf_token_invalid"
+                                      ]
+                                    }
+                                  }
+                                }
+                              ]
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`cross_origin_request` (general shape, checked before the route); with `--token-transport cookie`, `csrf_header_missing` / `csrf_token_invalid` for a request carrying a token cookie (OAuth shape).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "413": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/OAuthError"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "payload_too_large"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The body is over 64 KiB.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "415": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/OAuthError"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "unsupported_media_type"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`Content-Type` is neither `application/json` nor `application/x-www-form-urlencoded`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "429": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/OAuthError"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "too_many_attempts"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "Too many failed sign-ins, as `/api/login`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "server_busy",
+                                    "session_store_unavailable",
+                                    "signing_unavailable",
+                                    "store_unavailable"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`session_store_unavailable` (general shape), `store_unavailable`, `server_busy` or `signing_unavailable` (no key can sign; OAuth shape). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [],
+                "summary": "Token sign-in (password grant) or refresh",
+                "tags": [
+                  "tokens"
+                ]
+              }
+            },
+            "/api/token/revoke": {
+              "post": {
+                "description": "A refresh token ends its sign-in (its access tokens too); an access token goes on the deny-list until it expires. Unknown or invalid tokens are answered the same (200). Ignores `Authorization` and the session cookie.",
+                "operationId": "revokeToken",
+                "requestBody": {
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/TokenRevocationRequest"
+                      }
+                    },
+                    "application/x-www-form-urlencoded": {
+                      "schema": {
+                        "$ref": "#/components/schemas/TokenRevocationForm"
+                      }
+                    }
+                  },
+                  "description": "A JSON object or a form. An empty body without `Content-Type` counts as no parameters (cookie transport).",
+                  "required": true
+                },
+                "responses": {
+                  "200": {
+                    "description": "Revoked, or nothing to revoke. No body.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "anyOf": [
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/OAuthError"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "enum": [
+                                        "invalid_form",
+                                        "invalid_json",
+                                        "invalid_request"
+                                      ]
+                                    }
+                                  }
+                                }
+                              ]
+                            },
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/Error"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "const": "malformed_request"
+                                    }
+                                  }
+                                }
+                              ]
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`invalid_request` (`token` missing or empty, or a parameter not a string), `invalid_json`, `invalid_form` (`malformed_request` without `error_description`: the HTTP parser refused the request head; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "anyOf": [
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/Error"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "const": "cross_origin_request"
+                                    }
+                                  }
+                                }
+                              ]
+                            },
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/OAuthError"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "enum": [
+                                        "csrf_header_missing",
+                                        "csrf_token_invalid"
+                                      ]
+                                    }
+                                  }
+                                }
+                              ]
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`cross_origin_request` (general shape, checked before the route); with `--token-transport cookie`, `csrf_header_missing` / `csrf_token_invalid` for a request carrying a token cookie (OAuth shape).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "413": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/OAuthError"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "payload_too_large"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The body is over 64 KiB.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "415": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/OAuthError"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "unsupported_media_type"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`Content-Type` is neither `application/json` nor `application/x-www-form-urlencoded`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "enum": [
+                                    "session_store_unavailable",
+                                    "store_unavailable"
+                                  ]
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "`session_store_unavailable` (general shape) or `store_unavailable` (OAuth shape). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [],
+                "summary": "Revoke a token (RFC 7009)",
+                "tags": [
+                  "tokens"
+                ]
+              }
+            },
+            "/healthz": {
+              "get": {
+                "description": "What a sign-in needs: a load balancer stops sending traffic to a node that answers 503. Answered for any `Host` (no 421). `HEAD` is answered too.",
+                "operationId": "health",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Health"
+                        }
+                      }
+                    },
+                    "description": "Both stores answer."
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "malformed_request"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "anyOf": [
+                            {
+                              "$ref": "#/components/schemas/Health"
+                            },
+                            {
+                              "allOf": [
+                                {
+                                  "$ref": "#/components/schemas/Error"
+                                },
+                                {
+                                  "properties": {
+                                    "error": {
+                                      "const": "session_store_unavailable"
+                                    }
+                                  }
+                                }
+                              ]
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store is down: the health body with `\"status\":\"unavailable\"` and the `error` of the first store down; or, for a request carrying a session cookie while the session store is down, the general error `session_store_unavailable` with `Retry-After`.",
+                    "headers": {
+                      "Retry-After": {
+                        "description": "With the general error.",
+                        "schema": {
+                          "minimum": 1,
+                          "type": "integer"
+                        }
+                      }
+                    }
+                  }
+                },
+                "security": [],
+                "summary": "Are the session store and the account store reachable",
+                "tags": [
+                  "operations"
+                ]
+              }
+            },
+            "/metrics": {
+              "get": {
+                "description": "This node's figures in the Prometheus text format (version 0.0.4): `cloakroom_http_requests_total{method,route,status}`, `cloakroom_http_request_duration_seconds{method,route}` (histogram), `cloakroom_sessions_created_total`, `cloakroom_sessions_loaded_total`, `cloakroom_sessions_not_found_total`, `cloakroom_sessions_expired_total{via}`, `cloakroom_store_operations_total{store,operation}`, `cloakroom_store_errors_total{store,operation}`, `cloakroom_store_operation_duration_seconds{store,operation}` (histogram) and `cloakroom_throttle_events_total{kind}`. Served only to the clients `--metrics-from` allows (loopback by default; behind a trusted proxy the forwarded client is the one checked). `HEAD` is answered too.",
+                "operationId": "metrics",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "text/plain": {
+                        "schema": {
+                          "type": "string"
+                        }
+                      }
+                    },
+                    "description": "The figures.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "malformed_request"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "403": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "metrics_forbidden"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "The client is not one `--metrics-from` allows (`metrics_forbidden`).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  }
+                },
+                "security": [],
+                "summary": "Prometheus metrics",
+                "tags": [
+                  "operations"
+                ]
+              }
+            },
+            "/openapi.json": {
+              "get": {
+                "description": "The OpenAPI document of the JSON API, byte for byte `docs/openapi.json` of the source tree. `HEAD` is answered too.",
+                "operationId": "openapi",
+                "responses": {
+                  "200": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/OpenAPIDocument"
+                        }
+                      }
+                    },
+                    "description": "The document."
+                  },
+                  "400": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "malformed_request"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A bad request (`malformed_request`: the HTTP parser refused the request or its chunked body; the connection is closed).",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      }
+                    }
+                  },
+                  "421": {
+                    "$ref": "#/components/responses/MisdirectedRequest"
+                  },
+                  "431": {
+                    "$ref": "#/components/responses/RequestHeaderFieldsTooLarge"
+                  },
+                  "503": {
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "allOf": [
+                            {
+                              "$ref": "#/components/schemas/Error"
+                            },
+                            {
+                              "properties": {
+                                "error": {
+                                  "const": "session_store_unavailable"
+                                }
+                              }
+                            }
+                          ]
+                        }
+                      }
+                    },
+                    "description": "A store this operation needs cannot be reached, or the server is saturated: `session_store_unavailable` (the session store, or the token store beside it). Always with `Retry-After`.",
+                    "headers": {
+                      "Cache-Control": {
+                        "$ref": "#/components/headers/CacheControlNoStore"
+                      },
+                      "Retry-After": {
+                        "$ref": "#/components/headers/RetryAfter"
+                      }
+                    }
+                  }
+                },
+                "security": [],
+                "summary": "This document",
+                "tags": [
+                  "operations"
+                ]
+              }
+            }
+          },
+          "security": [],
+          "servers": [
+            {
+              "description": "`cloakroom serve` with its defaults",
+              "url": "http://127.0.0.1:8080"
+            }
+          ],
+          "tags": [
+            {
+              "description": "Accounts and cookie sessions.",
+              "name": "sessions"
+            },
+            {
+              "description": "Token sign-in, refresh, revocation and the signing keys.",
+              "name": "tokens"
+            },
+            {
+              "description": "Small JSON values in the caller's session.",
+              "name": "session-data"
+            },
+            {
+              "description": "Health check, metrics and this document.",
+              "name": "operations"
+            }
+          ]
+        }
+        """#
 }
