@@ -2,7 +2,7 @@
 # The HTTP benchmark behind `scripts/bench http` (which starts Redis and PostgreSQL and passes
 # their URLs in REDIS_URL and POSTGRES_URL). Usage: scripts/bench-http.sh CLOAKROOM_BINARY
 set -uo pipefail
-bin=$1
+bin=$(realpath "$1")
 work=${BENCH_WORK:-$(mktemp -d)}
 duration=${DURATION:-10s}; threads=${THREADS:-2}; connections=${CONNECTIONS:-64}; warmup=${WARMUP:-3s}
 stores=${STORES:-memory sqlite cookie redis postgres}
@@ -23,6 +23,17 @@ wrk.body = '{"username":"alice","password":"$password"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
+# One release server for STORE at URL, in a folder of its own (its accounts in SQLite there);
+# sets pid, base and dir.
+start_server() { # store url
+    port=$((port + 1))
+    dir="$work/server-$1-$port"; mkdir -p "$dir"
+    (cd "$dir" && exec "$bin" serve --host 127.0.0.1 --port "$port" --store "$2" --accounts "sqlite:$dir/accounts.sqlite" --log-level error >"$dir/log" 2>&1) &
+    pid=$!
+    base="http://127.0.0.1:$port"
+    for _ in $(seq 100); do curl -s -o /dev/null "$base/healthz" && break; sleep 0.2; done
+}
+
 declare -A result
 port=9400
 for store in $stores; do
@@ -34,12 +45,7 @@ for store in $stores; do
         cookie) url=cookie ;;
         *) echo "unknown store $store"; continue ;;
     esac
-    port=$((port + 1))
-    dir="$work/server-$store"; mkdir -p "$dir"
-    (cd "$dir" && exec "$bin" serve --host 127.0.0.1 --port "$port" --store "$url" --accounts "sqlite:$dir/accounts.sqlite" --log-level error >"$dir/log" 2>&1) &
-    pid=$!
-    base="http://127.0.0.1:$port"
-    for _ in $(seq 100); do curl -s -o /dev/null "$base/healthz" && break; sleep 0.2; done
+    start_server "$store" "$url"
     user="alice"
     curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "{\"username\":\"$user\",\"password\":\"$password\"}" "$base/api/register"
     cookie=$(curl -s -D - -o /dev/null -X POST -H 'Content-Type: application/json' \
@@ -76,14 +82,6 @@ echo "Targets (issue 11): /api/me ≥ 0.9 × /healthz (memory); SQLite ≥ 0.7, 
 
 # Session data of each size (a JSON string value of that many bytes) in each of DATA_STORES:
 # signed-in /api/me req/s and p99, the Cookie header the browser sends, and the response's bytes.
-start_server() { # store url → sets pid, base
-    port=$((port + 1))
-    dir="$work/data-$1-$port"; mkdir -p "$dir"
-    (cd "$dir" && exec "$bin" serve --host 127.0.0.1 --port "$port" --store "$2" --accounts "sqlite:$dir/accounts.sqlite" --log-level error >"$dir/log" 2>&1) &
-    pid=$!
-    base="http://127.0.0.1:$port"
-    for _ in $(seq 100); do curl -s -o /dev/null "$base/healthz" && break; sleep 0.2; done
-}
 session_cookie() { awk -F': ' 'tolower($1) == "set-cookie" && $2 ~ /^cloakroom=/ { split($2, a, ";"); print a[1] }'; }
 printf '\n| store | session data | /api/me req/s | /api/me p99 ms | Cookie header bytes | response bytes |\n| --- | --- | --- | --- | --- | --- |\n'
 for store in $data_stores; do
