@@ -156,3 +156,25 @@ struct SealedCookieTests {
         }
     }
 }
+
+@Suite("Replaceable sealing key rings")
+struct ReplaceableSealingKeyRingTests {
+    @Test("every copy of a replaceable ring takes new keys at its next seal and open; a fixed ring refuses")
+    func replace() throws {
+        let first = try SealingKeyRing.Key.generate(id: "s1")
+        let second = try SealingKeyRing.Key.generate(id: "s2")
+        let ring = SealingKeyRing.replaceable(SealingKeyRing(first))
+        let sealer = Sealer(ring: ring)
+        let before = try sealer.seal(Array("a".utf8), name: "c")
+        #expect(before.hasPrefix("a1.s1."))
+        #expect(ring.replaceKeys(with: try SealingKeyRing(current: second, previous: [first])))
+        let after = try sealer.seal(Array("b".utf8), name: "c")
+        #expect(after.hasPrefix("a1.s2."), "the sealer's copy did not see the new current key")
+        #expect(try sealer.open(before, name: "c", now: Date()) == Array("a".utf8))
+        ring.replaceKeys(with: SealingKeyRing(second))
+        #expect(throws: SealError.self) { try sealer.open(before, name: "c", now: Date()) }
+        let fixed = SealingKeyRing(first)
+        #expect(!fixed.isReplaceable && !fixed.replaceKeys(with: SealingKeyRing(second)))
+        #expect(fixed.current.id == "s1")
+    }
+}

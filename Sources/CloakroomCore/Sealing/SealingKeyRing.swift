@@ -1,5 +1,6 @@
 public import Crypto
 import Foundation
+import Synchronization
 
 /// Secret keys for sealing values (cookies, OAuth codes), each named by an ID: the first seals,
 /// every one opens. To rotate, put a new key first and keep the old ones until what they sealed
@@ -68,19 +69,55 @@ public struct SealingKeyRing: Sendable {
         }
     }
 
+    /// The keys of a replaceable ring, shared by its copies.
+    final class Shared: Sendable {
+        let keys: Mutex<[Key]>
+        init(_ keys: [Key]) { self.keys = Mutex(keys) }
+    }
+
+    private let fixed: [Key]
+    private let shared: Shared?
+
     /// The keys, the sealing one first.
-    public let keys: [Key]
+    public var keys: [Key] { shared?.keys.withLock { $0 } ?? fixed }
 
     /// A ring sealing with `current`, opening with it and each of `previous`.
     public init(current: Key, previous: [Key] = []) throws(SealError) {
         let all = [current] + previous
         guard Set(all.map(\.id)).count == all.count else { throw SealError(.invalidKey, "two sealing keys share an ID") }
-        self.keys = all
+        self.fixed = all
+        self.shared = nil
     }
 
     /// A ring of one key.
     public init(_ key: Key) {
-        self.keys = [key]
+        self.fixed = [key]
+        self.shared = nil
+    }
+
+    private init(shared: Shared) {
+        self.fixed = []
+        self.shared = shared
+    }
+
+    /// A ring holding `ring`'s keys whose keys `replaceKeys(with:)` can change while it is in use:
+    /// every copy of it (in a `Sealer`, a cookie store) sees the change at its next seal or open.
+    /// A server that reloads its sealing key file hands these out.
+    public static func replaceable(_ ring: SealingKeyRing) -> SealingKeyRing {
+        SealingKeyRing(shared: Shared(ring.keys))
+    }
+
+    /// Whether `replaceKeys(with:)` works on this ring.
+    public var isReplaceable: Bool { shared != nil }
+
+    /// Gives a replaceable ring (and its copies) `ring`'s keys; false (nothing changes) for a ring
+    /// made any other way.
+    @discardableResult
+    public func replaceKeys(with ring: SealingKeyRing) -> Bool {
+        guard let shared else { return false }
+        let keys = ring.keys
+        shared.keys.withLock { $0 = keys }
+        return true
     }
 
     /// The key that seals.

@@ -55,6 +55,8 @@ enum CloakroomApplication {
         var idTokenFile: URL?
         /// The sealing keys (sessions kept in cookies, preference cookies), from their own file.
         var sealing: SealingKeyRing?
+        /// That file, watched for changes (nil when the keys came from the environment).
+        var sealingFile: URL?
     }
 
     /// A runnable application over already opened backends.
@@ -99,6 +101,11 @@ enum CloakroomApplication {
         if let file = keys.file, let secret = keys.secret {
             background.append(
                 KeyFileWatcher(ring: keys.ring, file: file, secret: secret, interval: configuration.tokens.keyReloadInterval, logger: logger)
+            )
+        }
+        if let file = keys.sealingFile, let ring = keys.sealing, ring.isReplaceable, let secret = keys.secret {
+            background.append(
+                SealingKeyFileWatcher(ring: ring, file: file, secret: secret, interval: configuration.tokens.keyReloadInterval, logger: logger)
             )
         }
         if let file = keys.idTokenFile, let ring = keys.idTokenRing, let secret = keys.secret {

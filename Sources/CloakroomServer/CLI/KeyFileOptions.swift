@@ -44,23 +44,23 @@ struct KeyFileOptions: ParsableArguments {
         return URL(fileURLWithPath: base + "-sealing.json")
     }
 
-    /// The sealing keys: from `CLOAKROOM_SEALING_KEYS` when set, else the sealing key file (with
-    /// `create`, made with one new key when missing).
-    func sealingRing(environment: [String: String], secret: KeyEncryptionSecret, create: Bool) throws -> SealingKeyRing {
+    /// The sealing keys: from `CLOAKROOM_SEALING_KEYS` when set (file nil), else the sealing key
+    /// file (with `create`, made with one new key when missing).
+    func sealingRing(environment: [String: String], secret: KeyEncryptionSecret, create: Bool) throws -> (ring: SealingKeyRing, file: URL?) {
         if let text = environment["CLOAKROOM_SEALING_KEYS"], sealingKeys == nil {
             do {
-                return try SealingKeyFile.ring(text: text)
+                return (try SealingKeyFile.ring(text: text), nil)
             } catch {
                 throw ConfigurationError("CLOAKROOM_SEALING_KEYS: \(error.message)")
             }
         }
         let url = sealingKeysURL(environment: environment)
         do {
-            if create { return try SealingKeyFile.loadOrCreate(url, secret: secret) }
+            if create { return (try SealingKeyFile.loadOrCreate(url, secret: secret), url) }
             guard let ring = try SealingKeyFile.load(url, secret: secret) else {
                 throw ConfigurationError("no sealing key file at \(url.path): start the server once or run `cloakroom keys sealing rotate`")
             }
-            return ring
+            return (ring, url)
         } catch let error as TokenKeyError {
             throw ConfigurationError("sealing key file \(url.path): \(error.message)")
         }

@@ -11,10 +11,11 @@ extension Keys {
             discussion: """
                 The sealing key file (--sealing-keys, default KEYS with -sealing before .json) is sealed \
                 under the key-file secret and written 0600, like the key file. One key is current: it \
-                seals. `next` keys and `previous` keys only open. A server reads the file when it starts.
+                seals. `next` keys and `previous` keys only open. A running server reloads the file \
+                when it changes (checked every --key-reload-interval, 1s).
 
-                To rotate across several nodes without signing anyone out: `add` a next key, copy the \
-                file to every node and restart them; then `promote` it, copy and restart again. The old \
+                To rotate across several nodes without signing anyone out: `add` a next key and copy \
+                the file to every node; then `promote` it and copy it again. The old \
                 key stays as previous, so cookies it sealed keep opening; `remove` it once they have \
                 expired (the idle timeout for sessions, a year for preference cookies). On one node, \
                 `rotate` does both steps at once. `remove` of a compromised key ends what it sealed at once.
@@ -57,7 +58,7 @@ extension Keys {
             func run() async throws {
                 try await Sealing.run(keyFile, create: true) { url, secret in
                     let id = try SealingKeyFile.add(url, secret: secret, activate: false)
-                    print("added sealing key \(id) as next; restart every node, then `cloakroom keys sealing promote \(id)`")
+                    print("added sealing key \(id) as next; once every node has this file, `cloakroom keys sealing promote \(id)`")
                 }
             }
         }
@@ -70,7 +71,7 @@ extension Keys {
             func run() async throws {
                 try await Sealing.run(keyFile) { url, secret in
                     try SealingKeyFile.promote(url, id: id, secret: secret)
-                    print("sealing key \(id) is current; restart the servers to seal with it")
+                    print("sealing key \(id) is current; running servers seal with it once they reload the file")
                 }
             }
         }
@@ -84,14 +85,14 @@ extension Keys {
             func run() async throws {
                 try await Sealing.run(keyFile, create: true) { url, secret in
                     let id = try SealingKeyFile.add(url, secret: secret, activate: true)
-                    print("sealing key \(id) is current; restart the server to seal with it")
+                    print("sealing key \(id) is current; a running server seals with it once it reloads the file")
                 }
             }
         }
 
         struct Remove: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Remove a key that is not current: what only it sealed stops opening (restart the servers)."
+                abstract: "Remove a key that is not current: what only it sealed stops opening once the servers reload the file."
             )
             @OptionGroup var keyFile: KeyFileOptions
             @Argument(help: "The key's ID, as `list` shows it.") var id: String

@@ -321,7 +321,7 @@ struct Serve: AsyncParsableCommand {
             try? await backends.close()
             throw CommandFailure(error.description)
         }
-        let sealing: SealingKeyRing
+        let sealing: (ring: SealingKeyRing, file: URL?)
         do {
             sealing = try keyOptions.sealingRing(environment: environment, secret: keys.secret, create: true)
         } catch let error as ConfigurationError {
@@ -376,7 +376,9 @@ struct Serve: AsyncParsableCommand {
                     secret: keys.secret,
                     idTokenRing: idTokenRing,
                     idTokenFile: idTokenFile,
-                    sealing: sealing
+                    // Replaceable: the sealing key file is reloaded when it changes.
+                    sealing: sealing.file == nil ? sealing.ring : .replaceable(sealing.ring),
+                    sealingFile: sealing.file
                 ),
                 drain: drain,
                 logger: logger
