@@ -627,3 +627,74 @@ def test_userinfo_email_claim_is_never_verified(workdir):
         assert info["email"] == "erin@mail.example" and info["email_verified"] is False and "preferred_username" not in info
     finally:
         server.stop()
+
+
+def test_back_channel_logout_with_sessions_in_cookies(workdir):
+    """With `--store cookie` the server cannot list the browsers a user signed in on, so "sign out
+    everywhere else" tells every relying party the user allowed with a logout token naming the user
+    and no session (`sid` absent: all of the user's sessions there), sparing those the remaining
+    session signed in to. Signing out one browser still names its session."""
+    import http.server
+    import threading
+    import time
+
+    received = []
+
+    class Endpoint(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            received.append(parse_qs(body)["logout_token"][0])
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    from conftest import free_port
+    port = free_port()
+    endpoint = http.server.HTTPServer(("127.0.0.1", port), Endpoint)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    accounts = f"sqlite:{workdir}/accounts.sqlite"
+    server = Server("cookie", ["--accounts", accounts]).start()
+    try:
+        assert requests.post(server.url + "/api/register", json={"username": "alice", "password": PASSWORD}).status_code == 201
+        rp = add_client(accounts, "Relying Party", "--redirect", REDIRECT, "--scope", "openid profile",
+                        "--backchannel-logout", f"http://127.0.0.1:{port}/logout")
+        meta = requests.get(server.url + "/.well-known/openid-configuration").json()
+        jwks = JsonWebKey.import_key_set(requests.get(meta["jwks_uri"]).json())
+
+        def next_token():
+            deadline = time.time() + 10
+            while not received and time.time() < deadline:
+                time.sleep(0.05)
+            assert received, "no logout token arrived"
+            claims = jwt.decode(received.pop(0), jwks)
+            assert claims["aud"] == rp["client_id"] and "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
+            return claims
+
+        code, verifier, browser = code_for(server, rp)
+        id_token = exchange(meta, rp, code, verifier).json()["id_token"]
+        sub = json.loads(base64.urlsafe_b64decode(id_token.split(".")[1] + "=="))["sub"]
+        other = requests.Session()
+        assert other.post(server.url + "/api/login", json={"username": "alice", "password": PASSWORD}).status_code == 200
+        assert other.delete(server.url + "/api/sessions", headers={"X-Requested-With": "test"}).status_code == 200
+        claims = next_token()
+        assert claims["sub"] == sub and "sid" not in claims, claims
+        assert browser.get(server.url + "/api/me").status_code == 401, "the browser that signed in to the RP is signed out"
+
+        # The browser that stays signed in used the RP itself: it is spared.
+        code, verifier, browser = code_for(server, rp)
+        exchange(meta, rp, code, verifier)
+        assert browser.delete(server.url + "/api/sessions", headers={"X-Requested-With": "test"}).status_code == 200
+        time.sleep(0.5)
+        assert received == [], "the relying party of the session that stayed was told to sign it out"
+
+        # Signing this browser out names its session, as with any store.
+        page = browser.get(server.url + "/account")
+        assert browser.post(server.url + "/logout", data={"csrf_token": field(page.text, "csrf_token")},
+                            allow_redirects=False).status_code == 303
+        assert next_token()["sid"]
+    finally:
+        server.stop()
+        endpoint.shutdown()

@@ -105,7 +105,7 @@ extension IDTokenIssuer {
     /// A logout token (Back-Channel Logout §2.4): `iss`, `sub`, `aud` (the client), `iat`, `exp`
     /// (2 minutes), `jti`, `sid` and the back-channel logout event, never a `nonce`; header
     /// `typ: logout+jwt`; signed like ID tokens, so relying parties verify it with the same keys.
-    public func logoutToken(subject: String, clientID: String, sessionID: String) throws -> String {
+    public func logoutToken(subject: String, clientID: String, sessionID: String?) throws -> String {
         struct Claims: Encodable {
             let iss: String
             let sub: String
@@ -113,7 +113,8 @@ extension IDTokenIssuer {
             let iat: Int
             let exp: Int
             let jti: String
-            let sid: String
+            /// Absent: every session of `sub` at the client (Back-Channel Logout 1.0 §2.4).
+            let sid: String?
             let events: [String: [String: String]]
         }
         let now = Int(clock.now().timeIntervalSince1970)

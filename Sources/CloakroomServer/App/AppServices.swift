@@ -268,10 +268,13 @@ struct AppServices: Sendable {
     @discardableResult
     func endSessions(ofUser userID: String, keeping: Session? = nil) async throws -> Int {
         let keptKey = keeping?.record?.key
-        // Sessions kept in cookies cannot be listed: their relying parties are not told.
+        // Sessions kept in cookies cannot be listed: their relying parties are told by user below.
         let ending = try await listedSessions(ofUser: userID, current: nil).filter { $0.key != keptKey }
         let count = try await sessions.revokeAll(ofUser: userID, keeping: keeping)
         backChannel.ended(ending)
+        if sessions.keepsSessionsInCookies {
+            backChannel.endedEverywhere(userID: userID, consents: backends.consents, sparing: BackChannelLogout.clients(of: keeping))
+        }
         return count
     }
 

@@ -44,8 +44,31 @@ struct BackChannelLogout: Sendable {
         }
     }
 
-    /// One logout token to one client; failures are logged (the client's session outlives ours).
-    func send(user: String, sid: String, clientID: String) async {
+    /// Sessions kept in cookies cannot be listed, so after "sign out everywhere" the clients that
+    /// signed in through the others are unknown. Every client the user allowed that takes
+    /// back-channel logout gets a token naming the user and no session (`sid` absent: all of the
+    /// user's sessions there, Back-Channel Logout 1.0 §2.4), except the clients in `sparing` (those
+    /// the session that stays signed in used: their sessions may be that browser's).
+    func endedEverywhere(userID: String, consents: any ConsentStore, sparing: Set<String>) {
+        Task {
+            do {
+                for consent in try await consents.consents(ofUser: userID) where !sparing.contains(consent.clientID) {
+                    await send(user: userID, sid: nil, clientID: consent.clientID)
+                }
+            } catch {
+                logger.warning("back-channel logout: the user's applications could not be read", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The clients `session` signed in (those `remember(_:in:)` recorded).
+    static func clients(of session: Session?) -> Set<String> {
+        Set((session?.value(forKey: clientsKey) ?? "").split(separator: " ").map(String.init))
+    }
+
+    /// One logout token to one client (`sid` nil: every session of the user there); failures are
+    /// logged (the client's session outlives ours).
+    func send(user: String, sid: String?, clientID: String) async {
         do {
             guard let client = try await clients.client(id: clientID), let uri = client.backchannelLogoutURI else { return }
             let token = try idTokens.logoutToken(subject: user, clientID: clientID, sessionID: sid)
