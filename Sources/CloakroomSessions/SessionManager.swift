@@ -424,7 +424,10 @@ public struct SessionManager: Sendable {
     /// The store's per-user index, which `ability` needs; `StoreError.unsupported` without one.
     private func userIndex(_ ability: String) throws -> any SessionUserIndex {
         guard let index = store as? any SessionUserIndex else {
-            throw StoreError.unsupported(cookieStore == nil ? ability : "\(ability): sessions kept in cookies live in the browsers, not on the server")
+            guard cookieStore == nil else {
+                throw StoreError.unsupported("\(ability): sessions kept in cookies live in the browsers, not on the server")
+            }
+            throw StoreError.unsupported(ability)
         }
         return index
     }
