@@ -29,6 +29,12 @@ public struct SessionCookieSettings: Sendable {
         return "__Host-" + baseName
     }
 
+    /// The name of another cookie of this site beside the session cookie, `BASE-suffix`
+    /// (remember-me, preferences, the known device), `__Host-` prefixed in secure mode like it.
+    public func companionName(_ suffix: String) -> String {
+        (secure ? "__Host-" : "") + baseName + "-" + suffix
+    }
+
     /// The `Set-Cookie` value carrying `id`.
     public func cookie(id: String, maxAge: Int?) -> Cookie {
         Cookie(name: cookieName, value: id, maxAge: maxAge, path: "/", secure: secure, httpOnly: true, sameSite: sameSite)

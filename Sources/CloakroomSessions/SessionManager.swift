@@ -176,33 +176,28 @@ public struct SessionManager: Sendable {
         record.ipAddress = snapshot.ipAddress ?? record.ipAddress
         record.version = 1
         edit(&record)
+        // The new ID: the sealed record itself with sessions kept in cookies (nothing is stored),
+        // else the token whose hash keys the inserted record.
+        let id: String
+        var epoch = snapshot.epoch
         if let cookies = cookieStore {
             record.key = CookieSessionStore.key(handle: record.handle)
             // A sign-in seals under the user's current epoch; another rotation keeps the cookie's.
-            var epoch = snapshot.epoch
             if let userID { epoch = try await cookies.epochs?.epoch(forUser: userID) ?? 0 }
-            let sealed = try cookies.seal(record, epoch: epoch, expires: expiry(of: record))
-            if userID != nil || snapshot.record == nil { metrics?.created.increment() }
-            let rotated = record
-            session.state.withLock { state in
-                state.id = sealed
-                state.record = rotated
-                state.epoch = epoch
-                state.changed = [:]
-                state.removed = []
-                state.cookieDirty = true
-                state.clearCookie = false
-            }
-            return
+            id = try cookies.seal(record, epoch: epoch, expires: expiry(of: record))
+        } else {
+            try await store.insert(record)
+            id = token.text
         }
-        try await store.insert(record)
         if userID != nil || snapshot.record == nil { metrics?.created.increment() }
-        if let old = snapshot.record {
+        if cookieStore == nil, let old = snapshot.record {
             try await store.delete(key: old.key)
         }
+        let rotated = record
         session.state.withLock { state in
-            state.id = token.text
-            state.record = record
+            state.id = id
+            state.record = rotated
+            state.epoch = epoch
             state.changed = [:]
             state.removed = []
             state.cookieDirty = true
@@ -447,15 +442,7 @@ public struct SessionManager: Sendable {
 
     /// `userAgent` cut to at most `maxUserAgentBytes` bytes of UTF-8, on a character boundary.
     static func capped(userAgent: String) -> String {
-        guard userAgent.utf8.count > maxUserAgentBytes else { return userAgent }
-        var kept = ""
-        var bytes = 0
-        for character in userAgent {
-            bytes += character.utf8.count
-            if bytes > maxUserAgentBytes { break }
-            kept.append(character)
-        }
-        return kept
+        userAgent.prefix(utf8Bytes: maxUserAgentBytes)
     }
 
     private func newRecord(key: String, now: Date, state: Session.State) -> SessionRecord {

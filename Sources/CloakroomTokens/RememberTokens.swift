@@ -97,9 +97,8 @@ public struct RememberTokens: Sendable {
 
     /// Rotates the token a cookie presents (see the type's rules).
     public func redeem(_ text: String) async throws -> Redemption {
-        guard let token = SecureToken(validating: text) else { return .invalid }
         let now = clock.now()
-        guard let stored = try await store.refreshToken(key: token.hashed, now: now), stored.clientID == Self.clientID else { return .invalid }
+        guard let (token, stored) = try await stored(text, now: now) else { return .invalid }
         // Rotated a moment ago: a second tab, not a thief (the family is left alone). A thief who
         // comes this soon gets nothing, and is caught once the window has passed.
         if let used = stored.usedAt, now.timeIntervalSince(used) < raceWindow { return .raced }
@@ -119,9 +118,7 @@ public struct RememberTokens: Sendable {
 
     /// The devices `userID` keeps signed in, most recently used first.
     public func devices(ofUser userID: String) async throws -> [Device] {
-        let now = clock.now()
-        let live = try await store.refreshTokens(forUser: userID, now: now)
-            .filter { $0.clientID == Self.clientID && $0.usedAt == nil }
+        let live = try await records(ofUser: userID).filter { $0.usedAt == nil }
         return live.map { record in
             Device(
                 id: Self.deviceID(family: record.familyID),
@@ -135,19 +132,13 @@ public struct RememberTokens: Sendable {
 
     /// The device a remember cookie's token belongs to, if the token is live or was used.
     public func deviceID(ofToken text: String) async throws -> String? {
-        guard let token = SecureToken(validating: text),
-            let stored = try await store.refreshToken(key: token.hashed, now: clock.now()), stored.clientID == Self.clientID
-        else { return nil }
-        return Self.deviceID(family: stored.familyID)
+        try await stored(text, now: clock.now()).map { Self.deviceID(family: $0.record.familyID) }
     }
 
     /// Forgets one of `userID`'s devices by its `Device.id` (its cookie stops working); false when
     /// the user has no such device.
     public func forget(device id: String, ofUser userID: String) async throws -> Bool {
-        let families = Set(
-            try await store.refreshTokens(forUser: userID, now: clock.now())
-                .filter { $0.clientID == Self.clientID }.map(\.familyID)
-        )
+        let families = Set(try await records(ofUser: userID).map(\.familyID))
         guard let family = families.first(where: { ConstantTime.equals(Self.deviceID(family: $0), id) }) else { return false }
         return try await store.revokeFamily(family) > 0
     }
@@ -158,9 +149,8 @@ public struct RememberTokens: Sendable {
     }
 
     static func scope(label: String?) -> String {
-        guard var label = label?.trimmingCharacters(in: .whitespacesAndNewlines), !label.isEmpty else { return "remember" }
-        while label.utf8.count > maxLabelBytes { label.removeLast() }
-        return "remember " + label
+        guard let label = label?.trimmingCharacters(in: .whitespacesAndNewlines), !label.isEmpty else { return "remember" }
+        return "remember " + label.prefix(utf8Bytes: maxLabelBytes)
     }
 
     static func label(scope: String) -> String? {
@@ -170,9 +160,21 @@ public struct RememberTokens: Sendable {
 
     /// Ends the device's family of `text` (signing out on that device); nothing for an unknown token.
     public func forget(_ text: String) async throws {
+        guard let (_, record) = try await stored(text, now: clock.now()) else { return }
+        _ = try await store.revokeFamily(record.familyID)
+    }
+
+    /// The stored remember record (live or used) of the token a cookie holds, with the token; nil
+    /// for a malformed, unknown or expired token, or another client's.
+    private func stored(_ text: String, now: Date) async throws -> (token: SecureToken, record: RefreshTokenRecord)? {
         guard let token = SecureToken(validating: text),
-            let stored = try await store.refreshToken(key: token.hashed, now: clock.now()), stored.clientID == Self.clientID
-        else { return }
-        _ = try await store.revokeFamily(stored.familyID)
+            let record = try await store.refreshToken(key: token.hashed, now: now), record.clientID == Self.clientID
+        else { return nil }
+        return (token, record)
+    }
+
+    /// Every live remember record of `userID` (used ones too): one family per device.
+    private func records(ofUser userID: String) async throws -> [RefreshTokenRecord] {
+        try await store.refreshTokens(forUser: userID, now: clock.now()).filter { $0.clientID == Self.clientID }
     }
 }

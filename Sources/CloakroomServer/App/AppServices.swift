@@ -139,17 +139,16 @@ struct AppServices: Sendable {
             raceWindow: configuration.rememberRaceWindow,
             clock: clock
         )
-        self.rememberCookieName = (configuration.cookie.secure ? "__Host-" : "") + configuration.cookie.baseName + "-remember"
-        let prefsName = (configuration.cookie.secure ? "__Host-" : "") + configuration.cookie.baseName + "-prefs"
+        self.rememberCookieName = configuration.cookie.companionName("remember")
         self.preferences = PreferenceCookie(
-            name: prefsName,
+            name: configuration.cookie.companionName("prefs"),
             ring: sealing,
             secure: configuration.cookie.secure
         )
         self.knownDevices = KnownDevices(
             key: deviceKey ?? SymmetricKey(size: .bits256),
             secure: configuration.cookie.secure,
-            baseName: configuration.cookie.baseName
+            cookieName: configuration.cookie.companionName("device")
         )
         // An authorization request waiting for the sign-in survives it (the new session of the
         // same browser and user continues it).
@@ -203,6 +202,12 @@ struct AppServices: Sendable {
             sameSite: .lax
         )
         return HTTPField(name: .setCookie, value: try cookie.setCookieHeaderValue())
+    }
+
+    /// The remembered device whose cookie `request` carries, if any (`RememberTokens.Device.id`).
+    func rememberedDeviceID(of request: Request) async throws -> String? {
+        guard let token = request.cookie(named: rememberCookieName) else { return nil }
+        return try await remember.deviceID(ofToken: token)
     }
 
     /// Signing out on this device also forgets it: its remember family ends and the cookie goes.

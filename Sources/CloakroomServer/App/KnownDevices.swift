@@ -18,11 +18,10 @@ import Hummingbird
 struct KnownDevices: Sendable {
     let key: SymmetricKey
     let secure: Bool
-    let baseName: String
+    let cookieName: String
     let lifetime: TimeInterval = 365 * 24 * 3600
 
     /// `__Host-BASE-device` over HTTPS, `BASE-device` on plain-HTTP development.
-    var cookieName: String { secure ? "__Host-\(baseName)-device" : "\(baseName)-device" }
 
     /// The device ID the request's cookie proves for `username`; nil when there is none, or it is
     /// forged, expired or issued for another account.

@@ -25,7 +25,7 @@ struct BackChannelLogout: Sendable {
 
     /// Records that `clientID` signed in through `session` (it got a code).
     static func remember(_ clientID: String, in session: Session) {
-        var known = Set((session.value(forKey: clientsKey) ?? "").split(separator: " ").map(String.init))
+        var known = clients(of: session)
         guard known.insert(clientID).inserted else { return }
         session.setValue(known.sorted().joined(separator: " "), forKey: clientsKey)
     }
@@ -33,8 +33,9 @@ struct BackChannelLogout: Sendable {
     /// Sends the logout tokens for sessions that have ended (in the background).
     func ended(_ records: [SessionRecord]) {
         let targets = records.compactMap { record -> (String, String, [String])? in
-            guard let user = record.userID, let list = record.data[Self.clientsKey], !list.isEmpty else { return nil }
-            return (user, record.handle, list.split(separator: " ").map(String.init))
+            guard let user = record.userID else { return nil }
+            let clients = Self.clients(in: record.data[Self.clientsKey])
+            return clients.isEmpty ? nil : (user, record.handle, clients.sorted())
         }
         guard !targets.isEmpty else { return }
         Task {
@@ -63,7 +64,12 @@ struct BackChannelLogout: Sendable {
 
     /// The clients `session` signed in (those `remember(_:in:)` recorded).
     static func clients(of session: Session?) -> Set<String> {
-        Set((session?.value(forKey: clientsKey) ?? "").split(separator: " ").map(String.init))
+        clients(in: session?.value(forKey: clientsKey))
+    }
+
+    /// The client IDs of a `clientsKey` value (space-separated).
+    static func clients(in list: String?) -> Set<String> {
+        Set((list ?? "").split(separator: " ").map(String.init))
     }
 
     /// One logout token to one client (`sid` nil: every session of the user there); failures are

@@ -189,7 +189,7 @@ struct PageRoutes {
             error: error,
             passwordError: passwordError,
             theme: theme,
-            rememberToken: request.cookie(named: services.rememberCookieName)
+            request: request
         )
     }
 
@@ -201,7 +201,7 @@ struct PageRoutes {
         error: String?,
         passwordError: String?,
         theme: String = "system",
-        rememberToken: String? = nil
+        request: Request
     )
         async throws -> Response
     {
@@ -252,8 +252,7 @@ struct PageRoutes {
             needsPassword: needsPassword(session)
         )
         model.sessionsInCookies = services.sessions.keepsSessionsInCookies
-        var thisDevice: String?
-        if let rememberToken { thisDevice = try await services.remember.deviceID(ofToken: rememberToken) }
+        let thisDevice = try await services.rememberedDeviceID(of: request)
         model.rememberedDevices = try await services.remember.devices(ofUser: account.id).map { device in
             let label = device.label ?? "a browser"
             return AccountPage.DeviceRow(
@@ -388,8 +387,7 @@ struct PageRoutes {
         guard let account = try await services.currentAccount(session) else { return redirect("/login?notice=ended") }
         guard session.verifyCSRF(form["csrf_token"]) else { return try formExpired(request, session) }
         guard let device = form["device"], !device.isEmpty else { throw APIError.invalidField("device", "is required") }
-        var thisDevice: String?
-        if let token = request.cookie(named: services.rememberCookieName) { thisDevice = try await services.remember.deviceID(ofToken: token) }
+        let thisDevice = try await services.rememberedDeviceID(of: request)
         guard try await services.remember.forget(device: device, ofUser: account.id) else {
             session.setValue("That device is no longer remembered.", forKey: Self.flashKey)
             return redirect("/account")

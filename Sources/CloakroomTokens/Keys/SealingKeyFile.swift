@@ -61,9 +61,7 @@ public enum SealingKeyFile {
         var body = try read(url, secret: secret)
         let number = (body.keys.compactMap { Int($0.id.dropFirst()) }.max() ?? 0) + 1
         let id = "s\(number)"
-        if activate {
-            for index in body.keys.indices where body.keys[index].state == "current" { body.keys[index].state = "previous" }
-        }
+        if activate { demoteCurrent(&body) }
         body.keys.append(newKey(id: id, state: activate ? "current" : "next", now: now))
         try write(body, to: url, secret: secret)
         return id
@@ -76,7 +74,7 @@ public enum SealingKeyFile {
             throw TokenKeyError(.unknownKid, "no sealing key \(id) in \(url.path)")
         }
         guard body.keys[target].state != "current" else { return }
-        for index in body.keys.indices where body.keys[index].state == "current" { body.keys[index].state = "previous" }
+        demoteCurrent(&body)
         body.keys[target].state = "current"
         try write(body, to: url, secret: secret)
     }
@@ -125,6 +123,11 @@ public enum SealingKeyFile {
     static func newKey(id: String, state: String, now: Date) -> Stored {
         let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
         return Stored(id: id, state: state, created: now.timeIntervalSince1970, key: Base64URL.encode(bytes))
+    }
+
+    /// The current key becomes previous (it keeps opening what it sealed).
+    static func demoteCurrent(_ body: inout Body) {
+        for index in body.keys.indices where body.keys[index].state == "current" { body.keys[index].state = "previous" }
     }
 
     static func ordered(_ keys: [Stored]) -> [Stored] {
