@@ -20,7 +20,11 @@ public import Logging
 /// - A request that lands on a node that does not own the session asks every live peer for its
 ///   copy (one round trip, in parallel; counted in `cloakroom_replication_remote_fetches_total`),
 ///   keeps the greatest (version, writer), takes ownership, sends the session to the backup it
-///   chooses and tells the other holders to drop theirs. When some linked peer did not answer
+///   chooses and tells the other holders to drop theirs. The owner it asked hands the session
+///   over: it owns it no more and raises its copy's version first, so that a write there that
+///   read the session before fails its version check (and reads it again, from the new owner).
+///   A fetch not handed the session while another node is taking it over fails with 503: one
+///   owner at a time, or a write one of them acknowledged could be lost. When some linked peer did not answer
 ///   within `fetchTimeout`, or nobody had a copy and a peer went down before answering, the load
 ///   fails with 503 (retried on another node by the balancer) rather than answer "no such
 ///   session" or serve an older copy.
@@ -125,13 +129,34 @@ public final class BackupSessionStore: ReplicaCore {
             return try await local.load(key: key, now: now)
         }
         guard let bytes = HashedKey(key)?.bytes, await !state.isBuried(key) else { return nil }
-        // Not ours, or not trusted since this node was cut off: every live peer's copy, and ours.
+        // Until this load is done, a peer asking this node for the session hears that it is being
+        // taken over here.
+        await roles.beginTakeover(key)
+        do {
+            let record = try await fetchAndOwn(key, bytes: bytes, now: now)
+            await roles.endTakeover(key)
+            return record
+        } catch {
+            await roles.endTakeover(key)
+            throw error
+        }
+    }
+
+    /// Not ours, or not trusted since this node was cut off: every live peer's copy, and ours; the
+    /// greatest (version, writer) is owned here from now on.
+    private func fetchAndOwn(_ key: String, bytes: [UInt8], now: Date) async throws -> SessionRecord? {
         var best: (record: SessionRecord, origin: String)?
         if let mine = try await local.load(key: key, now: Date(timeIntervalSince1970: 0)) {
             best = (mine, await state.origin(of: key))
         }
         var holders: [String] = []
         let peers = await mesh.livePeers
+        if peers.isEmpty, let owner = await roles.owner(of: key), owner != node {
+            // Alone, with a backup of another node's session: that node's sessions are this one's
+            // once it has been gone two heartbeats (`reassign`); until then its link may come back
+            // with a newer copy. 503, tried again.
+            throw NotReady()
+        }
         if !peers.isEmpty {
             await state.countFetch()
             let answers = await ask(peers) { .fetch(key: bytes, request: $0) }
@@ -144,6 +169,9 @@ public final class BackupSessionStore: ReplicaCore {
                 // only copy and be back in a moment (a cut link); 503, tried again, not signed out.
                 throw NotReady()
             }
+            // Another node is taking it over at this moment: two owners would each acknowledge
+            // writes the other never sees. 503, and the client's next try finds the new owner.
+            if Self.anotherTakesOver(answers.replies) { throw NotReady() }
             for reply in answers.replies {
                 guard let item = reply.records.first, let record = SessionRecord(binary: item.record, key: key) else { continue }
                 holders.append(reply.peer)
@@ -157,6 +185,15 @@ public final class BackupSessionStore: ReplicaCore {
         }
         try await takeOwnership(of: best.record, origin: best.origin, holders: holders)
         return try await local.load(key: key, now: now)
+    }
+
+    /// Whether the answers to a `fetch` say that another node is taking the session over at this
+    /// moment (it names itself: it is fetching the session too, or was handed it and is taking it
+    /// in). Not when a peer handed the session over to the asker: that peer owned it (or backed
+    /// it up for an owner that is gone), and hands it over once.
+    static func anotherTakesOver(_ replies: [PeerRequests.Reply]) -> Bool {
+        if replies.contains(where: \.handedOver) { return false }
+        return replies.contains { !$0.owner.isEmpty && $0.owner == $0.peer }
     }
 
     public func insert(_ record: SessionRecord) async throws {
@@ -291,8 +328,9 @@ public final class BackupSessionStore: ReplicaCore {
             let writer = await state.origin(of: record.key)
             await backUp(record.key, to: backup) { .put(key: key, record: current.binaryEncoded(), origin: writer, ack: $0) }
         }
+        let version = UInt64(max(current.version, 0))
         for holder in holders where holder != backup {
-            await mesh.send(to: holder, wait: false) { _ in .release(key: key) }
+            await mesh.send(to: holder, wait: false) { _ in .release(key: key, version: version) }
         }
     }
 
@@ -439,11 +477,15 @@ public final class BackupSessionStore: ReplicaCore {
             await roles.syncDone(from: peer)
             await readyIfCaughtUp(answered: true)
         case .fetch(let key, let request):
-            try await answerFetch(key, request: request, from: peer)
-        case .fetched(let request, let record, let origin):
-            await receiveFetched(request, record: record, origin: origin, from: peer)
-        case .release(let key):
+            try await answerFetchHandingOver(key, request: request, from: peer)
+        case .fetched(let request, let record, let origin, let owner, let handedOver):
+            await receiveFetched(request, record: record, origin: origin, owner: owner, handedOver: handedOver, from: peer)
+        case .release(let key, let version):
             guard let hex = HashedKey(bytes: key)?.hex else { return }
+            // A copy newer than the one the new owner took is kept (it was written here after).
+            if let copy = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)), UInt64(max(copy.version, 0)) > version {
+                return
+            }
             await roles.forget(hex)
             try await local.delete(key: hex)
             await state.forgetOrigin(hex)
@@ -469,6 +511,45 @@ public final class BackupSessionStore: ReplicaCore {
             await requests.answer(request, from: peer, records)
         case .ack, .heartbeat:
             return
+        }
+    }
+
+    /// Answers a peer's `fetch`: this node's copy, and whom it takes for the owner now. The owner
+    /// (or the backup of an owner that is gone) hands the session over to the asker: it stops
+    /// owning it, then raises its copy's version, so that a write here that read the session
+    /// before fails its version check and reads it again, from the new owner. The copy sent
+    /// carries every write acknowledged here.
+    func answerFetchHandingOver(_ key: [UInt8], request: UInt64, from peer: String) async throws {
+        var record: [UInt8] = []
+        var origin = ""
+        var owner = ""
+        var handedOver = false
+        if let hex = HashedKey(bytes: key)?.hex {
+            let buried = await state.isBuried(hex)
+            let held = buried ? false : try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)) != nil
+            let answer = await roles.answer(hex, asker: peer, live: Set(await mesh.livePeers), holdsCopy: held)
+            (owner, handedOver) = answer
+            if handedOver { try await raiseVersion(of: hex) }
+            if held, let copy = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)) {
+                record = copy.binaryEncoded()
+                origin = await state.origin(of: hex)
+            }
+        }
+        let answer = ReplicationMessage.fetched(request: request, record: record, origin: origin, owner: owner, handedOver: handedOver)
+        await mesh.send(to: peer, wait: false) { _ in answer }
+    }
+
+    /// The same session one version further (written by this node), so that an update that read
+    /// the version before fails.
+    private func raiseVersion(of key: String) async throws {
+        for _ in 0..<8 {
+            guard var copy = try await local.load(key: key, now: Date(timeIntervalSince1970: 0)) else { return }
+            let expected = copy.version
+            copy.version += 1
+            if try await local.update(copy, expectedVersion: expected) {
+                await state.wrote(key)
+                return
+            }
         }
     }
 
@@ -501,8 +582,11 @@ public final class BackupSessionStore: ReplicaCore {
         var byPeer: [String: [String]] = [:]
         for move in moves {
             byPeer[move.to, default: []].append(move.key)
-            if let from = move.from, live.contains(from), let bytes = HashedKey(move.key)?.bytes {
-                await mesh.send(to: from, wait: false) { _ in .release(key: bytes) }
+            if let from = move.from, live.contains(from), let bytes = HashedKey(move.key)?.bytes,
+                let copy = try? await local.load(key: move.key, now: Date(timeIntervalSince1970: 0))
+            {
+                let version = UInt64(max(copy.version, 0))
+                await mesh.send(to: from, wait: false) { _ in .release(key: bytes, version: version) }
             }
         }
         for (target, keys) in byPeer { await push(keys, to: target) }
@@ -554,6 +638,8 @@ actor BackupRoles {
 
     let node: String
     private var held: [String: Holding] = [:]
+    /// Sessions this node is fetching from its peers at this moment (loads in flight, per key).
+    private var takingOver: [String: Int] = [:]
     private(set) var syncPending: Set<String> = []
     private var metrics: ReplicationMetrics?
     private var checkRound: [String] = []
@@ -567,6 +653,7 @@ actor BackupRoles {
         guard let holding = held[key] else { return false }
         return holding.owner == node && holding.trusted
     }
+    func owner(of key: String) -> String? { held[key]?.owner }
     func backup(of key: String) -> String? {
         guard let holding = held[key], holding.owner == node else { return nil }
         return holding.backup
@@ -575,6 +662,25 @@ actor BackupRoles {
     func owned(backedUpBy peer: String) -> [String] {
         held.filter { $0.value.owner == node && $0.value.backup == peer }.map(\.key)
     }
+    func beginTakeover(_ key: String) { takingOver[key, default: 0] += 1 }
+    func endTakeover(_ key: String) {
+        if let count = takingOver[key], count > 1 { takingOver[key] = count - 1 } else { takingOver[key] = nil }
+    }
+
+    /// What this node answers `asker`'s fetch of `key` about its owner (see
+    /// `ReplicationMessage.fetched`). It hands the session over (owns it no more, holds it for
+    /// the asker) when it owns it, or backs it up for an owner that is gone, and holds a copy.
+    func answer(_ key: String, asker: String, live: Set<String>, holdsCopy: Bool) -> (owner: String, handedOver: Bool) {
+        if takingOver[key] != nil { return (node, false) }
+        guard let holding = held[key] else { return ("", false) }
+        let ownerGone = holding.owner != node && holding.owner != asker && !live.contains(holding.owner)
+        if holdsCopy, holding.owner == node || ownerGone {
+            held[key] = Holding(owner: asker, backup: nil, trusted: true)
+            return (asker, true)
+        }
+        return (holding.owner, false)
+    }
+
     func own(_ key: String, backup: String?) { held[key] = Holding(owner: node, backup: backup, trusted: true) }
     func hold(_ key: String, owner: String) { held[key] = Holding(owner: owner, backup: nil, trusted: true) }
     func forget(_ key: String) { held[key] = nil }

@@ -35,7 +35,7 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
 /// key is used on two connections or in two directions.
 public enum PeerHandshake {
     /// The protocol version in every hello.
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     static let label = Array("cloakroom replication v1".utf8)
 
     /// What the handshake refused, for logs (never a secret).

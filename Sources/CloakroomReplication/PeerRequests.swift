@@ -4,6 +4,10 @@ actor PeerRequests {
     struct Reply {
         var peer: String
         var records: [ReplicationMessage.SyncedRecord]
+        /// For a `fetch`: the node the peer takes for the session's owner ("" when it does not know),
+        /// and whether it handed the session over to the asker.
+        var owner = ""
+        var handedOver = false
     }
 
     /// What came back: the answers, and the peers whose link went down before they answered.
@@ -45,9 +49,15 @@ actor PeerRequests {
     }
 
     /// `peer`'s answer to `id`.
-    func answer(_ id: UInt64, from peer: String, _ records: [ReplicationMessage.SyncedRecord]) {
+    func answer(
+        _ id: UInt64,
+        from peer: String,
+        _ records: [ReplicationMessage.SyncedRecord],
+        owner: String = "",
+        handedOver: Bool = false
+    ) {
         guard var request = requests[id], request.waitingFor.remove(peer) != nil else { return }
-        request.answers.replies.append(Reply(peer: peer, records: records))
+        request.answers.replies.append(Reply(peer: peer, records: records, owner: owner, handedOver: handedOver))
         requests[id] = request
         if request.waitingFor.isEmpty { finish(id) }
     }

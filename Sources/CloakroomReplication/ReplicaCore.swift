@@ -66,9 +66,9 @@ extension ReplicaCore {
     }
 
     /// A peer's answer to a `fetch` this node sent (an empty record: it has none).
-    func receiveFetched(_ request: UInt64, record: [UInt8], origin: String, from peer: String) async {
+    func receiveFetched(_ request: UInt64, record: [UInt8], origin: String, owner: String, handedOver: Bool, from peer: String) async {
         let items = record.isEmpty ? [] : [ReplicationMessage.SyncedRecord(key: [], record: record, origin: origin)]
-        await requests.answer(request, from: peer, items)
+        await requests.answer(request, from: peer, items, owner: owner, handedOver: handedOver)
     }
 
     /// Answers a peer's `fetch` with this node's copy of the session (and its writer), or with
@@ -82,7 +82,7 @@ extension ReplicaCore {
             record = copy.binaryEncoded()
             origin = await state.origin(of: hex)
         }
-        let answer = ReplicationMessage.fetched(request: request, record: record, origin: origin)
+        let answer = ReplicationMessage.fetched(request: request, record: record, origin: origin, owner: "", handedOver: false)
         await mesh.send(to: peer, wait: false) { _ in answer }
     }
 

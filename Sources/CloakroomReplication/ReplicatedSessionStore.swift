@@ -287,8 +287,8 @@ public final class ReplicatedSessionStore: ReplicaCore {
             await state.syncDone(from: peer)
         case .fetch(let key, let request):
             try await answerFetch(key, request: request, from: peer)
-        case .fetched(let request, let record, let origin):
-            await receiveFetched(request, record: record, origin: origin, from: peer)
+        case .fetched(let request, let record, let origin, let owner, let handedOver):
+            await receiveFetched(request, record: record, origin: origin, owner: owner, handedOver: handedOver, from: peer)
         case .ack, .heartbeat, .release, .userQuery, .userRecords:
             // The last three are the `backup` topology's; a node of this one never sends them.
             return

@@ -30,11 +30,14 @@ enum ReplicationMessage: Sendable, Equatable {
     case syncDone
     /// `backup`: "send me your copy of this session" (a request landed on a node without it).
     case fetch(key: [UInt8], request: UInt64)
-    /// The answer to `fetch`: the copy and its writer, or an empty record when there is none.
-    case fetched(request: UInt64, record: [UInt8], origin: String)
-    /// `backup`: "drop your copy of this session" (another node owns it now and chose another
-    /// backup). No tombstone: the session lives on.
-    case release(key: [UInt8])
+    /// The answer to `fetch`: the copy and its writer, or an empty record when there is none; the
+    /// node the answerer takes for the session's owner now (itself while it is taking the session
+    /// over, "" when it does not know); and whether it `handedOver` the session to the asker
+    /// (it owned it, or backed it up for an owner that is gone).
+    case fetched(request: UInt64, record: [UInt8], origin: String, owner: String, handedOver: Bool)
+    /// `backup`: "drop your copy of this session, unless it is newer than `version`" (another
+    /// node owns it now and chose another backup). No tombstone: the session lives on.
+    case release(key: [UInt8], version: UInt64)
     /// `backup`: "send me your copies of this user's sessions" (a listing spans every node).
     case userQuery(userID: String, request: UInt64)
     /// The answer to `userQuery`.
@@ -141,14 +144,17 @@ enum ReplicationMessage: Sendable, Equatable {
             out.byte(10)
             out.bytes(key)
             out.u64(request)
-        case .fetched(let request, let record, let origin):
+        case .fetched(let request, let record, let origin, let owner, let handedOver):
             out.byte(11)
             out.u64(request)
             out.bytes(record)
             out.text(origin)
-        case .release(let key):
+            out.text(owner)
+            out.byte(handedOver ? 1 : 0)
+        case .release(let key, let version):
             out.byte(12)
             out.bytes(key)
+            out.u64(version)
         case .userQuery(let userID, let request):
             out.byte(13)
             out.text(userID)
@@ -202,9 +208,15 @@ enum ReplicationMessage: Sendable, Equatable {
         case 10:
             self = .fetch(key: try input.key(), request: try input.u64())
         case 11:
-            self = .fetched(request: try input.u64(), record: try input.bytes(), origin: try input.text())
+            self = .fetched(
+                request: try input.u64(),
+                record: try input.bytes(),
+                origin: try input.text(),
+                owner: try input.text(),
+                handedOver: try input.byte() == 1
+            )
         case 12:
-            self = .release(key: try input.key())
+            self = .release(key: try input.key(), version: try input.u64())
         case 13:
             self = .userQuery(userID: try input.text(), request: try input.u64())
         case 14:
