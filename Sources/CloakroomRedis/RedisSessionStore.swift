@@ -34,6 +34,8 @@ public import NIOPosix
 /// when done to close the connections.
 public struct RedisSessionStore: CompleteSessionStore, KeyTaggedStore {
     let client: RedisClient
+    /// Standalone: every record key's prefix (`Ps:`), built once rather than on each request.
+    private let standaloneRecordPrefix: [UInt8]?
 
     /// The connections this store works on.
     public let database: CloakroomRedisDatabase
@@ -42,6 +44,7 @@ public struct RedisSessionStore: CompleteSessionStore, KeyTaggedStore {
     public init(database: CloakroomRedisDatabase) {
         self.database = database
         self.client = database.client
+        self.standaloneRecordPrefix = database.client.cluster == nil ? Array((database.client.configuration.keyPrefix + "s:").utf8) : nil
     }
 
     /// Creates a store with connections of its own (open on first use).
@@ -69,7 +72,10 @@ public struct RedisSessionStore: CompleteSessionStore, KeyTaggedStore {
     private func tag(of key: [UInt8]) -> KeyTag? { KeyTag(hex: Hex.encode(key.prefix(2))) }
     /// The prefix of the record's slot (`P` standalone, `P{tag}` on a cluster).
     private func prefix(of key: [UInt8]) throws -> String { try client.prefix(tag: tag(of: key)) }
-    private func recordKey(_ key: [UInt8]) throws -> [UInt8] { Array((try prefix(of: key) + "s:").utf8) + key }
+    private func recordKey(_ key: [UInt8]) throws -> [UInt8] {
+        if let standaloneRecordPrefix { return standaloneRecordPrefix + key }
+        return Array((try prefix(of: key) + "s:").utf8) + key
+    }
     private func indexPrefix(_ userID: String) throws -> String { try client.prefix(tag: KeyTag(user: userID)) }
 
     /// On a cluster, refuses a signed-in record whose key is not tagged for its user: its index
