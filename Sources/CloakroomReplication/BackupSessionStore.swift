@@ -24,8 +24,8 @@ public import Logging
 ///   over: it owns it no more and raises its copy's version first, so that a write there that
 ///   read the session before fails its version check (and reads it again, from the new owner).
 ///   A fetch not handed the session while another node is taking it over fails with 503: one
-///   owner at a time, or a write one of them acknowledged could be lost. When some linked peer did not answer
-///   within `fetchTimeout`, or nobody had a copy and a peer went down before answering, the load
+///   owner at a time, or a write one of them acknowledged could be lost. When some linked peer
+///   did not answer within `fetchTimeout`, or nobody had a copy and a peer went down before answering, the load
 ///   fails with 503 (retried on another node by the balancer) rather than answer "no such
 ///   session" or serve an older copy.
 /// - When a node goes down, the backups of its sessions become their owners and choose new
@@ -328,7 +328,7 @@ public final class BackupSessionStore: ReplicaCore {
             let writer = await state.origin(of: record.key)
             await backUp(record.key, to: backup) { .put(key: key, record: current.binaryEncoded(), origin: writer, ack: $0) }
         }
-        let version = UInt64(max(current.version, 0))
+        let version = current.wireVersion
         for holder in holders where holder != backup {
             await mesh.send(to: holder, wait: false) { _ in .release(key: key, version: version) }
         }
@@ -483,7 +483,7 @@ public final class BackupSessionStore: ReplicaCore {
         case .release(let key, let version):
             guard let hex = HashedKey(bytes: key)?.hex else { return }
             // A copy newer than the one the new owner took is kept (it was written here after).
-            if let copy = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)), UInt64(max(copy.version, 0)) > version {
+            if let copy = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)), copy.wireVersion > version {
                 return
             }
             await roles.forget(hex)
@@ -520,37 +520,26 @@ public final class BackupSessionStore: ReplicaCore {
     /// before fails its version check and reads it again, from the new owner. The copy sent
     /// carries every write acknowledged here.
     func answerFetchHandingOver(_ key: [UInt8], request: UInt64, from peer: String) async throws {
-        var record: [UInt8] = []
-        var origin = ""
-        var owner = ""
-        var handedOver = false
-        if let hex = HashedKey(bytes: key)?.hex {
-            let buried = await state.isBuried(hex)
-            let held = buried ? false : try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)) != nil
-            let answer = await roles.answer(hex, asker: peer, live: Set(await mesh.livePeers), holdsCopy: held)
-            (owner, handedOver) = answer
-            if handedOver { try await raiseVersion(of: hex) }
-            if held, let copy = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0)) {
-                record = copy.binaryEncoded()
-                origin = await state.origin(of: hex)
-            }
-        }
-        let answer = ReplicationMessage.fetched(request: request, record: record, origin: origin, owner: owner, handedOver: handedOver)
-        await mesh.send(to: peer, wait: false) { _ in answer }
+        guard let hex = HashedKey(bytes: key)?.hex else { return await sendFetched(nil, request: request, to: peer) }
+        var copy = try await copyToAnswer(hex)
+        let (owner, handedOver) = await roles.answer(hex, asker: peer, live: Set(await mesh.livePeers), holdsCopy: copy != nil)
+        if handedOver { copy = try await raiseVersion(of: hex) }
+        await sendFetched(copy, request: request, owner: owner, handedOver: handedOver, to: peer)
     }
 
-    /// The same session one version further (written by this node), so that an update that read
-    /// the version before fails.
-    private func raiseVersion(of key: String) async throws {
+    /// Writes the session one version further (as this node), so that an update that read the
+    /// version before fails; the copy as it is then (nil once deleted).
+    private func raiseVersion(of key: String) async throws -> SessionRecord? {
         for _ in 0..<8 {
-            guard var copy = try await local.load(key: key, now: Date(timeIntervalSince1970: 0)) else { return }
+            guard var copy = try await local.load(key: key, now: Date(timeIntervalSince1970: 0)) else { return nil }
             let expected = copy.version
             copy.version += 1
             if try await local.update(copy, expectedVersion: expected) {
                 await state.wrote(key)
-                return
+                return copy
             }
         }
+        return try await local.load(key: key, now: Date(timeIntervalSince1970: 0))
     }
 
     /// A session its owner (`peer`) sends this node to keep as its backup.
@@ -585,7 +574,7 @@ public final class BackupSessionStore: ReplicaCore {
             if let from = move.from, live.contains(from), let bytes = HashedKey(move.key)?.bytes,
                 let copy = try? await local.load(key: move.key, now: Date(timeIntervalSince1970: 0))
             {
-                let version = UInt64(max(copy.version, 0))
+                let version = copy.wireVersion
                 await mesh.send(to: from, wait: false) { _ in .release(key: bytes, version: version) }
             }
         }

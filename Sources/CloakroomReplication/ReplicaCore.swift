@@ -74,15 +74,27 @@ extension ReplicaCore {
     /// Answers a peer's `fetch` with this node's copy of the session (and its writer), or with
     /// nothing when it holds none or deleted it.
     func answerFetch(_ key: [UInt8], request: UInt64, from peer: String) async throws {
-        var record: [UInt8] = []
-        var origin = ""
-        if let hex = HashedKey(bytes: key)?.hex, await !state.isBuried(hex),
-            let copy = try await local.load(key: hex, now: Date(timeIntervalSince1970: 0))
-        {
-            record = copy.binaryEncoded()
-            origin = await state.origin(of: hex)
-        }
-        let answer = ReplicationMessage.fetched(request: request, record: record, origin: origin, owner: "", handedOver: false)
+        guard let hex = HashedKey(bytes: key)?.hex else { return await sendFetched(nil, request: request, to: peer) }
+        await sendFetched(try await copyToAnswer(hex), request: request, to: peer)
+    }
+
+    /// This node's copy of a session a peer fetches: nil when it holds none or deleted it.
+    func copyToAnswer(_ key: String) async throws -> SessionRecord? {
+        guard await !state.isBuried(key) else { return nil }
+        return try await local.load(key: key, now: Date(timeIntervalSince1970: 0))
+    }
+
+    /// Sends `peer` the answer to its fetch `request`: `copy` with its writer (an empty record
+    /// when there is none), and what this node says of the owner (`backup` only).
+    func sendFetched(_ copy: SessionRecord?, request: UInt64, owner: String = "", handedOver: Bool = false, to peer: String) async {
+        let origin = if let copy { await state.origin(of: copy.key) } else { "" }
+        let answer = ReplicationMessage.fetched(
+            request: request,
+            record: copy?.binaryEncoded() ?? [],
+            origin: origin,
+            owner: owner,
+            handedOver: handedOver
+        )
         await mesh.send(to: peer, wait: false) { _ in answer }
     }
 

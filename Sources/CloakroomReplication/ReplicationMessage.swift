@@ -308,3 +308,8 @@ struct ByteReader {
         return Int(count)
     }
 }
+
+extension SessionRecord {
+    /// The version as `release` carries it (a record's version is never negative).
+    var wireVersion: UInt64 { UInt64(max(version, 0)) }
+}
