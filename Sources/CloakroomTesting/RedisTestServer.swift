@@ -287,6 +287,9 @@ public final class RedisClusterTestSetup: Sendable {
             let setup = RedisClusterTestSetup(nodes: nodes)
             try await setup.redisCLI(["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"])
             try await setup.waitUntilHealthy()
+            // Each node's own role is settled; another node's table may still list a new replica
+            // as a primary for a moment (gossip): wait until every node lists the 3.
+            try await setup.waitUntilEveryNodeLists(primaries: 3)
             return setup
         } catch {
             for node in nodes { await node.shutdown() }
@@ -319,6 +322,21 @@ public final class RedisClusterTestSetup: Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw RedisTestServer.Failure(description: "the Redis Cluster did not become healthy within \(timeout)")
+    }
+
+    /// Waits until `CLUSTER NODES` on every running node lists `primaries` primaries (not failed).
+    public func waitUntilEveryNodeLists(primaries: Int, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var settled = true
+            for node in nodes where node.isRunning {
+                let listed = (try? await topology(from: node))?.filter(\.isPrimary).count
+                if listed != primaries { settled = false }
+            }
+            if settled { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw RedisTestServer.Failure(description: "the Redis Cluster's nodes did not all list \(primaries) primaries within \(timeout)")
     }
 
     /// Runs `redis-cli ARGS` against 127.0.0.1 and returns its output; throws on a non-zero exit.
