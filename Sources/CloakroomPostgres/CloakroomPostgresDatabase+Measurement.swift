@@ -10,7 +10,7 @@ import Synchronization
 extension CloakroomPostgresDatabase {
     /// One `SELECT 1` round trip through the pool: the ceiling any store on it can reach.
     package func selectOne() async throws {
-        try await query("SELECT 1", "select 1")
+        try await execute(SelectOne(), "select 1")
     }
 
     /// Bytes the sessions table uses on disk, indexes and TOAST included (`pg_total_relation_size`).
@@ -18,5 +18,15 @@ extension CloakroomPostgresDatabase {
         let rows = try await query("SELECT pg_total_relation_size('cloakroom_sessions')::bigint", "table size")
         guard let row = rows.first else { return 0 }
         return Int(try row.decode(Int64.self))
+    }
+}
+
+extension CloakroomPostgresDatabase {
+    /// The statements prepared on the pooled connection a call gets (`pg_prepared_statements` is
+    /// per connection): with a one-connection pool, every kept statement that has run on it.
+    package func preparedStatementNames() async throws -> [String] {
+        try await query("SELECT name FROM pg_prepared_statements ORDER BY name", "prepared statements").map {
+            try $0.decode(String.self)
+        }
     }
 }

@@ -171,8 +171,10 @@ public final class CloakroomPostgresDatabase: Sendable, Service {
     /// Runs one statement on a pooled connection and collects its rows, within the timeout.
     @discardableResult
     func query(_ query: PostgresQuery, _ what: String) async throws -> [PostgresRow] {
+        // The future API collects the rows on the connection's event loop and wakes this task
+        // once; the row sequence wakes it again for rows that arrive after it resumed.
         try await withConnection(what) { connection in
-            try await connection.query(query, logger: self.logger).collect()
+            try await connection.query(query, logger: self.logger).get().rows
         }
     }
 

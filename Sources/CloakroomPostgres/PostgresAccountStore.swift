@@ -16,7 +16,7 @@ public struct PostgresAccountStore: IterableAccountStore {
         self.database = database
     }
 
-    private static let columns = "id, username, password_hash, created_at, disabled"
+    static let columns = "id, username, password_hash, created_at, disabled"
 
     public func create(_ account: Account) async throws {
         do {
@@ -46,8 +46,7 @@ public struct PostgresAccountStore: IterableAccountStore {
     }
 
     public func account(id: String) async throws -> Account? {
-        try await database.query("SELECT \(unescaped: Self.columns) FROM cloakroom_accounts WHERE id = \(id)", "account lookup")
-            .first.map(Self.account(from:))
+        try await database.execute(ByID(id: id), "account lookup").first.map(Self.account(from:))
     }
 
     public func updatePasswordHash(id: String, hash: String) async throws {
@@ -73,6 +72,19 @@ public struct PostgresAccountStore: IterableAccountStore {
             return Account(id: id, username: username, passwordHash: hash, createdAt: created, disabled: disabled)
         } catch {
             throw PostgresStoreError("malformed account row")
+        }
+    }
+}
+
+extension PostgresAccountStore {
+    /// Read on every signed-in request: kept prepared.
+    struct ByID: KeptStatement {
+        static let name = "cloakroom_account_by_id"
+        static let sql = "SELECT \(PostgresAccountStore.columns) FROM cloakroom_accounts WHERE id = $1"
+        var bindings = PostgresBindings(capacity: 1)
+
+        init(id: String) {
+            bindings.append(id)
         }
     }
 }

@@ -13,7 +13,7 @@ public struct PostgresSessionEpochStore: SessionEpochStore, PingableStore {
     }
 
     public func epoch(forUser userID: String) async throws -> UInt64 {
-        let rows = try await database.run("session epoch lookup", "SELECT epoch FROM cloakroom_session_epochs WHERE user_id = \(userID)")
+        let rows = try await database.run("session epoch lookup", Lookup(userID: userID))
         guard let row = rows.first else { return 0 }
         return try Self.epoch(from: row)
     }
@@ -31,7 +31,7 @@ public struct PostgresSessionEpochStore: SessionEpochStore, PingableStore {
     }
 
     public func ping() async throws {
-        try await database.run("ping", "SELECT 1")
+        try await database.run("ping", SelectOne())
     }
 
     private static func epoch(from row: PostgresRow) throws -> UInt64 {
@@ -41,4 +41,17 @@ public struct PostgresSessionEpochStore: SessionEpochStore, PingableStore {
         return UInt64(value)
     }
 
+}
+
+extension PostgresSessionEpochStore {
+    /// Read on every signed-in request of a cookie session: kept prepared.
+    struct Lookup: KeptStatement {
+        static let name = "cloakroom_session_epoch"
+        static let sql = "SELECT epoch FROM cloakroom_session_epochs WHERE user_id = $1"
+        var bindings = PostgresBindings(capacity: 1)
+
+        init(userID: String) {
+            bindings.append(userID)
+        }
+    }
 }
