@@ -5,6 +5,7 @@ set -uo pipefail
 bin=$(realpath "$1")
 work=${BENCH_WORK:-$(mktemp -d)}
 duration=${DURATION:-10s}; threads=${THREADS:-2}; connections=${CONNECTIONS:-64}; warmup=${WARMUP:-3s}
+rounds=${ROUNDS:-3}
 stores=${STORES:-memory sqlite cookie redis postgres}
 data_stores=${DATA_STORES:-memory sqlite cookie}; data_sizes=${DATA_SIZES:-100 1000 2800 3072}
 password="correct horse battery"
@@ -36,7 +37,12 @@ start_server() { # store url
 
 declare -A result
 port=9400
-for store in $stores; do
+for round in $(seq "$rounds"); do
+# Each round starts with the next store, so no store is always measured right after the same one
+# (right after another server's storm of sign-ins the machine may still be busy).
+read -r -a order <<<"$stores"
+shift_by=$(( (round - 1) % ${#order[@]} ))
+for store in "${order[@]:shift_by}" "${order[@]:0:shift_by}"; do
     case "$store" in
         memory) url=memory ;;
         sqlite) url="sqlite:$work/bench-$port.sqlite" ;;
@@ -55,28 +61,52 @@ for store in $stores; do
         echo "$store: could not sign in (see $dir/log)"; kill "$pid"; wait "$pid" 2>/dev/null; continue
     fi
     wrk -t"$threads" -c"$connections" -d"$warmup" -H "Cookie: $cookie" "$base/api/me" >/dev/null
-    result[$store,hello]=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency "$base/healthz" | summary)
-    result[$store,me]=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency -H "Cookie: $cookie" "$base/api/me" | summary)
+    result[$round,$store,hello]=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency "$base/healthz" | summary)
+    result[$round,$store,me]=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency -H "Cookie: $cookie" "$base/api/me" | summary)
     # The storm: 50 connections signing in without pause while /api/me is measured.
     wrk -t1 -c50 -d"$duration" -s "$work/login.lua" "$base/api/login" >"$dir/storm" 2>&1 &
     storm=$!
     sleep 1
-    result[$store,storm]=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency -H "Cookie: $cookie" "$base/api/me" | summary)
+    result[$round,$store,storm]=$(wrk -t"$threads" -c"$connections" -d"$duration" --latency -H "Cookie: $cookie" "$base/api/me" | summary)
     wait "$storm"
     kill "$pid"; wait "$pid" 2>/dev/null
 done
+done
 
+# One line per store: the median over the rounds of each figure, and of each ratio taken within
+# a round (the host's share of CPU drifts between rounds; a ratio of two servers measured minutes
+# apart would carry that drift).
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+printf '\n%s round(s) of one server at a time; medians over the rounds, ratios taken within each round.\n' "$rounds"
 printf '\n| store | /healthz req/s | /api/me req/s | /api/me p50 ms | /api/me p99 ms | /api/me ÷ /healthz | ÷ memory /api/me | p99 during 50 sign-ins | storm p99 ÷ rest p99 |\n'
 printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
-read -r mem_rps _ _ <<<"${result[memory,me]:-0 0 0}"
 for store in $stores; do
-    [ -n "${result[$store,me]:-}" ] || continue
-    read -r h_rps _ _ <<<"${result[$store,hello]}"
-    read -r m_rps m_p50 m_p99 <<<"${result[$store,me]}"
-    read -r _ _ s_p99 <<<"${result[$store,storm]}"
-    awk -v s="$store" -v h="$h_rps" -v r="$m_rps" -v p50="$m_p50" -v p99="$m_p99" -v mem="$mem_rps" -v sp="$s_p99" 'BEGIN {
-        printf "| %s | %d | %d | %.2f | %.2f | %.2f | %s | %.2f | %.2f |\n", s, h, r, p50, p99, r / h, (mem > 0 ? sprintf("%.2f", r / mem) : "-"), sp, sp / p99 }'
+    hs="" ms="" p50s="" p99s="" sps="" own="" mem="" storm=""
+    for round in $(seq "$rounds"); do
+        [ -n "${result[$round,$store,me]:-}" ] || continue
+        read -r h_rps _ _ <<<"${result[$round,$store,hello]}"
+        read -r m_rps m_p50 m_p99 <<<"${result[$round,$store,me]}"
+        read -r _ _ s_p99 <<<"${result[$round,$store,storm]}"
+        read -r mem_rps _ _ <<<"${result[$round,memory,me]:-0 0 0}"
+        hs+=" $h_rps"; ms+=" $m_rps"; p50s+=" $m_p50"; p99s+=" $m_p99"; sps+=" $s_p99"
+        own+=" $(awk -v a="$m_rps" -v b="$h_rps" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+        [ "$mem_rps" != "0" ] && mem+=" $(awk -v a="$m_rps" -v b="$mem_rps" 'BEGIN { print a / b }')"
+        storm+=" $(awk -v a="$s_p99" -v b="$m_p99" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+    done
+    [ -n "$ms" ] || continue
+    awk -v s="$store" -v h="$(median <<<"$hs")" -v r="$(median <<<"$ms")" -v p50="$(median <<<"$p50s")" \
+        -v p99="$(median <<<"$p99s")" -v own="$(median <<<"$own")" -v mem="$([ -n "$mem" ] && median <<<"$mem" || echo -)" \
+        -v sp="$(median <<<"$sps")" -v sr="$(median <<<"$storm")" 'BEGIN {
+        printf "| %s | %d | %d | %.2f | %.2f | %.2f | %s | %.2f | %.2f |\n", s, h, r, p50, p99, own, (mem == "-" ? "-" : sprintf("%.2f", mem)), sp, sr }'
 done
+if [ "$rounds" -gt 1 ]; then
+    printf '\nEach round, /api/me req/s:\n'
+    for store in $stores; do
+        line="$store:"
+        for round in $(seq "$rounds"); do read -r m_rps _ _ <<<"${result[$round,$store,me]:-0 0 0}"; line+=" $m_rps"; done
+        echo "$line"
+    done
+fi
 echo
 echo "Targets (issue 11): /api/me ≥ 0.9 × /healthz (memory); SQLite ≥ 0.7, Redis ≥ 0.6, PostgreSQL ≥ 0.4 × memory; storm p99 ≤ 3 × rest p99."
 

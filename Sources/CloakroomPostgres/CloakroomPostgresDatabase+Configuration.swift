@@ -43,6 +43,11 @@ extension CloakroomPostgresDatabase {
         public var migrationTimeout: Duration
         /// Most connections the pool opens.
         public var maximumConnections: Int
+        /// Whether each connection keeps the statements of every request prepared (default): the
+        /// server then only binds and runs them. Off (`?prepared_statements=off`) for a connection
+        /// pooler in transaction mode that cannot keep prepared statements (PgBouncer before 1.21,
+        /// or without `max_prepared_statements`); every statement is then sent unnamed.
+        public var preparesStatements: Bool
 
         /// Creates a configuration.
         public init(
@@ -54,7 +59,8 @@ extension CloakroomPostgresDatabase {
             tls: TLSMode = .prefer,
             timeout: Duration = .seconds(2),
             migrationTimeout: Duration = .seconds(30),
-            maximumConnections: Int = 20
+            maximumConnections: Int = 20,
+            preparesStatements: Bool = true
         ) {
             self.host = host
             self.port = port
@@ -65,9 +71,10 @@ extension CloakroomPostgresDatabase {
             self.timeout = timeout
             self.migrationTimeout = migrationTimeout
             self.maximumConnections = maximumConnections
+            self.preparesStatements = preparesStatements
         }
 
-        /// Parses `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]`
+        /// Parses `postgres://user[:password]@host[:port]/database[?sslmode=…][&prepared_statements=off]`
         /// (`postgresql://` too); user, password and database may be percent-encoded.
         public init(url: String, timeout: Duration = .seconds(2)) throws {
             guard let components = URLComponents(string: url),
@@ -83,6 +90,7 @@ extension CloakroomPostgresDatabase {
                 throw PostgresStoreError("the PostgreSQL URL names no database (postgres://user@host/database)")
             }
             var tls = TLSMode.prefer
+            var prepares = true
             for item in components.queryItems ?? [] {
                 switch item.name {
                 case "sslmode":
@@ -94,8 +102,14 @@ extension CloakroomPostgresDatabase {
                     } else {
                         throw PostgresStoreError("unknown sslmode in the PostgreSQL URL (disable, prefer, require, verify-ca or verify-full)")
                     }
+                case "prepared_statements":
+                    switch item.value ?? "" {
+                    case "on": prepares = true
+                    case "off": prepares = false
+                    default: throw PostgresStoreError("prepared_statements in the PostgreSQL URL is on or off")
+                    }
                 default:
-                    throw PostgresStoreError("unsupported PostgreSQL URL parameter \(item.name) (only sslmode)")
+                    throw PostgresStoreError("unsupported PostgreSQL URL parameter \(item.name) (sslmode, prepared_statements)")
                 }
             }
             // The port's text, not `components.port`: a number too large for Int reads as no port.
@@ -115,14 +129,16 @@ extension CloakroomPostgresDatabase {
                 password: components.password,
                 database: database,
                 tls: tls,
-                timeout: timeout
+                timeout: timeout,
+                preparesStatements: prepares
             )
         }
 
         /// The URL without the password.
         public var description: String {
             let shownHost = host.contains(":") ? "[\(host)]" : host
-            return "postgres://\(username)@\(shownHost):\(port)/\(database)?sslmode=\(tls.rawValue)"
+            let statements = preparesStatements ? "" : "&prepared_statements=off"
+            return "postgres://\(username)@\(shownHost):\(port)/\(database)?sslmode=\(tls.rawValue)\(statements)"
         }
     }
 }

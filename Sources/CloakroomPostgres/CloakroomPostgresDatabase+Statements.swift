@@ -27,11 +27,15 @@ struct SelectOne: KeptStatement {
 }
 
 extension CloakroomPostgresDatabase {
-    /// Runs a kept statement on a pooled connection and collects its rows, within the timeout.
+    /// Runs a kept statement on a pooled connection and collects its rows, within the timeout
+    /// (unnamed, as any other statement, when `Configuration.preparesStatements` is off).
     /// Failures are `PostgresStoreError`s.
     @discardableResult
     func execute<Statement: KeptStatement>(_ statement: Statement, _ what: String) async throws -> [PostgresRow] {
-        try await withConnection(what) { connection in
+        guard configuration.preparesStatements else {
+            return try await query(PostgresQuery(unsafeSQL: Statement.sql, binds: statement.bindings), what)
+        }
+        return try await withConnection(what) { connection in
             var rows: [PostgresRow] = []
             for try await row in try await connection.execute(statement, logger: self.logger) {
                 rows.append(row)

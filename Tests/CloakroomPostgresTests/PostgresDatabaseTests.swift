@@ -18,6 +18,12 @@ extension PostgresTests {
 
             let short = try CloakroomPostgresDatabase.Configuration(url: "postgresql://app@localhost/cloakroom", timeout: .milliseconds(500))
             #expect(short.port == 5432 && short.password == nil && short.tls == .prefer && short.timeout == .milliseconds(500))
+            #expect(short.preparesStatements && full.preparesStatements)
+
+            let pooled = try CloakroomPostgresDatabase.Configuration(url: "postgres://app@pgbouncer/db?sslmode=disable&prepared_statements=off")
+            #expect(!pooled.preparesStatements && pooled.tls == .disable)
+            #expect(pooled.description.hasSuffix("?sslmode=disable&prepared_statements=off"))
+            #expect(try CloakroomPostgresDatabase.Configuration(url: "postgres://app@h/db?prepared_statements=on").preparesStatements)
 
             let ipv6 = try CloakroomPostgresDatabase.Configuration(url: "postgres://app@[::1]:5433/db?sslmode=disable")
             #expect(ipv6.host == "::1" && ipv6.port == 5433 && ipv6.tls == .disable)
@@ -32,7 +38,8 @@ extension PostgresTests {
 
         @Test(arguments: [
             "mysql://app@host/db", "postgres://host/db", "postgres://app@/db", "postgres://app@host",
-            "postgres://app@host/", "postgres://app@host/db?sslmode=maybe", "postgres://app@host/db?search_path=x", "not a url",
+            "postgres://app@host/", "postgres://app@host/db?sslmode=maybe", "postgres://app@host/db?search_path=x",
+            "postgres://app@host/db?prepared_statements=yes", "not a url",
             "postgres://app@host:0/db", "postgres://app@host:65536/db", "postgres://app@host:18446744073709551617/db",
         ])
         func badURLsAreRefused(_ url: String) {

@@ -9,9 +9,13 @@ import Testing
 extension PostgresTests {
     @Suite("Kept statements: the statements of every request are prepared once per connection")
     struct KeptStatements {
-        @Test func everyRequestStatementIsPreparedOnceAndBindsNullsAndValues() async throws {
+        /// With `prepared_statements=off` (a pooler in transaction mode) the same statements run
+        /// unnamed, with the same results, and nothing stays prepared.
+        @Test(arguments: [true, false])
+        func everyRequestStatementIsPreparedOnceAndBindsNullsAndValues(prepares: Bool) async throws {
             let url = try await PostgresFixture.sharedServer().freshDatabase()
-            var configuration = try PostgresFixture.configuration(url)
+            var configuration = try PostgresFixture.configuration(url + (prepares ? "" : "&prepared_statements=off"))
+            #expect(configuration.preparesStatements == prepares)
             configuration.maximumConnections = 1
             configuration.timeout = .seconds(15)
             try await CloakroomPostgresDatabase.withDatabase(configuration: configuration) { database in
@@ -71,12 +75,11 @@ extension PostgresTests {
                 try await sessions.insert(record)
                 try await sessions.delete(key: record.key)
 
-                #expect(
-                    try await database.preparedStatementNames() == [
-                        "cloakroom_account_by_id", "cloakroom_select_one", "cloakroom_session_delete", "cloakroom_session_epoch",
-                        "cloakroom_session_insert", "cloakroom_session_load", "cloakroom_session_touch", "cloakroom_session_update",
-                    ]
-                )
+                let kept = [
+                    "cloakroom_account_by_id", "cloakroom_select_one", "cloakroom_session_delete", "cloakroom_session_epoch",
+                    "cloakroom_session_insert", "cloakroom_session_load", "cloakroom_session_touch", "cloakroom_session_update",
+                ]
+                #expect(try await database.preparedStatementNames() == (prepares ? kept : []))
             }
         }
     }
