@@ -179,6 +179,13 @@ public final class BackupSessionStore: ReplicaCore {
                 best = (record, item.origin)
             }
         }
+        if best == nil, await mesh.lostRecently(within: mesh.configuration.heartbeat * 2) {
+            // Found nowhere, but a link went down a moment ago (a link being replaced leaves this
+            // node alone for a few milliseconds): the peer behind it may hold the only copy.
+            // 503, tried again, not signed out; a peer still gone two heartbeats later has
+            // handed its sessions to its backups (`reassign`).
+            throw NotReady()
+        }
         guard let best, await !state.isBuried(key) else {
             await roles.forget(key)
             return nil

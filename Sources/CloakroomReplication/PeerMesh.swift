@@ -89,6 +89,8 @@ public actor PeerMesh {
     /// Whether each peer's link was opened by the smaller of the two names.
     private var linkIsCanonical: [String: Bool] = [:]
     private var lastHeard: [String: ContinuousClock.Instant] = [:]
+    /// When each peer whose link is down lost it.
+    private var lostAt: [String: ContinuousClock.Instant] = [:]
     /// Every peer ever linked, by name, with the incarnation it had last.
     private var incarnations: [String: [UInt8]] = [:]
     /// Peers whose links are refused until a time (`cut`, for tests).
@@ -203,6 +205,14 @@ public actor PeerMesh {
         return await awaitAcks(id, payload: payload, from: [peer], timeout: timeout).isEmpty
     }
 
+    /// Whether a peer's link went down less than `grace` ago and is not back: a link being
+    /// replaced or cut for a moment. That peer may hold what this node finds nowhere else.
+    func lostRecently(within grace: Duration) -> Bool {
+        let now = ContinuousClock.now
+        lostAt = lostAt.filter { now - $0.value < grace }
+        return !lostAt.isEmpty
+    }
+
     /// Closes the link to `peer` and refuses it for `duration`, as a cut between two nodes alone
     /// would be; for tests.
     func cut(_ peer: String, for duration: Duration) {
@@ -310,6 +320,7 @@ public actor PeerMesh {
         replaced?.close()
         linkIsCanonical[peer] = canonical
         links[peer] = link
+        lostAt[peer] = nil
         if replaced != nil {
             // What went out on the replaced link and is not acknowledged may never arrive (its
             // peer closed it): sent again on this one, first; applying it twice changes nothing.
@@ -383,6 +394,7 @@ public actor PeerMesh {
         guard links[peer] === link else { return }
         links[peer] = nil
         lastHeard[peer] = nil
+        lostAt[peer] = .now
         metrics?.peers.record(links.count)
         metrics?.peer(peer, isUp: false)
         logger.warning("replication peer down", metadata: ["peer": "\(link.peer)"])
