@@ -131,12 +131,18 @@ public final class ReplicatedSessionStore: ReplicaCore {
     /// `cloakroom_replication_remote_fetches_total`); the greatest (version, writer) of the live
     /// copies is kept here and served, so the browser is not signed out. Nothing: `nil` (no such
     /// session), or 503 when some linked peer did not answer within `fetchTimeout` (the balancer
-    /// retries on another node) rather than say "no such session" without knowing. A key deleted
-    /// here is never asked for.
+    /// retries on another node) rather than say "no such session" without knowing. So too when
+    /// a link of this node went down less than two heartbeats ago (a link being replaced, or cut
+    /// for a moment): the peer behind it may hold the only copy. A key deleted here is never
+    /// asked for.
     func fetchMissing(_ key: String, now: Date) async throws -> SessionRecord? {
         guard let bytes = HashedKey(key)?.bytes, await !state.isBuried(key) else { return nil }
         let peers = await mesh.livePeers
-        guard !peers.isEmpty else { return nil }
+        let linkJustLost = { await self.mesh.lostRecently(within: self.mesh.configuration.heartbeat * 2) }
+        guard !peers.isEmpty else {
+            if await linkJustLost() { throw NotReady() }
+            return nil
+        }
         await state.countFetch()
         let answers = await requests.ask(peers, on: mesh, timeout: fetchTimeout) { .fetch(key: bytes, request: $0) }
         var found = false
@@ -150,6 +156,7 @@ public final class ReplicatedSessionStore: ReplicaCore {
         // Nobody had it, but some peer did not answer (slow, or gone before answering): it may
         // hold the only copy.
         if !found, answers.replies.count < peers.count { throw NotReady() }
+        if !found, await linkJustLost() { throw NotReady() }
         return found ? try await local.load(key: key, now: now) : nil
     }
 

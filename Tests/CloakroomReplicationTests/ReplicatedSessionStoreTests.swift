@@ -226,6 +226,24 @@ struct ReplicatedSessionStoreTests {
         }
     }
 
+    @Test(
+        "a node whose links went down a moment ago, missing a session its peers hold, answers 503 (tried again) instead of signing the user out; with its links back it fetches it"
+    )
+    func momentarilyAloneSignsNobodyOut() async throws {
+        try await Self.withNodes(3) { stores in
+            let now = Date()
+            // On node1 and node2 only (as a sign-in whose copy to node3 has not arrived yet).
+            let only = Self.record("gail", now: now)
+            try await stores[0].local.insert(only)
+            try await stores[1].local.insert(only)
+            // node3's links both drop, as when a link is replaced.
+            await stores[2].mesh.cut("node1", for: .milliseconds(300))
+            await stores[2].mesh.cut("node2", for: .milliseconds(300))
+            await #expect(throws: ReplicatedSessionStore.NotReady.self) { _ = try await stores[2].load(key: only.key, now: now) }
+            try await Self.eventually { (try? await stores[2].load(key: only.key, now: now))?.userID == "gail" }
+        }
+    }
+
     @Test("writes made while the link to one peer was down (the others up) reach it when the link is back")
     func hintedHandoff() async throws {
         try await Self.withNodes(3) { stores in
