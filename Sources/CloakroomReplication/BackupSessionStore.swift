@@ -179,7 +179,7 @@ public final class BackupSessionStore: ReplicaCore {
                 best = (record, item.origin)
             }
         }
-        if best == nil, await mesh.lostRecently(within: mesh.configuration.heartbeat * 2) {
+        if best == nil, await mesh.lostRecently() {
             // Found nowhere, but a link went down a moment ago (a link being replaced leaves this
             // node alone for a few milliseconds): the peer behind it may hold the only copy.
             // 503, tried again, not signed out; a peer still gone two heartbeats later has
@@ -399,7 +399,7 @@ public final class BackupSessionStore: ReplicaCore {
             await readyIfCaughtUp()
             // A link replaced (both sides dialled; the pair keeps one) or cut for a moment comes
             // back at once: take over only from a peer still gone two heartbeats later.
-            let grace = mesh.configuration.heartbeat * 2
+            let grace = mesh.comebackGrace
             Task { [weak self] in
                 try? await Task.sleep(for: grace)
                 guard let self, await !self.mesh.livePeers.contains(peer) else { return }

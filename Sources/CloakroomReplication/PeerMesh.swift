@@ -84,6 +84,10 @@ public actor PeerMesh {
     /// Whether this process was stopped for longer than peers wait and has not noticed yet:
     /// what it holds may be stale.
     nonisolated var wasStopped: Bool { pulse.isStale(configuration.heartbeat * configuration.missedBeats) }
+    /// How long a link that went down may take to come back when it was only replaced (both
+    /// sides dialled; the pair keeps one) or cut for a moment: two heartbeats. A peer still gone
+    /// after it is gone.
+    nonisolated var comebackGrace: Duration { configuration.heartbeat * 2 }
     private let logger: Logger
     private var links: [String: ReplicationLink] = [:]
     /// Whether each peer's link was opened by the smaller of the two names.
@@ -205,11 +209,11 @@ public actor PeerMesh {
         return await awaitAcks(id, payload: payload, from: [peer], timeout: timeout).isEmpty
     }
 
-    /// Whether a peer's link went down less than `grace` ago and is not back: a link being
-    /// replaced or cut for a moment. That peer may hold what this node finds nowhere else.
-    func lostRecently(within grace: Duration) -> Bool {
+    /// Whether a peer's link went down less than `comebackGrace` ago and is not back: a link
+    /// being replaced or cut for a moment. That peer may hold what this node finds nowhere else.
+    func lostRecently() -> Bool {
         let now = ContinuousClock.now
-        lostAt = lostAt.filter { now - $0.value < grace }
+        lostAt = lostAt.filter { now - $0.value < comebackGrace }
         return !lostAt.isEmpty
     }
 

@@ -138,9 +138,8 @@ public final class ReplicatedSessionStore: ReplicaCore {
     func fetchMissing(_ key: String, now: Date) async throws -> SessionRecord? {
         guard let bytes = HashedKey(key)?.bytes, await !state.isBuried(key) else { return nil }
         let peers = await mesh.livePeers
-        let linkJustLost = { await self.mesh.lostRecently(within: self.mesh.configuration.heartbeat * 2) }
         guard !peers.isEmpty else {
-            if await linkJustLost() { throw NotReady() }
+            if await mesh.lostRecently() { throw NotReady() }
             return nil
         }
         await state.countFetch()
@@ -156,7 +155,7 @@ public final class ReplicatedSessionStore: ReplicaCore {
         // Nobody had it, but some peer did not answer (slow, or gone before answering): it may
         // hold the only copy.
         if !found, answers.replies.count < peers.count { throw NotReady() }
-        if !found, await linkJustLost() { throw NotReady() }
+        if !found, await mesh.lostRecently() { throw NotReady() }
         return found ? try await local.load(key: key, now: now) : nil
     }
 
