@@ -17,7 +17,7 @@ package struct Bench: AsyncParsableCommand {
 
     package static let configuration = CommandConfiguration(
         abstract: "Benchmarks (figures, not tests).",
-        subcommands: [Stores.self, Tokens.self, Replication.self]
+        subcommands: [Stores.self, Tokens.self, Replication.self, Floor.self]
     )
 
     struct Replication: AsyncParsableCommand {
