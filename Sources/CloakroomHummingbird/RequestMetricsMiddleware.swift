@@ -15,12 +15,12 @@ import Synchronization
 /// Add it first, outside the error middleware, so the status is the one the client received.
 public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let factory: any MetricsFactory
-    let cache: Cache
+    let cache: RequestMetricsCache
 
     /// Records on `factory`.
     public init(factory: any MetricsFactory) {
         self.factory = factory
-        self.cache = Cache()
+        self.cache = RequestMetricsCache()
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -39,44 +39,48 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
     private func record(_ method: HTTPRequest.Method, _ context: Context, _ status: Int, since start: ContinuousClock.Instant) {
         // Hummingbird names an unmatched request's endpoint "NotFound"; routes all start with "/".
         let route = context.endpointPath.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "unmatched"
-        let instruments = cache.instruments(Key(method: method.rawValue, route: route, status: status), factory: factory)
+        let instruments = cache.instruments(RequestMetricsKey(method: method.rawValue, route: route, status: status), factory: factory)
         instruments.requests.increment()
         instruments.duration.recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds)
     }
+}
 
-    struct Key: Hashable {
-        let method: String
-        let route: String
-        let status: Int
-    }
+/// A series: one counter per method, route and status. Outside the generic middleware, so that
+/// finding its instruments needs no type metadata looked up at run time (issue 11's profile).
+struct RequestMetricsKey: Hashable {
+    let method: String
+    let route: String
+    let status: Int
+}
 
-    struct Instruments: Sendable {
-        let requests: Counter
-        let duration: CoreMetrics.Timer
-    }
+/// The instruments of one series.
+struct RequestMetricsInstruments: Sendable {
+    let requests: Counter
+    let duration: CoreMetrics.Timer
+}
 
-    final class Cache: Sendable {
-        private let entries = Mutex<[Key: Instruments]>([:])
+/// Each series' instruments, made once.
+final class RequestMetricsCache: Sendable {
+    private let entries = Mutex<[RequestMetricsKey: RequestMetricsInstruments]>([:])
 
-        func instruments(_ key: Key, factory: any MetricsFactory) -> Instruments {
-            if let found = entries.withLock({ $0[key] }) { return found }
-            let made = Instruments(
-                requests: Counter(
-                    label: "cloakroom_http_requests_total",
-                    dimensions: [("method", key.method), ("route", key.route), ("status", String(key.status))],
-                    factory: factory
-                ),
-                duration: Timer(
-                    label: "cloakroom_http_request_duration_seconds",
-                    dimensions: [("method", key.method), ("route", key.route)],
-                    factory: factory
-                )
+    func instruments(_ key: RequestMetricsKey, factory: any MetricsFactory) -> RequestMetricsInstruments {
+        if let found = entries.withLock({ $0[key] }) { return found }
+        let made = RequestMetricsInstruments(
+            requests: Counter(
+                label: "cloakroom_http_requests_total",
+                dimensions: [("method", key.method), ("route", key.route), ("status", String(key.status))],
+                factory: factory
+            ),
+            duration: Timer(
+                label: "cloakroom_http_request_duration_seconds",
+                dimensions: [("method", key.method), ("route", key.route)],
+                factory: factory
             )
-            return entries.withLock { entries in
-                if let found = entries[key] { return found }
-                entries[key] = made
-                return made
-            }
+        )
+        return entries.withLock { entries in
+            if let found = entries[key] { return found }
+            entries[key] = made
+            return made
         }
     }
 }

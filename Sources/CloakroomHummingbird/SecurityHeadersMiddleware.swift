@@ -10,6 +10,8 @@ public import Hummingbird
 public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The fields set on every response, built (and validated) once rather than per response.
     private let fields: [HTTPField]
+    /// Their names.
+    private let names: Set<HTTPField.Name>
     /// The default policy, for responses that do not bring their own.
     private let contentSecurityPolicy = HTTPField(
         name: .contentSecurityPolicy,
@@ -32,13 +34,24 @@ public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddlewa
             )
         }
         self.fields = fields
+        self.names = Set(fields.map(\.name))
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        // Each replaces whatever the handler set under its name.
-        for field in fields { response.headers[fields: field.name] = [field] }
-        if response.headers[.contentSecurityPolicy] == nil { response.headers.append(contentSecurityPolicy) }
+        // Each replaces whatever the handler set under its name. A handler rarely sets one, so
+        // one look at the response's few fields usually lets all of them be appended at once.
+        var ownPolicy = false
+        var overlaps = false
+        for field in response.headers {
+            if field.name == .contentSecurityPolicy { ownPolicy = true } else if names.contains(field.name) { overlaps = true }
+        }
+        if overlaps {
+            for field in fields { response.headers[fields: field.name] = [field] }
+        } else {
+            response.headers.append(contentsOf: fields)
+        }
+        if !ownPolicy { response.headers.append(contentSecurityPolicy) }
         return response
     }
 }

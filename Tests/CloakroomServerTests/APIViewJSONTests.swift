@@ -25,7 +25,9 @@ struct APIViewJSONTests {
         var controls = ""
         for byte in 0..<0x80 { all.append(Character(UnicodeScalar(UInt8(byte)))) }
         for byte in 0..<0x20 { controls.append(Character(UnicodeScalar(UInt8(byte)))) }
-        return ["", "alice", "curl/7.88.1", all, controls + "é😀\u{2028}\u{7F}", "Mozilla/5.0 (X11; Linux x86_64) \"quoted\" \\ back"]
+        return [
+            "", "alice", "curl/7.88.1", all, controls + "é😀\u{2028}\u{7F}", "é😀\u{2028}\u{7F}", "Mozilla/5.0 (X11; Linux x86_64) \"quoted\" \\ back",
+        ]
     }()
 
     static let dates: [Date] = [

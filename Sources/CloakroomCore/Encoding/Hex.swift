@@ -2,13 +2,18 @@
 public enum Hex {
     /// Encodes bytes as lowercase hex.
     public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
+        out.reserveCapacity(Swift.max(bytes.underestimatedCount, 32) * 2)
         for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
+            out.append(digit(byte >> 4))
+            out.append(digit(byte & 0x0F))
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The lowercase digit of a value from 0 to 15.
+    @inline(__always) private static func digit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 
     /// The bytes `text` spells two hex digits each (either case); nil for an odd length or any

@@ -120,8 +120,24 @@ public struct JSONWriter: Sendable {
 
     private static let hex = Array("0123456789abcdef".utf8)
 
+    /// Whether `writeString` writes this byte as an escape: controls, `"`, `\` and `/`.
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "/")
+    }
+
     private mutating func writeString(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings (keys, IDs, dates, names) need no escape: copied whole.
+        var clean = true
+        for byte in value.utf8 where Self.needsEscape(byte) {
+            clean = false
+            break
+        }
+        if clean {
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])

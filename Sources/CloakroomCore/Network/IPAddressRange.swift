@@ -89,7 +89,9 @@ extension IPAddressRange {
     /// The host name of a `Host` header or URL authority, lowercased, without port, brackets or a
     /// trailing dot: `[::1]:8080` is `::1`, `Example.COM.:443` is `example.com`.
     public static func hostname(ofAuthority authority: String) -> String {
-        var text = Substring(authority.lowercased())
+        // Host names are lower case already nearly always: folding them costs a copy.
+        let folded = authority.utf8.allSatisfy { $0 < 0x80 && !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
+        var text = Substring(folded ? authority : authority.lowercased())
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { return String(text) }
             return String(text[text.index(after: text.startIndex)..<close])
@@ -101,12 +103,20 @@ extension IPAddressRange {
 
     /// True for `localhost` (and `*.localhost`), 127.0.0.0/8, `::1` and IPv4-mapped 127.x addresses.
     public static func isLoopback(host: String) -> Bool {
-        let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let name = String(IPAddressRange.trimmingBrackets(host.lowercased()))
         if name == "localhost" || name.hasSuffix(".localhost") { return true }
         guard let bytes = bytes(of: name) else { return false }
         if bytes.count == 4 { return bytes[0] == 127 }
         if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
         return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
+    }
+
+    /// `text` without the `[` and `]` at either end (as `trimmingCharacters(in: "[]")`, without Foundation's character sets).
+    static func trimmingBrackets(_ text: String) -> Substring {
+        let isBracket: (Character) -> Bool = { $0 == "[" || $0 == "]" }
+        var trimmed = Substring(text).drop(while: isBracket)
+        while let last = trimmed.last, isBracket(last) { trimmed = trimmed.dropLast() }
+        return trimmed
     }
 
     /// True for the wildcard addresses a server listens on for every interface (`0.0.0.0`, `::`).

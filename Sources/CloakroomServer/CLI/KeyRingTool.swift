@@ -14,7 +14,7 @@ struct KeyRingTool {
 
     /// Runs `body`, turning key and configuration errors into `error: …` on stderr and exit status 1.
     static func run(_ options: KeyFileOptions, grace: RetirementOptions? = nil, _ body: (KeyRingTool) async throws -> Void) async throws {
-        var logger = Logger(label: "cloakroom")
+        var logger = Logger.cloakroom()
         logger.logLevel = .notice
         let environment = ProcessInfo.processInfo.environment
         let values = try grace?.values(environment: environment) ?? (lifetime: 600, leeway: 30)

@@ -287,7 +287,7 @@ struct Serve: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
-        var logger = Logger(label: "cloakroom")
+        var logger = Logger.cloakroom()
         logger.logLevel = config.logLevel
         var backends: Backends
         var replicated: (any SessionReplica)?

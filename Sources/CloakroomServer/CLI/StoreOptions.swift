@@ -52,7 +52,7 @@ struct StoreOptions: ParsableArguments {
     }
 
     func logger(environment: [String: String]) throws -> Logger {
-        var logger = Logger(label: "cloakroom")
+        var logger = Logger.cloakroom()
         logger.logLevel = try level(environment: environment)
         return logger
     }
