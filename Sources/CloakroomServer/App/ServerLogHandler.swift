@@ -16,6 +16,11 @@ struct ServerLogHandler: LogHandler {
         stream = .standardOutput(label: label)
     }
 
+    /// Writes to `stream` (tests).
+    init(label: String, stream: any TextOutputStream & Sendable) {
+        self.stream = StreamLogHandler(label: label, stream: stream, metadataProvider: nil)
+    }
+
     var logLevel: Logger.Level {
         get { stream.logLevel }
         set { stream.logLevel = newValue }
