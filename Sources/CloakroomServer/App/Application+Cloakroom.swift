@@ -15,7 +15,10 @@ enum CloakroomApplication {
         // HEAD is answered wherever GET is (RFC 9110 section 9.3.2).
         let router = Router(context: CloakroomRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: RequestMetricsMiddleware(factory: services.metrics.factory))
-        router.add(middleware: TrustedProxyMiddleware(trusted: services.configuration.trustedProxies))
+        // Without trusted proxies it would do nothing but pass every request on.
+        if !services.configuration.trustedProxies.isEmpty {
+            router.add(middleware: TrustedProxyMiddleware(trusted: services.configuration.trustedProxies))
+        }
         router.add(
             middleware: SecurityHeadersMiddleware(
                 hsts: services.configuration.cookie.secure,
