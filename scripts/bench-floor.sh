@@ -13,7 +13,7 @@
 #   floor-bytes      `cloakroom bench floor`: the response Cloakroom gave to GET /api/me, recorded
 #                    once with curl -i, answered from a constant (same status, header fields, body
 #                    bytes), no middleware, no session, nothing looked up
-#   floor-stack      the same through 11 pass-through middleware, as many as /api/me passes
+#   floor-stack      the same through 10 pass-through middleware, as many as /api/me passes
 # It prints each round's table, then medians, with every ratio taken within its round.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +45,7 @@ echo "recorded GET /api/me: $(wc -c <"$dir/me.http") bytes ($(grep -c ':' "$dir/
 export EXTRA_TARGETS="cloakroom,$port,/api/login,$body;floor-bytes,9202,/login,{};floor-stack,9203,/login,{}"
 export EXTRA_CLOAKROOM_HELLO_PATH=/healthz EXTRA_CLOAKROOM_ME_PATH=/api/me
 export EXTRA_FLOOR_BYTES_START="exec $bin bench floor --port 9202 --response $dir/me.http --middleware 0"
-export EXTRA_FLOOR_STACK_START="exec $bin bench floor --port 9203 --response $dir/me.http --middleware 11"
+export EXTRA_FLOOR_STACK_START="exec $bin bench floor --port 9203 --response $dir/me.http --middleware 10"
 export NO_BUILD=${NO_BUILD:-0}
 
 targets=($peers cloakroom floor-bytes floor-stack)
