@@ -1,6 +1,6 @@
 import Logging
 
-/// The server's log handler: the lines of `StreamLogHandler.standardOutput`, byte for byte, with
+/// The server's log handler: the lines of `StreamLogHandler.standardError`, byte for byte, with
 /// the logger's metadata formatted only when a message is written.
 ///
 /// `StreamLogHandler` formats its metadata into text whenever the metadata changes, and Hummingbird
@@ -11,9 +11,9 @@ struct ServerLogHandler: LogHandler {
     private var stream: StreamLogHandler
     var metadata: Logger.Metadata = [:]
 
-    /// Writes to standard output as `StreamLogHandler.standardOutput(label:)` does.
+    /// Writes to standard error as `StreamLogHandler.standardError(label:)` does.
     init(label: String) {
-        stream = .standardOutput(label: label)
+        stream = .standardError(label: label)
     }
 
     /// Writes to `stream` (tests).
@@ -44,7 +44,7 @@ struct ServerLogHandler: LogHandler {
 }
 
 extension Logger {
-    /// The server's logger, labelled `cloakroom`, writing to standard output.
+    /// The server's logger, labelled `cloakroom`, writing to standard error (as an unconfigured swift-log logger does).
     static func cloakroom() -> Logger {
         Logger(label: "cloakroom") { ServerLogHandler(label: $0) }
     }
