@@ -90,8 +90,8 @@ extension IPAddressRange {
     /// trailing dot: `[::1]:8080` is `::1`, `Example.COM.:443` is `example.com`.
     public static func hostname(ofAuthority authority: String) -> String {
         // Host names are lower case already nearly always: folding them costs a copy.
-        let folded = authority.utf8.allSatisfy { $0 < 0x80 && !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
-        var text = Substring(folded ? authority : authority.lowercased())
+        let lowerCase = authority.utf8.allSatisfy { $0 < 0x80 && !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
+        var text = Substring(lowerCase ? authority : authority.lowercased())
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { return String(text) }
             return String(text[text.index(after: text.startIndex)..<close])
@@ -121,7 +121,7 @@ extension IPAddressRange {
 
     /// True for the wildcard addresses a server listens on for every interface (`0.0.0.0`, `::`).
     public static func isUnspecified(host: String) -> Bool {
-        guard let bytes = bytes(of: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))) else { return false }
+        guard let bytes = bytes(of: String(trimmingBrackets(host))) else { return false }
         return bytes.allSatisfy { $0 == 0 }
     }
 }
